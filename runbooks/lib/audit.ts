@@ -1,0 +1,47 @@
+/**
+ * The audit log: every runbook action appended as one JSON line (who, when, what, result).
+ * Everything written passes through `redact`.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { hostname, userInfo } from 'node:os'
+import { redactDeep } from './redact.ts'
+
+export interface AuditEntry {
+  ts: string
+  who: string
+  runbook: string
+  stack: string
+  action: string
+  result: 'start' | 'ok' | 'failed' | 'refused' | 'skipped' | 'dry-run'
+  details?: Record<string, unknown>
+}
+
+export class AuditLog {
+  constructor(readonly file: string, readonly runbook: string, readonly stack: string) {}
+
+  static who(): string {
+    const sudo = process.env.SUDO_USER ? ` (sudo by ${process.env.SUDO_USER})` : ''
+    return `${userInfo().username}@${hostname()}${sudo}`
+  }
+
+  record(action: string, result: AuditEntry['result'], details?: Record<string, unknown>): void {
+    const entry: AuditEntry = { ts: new Date().toISOString(), who: AuditLog.who(), runbook: this.runbook, stack: this.stack, action, result, details }
+    mkdirSync(dirname(this.file), { recursive: true })
+    appendFileSync(this.file, JSON.stringify(redactDeep(entry)) + '\n', { mode: 0o600 })
+  }
+
+  /** Run one step, recording its start and its outcome. */
+  async step<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    this.record(action, 'start', details)
+    try {
+      const out = await fn()
+      this.record(action, 'ok', details)
+      return out
+    } catch (e) {
+      const exitCode = (e as { exitCode?: number }).exitCode
+      this.record(action, exitCode === 2 ? 'refused' : 'failed', { ...details, error: (e as Error).message })
+      throw e
+    }
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The pgBackRest adapter. It types `info --output=json` once (system-id as a string: it
+ * exceeds 2^53) and hands the core derived facts. Secrets come from the config include
+ * path or the environment, never argv.
+ */
+import type { Runner, RunOptions } from './exec.ts'
+
+export interface BackRestTarget {
+  config: string
+  includePath?: string
+  stanza: string
+  /** env for every call (e.g. a cipher pass override) */
+  env?: Record<string, string>
+}
+
+export interface BackupInfo {
+  label: string
+  type: 'full' | 'diff' | 'incr'
+  prior: string | null
+  reference: string[] | null
+  repoKey: number
+  start: number
+  stop: number
+  lsnStart: string
+  lsnStop: string
+  walStart: string
+  walStop: string
+  size: number
+  repoSize?: number
+  repoDelta?: number
+  error: boolean
+}
+
+export interface RepoInfo {
+  key: number
+  status: number
+  message: string
+}
+
+export interface ArchiveRange {
+  repoKey: number
+  id: string
+  min: string | null
+  max: string | null
+}
+
+export interface StanzaInfo {
+  name: string
+  status: number
+  message: string
+  systemId?: string
+  repos: RepoInfo[]
+  archives: ArchiveRange[]
+  backups: BackupInfo[]
+}
+
+/** Parse `pgbackrest info --output=json` (keeps system-id exact). */
+export function parseInfo(json: string): StanzaInfo[] {
+  const exact = json.replace(/"system-id"\s*:\s*(\d+)/g, '"system-id":"$1"')
+  const raw = JSON.parse(exact) as any[]
+  return raw.map((s) => ({
+    name: s.name,
+    status: s.status?.code ?? -1,
+    message: s.status?.message ?? '',
+    systemId: s.db?.[0]?.['system-id'],
+    repos: (s.repo ?? []).map((r: any) => ({ key: r.key, status: r.status?.code ?? -1, message: r.status?.message ?? '' })),
+    archives: (s.archive ?? []).map((a: any) => ({ repoKey: a.database?.['repo-key'], id: a.id, min: a.min ?? null, max: a.max ?? null })),
+    backups: (s.backup ?? []).map((b: any) => ({
+      label: b.label,
+      type: b.type,
+      prior: b.prior ?? null,
+      reference: b.reference ?? null,
+      repoKey: b.database?.['repo-key'],
+      start: b.timestamp?.start,
+      stop: b.timestamp?.stop,
+      lsnStart: b.lsn?.start,
+      lsnStop: b.lsn?.stop,
+      walStart: b.archive?.start,
+      walStop: b.archive?.stop,
+      size: b.info?.size,
+      repoSize: b.info?.repository?.size,
+      repoDelta: b.info?.repository?.delta,
+      error: b.error === true,
+    })),
+  }))
+}
+
+export class PgBackRest {
+  constructor(readonly run: Runner, readonly target: BackRestTarget) {}
+
+  private base(): string[] {
+    const a = [`--config=${this.target.config}`, `--stanza=${this.target.stanza}`]
+    if (this.target.includePath) a.push(`--config-include-path=${this.target.includePath}`)
+    return a
+  }
+
+  exec(command: string, args: string[] = [], opts: RunOptions = {}) {
+    return this.run('pgbackrest', [...this.base(), ...args, command], {
+      asSiteUser: true,
+      timeoutMs: 4 * 3600_000,
+      ...opts,
+      env: { ...this.target.env, ...opts.env },
+    })
+  }
+
+  stanzaCreate() {
+    return this.exec('stanza-create', [], { timeoutMs: 120_000 })
+  }
+
+  check(repo?: number) {
+    return this.exec('check', repo ? [`--repo=${repo}`] : [], { timeoutMs: 120_000 })
+  }
+
+  async info(repo?: number): Promise<StanzaInfo> {
+    const r = await this.exec('info', ['--output=json', ...(repo ? [`--repo=${repo}`] : [])], { timeoutMs: 120_000 })
+    const all = parseInfo(r.stdout)
+    const s = all.find((x) => x.name === this.target.stanza) ?? all[0]
+    if (!s) throw new Error(`pgbackrest info returned no stanza ${this.target.stanza}`)
+    return s
+  }
+
+  backup(type: 'full' | 'diff' | 'incr', repo: number, extra: string[] = [], opts: RunOptions = {}) {
+    return this.exec('backup', [`--type=${type}`, `--repo=${repo}`, ...extra], opts)
+  }
+
+  expire(repo: number) {
+    return this.exec('expire', [`--repo=${repo}`])
+  }
+
+  restore(args: string[], opts: RunOptions = {}) {
+    return this.exec('restore', args, opts)
+  }
+
+  /** Fetch one WAL segment from a repo into a file the site user can write. */
+  archiveGet(segment: string, dest: string, repo: number, pgPath: string) {
+    return this.exec('archive-get', [`--repo=${repo}`, `--pg1-path=${pgPath}`, '--archive-async=n', segment, dest], { nothrow: true, timeoutMs: 120_000 })
+  }
+
+  /** `verify` exits 0 even on corruption (field notes): parse its detail log instead. */
+  async verify(repo: number): Promise<{ ok: boolean; problems: string[] }> {
+    const r = await this.exec('verify', [`--repo=${repo}`, '--log-level-console=detail'], { nothrow: true })
+    const text = `${r.stdout}\n${r.stderr}`
+    const problems = text.split('\n').filter((l) => /checksum invalid|status: error|missing|invalid/i.test(l) && !/status: ok/.test(l))
+    return { ok: r.code === 0 && problems.length === 0, problems }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The PgBouncer adapter: the local traffic endpoint. Switching traffic = rewrite the ini,
+ * RELOAD, then drop every server connection still open to the old target (KILL + RESUME),
+ * so no session can keep writing to a fenced primary.
+ */
+import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs'
+import pg from 'pg'
+import type { Runner } from './exec.ts'
+import { pidAlive, readPid, waitFor } from './process.ts'
+import { giveToSiteUser } from './process.ts'
+
+export interface BouncerPaths {
+  ini: string
+  users: string
+  pid: string
+  log: string
+}
+
+export async function admin(port: number, sql: string, timeoutMs = 2000): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'pgbouncer', connectionTimeoutMillis: timeoutMs })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    return (await client.query(sql)).rows
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+export function bouncerRunning(p: BouncerPaths): boolean {
+  return pidAlive(readPid(p.pid), 'pgbouncer')
+}
+
+/** The port the endpoint's ini points at (undefined when fenced or absent). */
+export function configuredTarget(p: BouncerPaths): number | undefined {
+  if (!existsSync(p.ini)) return undefined
+  const m = /^labdojo\s*=.*\bport=(\d+)/m.exec(readFileSync(p.ini, 'utf8'))
+  const port = m ? Number(m[1]) : undefined
+  return port === 1 ? undefined : port
+}
+
+export function writeIni(p: BouncerPaths, text: string): void {
+  const tmp = `${p.ini}.tmp`
+  writeFileSync(tmp, text, { mode: 0o640 })
+  giveToSiteUser(tmp)
+  renameSync(tmp, p.ini)
+}
+
+export async function startBouncer(run: Runner, p: BouncerPaths, port: number): Promise<void> {
+  if (bouncerRunning(p)) return
+  if (!existsSync(p.users)) {
+    writeFileSync(p.users, '"postgres" ""\n', { mode: 0o600 })
+    giveToSiteUser(p.users)
+  }
+  await run('pgbouncer', ['-d', p.ini], { asSiteUser: true, timeoutMs: 20_000 })
+  await waitFor(`pgbouncer on 127.0.0.1:${port} (log: ${p.log})`, async () => (await admin(port, 'SHOW VERSION')).length > 0, 15_000)
+}
+
+/** Point the endpoint at `targetPort` (undefined = fence: route nowhere) and cut old sessions. */
+export async function switchTarget(p: BouncerPaths, port: number, ini: string): Promise<void> {
+  writeIni(p, ini)
+  await admin(port, 'RELOAD')
+  // sessions opened against the old target must not survive the switch
+  for (const db of ['labdojo', 'postgres']) {
+    await admin(port, `KILL ${db}`).catch(() => {})
+    await admin(port, `RESUME ${db}`).catch(() => {})
+  }
+}
+
+export async function stopBouncer(p: BouncerPaths): Promise<boolean> {
+  const pid = readPid(p.pid)
+  if (!pidAlive(pid, 'pgbouncer')) return false
+  process.kill(pid!, 'SIGTERM') // pgbouncer: SIGTERM = immediate shutdown
+  await waitFor('pgbouncer to stop', async () => !pidAlive(pid), 10_000).catch(() => process.kill(pid!, 'SIGKILL'))
+  return true
+}

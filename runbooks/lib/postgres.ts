@@ -1,0 +1,156 @@
+/**
+ * The PostgreSQL adapter: server control (initdb, pg_ctl) through a Runner, SQL through `pg`,
+ * and `probe`, which turns a node into an immutable status snapshot with an explicit
+ * "unreachable" case.
+ */
+import pg from 'pg'
+import { existsSync, readFileSync } from 'node:fs'
+import type { Runner } from './exec.ts'
+
+export const PG_BIN_DIR = process.env.LABDOJO_PG_BIN ?? '/usr/lib/postgresql/15/bin'
+export const pgBin = (name: string): string => `${PG_BIN_DIR}/${name}`
+
+export interface Conn {
+  host: string
+  port: number
+  database?: string
+  user?: string
+}
+
+export async function withClient<T>(c: Conn, fn: (client: pg.Client) => Promise<T>, timeoutMs = 5000): Promise<T> {
+  const client = new pg.Client({
+    host: c.host,
+    port: c.port,
+    user: c.user ?? 'postgres',
+    database: c.database ?? 'postgres',
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'labdojo-dr',
+  })
+  client.on('error', () => {}) // a server dying under us is reported by the failing query
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+export async function query<R extends pg.QueryResultRow = Record<string, unknown>>(c: Conn, sql: string, params: unknown[] = [], timeoutMs = 30000): Promise<R[]> {
+  return withClient(c, async (client) => {
+    if (timeoutMs) await client.query(`SET statement_timeout = ${Math.round(timeoutMs)}`)
+    return (await client.query<R>(sql, params)).rows
+  })
+}
+
+export interface NodeStatus {
+  name: string
+  port: number
+  reachable: boolean
+  error?: string
+  inRecovery?: boolean
+  /** current write LSN on a primary, last replayed LSN on a standby */
+  lsn?: string
+  receiveLsn?: string | null
+  timeline?: number
+  systemId?: string
+  /** standby: time of the last replayed transaction */
+  lastReplayTs?: string | null
+  /** standby: walreceiver status */
+  streaming?: boolean
+}
+
+/** One probe, with a short timeout: never throws; an unreachable node is a status too. */
+export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<NodeStatus> {
+  try {
+    return await withClient(
+      c,
+      async (client) => {
+        const r = (
+          await client.query(`SELECT pg_is_in_recovery() AS rec,
+            CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+            pg_last_wal_receive_lsn()::text AS receive_lsn,
+            (SELECT timeline_id FROM pg_control_checkpoint()) AS cp_tli,
+            (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+            pg_last_xact_replay_timestamp()::text AS replay_ts,
+            (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')::int AS streaming`)
+        ).rows[0]
+        let timeline = Number(r.cp_tli)
+        if (!r.rec) {
+          // a fresh promotion's checkpoint may lag: the WAL file name carries the live timeline
+          const w = (await client.query(`SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli`)).rows[0]
+          timeline = parseInt(w.tli, 16)
+        } else {
+          const t = (await client.query(`SELECT received_tli FROM pg_stat_wal_receiver`)).rows[0]
+          if (t?.received_tli) timeline = Math.max(timeline, Number(t.received_tli))
+        }
+        return {
+          name, port: c.port, reachable: true, inRecovery: r.rec as boolean, lsn: r.lsn, receiveLsn: r.receive_lsn,
+          timeline, systemId: r.sysid, lastReplayTs: r.replay_ts, streaming: r.streaming > 0,
+        } satisfies NodeStatus
+      },
+      timeoutMs,
+    )
+  } catch (e) {
+    return { name, port: c.port, reachable: false, error: (e as Error).message }
+  }
+}
+
+/** LSN text (X/Y) to a bigint byte position. */
+export function lsnToBigInt(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/')
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
+}
+
+export function lsnDiff(a: string | undefined | null, b: string | undefined | null): number | undefined {
+  if (!a || !b) return undefined
+  return Number(lsnToBigInt(a) - lsnToBigInt(b))
+}
+
+export function postmasterPid(dataDir: string): number | undefined {
+  const f = `${dataDir}/postmaster.pid`
+  if (!existsSync(f)) return undefined
+  const pid = Number(readFileSync(f, 'utf8').split('\n')[0])
+  if (!Number.isInteger(pid) || pid <= 0) return undefined
+  try {
+    process.kill(pid, 0)
+    return pid
+  } catch {
+    return undefined
+  }
+}
+
+export class Postgres {
+  constructor(readonly run: Runner) {}
+
+  initdb(dataDir: string): Promise<unknown> {
+    return this.run(pgBin('initdb'), ['-D', dataDir, '-k', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], { asSiteUser: true, timeoutMs: 120_000 })
+  }
+
+  start(dataDir: string, logFile: string, extraOptions = ''): Promise<unknown> {
+    const args = ['-D', dataDir, '-l', logFile, '-w', '-t', '120']
+    if (extraOptions) args.push('-o', extraOptions)
+    return this.run(pgBin('pg_ctl'), [...args, 'start'], { asSiteUser: true, timeoutMs: 130_000 })
+  }
+
+  stop(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<unknown> {
+    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop'], { asSiteUser: true, timeoutMs: 70_000 })
+  }
+
+  reload(dataDir: string): Promise<unknown> {
+    return this.run(pgBin('pg_ctl'), ['-D', dataDir, 'reload'], { asSiteUser: true, timeoutMs: 10_000 })
+  }
+
+  promote(dataDir: string): Promise<unknown> {
+    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-w', '-t', '60', 'promote'], { asSiteUser: true, timeoutMs: 70_000 })
+  }
+
+  basebackup(fromPort: number, host: string, dataDir: string, slot?: string): Promise<unknown> {
+    const args = ['-h', host, '-p', String(fromPort), '-U', 'postgres', '-D', dataDir, '-X', 'stream', '-c', 'fast']
+    if (slot) args.push('-C', '-S', slot)
+    return this.run(pgBin('pg_basebackup'), args, { asSiteUser: true, timeoutMs: 3_600_000 })
+  }
+
+  rewind(dataDir: string, sourcePort: number): Promise<unknown> {
+    return this.run(pgBin('pg_rewind'), ['-D', dataDir, `--source-server=host=127.0.0.1 port=${sourcePort} user=postgres dbname=postgres`, '-c'], { asSiteUser: true, timeoutMs: 3_600_000 })
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Long-running helpers (s3rver, the workload writer) started detached with a pid file, and
+ * stopped by that pid only after checking the pid still runs what we started.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync, chownSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { isRoot, SITE_USER } from './exec.ts'
+
+export interface SiteIds {
+  uid: number
+  gid: number
+  home: string
+}
+
+let cachedIds: SiteIds | undefined
+export function siteIds(): SiteIds {
+  if (cachedIds) return cachedIds
+  if (!isRoot()) {
+    cachedIds = { uid: process.getuid!(), gid: process.getgid!(), home: process.env.HOME ?? '/tmp' }
+  } else {
+    const line = execFileSync('getent', ['passwd', SITE_USER], { encoding: 'utf8' }).trim().split(':')
+    cachedIds = { uid: Number(line[2]), gid: Number(line[3]), home: line[5]! }
+  }
+  return cachedIds
+}
+
+/** mkdir -p, giving every directory it creates to the site user. */
+export function mkdirForSiteUser(path: string, mode = 0o750): void {
+  const missing: string[] = []
+  for (let p = path; !existsSync(p); p = dirname(p)) missing.unshift(p)
+  for (const p of missing) {
+    mkdirSync(p, { mode })
+    giveToSiteUser(p)
+  }
+}
+
+/** chown a path to the site user when we are root (no-op otherwise). */
+export function giveToSiteUser(path: string): void {
+  if (isRoot()) chownSync(path, siteIds().uid, siteIds().gid)
+}
+
+export function pidAlive(pid: number | undefined, cmdlineHas?: string): boolean {
+  if (!pid) return false
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  if (!cmdlineHas) return true
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cmdlineHas)
+  } catch {
+    return false
+  }
+}
+
+export function readPid(file: string): number | undefined {
+  if (!existsSync(file)) return undefined
+  const n = Number(readFileSync(file, 'utf8').trim().split('\n')[0])
+  return Number.isInteger(n) && n > 0 ? n : undefined
+}
+
+export function startDetached(cmd: string, args: string[], o: { log: string; pidFile: string; env?: NodeJS.ProcessEnv; asSiteUser?: boolean; cwd?: string }): number {
+  const fd = openSync(o.log, 'a', 0o600)
+  if (o.asSiteUser) giveToSiteUser(o.log)
+  const ids = o.asSiteUser && isRoot() ? siteIds() : undefined
+  const child = spawn(cmd, args, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, ...(ids ? { HOME: ids.home, USER: SITE_USER } : {}), ...o.env },
+    uid: ids?.uid,
+    gid: ids?.gid,
+    cwd: o.cwd,
+  })
+  child.unref()
+  writeFileSync(o.pidFile, `${child.pid}\n`)
+  return child.pid!
+}
+
+export async function stopPid(pid: number | undefined, cmdlineHas: string, graceMs = 5000): Promise<boolean> {
+  if (!pidAlive(pid, cmdlineHas)) return false
+  process.kill(pid!, 'SIGTERM')
+  const until = Date.now() + graceMs
+  while (Date.now() < until) {
+    if (!pidAlive(pid)) return true
+    await sleep(50)
+  }
+  if (pidAlive(pid, cmdlineHas)) process.kill(pid!, 'SIGKILL')
+  return true
+}
+
+export async function stopByPidFile(file: string, cmdlineHas: string): Promise<boolean> {
+  const stopped = await stopPid(readPid(file), cmdlineHas)
+  rmSync(file, { force: true })
+  return stopped
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await sleep(everyMs)
+  }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env zx
+// The real local DR site on 127.0.0.1: up | status | down.
+import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { inputError } from '../core/errors.ts'
+import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
+import { LocalSite } from './lib/local-site/site.ts'
+import { parseScale } from './lib/local-site/dataset.ts'
+import { renderStatus } from './lib/local-site/render.ts'
+import { run } from './lib/exec.ts'
+
+const spec = {
+  name: 'local.ts',
+  summary: 'build, inspect and stop the real local DR site (primary, hot, warm, cold, repos, endpoint)',
+  usage: 'npx zx runbooks/local.ts up|status|down [--scale N] [--reset --yes] [--base-port P] [--json] [--purge --yes]',
+  positionals: ['up', 'status', 'down'],
+  flags: {
+    ...HELP_FLAG,
+    scale: { type: 'string', help: 'data set size of a new site: 1 = about 1 GB (default 0.05)' },
+    reset: { type: 'boolean', help: 'up: destroy the existing site (data, repos, secrets) and build a new one' },
+    purge: { type: 'boolean', help: 'down: also delete the site state and secrets' },
+    yes: { type: 'boolean', help: 'confirm destructive steps (--reset, --purge) without asking' },
+    'base-port': { type: 'string', help: 'new site: first of the 20 ports it uses (endpoint = base, nodes = base+1..3, s3 = base+9; default 55400)' },
+    json: { type: 'boolean', help: 'status: machine-readable output' },
+  },
+} as const
+
+await main(async () => {
+  const { flags, positionals } = parseFlags(spec, scriptArgs(import.meta.url))
+  if (flags.help) return void process.stdout.write(helpText(spec))
+  const [cmd, ...rest] = positionals
+  if (!cmd || !(spec.positionals as readonly string[]).includes(cmd) || rest.length)
+    throw inputError('command', positionals.join(' ') || '(none)', 'expected exactly one of up, status, down', 'e.g. npx zx runbooks/local.ts up')
+  log.quiet = !!flags.json
+  const policy = loadPolicyFor('local')
+  const site = new LocalSite(localLayout(flags['base-port']), policy, run, (m) => log.info(`  ${m}`))
+  const audit = auditFor('local.ts', 'local')
+
+  if (cmd === 'up') {
+    const scale = parseScale(flags.scale, 0.05)
+    if (flags.reset && site.exists()) {
+      await confirm(`This destroys the local site in ${site.l.stateDir}: its data, both repos and the cipher pass.`, !!flags.yes)
+      await audit.step('reset', async () => {
+        await site.down()
+        site.purge()
+      })
+    }
+    const t0 = Date.now()
+    const changes = await audit.step('up', () => site.up({ scale }), { basePort: site.l.basePort, ...(site.exists() ? {} : { scale }) })
+    log.info(changes.length ? changes.map((c) => `+ ${c}`).join('\n') : 'local site is healthy: no changes')
+    log.info(`up took ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const status = await site.status()
+    if (flags.json) printJson({ changes, status })
+    else process.stdout.write(renderStatus(status))
+    return status.healthy ? 0 : 1
+  }
+  if (cmd === 'status') {
+    const status = await site.status()
+    if (flags.json) printJson(status)
+    else process.stdout.write(renderStatus(status))
+    return status.healthy ? 0 : 1
+  }
+  // down
+  if (flags.purge) await confirm(`This deletes the local site in ${site.l.stateDir} and its secrets.`, !!flags.yes)
+  const changes = await audit.step('down', () => site.down(), { purge: !!flags.purge })
+  if (flags.purge) site.purge()
+  log.info(changes.length ? changes.map((c) => `- ${c}`).join('\n') : 'nothing was running')
+  if (flags.purge) log.info(`- deleted ${site.l.stateDir} and its secrets`)
+  return 0
+})
