@@ -51,7 +51,7 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec
       k,
       Object.fromEntries(Object.entries({ type: f.type, short: f.short, multiple: f.multiple, default: f.default }).filter(([, v]) => v !== undefined)),
     ]),
-  ) as Parameters<typeof parseArgs>[0] extends infer P ? (P extends { options?: infer O } ? O : never) : never
+  ) as unknown as NonNullable<Parameters<typeof parseArgs>[0]>['options']
   try {
     const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true })
     if (positionals.length && !spec.positionals)

@@ -69,9 +69,12 @@ export interface StackContext {
   site?: LocalSite
 }
 
+/** Where Pulumi.yaml and the stack files are (LABDOJO_PROJECT_DIR overrides, for tests). */
+export const PROJECT_DIR = process.env.LABDOJO_PROJECT_DIR ?? REPO_ROOT
+
 export function loadPolicyFor(stack: string): DrPolicy {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(stack)) throw inputError('--stack', stack, 'not a stack name', `valid stacks: ${stacksIn(REPO_ROOT).join(', ')}`)
-  return loadPolicy(REPO_ROOT, stack)
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(stack)) throw inputError('--stack', stack, 'not a stack name', `valid stacks: ${stacksIn(PROJECT_DIR).join(', ')}`)
+  return loadPolicy(PROJECT_DIR, stack)
 }
 
 export function auditFor(runbook: string, stack: string): AuditLog {

@@ -59,7 +59,8 @@ export function nodeConf(l: Layout, o: NodeConfOptions): string {
     `port = ${o.port}`,
     `cluster_name = '${o.name}'`,
     `archive_command = '${pgbackrestCommand(l, o.name, o.dataDir, 'archive-push %p')}'`,
-    `restore_command = '${pgbackrestCommand(l, o.name, o.dataDir, 'archive-get %f "%p"')}'`,
+    // synchronous archive-get: an async get waits up to archive-timeout for a segment that is not there yet
+    `restore_command = '${pgbackrestCommand(l, o.name, o.dataDir, '--archive-async=n archive-get %f "%p"')}'`,
   ]
   if (o.upstreamPort) lines.push(`primary_conninfo = 'host=127.0.0.1 port=${o.upstreamPort} user=postgres application_name=${o.name} connect_timeout=2'`)
   if (o.slot) lines.push(`primary_slot_name = '${o.slot}'`)

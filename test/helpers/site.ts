@@ -1,0 +1,96 @@
+/**
+ * Test helpers: a throw-away local site in its own state directory and port range, the
+ * runbooks run as subprocesses exactly as an operator runs them, and clean-up of exactly
+ * what the test started.
+ */
+import { spawnSync, spawn } from 'node:child_process'
+import { mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
+const TSX = createRequire(import.meta.url).resolve('tsx')
+
+export interface TestSite {
+  env: Record<string, string>
+  stateDir: string
+  basePort: number
+  cleanup(): Promise<void>
+}
+
+/** A state dir the postgres user can reach, and a private port range. */
+export function testSite(basePort: number): TestSite {
+  const base = mkdtempSync('/var/tmp/labdojo-test-')
+  chmodSync(base, 0o755)
+  const stateDir = join(base, 'local')
+  const env = { LABDOJO_STATE_DIR: stateDir, LABDOJO_BASE_PORT: String(basePort), LABDOJO_AUDIT_LOG: join(base, 'audit.log') }
+  return {
+    env,
+    stateDir,
+    basePort,
+    async cleanup() {
+      if (existsSync(join(stateDir, 'site.json'))) await runbook('local', ['down', '--purge', '--yes'], env)
+      rmSync(base, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Run `runbooks/<name>.ts` the way `npx zx runbooks/<name>.ts` does (node + tsx loader). */
+export function runbook(name: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'runbooks', `${name}.ts`), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+}
+
+export function runbookSync(name: string, args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'runbooks', `${name}.ts`), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    encoding: 'utf8',
+  })
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Set env for in-process use of the runbook libraries (localLayout reads it). */
+export function useEnv(env: Record<string, string>): void {
+  Object.assign(process.env, env)
+}
+
+export function pidsOf(stateDir: string): Record<string, number | undefined> {
+  const out: Record<string, number | undefined> = {}
+  for (const n of ['node1', 'node2', 'node3']) {
+    const f = join(stateDir, 'nodes', n, 'data', 'postmaster.pid')
+    out[n] = existsSync(f) ? Number(readFileSync(f, 'utf8').split('\n')[0]) : undefined
+  }
+  for (const [k, f] of [['pgbouncer', 'pgbouncer/pgbouncer.pid'], ['s3rver', 's3/s3rver.pid']] as const) {
+    const p = join(stateDir, f)
+    out[k] = existsSync(p) ? Number(readFileSync(p, 'utf8').trim()) : undefined
+  }
+  return out
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The foundation, proven on a real local site: PostgreSQL 15 primary, hot and warm standbys,
+ * pgBackRest repos (posix + S3 over TLS, encrypted), PgBouncer endpoint.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync, readdirSync, statSync, existsSync, copyFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
+import { createServer } from 'node:net'
+import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import { query } from '../../runbooks/lib/postgres.ts'
+import { waitFor } from '../../runbooks/lib/process.ts'
+
+const BASE = 56000
+let t: TestSite
+const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
+const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
+
+beforeAll(async () => {
+  t = testSite(BASE)
+  const r = await runbook('local', ['up', '--scale', '0.005'], t.env)
+  if (r.code !== 0) throw new Error(`up failed (${r.code}):\n${r.stderr}\n${r.stdout}`)
+})
+afterAll(async () => {
+  await t?.cleanup()
+})
+
+describe('local site: up from nothing', () => {
+  it('status --json shows primary, hot and warm healthy, both repos reachable, the endpoint on the primary', async () => {
+    const r = await runbook('local', ['status', '--json'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    const s = JSON.parse(r.stdout)
+    expect(s.healthy).toBe(true)
+    expect(s.nodes.map((n: any) => [n.name, n.role, n.live, n.healthy])).toEqual([
+      ['node1', 'primary', 'primary', true],
+      ['node2', 'hot', 'standby', true],
+      ['node3', 'warm', 'standby', true],
+    ])
+    expect(s.repos.map((x: any) => [x.index, x.type, x.healthy])).toEqual([[1, 'posix', true], [2, 's3', true]])
+    expect(s.endpoint).toMatchObject({ target: 'node1', routesToPort: BASE + 1, healthy: true })
+  })
+
+  it('the primary has data checksums, wal_level=replica and archives through pgBackRest', async () => {
+    const rows = await query<{ name: string; setting: string }>(node(1, 'postgres'), `SELECT name, setting FROM pg_settings WHERE name IN ('data_checksums','wal_level','archive_mode','archive_command','archive_timeout')`)
+    const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]))
+    expect(s).toMatchObject({ data_checksums: 'on', wal_level: 'replica', archive_mode: 'on', archive_timeout: '60' })
+    expect(s.archive_command).toMatch(/pgbackrest .* archive-push %p/)
+  })
+
+  it('loads the LabDojo schema with realistic user_progress rows', async () => {
+    const [r] = await query<{ n: number; jsonb: string }>(node(1), `SELECT count(*)::int AS n, min(jsonb_typeof(progress_data)) AS jsonb FROM user_progress`)
+    expect(r!.n).toBeGreaterThan(1000)
+    expect(r!.jsonb).toBe('object')
+    const cols = await query<{ column_name: string }>(node(1), `SELECT column_name FROM information_schema.columns WHERE table_name = 'user_progress'`)
+    expect(cols.map((c) => c.column_name)).toEqual(expect.arrayContaining(['user_id', 'progress_data', 'achievements', 'favorites', 'last_updated']))
+  })
+
+  it('replicates a write through the endpoint to the hot standby by streaming, over its slot, synchronously', async () => {
+    const marker = `hot-${Date.now()}`
+    await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, 1, 'x')`, [marker])
+    await waitFor('the hot standby to replay the write', async () => (await query(node(2), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1, 30_000)
+    const rep = await query<{ application_name: string; sync_state: string }>(node(1, 'postgres'), `SELECT application_name, sync_state FROM pg_stat_replication`)
+    expect(rep.find((r) => r.application_name === 'node2')?.sync_state).toMatch(/sync|quorum/)
+    const slots = await query<{ slot_name: string; active: boolean }>(node(1, 'postgres'), `SELECT slot_name, active FROM pg_replication_slots`)
+    expect(slots).toContainEqual({ slot_name: 'node2', active: true })
+  })
+
+  it('feeds the warm standby from the WAL archive only (no walreceiver)', async () => {
+    const marker = `warm-${Date.now()}`
+    await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, 1, 'x')`, [marker])
+    await query(node(1, 'postgres'), 'SELECT pg_switch_wal()')
+    await waitFor('the warm standby to replay the archived write', async () => (await query(node(3), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1, 120_000, 500)
+    const recv = await query(node(3, 'postgres'), `SELECT * FROM pg_stat_wal_receiver`)
+    expect(recv).toHaveLength(0)
+  })
+
+  it('archives WAL into both repos and holds a full backup in each', async () => {
+    const [w] = await query<{ f: string }>(node(1, 'postgres'), `SELECT pg_walfile_name(pg_current_wal_lsn()) AS f`)
+    await query(node(1, 'postgres'), 'SELECT pg_switch_wal()')
+    const r = await runbook('local', ['status', '--json'], t.env)
+    const s = JSON.parse(r.stdout)
+    await waitFor('both repos to hold the switched segment', async () => {
+      const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+      return st.repos.every((x: any) => x.archiveMax && x.archiveMax >= w!.f)
+    }, 60_000, 500)
+    expect(s.repos.every((x: any) => x.backups >= 1)).toBe(true)
+  })
+
+  it('up on a healthy site changes nothing (same processes, "no changes")', async () => {
+    const before = pidsOf(t.stateDir)
+    const r = await runbook('local', ['up'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('no changes')
+    expect(pidsOf(t.stateDir)).toEqual(before)
+  })
+
+  it('keeps the repo2 cipher pass 0600 outside the repo, and out of every file, log and argv', async () => {
+    const { layout } = await import('../../runbooks/lib/local-site/layout.ts')
+    const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+    const f = l.secrets.pgbackrest
+    expect(statSync(f).mode & 0o777).toBe(0o600)
+    expect(f.startsWith(ROOT)).toBe(false)
+    const pass = /repo2-cipher-pass=(.+)/.exec(readFileSync(f, 'utf8'))![1]!
+    expect(pass.length).toBeGreaterThanOrEqual(32)
+    // no file of the state dir (configs, logs, audit) holds it
+    const hits: string[] = []
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name)
+        if (e.isDirectory()) {
+          if (!['data', 'repo1', 's3'].includes(e.name)) walk(p)
+        } else if (e.isFile() && statSync(p).size < 50_000_000 && readFileSync(p).includes(pass)) hits.push(p)
+      }
+    }
+    walk(join(t.stateDir, '..'))
+    expect(hits).toEqual([])
+    // no process's argv holds it
+    for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      try {
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(pass)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
+      }
+    }
+    // and repo2 really is encrypted: the S3 objects are not readable manifests
+    const status = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+    expect(status.repos[1].healthy).toBe(true)
+    expect(JSON.stringify(status)).not.toContain(pass)
+  })
+})
+
+describe('local site: bad input is refused with exit 2 and nothing started', () => {
+  it('an unknown stack', async () => {
+    const r = await runbook('failover', ['--stack', 'staging', '--dry-run'], t.env)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--stack.*staging.*valid stacks: local, dr, prod/)
+  })
+
+  it('an unknown flag and a bad --scale', async () => {
+    const a = await runbook('local', ['up', '--sacle', '1'], t.env)
+    expect(a.code).toBe(2)
+    expect(a.stderr).toMatch(/sacle.*valid flags:/s)
+    const b = await runbook('local', ['up', '--scale', 'huge'], t.env)
+    expect(b.code).toBe(2)
+    expect(b.stderr).toMatch(/--scale.*0.001 to 20/)
+  })
+
+  it('a port already taken: names the port and the fix, starts nothing', async () => {
+    const other = testSite(BASE + 100)
+    const srv = createServer().listen(BASE + 100 + 2, '127.0.0.1')
+    await new Promise((r) => srv.once('listening', r))
+    try {
+      const r = await runbook('local', ['up', '--scale', '0.001'], other.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(new RegExp(`127.0.0.1:${BASE + 102} is already in use.*--base-port`, 's'))
+      expect(existsSync(join(other.stateDir, 'site.json'))).toBe(false)
+      expect(existsSync(join(other.stateDir, 'nodes'))).toBe(false)
+    } finally {
+      srv.close()
+      await other.cleanup()
+    }
+  })
+
+  it('missing binaries: lists them with the apt-get fix, starts nothing', async () => {
+    const other = testSite(BASE + 200)
+    try {
+      const r = await runbook('local', ['up'], { ...other.env, LABDOJO_PG_BIN: '/nonexistent/bin' })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/\/nonexistent\/bin\/initdb.*apt-get install -y postgresql-15 pgbackrest pgbouncer openssl/s)
+      expect(existsSync(other.stateDir)).toBe(false)
+    } finally {
+      await other.cleanup()
+    }
+  })
+
+  it('a malformed policy: every problem named, nothing started', async () => {
+    const dir = mkdtempSync('/var/tmp/labdojo-policy-')
+    const text = readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace('rpo: 15m', 'rpo: fifteen').replace('capacity: 75', 'capacity: 175')
+    writeFileSync(join(dir, 'Pulumi.yaml'), text)
+    const other = testSite(BASE + 300)
+    try {
+      const r = await runbook('local', ['up'], { ...other.env, LABDOJO_PROJECT_DIR: dir })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/policy\.tiers\.1\.rpo.*fifteen.*not a duration/)
+      expect(r.stderr).toMatch(/policy\.sites\.warm\.capacity.*175/)
+      expect(existsSync(other.stateDir)).toBe(false)
+    } finally {
+      await other.cleanup()
+    }
+  })
+})
+
+describe('local site: down', () => {
+  it('stops exactly what the site started, by pid, and frees its ports', async () => {
+    const pids = pidsOf(t.stateDir)
+    expect(Object.values(pids).every(alive)).toBe(true)
+    const r = await runbook('local', ['down'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    for (const [k, pid] of Object.entries(pids)) expect(alive(pid), k).toBe(false)
+    const free = await new Promise<boolean>((res) => {
+      const s = createServer().once('error', () => res(false)).listen(BASE + 1, '127.0.0.1', () => s.close(() => res(true)))
+    })
+    expect(free).toBe(true)
+    // and up brings the same site back
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr).toMatch(/started node1/)
+  })
+})
