@@ -26,6 +26,7 @@ export interface BackupInfo {
   walStart: string
   walStop: string
   size: number
+  delta: number
   repoSize?: number
   repoDelta?: number
   error: boolean
@@ -78,6 +79,7 @@ export function parseInfo(json: string): StanzaInfo[] {
       walStart: b.archive?.start,
       walStop: b.archive?.stop,
       size: b.info?.size,
+      delta: b.info?.delta,
       repoSize: b.info?.repository?.size,
       repoDelta: b.info?.repository?.delta,
       error: b.error === true,

@@ -1,0 +1,54 @@
+#!/usr/bin/env zx
+// Backups: full, differential, incremental (pgBackRest), logical exports, named restore points.
+import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { STACK_FLAGS, loadStack } from './lib/stack.ts'
+import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
+import { inputError } from '../core/errors.ts'
+import { logicalExport, physicalBackup } from './lib/backups.ts'
+import { createRestorePoint } from './lib/restore-points.ts'
+import { formatBytes, formatDuration } from '../core/duration.ts'
+import { requireLocal } from './lib/cloud.ts'
+
+const spec = {
+  name: 'backup.ts',
+  summary: 'take a backup (full, diff, incr via pgBackRest; logical via pg_dump + user-progress CSV) or create a named restore point',
+  usage: 'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
+  flags: {
+    ...HELP_FLAG,
+    ...STACK_FLAGS,
+    type: { type: 'string', help: 'full | diff | incr | logical' },
+    repo: { type: 'string', help: 'physical backups: 1 (local), 2 (offsite S3) or all; default: the policy\'s storage for the type' },
+    'restore-point': { type: 'string', help: 'create a named restore point (pg_create_restore_point) before risky work' },
+    json: { type: 'boolean', help: 'print the backup record(s) as JSON' },
+  },
+} as const
+
+await main(async () => {
+  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
+  if (flags.help) return void process.stdout.write(helpText(spec))
+  log.quiet = !!flags.json
+  if (flags['restore-point'] !== undefined && flags.type) throw inputError('--restore-point', flags['restore-point'], 'cannot be combined with --type', 'run them as two commands')
+  const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
+  const ctx = await loadStack('backup.ts', flags)
+  const site = requireLocal(ctx, 'backup.ts')
+
+  if (flags['restore-point'] !== undefined) {
+    const point = await ctx.audit.step('restore-point', () => createRestorePoint(site, flags['restore-point']!), { name: flags['restore-point'] })
+    if (flags.json) printJson(point)
+    else log.info(`restore point "${point.name}" at LSN ${point.lsn} (${new Date(point.time).toISOString()}), archived; restore to it with --target name:${point.name}`)
+    return
+  }
+
+  let records: BackupRecord[]
+  if (type === 'logical') {
+    if (flags.repo) throw inputError('--repo', flags.repo, 'logical exports go to the protected export storage, not a pgBackRest repo', 'drop --repo')
+    records = [await ctx.audit.step('backup logical', () => logicalExport(site), { type })]
+  } else {
+    const repos = reposFor(ctx.policy, type!, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
+    records = await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
+  }
+  if (flags.json) printJson(records.length === 1 ? records[0] : records)
+  else
+    for (const r of records)
+      process.stdout.write(`${r.type} backup ${r.label} -> ${r.location}: ${formatBytes(r.copiedBytes)} copied of ${formatBytes(r.sizeBytes)}${r.storedBytes !== null ? `, ${formatBytes(r.storedBytes)} stored` : ''} in ${formatDuration(r.durationSeconds)}${r.startLsn ? `, LSN ${r.startLsn}..${r.stopLsn ?? ''}` : ''}\n`)
+})

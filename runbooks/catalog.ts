@@ -1,0 +1,25 @@
+#!/usr/bin/env zx
+// The recovery catalog: backups, archived WAL, earliest/latest recoverable points, tier verdicts.
+import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { STACK_FLAGS, loadStack } from './lib/stack.ts'
+import { requireLocal } from './lib/cloud.ts'
+import { buildCatalog, renderCatalog } from './lib/catalog-report.ts'
+
+const spec = {
+  name: 'catalog.ts',
+  summary: 'list every repo\'s backups, archived WAL range, earliest and latest recoverable points, and a verdict per tier',
+  usage: 'npx zx runbooks/catalog.ts [--stack local] [--json]',
+  flags: { ...HELP_FLAG, ...STACK_FLAGS, json: { type: 'boolean', help: 'machine-readable output' } },
+} as const
+
+await main(async () => {
+  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
+  if (flags.help) return void process.stdout.write(helpText(spec))
+  log.quiet = !!flags.json
+  const ctx = await loadStack('catalog.ts', flags)
+  const site = requireLocal(ctx, 'catalog.ts')
+  const report = await ctx.audit.step('catalog', () => buildCatalog(site))
+  if (flags.json) printJson(report)
+  else process.stdout.write(renderCatalog(report))
+  return report.ok ? 0 : 1
+})
