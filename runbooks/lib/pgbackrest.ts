@@ -96,8 +96,9 @@ export class PgBackRest {
     return a
   }
 
-  exec(command: string, args: string[] = [], opts: RunOptions = {}) {
-    return this.run('pgbackrest', [...this.base(), ...args, command], {
+  /** `pgbackrest [options] command [positionals]` */
+  exec(command: string, args: string[] = [], opts: RunOptions = {}, positionals: string[] = []) {
+    return this.run('pgbackrest', [...this.base(), ...args, command, ...positionals], {
       asSiteUser: true,
       timeoutMs: 4 * 3600_000,
       ...opts,
@@ -135,7 +136,7 @@ export class PgBackRest {
 
   /** Fetch one WAL segment from a repo into a file the site user can write. */
   archiveGet(segment: string, dest: string, repo: number, pgPath: string) {
-    return this.exec('archive-get', [`--repo=${repo}`, `--pg1-path=${pgPath}`, '--archive-async=n', segment, dest], { nothrow: true, timeoutMs: 120_000 })
+    return this.exec('archive-get', [`--repo=${repo}`, `--pg1-path=${pgPath}`, '--archive-async=n'], { nothrow: true, timeoutMs: 120_000 }, [segment, dest])
   }
 
   /** `verify` exits 0 even on corruption (field notes): parse its detail log instead. */

@@ -105,7 +105,8 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
   const redo = [...text.matchAll(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)].at(-1)
   const point = /recovery stopping at (restore point "[^"]+"|after reaching consistency|WAL location \(LSN\) "[^"]+")/.exec(text)
   const pause = /(recovery has paused|pausing at the end of recovery)/.exec(text)
-  const time = stop?.[3] ?? last?.[1] ?? null
+  // what was recovered: the last completed transaction (the stopping one is excluded when 'before')
+  const time = last?.[1] ?? (stop?.[1] === 'after' ? stop[3] : null) ?? null
   return {
     time: time ? new Date(time.trim().replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString() : null,
     lsn: redo?.[1] ?? null,
