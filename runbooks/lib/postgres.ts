@@ -80,8 +80,11 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
           const w = (await client.query(`SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli`)).rows[0]
           timeline = parseInt(w.tli, 16)
         } else {
-          const t = (await client.query(`SELECT received_tli FROM pg_stat_wal_receiver`)).rows[0]
-          if (t?.received_tli) timeline = Math.max(timeline, Number(t.received_tli))
+          // a standby's live timeline: the newest its walreceiver or its pg_wal has seen
+          // (the checkpoint's lags until the next restartpoint; the walreceiver dies with its primary)
+          const t = (await client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
+            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`)).rows[0]
+          timeline = Math.max(timeline, Number(t?.recv ?? 0), Number(t?.wal ?? 0))
         }
         return {
           name, port: c.port, reachable: true, inRecovery: r.rec as boolean, lsn: r.lsn, receiveLsn: r.receive_lsn,

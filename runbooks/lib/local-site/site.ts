@@ -32,6 +32,8 @@ export interface SiteState {
   scale: number
   primary: NodeName
   roles: Record<NodeName, NodeRole>
+  /** the primary's timeline when last seen (a dead primary cannot be asked) */
+  timeline?: number
   /** why a node is fenced, for the operator */
   fencedReason?: Partial<Record<NodeName, string>>
 }
@@ -151,6 +153,7 @@ export class LocalSite {
       changes.push(`initdb ${p}`)
     }
     if (await this.ensureRunning(s, p)) changes.push(`started ${p} (primary) on port ${this.port(p)}`)
+    s.timeline = (await probe(p, this.conn(p, 'postgres'))).timeline ?? s.timeline
 
     if ((await this.br.info().catch(() => undefined))?.status !== 0 && !(await this.stanzaHasData())) {
       await this.br.stanzaCreate()
@@ -502,9 +505,9 @@ export type SiteStatus = {
   s3: { port: number; running: boolean }
 }
 
-/** Segments between two WAL file names on the same timeline (0 = archive is current). */
+/** Segments between two WAL file names (positions are global across timelines; 0 = archive is current). */
 export function walSegmentDistance(current: string, archived: string): number | null {
-  if (current.slice(0, 8) !== archived.slice(0, 8)) return null
+  if (!/^[0-9A-F]{24}/.test(current) || !/^[0-9A-F]{24}/.test(archived)) return null
   const seg = (w: string) => (BigInt(`0x${w.slice(8, 16)}`) << 8n) + BigInt(`0x${w.slice(16, 24)}`)
   return Number(seg(current) - seg(archived))
 }

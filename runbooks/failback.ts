@@ -1,0 +1,55 @@
+#!/usr/bin/env zx
+// Failback: rejoin the fenced old primary as a standby (pg_rewind, or a restore from the repo),
+// then, with --switchover, switch back to it with zero data loss.
+import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { STACK_FLAGS, loadStack } from './lib/stack.ts'
+import { requireLocal } from './lib/cloud.ts'
+import { fencedNode, rejoin } from './lib/failback-run.ts'
+import { failover } from './lib/failover-run.ts'
+import { formatDuration } from '../core/duration.ts'
+
+const spec = {
+  name: 'failback.ts',
+  summary: 'rejoin a fenced old primary as a hot standby of the current primary; --switchover then makes it primary again',
+  usage: 'npx zx runbooks/failback.ts [--node NAME] [--switchover] [--yes] [--dry-run] [--json]',
+  flags: {
+    ...HELP_FLAG,
+    ...STACK_FLAGS,
+    node: { type: 'string', help: 'the fenced node to rejoin (default: the first fenced node)' },
+    switchover: { type: 'boolean', help: 'after the rejoin, switch over back to it (planned, zero data loss)' },
+    yes: { type: 'boolean', help: 'do not ask for confirmation' },
+    'dry-run': { type: 'boolean', help: 'print what would be done; change nothing' },
+    json: { type: 'boolean', help: 'print the report as JSON' },
+  },
+} as const
+
+await main(async () => {
+  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
+  if (flags.help) return void process.stdout.write(helpText(spec))
+  log.quiet = !!flags.json
+  const ctx = await loadStack('failback.ts', flags)
+  const site = requireLocal(ctx, 'failback.ts')
+  const node = fencedNode(site, flags.node)
+  const primary = site.state().primary
+  const plan = [
+    `1. CHECKPOINT on ${primary}; pg_rewind ${node} from it (archive as WAL source); if impossible, a delta restore of ${node} from repo1`,
+    `2. start ${node} as a hot standby of ${primary} (slot ${node}), synchronous per policy`,
+    ...(flags.switchover ? [`3. switchover ${primary} -> ${node} (zero data loss), then rejoin ${primary} as its standby`] : []),
+  ]
+  if (flags['dry-run']) {
+    ctx.audit.record('failback', 'dry-run', { plan })
+    return void process.stdout.write(`${plan.join('\n')}\n(dry run: nothing was changed)\n`)
+  }
+  log.info(plan.join('\n'))
+  await confirm(`Rewinding ${node} discards what it wrote after it was fenced (it is kept only in its own old WAL).`, !!flags.yes)
+  const joined = await rejoin(site, node, ctx.audit)
+  log.info(`${node} rejoined as a standby of ${primary} (${joined.method}, ${formatDuration(joined.seconds)})`)
+  let back
+  if (flags.switchover) {
+    back = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }, ctx.audit, async () => {})
+    const again = await rejoin(site, back.from, ctx.audit)
+    log.info(`switched back: ${back.from} -> ${back.to} in ${formatDuration(back.timings.rtoSeconds)}; ${again.node} rejoined (${again.method})`)
+  }
+  if (flags.json) printJson({ rejoin: joined, switchover: back ?? null })
+  else process.stdout.write(`failback done: primary ${site.state().primary}; standbys ${Object.entries(site.state().roles).filter(([, r]) => r !== 'primary').map(([n, r]) => `${n}=${r}`).join(', ')}\n`)
+})

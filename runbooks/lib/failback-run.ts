@@ -1,0 +1,80 @@
+/**
+ * Failback: rejoin a fenced old primary as a standby of the new one (CHECKPOINT on the new
+ * primary first, then pg_rewind with the archive as WAL source; a delta restore from the repo
+ * when rewind is impossible), then, on request, a planned switchover back.
+ */
+import { existsSync, writeFileSync } from 'node:fs'
+import type { AuditLog } from './audit.ts'
+import { log } from './cli.ts'
+import { inputError } from '../../core/errors.ts'
+import { nodeConf } from './local-site/config-files.ts'
+import { NODE_NAMES, type NodeName } from './local-site/layout.ts'
+import type { LocalSite } from './local-site/site.ts'
+import { postmasterPid, query } from './postgres.ts'
+import { giveToSiteUser, waitFor } from './process.ts'
+
+export interface RejoinReport {
+  node: NodeName
+  primary: NodeName
+  method: 'rewind' | 'no rewind needed' | 'restore from repo'
+  seconds: number
+  detail: string
+}
+
+export function fencedNode(site: LocalSite, name?: string): NodeName {
+  const s = site.state()
+  const fenced = NODE_NAMES.filter((n) => s.roles[n] === 'fenced')
+  if (name !== undefined) {
+    if (!(NODE_NAMES as readonly string[]).includes(name)) throw inputError('--node', name, `must be one of ${NODE_NAMES.join(', ')}`, `fenced nodes: ${fenced.join(', ') || 'none'}`)
+    if (s.roles[name as NodeName] !== 'fenced') throw inputError('--node', name, `is ${s.roles[name as NodeName]}, not fenced; only a fenced node rejoins`, `fenced nodes: ${fenced.join(', ') || 'none'}`)
+    return name as NodeName
+  }
+  if (fenced.length === 0) throw inputError('failback', 'no fenced node', 'there is nothing to rejoin: every node has a role', 'run failover.ts first, or check local.ts status')
+  return fenced[0]!
+}
+
+/** Make a fenced node a hot standby of the current primary. */
+export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): Promise<RejoinReport> {
+  const t0 = Date.now()
+  const s = site.state()
+  const primary = s.primary
+  const nd = site.l.node(node)
+  if (postmasterPid(nd.data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(nd.data, 'fast'))
+  // pg_rewind -c reads restore_command through node.conf; point it at the new primary first
+  writeFileSync(nd.conf, nodeConf(site.l, { name: node, port: site.port(node), dataDir: nd.data, upstreamPort: site.port(primary), slot: node }))
+  giveToSiteUser(nd.conf)
+  await audit.step(`CHECKPOINT on ${primary}`, () => query(site.conn(primary, 'postgres'), 'CHECKPOINT'))
+  let method: RejoinReport['method'] = 'rewind'
+  let detail = ''
+  try {
+    const r = await audit.step(`pg_rewind ${node} from ${primary}`, () => site.pg.rewind(nd.data, site.port(primary)))
+    detail = (r as { stdout: string; stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
+    if (/no rewind required/i.test(detail)) method = 'no rewind needed'
+  } catch (e) {
+    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); restoring ${node} from the repo instead`)
+    method = 'restore from repo'
+    await audit.step(`delta restore ${node} from repo1 as a standby`, () =>
+      site.br.restore([`--pg1-path=${nd.data}`, '--repo=1', '--delta', '--type=standby', '--target-timeline=latest',
+        `--recovery-option=primary_conninfo=host=127.0.0.1 port=${site.port(primary)} user=postgres application_name=${node}`]))
+    detail = 'delta restore from repo1'
+  }
+  writeFileSync(`${nd.data}/standby.signal`, '')
+  giveToSiteUser(`${nd.data}/standby.signal`)
+  await query(site.conn(primary, 'postgres'), `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [node])
+  await audit.step(`start ${node} as a standby of ${primary}`, () => site.pg.start(nd.data, nd.log))
+  await waitFor(`${node} to stream from ${primary}`, async () => {
+    const [r] = await query<{ n: number }>(site.conn(primary, 'postgres'), `SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, [node])
+    return (r?.n ?? 0) > 0
+  }, 600_000, 100)
+  s.roles[node] = 'hot'
+  if (s.fencedReason) delete s.fencedReason[node]
+  site.saveState(s)
+  site.writeBackrestConf(s)
+  const sync = await site.ensureSyncReplication(s)
+  if (sync) log.info(sync)
+  return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
+}
+
+export function hasFencedData(site: LocalSite, n: NodeName): boolean {
+  return existsSync(site.l.node(n).data)
+}
