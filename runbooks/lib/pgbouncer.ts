@@ -56,14 +56,19 @@ export async function startBouncer(run: Runner, p: BouncerPaths, port: number): 
   await waitFor(`pgbouncer on 127.0.0.1:${port} (log: ${p.log})`, async () => (await admin(port, 'SHOW VERSION')).length > 0, 15_000)
 }
 
-/** Point the endpoint at `targetPort` (undefined = fence: route nowhere) and cut old sessions. */
-export async function switchTarget(p: BouncerPaths, port: number, ini: string): Promise<void> {
+const DBS = ['labdojo', 'postgres']
+
+/**
+ * Point the endpoint at the ini's target and cut every session opened against the old one.
+ * `fence`: the ini routes nowhere and the databases stay KILLed (paused): new clients queue
+ * instead of failing, and are served the moment traffic is switched to the new primary.
+ */
+export async function switchTarget(p: BouncerPaths, port: number, ini: string, fence = false): Promise<void> {
   writeIni(p, ini)
   await admin(port, 'RELOAD')
-  // sessions opened against the old target must not survive the switch
-  for (const db of ['labdojo', 'postgres']) {
-    await admin(port, `KILL ${db}`).catch(() => {})
-    await admin(port, `RESUME ${db}`).catch(() => {})
+  for (const db of DBS) {
+    await admin(port, `KILL ${db}`).catch(() => {}) // already paused by a fence: nothing to drop
+    if (!fence) await admin(port, `RESUME ${db}`).catch(() => {})
   }
 }
 

@@ -17,13 +17,15 @@ export interface Conn {
   user?: string
 }
 
-export async function withClient<T>(c: Conn, fn: (client: pg.Client) => Promise<T>, timeoutMs = 5000): Promise<T> {
+/** `queryTimeoutMs` bounds every query client-side too: a pooler may accept the connection and then queue it. */
+export async function withClient<T>(c: Conn, fn: (client: pg.Client) => Promise<T>, timeoutMs = 5000, queryTimeoutMs?: number): Promise<T> {
   const client = new pg.Client({
     host: c.host,
     port: c.port,
     user: c.user ?? 'postgres',
     database: c.database ?? 'postgres',
     connectionTimeoutMillis: timeoutMs,
+    query_timeout: queryTimeoutMs,
     application_name: 'labdojo-dr',
   })
   client.on('error', () => {}) // a server dying under us is reported by the failing query
@@ -91,6 +93,7 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
           timeline, systemId: r.sysid, lastReplayTs: r.replay_ts, streaming: r.streaming > 0,
         } satisfies NodeStatus
       },
+      timeoutMs,
       timeoutMs,
     )
   } catch (e) {

@@ -69,7 +69,7 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
     measures.push(pitr.measure)
     if (o.failover) {
       const { failoverDrill } = await import('./failover-drill.ts')
-      const fo = await step('fail over under workload (kill -9 of the primary)', () => failoverDrill(site, audit, writer!), (r) => `${r.from} -> ${r.to}, endpoint follows; ${r.measure.lostCommits} acknowledged commit(s) lost`)
+      const fo = await step('fail over under workload (kill -9 of the primary)', () => failoverDrill(site, audit, writer!), (r) => `${r.from} -> ${r.to}, endpoint follows; writer saw ${r.writerRtoSeconds.toFixed(2)} s without commits; ${r.measure.lostCommits} of ${r.ackedBeforeKill} acknowledged commit(s) lost; failback ${r.failbackSeconds.toFixed(1)} s, switch back ${r.switchbackSeconds.toFixed(1)} s`)
       details.failover = fo
       measures.push(fo.measure)
     }

@@ -144,8 +144,8 @@ pool_mode = session
 max_client_conn = 200
 default_pool_size = 40
 server_connect_timeout = 2
-server_login_retry = 0
-query_wait_timeout = 10
+server_login_retry = 1
+query_wait_timeout = 5
 logfile = ${l.pgbouncer.log}
 pidfile = ${l.pgbouncer.pid}
 `

@@ -180,15 +180,17 @@ export class LocalSite {
     const sync = await this.ensureSyncReplication(s)
     if (sync) changes.push(sync)
 
-    // endpoint
-    if (configuredTarget(this.l.pgbouncer) !== this.port(p) || !bouncerRunning(this.l.pgbouncer)) {
+    // endpoint: (re)written when its config differs from what the site needs
+    const ini = pgbouncerIni(this.l, this.port(p))
+    const current = existsSync(this.l.pgbouncer.ini) ? readFileSync(this.l.pgbouncer.ini, 'utf8') : ''
+    if (current !== ini || !bouncerRunning(this.l.pgbouncer)) {
       const running = bouncerRunning(this.l.pgbouncer)
-      if (running) await switchTarget(this.l.pgbouncer, this.l.ports.endpoint, pgbouncerIni(this.l, this.port(p)))
+      if (running) await switchTarget(this.l.pgbouncer, this.l.ports.endpoint, ini)
       else {
-        writeIni(this.l.pgbouncer, pgbouncerIni(this.l, this.port(p)))
+        writeIni(this.l.pgbouncer, ini)
         await startBouncer(this.run, this.l.pgbouncer, this.l.ports.endpoint)
       }
-      changes.push(`${running ? 'pointed' : 'started'} the PgBouncer endpoint 127.0.0.1:${this.l.ports.endpoint} -> ${p}`)
+      changes.push(`${running ? 'reconfigured' : 'started'} the PgBouncer endpoint 127.0.0.1:${this.l.ports.endpoint} -> ${p}`)
     }
 
     // a site with no backup is no DR site: one full backup into each repo (cold = repo2 alone)
@@ -473,9 +475,9 @@ export class LocalSite {
     writeFileSync(this.l.inventoryFile, JSON.stringify(this.inventory(s), null, 2) + '\n')
   }
 
-  /** Point the endpoint somewhere (undefined = fenced: nowhere). */
+  /** Point the endpoint at a node, or fence it (undefined: route nowhere, clients queue). */
   async routeEndpoint(target: NodeName | undefined): Promise<void> {
-    await switchTarget(this.l.pgbouncer, this.l.ports.endpoint, pgbouncerIni(this.l, target ? this.port(target) : undefined))
+    await switchTarget(this.l.pgbouncer, this.l.ports.endpoint, pgbouncerIni(this.l, target ? this.port(target) : undefined), target === undefined)
   }
 
   async endpointAdmin(sql: string) {

@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function connect(): Promise<pg.Client> {
   for (;;) {
-    const c = new pg.Client({ host: '127.0.0.1', port: Number(port), user: 'postgres', database: 'labdojo', connectionTimeoutMillis: 1000, application_name: `writer-${writer}` })
+    const c = new pg.Client({ host: '127.0.0.1', port: Number(port), user: 'postgres', database: 'labdojo', connectionTimeoutMillis: 1000, query_timeout: 3000, application_name: `writer-${writer}` })
     c.on('error', () => {})
     try {
       await c.connect()
