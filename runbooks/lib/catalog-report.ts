@@ -21,7 +21,7 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
   const pgPath = site.l.node(s.primary).data
   const now = Date.now()
   const [repos, archiveCurrent] = await Promise.all([
-    Promise.all(site.inventory().pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath))),
+    Promise.all(site.inventory().pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index)))),
     primaryArchiveCurrent(site),
   ])
   const withVerdicts = repos.map((c) => ({

@@ -57,7 +57,10 @@ export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] 
     .map((b) => ({ label: b.label, type: b.type, repo, start: b.start * 1000, stop: b.stop * 1000, lsnStart: b.lsnStart, lsnStop: b.lsnStop, size: b.size, repoSize: b.repoSize, error: b.error }))
 }
 
-export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgPath: string): Promise<RepoCatalog> {
+/** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
+export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgPath: string, precheck?: () => Promise<string | undefined>): Promise<RepoCatalog> {
+  const down = await precheck?.()
+  if (down) return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: down }
   let info: StanzaInfo
   try {
     info = await br.info(repo)

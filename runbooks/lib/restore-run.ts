@@ -76,7 +76,7 @@ export async function prepare(site: LocalSite, o: RestoreOptions): Promise<{ pla
   if (o.port !== undefined && !(await portFree(o.port))) throw inputError('--port', o.port, `127.0.0.1:${o.port} is already in use`, `pick a free port, e.g. within ${site.l.ports.scratchFirst}..${site.l.ports.scratchLast}`)
   const pgPath = site.l.node(site.state().primary).data
   const repos = o.repo ? [o.repo] : site.inventory().pgbackrest.repos.map((r) => r.index)
-  const catalogs = await Promise.all(repos.map((r) => repoCatalog(site.run, site.br, r, pgPath)))
+  const catalogs = await Promise.all(repos.map((r) => repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r))))
   const plan = planRestore(o.target, catalogs, readRestorePoints(restorePointsFile(site)), o.repo)
   return { plan, catalogs }
 }

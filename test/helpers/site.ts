@@ -94,3 +94,23 @@ export function alive(pid: number | undefined): boolean {
     return false
   }
 }
+
+/** The server's own clock (the same one that stamps committed_at). */
+export async function serverNow(port: number): Promise<number> {
+  const { query } = await import('../../runbooks/lib/postgres.ts')
+  const [r] = await query<{ t: Date }>({ host: '127.0.0.1', port, database: 'postgres' }, 'SELECT clock_timestamp() AS t')
+  return r!.t.getTime()
+}
+
+/** Stop and delete a scratch cluster a test restored. */
+export async function dropScratch(dir: string): Promise<void> {
+  const { Postgres, postmasterPid } = await import('../../runbooks/lib/postgres.ts')
+  const { run } = await import('../../runbooks/lib/exec.ts')
+  if (postmasterPid(dir)) await new Postgres(run).stop(dir, 'immediate').catch(() => {})
+  rmSync(dir, { recursive: true, force: true })
+}
+
+export function json<T = any>(r: CliResult): T {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}

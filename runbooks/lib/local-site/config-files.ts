@@ -92,6 +92,8 @@ process-max=2
 start-fast=y
 delta=y
 archive-async=y
+# pgBackRest retries a dead endpoint 4x io-timeout: keep a 3 a.m. answer under a minute
+io-timeout=10
 archive-get-queue-max=256MB
 archive-push-queue-max=4GB
 

@@ -332,6 +332,13 @@ export class LocalSite {
     return want.length ? `synchronous replication on ${s.primary}: ANY 1 (${want.join(', ')})` : `asynchronous replication on ${s.primary}`
   }
 
+  /** A fast reachability check of a repo's storage; undefined when reachable. */
+  async repoDown(repo: number): Promise<string | undefined> {
+    if (repo === 2 && !(await tlsReachable(this.l.ports.s3, 1500))) return `the S3 endpoint 127.0.0.1:${this.l.ports.s3} does not answer (TLS connect failed)`
+    if (repo === 1 && !existsSync(this.l.pgbackrest.repo1)) return `${this.l.pgbackrest.repo1} is missing`
+    return undefined
+  }
+
   // ---------------------------------------------------------------- down
 
   async down(): Promise<Change[]> {
@@ -409,6 +416,11 @@ export class LocalSite {
     if (archiver?.failing) problems.push(`archiving is failing (last failed WAL ${archiver.last_failed_wal})`)
 
     const repos = await Promise.all([1, 2].map(async (repo) => {
+      const down = await this.repoDown(repo)
+      if (down) {
+        problems.push(`repo${repo} unreachable: ${down}`)
+        return { index: repo, type: repo === 1 ? 'posix' : 's3', healthy: false, message: down, backups: 0, latestBackup: null, archiveMax: null }
+      }
       try {
         const info = await this.br.info(repo)
         const r = info.repos.find((x) => x.key === repo)

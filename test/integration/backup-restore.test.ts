@@ -1,0 +1,243 @@
+/**
+ * Backups, the recovery catalog and point-in-time restore, on a real local site with a
+ * steady writer: every commit acknowledged before a target is restored, none after it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { testSite, runbook, json, serverNow, dropScratch, pidsOf, type TestSite } from '../helpers/site.ts'
+import { query } from '../../runbooks/lib/postgres.ts'
+import { acked } from '../../runbooks/lib/local-site/workload.ts'
+import { layout } from '../../runbooks/lib/local-site/layout.ts'
+import { verifyExport } from '../../runbooks/lib/backups.ts'
+import { waitFor } from '../../runbooks/lib/process.ts'
+
+const BASE = 56100
+let t: TestSite
+let l: ReturnType<typeof layout>
+const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
+const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
+let writer = ''
+const cut = { time: 0, lsn: 0, lsnAfter: 0, point: 0, pointAfter: 0 }
+let lsnTarget = ''
+
+/** Every ack before `cutoff` is in the restored cluster, and no row inserted after `lateAfter`. */
+async function exact(port: number, cutoff: number, lateAfter = cutoff) {
+  const restored = { host: '127.0.0.1', port, database: 'labdojo' }
+  const rows = await query<{ seq: string }>(restored, 'SELECT seq::text FROM drill_ledger WHERE writer = $1', [writer])
+  const present = new Set(rows.map((r) => Number(r.seq)))
+  const before = acked(l, writer).filter((a) => a.at < cutoff)
+  const missing = before.filter((a) => !present.has(a.seq))
+  const [late] = await query<{ n: number }>(restored, 'SELECT count(*)::int AS n FROM drill_ledger WHERE writer = $1 AND committed_at > $2', [writer, new Date(lateAfter)])
+  return { ackedBefore: before.length, missing: missing.length, late: late!.n }
+}
+
+beforeAll(async () => {
+  t = testSite(BASE)
+  const up = await runbook('local', ['up', '--scale', '0.005'], t.env)
+  if (up.code !== 0) throw new Error(up.stderr)
+  l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+  writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
+  await new Promise((r) => setTimeout(r, 1500))
+  cut.time = await serverNow(BASE + 1)
+  await new Promise((r) => setTimeout(r, 1000))
+  // an LSN or a restore point is taken between two clock readings: acks before the first must
+  // be restored, rows inserted after the second must not
+  cut.lsn = await serverNow(BASE + 1)
+  lsnTarget = (await query<{ l: string }>(primary, 'SELECT pg_current_wal_insert_lsn()::text AS l'))[0]!.l
+  cut.lsnAfter = await serverNow(BASE + 1)
+  await new Promise((r) => setTimeout(r, 1000))
+  cut.point = await serverNow(BASE + 1)
+  const rp = await runbook('backup', ['--restore-point', 'before-risky-work'], t.env)
+  if (rp.code !== 0) throw new Error(rp.stderr)
+  cut.pointAfter = await serverNow(BASE + 1)
+  await new Promise((r) => setTimeout(r, 1000))
+  await runbook('workload', ['stop'], t.env)
+  await query({ ...primary, database: 'postgres' }, 'SELECT pg_switch_wal()')
+})
+afterAll(async () => {
+  await t?.cleanup()
+})
+
+describe('backups', () => {
+  it('takes a diff into both repos and an incr into repo1, as the policy\'s storage says, from the hot standby', async () => {
+    const diff = json(await runbook('backup', ['--type', 'diff', '--json'], t.env))
+    expect(diff.map((r: any) => [r.type, r.repo])).toEqual([['diff', 1], ['diff', 2]])
+    const incr = json(await runbook('backup', ['--type', 'incr', '--json'], t.env))
+    expect([incr.type, incr.repo, incr.source]).toEqual(['incr', 1, 'node2'])
+    expect(incr.notes[0]).toMatch(/from hot standby node2/)
+    expect(incr.label.split('_')[0]).toBe(diff[0].label.split('_')[0]) // same full underneath
+    expect(incr.copiedBytes).toBeLessThan(incr.sizeBytes)
+    for (const k of ['startLsn', 'stopLsn', 'startTime', 'stopTime', 'durationSeconds']) expect(incr[k]).toBeTruthy()
+  })
+
+  it('writes a logical export (pg_dump -Fd + user-progress CSV) with a manifest and SHA-256 sums that catch tampering', async () => {
+    const rec = json(await runbook('backup', ['--type', 'logical', '--json'], t.env))
+    const dir = rec.location
+    expect(readdirSync(dir).sort()).toEqual(['SHA256SUMS', 'manifest.json', 'pg_dump', 'user_progress.csv.gz'])
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    expect((await verifyExport(dir)).ok).toBe(true)
+    const header = execFileSync('sh', ['-c', `zcat "${dir}/user_progress.csv.gz" | head -1`], { encoding: 'utf8' }).trim()
+    expect(header).toBe('user_id,progress_data,achievements,favorites,last_updated')
+    const toc = execFileSync('/usr/lib/postgresql/15/bin/pg_restore', ['-l', `${dir}/pg_dump`], { encoding: 'utf8' })
+    expect(toc).toMatch(/TABLE DATA public user_progress/)
+    const csv = join(dir, 'user_progress.csv.gz')
+    const fd = openSync(csv, 'r+')
+    writeSync(fd, Buffer.from('tampered'), 0, 8, 100)
+    closeSync(fd)
+    expect(await verifyExport(dir)).toEqual({ ok: false, bad: ['user_progress.csv.gz'] })
+  })
+
+  it('refuses a bad --type and a bad --repo with exit 2', async () => {
+    const a = await runbook('backup', ['--type', 'weekly'], t.env)
+    expect([a.code, /--type.*full, diff, incr, logical/.test(a.stderr)]).toEqual([2, true])
+    const b = await runbook('backup', ['--type', 'full', '--repo', '3'], t.env)
+    expect([b.code, /--repo.*must be 1, 2 or all/.test(b.stderr)]).toEqual([2, true])
+  })
+})
+
+describe('the recovery catalog', () => {
+  it('reports earliest and latest recoverable points for both repos, the latest from archived WAL', async () => {
+    const c = json(await runbook('catalog', ['--json'], t.env))
+    expect(c.repos.map((r: any) => r.repo)).toEqual([1, 2])
+    for (const r of c.repos) {
+      expect(r.reachable).toBe(true)
+      expect(Date.parse(r.earliestTime)).toBeLessThan(cut.time)
+      // the last commit before the restore point's WAL switch is recoverable
+      expect(Date.parse(r.latestTime)).toBeGreaterThan(cut.point)
+      expect(r.verdicts.map((v: any) => v.ok)).toEqual([true, true, true])
+    }
+    expect(c.restorePoints.map((p: any) => p.name)).toContain('before-risky-work')
+  })
+})
+
+describe('point-in-time restore into a new cluster', () => {
+  it.each([
+    ['time', () => new Date(cut.time).toISOString(), () => [cut.time, cut.time]],
+    ['LSN', () => `lsn:${lsnTarget}`, () => [cut.lsn, cut.lsnAfter]],
+    ['restore point', () => 'name:before-risky-work', () => [cut.point, cut.pointAfter]],
+  ] as [string, () => string, () => number[]][])('by %s: every acknowledged commit before the target present, none after it', async (_, target, cutoffs) => {
+    const r = json(await runbook('restore', ['--target', target(), '--json'], t.env))
+    try {
+      expect(r.mode).toBe('new-cluster')
+      const [before, after] = cutoffs() as [number, number]
+      const e = await exact(r.port, before!, after!)
+      expect(e.ackedBefore).toBeGreaterThan(50)
+      expect(e).toMatchObject({ missing: 0, late: 0 })
+      expect(pidsOf(t.stateDir).node1).toBeTruthy() // the running primary is untouched
+    } finally {
+      await dropScratch(r.dataDir)
+    }
+  })
+
+  it('restores from repo2 (S3, encrypted) alone, as the cold site would', async () => {
+    const r = json(await runbook('restore', ['--target', 'latest', '--repo', '2', '--json'], t.env))
+    try {
+      expect(r.repo).toBe(2)
+      expect(readFileSync(join(r.dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/restore_command = '.*--repo=2 archive-get/)
+      const e = await exact(r.port, cut.point)
+      expect(e.missing).toBe(0)
+      const [a] = await query<{ n: number }>({ host: '127.0.0.1', port: r.port, database: 'labdojo' }, 'SELECT count(*)::int AS n FROM users')
+      const [b] = await query<{ n: number }>(primary, 'SELECT count(*)::int AS n FROM users')
+      expect(a!.n).toBe(b!.n)
+    } finally {
+      await dropScratch(r.dataDir)
+    }
+  })
+
+  it('--dry-run prints the plan (backup set, repo, WAL, target) and changes nothing', async () => {
+    const before = existsSync(l.scratchDir) ? readdirSync(l.scratchDir) : []
+    const r = await runbook('restore', ['--target', new Date(cut.time).toISOString(), '--dry-run'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/backup set: .*\n.*WAL replay: .*\n.*window:/s)
+    expect(r.stdout).toMatch(/dry run: nothing was changed/)
+    expect(readdirSync(l.scratchDir)).toEqual(before)
+  })
+})
+
+describe('restore refuses bad input with exit 2, naming the valid range, changing nothing', () => {
+  it.each([
+    ['a target before the earliest point', ['--target', '2000-01-01T00:00:00Z'], /outside every recoverable window: repo1 can recover from .* to /],
+    ['a target after the latest point', ['--target', '2100-01-01T00:00:00Z'], /outside every recoverable window/],
+    ['a malformed time', ['--target', '2026-11-26 25:61'], /--target.*not a recovery target/],
+    ['a time without a zone', ['--target', '2026-11-26T04:00:00'], /time zone/],
+    ['an unknown restore point', ['--target', 'name:no-such-point'], /unknown restore point; known: before-risky-work/],
+    ['a target directory that is not empty', ['--target', 'latest', '--into', '/etc'], /--into.*is not empty/],
+    ['a port out of range', ['--target', 'latest', '--port', '80'], /--port.*1024 to 65535/],
+  ])('%s', async (_, args, msg) => {
+    const before = readdirSync(l.scratchDir)
+    const r = await runbook('restore', args, t.env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(msg)
+    expect(readdirSync(l.scratchDir)).toEqual(before)
+  })
+
+  it('a wrong cipher pass for repo2', async () => {
+    const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], { ...t.env, PGBACKREST_REPO2_CIPHER_PASS: 'not-the-pass-at-all' })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--repo.*repo2 is unreachable/)
+    expect(r.stderr).not.toContain('not-the-pass-at-all')
+  })
+
+  it('an unreachable repo (the S3 server is down)', async () => {
+    const pid = pidsOf(t.stateDir).s3rver!
+    process.kill(pid, 'SIGTERM')
+    await waitFor('s3rver to stop', async () => { try { process.kill(pid, 0); return false } catch { return true } }, 10_000)
+    try {
+      const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], t.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/repo2 is unreachable/)
+    } finally {
+      expect((await runbook('local', ['up'], t.env)).stderr).toMatch(/started s3rver/)
+    }
+  })
+})
+
+describe('in-place restore', () => {
+  it('a restore that fails midway (corrupt backup) leaves the original running and untouched', async () => {
+    const rec = json(await runbook('backup', ['--type', 'full', '--repo', '1', '--json'], t.env))
+    // corrupt every relation file of the new full backup
+    const base = join(l.pgbackrest.repo1, 'backup', 'labdojo', rec.label, 'pg_data', 'base')
+    let n = 0
+    for (const db of readdirSync(base)) for (const f of readdirSync(join(base, db))) {
+      const p = join(base, db, f)
+      if (statSync(p).size > 64) { writeFileSync(p, Buffer.alloc(statSync(p).size, 7)); n++ }
+    }
+    expect(n).toBeGreaterThan(10)
+    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('keep-me', 1, 'x')`)
+    const before = pidsOf(t.stateDir)
+    const r = await runbook('restore', ['--target', 'latest', '--repo', '1', '--in-place', '--yes'], t.env)
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toMatch(/abandoned before the swap: the primary node1 is running and untouched/)
+    expect(pidsOf(t.stateDir)).toEqual(before)
+    expect(readdirSync(join(t.stateDir, 'nodes', 'node1')).filter((f) => f.includes('restoring'))).toEqual([])
+    const [k] = await query<{ n: number }>(endpoint, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'keep-me'`)
+    expect(k!.n).toBe(1)
+    // leave repo1 with a good newest backup
+    expect((await runbook('backup', ['--type', 'full', '--repo', '1'], t.env)).code).toBe(0)
+  })
+
+  it('asks for confirmation: no terminal and no --yes refuses, nothing changed', async () => {
+    const r = await runbook('restore', ['--target', 'name:before-risky-work', '--in-place'], t.env)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/refusing without confirmation.*--yes/)
+  })
+
+  it('restores to a restore point, verifies before the swap, keeps the old directory, rebuilds the standbys', async () => {
+    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-the-point', 1, 'must disappear')`)
+    const r = json(await runbook('restore', ['--target', 'name:before-risky-work', '--in-place', '--yes', '--json'], t.env))
+    expect(r.mode).toBe('in-place')
+    expect(r.keptOldDataDirs[0]).toMatch(/nodes\/node1\/data\.replaced-/)
+    expect(existsSync(r.keptOldDataDirs[0])).toBe(true)
+    const [gone] = await query<{ n: number }>(endpoint, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer IN ('after-the-point', 'keep-me')`)
+    expect(gone!.n).toBe(0)
+    const e = await exact(BASE + 1, cut.point)
+    expect(e.missing).toBe(0)
+    const s = json(await runbook('local', ['status', '--json'], t.env))
+    expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
+    expect(s.endpoint.target).toBe('node1')
+    await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-restore', 1, 'x')`)
+    await waitFor('node2 to replay the write', async () => (await query({ ...primary, port: BASE + 2 }, `SELECT 1 FROM drill_ledger WHERE writer = 'after-restore'`)).length === 1, 30_000)
+  })
+})

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest'
+import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
+import { InputError } from '../../core/errors.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { lastCommit, previousSegment } from '../../runbooks/lib/catalog.ts'
+import { reachedFromLog } from '../../runbooks/lib/restore-run.ts'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+const policy = loadPolicy(ROOT, 'local')
+const H = 3600_000
+const T = Date.parse('2026-11-26T00:00:00Z')
+
+const backup = (label: string, type: CatalogBackup['type'], stopH: number, lsnStop: string, repo = 1): CatalogBackup => ({
+  label, type, repo, start: T + stopH * H - 60_000, stop: T + stopH * H, lsnStart: '0/1000000', lsnStop, size: 1, error: false,
+})
+const repo = (n: number, backups: CatalogBackup[], latestH: number, latestLsn: string, reachable = true): RepoCatalog => ({
+  repo: n, backups, archiveMin: null, archiveMax: null, earliest: earliestPoint(backups), latest: { time: T + latestH * H, lsn: latestLsn }, reachable, error: reachable ? undefined : 'connection refused',
+})
+
+describe('recovery targets', () => {
+  it.each([
+    ['latest', { kind: 'latest' }],
+    ['immediate', { kind: 'immediate' }],
+    ['lsn:0/3000060', { kind: 'lsn', lsn: '0/3000060' }],
+    ['name:before-migration', { kind: 'name', name: 'before-migration' }],
+  ])('parses %s', (raw, want) => expect(parseTarget(raw)).toMatchObject(want))
+
+  it('parses ISO-8601 times with a zone', () => {
+    expect(parseTarget('2026-11-26T04:00:30.375Z')).toMatchObject({ kind: 'time', at: Date.parse('2026-11-26T04:00:30.375Z') })
+    expect(parseTarget('2026-11-26 05:00:30+01:00')).toMatchObject({ kind: 'time', at: Date.parse('2026-11-26T04:00:30Z') })
+  })
+
+  it.each([
+    ['2026-11-26T04:00:30', /time zone/],
+    ['yesterday', /not a recovery target/],
+    ['lsn:zz', /not an LSN/],
+    ['2026-13-45T99:00:00Z', /not a valid date|not a recovery target/],
+    ['', /required/],
+  ])('rejects %j with a fix', (raw, msg) => {
+    expect(() => parseTarget(raw)).toThrow(InputError)
+    expect(() => parseTarget(raw)).toThrow(msg)
+  })
+
+  it('maps targets to pgBackRest arguments', () => {
+    expect(targetArgs({ kind: 'lsn', lsn: '0/3000060' })).toEqual(['--type=lsn', '--target=0/3000060', '--target-action=promote'])
+    expect(targetArgs({ kind: 'time', at: Date.parse('2026-11-26T04:00:30.375Z'), text: '' })).toContain('--target=2026-11-26 04:00:30.375+00')
+  })
+})
+
+describe('backup set selection: the newest backup that ended before the target', () => {
+  const r1 = repo(1, [backup('F1', 'full', 0, '0/2000000'), backup('I1', 'incr', 10, '0/5000000'), backup('D1', 'diff', 20, '0/9000000')], 30, '0/C000000')
+  const r2 = repo(2, [backup('F2', 'full', -48, '0/1000100', 2)], 29, '0/B000000')
+
+  it.each([
+    ['a time between incr and diff', { kind: 'time', at: T + 15 * H, text: '' }, 1, 'I1'],
+    ['a time after the diff', { kind: 'time', at: T + 25 * H, text: '' }, 1, 'D1'],
+    ['latest', { kind: 'latest' }, 1, 'D1'],
+    ['an LSN before the diff', { kind: 'lsn', lsn: '0/6000000' }, 1, 'I1'],
+    ['a time only repo2 covers', { kind: 'time', at: T - 10 * H, text: '' }, 2, 'F2'],
+  ] as const)('%s', (_, target, wantRepo, wantLabel) => {
+    const plan = planRestore(target as any, [r1, r2], [])
+    expect([plan.repo, plan.backup.label]).toEqual([wantRepo, wantLabel])
+  })
+
+  it('says so when it substitutes repo2 for repo1', () => {
+    const plan = planRestore({ kind: 'time', at: T - 10 * H, text: '' }, [r1, r2], [])
+    expect(plan.notes.join(' ')).toMatch(/repo1 does not cover .* using the next repo/)
+  })
+
+  it('uses repo2 alone when repo1 is unreachable (the cold site)', () => {
+    const dead = { ...r1, reachable: false, error: 'disk gone' }
+    const plan = planRestore({ kind: 'latest' }, [dead, r2], [])
+    expect(plan.repo).toBe(2)
+    expect(plan.notes[0]).toMatch(/repo1 is unreachable/)
+  })
+
+  it('resolves a named restore point through its LSN', () => {
+    const plan = planRestore({ kind: 'name', name: 'pre' }, [r1, r2], [{ name: 'pre', lsn: '0/9500000', time: T + 21 * H }])
+    expect(plan.backup.label).toBe('D1')
+  })
+
+  it.each([
+    ['before the earliest point', { kind: 'time', at: T - 100 * H, text: '' }, /outside every recoverable window: repo1 can recover from/],
+    ['after the latest point', { kind: 'time', at: T + 31 * H, text: '' }, /outside every recoverable window/],
+    ['an LSN past the archive', { kind: 'lsn', lsn: '0/FF000000' }, /outside every recoverable window/],
+    ['an unknown restore point', { kind: 'name', name: 'nope' }, /unknown restore point; known: pre/],
+  ] as const)('refuses a target %s, naming the valid range', (_, target, msg) => {
+    expect(() => planRestore(target as any, [r1, r2], [{ name: 'pre', lsn: '0/9500000', time: T }])).toThrow(msg)
+  })
+
+  it('refuses an unreachable repo that was asked for', () => {
+    expect(() => planRestore({ kind: 'latest' }, [{ ...r1, reachable: false, error: 'bad cipher' }, r2], [], 1)).toThrow(/repo1 is unreachable: bad cipher/)
+  })
+})
+
+describe('tier verdicts', () => {
+  const now = T + 30 * H
+  it('passes a fresh backup and a current archive', () => {
+    const c = repo(1, [backup('F', 'full', 29, '0/2000000')], 30, '0/3000000')
+    expect(tierVerdicts(policy, c, now).every((v) => v.ok)).toBe(true)
+  })
+  it('flags a backup older than the schedule allows, with the numbers', () => {
+    const c = repo(1, [backup('F', 'full', -48, '0/2000000')], 30, '0/3000000')
+    const v = tierVerdicts(policy, c, now)
+    expect(v[0]!.ok).toBe(false)
+    expect(v[0]!.findings[0]).toMatch(/latest backup F is 3.3 d old; tier 1 expects one every 24 h/)
+  })
+  it('flags archive lag beyond the tier RPO, unless the primary reports the archive current', () => {
+    const c = repo(1, [backup('F', 'full', 29, '0/2000000')], 29.5, '0/3000000')
+    const v = tierVerdicts(policy, c, now)
+    expect(v.find((x) => x.tier === 1)!.findings.join()).toMatch(/30 min old .* tier 1 RPO is 15 min/)
+    expect(v.find((x) => x.tier === 2)!.ok).toBe(true) // 30 min is inside tier 2's 1 h
+    expect(tierVerdicts(policy, c, now, true).every((x) => x.ok)).toBe(true)
+  })
+})
+
+describe('reading WAL and server logs', () => {
+  it('finds the last COMMIT in pg_waldump output', () => {
+    const dump = [
+      'rmgr: Heap        len (rec/tot):     59/    59, tx:        740, lsn: 0/0300A0B8, prev 0/0300A080, desc: INSERT off 3',
+      'rmgr: Transaction len (rec/tot):     34/    34, tx:        740, lsn: 0/0300A0F8, prev 0/0300A0B8, desc: COMMIT 2026-11-26 06:46:48.123456 UTC',
+      'rmgr: Transaction len (rec/tot):     34/    34, tx:        741, lsn: 0/0300A160, prev 0/0300A0F8, desc: COMMIT 2026-11-26 06:46:49.5 UTC',
+      'rmgr: Standby     len (rec/tot):     50/    50, tx:          0, lsn: 0/0300A188, prev 0/0300A160, desc: RUNNING_XACTS',
+    ].join('\n')
+    expect(lastCommit(dump)).toEqual({ lsn: '0/0300A160', time: Date.parse('2026-11-26T06:46:49.5Z') })
+    expect(lastCommit('rmgr: XLOG desc: SWITCH')).toBeUndefined()
+  })
+  it('steps back one WAL segment, across the 0xFF boundary', () => {
+    expect(previousSegment('000000010000000000000011')).toBe('000000010000000000000010')
+    expect(previousSegment('000000020000000100000000')).toBe('0000000200000000000000FF')
+    expect(previousSegment('000000010000000000000000')).toBeUndefined()
+  })
+  it('reads the recovery point reached from the server log', () => {
+    const log = `LOG:  recovery stopping before commit of transaction 1234, time 2026-11-26 07:03:43.130+00
+LOG:  redo done at 0/13000138 system usage: CPU
+LOG:  last completed transaction was at log time 2026-11-26 07:03:43.114+00`
+    expect(reachedFromLog(log)).toEqual({ time: '2026-11-26T07:03:43.114Z', lsn: '0/13000138', detail: 'stopped before commit at 2026-11-26 07:03:43.130+00' })
+  })
+})
