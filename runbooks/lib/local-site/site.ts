@@ -326,9 +326,19 @@ export class LocalSite {
       }, 60_000, 200)
     }
     const conf = nodeConf(this.l, { name: s.primary, port: this.port(s.primary), dataDir: nd.data, syncStandbys: want })
-    if (conf === current) return undefined
-    writeFileSync(nd.conf, conf)
-    await this.pg.reload(nd.data)
+    const wantSetting = want.length ? `ANY 1 (${want.join(', ')})` : ''
+    const changed = conf !== current
+    if (changed) {
+      writeFileSync(nd.conf, conf)
+      await this.pg.reload(nd.data)
+    }
+    // a reload is asynchronous: until the primary runs with the setting, commits are not synchronous
+    await waitFor('the primary to apply synchronous_standby_names', async () => {
+      const [r] = await query<{ v: string; n: number }>(this.conn(s.primary, 'postgres'), `SELECT current_setting('synchronous_standby_names') AS v,
+        (SELECT count(*)::int FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) AS n`)
+      return r!.v === wantSetting && (want.length === 0 || r!.n > 0)
+    }, 60_000, 20)
+    if (!changed) return undefined
     return want.length ? `synchronous replication on ${s.primary}: ANY 1 (${want.join(', ')})` : `asynchronous replication on ${s.primary}`
   }
 
