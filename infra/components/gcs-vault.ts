@@ -1,0 +1,48 @@
+/**
+ * labdojo:dr:GcsVault - GCS backup storage: versioning, a retention policy (WORM) aligned with
+ * the tier, CMEK, lifecycle to ARCHIVE, uniform access, public access prevented.
+ */
+import * as pulumi from '@pulumi/pulumi'
+import * as gcp from '@pulumi/gcp'
+import { drLabels } from './tags.ts'
+
+export interface GcsVaultArgs {
+  site: string
+  location: string
+  project: string
+  kmsKeyId: pulumi.Input<string>
+  retentionDays: number
+  archiveAfterDays: number
+  tier: 1 | 2 | 3
+}
+
+export class GcsVault extends pulumi.ComponentResource {
+  readonly bucket: gcp.storage.Bucket
+  readonly name: pulumi.Output<string>
+  constructor(name: string, args: GcsVaultArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('labdojo:dr:GcsVault', name, {}, opts)
+    if (args.archiveAfterDays < 30) throw new Error(`GcsVault ${name}: archiveAfterDays ${args.archiveAfterDays} is below ARCHIVE's useful minimum (30)`)
+    // the GCS service agent must be able to use the key before the bucket can
+    const agent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, { parent: this })
+    const grant = new gcp.kms.CryptoKeyIAMMember(`${name}-cmek`, { cryptoKeyId: args.kmsKeyId, role: 'roles/cloudkms.cryptoKeyEncrypterDecrypter', member: pulumi.interpolate`serviceAccount:${agent.emailAddress}` }, { parent: this })
+    this.bucket = new gcp.storage.Bucket(name, {
+      name: `${name}-${args.project}`,
+      project: args.project,
+      location: args.location.toUpperCase(),
+      storageClass: 'STANDARD',
+      versioning: { enabled: true },
+      retentionPolicy: { retentionPeriod: String(args.retentionDays * 86400), isLocked: false },
+      encryption: { defaultKmsKeyName: args.kmsKeyId },
+      uniformBucketLevelAccess: true,
+      publicAccessPrevention: 'enforced',
+      forceDestroy: false,
+      lifecycleRules: [
+        { action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' }, condition: { age: args.archiveAfterDays, matchesStorageClasses: ['STANDARD'] } },
+        { action: { type: 'Delete' }, condition: { daysSinceNoncurrentTime: args.retentionDays, withState: 'ARCHIVED' } },
+      ],
+      labels: { ...drLabels(args.site, 'backup'), tier: String(args.tier) },
+    }, { parent: this, dependsOn: [grant], protect: true })
+    this.name = this.bucket.name
+    this.registerOutputs({ name: this.name })
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The stack configuration the Pulumi programs need (Pulumi.prod.yaml, Pulumi.dr.yaml),
+ * validated before anything is created: every problem names the key, the value and the fix.
+ * The DR policy itself comes from core/policy.ts (Pulumi.yaml), never from here.
+ */
+import { InputError, type Problem } from '../core/errors.ts'
+import { PROJECT, resolvePolicy, type ConfigMap } from '../core/project-config.ts'
+import type { DrPolicy } from '../core/policy.ts'
+
+export interface SiteConfig {
+  provider: 'aws' | 'gcp'
+  region: string
+  /** kubeconfig context of the cluster the site's PostgreSQL runs in (none for the cold site) */
+  kubeContext?: string
+  instances: number
+  cpu: string
+  memory: string
+  storage: string
+  /** the DNS name clients of this site reach PostgreSQL at (its load balancer) */
+  endpoint?: string
+}
+
+export interface ProdConfig {
+  stack: 'prod'
+  policy: DrPolicy
+  primary: SiteConfig
+  hot: SiteConfig
+  bucketPrefix: string
+  glacierAfterDays: number
+  dns: { zoneId: string; recordName: string; healthCheckPort: number; healthCheckPath: string }
+  alertEmails: Record<string, string>
+  storageCapacityBytes: number
+  pgoVersion: string
+  runbookImage: string
+}
+
+export interface DrConfig {
+  stack: 'dr'
+  policy: DrPolicy
+  warm: SiteConfig
+  cold: SiteConfig
+  gcpProject: string
+  prodStack: string
+  bucketPrefix: string
+  archiveAfterDays: number
+  alertEmails: Record<string, string>
+  pgoVersion: string
+  runbookImage: string
+}
+
+type Raw = Record<string, unknown>
+const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+class Reader {
+  problems: Problem[] = []
+  constructor(readonly cfg: ConfigMap, readonly file: string) {}
+  private key(k: string) {
+    return k.includes(':') ? k : `${PROJECT}:${k}`
+  }
+  private bad(key: string, value: unknown, message: string, fix: string) {
+    this.problems.push({ key: `${this.file}: ${key}`, value, message, fix })
+  }
+  obj(k: string): Raw {
+    const v = this.cfg[this.key(k)]
+    if (isObj(v)) return v
+    this.bad(this.key(k), v, 'missing or not a mapping', `add \`${this.key(k)}:\` to ${this.file}`)
+    return {}
+  }
+  str(k: string, o?: Raw, field?: string, re?: RegExp, hint?: string): string {
+    const v = o ? o[field!] : this.cfg[this.key(k)]
+    const name = o ? `${this.key(k)}.${field}` : this.key(k)
+    if (typeof v === 'string' && v.trim() !== '' && (!re || re.test(v))) return v
+    this.bad(name, v, re ? `must match ${hint ?? re}` : 'missing', `set ${name} in ${this.file}${hint ? ` (${hint})` : ''}`)
+    return ''
+  }
+  int(k: string, o: Raw, field: string, min: number, max: number): number {
+    const v = o[field]
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v
+    this.bad(`${this.key(k)}.${field}`, v, `must be a whole number from ${min} to ${max}`, `set it in ${this.file}`)
+    return min
+  }
+  site(k: string, name: string, opts: { provider: 'aws' | 'gcp'; k8s: boolean }): SiteConfig {
+    const all = this.obj(k)
+    const s = isObj(all[name]) ? (all[name] as Raw) : (this.bad(`${this.key(k)}.${name}`, all[name], 'missing', `describe the ${name} site in ${this.file}`), {})
+    const key = `${k}.${name}`
+    const provider = s.provider
+    if (provider !== opts.provider) this.bad(`${this.key(key)}.provider`, provider, `the ${name} site runs on ${opts.provider}`, `set provider: ${opts.provider}`)
+    const region = this.str(key, s, 'region', opts.provider === 'aws' ? /^[a-z]{2}(-gov)?-[a-z]+-\d$/ : /^[a-z]+-[a-z]+\d$/, opts.provider === 'aws' ? 'an AWS region like us-east-1' : 'a GCP region like europe-west1')
+    const site: SiteConfig = { provider: opts.provider, region, instances: 0, cpu: '0', memory: '0', storage: '0' }
+    if (opts.k8s) {
+      site.kubeContext = this.str(key, s, 'kubeContext')
+      site.instances = this.int(key, s, 'instances', 1, 9)
+      site.cpu = this.str(key, s, 'cpu', /^\d+(\.\d+)?m?$/, 'a CPU quantity like 4 or 500m')
+      site.memory = this.str(key, s, 'memory', /^\d+(Mi|Gi|Ti)$/, 'a memory quantity like 16Gi')
+      site.storage = this.str(key, s, 'storage', /^\d+(Gi|Ti)$/, 'a volume size like 500Gi')
+      site.endpoint = this.str(key, s, 'endpoint', /^[a-z0-9.-]+$/, 'a DNS name')
+    }
+    return site
+  }
+  emails(k: string, policy: DrPolicy): Record<string, string> {
+    const o = this.obj(k)
+    const out: Record<string, string> = {}
+    for (const [who, addr] of Object.entries(o)) {
+      if (!policy.communication.notificationOrder.includes(who)) this.bad(`${this.key(k)}.${who}`, who, `is not in the policy's notification order`, `use one of ${policy.communication.notificationOrder.join(', ')}`)
+      else if (typeof addr !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(addr)) this.bad(`${this.key(k)}.${who}`, addr, 'not an email address', 'write name@domain')
+      else out[who] = addr
+    }
+    if (!out[policy.communication.notificationOrder[0]!]) this.bad(this.key(k), Object.keys(o), `must reach the first in the notification order (${policy.communication.notificationOrder[0]})`, 'add an address for it')
+    return out
+  }
+  done<T>(v: T): T {
+    if (this.problems.length) throw new InputError(`invalid stack configuration in ${this.file}`, this.problems)
+    return v
+  }
+}
+
+/** Capacity of a site relative to another, by the policy's percentage (warm = 75%). */
+export function scaleQuantity(q: string, percent: number): string {
+  const m = /^(\d+(?:\.\d+)?)(m|Mi|Gi|Ti)?$/.exec(q)
+  if (!m) return q
+  const unit = m[2] ?? ''
+  if (unit === '') return `${Math.max(1, Math.round(Number(m[1]) * 1000 * percent / 100))}m`
+  return `${Math.max(1, Math.round((Number(m[1]) * percent) / 100))}${unit}`
+}
+
+export function readProdConfig(cfg: ConfigMap): ProdConfig {
+  const r = new Reader(cfg, 'Pulumi.prod.yaml')
+  const policy = resolvePolicy(cfg, 'Pulumi.yaml + Pulumi.prod.yaml')
+  const primary = r.site('sites', 'primary', { provider: 'aws', k8s: true })
+  const hot = r.site('sites', 'hot', { provider: 'aws', k8s: true })
+  if (primary.region && primary.region === hot.region) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region', value: hot.region, message: 'the hot site must be in another region than the primary', fix: 'pick a second region' })
+  const backup = r.obj('backup')
+  const dns = r.obj('dns')
+  const out: ProdConfig = {
+    stack: 'prod',
+    policy,
+    primary,
+    hot,
+    bucketPrefix: r.str('backup', backup, 'bucketPrefix', /^[a-z0-9][a-z0-9-]{2,40}$/, 'lower-case letters, digits and -, 3..41 chars'),
+    glacierAfterDays: r.int('backup', backup, 'glacierAfterDays', 30, 3650),
+    storageCapacityBytes: r.int('backup', backup, 'capacityGiB', 1, 1_000_000) * 1024 ** 3,
+    dns: {
+      zoneId: r.str('dns', dns, 'zoneId', /^Z[A-Z0-9]{4,32}$/, 'a Route53 hosted zone id like Z123456789ABC'),
+      recordName: r.str('dns', dns, 'recordName', /^[a-z0-9.-]+\.[a-z]{2,}$/, 'a DNS name like db.labdojo.com'),
+      healthCheckPort: r.int('dns', dns, 'healthCheckPort', 1, 65535),
+      healthCheckPath: r.str('dns', dns, 'healthCheckPath', /^\//, 'a path like /health'),
+    },
+    alertEmails: r.emails('alertEmails', policy),
+    pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
+    runbookImage: r.str('runbookImage', undefined, undefined, /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, 'an image with a tag, never :latest'),
+  }
+  if (out.runbookImage.endsWith(':latest')) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:runbookImage', value: out.runbookImage, message: 'a moving tag makes restores unrepeatable', fix: 'pin a version tag' })
+  if (out.glacierAfterDays * 86400 < policy.schedules.pitrWindow) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays', value: out.glacierAfterDays, message: 'would move WAL needed for the PITR window to Glacier', fix: 'keep it above the PITR window' })
+  return r.done(out)
+}
+
+export function readDrConfig(cfg: ConfigMap): DrConfig {
+  const r = new Reader(cfg, 'Pulumi.dr.yaml')
+  const policy = resolvePolicy(cfg, 'Pulumi.yaml + Pulumi.dr.yaml')
+  const warm = r.site('sites', 'warm', { provider: 'gcp', k8s: true })
+  const cold = r.site('sites', 'cold', { provider: 'gcp', k8s: false })
+  const backup = r.obj('backup')
+  return r.done({
+    stack: 'dr',
+    policy,
+    warm,
+    cold,
+    gcpProject: r.str('gcp:project', undefined, undefined, /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a GCP project id'),
+    prodStack: r.str('prodStack', undefined, undefined, /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'org/project/stack'),
+    bucketPrefix: r.str('backup', backup, 'bucketPrefix', /^[a-z0-9][a-z0-9-]{2,40}$/, 'lower-case letters, digits and -'),
+    archiveAfterDays: r.int('backup', backup, 'archiveAfterDays', 30, 3650),
+    alertEmails: r.emails('alertEmails', policy),
+    pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
+    runbookImage: r.str('runbookImage', undefined, undefined, /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, 'an image with a tag'),
+  } satisfies DrConfig)
+}
