@@ -1,6 +1,12 @@
 /**
- * labdojo:dr:GcsVault - GCS backup storage: versioning, a retention policy (WORM) aligned with
- * the tier, CMEK, lifecycle to ARCHIVE, uniform access, public access prevented.
+ * labdojo:dr:GcsVault - GCS backup storage: versioning, a retention policy, CMEK, lifecycle to
+ * ARCHIVE, uniform access, public access prevented.
+ *
+ * Warning: a GCS retention policy forbids *replacing* an object before it expires, and
+ * pgBackRest rewrites backup.info after every backup (twice within an hour on Wednesdays).
+ * So the bucket-level lock is short (`lockSeconds`), and the tier's long retention comes from
+ * versioning: replaced or deleted versions are kept `keepVersionsDays`, and no identity of
+ * ours may delete a version.
  */
 import * as pulumi from '@pulumi/pulumi'
 import * as gcp from '@pulumi/gcp'
@@ -11,7 +17,10 @@ export interface GcsVaultArgs {
   location: string
   project: string
   kmsKeyId: pulumi.Input<string>
-  retentionDays: number
+  /** bucket retention policy: no deletion or replacement younger than this */
+  lockSeconds: number
+  /** noncurrent versions are kept this long (the tier's retention) */
+  keepVersionsDays: number
   archiveAfterDays: number
   tier: 1 | 2 | 3
 }
@@ -31,14 +40,14 @@ export class GcsVault extends pulumi.ComponentResource {
       location: args.location.toUpperCase(),
       storageClass: 'STANDARD',
       versioning: { enabled: true },
-      retentionPolicy: { retentionPeriod: String(args.retentionDays * 86400), isLocked: false },
+      retentionPolicy: { retentionPeriod: String(args.lockSeconds), isLocked: false },
       encryption: { defaultKmsKeyName: args.kmsKeyId },
       uniformBucketLevelAccess: true,
       publicAccessPrevention: 'enforced',
       forceDestroy: false,
       lifecycleRules: [
         { action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' }, condition: { age: args.archiveAfterDays, matchesStorageClasses: ['STANDARD'] } },
-        { action: { type: 'Delete' }, condition: { daysSinceNoncurrentTime: args.retentionDays, withState: 'ARCHIVED' } },
+        { action: { type: 'Delete' }, condition: { daysSinceNoncurrentTime: args.keepVersionsDays, withState: 'ARCHIVED' } },
       ],
       labels: { ...drLabels(args.site, 'backup'), tier: String(args.tier) },
     }, { parent: this, dependsOn: [grant], protect: true })

@@ -14,6 +14,9 @@ import { PostgresCluster } from '../components/postgres-cluster.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import { REPO_PATH, STANZA } from './prod.ts'
 
+/** Shorter than the shortest gap between two rewrites of backup.info (see GcsVault). */
+export const GCS_LOCK_SECONDS = 1800
+
 /** Storage Transfer Service: copy prod's replica vault into a GCS vault on a schedule. */
 function transfer(name: string, c: DrConfig, prod: pulumi.StackReference, sink: pulumi.Output<string>, everyHours: number) {
   return new gcp.storage.TransferJob(name, {
@@ -33,8 +36,8 @@ export function drStack(c: DrConfig) {
   const prod = new pulumi.StackReference(c.prodStack)
   const warmKey = new GcpKey('warm-backup', { site: 'warm', location: c.warm.region, purpose: 'backup' })
   const coldKey = new GcpKey('cold-backup', { site: 'cold', location: c.cold.region, purpose: 'backup' })
-  const warmVault = new GcsVault(`${c.bucketPrefix}-warm`, { site: 'warm', location: c.warm.region, project: c.gcpProject, kmsKeyId: warmKey.id, retentionDays: Math.ceil(p.schedules.full.retention / 86400), archiveAfterDays: c.archiveAfterDays, tier: 1 })
-  const coldVault = new GcsVault(`${c.bucketPrefix}-cold`, { site: 'cold', location: c.cold.region, project: c.gcpProject, kmsKeyId: coldKey.id, retentionDays: offsiteRetentionDays(p), archiveAfterDays: c.archiveAfterDays, tier: 1 })
+  const warmVault = new GcsVault(`${c.bucketPrefix}-warm`, { site: 'warm', location: c.warm.region, project: c.gcpProject, kmsKeyId: warmKey.id, lockSeconds: GCS_LOCK_SECONDS, keepVersionsDays: offsiteRetentionDays(p), archiveAfterDays: c.archiveAfterDays, tier: 1 })
+  const coldVault = new GcsVault(`${c.bucketPrefix}-cold`, { site: 'cold', location: c.cold.region, project: c.gcpProject, kmsKeyId: coldKey.id, lockSeconds: GCS_LOCK_SECONDS, keepVersionsDays: offsiteRetentionDays(p), archiveAfterDays: c.archiveAfterDays, tier: 1 })
   // sync cadence from the policy: warm hourly (its RPO), cold daily (its RPO)
   transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
   transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))

@@ -1,0 +1,59 @@
+/** Stack dr under Pulumi's mock runtime: the warm and cold sites, fed from prod. */
+import { beforeAll, describe, expect, it } from 'vitest'
+import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
+import { parseInventory } from '../../core/inventory.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+
+const policy = loadPolicy(new URL('../../', import.meta.url).pathname, 'dr')
+let r: Awaited<ReturnType<typeof runProgram>>
+beforeAll(async () => {
+  r = await runProgram('dr')
+})
+
+describe('dr stack', () => {
+  it('reads prod through a StackReference named by config', () => {
+    expect(r.of('pulumi:pulumi:StackReference').map((s) => s.name)).toEqual(['labdojo/labdojo-dr/prod'])
+  })
+
+  it('stores backups in GCS with versioning, a retention policy, CMEK, lifecycle to ARCHIVE and no public access', () => {
+    const buckets = r.of('gcp:storage/bucket:Bucket')
+    expect(buckets.map((b) => b.inputs.location)).toEqual(['EUROPE-WEST1', 'EUROPE-NORTH1'])
+    for (const b of buckets) {
+      expect(b.inputs).toMatchObject({ versioning: { enabled: true }, publicAccessPrevention: 'enforced', uniformBucketLevelAccess: true })
+      expect(b.inputs.retentionPolicy.retentionPeriod).toBe('1800')
+      expect(b.inputs.encryption.defaultKmsKeyName).toMatch(/cryptoKeys\//)
+      expect(b.inputs.lifecycleRules[0]).toMatchObject({ action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' }, condition: { age: 90 } })
+      expect(b.inputs.lifecycleRules[1].condition.daysSinceNoncurrentTime).toBe(policy.tiers[1].retention / 86400)
+    }
+  })
+
+  it('rotates the Cloud KMS keys quarterly', () => {
+    expect(r.of('gcp:kms/cryptoKey:CryptoKey').map((k) => k.inputs.rotationPeriod)).toEqual(['7776000s', '7776000s'])
+  })
+
+  it('syncs the warm vault hourly and the cold vault daily from prod\'s replica vault (the sites\' RPOs)', () => {
+    const jobs = Object.fromEntries(r.of('gcp:storage/transferJob:TransferJob').map((j) => [j.name, j.inputs]))
+    expect(jobs['warm-sync']!.schedule.repeatInterval).toBe(`${policy.sites.warm.rpo}s`)
+    expect(jobs['cold-sync']!.schedule.repeatInterval).toBe(`${policy.sites.cold.rpo}s`)
+    expect(jobs['warm-sync']!.transferSpec.awsS3DataSource.bucketName).toBe('labdojo-backups-replica-abc123')
+    expect(jobs['warm-sync']!.transferSpec.transferOptions.deleteObjectsUniqueInSink).toBe(false)
+  })
+
+  it('runs the warm site as a repo-fed standby at 75% of the primary\'s capacity', () => {
+    const w = r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')[0]!.inputs.spec
+    expect(w.standby).toEqual({ enabled: true, repoName: 'repo1' })
+    expect(w.instances[0].resources.requests).toEqual({ cpu: '3000m', memory: '12Gi' })
+    expect(w.backups.pgbackrest.repos[0].gcs.bucket).toMatch(/warm/)
+    expect(r.of('kubernetes:batch/v1:CronJob')).toEqual([]) // exports run at the primary only
+  })
+
+  it('notifies the communication plan in order', () => {
+    expect(r.of('gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.inputs.displayName)).toEqual(['1. IT_Operations_Manager', '2. Business_Continuity_Team'])
+  })
+
+  it('exports an inventory the runbooks accept, and passes the policy pack', async () => {
+    const inv = parseInventory(r.inventory, 'dr')
+    expect(inv.sites.map((s) => s.name)).toEqual(['warm', 'cold'])
+    expect(await violations(asPolicyResources(r.recorded))).toEqual([])
+  })
+})
