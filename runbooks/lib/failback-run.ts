@@ -3,14 +3,14 @@
  * primary first, then pg_rewind with the archive as WAL source; a delta restore from the repo
  * when rewind is impossible), then, on request, a planned switchover back.
  */
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import type { AuditLog } from './audit.ts'
 import { log } from './cli.ts'
 import { inputError } from '../../core/errors.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, type NodeName } from './local-site/layout.ts'
 import type { LocalSite } from './local-site/site.ts'
-import { postmasterPid, query } from './postgres.ts'
+import { postmasterPid, query, waitDataDirIdle } from './postgres.ts'
 import { giveToSiteUser, waitFor } from './process.ts'
 
 export interface RejoinReport {
@@ -40,6 +40,7 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   const primary = s.primary
   const nd = site.l.node(node)
   if (postmasterPid(nd.data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(nd.data, 'fast'))
+  await waitDataDirIdle(nd.data) // a killed postmaster's backends may still hold its shared memory
   // pg_rewind -c reads restore_command through node.conf; point it at the new primary first
   writeFileSync(nd.conf, nodeConf(site.l, { name: node, port: site.port(node), dataDir: nd.data, upstreamPort: site.port(primary), slot: node }))
   giveToSiteUser(nd.conf)
@@ -53,6 +54,7 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   } catch (e) {
     log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); restoring ${node} from the repo instead`)
     method = 'restore from repo'
+    if (!postmasterPid(nd.data)) rmSync(`${nd.data}/postmaster.pid`, { force: true }) // stale: its postmaster is dead
     await audit.step(`delta restore ${node} from repo1 as a standby`, () =>
       site.br.restore([`--pg1-path=${nd.data}`, '--repo=1', '--delta', '--type=standby', '--target-timeline=latest',
         `--recovery-option=primary_conninfo=host=127.0.0.1 port=${site.port(primary)} user=postgres application_name=${node}`]))

@@ -4,7 +4,7 @@
  * "unreachable" case.
  */
 import pg from 'pg'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import type { Runner } from './exec.ts'
 
 export const PG_BIN_DIR = process.env.LABDOJO_PG_BIN ?? '/usr/lib/postgresql/15/bin'
@@ -117,11 +117,48 @@ export function postmasterPid(dataDir: string): number | undefined {
   if (!existsSync(f)) return undefined
   const pid = Number(readFileSync(f, 'utf8').split('\n')[0])
   if (!Number.isInteger(pid) || pid <= 0) return undefined
+  return processAlive(pid) ? pid : undefined
+}
+
+/** Processes whose working directory is this data directory (a dead postmaster's orphans). */
+export function processesIn(dataDir: string): number[] {
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      if (readlinkSync(`/proc/${d}/cwd`) === dataDir && processAlive(Number(d))) out.push(Number(d))
+    } catch {}
+  }
+  return out
+}
+
+/**
+ * After a postmaster was killed, its children linger until they notice; a rewind or restore
+ * needs them gone. Wait, then SIGKILL what remains (they belong to a fenced, dead instance).
+ */
+export async function waitDataDirIdle(dataDir: string, graceMs = 5000): Promise<void> {
+  const until = Date.now() + graceMs
+  while (processesIn(dataDir).length && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+  for (const pid of processesIn(dataDir)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
+  while (processesIn(dataDir).length) await new Promise((r) => setTimeout(r, 20))
+}
+
+/** Alive and not a zombie (a killed postmaster stays a zombie until init reaps it). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return pid
   } catch {
-    return undefined
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }
 

@@ -7,6 +7,7 @@ import { existsSync, openSync, readFileSync, rmSync, writeFileSync, chownSync, m
 import { dirname } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { isRoot, SITE_USER } from './exec.ts'
+import { processAlive } from './postgres.ts'
 
 export interface SiteIds {
   uid: number
@@ -42,12 +43,7 @@ export function giveToSiteUser(path: string): void {
 }
 
 export function pidAlive(pid: number | undefined, cmdlineHas?: string): boolean {
-  if (!pid) return false
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
+  if (!pid || !processAlive(pid)) return false
   if (!cmdlineHas) return true
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cmdlineHas)

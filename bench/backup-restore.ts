@@ -1,0 +1,76 @@
+/**
+ * Backup and restore, ours vs the guide's baselines, side by side in one run on a generated
+ * LabDojo data set (default --scale 1, about 1 GB):
+ *   full backup:   pgBackRest full      vs  pg_dump | gzip (the guide)  vs  tar | lz4 of the data dir (physical limit)
+ *   restore:       restore.ts latest    vs  gunzip -c | psql            vs  cp -a of a stopped data dir + start
+ *   PITR:          restore.ts <time>, until the first accepted write
+ *   incremental:   size and time after ~1% of user_progress rows change
+ */
+import { parseArgs } from 'node:util'
+import { rmSync, statSync, mkdirSync } from 'node:fs'
+import { benchSite, sh, table, timed } from './lib.ts'
+import { physicalBackup } from '../runbooks/lib/backups.ts'
+import { prepare, restoreNew } from '../runbooks/lib/restore-run.ts'
+import { query, pgBin, postmasterPid } from '../runbooks/lib/postgres.ts'
+import { giveToSiteUser } from '../runbooks/lib/process.ts'
+import { formatBytes } from '../core/duration.ts'
+
+const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, keep: { type: 'boolean' } } })
+const { site, audit } = await benchSite('backup', 57000)
+process.stderr.write(`bench site in ${site.l.stateDir} (scale ${values.scale})\n`)
+await site.up({ scale: Number(values.scale) })
+const primary = site.state().primary
+const pport = String(site.port(primary))
+const work = `${site.l.stateDir}/../work`
+rmSync(work, { recursive: true, force: true })
+mkdirSync(work, { recursive: true })
+giveToSiteUser(work)
+const [dbBytes] = (await query<{ b: string }>(site.conn(primary), 'SELECT pg_database_size(current_database())::text AS b')).map((r) => Number(r.b))
+
+// -- full backup
+const [, ours] = await timed(() => physicalBackup(site, "full", [1]))
+const [dumpGzip] = await timed(() => sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]))
+const [tarLz4] = await timed(() => sh(`tar -C "$1" -cf - . | lz4 -1 -q > "$2/data.tar.lz4"`, [site.l.node(primary).data, work]))
+
+// -- restore until the first accepted write
+const latest = { target: { kind: 'latest' as const }, inPlace: false, dryRun: false }
+const [oursRestore, rep] = await timed(async () => restoreNew(site, latest, (await prepare(site, latest)).plan, audit))
+await site.pg.stop(rep.dataDir!, 'fast')
+const [gunzipPsql] = await timed(() => sh(`${pgBin('createdb')} -h 127.0.0.1 -p "$1" -U postgres bench_restore && gunzip -c "$2/dump.sql.gz" | ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -v ON_ERROR_STOP=1 >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -c "SELECT txid_current()" >/dev/null`, [pport, work]))
+await query(site.conn(primary, 'postgres'), 'DROP DATABASE bench_restore')
+const copyPort = site.l.ports.scratchLast
+const [cpStart] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [rep.dataDir!, work, String(copyPort), site.l.socketDir]))
+await site.pg.stop(`${work}/copy`, 'immediate')
+rmSync(rep.dataDir!, { recursive: true, force: true })
+
+// -- PITR: some writes, a target, more writes, then restore to the target
+await query(site.conn(primary), `UPDATE user_progress SET last_updated = now() WHERE id % 500 = 0`)
+const [t] = await query<{ t: Date }>(site.conn(primary), 'SELECT clock_timestamp() AS t')
+await query(site.conn(primary), `UPDATE user_progress SET last_updated = now() WHERE id % 500 = 1`)
+await query(site.conn(primary, 'postgres'), 'SELECT pg_switch_wal()')
+await new Promise((r) => setTimeout(r, 3000))
+const pitrOpt = { target: { kind: 'time' as const, at: t!.t.getTime(), text: '' }, inPlace: false, dryRun: false }
+const [pitr, prep] = await timed(async () => restoreNew(site, pitrOpt, (await prepare(site, pitrOpt)).plan, audit))
+if (postmasterPid(prep.dataDir!)) await site.pg.stop(prep.dataDir!, 'immediate')
+rmSync(prep.dataDir!, { recursive: true, force: true })
+
+// -- incremental after ~1% of rows change
+await query(site.conn(primary), `UPDATE user_progress SET progress_data = progress_data || '{"bench": 1}' WHERE id % 100 = 7`, [], 0)
+const [incrTime, incr] = await timed(() => physicalBackup(site, 'incr', [1]))
+
+const fullRec = ours[0]!
+const rows: (string | number)[][] = [
+  ['operation', 'ours (s)', 'baseline', 'baseline (s)', 'ratio', 'target'],
+  ['full backup', fullRec.durationSeconds, 'pg_dump | gzip', dumpGzip, `${(dumpGzip / fullRec.durationSeconds).toFixed(2)}x faster`, ''],
+  ['full backup', fullRec.durationSeconds, 'tar | lz4 (limit)', tarLz4, `${(fullRec.durationSeconds / tarLz4).toFixed(2)}x of limit`, '<= 1.3x'],
+  ['restore to first write', oursRestore, 'gunzip -c | psql', gunzipPsql, `${(gunzipPsql / oursRestore).toFixed(2)}x faster`, '>= 4x'],
+  ['restore to first write', oursRestore, 'cp -a + start (limit)', cpStart, `${(oursRestore / cpStart).toFixed(2)}x of limit`, '<= 1.5x'],
+  ['PITR to first write', pitr, '-', 0, '-', ''],
+  ['incr after 1% change', incrTime, '-', 0, `${formatBytes(incr[0]!.copiedBytes)} copied, ${formatBytes(incr[0]!.storedBytes ?? 0)} stored of ${formatBytes(incr[0]!.sizeBytes)}`, ''],
+]
+process.stdout.write(`\nbackup/restore bench: database ${formatBytes(dbBytes!)}; dump.sql.gz ${formatBytes(statSync(`${work}/dump.sql.gz`).size)}, data.tar.lz4 ${formatBytes(statSync(`${work}/data.tar.lz4`).size)}, full backup stored ${formatBytes(fullRec.storedBytes ?? 0)}\n\n${table(rows)}\n`)
+rmSync(work, { recursive: true, force: true })
+if (!values.keep) {
+  await site.down()
+  site.purge()
+}

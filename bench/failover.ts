@@ -1,0 +1,65 @@
+/**
+ * Failover RTO: from the primary's death (kill -9) to the first write acknowledged through the
+ * endpoint, over N runs, with the default detection settings; side by side with the bare
+ * `pg_ctl promote` of the same standby (no detection, no fencing, no endpoint switch).
+ */
+import { parseArgs } from 'node:util'
+import { benchSite, median, table } from './lib.ts'
+import { startWriter, stopWriter, acked } from '../runbooks/lib/local-site/workload.ts'
+import { failover } from '../runbooks/lib/failover-run.ts'
+import { rejoin } from '../runbooks/lib/failback-run.ts'
+import { killPrimary } from '../runbooks/lib/drill/failover-drill.ts'
+import { query } from '../runbooks/lib/postgres.ts'
+import { waitFor } from '../runbooks/lib/process.ts'
+import type { NodeName } from '../runbooks/lib/local-site/layout.ts'
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, keep: { type: 'boolean' } } })
+const runs = Number(values.runs)
+const { site, audit } = await benchSite('failover', 57100)
+await site.up({ scale: 0.01 })
+const writer = await startWriter(site.l, 200)
+const ours: number[] = []
+const bare: number[] = []
+try {
+  for (let i = 0; i < runs; i++) {
+    // ours: detection + fence + promote + endpoint switch, as the writer sees it
+    const from = site.state().primary
+    const killed = killPrimary(site, from)
+    await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+    const first = await waitFor('first ack', async () => acked(site.l, writer).find((a) => a.at > killed), 60_000, 5)
+    ours.push((first.at - killed) / 1000)
+    await rejoin(site, from, audit)
+
+    // bare: kill -9, pg_ctl promote the streaming standby, first write straight to it
+    const p = site.state().primary
+    const hot = (Object.entries(site.state().roles).find(([, r]) => r === 'hot')![0]) as NodeName
+    const t0 = performance.now()
+    killPrimary(site, p)
+    await site.pg.promote(site.l.node(hot).data)
+    await query(site.conn(hot), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('bare', $1, 'x')`, [Date.now()])
+    bare.push((performance.now() - t0) / 1000)
+    // put the site back: the promoted standby is the primary now, the old one rejoins
+    const s = site.state()
+    s.primary = hot
+    s.roles[hot] = 'primary'
+    s.roles[p] = 'fenced'
+    site.saveState(s)
+    site.writeBackrestConf(s)
+    await site.routeEndpoint(hot)
+    await rejoin(site, p, audit)
+    process.stderr.write(`run ${i + 1}/${runs}: ours ${ours.at(-1)!.toFixed(2)} s, bare promote ${bare.at(-1)!.toFixed(2)} s\n`)
+  }
+} finally {
+  await stopWriter(site.l)
+}
+const d = site.policy.detection
+process.stdout.write(`\nfailover bench: ${runs} runs, detection ${d.failureThreshold} probes every ${d.probeInterval * 1000} ms (timeout ${d.probeTimeout * 1000} ms), synchronous replication, writer at 200 commits/s\n\n${table([
+  ['measure', 'median (s)', 'max (s)', 'target'],
+  ['ours: kill -9 -> first write through the endpoint', median(ours), Math.max(...ours), 'median <= 3 s'],
+  ['bare pg_ctl promote -> first write to the standby', median(bare), Math.max(...bare), '(no detection, fencing, switch)'],
+  ['ratio ours / bare (medians)', median(ours) / median(bare), 0, ''],
+])}\n`)
+if (!values.keep) {
+  await site.down()
+  site.purge()
+}

@@ -1,0 +1,43 @@
+/** Bench helpers: a private local site, timing, and a table. Benchmarks print; they never assert. */
+import { mkdirSync, chmodSync } from 'node:fs'
+import { LocalSite } from '../runbooks/lib/local-site/site.ts'
+import { layout } from '../runbooks/lib/local-site/layout.ts'
+import { loadPolicy } from '../core/project-config.ts'
+import { run } from '../runbooks/lib/exec.ts'
+import { siteIds } from '../runbooks/lib/process.ts'
+import { AuditLog } from '../runbooks/lib/audit.ts'
+
+export const ROOT = new URL('../', import.meta.url).pathname
+
+/** A fresh private site for one bench (a leftover from an interrupted run is removed first). */
+export async function benchSite(name: string, basePort: number): Promise<{ site: LocalSite; audit: AuditLog }> {
+  const dir = `/var/tmp/labdojo-bench-${name}`
+  mkdirSync(dir, { recursive: true })
+  chmodSync(dir, 0o755)
+  const l = layout(`${dir}/local`, basePort, siteIds().home)
+  const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run, (m) => process.stderr.write(`  ${m}\n`))
+  if (site.exists()) {
+    await site.down()
+    site.purge()
+  }
+  return { site, audit: new AuditLog(`${dir}/audit.log`, `bench-${name}`, 'local') }
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = process.hrtime.bigint()
+  const v = await fn()
+  return [Number(process.hrtime.bigint() - t0) / 1e9, v]
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+export function table(rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toFixed(2) : c)))
+  const w = cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
+  return cells.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n')
+}
+
+export const sh = (script: string, args: string[] = []) => run('bash', ['-o', 'pipefail', '-c', script, 'bench', ...args], { asSiteUser: true, timeoutMs: 3_600_000 })
