@@ -9,7 +9,7 @@ import { startWriter, stopWriter, acked } from '../runbooks/lib/local-site/workl
 import { failover } from '../runbooks/lib/failover-run.ts'
 import { rejoin } from '../runbooks/lib/failback-run.ts'
 import { killPrimary } from '../runbooks/lib/drill/failover-drill.ts'
-import { query } from '../runbooks/lib/postgres.ts'
+import { probe, query } from '../runbooks/lib/postgres.ts'
 import { waitFor } from '../runbooks/lib/process.ts'
 import type { NodeName } from '../runbooks/lib/local-site/layout.ts'
 
@@ -25,8 +25,8 @@ try {
     // ours: detection + fence + promote + endpoint switch, as the writer sees it
     const from = site.state().primary
     const killed = killPrimary(site, from)
-    await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
-    const first = await waitFor('first ack', async () => acked(site.l, writer).find((a) => a.at > killed), 60_000, 5)
+    const rep = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+    const first = await waitFor('first ack on the new primary', async () => acked(site.l, writer).find((a) => a.at > killed && a.port === site.port(rep.to)), 60_000, 5)
     ours.push((first.at - killed) / 1000)
     await rejoin(site, from, audit)
 
@@ -43,6 +43,7 @@ try {
     s.primary = hot
     s.roles[hot] = 'primary'
     s.roles[p] = 'fenced'
+    s.timeline = (await probe(hot, site.conn(hot, 'postgres'))).timeline
     site.saveState(s)
     site.writeBackrestConf(s)
     await site.routeEndpoint(hot)

@@ -10,7 +10,7 @@ import { inputError } from '../../core/errors.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, type NodeName } from './local-site/layout.ts'
 import type { LocalSite } from './local-site/site.ts'
-import { postmasterPid, query, waitDataDirIdle } from './postgres.ts'
+import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from './postgres.ts'
 import { giveToSiteUser, waitFor } from './process.ts'
 
 export interface RejoinReport {
@@ -41,6 +41,7 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   const nd = site.l.node(node)
   if (postmasterPid(nd.data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(nd.data, 'fast'))
   await waitDataDirIdle(nd.data) // a killed postmaster's backends may still hold its shared memory
+  clearStaleLocks(nd.data, { port: site.port(node), dir: site.l.socketDir })
   // pg_rewind -c reads restore_command through node.conf; point it at the new primary first
   writeFileSync(nd.conf, nodeConf(site.l, { name: node, port: site.port(node), dataDir: nd.data, upstreamPort: site.port(primary), slot: node }))
   giveToSiteUser(nd.conf)
@@ -63,7 +64,7 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   writeFileSync(`${nd.data}/standby.signal`, '')
   giveToSiteUser(`${nd.data}/standby.signal`)
   await query(site.conn(primary, 'postgres'), `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [node])
-  await audit.step(`start ${node} as a standby of ${primary}`, () => site.pg.start(nd.data, nd.log))
+  await audit.step(`start ${node} as a standby of ${primary}`, () => site.pg.start(nd.data, nd.log, '', { port: site.port(node), dir: site.l.socketDir }))
   await waitFor(`${node} to stream from ${primary}`, async () => {
     const [r] = await query<{ n: number }>(site.conn(primary, 'postgres'), `SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, [node])
     return (r?.n ?? 0) > 0

@@ -4,7 +4,7 @@
  * "unreachable" case.
  */
 import pg from 'pg'
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import type { Runner } from './exec.ts'
 
 export const PG_BIN_DIR = process.env.LABDOJO_PG_BIN ?? '/usr/lib/postgresql/15/bin'
@@ -147,6 +147,28 @@ export async function waitDataDirIdle(dataDir: string, graceMs = 5000): Promise<
   while (processesIn(dataDir).length) await new Promise((r) => setTimeout(r, 20))
 }
 
+/**
+ * A killed postmaster can stay a zombie (this machine's init does not reap it), and PostgreSQL
+ * takes a zombie's pid in postmaster.pid or the socket lock file for a live server. When nothing
+ * runs in the data directory any more, those lock files are stale: remove them.
+ */
+export function clearStaleLocks(dataDir: string, socket?: { port: number; dir: string }): void {
+  if (processesIn(dataDir).length) return
+  const pidFile = `${dataDir}/postmaster.pid`
+  const sockets: { port: string; dir: string }[] = socket ? [{ port: String(socket.port), dir: socket.dir }] : []
+  if (existsSync(pidFile)) {
+    const lines = readFileSync(pidFile, 'utf8').split('\n')
+    if (processAlive(Number(lines[0]))) return
+    if (lines[3]?.trim() && lines[4]?.trim()) sockets.push({ port: lines[3].trim(), dir: lines[4].trim() })
+    rmSync(pidFile, { force: true })
+  }
+  for (const { port, dir } of sockets) {
+    const lock = `${dir}/.s.PGSQL.${port}.lock`
+    if (!existsSync(lock) || processAlive(Number(readFileSync(lock, 'utf8').split('\n')[0]))) continue
+    for (const f of [lock, `${dir}/.s.PGSQL.${port}`]) rmSync(f, { force: true })
+  }
+}
+
 /** Alive and not a zombie (a killed postmaster stays a zombie until init reaps it). */
 export function processAlive(pid: number): boolean {
   try {
@@ -169,7 +191,8 @@ export class Postgres {
     return this.run(pgBin('initdb'), ['-D', dataDir, '-k', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], { asSiteUser: true, timeoutMs: 120_000 })
   }
 
-  start(dataDir: string, logFile: string, extraOptions = ''): Promise<unknown> {
+  async start(dataDir: string, logFile: string, extraOptions = '', socket?: { port: number; dir: string }): Promise<unknown> {
+    clearStaleLocks(dataDir, socket)
     const args = ['-D', dataDir, '-l', logFile, '-w', '-t', '120']
     if (extraOptions) args.push('-o', extraOptions)
     return this.run(pgBin('pg_ctl'), [...args, 'start'], { asSiteUser: true, timeoutMs: 130_000 })

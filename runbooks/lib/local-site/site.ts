@@ -270,7 +270,7 @@ export class LocalSite {
     const nd = this.l.node(n)
     if (postmasterPid(nd.data)) return false
     if (!existsSync(nd.conf)) this.writeNodeFiles(s, n)
-    await this.pg.start(nd.data, nd.log)
+    await this.pg.start(nd.data, nd.log, '', { port: this.port(n), dir: this.l.socketDir })
     return true
   }
 

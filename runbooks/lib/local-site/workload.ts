@@ -31,7 +31,10 @@ export function stopWriter(l: Layout): Promise<boolean> {
 
 export interface Ack {
   seq: number
+  /** when the writer got the acknowledgement (ms) */
   at: number
+  /** the server port that acknowledged it */
+  port: number
 }
 
 /** Acknowledged commits of one writer (all writers when id is undefined). */
@@ -39,9 +42,9 @@ export function acked(l: Layout, id?: string): (Ack & { writer: string })[] {
   if (!existsSync(l.workload.acks)) return []
   const out: (Ack & { writer: string })[] = []
   for (const line of readFileSync(l.workload.acks, 'utf8').split('\n')) {
-    const [w, s, t] = line.split(' ')
+    const [w, s, t, p] = line.split(' ')
     if (!w || !s || (id && w !== id)) continue
-    out.push({ writer: w, seq: Number(s), at: Number(t) })
+    out.push({ writer: w, seq: Number(s), at: Number(t), port: Number(p) })
   }
   return out
 }

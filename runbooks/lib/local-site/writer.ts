@@ -39,8 +39,8 @@ let next = Date.now()
 while (!stopping) {
   seq++
   try {
-    await client.query('INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, $2, $3)', [writer, seq, `commit ${seq} of ${writer}`])
-    appendFileSync(acks!, `${writer} ${seq} ${Date.now()}\n`)
+    const r = await client.query('INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, $2, $3) RETURNING inet_server_port() AS port', [writer, seq, `commit ${seq} of ${writer}`])
+    appendFileSync(acks!, `${writer} ${seq} ${Date.now()} ${r.rows[0].port}\n`)
   } catch {
     await client.end().catch(() => {})
     client = await connect()
