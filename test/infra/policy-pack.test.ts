@@ -30,6 +30,11 @@ describe('the policy pack', () => {
     expect(v.join('\n')).toMatch(msg)
   })
 
+  it('backup-buckets-versioned-and-locked rejects a backup bucket created without object lock', async () => {
+    const s = compliantStack().map((x) => (x.name === 'src' ? { ...x, props: { ...x.props, objectLockEnabled: false } } : x))
+    expect((await violations(s)).join()).toMatch(/src: backup bucket created without object lock/)
+  })
+
   it('backup-buckets-versioned-and-locked rejects a bucket without lock or versioning', async () => {
     const s = compliantStack().filter((x) => x.name !== 'src-v' && x.name !== 'src-l')
     const v = await violations(s)

@@ -57,6 +57,7 @@ describe('backup set selection: the newest backup that ended before the target',
     ['latest', { kind: 'latest' }, 1, 'D1'],
     ['an LSN before the diff', { kind: 'lsn', lsn: '0/6000000' }, 1, 'I1'],
     ['a time only repo2 covers', { kind: 'time', at: T - 10 * H, text: '' }, 2, 'F2'],
+    ['a time while the incr was still running (it is not consistent yet)', { kind: 'time', at: T + 10 * H - 30_000, text: '' }, 1, 'F1'],
   ] as const)('%s', (_, target, wantRepo, wantLabel) => {
     const plan = planRestore(target as any, [r1, r2], [])
     expect([plan.repo, plan.backup.label]).toEqual([wantRepo, wantLabel])
