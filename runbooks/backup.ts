@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Backups: full, differential, incremental (pgBackRest), logical exports, named restore points.
-import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
 import { inputError } from '../core/errors.ts'
@@ -23,10 +23,7 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   if (flags['restore-point'] !== undefined && flags.type) throw inputError('--restore-point', flags['restore-point'], 'cannot be combined with --type', 'run them as two commands')
   const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
   const ctx = await loadStack('backup.ts', flags)

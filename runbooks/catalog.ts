@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The recovery catalog: backups, archived WAL, earliest/latest recoverable points, tier verdicts.
-import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { buildCatalog, renderCatalog } from './lib/catalog-report.ts'
@@ -12,10 +12,7 @@ const spec = {
   flags: { ...HELP_FLAG, ...STACK_FLAGS, json: { type: 'boolean', help: 'machine-readable output' } },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   const ctx = await loadStack('catalog.ts', flags)
   const site = requireLocal(ctx, 'catalog.ts')
   const report = await ctx.audit.step('catalog', () => buildCatalog(site))

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The DR drill on the local site: up, back up, steady workload, human error + PITR, failover.
-import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
 import { LocalSite } from './lib/local-site/site.ts'
 import { parseScale } from './lib/local-site/dataset.ts'
@@ -23,10 +23,7 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run, (m) => log.info(`  ${m}`))
   const report = await runDrill(site, auditFor('drill.ts', 'local'), {

@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // Failback: rejoin the fenced old primary as a standby (pg_rewind, or a restore from the repo),
 // then, with --switchover, switch back to it with zero data loss.
-import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { fencedNode, rejoin } from './lib/failback-run.ts'
@@ -23,10 +23,7 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   const ctx = await loadStack('failback.ts', flags)
   const site = requireLocal(ctx, 'failback.ts')
   const node = fencedNode(site, flags.node)

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
-import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { failover, watch, type FailoverReport } from './lib/failover-run.ts'
@@ -26,10 +26,7 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   const to = flags.to ?? 'hot'
   if (to !== 'hot' && to !== 'warm') throw inputError('--to', to, 'must be hot or warm', 'e.g. --to hot')
   const maxSeconds = flags['max-seconds'] === undefined ? 0 : Number(flags['max-seconds'])

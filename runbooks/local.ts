@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The real local DR site on 127.0.0.1: up | status | down.
-import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
 import { inputError } from '../core/errors.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
 import { LocalSite } from './lib/local-site/site.ts'
@@ -24,13 +24,10 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags, positionals } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
+await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const [cmd, ...rest] = positionals
   if (!cmd || !(spec.positionals as readonly string[]).includes(cmd) || rest.length)
     throw inputError('command', positionals.join(' ') || '(none)', 'expected exactly one of up, status, down', 'e.g. npx zx runbooks/local.ts up')
-  log.quiet = !!flags.json
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run, (m) => log.info(`  ${m}`))
   const audit = auditFor('local.ts', 'local')

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Point-in-time restore: into a new cluster by default, or safely in place.
-import { HELP_FLAG, confirm, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery.ts'
@@ -25,10 +25,7 @@ const spec = {
   },
 } as const
 
-await main(async () => {
-  const { flags } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
-  log.quiet = !!flags.json
+await runbook(spec, import.meta.url, async ({ flags }) => {
   const target = parseTarget(flags.target)
   const ctx = await loadStack('restore.ts', flags)
   const site = requireLocal(ctx, 'restore.ts')

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The workload writer: start | stop | status | verify (count acknowledged commits lost on the primary).
-import { HELP_FLAG, helpText, log, main, parseFlags, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { acked, lostCommits, startWriter, stopWriter, writerRunning } from './lib/local-site/workload.ts'
@@ -15,12 +15,9 @@ const spec = {
   flags: { ...HELP_FLAG, ...STACK_FLAGS, rate: { type: 'string', help: 'commits per second (default 50)' }, json: { type: 'boolean', help: 'JSON output' } },
 } as const
 
-await main(async () => {
-  const { flags, positionals } = parseFlags(spec, scriptArgs(import.meta.url))
-  if (flags.help) return void process.stdout.write(helpText(spec))
+await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const [cmd] = positionals
   if (!cmd || positionals.length !== 1 || !(spec.positionals as readonly string[]).includes(cmd)) throw inputError('command', positionals.join(' ') || '(none)', 'expected one of start, stop, status, verify', 'e.g. workload.ts start --rate 50')
-  log.quiet = !!flags.json
   const ctx = await loadStack('workload.ts', flags)
   const site = requireLocal(ctx, 'workload.ts')
   if (cmd === 'start') {

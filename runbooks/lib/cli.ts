@@ -124,3 +124,17 @@ export async function main(body: () => Promise<number | void>): Promise<void> {
   }
   process.exitCode = code
 }
+
+/**
+ * The shape of every runbook entry: parse flags (bad ones exit 2), answer --help, keep quiet
+ * under --json, then run the body under the exit-code contract.
+ */
+export async function runbook<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, entryUrl: string, body: (p: Parsed<F>) => Promise<number | void>): Promise<void> {
+  await main(async () => {
+    const parsed = parseFlags(spec, scriptArgs(entryUrl))
+    const f = parsed.flags as Record<string, unknown>
+    if (f.help) return void process.stdout.write(helpText(spec))
+    log.quiet = !!f.json
+    return body(parsed)
+  })
+}
