@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Backups: full, differential, incremental (pgBackRest), logical exports, named restore points.
-import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
 import { inputError } from '../core/errors.ts'

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The recovery catalog: backups, archived WAL, earliest/latest recoverable points, tier verdicts.
-import { HELP_FLAG, runbook, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { buildCatalog, renderCatalog } from './lib/catalog-report.ts'

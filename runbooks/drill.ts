@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The DR drill on the local site: up, back up, steady workload, human error + PITR, failover.
-import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson } from './lib/cli.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
 import { LocalSite } from './lib/local-site/site.ts'
 import { parseScale } from './lib/local-site/dataset.ts'

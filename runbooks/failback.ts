@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // Failback: rejoin the fenced old primary as a standby (pg_rewind, or a restore from the repo),
 // then, with --switchover, switch back to it with zero data loss.
-import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { fencedNode, rejoin } from './lib/failback-run.ts'

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
-import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { failover, watch, type FailoverReport } from './lib/failover-run.ts'

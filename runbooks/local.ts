@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The real local DR site on 127.0.0.1: up | status | down.
-import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { inputError } from '../core/errors.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
 import { LocalSite } from './lib/local-site/site.ts'

@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // Point-in-time restore: into a new cluster by default, or safely in place.
-import { HELP_FLAG, runbook, confirm, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery.ts'

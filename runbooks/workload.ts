@@ -1,6 +1,6 @@
 #!/usr/bin/env zx
 // The workload writer: start | stop | status | verify (count acknowledged commits lost on the primary).
-import { HELP_FLAG, runbook, log, printJson, scriptArgs } from './lib/cli.ts'
+import { HELP_FLAG, runbook, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
 import { requireLocal } from './lib/cloud.ts'
 import { acked, lostCommits, startWriter, stopWriter, writerRunning } from './lib/local-site/workload.ts'
