@@ -104,8 +104,9 @@ export function parseInventory(raw: unknown, source: string): Inventory {
     if (typeof n.host !== 'string' || !n.host) bad(`${k}.host`, n.host, 'missing', 'set the host')
     if (!Number.isInteger(n.port) || n.port < 1 || n.port > 65535) bad(`${k}.port`, n.port, 'must be a port 1..65535', 'set the port')
   })
-  if (nodes.filter((n) => isObj(n) && n.role === 'primary').length !== 1)
-    bad('inventory.nodes', nodes.map((n) => n?.name), 'must have exactly one node provisioned as primary', 'fix the roles')
+  // a DR-only stack (dr) has no primary of its own; no stack may have two
+  if (nodes.filter((n) => isObj(n) && n.role === 'primary').length > 1)
+    bad('inventory.nodes', nodes.map((n) => n?.name), 'has more than one node provisioned as primary', 'fix the roles')
   const br = inv.pgbackrest
   if (!isObj(br) || typeof br.stanza !== 'string' || !Array.isArray(br.repos) || br.repos.length === 0)
     bad('inventory.pgbackrest', br, 'needs a stanza and at least one repo', 'export pgbackrest.stanza and pgbackrest.repos')

@@ -2,7 +2,8 @@
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
 import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { requireLocal } from './lib/cloud.ts'
+import { cloudFailoverPlan } from './lib/cloud-failover.ts'
+import { Refusal } from '../core/errors.ts'
 import { failover, watch, type FailoverReport } from './lib/failover-run.ts'
 import { rejoin } from './lib/failback-run.ts'
 import { inputError } from '../core/errors.ts'
@@ -33,7 +34,14 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (!Number.isFinite(maxSeconds) || maxSeconds < 0) throw inputError('--max-seconds', flags['max-seconds'], 'must be a number of seconds >= 0', 'e.g. --max-seconds 600')
   if (flags.watch && flags.switchover) throw inputError('--watch', true, 'a switchover is planned, not detected', 'drop --watch or --switchover')
   const ctx = await loadStack('failover.ts', flags)
-  const site = requireLocal(ctx, 'failover.ts')
+  if (!ctx.site) {
+    const plan = cloudFailoverPlan(ctx.inventory, to as 'hot' | 'warm')
+    ctx.audit.record('failover plan', 'dry-run', { stack: ctx.stack, plan })
+    process.stdout.write(`failover plan for stack ${ctx.stack}:\n${plan.map((l) => `  ${l}`).join('\n')}\n`)
+    if (!flags['dry-run']) throw new Refusal(`on stack ${ctx.stack} this runbook prints the plan only; carry out steps 2-3 with the commands above (the DNS switch: runbooks/lib/dns.ts)`)
+    return
+  }
+  const site = ctx.site
   const o = { to: to as 'hot' | 'warm', dryRun: !!flags['dry-run'], acceptDataLoss: !!flags['accept-data-loss'], switchover: !!flags.switchover, automatic: false }
   let report: FailoverReport | undefined
   if (flags.watch) {

@@ -57,3 +57,17 @@ describe('dr stack', () => {
     expect(await violations(asPolicyResources(r.recorded))).toEqual([])
   })
 })
+
+describe('the exported inventories load in the runbooks', () => {
+  it('failover.ts --stack prod|dr --inventory FILE --dry-run prints the cloud plan from the plan\'s output', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const { runbook } = await import('../helpers/site.ts')
+    const dir = mkdtempSync('/tmp/labdojo-inv-')
+    writeFileSync(`${dir}/dr.json`, JSON.stringify({ inventory: r.inventory }))
+    const out = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout).toMatch(/failover plan for stack dr:.*promote: kubectl -n labdojo patch postgrescluster labdojo/s)
+    const bad = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/nope.json`, '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
+    expect([bad.code, /--inventory.*no such file/.test(bad.stderr)]).toEqual([2, true])
+  })
+})

@@ -33,6 +33,11 @@ describe('the inventory contract', () => {
   it('accepts a complete cloud inventory', () => {
     expect(parseInventory(good(), 'x').nodes).toHaveLength(2)
   })
+  it('accepts a DR-only stack without a primary of its own', () => {
+    const inv = good()
+    inv.nodes = inv.nodes.filter((n) => n.role !== 'primary')
+    expect(parseInventory(inv, 'dr').nodes).toHaveLength(1)
+  })
   it('rejects two nodes provisioned as primary', () => {
     expect(problems((i) => (i.nodes[1].role = 'primary'))).toContain('inventory.nodes')
   })
