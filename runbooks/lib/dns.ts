@@ -69,3 +69,29 @@ export async function route53Upsert(c: DnsChange, comment: string, o: Route53Opt
   if (!res.ok) throw new Error(`Route53 ChangeResourceRecordSets failed (HTTP ${res.status}): ${text.slice(0, 300)}`)
   return /<Id>([^<]+)<\/Id>/.exec(text)?.[1] ?? 'unknown'
 }
+
+/**
+ * Cloud DNS: replace a record set's target (one change: delete the old rrdata, add the new).
+ * Token from GOOGLE_OAUTH_ACCESS_TOKEN (e.g. `gcloud auth print-access-token`), never argv.
+ */
+export async function cloudDnsSwitch(
+  c: { project: string; zone: string; recordName: string; oldTarget: string; newTarget: string; ttl: number },
+  o: { endpoint?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  const env = o.env ?? process.env
+  const token = env.GOOGLE_OAUTH_ACCESS_TOKEN
+  if (!token) throw inputError('GCP credentials', undefined, 'GOOGLE_OAUTH_ACCESS_TOKEN is not set', 'export GOOGLE_OAUTH_ACCESS_TOKEN="$(gcloud auth print-access-token)"')
+  registerSecret(token)
+  const base = o.endpoint ?? env.LABDOJO_CLOUDDNS_ENDPOINT ?? 'https://dns.googleapis.com'
+  const fqdn = c.recordName.endsWith('.') ? c.recordName : `${c.recordName}.`
+  const rr = (target: string) => ({ name: fqdn, type: 'CNAME', ttl: c.ttl, rrdatas: [target.endsWith('.') ? target : `${target}.`] })
+  const res = await fetch(`${base}/dns/v1/projects/${encodeURIComponent(c.project)}/managedZones/${encodeURIComponent(c.zone)}/changes`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ deletions: [rr(c.oldTarget)], additions: [rr(c.newTarget)] }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`Cloud DNS change failed (HTTP ${res.status}): ${text.slice(0, 300)}`)
+  return (JSON.parse(text) as { id?: string }).id ?? 'unknown'
+}

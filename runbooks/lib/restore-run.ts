@@ -76,9 +76,20 @@ export async function prepare(site: LocalSite, o: RestoreOptions): Promise<{ pla
   if (o.port !== undefined && !(await portFree(o.port))) throw inputError('--port', o.port, `127.0.0.1:${o.port} is already in use`, `pick a free port, e.g. within ${site.l.ports.scratchFirst}..${site.l.ports.scratchLast}`)
   const pgPath = site.l.node(site.state().primary).data
   const repos = o.repo ? [o.repo] : site.inventory().pgbackrest.repos.map((r) => r.index)
-  const catalogs = await Promise.all(repos.map((r) => repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r))))
-  const plan = planRestore(o.target, catalogs, readRestorePoints(restorePointsFile(site)), o.repo)
-  return { plan, catalogs }
+  const points = readRestorePoints(restorePointsFile(site))
+  // repos are read in order and only as far as needed: repo2 (S3) is not asked when repo1 serves
+  const catalogs: RepoCatalog[] = []
+  let plan: RestorePlan | undefined
+  for (const [i, r] of repos.entries()) {
+    catalogs.push(await repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r)))
+    try {
+      plan = planRestore(o.target, catalogs, points, o.repo)
+      break
+    } catch (e) {
+      if (!(e instanceof InputError) || i === repos.length - 1 || /unknown restore point/.test(e.message)) throw e
+    }
+  }
+  return { plan: plan!, catalogs }
 }
 
 function restoreArgs(site: LocalSite, plan: RestorePlan, dir: string, mode: 'promote' | 'hold'): string[] {

@@ -1,7 +1,7 @@
 /** The Route53 adapter against a local receiver (the AWS API cannot be reached here). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { route53Upsert, changeBatchXml } from '../../runbooks/lib/dns.ts'
+import { route53Upsert, changeBatchXml, cloudDnsSwitch } from '../../runbooks/lib/dns.ts'
 
 let server: Server
 const got: { url: string; headers: Record<string, any>; body: string }[] = []
@@ -13,6 +13,7 @@ beforeAll(async () => {
     req.on('data', (d) => (body += d))
     req.on('end', () => {
       got.push({ url: req.url!, headers: req.headers, body })
+      if (req.url!.startsWith('/dns/v1/')) return void res.end(JSON.stringify({ id: '42', status: 'pending' }))
       res.setHeader('content-type', 'text/xml')
       res.end('<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/C123</Id><Status>PENDING</Status></ChangeInfo></ChangeResourceRecordSetsResponse>')
     })
@@ -43,5 +44,22 @@ describe('Route53 failover record switch', () => {
 
   it('escapes what it writes into the change batch', () => {
     expect(changeBatchXml({ ...change, target: 'a&b' }, '<c>')).toContain('<Value>a&amp;b</Value>')
+  })
+})
+
+describe('Cloud DNS record switch', () => {
+  it('replaces the record\'s target in one change, with the bearer token from the environment', async () => {
+    const id = await cloudDnsSwitch({ project: 'labdojo-dr', zone: 'labdojo', recordName: 'db.labdojo.com', oldTarget: 'db-primary.use1.labdojo.internal', newTarget: 'db-warm.euw1.labdojo.internal', ttl: 30 }, { endpoint: `http://127.0.0.1:${PORT}`, env: { GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.test-token' } })
+    expect(id).toBe('42')
+    const req = got.at(-1)!
+    expect(req.url).toBe('/dns/v1/projects/labdojo-dr/managedZones/labdojo/changes')
+    expect(req.headers.authorization).toBe('Bearer ya29.test-token')
+    expect(JSON.parse(req.body)).toEqual({
+      deletions: [{ name: 'db.labdojo.com.', type: 'CNAME', ttl: 30, rrdatas: ['db-primary.use1.labdojo.internal.'] }],
+      additions: [{ name: 'db.labdojo.com.', type: 'CNAME', ttl: 30, rrdatas: ['db-warm.euw1.labdojo.internal.'] }],
+    })
+  })
+  it('refuses without a token', async () => {
+    await expect(cloudDnsSwitch({ project: 'p', zone: 'z', recordName: 'r', oldTarget: 'a', newTarget: 'b', ttl: 30 }, { env: {} })).rejects.toThrow(/GOOGLE_OAUTH_ACCESS_TOKEN is not set/)
   })
 })
