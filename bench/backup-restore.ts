@@ -30,7 +30,7 @@ const [dbBytes] = (await query<{ b: string }>(site.conn(primary), 'SELECT pg_dat
 // -- full backup
 const [, ours] = await timed(() => physicalBackup(site, "full", [1]))
 const [dumpGzip] = await timed(() => sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]))
-const [tarLz4] = await timed(() => sh(`tar -C "$1" -cf - . | lz4 -1 -q > "$2/data.tar.lz4"`, [site.l.node(primary).data, work]))
+const [tarLz4] = await timed(() => sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [site.l.node(primary).data, work]))
 
 // -- restore until the first accepted write
 const latest = { target: { kind: 'latest' as const }, inPlace: false, dryRun: false }

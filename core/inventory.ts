@@ -20,6 +20,9 @@ export interface PgNode {
   user: string
   /** local only: data directory */
   dataDir?: string
+  /** cloud: the kube context and namespace of the node's PGO cluster */
+  kubeContext?: string
+  namespace?: string
 }
 
 export interface Repo {

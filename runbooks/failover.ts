@@ -2,8 +2,8 @@
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
 import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
 import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { cloudFailoverPlan } from './lib/cloud-failover.ts'
-import { Refusal } from '../core/errors.ts'
+import { cloudFailover } from './lib/cloud-failover.ts'
+import { run } from './lib/exec.ts'
 import { failover, watch, type FailoverReport } from './lib/failover-run.ts'
 import { rejoin } from './lib/failback-run.ts'
 import { inputError } from '../core/errors.ts'
@@ -35,10 +35,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (flags.watch && flags.switchover) throw inputError('--watch', true, 'a switchover is planned, not detected', 'drop --watch or --switchover')
   const ctx = await loadStack('failover.ts', flags)
   if (!ctx.site) {
-    const plan = cloudFailoverPlan(ctx.inventory, to as 'hot' | 'warm')
-    ctx.audit.record('failover plan', 'dry-run', { stack: ctx.stack, plan })
-    process.stdout.write(`failover plan for stack ${ctx.stack}:\n${plan.map((l) => `  ${l}`).join('\n')}\n`)
-    if (!flags['dry-run']) throw new Refusal(`on stack ${ctx.stack} this runbook prints the plan only; carry out steps 2-3 with the commands above (the DNS switch: runbooks/lib/dns.ts)`)
+    const r = await cloudFailover(ctx.inventory, ctx.policy, { to: to as 'hot' | 'warm', dryRun: !!flags['dry-run'], acceptDataLoss: !!flags['accept-data-loss'], switchover: !!flags.switchover }, run, ctx.audit, (q) => confirm(q, !!flags.yes))
+    if (flags.json) return void printJson(r)
+    process.stdout.write(flags['dry-run'] ? `failover plan for stack ${ctx.stack}:\n${r.plan.map((l) => `  ${l}`).join('\n')}\n(dry run: nothing was changed)\n` : `failover of stack ${ctx.stack}: ${r.from} -> ${r.to} done, RTO ${formatDuration(r.rtoSeconds)}, DNS change ${r.dnsChange}\n`)
     return
   }
   const site = ctx.site

@@ -62,7 +62,7 @@ export function drStack(c: DrConfig) {
       { name: 'warm', provider: 'gcp', region: c.warm.region, nodes: ['warm'] },
       { name: 'cold', provider: 'gcp', region: c.cold.region, nodes: [] },
     ],
-    nodes: [{ name: 'warm', site: 'warm', role: 'standby', host: c.warm.endpoint!, port: 5432, database: 'labdojo', user: 'postgres' }],
+    nodes: [{ name: 'warm', site: 'warm', role: 'standby', host: c.warm.endpoint!, port: 5432, database: 'labdojo', user: 'postgres', kubeContext: c.warm.kubeContext, namespace: 'labdojo' }],
     pgbackrest: {
       stanza: STANZA,
       repos: [

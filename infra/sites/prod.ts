@@ -55,7 +55,7 @@ export function prodStack(c: ProdConfig) {
     backupBucket: vault.name, replicaBucket: replica.name, replicationRuleId: 'tier1-cross-region', storageCapacityBytes: c.storageCapacityBytes,
   })
 
-  const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({ name, site, role, host: cfg.endpoint!, port: 5432, database: 'labdojo', user: 'postgres' })
+  const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({ name, site, role, host: cfg.endpoint!, port: 5432, database: 'labdojo', user: 'postgres', kubeContext: cfg.kubeContext, namespace: 'labdojo' })
   const inventory: pulumi.Output<Inventory> = pulumi.all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id]).apply(([vb, rb, pk, hk]): Inventory => ({
     stack: 'prod',
     provider: 'aws',

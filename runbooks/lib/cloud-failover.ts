@@ -1,27 +1,114 @@
 /**
- * Failover plan for a cloud stack, from its exported inventory: the same order as on the local
- * site (fence, promote, switch, verify, notify), with the cloud's own controls - the Route53
- * (or Cloud DNS) failover record and the PGO standby cluster. This runbook prints the plan; the
- * DNS step is carried out by runbooks/lib/dns.ts (tested against a local receiver), the
- * promotion by the operator's kubectl.
+ * Failover on a cloud stack, from its exported inventory, in the same order as on the local
+ * site: detect (the primary and the endpoint, N consecutive failures), decide (the same pure
+ * guards), fence + switch traffic (the Route53 failover record or the Cloud DNS record now names
+ * the candidate, so no resolver returns the old primary again), promote (PGO: the standby
+ * cluster's spec.standby.enabled=false, through kubectl), verify a write through the endpoint,
+ * notify.
  */
-import type { Inventory } from '../../core/inventory.ts'
-import { inputError } from '../../core/errors.ts'
+import type { Inventory, PgNode } from '../../core/inventory.ts'
+import type { DrPolicy } from '../../core/policy.ts'
+import { inputError, Refusal } from '../../core/errors.ts'
+import { decideFailover, lossWindow, type DetectionResult, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
+import { formatDuration } from '../../core/duration.ts'
+import type { AuditLog } from './audit.ts'
+import type { Runner } from './exec.ts'
+import { probe, query, type NodeStatus } from './postgres.ts'
+import { sleep, waitFor } from './process.ts'
+import { cloudDnsSwitch, route53Upsert } from './dns.ts'
+import { log } from './cli.ts'
 
-export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] {
+export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
   const candidate = inv.nodes.find((n) => n.site === to)
   if (!candidate) throw inputError('--to', to, `stack ${inv.stack} has no ${to} site (sites: ${inv.sites.map((s) => s.name).join(', ')})`, to === 'warm' ? 'the warm site is in the dr stack: --stack dr' : 'pick a site of this stack')
+  return { primary, candidate }
+}
+
+export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] {
+  const { primary, candidate } = cloudNodes(inv, to)
   const ep = inv.endpoint
   const old = primary ? `${primary.host}:${primary.port}` : 'the primary (it belongs to the prod stack: check it with failover.ts --stack prod --dry-run)'
   const dns = ep.kind === 'route53'
     ? `UPSERT the PRIMARY failover record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host} (no health check), so no resolver can return the old primary again`
-    : `set the Cloud DNS record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host}`
+    : `replace the Cloud DNS record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host}`
   return [
     `1. detect: probe ${old} and ${ep.host}:${ep.port} in parallel; fail over only after the policy's consecutive failures`,
-    `2. fence: ${dns}; then scale the old primary's PGO instances to 0 if its cluster answers`,
-    `3. promote: kubectl -n labdojo patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'  (context of the ${to} site)`,
+    `2. fence + switch traffic: ${dns}`,
+    `3. promote: kubectl --context ${candidate.kubeContext ?? '<candidate context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`,
     `4. verify: a write through ${ep.host}:${ep.port} lands on ${candidate.host}`,
     `5. notify along the communication plan; afterwards rejoin the old site as a standby cluster (spec.standby.enabled=true)`,
   ]
+}
+
+const conn = (n: { host: string; port: number }, database = 'postgres') => ({ host: n.host, port: n.port, database })
+const snap = (s: NodeStatus): NodeSnapshot => ({ name: s.name, health: s.reachable ? 'up' : 'down', inRecovery: s.inRecovery, systemId: s.systemId, timeline: s.timeline, lsn: s.lsn, streaming: s.streaming, error: s.error })
+
+async function detectCloud(inv: Inventory, p: DrPolicy, primary: PgNode | undefined): Promise<DetectionResult> {
+  const d = p.detection
+  let failures = 0
+  let firstFailureAt: number | null = null
+  while (failures < d.failureThreshold) {
+    const t = Date.now()
+    const [direct, endpoint] = await Promise.all([
+      primary ? probe(primary.name, conn(primary), d.probeTimeout * 1000) : Promise.resolve({ reachable: false } as NodeStatus),
+      probe('endpoint', conn(inv.endpoint), d.probeTimeout * 1000),
+    ])
+    if ((direct.reachable && direct.inRecovery === false) || (endpoint.reachable && endpoint.inRecovery === false))
+      return { consecutiveFailures: 0, threshold: d.failureThreshold, firstFailureAt: null, lastSeenAt: Date.now() }
+    failures++
+    firstFailureAt ??= t
+    log.info(`probe ${failures}/${d.failureThreshold}: primary unreachable (${direct.error ?? 'no primary in this stack'}; endpoint: ${endpoint.error ?? 'not a primary'})`)
+    if (failures < d.failureThreshold) await sleep(Math.max(0, d.probeInterval * 1000 - (Date.now() - t)))
+  }
+  return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt: null }
+}
+
+export interface CloudFailoverReport {
+  decision: string
+  from: string
+  to: string
+  dnsChange: string
+  rtoSeconds: number
+  lossWindowSeconds: number
+  plan: string[]
+}
+
+export async function cloudFailover(inv: Inventory, p: DrPolicy, o: { to: 'hot' | 'warm'; dryRun: boolean; acceptDataLoss: boolean; switchover: boolean }, run: Runner, audit: AuditLog, confirmFn: (q: string) => Promise<void>): Promise<CloudFailoverReport> {
+  const { primary, candidate } = cloudNodes(inv, o.to)
+  const plan = cloudFailoverPlan(inv, o.to)
+  if (o.dryRun) {
+    audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
+    return { decision: 'dry run', from: primary?.name ?? 'primary', to: candidate.name, dnsChange: 'none', rtoSeconds: 0, lossWindowSeconds: 0, plan }
+  }
+  const detection = await detectCloud(inv, p, primary)
+  const [ps, cs] = await Promise.all([primary ? probe(primary.name, conn(primary)) : Promise.resolve({ name: 'primary', port: 0, reachable: false } as NodeStatus), probe(candidate.name, conn(candidate))])
+  const loss = lossWindow(snap(cs), { synchronous: o.to === 'hot' && p.sites.hot.replication === 'synchronous', lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null, primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt, now: Date.now() })
+  const facts: FailoverFacts = {
+    primary: snap(ps), candidate: snap(cs), candidateSite: o.to, candidateFailover: p.sites[o.to].failover === 'automatic' ? 'automatic' : 'manual',
+    detection, lastKnownTimeline: ps.reachable ? ps.timeline : undefined, lossWindowSeconds: loss.seconds, lossBasis: loss.basis, tierRpoSeconds: p.tiers[1].rpo,
+    flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: false },
+  }
+  const decision = decideFailover(facts)
+  audit.record('decide', decision.action === 'promote' ? 'ok' : 'refused', { reason: decision.reason })
+  if (decision.action !== 'promote') throw new Refusal(decision.reason)
+  log.info(decision.reason)
+  await confirmFn(`${decision.mode} of stack ${inv.stack} to ${candidate.name}: DNS will stop naming the old primary.`)
+  const t0 = detection.firstFailureAt ?? Date.now()
+  const ep = inv.endpoint
+  const dnsChange = await audit.step('fence + switch DNS', () =>
+    ep.kind === 'route53'
+      ? route53Upsert({ zoneId: ep.zoneId!, recordName: ep.recordName!, setIdentifier: 'primary', failover: 'PRIMARY', target: candidate.host, ttl: 30 }, `labdojo-dr ${decision.mode}: ${primary?.name ?? 'primary'} -> ${candidate.name}`)
+      : cloudDnsSwitch({ project: ep.zoneId!.split('/')[0]!, zone: ep.zoneId!.split('/').pop()!, recordName: ep.recordName!, oldTarget: primary?.host ?? ep.host, newTarget: candidate.host, ttl: 30 }))
+  await audit.step(`promote ${candidate.name}`, () =>
+    run('kubectl', [...(candidate.kubeContext ? ['--context', candidate.kubeContext] : []), '-n', candidate.namespace ?? 'labdojo', 'patch', 'postgrescluster', 'labdojo', '--type', 'merge', '-p', '{"spec":{"standby":{"enabled":false}}}'], { timeoutMs: 60_000 }))
+  await waitFor(`${candidate.name} to accept writes`, async () => (await probe(candidate.name, conn(candidate))).inRecovery === false, 600_000, 200)
+  await audit.step('verify a write through the endpoint', () =>
+    waitFor('a write through the endpoint', async () => {
+      await query(conn(ep, ep.database), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2)`, [Date.now(), `${inv.stack} -> ${candidate.name}`], 5000)
+      return true
+    }, 600_000, 500))
+  const rto = (Date.now() - t0) / 1000
+  log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
+  return { decision: decision.reason, from: primary?.name ?? 'primary', to: candidate.name, dnsChange, rtoSeconds: rto, lossWindowSeconds: loss.seconds, plan }
 }

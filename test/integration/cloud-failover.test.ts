@@ -1,0 +1,78 @@
+/**
+ * Failover of a cloud stack, end to end, with only the cloud boundary simulated: real PostgreSQL
+ * nodes stand in for the PGO clusters, a local HTTP receiver for Route53 (it repoints the real
+ * PgBouncer endpoint, as DNS would), and a `kubectl` on PATH that promotes the standby as PGO does.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer, type Server } from 'node:http'
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
+import { LocalSite } from '../../runbooks/lib/local-site/site.ts'
+import { layout } from '../../runbooks/lib/local-site/layout.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { run } from '../../runbooks/lib/exec.ts'
+import { query } from '../../runbooks/lib/postgres.ts'
+import { killPrimary } from '../../runbooks/lib/drill/failover-drill.ts'
+import { ROOT } from '../helpers/site.ts'
+
+const BASE = 56400
+let t: TestSite
+let site: LocalSite
+let receiver: Server
+const changes: string[] = []
+let dir = ''
+let env: Record<string, string> = {}
+
+beforeAll(async () => {
+  t = testSite(BASE)
+  expect((await runbook('local', ['up', '--scale', '0.002'], t.env)).code).toBe(0)
+  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  receiver = createServer((req, res) => {
+    let b = ''
+    req.on('data', (d) => (b += d))
+    req.on('end', async () => {
+      changes.push(b)
+      await site.routeEndpoint('node2') // what the DNS change does for clients
+      res.end('<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/CTEST</Id></ChangeInfo></ChangeResourceRecordSetsResponse>')
+    })
+  }).listen(BASE + 50, '127.0.0.1')
+  dir = mkdtempSync('/tmp/labdojo-cloud-')
+  writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.l.node('node2').data}" -w promote >/dev/null\n`)
+  chmodSync(join(dir, 'kubectl'), 0o755)
+  const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({ name, site: site_, role, host: '127.0.0.1', port, database: 'labdojo', user: 'postgres', kubeContext: ctx, namespace: 'labdojo' })
+  writeFileSync(join(dir, 'prod.json'), JSON.stringify({ inventory: {
+    stack: 'prod', provider: 'aws',
+    sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }, { name: 'hot', provider: 'aws', region: 'us-west-2', nodes: ['hot'] }],
+    nodes: [node('primary', 'primary', 'primary', BASE + 1, 'ctx-primary'), node('hot', 'hot', 'standby', BASE + 2, 'ctx-hot')],
+    pgbackrest: { stanza: 'db', repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }] },
+    buckets: [], keys: [], healthChecks: [],
+    endpoint: { kind: 'route53', host: '127.0.0.1', port: BASE, database: 'labdojo', zoneId: 'ZTEST12345', recordName: 'db.labdojo.test' },
+  } }))
+  env = { ...t.env, PATH: `${dir}:${process.env.PATH}`, LABDOJO_ROUTE53_ENDPOINT: `http://127.0.0.1:${BASE + 50}`, AWS_ACCESS_KEY_ID: 'AKIATEST', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret-key' }
+})
+afterAll(async () => {
+  receiver?.close()
+  await t?.cleanup()
+})
+
+describe('failover of a cloud stack (prod) from its inventory', () => {
+  it('refuses while the primary is healthy, without touching DNS or the cluster', async () => {
+    const r = await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes'], env)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/refusing: primary primary is healthy/)
+    expect(changes).toEqual([])
+    expect(existsSync(join(dir, 'kubectl.calls'))).toBe(false)
+  })
+
+  it('after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint', async () => {
+    killPrimary(site, 'node1')
+    const r = json(await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env))
+    expect([r.from, r.to, r.dnsChange, r.lossWindowSeconds]).toEqual(['primary', 'hot', '/change/CTEST', 0])
+    expect(changes[0]).toMatch(/<Action>UPSERT<\/Action>[\s\S]*<Name>db.labdojo.test<\/Name>[\s\S]*<Failover>PRIMARY<\/Failover>[\s\S]*<Value>127.0.0.1<\/Value>/)
+    expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim()).toBe(`--context ctx-hot -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"standby":{"enabled":false}}}`)
+    const [w] = await query<{ p: number }>({ host: '127.0.0.1', port: BASE, database: 'labdojo' }, `SELECT inet_server_port() AS p FROM drill_ledger WHERE writer = 'failover-verify' LIMIT 1`)
+    expect(w!.p).toBe(BASE + 2)
+    expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain('not-a-real-secret-key')
+  })
+})
