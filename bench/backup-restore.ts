@@ -68,6 +68,7 @@ const rows: (string | number)[][] = [
   ['PITR to first write', pitr, '-', 0, '-', ''],
   ['incr after 1% change', incrTime, '-', 0, `${formatBytes(incr[0]!.copiedBytes)} copied, ${formatBytes(incr[0]!.storedBytes ?? 0)} stored of ${formatBytes(incr[0]!.sizeBytes)}`, ''],
 ]
+process.stdout.write(`\nrestore breakdown (s): ${JSON.stringify(rep.timings)}; PITR: ${JSON.stringify(prep.timings)}\n`)
 process.stdout.write(`\nbackup/restore bench: database ${formatBytes(dbBytes!)}; dump.sql.gz ${formatBytes(statSync(`${work}/dump.sql.gz`).size)}, data.tar.lz4 ${formatBytes(statSync(`${work}/data.tar.lz4`).size)}, full backup stored ${formatBytes(fullRec.storedBytes ?? 0)}\n\n${table(rows)}\n`)
 rmSync(work, { recursive: true, force: true })
 if (!values.keep) {
