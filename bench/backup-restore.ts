@@ -16,7 +16,7 @@ import { giveToSiteUser } from '../runbooks/lib/process.ts'
 import { formatBytes } from '../core/duration.ts'
 
 const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, keep: { type: 'boolean' } } })
-const { site, audit } = await benchSite('backup', 57000)
+const { site, audit } = await benchSite('backup', 27000)
 process.stderr.write(`bench site in ${site.l.stateDir} (scale ${values.scale})\n`)
 await site.up({ scale: Number(values.scale) })
 const primary = site.state().primary

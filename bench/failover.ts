@@ -15,7 +15,7 @@ import type { NodeName } from '../runbooks/lib/local-site/layout.ts'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, keep: { type: 'boolean' } } })
 const runs = Number(values.runs)
-const { site, audit } = await benchSite('failover', 57100)
+const { site, audit } = await benchSite('failover', 27100)
 await site.up({ scale: 0.01 })
 const writer = await startWriter(site.l, 200)
 const ours: number[] = []

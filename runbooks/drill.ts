@@ -16,7 +16,7 @@ const spec = {
     ...HELP_FLAG,
     scale: { type: 'string', help: 'data set size if the site is new: 1 = about 1 GB (default 0.05)' },
     rate: { type: 'string', help: 'workload commits per second (default 50)' },
-    'base-port': { type: 'string', help: 'first port of a new site (default 55400)' },
+    'base-port': { type: 'string', help: 'first port of a new site (default 25400)' },
     'skip-failover': { type: 'boolean', help: 'only the backup and PITR parts' },
     keep: { type: 'boolean', help: 'keep the scratch restore running for inspection' },
     json: { type: 'boolean', help: 'print the drill report as JSON' },

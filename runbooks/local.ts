@@ -19,7 +19,7 @@ const spec = {
     reset: { type: 'boolean', help: 'up: destroy the existing site (data, repos, secrets) and build a new one' },
     purge: { type: 'boolean', help: 'down: also delete the site state and secrets' },
     yes: { type: 'boolean', help: 'confirm destructive steps (--reset, --purge) without asking' },
-    'base-port': { type: 'string', help: 'new site: first of the 20 ports it uses (endpoint = base, nodes = base+1..3, s3 = base+9; default 55400)' },
+    'base-port': { type: 'string', help: 'new site: first of the 20 ports it uses (endpoint = base, nodes = base+1..3, s3 = base+9; default 25400)' },
     json: { type: 'boolean', help: 'status: machine-readable output' },
   },
 } as const

@@ -66,7 +66,7 @@ describe('the exported inventories load in the runbooks', () => {
     writeFileSync(`${dir}/dr.json`, JSON.stringify({ inventory: r.inventory }))
     const out = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
     expect(out.code, out.stderr).toBe(0)
-    expect(out.stdout).toMatch(/failover plan for stack dr:.*promote: kubectl -n labdojo patch postgrescluster labdojo/s)
+    expect(out.stdout).toMatch(/failover plan for stack dr:.*promote: kubectl --context gke_labdojo-dr_europe-west1_warm -n labdojo patch postgrescluster labdojo/s)
     const bad = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/nope.json`, '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
     expect([bad.code, /--inventory.*no such file/.test(bad.stderr)]).toEqual([2, true])
   })

@@ -13,7 +13,7 @@ import { layout } from '../../runbooks/lib/local-site/layout.ts'
 import { verifyExport } from '../../runbooks/lib/backups.ts'
 import { waitFor } from '../../runbooks/lib/process.ts'
 
-const BASE = 56100
+const BASE = 26100
 let t: TestSite
 let l: ReturnType<typeof layout>
 const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }

@@ -16,7 +16,7 @@ import { query } from '../../runbooks/lib/postgres.ts'
 import { killPrimary } from '../../runbooks/lib/drill/failover-drill.ts'
 import { ROOT } from '../helpers/site.ts'
 
-const BASE = 56400
+const BASE = 26400
 let t: TestSite
 let site: LocalSite
 let receiver: Server

@@ -20,7 +20,7 @@ import { rejoin } from '../../runbooks/lib/failback-run.ts'
 import { killPrimary } from '../../runbooks/lib/drill/failover-drill.ts'
 import { waitFor, sleep } from '../../runbooks/lib/process.ts'
 
-const BASE = 56200
+const BASE = 26200
 let t: TestSite
 let site: LocalSite
 let writer = ''

@@ -10,7 +10,7 @@ import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helper
 import { query } from '../../runbooks/lib/postgres.ts'
 import { waitFor } from '../../runbooks/lib/process.ts'
 
-const BASE = 56000
+const BASE = 26000
 let t: TestSite
 const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
 const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }

@@ -5,7 +5,7 @@ import { route53Upsert, changeBatchXml, cloudDnsSwitch } from '../../runbooks/li
 
 let server: Server
 const got: { url: string; headers: Record<string, any>; body: string }[] = []
-const PORT = 56950
+const PORT = 26950
 
 beforeAll(async () => {
   server = createServer((req, res) => {

@@ -10,7 +10,8 @@ import { inputError } from '../../../core/errors.ts'
 export const STANZA = 'labdojo'
 export const DATABASE = 'labdojo'
 export const BUCKET = 'labdojo-backups'
-export const DEFAULT_BASE_PORT = 55400
+/** Below Linux's ephemeral range (32768-60999), so no client socket can hold one of our ports. */
+export const DEFAULT_BASE_PORT = 25400
 
 export type NodeName = 'node1' | 'node2' | 'node3'
 export const NODE_NAMES: readonly NodeName[] = ['node1', 'node2', 'node3']
@@ -38,8 +39,8 @@ export interface Layout {
 export function parseBasePort(raw: string | undefined, key = '--base-port'): number {
   if (raw === undefined) return DEFAULT_BASE_PORT
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1024 || n > 65500)
-    throw inputError(key, raw, 'must be a whole number from 1024 to 65500 (the site uses it and the next 19 ports)', `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`)
+  if (!Number.isInteger(n) || n < 1024 || n > 32748)
+    throw inputError(key, raw, 'must be a whole number from 1024 to 32748 (the site uses it and the next 19 ports, below the ephemeral range)', `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`)
   return n
 }
 
