@@ -8,6 +8,7 @@ import { mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:f
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { processAlive } from '../../runbooks/lib/postgres.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 const TSX = createRequire(import.meta.url).resolve('tsx')
@@ -85,14 +86,9 @@ export function pidsOf(stateDir: string): Record<string, number | undefined> {
   return out
 }
 
+/** Alive, zombies excluded (this machine's init does not reap a stopped postmaster at once). */
 export function alive(pid: number | undefined): boolean {
-  if (!pid) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
+  return !!pid && processAlive(pid)
 }
 
 /** The server's own clock (the same one that stamps committed_at). */
