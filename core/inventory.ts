@@ -129,8 +129,3 @@ export function parseInventory(raw: unknown, source: string): Inventory {
   return inv
 }
 
-export function nodeByName(inv: Inventory, name: string): PgNode {
-  const n = inv.nodes.find((x) => x.name === name)
-  if (!n) throw new InputError('inventory', [{ key: 'node', value: name, message: `no such node; nodes: ${inv.nodes.map((x) => x.name).join(', ')}`, fix: 'pick one of them' }])
-  return n
-}

@@ -4,7 +4,7 @@
  * tiers. Selection rule, written down: with no backup named, the newest backup that ended
  * at or before the target is used, from repo1 when it covers the target, else repo2.
  */
-import { InputError, inputError, Refusal } from './errors.ts'
+import { InputError, inputError } from './errors.ts'
 import { formatDuration } from './duration.ts'
 import type { DrPolicy, TierId } from './policy.ts'
 import { cronPeriodSeconds } from './policy.ts'
@@ -274,8 +274,3 @@ export function tierVerdicts(p: DrPolicy, c: RepoCatalog, now: number, archiveCu
   })
 }
 
-/** Refuse an in-place restore whose verification failed: the original stays. */
-export function verifyRestored(tables: string[], expected: readonly string[]): void {
-  const missing = expected.filter((t) => !tables.includes(t))
-  if (missing.length) throw new Refusal(`the restored cluster lacks tables ${missing.join(', ')}; it was not swapped in, the original is untouched`)
-}

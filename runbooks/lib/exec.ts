@@ -4,7 +4,6 @@
  * Secrets travel in the environment, never in argv.
  */
 import { $ } from 'zx'
-import { userInfo } from 'node:os'
 import { CommandError } from '../../core/errors.ts'
 import { redact } from './redact.ts'
 
@@ -30,12 +29,7 @@ export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) =
 export const isRoot = (): boolean => process.getuid?.() === 0
 export const SITE_USER = 'postgres'
 
-/** The OS user that owns the site's files and processes. */
-export function siteUser(): string {
-  return isRoot() ? SITE_USER : userInfo().username
-}
-
-export function wrapForSiteUser(cmd: string, args: readonly string[], asSiteUser?: boolean): [string, string[]] {
+function wrapForSiteUser(cmd: string, args: readonly string[], asSiteUser?: boolean): [string, string[]] {
   return asSiteUser && isRoot() ? ['runuser', ['-u', SITE_USER, '--', cmd, ...args]] : [cmd, [...args]]
 }
 
@@ -48,14 +42,6 @@ export const run: Runner = async (cmd, args, opts = {}) => {
   const res = { code: out.exitCode ?? -1, stdout: out.stdout, stderr: out.stderr }
   if (res.code !== 0 && !opts.nothrow) throw new CommandError(redact([cmd, ...args].join(' ')), res.code, redact(res.stderr || res.stdout))
   return res
-}
-
-/** A runner that records every call before delegating (tests, --dry-run listings). */
-export function recordingRunner(inner: Runner, calls: { cmd: string; args: string[]; env?: RunOptions['env'] }[]): Runner {
-  return (cmd, args, opts) => {
-    calls.push({ cmd, args: [...args], env: opts?.env })
-    return inner(cmd, args, opts)
-  }
 }
 
 /** Does a binary exist on PATH (or at an absolute path)? */

@@ -3,7 +3,7 @@
  * primary first, then pg_rewind with the archive as WAL source; a delta restore from the repo
  * when rewind is impossible), then, on request, a planned switchover back.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import type { AuditLog } from './audit.ts'
 import { log } from './cli.ts'
 import { inputError } from '../../core/errors.ts'
@@ -78,6 +78,3 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
 }
 
-export function hasFencedData(site: LocalSite, n: NodeName): boolean {
-  return existsSync(site.l.node(n).data)
-}

@@ -16,7 +16,7 @@ import { readRestorePoints, repoCatalog } from './catalog.ts'
 import { log } from './cli.ts'
 import { LABDOJO_TABLES } from './local-site/dataset.ts'
 import { nodeConf, pgbackrestCommand } from './local-site/config-files.ts'
-import { DATABASE, NODE_NAMES, type NodeName } from './local-site/layout.ts'
+import { DATABASE, NODE_NAMES } from './local-site/layout.ts'
 import { portFree, type LocalSite } from './local-site/site.ts'
 import { postmasterPid, probe, query } from './postgres.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor } from './process.ts'
@@ -284,4 +284,3 @@ async function caughtUp(port: number, lsn: string): Promise<boolean> {
   return !!r?.ok
 }
 
-export type { NodeName }
