@@ -9,12 +9,13 @@
 import type { Inventory, PgNode } from '../../core/inventory.ts'
 import type { DrPolicy } from '../../core/policy.ts'
 import { inputError, Refusal } from '../../core/errors.ts'
-import { decideFailover, lossWindow, type DetectionResult, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
+import { decideFailover, lossWindow, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
 import { formatDuration } from '../../core/duration.ts'
 import type { AuditLog } from './audit.ts'
 import type { Runner } from './exec.ts'
 import { probe, query, type NodeStatus } from './postgres.ts'
-import { sleep, waitFor } from './process.ts'
+import { waitFor } from './process.ts'
+import { detectFailures, probePair } from './failover-run.ts'
 import { cloudDnsSwitch, route53Upsert } from './dns.ts'
 import { log } from './cli.ts'
 
@@ -44,26 +45,6 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
 const conn = (n: { host: string; port: number }, database = 'postgres') => ({ host: n.host, port: n.port, database })
 const snap = (s: NodeStatus): NodeSnapshot => ({ name: s.name, health: s.reachable ? 'up' : 'down', inRecovery: s.inRecovery, systemId: s.systemId, timeline: s.timeline, lsn: s.lsn, streaming: s.streaming, error: s.error })
 
-async function detectCloud(inv: Inventory, p: DrPolicy, primary: PgNode | undefined): Promise<DetectionResult> {
-  const d = p.detection
-  let failures = 0
-  let firstFailureAt: number | null = null
-  while (failures < d.failureThreshold) {
-    const t = Date.now()
-    const [direct, endpoint] = await Promise.all([
-      primary ? probe(primary.name, conn(primary), d.probeTimeout * 1000) : Promise.resolve({ reachable: false } as NodeStatus),
-      probe('endpoint', conn(inv.endpoint), d.probeTimeout * 1000),
-    ])
-    if ((direct.reachable && direct.inRecovery === false) || (endpoint.reachable && endpoint.inRecovery === false))
-      return { consecutiveFailures: 0, threshold: d.failureThreshold, firstFailureAt: null, lastSeenAt: Date.now() }
-    failures++
-    firstFailureAt ??= t
-    log.info(`probe ${failures}/${d.failureThreshold}: primary unreachable (${direct.error ?? 'no primary in this stack'}; endpoint: ${endpoint.error ?? 'not a primary'})`)
-    if (failures < d.failureThreshold) await sleep(Math.max(0, d.probeInterval * 1000 - (Date.now() - t)))
-  }
-  return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt: null }
-}
-
 export interface CloudFailoverReport {
   decision: string
   from: string
@@ -81,7 +62,7 @@ export async function cloudFailover(inv: Inventory, p: DrPolicy, o: { to: 'hot' 
     audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
     return { decision: 'dry run', from: primary?.name ?? 'primary', to: candidate.name, dnsChange: 'none', rtoSeconds: 0, lossWindowSeconds: 0, plan }
   }
-  const detection = await detectCloud(inv, p, primary)
+  const detection = await detectFailures(p.detection, () => probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), p.detection.probeTimeout * 1000))
   const [ps, cs] = await Promise.all([primary ? probe(primary.name, conn(primary)) : Promise.resolve({ name: 'primary', port: 0, reachable: false } as NodeStatus), probe(candidate.name, conn(candidate))])
   const loss = lossWindow(snap(cs), { synchronous: o.to === 'hot' && p.sites.hot.replication === 'synchronous', lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null, primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt, now: Date.now() })
   const facts: FailoverFacts = {

@@ -7,13 +7,14 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path'
 import { decideFailover, lossWindow, type Decision, type DetectionResult, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
 import { inputError, Refusal } from '../../core/errors.ts'
+import type { Detection } from '../../core/policy.ts'
 import { formatDuration } from '../../core/duration.ts'
 import type { AuditLog } from './audit.ts'
 import { log } from './cli.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, STANZA, type NodeName } from './local-site/layout.ts'
 import type { LocalSite, SiteState } from './local-site/site.ts'
-import { pgBin, postmasterPid, probe, query, type NodeStatus } from './postgres.ts'
+import { pgBin, postmasterPid, probe, query, type Conn, type NodeStatus } from './postgres.ts'
 import { giveToSiteUser, sleep, waitFor } from './process.ts'
 import { loadWebhooks, notify, type NotifyResult } from './notify.ts'
 
@@ -44,34 +45,46 @@ const snap = (s: NodeStatus): NodeSnapshot => ({
   name: s.name, health: s.reachable ? 'up' : 'down', inRecovery: s.inRecovery, systemId: s.systemId, timeline: s.timeline, lsn: s.lsn, streaming: s.streaming, error: s.error,
 })
 
-/** One probe round: the primary directly and through the endpoint, in parallel, short timeouts. */
-export async function probeRound(site: LocalSite, timeoutMs: number): Promise<{ ok: boolean; direct: NodeStatus; endpoint: NodeStatus }> {
-  const primary = site.state().primary
-  const [direct, endpoint] = await Promise.all([probe(primary, site.conn(primary, 'postgres'), timeoutMs), probe('endpoint', site.endpointConn('postgres'), timeoutMs)])
-  // failure only when neither path reaches a writable primary: one flaky path is not a dead primary
-  const ok = (direct.reachable && direct.inRecovery === false) || (endpoint.reachable && endpoint.inRecovery === false)
-  return { ok, direct, endpoint }
+export interface ProbeRound {
+  ok: boolean
+  direct: NodeStatus
+  endpoint: NodeStatus
 }
 
-/** Probe until `threshold` consecutive failures, or until one probe answers. */
-export async function detect(site: LocalSite): Promise<DetectionResult> {
-  const d = site.policy.detection
+/** One probe round: the primary directly and through the endpoint, in parallel, short timeouts. */
+export async function probePair(direct: (Conn & { name: string }) | undefined, endpoint: Conn, timeoutMs: number): Promise<ProbeRound> {
+  const [d, e] = await Promise.all([
+    direct ? probe(direct.name, direct, timeoutMs) : Promise.resolve<NodeStatus>({ name: 'primary', port: 0, reachable: false, error: 'no primary in this stack' }),
+    probe('endpoint', endpoint, timeoutMs),
+  ])
+  // failure only when neither path reaches a writable primary: one flaky path is not a dead primary
+  const ok = (d.reachable && d.inRecovery === false) || (e.reachable && e.inRecovery === false)
+  return { ok, direct: d, endpoint: e }
+}
+
+export function probeRound(site: LocalSite, timeoutMs: number): Promise<ProbeRound> {
+  const primary = site.state().primary
+  return probePair({ name: primary, ...site.conn(primary, 'postgres') }, site.endpointConn('postgres'), timeoutMs)
+}
+
+/** Probe until the policy's consecutive failures, or until one probe answers. */
+export async function detectFailures(d: Detection, round: () => Promise<ProbeRound>): Promise<DetectionResult> {
   let failures = 0
   let firstFailureAt: number | null = null
-  let lastSeenAt: number | null = null
   while (failures < d.failureThreshold) {
     const t = Date.now()
-    const r = await probeRound(site, d.probeTimeout * 1000)
-    if (r.ok) {
-      lastSeenAt = Date.now()
-      return { consecutiveFailures: 0, threshold: d.failureThreshold, firstFailureAt: null, lastSeenAt }
-    }
+    const r = await round()
+    if (r.ok) return { consecutiveFailures: 0, threshold: d.failureThreshold, firstFailureAt: null, lastSeenAt: Date.now() }
     failures++
     firstFailureAt ??= t
     log.info(`probe ${failures}/${d.failureThreshold}: primary unreachable (${r.direct.error ?? 'in recovery'}; endpoint: ${r.endpoint.error ?? 'not a primary'})`)
     if (failures < d.failureThreshold) await sleep(Math.max(0, d.probeInterval * 1000 - (Date.now() - t)))
   }
-  return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt }
+  return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt: null }
+}
+
+export function detect(site: LocalSite): Promise<DetectionResult> {
+  return detectFailures(site.policy.detection, () => probeRound(site, site.policy.detection.probeTimeout * 1000))
 }
 
 function candidateOf(s: SiteState, to: 'hot' | 'warm'): NodeName {
