@@ -8,15 +8,15 @@
  */
 import { parseArgs } from 'node:util'
 import { rmSync, statSync, mkdirSync } from 'node:fs'
-import { benchSite, sh, table, timed } from './lib.ts'
+import { benchSite, median, sh, table, timed } from './lib.ts'
 import { physicalBackup } from '../runbooks/lib/backups.ts'
 import { prepare, restoreNew } from '../runbooks/lib/restore-run.ts'
 import { query, pgBin, postmasterPid } from '../runbooks/lib/postgres.ts'
 import { giveToSiteUser } from '../runbooks/lib/process.ts'
 import { formatBytes } from '../core/duration.ts'
 
-const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, keep: { type: 'boolean' } } })
-const { site, audit } = await benchSite('backup', 27000)
+const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, keep: { type: 'boolean' }, reuse: { type: 'boolean' } } })
+const { site, audit } = await benchSite('backup', 27000, values.reuse)
 process.stderr.write(`bench site in ${site.l.stateDir} (scale ${values.scale})\n`)
 await site.up({ scale: Number(values.scale) })
 const primary = site.state().primary
@@ -28,20 +28,39 @@ giveToSiteUser(work)
 const [dbBytes] = (await query<{ b: string }>(site.conn(primary), 'SELECT pg_database_size(current_database())::text AS b')).map((r) => Number(r.b))
 
 // -- full backup
+await sh('sync')
 const [, ours] = await timed(() => physicalBackup(site, "full", [1]))
+await sh('sync')
 const [dumpGzip] = await timed(() => sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]))
+await sh('sync')
 const [tarLz4] = await timed(() => sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [site.l.node(primary).data, work]))
 
-// -- restore until the first accepted write
+// -- restore until the first accepted write: ours and cp -a + start, alternating, --runs times.
+// Each timed step starts with no dirty pages left by the step before (sync), so neither pays
+// for the other's writeback.
 const latest = { target: { kind: 'latest' as const }, inPlace: false, dryRun: false }
-const [oursRestore, rep] = await timed(async () => restoreNew(site, latest, (await prepare(site, latest)).plan, audit))
-await site.pg.stop(rep.dataDir!, 'fast')
+const copyPort = site.l.ports.scratchLast
+const oursRuns: number[] = []
+const cpRuns: number[] = []
+let rep: Awaited<ReturnType<typeof restoreNew>> | undefined
+for (let i = 0; i < Number(values.runs); i++) {
+  await sh('sync')
+  const [t, r] = await timed(async () => restoreNew(site, latest, (await prepare(site, latest)).plan, audit))
+  oursRuns.push(t)
+  rep = r
+  await site.pg.stop(r.dataDir!, 'fast')
+  await sh('sync')
+  const [c] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [r.dataDir!, work, String(copyPort), site.l.socketDir]))
+  cpRuns.push(c)
+  await site.pg.stop(`${work}/copy`, 'immediate')
+  rmSync(`${work}/copy`, { recursive: true, force: true })
+  rmSync(r.dataDir!, { recursive: true, force: true })
+}
+const oursRestore = median(oursRuns)
+const cpStart = median(cpRuns)
+await sh('sync')
 const [gunzipPsql] = await timed(() => sh(`${pgBin('createdb')} -h 127.0.0.1 -p "$1" -U postgres bench_restore && gunzip -c "$2/dump.sql.gz" | ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -v ON_ERROR_STOP=1 >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -c "SELECT txid_current()" >/dev/null`, [pport, work]))
 await query(site.conn(primary, 'postgres'), 'DROP DATABASE bench_restore')
-const copyPort = site.l.ports.scratchLast
-const [cpStart] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [rep.dataDir!, work, String(copyPort), site.l.socketDir]))
-await site.pg.stop(`${work}/copy`, 'immediate')
-rmSync(rep.dataDir!, { recursive: true, force: true })
 
 // -- PITR: some writes, a target, more writes, then restore to the target
 await query(site.conn(primary), `UPDATE user_progress SET last_updated = now() WHERE id % 500 = 0`)
@@ -50,12 +69,14 @@ await query(site.conn(primary), `UPDATE user_progress SET last_updated = now() W
 await query(site.conn(primary, 'postgres'), 'SELECT pg_switch_wal()')
 await new Promise((r) => setTimeout(r, 3000))
 const pitrOpt = { target: { kind: 'time' as const, at: t!.t.getTime(), text: '' }, inPlace: false, dryRun: false }
+await sh('sync')
 const [pitr, prep] = await timed(async () => restoreNew(site, pitrOpt, (await prepare(site, pitrOpt)).plan, audit))
 if (postmasterPid(prep.dataDir!)) await site.pg.stop(prep.dataDir!, 'immediate')
 rmSync(prep.dataDir!, { recursive: true, force: true })
 
 // -- incremental after ~1% of rows change
 await query(site.conn(primary), `UPDATE user_progress SET progress_data = progress_data || '{"bench": 1}' WHERE id % 100 = 7`, [], 0)
+await sh('sync')
 const [incrTime, incr] = await timed(() => physicalBackup(site, 'incr', [1]))
 
 const fullRec = ours[0]!
@@ -68,7 +89,7 @@ const rows: (string | number)[][] = [
   ['PITR to first write', pitr, '-', 0, '-', ''],
   ['incr after 1% change', incrTime, '-', 0, `${formatBytes(incr[0]!.copiedBytes)} copied, ${formatBytes(incr[0]!.storedBytes ?? 0)} stored of ${formatBytes(incr[0]!.sizeBytes)}`, ''],
 ]
-process.stdout.write(`\nrestore breakdown (s): ${JSON.stringify(rep.timings)}; PITR: ${JSON.stringify(prep.timings)}\n`)
+process.stdout.write(`\nrestore to first write, ${oursRuns.length} alternating runs (s): ours ${oursRuns.map((x) => x.toFixed(2)).join(' ')}; cp -a + start ${cpRuns.map((x) => x.toFixed(2)).join(' ')}\nlast restore breakdown (s): ${JSON.stringify(rep!.timings)}; PITR: ${JSON.stringify(prep.timings)}\n`)
 process.stdout.write(`\nbackup/restore bench: database ${formatBytes(dbBytes!)}; dump.sql.gz ${formatBytes(statSync(`${work}/dump.sql.gz`).size)}, data.tar.lz4 ${formatBytes(statSync(`${work}/data.tar.lz4`).size)}, full backup stored ${formatBytes(fullRec.storedBytes ?? 0)}\n\n${table(rows)}\n`)
 rmSync(work, { recursive: true, force: true })
 if (!values.keep) {

@@ -9,14 +9,15 @@ import { AuditLog } from '../runbooks/lib/audit.ts'
 
 export const ROOT = new URL('../', import.meta.url).pathname
 
-/** A fresh private site for one bench (a leftover from an interrupted run is removed first). */
-export async function benchSite(name: string, basePort: number): Promise<{ site: LocalSite; audit: AuditLog }> {
+/** A fresh private site for one bench (a leftover from an interrupted run is removed first,
+ * unless `reuse`: then a site kept by an earlier `--keep` run is used as it is). */
+export async function benchSite(name: string, basePort: number, reuse = false): Promise<{ site: LocalSite; audit: AuditLog }> {
   const dir = `/var/tmp/labdojo-bench-${name}`
   mkdirSync(dir, { recursive: true })
   chmodSync(dir, 0o755)
   const l = layout(`${dir}/local`, basePort, siteIds().home)
   const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run, (m) => process.stderr.write(`  ${m}\n`))
-  if (site.exists()) {
+  if (site.exists() && !reuse) {
     await site.down()
     site.purge()
   }

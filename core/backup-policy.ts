@@ -11,12 +11,15 @@ export const BACKUP_TYPES: readonly BackupType[] = ['full', 'diff', 'incr', 'log
 
 const STORAGE_REPO: Record<string, number> = { primary: 1, secondary: 2 }
 
-export function scheduleOf(p: DrPolicy, type: PhysicalType) {
-  return type === 'full' ? p.schedules.full : type === 'diff' ? p.schedules.differential : p.schedules.incremental
+export function scheduleOf(p: DrPolicy, type: BackupType) {
+  return type === 'full' ? p.schedules.full : type === 'diff' ? p.schedules.differential : type === 'incr' ? p.schedules.incremental : p.schedules.logicalExport
 }
 
-/** `--repo 1|2|all`, or the policy's storage for the type when absent. */
-export function reposFor(p: DrPolicy, type: PhysicalType, flag: string | undefined, available: number[]): number[] {
+/**
+ * `--repo 1|2|all`, or the policy's storage for the type when absent. A logical export goes
+ * to repo1's protected export directory and/or offsite beside repo2 (same bucket, exports/).
+ */
+export function reposFor(p: DrPolicy, type: BackupType, flag: string | undefined, available: number[]): number[] {
   if (flag === undefined) return scheduleOf(p, type).storage.map((s) => STORAGE_REPO[s]).filter((r): r is number => r !== undefined && available.includes(r))
   if (flag === 'all') return available
   const n = Number(flag)

@@ -49,8 +49,8 @@ export interface Schedules {
   differential: BackupSchedule
   walArchiving: 'continuous'
   pitrWindow: number
-  logicalExport: { cron: string; retention: number }
-  userProgressExport: { cron: string; retention: number }
+  logicalExport: BackupSchedule
+  userProgressExport: BackupSchedule
 }
 
 export interface Detection {
@@ -263,16 +263,16 @@ function parseSite(c: Checker, raw: unknown, name: SiteName): Site {
   return site
 }
 
+/** Where backups and exports are kept: primary = the local backup storage (repo1), secondary = offsite (repo2). */
+export const STORAGE_NAMES = ['primary', 'secondary'] as const
+
 function parseSchedule(c: Checker, raw: unknown, key: string): BackupSchedule {
   const s = c.obj(raw, key)
   c.known(s, key, ['cron', 'retention', 'storage'])
-  return { cron: c.cron(s, key, 'cron'), retention: c.duration(s, key, 'retention', { min: 86400 }), storage: c.strList(s, key, 'storage', { nonEmpty: true }) }
-}
-
-function parseExport(c: Checker, raw: unknown, key: string) {
-  const s = c.obj(raw, key)
-  c.known(s, key, ['cron', 'retention'])
-  return { cron: c.cron(s, key, 'cron'), retention: c.duration(s, key, 'retention', { min: 86400 }) }
+  const storage = c.strList(s, key, 'storage', { nonEmpty: true, unique: true })
+  const unknown = storage.filter((x) => !(STORAGE_NAMES as readonly string[]).includes(x))
+  if (unknown.length) c.add(`${key}.storage`, unknown, `names unknown storage (known: ${STORAGE_NAMES.join(', ')})`, 'primary = the local backup storage, secondary = offsite')
+  return { cron: c.cron(s, key, 'cron'), retention: c.duration(s, key, 'retention', { min: 86400 }), storage }
 }
 
 /** Validate a raw policy (as YAML gives it); throws InputError listing every problem. */
@@ -301,8 +301,8 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
     differential: parseSchedule(c, schedRaw.differential, 'policy.schedules.differential'),
     walArchiving: c.oneOf(schedRaw, 'policy.schedules', 'walArchiving', ['continuous'] as const),
     pitrWindow: c.duration(schedRaw, 'policy.schedules', 'pitrWindow', { min: 3600 }),
-    logicalExport: parseExport(c, schedRaw.logicalExport, 'policy.schedules.logicalExport'),
-    userProgressExport: parseExport(c, schedRaw.userProgressExport, 'policy.schedules.userProgressExport'),
+    logicalExport: parseSchedule(c, schedRaw.logicalExport, 'policy.schedules.logicalExport'),
+    userProgressExport: parseSchedule(c, schedRaw.userProgressExport, 'policy.schedules.userProgressExport'),
   }
   if (schedules.incremental.retention > schedules.full.retention)
     c.add('policy.schedules.incremental.retention', (schedRaw.incremental as Raw | undefined)?.retention, 'outlives the full backups it depends on', `keep it at most as long as full.retention`)

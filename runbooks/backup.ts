@@ -17,7 +17,7 @@ const spec = {
     ...HELP_FLAG,
     ...STACK_FLAGS,
     type: { type: 'string', help: 'full | diff | incr | logical' },
-    repo: { type: 'string', help: 'physical backups: 1 (local), 2 (offsite S3) or all; default: the policy\'s storage for the type' },
+    repo: { type: 'string', help: '1 (local), 2 (offsite S3; logical exports are sealed there under exports/) or all; default: the policy\'s storage for the type' },
     'restore-point': { type: 'string', help: 'create a named restore point (pg_create_restore_point) before risky work' },
     json: { type: 'boolean', help: 'print the backup record(s) as JSON' },
   },
@@ -30,20 +30,23 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const site = requireLocal(ctx, 'backup.ts')
 
   if (flags['restore-point'] !== undefined) {
+    site.requireCipherPass()
     const point = await ctx.audit.step('restore-point', () => createRestorePoint(site, flags['restore-point']!), { name: flags['restore-point'] })
     if (flags.json) printJson(point)
     else log.info(`restore point "${point.name}" at LSN ${point.lsn} (${new Date(point.time).toISOString()}), archived; restore to it with --target name:${point.name}`)
     return
   }
 
-  let records: BackupRecord[]
-  if (type === 'logical') {
-    if (flags.repo) throw inputError('--repo', flags.repo, 'logical exports go to the protected export storage, not a pgBackRest repo', 'drop --repo')
-    records = [await ctx.audit.step('backup logical', () => logicalExport(site), { type })]
-  } else {
-    const repos = reposFor(ctx.policy, type!, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
-    records = await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
+  const repos = reposFor(ctx.policy, type!, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
+  // pgBackRest and the offsite seal need the cipher pass; a local pg_dump does not
+  if (type !== 'logical' || repos.includes(2)) site.requireCipherPass()
+  for (const r of repos) {
+    const down = await site.repoDown(r)
+    if (down) throw inputError('--repo', flags.repo ?? `the policy's storage (repo ${repos.join(', ')})`, `repo${r} is unreachable: ${down}; nothing was backed up`, r === 2 ? 'bring the S3 endpoint back (`npx zx runbooks/local.ts up`), or pass --repo 1 for now' : 'check the repo path, or pass --repo 2')
   }
+  const records: BackupRecord[] = type === 'logical'
+    ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
+    : await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
   if (flags.json) printJson(records.length === 1 ? records[0] : records)
   else
     for (const r of records)

@@ -15,6 +15,7 @@ const spec = {
 await runbook(spec, import.meta.url, async ({ flags }) => {
   const ctx = await loadStack('catalog.ts', flags)
   const site = requireLocal(ctx, 'catalog.ts')
+  site.requireCipherPass()
   const report = await ctx.audit.step('catalog', () => buildCatalog(site))
   if (flags.json) printJson(report)
   else process.stdout.write(renderCatalog(report))

@@ -29,6 +29,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const target = parseTarget(flags.target)
   const ctx = await loadStack('restore.ts', flags)
   const site = requireLocal(ctx, 'restore.ts')
+  site.requireCipherPass()
   const opts = {
     target,
     repo: parseRepo(flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index)),

@@ -1,18 +1,18 @@
 /**
  * Carrying out backups on the local site: physical through pgBackRest (from the hot standby
  * when it streams), logical through pg_dump plus the guide's user-progress CSV export, each
- * with a manifest and SHA-256 sums in protected storage.
+ * with a manifest and SHA-256 sums in protected storage, locally and sealed offsite.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { BackupRecord, PhysicalType } from '../../core/backup-policy.ts'
-import { scheduleOf } from '../../core/backup-policy.ts'
 import type { LocalSite } from './local-site/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from './local-site/layout.ts'
 import { pgBin, probe, query } from './postgres.ts'
-import { mkdirForSiteUser, giveToSiteUser } from './process.ts'
+import { mkdirForSiteUser, giveToSiteUser, walkFiles } from './process.ts'
 import { log } from './cli.ts'
+import { EXPORTS_PREFIX, expireOffsiteExports, uploadExport, verifyOffsiteExport } from './offsite-exports.ts'
 
 /** The hot standby to back up from, or undefined (from the primary), with the reason. */
 export async function backupSource(site: LocalSite): Promise<{ standby?: NodeName; reason: string }> {
@@ -70,17 +70,15 @@ async function sha256(file: string): Promise<string> {
   return h.digest('hex')
 }
 
-function walk(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]))
-}
-
 export const USER_PROGRESS_EXPORT_SQL = `COPY (SELECT user_id, progress_data, achievements, favorites, last_updated FROM user_progress ORDER BY id) TO STDOUT WITH CSV HEADER`
 
 /**
  * pg_dump (directory format, parallel) and the user-progress CSV, into
- * <repo1>/exports/<label>/ (0700, the site user's), with manifest.json and SHA-256 sums.
+ * <repo1>/exports/<label>/ (0700, the site user's), with manifest.json and SHA-256 sums; then,
+ * for repo 2, sealed offsite under exports/<label>/ and read back before it counts. One record
+ * per destination. Without repo 1 the local copy is removed only once the offsite one verified.
  */
-export async function logicalExport(site: LocalSite): Promise<BackupRecord> {
+export async function logicalExport(site: LocalSite, repos: number[]): Promise<BackupRecord[]> {
   const s = site.state()
   const src = await backupSource(site)
   const node = src.standby ?? s.primary
@@ -104,21 +102,43 @@ export async function logicalExport(site: LocalSite): Promise<BackupRecord> {
     rmSync(dir, { recursive: true, force: true }) // never leave a half export that looks complete
     throw e
   }
-  const files = await Promise.all(walk(dir).map(async (f) => ({ path: relative(dir, f), bytes: statSync(f).size, sha256: await sha256(f) })))
-  const durationSeconds = (Date.now() - t0) / 1000
+  const files = await Promise.all(walkFiles(dir).map(async (f) => ({ path: relative(dir, f), bytes: statSync(f).size, sha256: await sha256(f) })))
+  const dumpSeconds = (Date.now() - t0) / 1000
   const stopped = new Date()
   const manifest = { label, type: 'logical', database: DATABASE, source: node, lsn: lsnRow?.lsn, startTime: started.toISOString(), stopTime: stopped.toISOString(), files }
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 })
   writeFileSync(join(dir, 'SHA256SUMS'), files.map((f) => `${f.sha256}  ${f.path}`).join('\n') + '\n', { mode: 0o600 })
   for (const f of ['manifest.json', 'SHA256SUMS']) giveToSiteUser(join(dir, f))
   chmodSync(dir, 0o700)
-  const expired = expireExports(root, site.policy.schedules.logicalExport.retention * 1000, label)
   const bytes = files.reduce((a, f) => a + f.bytes, 0)
-  return {
-    requestedType: 'logical', type: 'logical', repo: null, label, sizeBytes: bytes, copiedBytes: bytes, storedBytes: bytes, durationSeconds,
-    startLsn: lsnRow?.lsn ?? null, stopLsn: null, startTime: started.toISOString(), stopTime: stopped.toISOString(), source: node, location: dir,
-    notes: [src.reason, ...(expired.length ? [`expired ${expired.length} export(s) older than the policy's retention`] : [])],
+  const retention = site.policy.schedules.logicalExport.retention * 1000
+  const record = (repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]): BackupRecord => ({
+    requestedType: 'logical', type: 'logical', repo, label, sizeBytes: bytes, copiedBytes: bytes, storedBytes, durationSeconds,
+    startLsn: lsnRow?.lsn ?? null, stopLsn: null, startTime: started.toISOString(), stopTime: stopped.toISOString(), source: node, location, notes: [src.reason, ...notes],
+  })
+  const out: BackupRecord[] = []
+  if (repos.includes(1)) {
+    const expired = expireExports(root, retention, label)
+    out.push(record(1, dir, bytes, dumpSeconds, expired.length ? [`expired ${expired.length} local export(s) older than the policy's retention`] : []))
   }
+  if (repos.includes(2)) {
+    const off = site.offsite()
+    try {
+      const t1 = Date.now()
+      const stored = await withElapsed(`sealing and uploading ${label} offsite`, () => uploadExport(off, dir, label))
+      const v = await withElapsed(`reading ${label} back from offsite`, () => verifyOffsiteExport(off, label))
+      if (!v.ok) throw new Error(`the offsite copy of ${label} does not verify: ${v.bad.join(', ')}`)
+      const expired = await expireOffsiteExports(off, retention, label)
+      out.push(record(2, off.store.describe(`${EXPORTS_PREFIX}${label}/`), stored, dumpSeconds + (Date.now() - t1) / 1000,
+        [`sealed with AES-256-GCM and read back: ${v.files} files match their SHA-256`, ...(expired.length ? [`expired ${expired.length} offsite export(s) older than the policy's retention`] : [])]))
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nthe export itself is complete and kept at ${dir}`)
+    } finally {
+      off.store.close()
+    }
+  }
+  if (!repos.includes(1)) rmSync(dir, { recursive: true, force: true })
+  return out
 }
 
 /** Remove complete exports older than the retention, never the one just written. */
@@ -145,4 +165,3 @@ export async function verifyExport(dir: string): Promise<{ ok: boolean; bad: str
   return { ok: bad.length === 0, bad }
 }
 
-export { scheduleOf }

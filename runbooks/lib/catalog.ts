@@ -10,7 +10,15 @@ import type { Runner } from './exec.ts'
 import type { PgBackRest, StanzaInfo } from './pgbackrest.ts'
 import { pgBin } from './postgres.ts'
 import { giveToSiteUser } from './process.ts'
-import { earliestPoint, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../core/recovery.ts'
+import { earliestPoint, lsnValue, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../core/recovery.ts'
+
+/** The local site's clusters use initdb's default WAL segment size (previousSegment assumes it too). */
+const WAL_SEGMENT_BYTES = 16n * 1024n * 1024n
+
+/** The LSN just past the end of a WAL segment named TTTTTTTTXXXXXXXXYYYYYYYY (16 MiB segments). */
+export function segmentEnd(seg: string): bigint {
+  return (BigInt(`0x${seg.slice(8, 16)}`) << 32n) + (BigInt(`0x${seg.slice(16, 24)}`) + 1n) * WAL_SEGMENT_BYTES
+}
 
 export function previousSegment(seg: string): string | undefined {
   const tli = seg.slice(0, 8)
@@ -30,17 +38,24 @@ export function lastCommit(waldump: string): Point | undefined {
   return last
 }
 
-export async function latestRecoverable(run: Runner, br: PgBackRest, repo: number, archiveMax: string, pgPath: string, maxSteps = 8): Promise<Point | undefined> {
+/**
+ * The last commit in the archive, searched from the newest segment backwards. `floorLsn` (the
+ * newest backup's end) stops the search: a commit in a segment that ends before it is older
+ * than the backup's end, which is recoverable anyway.
+ */
+export async function latestRecoverable(run: Runner, br: PgBackRest, repo: number, archiveMax: string, pgPath: string, floorLsn?: string, maxSteps = 8): Promise<Point | undefined> {
+  const floor = floorLsn ? lsnValue(floorLsn) : 0n
   const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
   chmodSync(dir, 0o700)
   giveToSiteUser(dir)
   try {
     let seg: string | undefined = archiveMax
-    for (let i = 0; seg && i < maxSteps; i++, seg = previousSegment(seg)) {
+    for (let i = 0; seg && i < maxSteps && segmentEnd(seg) > floor; i++, seg = previousSegment(seg)) {
       const dest = join(dir, seg)
       const got = await br.archiveGet(seg, dest, repo, pgPath)
       if (got.code !== 0 || !existsSync(dest)) continue
-      const dump = await run(pgBin('pg_waldump'), [dest], { asSiteUser: true, nothrow: true, env: { TZ: 'UTC' }, timeoutMs: 60_000 })
+      // only transaction records: a segment of bulk writes prints 100k lines otherwise
+      const dump = await run(pgBin('pg_waldump'), ['--rmgr=Transaction', dest], { asSiteUser: true, nothrow: true, env: { TZ: 'UTC' }, timeoutMs: 60_000 })
       rmSync(dest, { force: true })
       const p = lastCommit(dump.stdout)
       if (p) return p
@@ -74,18 +89,18 @@ export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgP
   const arch = info.archives.filter((a) => a.repoKey === repo).sort((a, b) => (a.max ?? '').localeCompare(b.max ?? ''))
   const archiveMin = arch.map((a) => a.min).filter(Boolean).sort()[0] ?? null
   const archiveMax = arch.at(-1)?.max ?? null
+  const earliest = earliestPoint(backups)
+  // the end of the newest backup is itself recoverable even when no commit follows it
+  const backupEnd = newestBackupEnd(backups)
   let latest: Point | null = null
   let error: string | undefined
   if (archiveMax) {
     try {
-      latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath)) ?? null
+      latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn)) ?? null
     } catch (e) {
       error = (e as Error).message.split('\n')[0]
     }
   }
-  const earliest = earliestPoint(backups)
-  // the end of the newest backup is itself recoverable even when no commit follows it
-  const backupEnd = newestBackupEnd(backups)
   if (backupEnd && (!latest || latest.time < backupEnd.time)) latest = backupEnd
   return { repo, backups, archiveMin, archiveMax, earliest, latest, reachable: true, error }
 }

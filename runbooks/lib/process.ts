@@ -3,8 +3,8 @@
  * stopped by that pid only after checking the pid still runs what we started.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync, chownSync, mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, chownSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { isRoot, SITE_USER } from './exec.ts'
 import { processAlive } from './postgres.ts'
@@ -40,6 +40,11 @@ export function mkdirForSiteUser(path: string, mode = 0o750): void {
 /** chown a path to the site user when we are root (no-op otherwise). */
 export function giveToSiteUser(path: string): void {
   if (isRoot()) chownSync(path, siteIds().uid, siteIds().gid)
+}
+
+/** Every file under a directory, recursively. */
+export function walkFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walkFiles(join(dir, e.name)) : [join(dir, e.name)]))
 }
 
 export function pidAlive(pid: number | undefined, cmdlineHas?: string): boolean {

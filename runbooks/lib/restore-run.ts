@@ -99,10 +99,13 @@ function restoreArgs(site: LocalSite, plan: RestorePlan, dir: string, mode: 'pro
     `--pg1-path=${dir}`,
     `--repo=${plan.repo}`,
     `--set=${plan.backup.label}`,
+    '--no-delta', // an empty directory: nothing to compare against
     ...target,
     ...(mode === 'promote' ? ['--archive-mode=off'] : []),
-    // WAL comes from the same repo the backup came from (the cold site has only repo2)
-    `--recovery-option=restore_command=${pgbackrestCommand(site.l, 'restore', dir, `--repo=${plan.repo} archive-get %f "%p"`)}`,
+    // WAL comes from the same repo the backup came from (the cold site has only repo2), fetched
+    // synchronously: an async get waits for segments that do not exist yet, and its spool queue
+    // belongs to the site's own standbys
+    `--recovery-option=restore_command=${pgbackrestCommand(site.l, 'restore', dir, `--repo=${plan.repo} --archive-async=n archive-get %f "%p"`)}`,
   ]
 }
 

@@ -3,14 +3,18 @@
  * steady writer: every commit acknowledged before a target is restored, none after it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, openSync, writeSync, closeSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { testSite, runbook, json, serverNow, dropScratch, pidsOf, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, serverNow, dropScratch, pidsOf, ROOT, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/postgres.ts'
 import { acked } from '../../runbooks/lib/local-site/workload.ts'
 import { layout } from '../../runbooks/lib/local-site/layout.ts'
 import { verifyExport } from '../../runbooks/lib/backups.ts'
+import { verifyOffsiteExport } from '../../runbooks/lib/offsite-exports.ts'
+import { LocalSite } from '../../runbooks/lib/local-site/site.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { run } from '../../runbooks/lib/exec.ts'
 import { waitFor } from '../../runbooks/lib/process.ts'
 
 const BASE = 26100
@@ -73,7 +77,10 @@ describe('backups', () => {
   })
 
   it('writes a logical export (pg_dump -Fd + user-progress CSV) with a manifest and SHA-256 sums that catch tampering', async () => {
-    const rec = json(await runbook('backup', ['--type', 'logical', '--json'], t.env))
+    const recs = json(await runbook('backup', ['--type', 'logical', '--json'], t.env))
+    // the policy's storage for exports: primary (repo1's export dir) and secondary (offsite)
+    expect(recs.map((r: any) => r.repo)).toEqual([1, 2])
+    const [rec, off] = recs
     const dir = rec.location
     expect(readdirSync(dir).sort()).toEqual(['SHA256SUMS', 'manifest.json', 'pg_dump', 'user_progress.csv.gz'])
     expect(statSync(dir).mode & 0o777).toBe(0o700)
@@ -82,11 +89,48 @@ describe('backups', () => {
     expect(header).toBe('user_id,progress_data,achievements,favorites,last_updated')
     const toc = execFileSync('/usr/lib/postgresql/15/bin/pg_restore', ['-l', `${dir}/pg_dump`], { encoding: 'utf8' })
     expect(toc).toMatch(/TABLE DATA public user_progress/)
+
+    // offsite: sealed in the bucket, and it reads back whole
+    expect(off.location).toBe(`s3://labdojo-backups/exports/${rec.label}/`)
+    const stored = join(l.s3.data, 'labdojo-backups', 'exports', rec.label, 'user_progress.csv.gz._S3rver_object')
+    const bytes = readFileSync(stored)
+    expect(bytes.subarray(0, 4).toString()).toBe('LDX1')
+    expect(bytes.includes(Buffer.from([0x1f, 0x8b, 0x08]))).toBe(false) // no gzip stream in the clear
+    const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
+    const o = site.offsite()
+    try {
+      expect(await verifyOffsiteExport(o, rec.label)).toMatchObject({ ok: true, bad: [], files: 1 + readdirSync(join(dir, 'pg_dump')).length })
+      const fd = openSync(stored, 'r+')
+      writeSync(fd, Buffer.from([bytes[200]! ^ 0xff]), 0, 1, 200)
+      closeSync(fd)
+      const v = await verifyOffsiteExport(o, rec.label)
+      expect(v.ok).toBe(false)
+      expect(v.bad).toEqual([expect.stringMatching(/^user_progress.csv.gz \(sealed file failed authentication/)])
+    } finally {
+      o.store.close()
+    }
+
     const csv = join(dir, 'user_progress.csv.gz')
     const fd = openSync(csv, 'r+')
     writeSync(fd, Buffer.from('tampered'), 0, 8, 100)
     closeSync(fd)
     expect(await verifyExport(dir)).toEqual({ ok: false, bad: ['user_progress.csv.gz'] })
+  })
+
+  it('a logical export with --repo 1 stays local, with --repo 2 leaves no local copy', async () => {
+    const local = json(await runbook('backup', ['--type', 'logical', '--repo', '1', '--json'], t.env))
+    expect(local.repo).toBe(1)
+    expect(existsSync(join(l.s3.data, 'labdojo-backups', 'exports', local.label))).toBe(false)
+    await new Promise((r) => setTimeout(r, 1100)) // labels have one-second resolution
+    const offsite = json(await runbook('backup', ['--type', 'logical', '--repo', '2', '--json'], t.env))
+    expect(offsite.repo).toBe(2)
+    expect(existsSync(join(l.pgbackrest.repo1, 'exports', offsite.label))).toBe(false)
+    const o = new LocalSite(l, loadPolicy(ROOT, 'local'), run).offsite()
+    try {
+      expect((await verifyOffsiteExport(o, offsite.label)).ok).toBe(true)
+    } finally {
+      o.store.close()
+    }
   })
 
   it('refuses a bad --type and a bad --repo with exit 2', async () => {
@@ -135,7 +179,7 @@ describe('point-in-time restore into a new cluster', () => {
     const r = json(await runbook('restore', ['--target', 'latest', '--repo', '2', '--json'], t.env))
     try {
       expect(r.repo).toBe(2)
-      expect(readFileSync(join(r.dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/restore_command = '.*--repo=2 archive-get/)
+      expect(readFileSync(join(r.dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/restore_command = '.*--repo=2 --archive-async=n archive-get/)
       const e = await exact(r.port, cut.point)
       expect(e.missing).toBe(0)
       const [a] = await query<{ n: number }>({ host: '127.0.0.1', port: r.port, database: 'labdojo' }, 'SELECT count(*)::int AS n FROM users')
@@ -180,6 +224,27 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     expect(r.stderr).not.toContain('not-the-pass-at-all')
   })
 
+  it('a missing cipher pass: restore, backup, catalog and up refuse, and up makes no new one', async () => {
+    const f = l.secrets.pgbackrest
+    renameSync(f, `${f}.aside`)
+    try {
+      const before = readdirSync(l.scratchDir)
+      const repo1Before = readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))
+      for (const [rb, args] of [['restore', ['--target', 'latest', '--repo', '1']], ['backup', ['--type', 'full', '--repo', '1']], ['catalog', []], ['local', ['up']]] as const) {
+        const r = await runbook(rb, [...args], t.env)
+        expect(r.code, `${rb}: ${r.stderr}`).toBe(2)
+        expect(r.stderr).toMatch(/repo2 cipher pass/)
+        expect(r.stderr).toContain(`${f} does not exist`)
+        expect(r.stderr).toMatch(/secret store/)
+      }
+      expect(existsSync(f)).toBe(false)
+      expect(readdirSync(l.scratchDir)).toEqual(before)
+      expect(readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))).toEqual(repo1Before)
+    } finally {
+      renameSync(`${f}.aside`, f)
+    }
+  })
+
   it('an unreachable repo (the S3 server is down)', async () => {
     const pid = pidsOf(t.stateDir).s3rver!
     process.kill(pid, 'SIGTERM')
@@ -188,6 +253,12 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], t.env)
       expect(r.code).toBe(2)
       expect(r.stderr).toMatch(/repo2 is unreachable/)
+      const exportsBefore = readdirSync(join(l.pgbackrest.repo1, 'exports'))
+      for (const args of [['--type', 'logical'], ['--type', 'full']]) {
+        const b = await runbook('backup', args, t.env)
+        expect([b.code, b.stderr]).toEqual([2, expect.stringMatching(/repo2 is unreachable: the S3 endpoint .* nothing was backed up[\s\S]*--repo 1/)])
+      }
+      expect(readdirSync(join(l.pgbackrest.repo1, 'exports'))).toEqual(exportsBefore)
     } finally {
       expect((await runbook('local', ['up'], t.env)).stderr).toMatch(/started s3rver/)
     }

@@ -92,6 +92,8 @@ describe('policy validation reports every problem with key, value and fix', () =
     ['a primary marked as failover target', (p) => (p.sites.primary.failover = 'automatic'), 'policy.sites.primary.failover', /not a failover target/],
     ['a bad cron', (p) => (p.schedules.full.cron = '0 2 * * Sunday'), 'policy.schedules.full.cron', /cron/],
     ['incrementals outliving their full', (p) => (p.schedules.incremental.retention = '8w'), 'policy.schedules.incremental.retention', /outlives/],
+    ['a misspelt storage (the copy would silently not be made)', (p) => (p.schedules.logicalExport.storage = ['primary', 'secondry']), 'policy.schedules.logicalExport.storage', /unknown storage.*primary, secondary/],
+    ['an export without storage', (p) => delete p.schedules.userProgressExport.storage, 'policy.schedules.userProgressExport.storage', /list/],
     ['a PITR window beyond full retention', (p) => (p.schedules.pitrWindow = '60d'), 'policy.schedules.pitrWindow', /longer than full-backup retention/],
     ['a duplicate in the notification order', (p) => p.communication.notificationOrder.push('All_Staff'), 'policy.communication.notificationOrder', /duplicates/],
     ['a missing incident commander', (p) => delete p.team.incident_commander, 'policy.team.incident_commander', /missing/],

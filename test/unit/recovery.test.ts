@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
+import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, lsnValue, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { lastCommit, previousSegment } from '../../runbooks/lib/catalog.ts'
+import { lastCommit, previousSegment, segmentEnd } from '../../runbooks/lib/catalog.ts'
 import { reachedFromLog } from '../../runbooks/lib/restore-run.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -130,6 +130,13 @@ describe('reading WAL and server logs', () => {
     expect(previousSegment('000000010000000000000011')).toBe('000000010000000000000010')
     expect(previousSegment('000000020000000100000000')).toBe('0000000200000000000000FF')
     expect(previousSegment('000000010000000000000000')).toBeUndefined()
+  })
+  it('knows where a WAL segment ends, so the search for the last commit stops at the newest backup', () => {
+    expect(segmentEnd('000000010000000000000003')).toBe(lsnValue('0/4000000'))
+    expect(segmentEnd('0000000200000001000000FF')).toBe(lsnValue('2/0'))
+    // a backup that ended inside segment ...25: that segment is still searched, ...24 is not
+    expect(segmentEnd('000000010000000100000025') > lsnValue('1/25000100')).toBe(true)
+    expect(segmentEnd('000000010000000100000024') > lsnValue('1/25000100')).toBe(false)
   })
   it('reads the recovery point reached from the server log', () => {
     const log = `LOG:  recovery stopping before commit of transaction 1234, time 2026-11-26 07:03:43.130+00

@@ -10,7 +10,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import type { DrPolicy } from '../../../core/policy.ts'
-import { InputError, type Problem } from '../../../core/errors.ts'
+import { InputError, inputError, type Problem } from '../../../core/errors.ts'
+import { ObjectStore } from '../object-store.ts'
+import { Sealer } from '../sealed.ts'
+import type { Offsite } from '../offsite-exports.ts'
 import type { Inventory } from '../../../core/inventory.ts'
 import { type Runner, isRoot, which } from '../exec.ts'
 import { Postgres, pgBin, postmasterPid, probe, query, type NodeStatus, lsnDiff } from '../postgres.ts'
@@ -133,8 +136,8 @@ export class LocalSite {
     if (!fresh && s.basePort !== this.l.basePort)
       throw new InputError('local site', [{ key: '--base-port', value: this.l.basePort, message: `this site was created with base port ${s.basePort}`, fix: `pass --base-port ${s.basePort}, or recreate the site with up --reset` }])
 
+    if (this.ensureSecrets(fresh)) changes.push('generated the repo2 cipher pass (0600, outside the repo)')
     this.ensureDirs()
-    if (this.ensureSecrets()) changes.push('generated the repo2 cipher pass (0600, outside the repo)')
     this.loadSecrets()
     await ensureCert(this.run, this.l.s3)
     if (!(s3Running(this.l.s3) && (await tlsReachable(this.l.ports.s3)))) {
@@ -213,15 +216,54 @@ export class LocalSite {
     }
   }
 
-  /** Generate the repo2 cipher pass once: 0600, owned by the site user, outside the repo. */
-  private ensureSecrets(): boolean {
+  /**
+   * Generate the repo2 cipher pass once, for a new site: 0600, owned by the site user, outside
+   * the repo. An existing site whose pass is gone is refused: a new pass could not read repo2.
+   */
+  private ensureSecrets(fresh: boolean): boolean {
     const f = this.l.secrets.pgbackrest
-    if (existsSync(f)) return false
+    if (!fresh || existsSync(f)) {
+      this.requireCipherPass()
+      return false
+    }
     mkdirForSiteUser(this.l.secrets.dir, 0o700)
     const pass = randomBytes(48).toString('base64url')
     writeFileSync(f, pgbackrestSecretsConf(pass, S3_KEY, S3_SECRET), { mode: 0o600 })
     giveToSiteUser(f)
     return true
+  }
+
+  /** Why pgBackRest cannot get repo2's cipher pass; undefined when it can. */
+  cipherPassMissing(): string | undefined {
+    if (process.env.PGBACKREST_REPO2_CIPHER_PASS) return undefined
+    const f = this.l.secrets.pgbackrest
+    if (!existsSync(f)) return `${f} does not exist`
+    try {
+      if (!/^repo2-cipher-pass=.+$/m.test(readFileSync(f, 'utf8'))) return `${f} has no repo2-cipher-pass line`
+    } catch (e) {
+      return `${f} cannot be read (${(e as NodeJS.ErrnoException).code})`
+    }
+    return undefined
+  }
+
+  /** pgBackRest reads the pass for every command, repo1's included: the configuration names repo2 encrypted. */
+  requireCipherPass(): void {
+    const why = this.cipherPassMissing()
+    if (why) throw inputError('repo2 cipher pass', why, 'pgBackRest needs it for every command, repo1\'s too: the site\'s configuration names repo2 encrypted (aes-256-cbc). Nothing was changed',
+      `put the pass back from your secret store: ${this.l.secrets.pgbackrest} (owner postgres, mode 0600) with the line repo2-cipher-pass=<pass> (and repo2-s3-key, repo2-s3-key-secret), or export PGBACKREST_REPO2_CIPHER_PASS for this run`)
+  }
+
+  /** The offsite bucket (repo2's S3 endpoint) and the sealer for what we store there ourselves. */
+  offsite(): Offsite {
+    this.requireCipherPass()
+    const kv = Object.fromEntries(readFileSync(this.l.secrets.pgbackrest, 'utf8').split('\n').map((l) => /^([\w-]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]))
+    const env = process.env
+    const store = new ObjectStore({
+      endpoint: `https://127.0.0.1:${this.l.ports.s3}`, bucket: BUCKET, region: 'us-east-1',
+      accessKeyId: env.PGBACKREST_REPO2_S3_KEY ?? kv['repo2-s3-key'] ?? S3_KEY, secretAccessKey: env.PGBACKREST_REPO2_S3_KEY_SECRET ?? kv['repo2-s3-key-secret'] ?? S3_SECRET,
+      ca: readFileSync(this.l.s3.cert, 'utf8'),
+    })
+    return { store, sealer: new Sealer(env.PGBACKREST_REPO2_CIPHER_PASS ?? kv['repo2-cipher-pass']!) }
   }
 
   /** Register every secret with the redactor, so no log line can carry one. */

@@ -1,0 +1,108 @@
+/**
+ * Logical exports offsite: each file of an export sealed (AES-256-GCM, key from the offsite
+ * cipher pass) under exports/<label>/ in the offsite bucket, read back and checked against the
+ * export's SHA-256 sums before the upload counts, and expired by the policy's retention.
+ */
+import { createReadStream, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { join, relative } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { Writable } from 'node:stream'
+import type { ObjectStore } from './object-store.ts'
+import { sealedLength, type Sealer } from './sealed.ts'
+import { walkFiles } from './process.ts'
+
+export interface Offsite {
+  store: ObjectStore
+  sealer: Sealer
+}
+
+export const EXPORTS_PREFIX = 'exports/'
+
+const keyOf = (label: string, path: string) => `${EXPORTS_PREFIX}${label}/${path}`
+
+/** Seal and upload every file of a finished local export; returns the bytes stored. */
+export async function uploadExport(o: Offsite, dir: string, label: string): Promise<number> {
+  const salt = o.sealer.newSalt()
+  let stored = 0
+  // the sums and the manifest go last: an export offsite without its manifest is visibly incomplete
+  const last = ['SHA256SUMS', 'manifest.json']
+  const files = [...walkFiles(dir).map((f) => relative(dir, f)).filter((f) => !last.includes(f)), ...last]
+  for (const f of files) {
+    const length = sealedLength(statSync(join(dir, f)).size)
+    await o.store.put(keyOf(label, f), createReadStream(join(dir, f)).pipe(o.sealer.seal(salt)), length)
+    stored += length
+  }
+  return stored
+}
+
+async function openedSha256(o: Offsite, key: string): Promise<{ sha256: string; bytes: Buffer | null }> {
+  const h = createHash('sha256')
+  const keep: Buffer[] = []
+  const small = key.endsWith('manifest.json')
+  await pipeline(await o.store.get(key), o.sealer.open(), new Writable({
+    write(chunk: Buffer, _e, done) {
+      h.update(chunk)
+      if (small) keep.push(chunk)
+      done()
+    },
+  }))
+  return { sha256: h.digest('hex'), bytes: small ? Buffer.concat(keep) : null }
+}
+
+/** Read an offsite export back: every file opens (authenticated) and matches the manifest's SHA-256. */
+export async function verifyOffsiteExport(o: Offsite, label: string): Promise<{ ok: boolean; bad: string[]; files: number }> {
+  const objects = new Set((await o.store.list(`${EXPORTS_PREFIX}${label}/`)).map((x) => x.key))
+  if (!objects.has(keyOf(label, 'manifest.json'))) return { ok: false, bad: ['manifest.json (missing)'], files: 0 }
+  let manifest: { files: { path: string; sha256: string }[] }
+  try {
+    manifest = JSON.parse((await openedSha256(o, keyOf(label, 'manifest.json'))).bytes!.toString('utf8'))
+  } catch (e) {
+    return { ok: false, bad: [`manifest.json (${(e as Error).message})`], files: 0 }
+  }
+  const bad: string[] = []
+  for (const f of manifest.files) {
+    if (!objects.has(keyOf(label, f.path))) {
+      bad.push(`${f.path} (missing)`)
+      continue
+    }
+    try {
+      if ((await openedSha256(o, keyOf(label, f.path))).sha256 !== f.sha256) bad.push(`${f.path} (SHA-256 differs)`)
+    } catch (e) {
+      bad.push(`${f.path} (${(e as Error).message})`)
+    }
+  }
+  return { ok: bad.length === 0, bad, files: manifest.files.length }
+}
+
+/** Labels read 20261126T013000L: the export's start time, UTC. */
+export function labelTime(label: string): number | undefined {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)L$/.exec(label)
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined
+}
+
+/** The offsite exports, by label, with their object count and bytes. */
+export async function listOffsiteExports(o: Offsite): Promise<{ label: string; objects: number; bytes: number; complete: boolean }[]> {
+  const by = new Map<string, { objects: number; bytes: number; complete: boolean }>()
+  for (const x of await o.store.list(EXPORTS_PREFIX)) {
+    const label = x.key.slice(EXPORTS_PREFIX.length).split('/')[0]!
+    const e = by.get(label) ?? { objects: 0, bytes: 0, complete: false }
+    e.objects++
+    e.bytes += x.size
+    if (x.key === keyOf(label, 'manifest.json')) e.complete = true
+    by.set(label, e)
+  }
+  return [...by].map(([label, e]) => ({ label, ...e })).sort((a, b) => a.label.localeCompare(b.label))
+}
+
+/** Delete offsite exports older than the retention (never `keep`, never an unparseable label). */
+export async function expireOffsiteExports(o: Offsite, retentionMs: number, keep: string, now = Date.now()): Promise<string[]> {
+  const gone: string[] = []
+  for (const e of await listOffsiteExports(o)) {
+    const t = labelTime(e.label)
+    if (e.label === keep || t === undefined || now - t <= retentionMs) continue
+    for (const x of await o.store.list(`${EXPORTS_PREFIX}${e.label}/`)) await o.store.delete(x.key)
+    gone.push(e.label)
+  }
+  return gone
+}
