@@ -151,6 +151,25 @@ describe('--watch: the guide\'s automated failover, with the same guards', () =>
   })
 })
 
+describe('failback when pg_rewind cannot run', () => {
+  it('restores the old primary from repo1 (delta) instead, and it rejoins as a streaming standby', async () => {
+    const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
+    const from = site.state().primary
+    killPrimary(site, from)
+    const r = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+    // the old primary's control file is damaged: pg_rewind cannot read its target
+    const control = join(site.l.node(from).data, 'global', 'pg_control')
+    writeFileSync(control, Buffer.alloc(8192, 0x5a))
+    const back = await rejoin(site, from, audit)
+    expect(back).toMatchObject({ node: from, primary: r.to, method: 'restore from repo', detail: 'delta restore from repo1' })
+    expect(readFileSync(control).subarray(0, 16).equals(Buffer.alloc(16, 0x5a))).toBe(false)
+    const s = await status(t)
+    expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
+    expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })
+    expect(await lostCommits(endpoint, acked(site.l, writer))).toEqual([])
+  })
+})
+
 describe('20 failover/failback cycles in a row (synchronous mode)', () => {
   it('loses no acknowledged write', async () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
