@@ -8,6 +8,7 @@ import { logicalExport, physicalBackup } from './lib/backups.ts'
 import { createRestorePoint } from './lib/restore-points.ts'
 import { formatBytes, formatDuration } from '../core/duration.ts'
 import { requireLocal } from './lib/cloud.ts'
+import { cloudLogicalExport } from './lib/cloud-export.ts'
 
 const spec = {
   name: 'backup.ts',
@@ -27,6 +28,11 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (flags['restore-point'] !== undefined && flags.type) throw inputError('--restore-point', flags['restore-point'], 'cannot be combined with --type', 'run them as two commands')
   const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
   const ctx = await loadStack('backup.ts', flags)
+  if (!ctx.site && type === 'logical') {
+    // cloud stacks: PGO takes the physical backups; the export CronJobs run this
+    const repos = reposFor(ctx.policy, type, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
+    return printRecords(await ctx.audit.step('backup logical', () => cloudLogicalExport(ctx, repos), { type, repos, stack: ctx.stack }), !!flags.json)
+  }
   const site = requireLocal(ctx, 'backup.ts')
 
   if (flags['restore-point'] !== undefined) {
@@ -47,8 +53,11 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const records: BackupRecord[] = type === 'logical'
     ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
     : await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
-  if (flags.json) printJson(records.length === 1 ? records[0] : records)
-  else
-    for (const r of records)
-      process.stdout.write(`${r.type} backup ${r.label} -> ${r.location}: ${formatBytes(r.copiedBytes)} copied of ${formatBytes(r.sizeBytes)}${r.storedBytes !== null ? `, ${formatBytes(r.storedBytes)} stored` : ''} in ${formatDuration(r.durationSeconds)}${r.startLsn ? `, LSN ${r.startLsn}..${r.stopLsn ?? ''}` : ''}\n`)
+  printRecords(records, !!flags.json)
 })
+
+function printRecords(records: BackupRecord[], json: boolean): void {
+  if (json) return printJson(records.length === 1 ? records[0] : records)
+  for (const r of records)
+    process.stdout.write(`${r.type} backup ${r.label} -> ${r.location}: ${formatBytes(r.copiedBytes)} copied of ${formatBytes(r.sizeBytes)}${r.storedBytes !== null ? `, ${formatBytes(r.storedBytes)} stored` : ''} in ${formatDuration(r.durationSeconds)}${r.startLsn ? `, LSN ${r.startLsn}..${r.stopLsn ?? ''}` : ''}\n`)
+}

@@ -23,6 +23,8 @@ export interface BackupVaultArgs {
   repoPath: string
   stanza: string
   tier: 1 | 2 | 3
+  /** logical exports (exports/, written by the export CronJobs, which cannot delete) expire after this */
+  exportRetentionDays?: number
   /** replicate everything to this vault (tier-1: another region) */
   replicateTo?: { bucketArn: pulumi.Input<string>; region: string; kmsKeyArn: pulumi.Input<string> }
 }
@@ -86,6 +88,12 @@ export class BackupVault extends pulumi.ComponentResource {
           filter: { and: { prefix, objectSizeGreaterThan: 1024 * 1024 } },
           transitions: [{ days: args.glacierAfterDays, storageClass: 'GLACIER' }],
         })),
+        ...(args.exportRetentionDays ? [{
+          id: 'exports-expire',
+          status: 'Enabled',
+          filter: { prefix: 'exports/' },
+          expiration: { days: args.exportRetentionDays },
+        }] : []),
         {
           id: 'expired-versions',
           status: 'Enabled',

@@ -62,10 +62,18 @@ export function schedulesFor(policy: DrPolicy) {
   return { full: policy.schedules.full.cron, incremental: policy.schedules.incremental.cron, differential: policy.schedules.differential.cron }
 }
 
+const INVENTORY_CONFIGMAP = 'labdojo-inventory'
+const INVENTORY_DIR = '/etc/labdojo'
+/** PGO's user-secret keys -> libpq environment */
+const PG_ENV = { host: 'PGHOST', port: 'PGPORT', user: 'PGUSER', password: 'PGPASSWORD', dbname: 'PGDATABASE' } as const
+
 export class PostgresCluster extends pulumi.ComponentResource {
   readonly cluster: k8s.apiextensions.CustomResource
   readonly host: pulumi.Output<string>
   readonly cipherPass: pulumi.Output<string>
+  private readonly k8sOpts: pulumi.CustomResourceOptions
+  private readonly namespaceName: pulumi.Output<string>
+  private readonly resourceName: string
 
   constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:PostgresCluster', name, {}, opts)
@@ -87,7 +95,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const conf = pass.apply((p) => `[global]\n${args.repos.map((r) => `${r.name}-cipher-pass=${p}`).join('\n')}\n`)
     const secret = new k8s.core.v1.Secret(`${name}-pgbackrest-conf`, {
       metadata: { name: 'labdojo-pgbackrest-conf', namespace: ns.metadata.name },
-      stringData: { 'cipher.conf': pulumi.secret(conf) },
+      // export-cipher-pass: the export CronJobs seal logical exports with it (as an env var, never argv)
+      stringData: { 'cipher.conf': pulumi.secret(conf), 'export-cipher-pass': pulumi.secret(pass) },
     }, o)
 
     const sa = new k8s.core.v1.ServiceAccount(`${name}-pgbackrest-sa`, {
@@ -146,14 +155,35 @@ export class PostgresCluster extends pulumi.ComponentResource {
               serviceAccountName: sa.metadata.name,
               restartPolicy: 'Never',
               securityContext: { runAsNonRoot: true, runAsUser: 26 },
-              containers: [{ name: job, image: args.runbookImage, args: ['npx', 'zx', 'runbooks/backup.ts', '--type', type, '--stack', args.stack, '--json'] }],
+              containers: [{
+                name: job, image: args.runbookImage,
+                args: ['npx', 'zx', 'runbooks/backup.ts', '--type', type, '--stack', args.stack, '--inventory', `${INVENTORY_DIR}/inventory.json`, '--json'],
+                // the database through PGO's user secret, the seal through ours; AWS through the service account (IRSA)
+                env: [
+                  ...(['host', 'port', 'user', 'password', 'dbname'] as const).map((key) => ({ name: PG_ENV[key], valueFrom: { secretKeyRef: { name: 'labdojo-pguser-labdojo', key } } })),
+                  { name: 'LABDOJO_EXPORT_CIPHER_PASS', valueFrom: { secretKeyRef: { name: 'labdojo-pgbackrest-conf', key: 'export-cipher-pass' } } },
+                  { name: 'LABDOJO_EXPORT_DIR', value: '/export' },
+                ],
+                volumeMounts: [{ name: 'export', mountPath: '/export' }, { name: 'inventory', mountPath: INVENTORY_DIR, readOnly: true }],
+              }],
+              volumes: [{ name: 'export', emptyDir: {} }, { name: 'inventory', configMap: { name: INVENTORY_CONFIGMAP } }],
             } } } },
           },
         }, o)
       }
     }
+    this.k8sOpts = o
+    this.resourceName = name
+    this.namespaceName = ns.metadata.name
     this.host = pulumi.output(`labdojo-primary.${args.namespace}.svc`)
     this.registerOutputs({ host: this.host })
   }
-}
 
+  /** The stack's inventory as a ConfigMap beside the cluster: the export CronJobs read it. */
+  publishInventory(json: pulumi.Input<string>): k8s.core.v1.ConfigMap {
+    return new k8s.core.v1.ConfigMap(`${this.resourceName}-inventory`, {
+      metadata: { name: INVENTORY_CONFIGMAP, namespace: this.namespaceName },
+      data: { 'inventory.json': json },
+    }, this.k8sOpts)
+  }
+}

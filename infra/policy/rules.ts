@@ -149,7 +149,13 @@ export const retentionAtLeastTier: StackValidationPolicy = {
         const rules = childOf(args.resources, T.lifecycle, bucketName(b)).flatMap((l) => l.props.rules ?? []).filter((r: any) => r.status === 'Enabled')
         const keep = Math.max(0, ...rules.map((r: any) => r.noncurrentVersionExpiration?.noncurrentDays ?? 0))
         if (keep < need) report(`${b.name}: expired versions are kept ${keep} days; tier ${tier} needs ${need}`, b.urn)
-        for (const r of rules) if (r.expiration?.days !== undefined && r.expiration.days < need) report(`${b.name}: rule ${r.id} expires objects after ${r.expiration.days} days; tier ${tier} needs ${need}`, b.urn)
+        // on a versioned bucket, expiring an object leaves its data as a noncurrent version for `keep` more days
+        const versioned = childOf(args.resources, T.versioning, bucketName(b)).some((v) => v.props.versioningConfiguration?.status === 'Enabled')
+        for (const r of rules) {
+          const days = r.expiration?.days
+          if (days !== undefined && days + (versioned ? keep : 0) < need)
+            report(`${b.name}: rule ${r.id} expires objects after ${days} days${versioned ? ` (+${keep} days as noncurrent versions)` : ' (unversioned: gone at once)'}; tier ${tier} needs ${need}`, b.urn)
+        }
         const lockDays = childOf(args.resources, T.lock, bucketName(b)).map((l) => l.props.rule?.defaultRetention?.days ?? 0)[0] ?? 0
         if (lockDays > keep) report(`${b.name}: object lock (${lockDays} days) outlasts the lifecycle (${keep} days)`, b.urn)
       } else {

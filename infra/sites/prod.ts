@@ -21,17 +21,18 @@ export const REPO_PATH = '/pgbackrest/labdojo/repo1'
 export function prodStack(c: ProdConfig) {
   const p = c.policy
   const days = (s: number) => Math.ceil(s / 86400)
+  const exportDays = days(Math.max(p.schedules.logicalExport.retention, p.schedules.userProgressExport.retention))
   const primaryKey = new AwsKey('primary-backup', { site: 'primary', region: c.primary.region, purpose: 'backup' })
   const hotKey = new AwsKey('hot-backup', { site: 'hot', region: c.hot.region, purpose: 'backup' })
   const replica = new BackupVault(`${c.bucketPrefix}-replica`, {
     site: 'hot', region: c.hot.region, kmsKeyArn: hotKey.arn, tier: 1,
     lockDays: days(p.schedules.full.retention), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH, stanza: STANZA,
+    repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
   })
   const vault = new BackupVault(`${c.bucketPrefix}-primary`, {
     site: 'primary', region: c.primary.region, kmsKeyArn: primaryKey.arn, tier: 1,
     lockDays: days(p.schedules.full.retention), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH, stanza: STANZA,
+    repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
     replicateTo: { bucketArn: replica.arn, region: c.hot.region, kmsKeyArn: hotKey.arn },
   })
   const account = aws.getCallerIdentityOutput({})
@@ -85,6 +86,9 @@ export function prodStack(c: ProdConfig) {
       { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
     ],
   }))
+  // the export CronJobs read the stack's inventory (where to put exports) from this ConfigMap
+  primary.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
+
   return {
     inventory,
     replicaBucket: replica.name,

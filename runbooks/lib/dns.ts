@@ -8,6 +8,7 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { Sha256 } from '@aws-crypto/sha256-js'
 import { inputError } from '../../core/errors.ts'
 import { registerSecret } from './redact.ts'
+import { awsCredentials } from './aws-credentials.ts'
 
 export interface DnsChange {
   zoneId: string
@@ -51,15 +52,11 @@ export interface Route53Options {
 /** UPSERT one failover record; returns Route53's change id. */
 export async function route53Upsert(c: DnsChange, comment: string, o: Route53Options = {}): Promise<string> {
   const env = o.env ?? process.env
-  const accessKeyId = env.AWS_ACCESS_KEY_ID
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY
-  if (!accessKeyId || !secretAccessKey) throw inputError('AWS credentials', undefined, 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set', 'export the incident role\'s credentials (aws sts assume-role ...) in the environment')
-  registerSecret(secretAccessKey)
-  if (env.AWS_SESSION_TOKEN) registerSecret(env.AWS_SESSION_TOKEN)
+  const credentials = await awsCredentials('us-east-1', env)
   const base = new URL(o.endpoint ?? env.LABDOJO_ROUTE53_ENDPOINT ?? 'https://route53.amazonaws.com')
   const path = `/2013-04-01/hostedzone/${encodeURIComponent(c.zoneId)}/rrset/`
   const body = changeBatchXml(c, comment)
-  const signer = new SignatureV4({ service: 'route53', region: 'us-east-1', sha256: Sha256, credentials: { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN } })
+  const signer = new SignatureV4({ service: 'route53', region: 'us-east-1', sha256: Sha256, credentials })
   const signed = await signer.sign({
     method: 'POST', protocol: base.protocol, hostname: base.hostname, port: base.port ? Number(base.port) : undefined, path,
     headers: { host: base.host, 'content-type': 'application/xml' }, body,

@@ -9,7 +9,7 @@ import { log } from './cli.ts'
 import { inputError } from '../../core/errors.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, type NodeName } from './local-site/layout.ts'
-import type { LocalSite } from './local-site/site.ts'
+import { clearRestoreSettings, type LocalSite } from './local-site/site.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from './postgres.ts'
 import { giveToSiteUser, waitFor } from './process.ts'
 
@@ -57,8 +57,10 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
     method = 'restore from repo'
     if (!postmasterPid(nd.data)) rmSync(`${nd.data}/postmaster.pid`, { force: true }) // stale: its postmaster is dead
     await audit.step(`delta restore ${node} from repo1 as a standby`, () =>
-      site.br.restore([`--pg1-path=${nd.data}`, '--repo=1', '--delta', '--type=standby', '--target-timeline=latest',
-        `--recovery-option=primary_conninfo=host=127.0.0.1 port=${site.port(primary)} user=postgres application_name=${node}`]))
+      site.br.restore([`--pg1-path=${nd.data}`, '--repo=1', '--delta', '--type=standby', '--target-timeline=latest']))
+    // node.conf (written above) says where to stream and fetch WAL from; pgBackRest's copy in
+    // postgresql.auto.conf would outrank it and follow this node through later rewinds
+    clearRestoreSettings(nd.data)
     detail = 'delta restore from repo1'
   }
   writeFileSync(`${nd.data}/standby.signal`, '')

@@ -1,8 +1,9 @@
 /**
- * A minimal S3 client (path-style, SigV4 via @smithy/signature-v4) for the objects we store
- * ourselves: logical exports offsite. Bodies stream (UNSIGNED-PAYLOAD), so a large export is
- * never held in memory. The local site's s3rver presents a self-signed certificate: `ca`
- * pins it rather than switching verification off.
+ * A minimal S3 client (SigV4 via @smithy/signature-v4) for the objects we store ourselves:
+ * logical exports. Bodies stream (UNSIGNED-PAYLOAD, with a Content-MD5 when given: buckets with
+ * Object Lock require one), so a large export is never held in memory. Path-style for a custom
+ * endpoint (the local s3rver, whose self-signed certificate `ca` pins rather than switching
+ * verification off), virtual-hosted style for AWS.
  */
 import { request, Agent } from 'node:https'
 import type { IncomingMessage } from 'node:http'
@@ -11,12 +12,13 @@ import { SignatureV4 } from '@smithy/signature-v4'
 import { Sha256 } from '@aws-crypto/sha256-js'
 
 export interface ObjectStoreConfig {
-  /** https://host:port */
-  endpoint: string
+  /** https://host:port; absent: AWS, https://<bucket>.s3.<region>.amazonaws.com */
+  endpoint?: string
   bucket: string
   region: string
   accessKeyId: string
   secretAccessKey: string
+  sessionToken?: string
   /** PEM of a certificate to trust (a self-signed local endpoint) */
   ca?: string
   timeoutMs?: number
@@ -32,13 +34,15 @@ const xmlText = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').rep
 
 export class ObjectStore {
   private readonly url: URL
+  private readonly pathStyle: boolean
   private readonly agent: Agent
   private readonly signer: SignatureV4
 
   constructor(readonly c: ObjectStoreConfig) {
-    this.url = new URL(c.endpoint)
+    this.pathStyle = c.endpoint !== undefined
+    this.url = new URL(c.endpoint ?? `https://${c.bucket}.s3.${c.region}.amazonaws.com`)
     this.agent = new Agent({ keepAlive: true, ca: c.ca })
-    this.signer = new SignatureV4({ service: 's3', region: c.region, sha256: Sha256, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } })
+    this.signer = new SignatureV4({ service: 's3', region: c.region, sha256: Sha256, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken } })
   }
 
   describe(key = ''): string {
@@ -46,12 +50,15 @@ export class ObjectStore {
   }
 
   private path(key: string): string {
-    return key ? `/${this.c.bucket}/${key.split('/').map(encodeURIComponent).join('/')}` : `/${this.c.bucket}`
+    const k = key.split('/').map(encodeURIComponent).join('/')
+    if (!this.pathStyle) return `/${k}`
+    return key ? `/${this.c.bucket}/${k}` : `/${this.c.bucket}`
   }
 
-  private async send(method: string, key: string, query: Record<string, string> = {}, body?: { stream: Readable; length: number }): Promise<IncomingMessage> {
+  private async send(method: string, key: string, query: Record<string, string> = {}, body?: { stream: Readable; length: number; md5?: string }): Promise<IncomingMessage> {
     const headers: Record<string, string> = { host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }
     if (body) headers['content-length'] = String(body.length)
+    if (body?.md5) headers['content-md5'] = body.md5
     const signed = await this.signer.sign({ method, protocol: 'https:', hostname: this.url.hostname, port: Number(this.url.port) || 443, path: this.path(key), query, headers })
     const qs = new URLSearchParams(query).toString()
     return new Promise((resolve, reject) => {
@@ -71,8 +78,9 @@ export class ObjectStore {
     throw new Error(`${what} failed (HTTP ${res.statusCode}): ${/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text.slice(0, 200)}`)
   }
 
-  async put(key: string, stream: Readable, length: number): Promise<void> {
-    const res = await this.send('PUT', key, {}, { stream, length })
+  /** `md5`: base64 Content-MD5 of the body (required by buckets with Object Lock). */
+  async put(key: string, stream: Readable, length: number, md5?: string): Promise<void> {
+    const res = await this.send('PUT', key, {}, { stream, length, md5 })
     await this.expectOk(res, `PUT ${this.describe(key)}`)
     res.resume()
   }

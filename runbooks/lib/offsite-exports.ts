@@ -11,6 +11,7 @@ import { Writable } from 'node:stream'
 import type { ObjectStore } from './object-store.ts'
 import { sealedLength, type Sealer } from './sealed.ts'
 import { walkFiles } from './process.ts'
+import { withElapsed } from './logical-export.ts'
 
 export interface Offsite {
   store: ObjectStore
@@ -21,6 +22,11 @@ export const EXPORTS_PREFIX = 'exports/'
 
 const keyOf = (label: string, path: string) => `${EXPORTS_PREFIX}${label}/${path}`
 
+function sealedFile(o: Offsite, file: string, salt: Buffer, iv: Buffer) {
+  const sealed = o.sealer.seal(salt, iv)
+  return createReadStream(file).on('error', (e) => sealed.destroy(e)).pipe(sealed)
+}
+
 /** Seal and upload every file of a finished local export; returns the bytes stored. */
 export async function uploadExport(o: Offsite, dir: string, label: string): Promise<number> {
   const salt = o.sealer.newSalt()
@@ -30,7 +36,11 @@ export async function uploadExport(o: Offsite, dir: string, label: string): Prom
   const files = [...walkFiles(dir).map((f) => relative(dir, f)).filter((f) => !last.includes(f)), ...last]
   for (const f of files) {
     const length = sealedLength(statSync(join(dir, f)).size)
-    await o.store.put(keyOf(label, f), createReadStream(join(dir, f)).pipe(o.sealer.seal(salt)), length)
+    // sealed twice with the same iv: once for the Content-MD5 that Object Lock buckets require
+    const iv = o.sealer.newIv()
+    const md5 = createHash('md5')
+    for await (const chunk of sealedFile(o, join(dir, f), salt, iv)) md5.update(chunk as Buffer)
+    await o.store.put(keyOf(label, f), sealedFile(o, join(dir, f), salt, iv), length, md5.digest('base64'))
     stored += length
   }
   return stored
@@ -105,4 +115,17 @@ export async function expireOffsiteExports(o: Offsite, retentionMs: number, keep
     gone.push(e.label)
   }
   return gone
+}
+
+/**
+ * Upload an export, read it back, and (given a retention) expire older ones; throws when the
+ * copy does not verify. `retentionMs` undefined: the bucket's lifecycle expires them instead.
+ */
+export async function shipExport(o: Offsite, dir: string, label: string, retentionMs?: number): Promise<{ stored: number; files: number; expired: string[]; seconds: number; location: string }> {
+  const t0 = Date.now()
+  const stored = await withElapsed(`sealing and uploading ${label} to ${o.store.describe()}`, () => uploadExport(o, dir, label))
+  const v = await withElapsed(`reading ${label} back from ${o.store.describe()}`, () => verifyOffsiteExport(o, label))
+  if (!v.ok) throw new Error(`the copy of ${label} in ${o.store.describe()} does not verify: ${v.bad.join(', ')}`)
+  const expired = retentionMs === undefined ? [] : await expireOffsiteExports(o, retentionMs, label)
+  return { stored, files: v.files, expired, seconds: (Date.now() - t0) / 1000, location: o.store.describe(`${EXPORTS_PREFIX}${label}/`) }
 }

@@ -17,7 +17,7 @@ import { log } from './cli.ts'
 import { LABDOJO_TABLES } from './local-site/dataset.ts'
 import { nodeConf, pgbackrestCommand } from './local-site/config-files.ts'
 import { DATABASE, NODE_NAMES } from './local-site/layout.ts'
-import { portFree, type LocalSite } from './local-site/site.ts'
+import { clearRestoreSettings, portFree, type LocalSite } from './local-site/site.ts'
 import { postmasterPid, probe, query } from './postgres.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor } from './process.ts'
 import { restorePointsFile } from './restore-points.ts'
@@ -250,6 +250,9 @@ export async function restoreInPlace(site: LocalSite, o: RestoreOptions, plan: R
     }
     await waitFor(`${primary} to accept writes`, async () => (await probe(primary, conn)).inRecovery === false, 600_000, 100)
     await query(site.conn(primary), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('restore-verify', $1, 'in-place restore verified') ON CONFLICT DO NOTHING`, [Date.now()])
+    // promoted: the restore's recovery settings (the staging path, the target) must not reach
+    // the standbys that pg_basebackup clones from this directory; node.conf holds the live ones
+    if (clearRestoreSettings(nd.data)) await site.pg.reload(nd.data)
   } catch (e) {
     // roll back to the original directory
     if (postmasterPid(nd.data)) await site.pg.stop(nd.data, 'immediate').catch(() => {})

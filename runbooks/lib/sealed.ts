@@ -35,9 +35,12 @@ export class Sealer {
     return k
   }
 
-  /** A stream that turns plaintext into a sealed file. */
-  seal(salt: Buffer): Transform {
-    const iv = randomBytes(IV)
+  newIv(): Buffer {
+    return randomBytes(IV)
+  }
+
+  /** A stream that turns plaintext into a sealed file (the same salt, iv and input seal the same bytes). */
+  seal(salt: Buffer, iv: Buffer = this.newIv()): Transform {
     const cipher = createCipheriv('aes-256-gcm', this.key(salt), iv)
     let started = false
     return new Transform({

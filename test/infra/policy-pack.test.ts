@@ -64,6 +64,12 @@ describe('the policy pack', () => {
     const v = (await violations(short)).join('\n')
     expect(v).toMatch(/src: expired versions are kept 20 days; tier 1 needs 365/)
     expect(v).toMatch(/src: object lock \(28 days\) outlasts the lifecycle \(20 days\)/)
+    // expiring current objects on a versioned bucket keeps the data as noncurrent versions: 30 + 365 days is enough, 30 alone is not
+    const expiring = (versioned: boolean) => compliantStack()
+      .filter((x) => versioned || x.name !== 'src-v')
+      .map((x) => (x.name === 'src-lc' ? { ...x, props: { ...x.props, rules: [...x.props.rules, { id: 'exports-expire', status: 'Enabled', filter: { prefix: 'exports/' }, expiration: { days: 30 } }] } } : x))
+    expect((await violations(expiring(true))).join()).not.toMatch(/exports-expire/)
+    expect((await violations(expiring(false))).join()).toMatch(/src: rule exports-expire expires objects after 30 days \(unversioned: gone at once\); tier 1 needs 365/)
     const gcs = r('gcp:storage/bucket:Bucket', 'g', { labels: { purpose: 'backup', tier: '2' }, encryption: { defaultKmsKeyName: 'k' }, publicAccessPrevention: 'enforced', versioning: { enabled: true }, retentionPolicy: { retentionPeriod: '1800' }, lifecycleRules: [{ action: { type: 'Delete' }, condition: { age: 30 } }] })
     expect((await violations([...compliantStack(), gcs])).join()).toMatch(/g: deletes objects at age 30 days; tier 2 needs 180/)
   })

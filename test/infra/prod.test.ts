@@ -120,9 +120,26 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
   it('runs the logical and user-progress exports as CronJobs of our runbooks image, on the policy\'s schedule', () => {
     const jobs = r.of('kubernetes:batch/v1:CronJob')
     expect(jobs.map((j) => j.inputs.spec.schedule).sort()).toEqual([policy.schedules.userProgressExport.cron, policy.schedules.logicalExport.cron].sort())
-    const c = jobs[0]!.inputs.spec.jobTemplate.spec.template.spec.containers[0]
+    const pod = jobs[0]!.inputs.spec.jobTemplate.spec.template.spec
+    const c = pod.containers[0]
     expect(c.image).toBe('ghcr.io/labdojo/labdojo-dr-runbooks:0.1.0')
-    expect(c.args).toEqual(['npx', 'zx', 'runbooks/backup.ts', '--type', 'logical', '--stack', 'prod', '--json'])
+    expect(c.args).toEqual(['npx', 'zx', 'runbooks/backup.ts', '--type', 'logical', '--stack', 'prod', '--inventory', '/etc/labdojo/inventory.json', '--json'])
+    // secrets reach the job as env from Secrets, never as values or argv
+    const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.valueFrom?.secretKeyRef ?? e.value]))
+    expect(env).toMatchObject({
+      PGHOST: { name: 'labdojo-pguser-labdojo', key: 'host' }, PGPASSWORD: { name: 'labdojo-pguser-labdojo', key: 'password' }, PGDATABASE: { name: 'labdojo-pguser-labdojo', key: 'dbname' },
+      LABDOJO_EXPORT_CIPHER_PASS: { name: 'labdojo-pgbackrest-conf', key: 'export-cipher-pass' }, LABDOJO_EXPORT_DIR: '/export',
+    })
+    expect(pod.serviceAccountName).toBeDefined() // IRSA: the writer role, which can put but not delete
+    const secret = r.of('kubernetes:core/v1:Secret').find((x) => x.name === 'primary-pgbackrest-conf')!
+    expect(secret.inputs.stringData.value['export-cipher-pass']).toMatch(/^\S{32,}$/)
+    // where exports go comes from the stack's inventory, published beside the cluster
+    expect(pod.volumes).toContainEqual({ name: 'inventory', configMap: { name: 'labdojo-inventory' } })
+    const cm = r.of('kubernetes:core/v1:ConfigMap').find((x) => x.inputs.metadata.name === 'labdojo-inventory')!
+    expect(parseInventory(JSON.parse(cm.inputs.data['inventory.json']), 'configmap').pgbackrest.repos.map((x) => x.bucket)).toEqual(parseInventory(r.inventory, 'prod').pgbackrest.repos.map((x) => x.bucket))
+    // the writer cannot delete: the buckets' lifecycle expires exports after the policy's retention
+    for (const lc of r.of('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration'))
+      expect(lc.inputs.rules).toContainEqual({ id: 'exports-expire', status: 'Enabled', filter: { prefix: 'exports/' }, expiration: { days: 30 } })
   })
 })
 

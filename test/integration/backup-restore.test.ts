@@ -10,7 +10,7 @@ import { testSite, runbook, json, serverNow, dropScratch, pidsOf, ROOT, type Tes
 import { query } from '../../runbooks/lib/postgres.ts'
 import { acked } from '../../runbooks/lib/local-site/workload.ts'
 import { layout } from '../../runbooks/lib/local-site/layout.ts'
-import { verifyExport } from '../../runbooks/lib/backups.ts'
+import { verifyExport } from '../../runbooks/lib/logical-export.ts'
 import { verifyOffsiteExport } from '../../runbooks/lib/offsite-exports.ts'
 import { LocalSite } from '../../runbooks/lib/local-site/site.ts'
 import { loadPolicy } from '../../core/project-config.ts'
@@ -310,5 +310,7 @@ describe('in-place restore', () => {
     expect(s.endpoint.target).toBe('node1')
     await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-restore', 1, 'x')`)
     await waitFor('node2 to replay the write', async () => (await query({ ...primary, port: BASE + 2 }, `SELECT 1 FROM drill_ledger WHERE writer = 'after-restore'`)).length === 1, 30_000)
+    // the restore's own recovery settings (staging path, target) reached no node: node.conf rules
+    for (const n of ['node1', 'node2', 'node3']) expect(readFileSync(join(l.node(n as 'node1').data, 'postgresql.auto.conf'), 'utf8'), n).not.toMatch(/pgBackRest|recovery_target|restoring-/)
   })
 })

@@ -163,6 +163,8 @@ describe('failback when pg_rewind cannot run', () => {
     const back = await rejoin(site, from, audit)
     expect(back).toMatchObject({ node: from, primary: r.to, method: 'restore from repo', detail: 'delta restore from repo1' })
     expect(readFileSync(control).subarray(0, 16).equals(Buffer.alloc(16, 0x5a))).toBe(false)
+    // pgBackRest's recovery settings would outrank node.conf and follow the node through later rewinds
+    expect(readFileSync(join(site.l.node(from).data, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/pgBackRest|primary_conninfo|restore_command/)
     const s = await status(t)
     expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
     expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })

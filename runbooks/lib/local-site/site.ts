@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, statSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import type { DrPolicy } from '../../../core/policy.ts'
 import { InputError, inputError, type Problem } from '../../../core/errors.ts'
 import { ObjectStore } from '../object-store.ts'
@@ -23,7 +24,7 @@ import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../s3.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor, pidAlive, readPid } from '../process.ts'
 import { registerSecret } from '../redact.ts'
 import { BUCKET, DATABASE, NODE_NAMES, NODE_SITE, STANZA, type Layout, type NodeName } from './layout.ts'
-import { PG_HBA, nodeConf, pgbackrestConf, pgbackrestSecretsConf, pgbouncerIni, sharedPostgresConf } from './config-files.ts'
+import { PG_HBA, nodeConf, pgbackrestConf, pgbackrestSecretsConf, pgbouncerIni, sharedPostgresConf, withoutRestoreSettings } from './config-files.ts'
 import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
 
 export type NodeRole = 'primary' | 'hot' | 'warm' | 'fenced'
@@ -48,6 +49,18 @@ export const REQUIRED_BINARIES = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup
 export const APT_HINT = 'apt-get install -y postgresql-15 pgbackrest pgbouncer openssl'
 
 export type Change = string
+
+/** Drop a pgBackRest restore's recovery settings from a site node's postgresql.auto.conf (node.conf holds them). */
+export function clearRestoreSettings(dataDir: string): boolean {
+  const f = join(dataDir, 'postgresql.auto.conf')
+  if (!existsSync(f)) return false
+  const before = readFileSync(f, 'utf8')
+  const after = withoutRestoreSettings(before)
+  if (after === before) return false
+  writeFileSync(f, after)
+  giveToSiteUser(f)
+  return true
+}
 
 export class LocalSite {
   readonly pg: Postgres
