@@ -29,7 +29,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const node = fencedNode(site, flags.node)
   const primary = site.state().primary
   const plan = [
-    `1. CHECKPOINT on ${primary}; pg_rewind ${node} from it (archive as WAL source); if impossible, a delta restore of ${node} from repo1`,
+    `1. CHECKPOINT on ${primary}; pg_rewind ${node} from it (archive as WAL source); if impossible, a fresh clone of ${node} from it (the old directory kept aside)`,
     `2. start ${node} as a hot standby of ${primary} (slot ${node}), synchronous per policy`,
     ...(flags.switchover ? [`3. switchover ${primary} -> ${node} (zero data loss), then rejoin ${primary} as its standby`] : []),
   ]

@@ -1,22 +1,23 @@
 /**
  * Failback: rejoin a fenced old primary as a standby of the new one (CHECKPOINT on the new
- * primary first, then pg_rewind with the archive as WAL source; a delta restore from the repo
- * when rewind is impossible), then, on request, a planned switchover back.
+ * primary first, then pg_rewind with the archive as WAL source; when rewind is impossible, a
+ * fresh clone from the new primary, the old directory kept aside), then, on request, a planned
+ * switchover back.
  */
-import { rmSync, writeFileSync } from 'node:fs'
+import { renameSync, writeFileSync } from 'node:fs'
 import type { AuditLog } from './audit.ts'
 import { log } from './cli.ts'
 import { inputError } from '../../core/errors.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, type NodeName } from './local-site/layout.ts'
-import { clearRestoreSettings, type LocalSite } from './local-site/site.ts'
+import type { LocalSite } from './local-site/site.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from './postgres.ts'
 import { giveToSiteUser, waitFor } from './process.ts'
 
 export interface RejoinReport {
   node: NodeName
   primary: NodeName
-  method: 'rewind' | 'no rewind needed' | 'restore from repo'
+  method: 'rewind' | 'no rewind needed' | 'fresh clone'
   seconds: number
   detail: string
 }
@@ -53,15 +54,14 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
     detail = (r as { stdout: string; stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
     if (/no rewind required/i.test(detail)) method = 'no rewind needed'
   } catch (e) {
-    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); restoring ${node} from the repo instead`)
-    method = 'restore from repo'
-    if (!postmasterPid(nd.data)) rmSync(`${nd.data}/postmaster.pid`, { force: true }) // stale: its postmaster is dead
-    await audit.step(`delta restore ${node} from repo1 as a standby`, () =>
-      site.br.restore([`--pg1-path=${nd.data}`, '--repo=1', '--delta', '--type=standby', '--target-timeline=latest']))
-    // node.conf (written above) says where to stream and fetch WAL from; pgBackRest's copy in
-    // postgresql.auto.conf would outrank it and follow this node through later rewinds
-    clearRestoreSettings(nd.data)
-    detail = 'delta restore from repo1'
+    // as Patroni does: re-clone from the current primary. (A delta restore from the repo would
+    // have to replay every timeline switch since the backup, and measured here it could stall.)
+    const aside = `${nd.data}.unrewindable-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`
+    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`)
+    method = 'fresh clone'
+    renameSync(nd.data, aside)
+    await audit.step(`clone ${node} from ${primary} (pg_basebackup)`, () => site.cloneStandby({ ...s, roles: { ...s.roles, [node]: 'hot' } }, node))
+    detail = `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it`
   }
   writeFileSync(`${nd.data}/standby.signal`, '')
   giveToSiteUser(`${nd.data}/standby.signal`)

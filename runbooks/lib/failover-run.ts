@@ -214,7 +214,20 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
   writeFileSync(nd.conf, nodeConf(site.l, { name: candidate, port: site.port(candidate), dataDir: nd.data, syncStandbys: [] }))
   giveToSiteUser(nd.conf)
   await audit.step(`promote ${candidate}`, async () => {
-    await query(site.conn(candidate, 'postgres'), 'SELECT pg_promote(true, 60)')
+    try {
+      await query(site.conn(candidate, 'postgres'), 'SELECT pg_promote(true, 60)')
+    } catch (e) {
+      // the session can end under the promotion; what counts is whether the node now takes writes
+      const up = await waitFor(`${candidate} to leave recovery`, async () => {
+        const p = await probe(candidate, site.conn(candidate, 'postgres'))
+        return p.reachable && p.inRecovery === false
+      }, 30_000, 100).catch(() => false)
+      if (!up) {
+        const tail = existsSync(nd.log) ? readFileSync(nd.log, 'utf8').trimEnd().split('\n').slice(-12).join('\n') : '(no server log)'
+        throw new Error(`promoting ${candidate} failed (${(e as Error).message}) and it is not accepting writes; its server log ends:\n${tail}`)
+      }
+      log.warn(`the promote call's session ended (${(e as Error).message}), but ${candidate} left recovery and accepts writes`)
+    }
     await site.pg.reload(nd.data)
   })
   const tPromoted = Date.now()

@@ -152,7 +152,7 @@ describe('--watch: the guide\'s automated failover, with the same guards', () =>
 })
 
 describe('failback when pg_rewind cannot run', () => {
-  it('restores the old primary from repo1 (delta) instead, and it rejoins as a streaming standby', async () => {
+  it('clones the old primary afresh from the new one (old directory kept aside), and it rejoins as a streaming standby', async () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
     const from = site.state().primary
     killPrimary(site, from)
@@ -161,10 +161,11 @@ describe('failback when pg_rewind cannot run', () => {
     const control = join(site.l.node(from).data, 'global', 'pg_control')
     writeFileSync(control, Buffer.alloc(8192, 0x5a))
     const back = await rejoin(site, from, audit)
-    expect(back).toMatchObject({ node: from, primary: r.to, method: 'restore from repo', detail: 'delta restore from repo1' })
+    expect(back).toMatchObject({ node: from, primary: r.to, method: 'fresh clone' })
+    // nothing destroyed: the unrewindable directory is kept aside, damaged control file and all
+    const aside = /kept at (\S+) until/.exec(back.detail)![1]!
+    expect(readFileSync(join(aside, 'global', 'pg_control')).equals(Buffer.alloc(8192, 0x5a))).toBe(true)
     expect(readFileSync(control).subarray(0, 16).equals(Buffer.alloc(16, 0x5a))).toBe(false)
-    // pgBackRest's recovery settings would outrank node.conf and follow the node through later rewinds
-    expect(readFileSync(join(site.l.node(from).data, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/pgBackRest|primary_conninfo|restore_command/)
     const s = await status(t)
     expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
     expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })

@@ -357,7 +357,8 @@ export class LocalSite {
     await query(this.conn(n), 'VACUUM (FREEZE, ANALYZE)', [], 0)
   }
 
-  private async cloneStandby(s: SiteState, n: NodeName): Promise<void> {
+  /** A standby from scratch: pg_basebackup of the primary (over a slot for a hot one). */
+  async cloneStandby(s: SiteState, n: NodeName): Promise<void> {
     const nd = this.l.node(n)
     const role = s.roles[n]
     this.say(`cloning ${n} from ${s.primary} (${role})`)
