@@ -169,6 +169,13 @@ export function planLines(s: SiteState, candidate: NodeName, mode: 'failover' | 
   ]
 }
 
+/** A fenced node's own settings: no archiving, should anyone start it by hand (failback rewrites them). */
+function fenceConf(site: LocalSite, n: NodeName): void {
+  const nd = site.l.node(n)
+  writeFileSync(nd.conf, nodeConf(site.l, { name: n, port: site.port(n), dataDir: nd.data, fenced: true }))
+  giveToSiteUser(nd.conf)
+}
+
 async function stopHard(site: LocalSite, n: NodeName): Promise<void> {
   const d = site.l.node(n).data
   if (!postmasterPid(d)) return
@@ -199,6 +206,7 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
   else await audit.step(`stop ${old} (if it runs)`, () => stopHard(site, old))
   s.roles[old] = 'fenced'
   s.fencedReason = { ...s.fencedReason, [old]: `${mode} to ${candidate} at ${new Date().toISOString()}` }
+  fenceConf(site, old)
   site.saveState(s)
   const tFenced = Date.now()
 
@@ -239,6 +247,7 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
     if (facts.candidateSite === 'warm' && s.roles[n] === 'hot') {
       await stopHard(site, n)
       s.roles[n] = 'fenced'
+      fenceConf(site, n)
       s.fencedReason = { ...s.fencedReason, [n]: `hot standby of ${old}, ahead of the promoted warm site` }
     }
   const tl = await probe(candidate, site.conn(candidate, 'postgres'))

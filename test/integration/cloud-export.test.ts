@@ -14,7 +14,7 @@ import { ObjectStore } from '../../runbooks/lib/object-store.ts'
 import { Sealer } from '../../runbooks/lib/sealed.ts'
 import { verifyOffsiteExport } from '../../runbooks/lib/offsite-exports.ts'
 
-const BASE = 26500
+const BASE = 26600
 const PASS = 'export-seal-pass-for-the-test-0123456789'
 const DB_PASSWORD = 'pguser-password-not-for-logs'
 const TOKEN = 'web-identity-token-not-for-logs'

@@ -109,6 +109,9 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     await sleep(1500) // the writer keeps committing through the endpoint
     const [after] = await query<{ m: string | null }>({ host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }, `SELECT max(seq)::text AS m FROM drill_ledger WHERE writer = $1`, [writer])
     expect(after!.m).toBe(seen[0]!.m)
+    // nor can it push its divergent timeline into the shared archive
+    const [am] = await query<{ a: string }>({ host: '127.0.0.1', port: BASE + 1, database: 'postgres' }, `SELECT current_setting('archive_mode') AS a`)
+    expect(am!.a).toBe('off')
     const [viaEndpoint] = await query<{ p: number }>(endpoint, 'SELECT inet_server_port() AS p')
     expect(viaEndpoint!.p).toBe(BASE + 2)
     const r = await runbook('local', ['status', '--json'], t.env)
@@ -195,24 +198,37 @@ describe('20 failover/failback cycles in a row (synchronous mode)', () => {
 })
 
 describe('the warm site: manual activation', () => {
+  // a site of its own: the warm standby here has seen one history, not the 25 timelines above
+  let w: TestSite
+  afterAll(async () => {
+    await runbook('workload', ['stop'], w?.env ?? {})
+    await w?.cleanup()
+  })
   it('refuses the hot standby when it is down, then activates warm after replaying the archive and reports the loss window', async () => {
-    await runbook('workload', ['stop'], t.env)
-    const s = site.state()
+    await runbook('workload', ['stop'], t.env) // the main site's writer is done
+    w = testSite(BASE + 500)
+    expect((await runbook('local', ['up', '--scale', '0.002'], w.env)).code).toBe(0)
+    const ws = siteFor(w)
+    const we = { host: '127.0.0.1', port: w.basePort, database: 'labdojo' }
+    json(await runbook('workload', ['start', '--rate', '100', '--json'], w.env))
+    await sleep(2000)
+    await runbook('workload', ['stop'], w.env)
+    const s = ws.state()
     const hot = Object.entries(s.roles).find(([, r]) => r === 'hot')![0] as 'node1' | 'node2'
-    await new Postgres(run).stop(site.l.node(hot).data, 'immediate')
-    killPrimary(site, s.primary)
-    const refused = await runbook('failover', ['--yes'], t.env)
+    await new Postgres(run).stop(ws.l.node(hot).data, 'immediate')
+    killPrimary(ws, s.primary)
+    const refused = await runbook('failover', ['--yes'], w.env)
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(new RegExp(`refusing: candidate ${hot} is unreachable`))
-    const r = json(await runbook('failover', ['--to', 'warm', '--yes', '--json'], t.env))
+    const r = json(await runbook('failover', ['--to', 'warm', '--yes', '--json'], w.env))
     expect([r.mode, r.to]).toEqual(['failover', 'node3'])
-    expect(r.lossWindowSeconds).toBeLessThan(site.policy.tiers[1].rpo)
+    expect(r.lossWindowSeconds).toBeLessThan(ws.policy.tiers[1].rpo)
     expect(r.lossBasis).toMatch(/node3 holds everything up to/)
-    const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+    const st = JSON.parse((await runbook('local', ['status', '--json'], w.env)).stdout)
     expect([st.primary, st.endpoint.target], JSON.stringify(st.problems)).toEqual(['node3', 'node3'])
     expect(st.nodes.filter((n: any) => n.role === 'fenced').map((n: any) => n.name).sort()).toEqual(['node1', 'node2'])
-    const [w] = await query<{ n: number }>(endpoint, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'failover-verify'`)
-    expect(w!.n).toBeGreaterThan(0)
+    const [v] = await query<{ n: number }>(we, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'failover-verify'`)
+    expect(v!.n).toBeGreaterThan(0)
   })
 })
 

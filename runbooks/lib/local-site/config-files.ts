@@ -51,6 +51,8 @@ export interface NodeConfOptions {
   slot?: string
   /** names of standbys that must confirm commits (synchronous mode on a primary) */
   syncStandbys?: string[]
+  /** fenced by a failover: if someone starts it by hand, it must not archive a divergent history */
+  fenced?: boolean
 }
 
 export function nodeConf(l: Layout, o: NodeConfOptions): string {
@@ -65,6 +67,7 @@ export function nodeConf(l: Layout, o: NodeConfOptions): string {
   if (o.upstreamPort) lines.push(`primary_conninfo = 'host=127.0.0.1 port=${o.upstreamPort} user=postgres application_name=${o.name} connect_timeout=2'`)
   if (o.slot) lines.push(`primary_slot_name = '${o.slot}'`)
   lines.push(`synchronous_standby_names = '${o.syncStandbys?.length ? `ANY 1 (${o.syncStandbys.join(', ')})` : ''}'`)
+  if (o.fenced) lines.push(`archive_mode = off  # fenced: a restart by hand must not push a divergent timeline into the shared archive`)
   return lines.join('\n') + '\n'
 }
 

@@ -269,7 +269,8 @@ export class LocalSite {
   /** The offsite bucket (repo2's S3 endpoint) and the sealer for what we store there ourselves. */
   offsite(): Offsite {
     this.requireCipherPass()
-    const kv = Object.fromEntries(readFileSync(this.l.secrets.pgbackrest, 'utf8').split('\n').map((l) => /^([\w-]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]))
+    const file = existsSync(this.l.secrets.pgbackrest) ? readFileSync(this.l.secrets.pgbackrest, 'utf8') : '' // the pass may come from the environment alone
+    const kv = Object.fromEntries(file.split('\n').map((l) => /^([\w-]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]))
     const env = process.env
     const store = new ObjectStore({
       endpoint: `https://127.0.0.1:${this.l.ports.s3}`, bucket: BUCKET, region: 'us-east-1',
