@@ -80,7 +80,7 @@ export function decideFailover(f: FailoverFacts): Decision {
     return { action: 'refuse', reason: `refusing: candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster` }
   const tl = p.health === 'up' ? p.timeline : f.lastKnownTimeline
   if (tl !== undefined && c.timeline !== undefined && c.timeline !== tl)
-    return { action: 'refuse', reason: `refusing: candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history` }
+    return { action: 'refuse', reason: `refusing: candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history. Bring back a node of timeline ${tl}, or restore from the backups (restore.ts --target latest) instead` }
   if (f.flags.automatic && f.candidateFailover === 'manual')
     return { action: 'refuse', reason: `refusing: the ${f.candidateSite} site fails over manually by policy; run failover.ts --to ${f.candidateSite} yourself` }
 

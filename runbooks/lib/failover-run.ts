@@ -14,7 +14,7 @@ import { log } from './cli.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, STANZA, type NodeName } from './local-site/layout.ts'
 import type { LocalSite, SiteState } from './local-site/site.ts'
-import { pgBin, postmasterPid, probe, query, type Conn, type NodeStatus } from './postgres.ts'
+import { followedTimeline, pgBin, postmasterPid, probe, query, type Conn, type NodeStatus } from './postgres.ts'
 import { giveToSiteUser, sleep, waitFor } from './process.ts'
 import { loadWebhooks, notify, type NotifyResult } from './notify.ts'
 
@@ -133,7 +133,12 @@ export async function gatherFacts(site: LocalSite, o: FailoverOptions): Promise<
     log.info(`replaying all archived WAL into ${candidate} before measuring its data-loss window`)
     await drainArchive(site, candidate)
   }
-  const c2 = o.to === 'warm' && primaryDown && c.reachable ? await probe(candidate, site.conn(candidate, 'postgres')) : c
+  let c2 = o.to === 'warm' && primaryDown && c.reachable ? await probe(candidate, site.conn(candidate, 'postgres')) : c
+  if (o.to === 'warm' && c2.reachable && existsSync(site.l.node(candidate).log)) {
+    // an archive-fed standby's timeline is the one it follows, not the newest history it fetched
+    const followed = followedTimeline(readFileSync(site.l.node(candidate).log, 'utf8'))
+    if (followed !== undefined) c2 = { ...c2, timeline: followed }
+  }
   const primaryConf = existsSync(site.l.node(s.primary).conf) ? readFileSync(site.l.node(s.primary).conf, 'utf8') : ''
   const synchronous = site.policy.sites.hot.replication === 'synchronous' && new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(primaryConf)
   const lastReplay = c2.lastReplayTs ? Date.parse(c2.lastReplayTs) : null

@@ -112,6 +112,21 @@ export function lsnDiff(a: string | undefined | null, b: string | undefined | nu
   return Number(lsnToBigInt(a) - lsnToBigInt(b))
 }
 
+/**
+ * The timeline an archive-fed standby actually replays, from its server log (this run of it).
+ * History files in its pg_wal only say which timelines it has heard of: one that forked before
+ * its replay point ("new timeline N forked off ... before current recovery point") is never
+ * followed, and promoting the standby then would fork an abandoned history.
+ */
+export function followedTimeline(log: string): number | undefined {
+  const start = Math.max(log.lastIndexOf('entering standby mode'), log.lastIndexOf('starting archive recovery'))
+  const run = start >= 0 ? log.slice(start) : log
+  const switched = [...run.matchAll(/new target timeline is (\d+)/g)].at(-1)
+  if (switched) return Number(switched[1])
+  const first = /restored log file "([0-9A-F]{8})[0-9A-F]{16}"/.exec(run)
+  return first ? parseInt(first[1]!, 16) : undefined
+}
+
 export function postmasterPid(dataDir: string): number | undefined {
   const f = `${dataDir}/postmaster.pid`
   if (!existsSync(f)) return undefined

@@ -232,6 +232,40 @@ describe('the warm site: manual activation', () => {
   })
 })
 
+describe('a warm standby that replayed past the next timeline\'s fork point', () => {
+  let v: TestSite
+  afterAll(async () => {
+    await v?.cleanup()
+  })
+  it('is refused for activation (it would fork an abandoned history), naming both timelines', async () => {
+    v = testSite(BASE + 600)
+    expect((await runbook('local', ['up', '--scale', '0.002'], v.env)).code).toBe(0)
+    const vs = siteFor(v)
+    const pg = new Postgres(run)
+    const admin = (n: 'node1' | 'node2' | 'node3') => ({ host: '127.0.0.1', port: vs.port(n), database: 'postgres' })
+    // the hot standby is away; the primary ends a segment that only the archive, and so the warm standby, receives
+    await pg.stop(vs.l.node('node2').data, 'fast')
+    await query(admin('node1'), 'CHECKPOINT')
+    const [sw] = await query<{ l: string }>(admin('node1'), 'SELECT pg_switch_wal()::text AS l')
+    await waitFor('node3 to replay past the switch', async () => (await query<{ ok: boolean }>(admin('node3'), 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [sw!.l]))[0]!.ok, 180_000, 250)
+    // the primary dies; the hot standby comes back without that segment and is promoted: timeline 2 forks before it
+    killPrimary(vs, 'node1')
+    await pg.start(vs.l.node('node2').data, vs.l.node('node2').log, `-c restore_command=/bin/false`)
+    const hot = await runbook('failover', ['--yes', '--json'], v.env)
+    expect(hot.code, hot.stderr).toBe(0)
+    await waitFor('node3 to find timeline 2 and refuse it', async () => /new timeline 2 forked off current database system timeline 1/.test(readFileSync(vs.l.node('node3').log, 'utf8')), 60_000, 250)
+    // now the new primary dies too: only the warm site is left, on the abandoned timeline
+    killPrimary(vs, 'node2')
+    const before = JSON.stringify(vs.state().roles)
+    const r = await runbook('failover', ['--to', 'warm', '--yes'], v.env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/candidate node3 is on timeline 1, the primary was last on timeline 2; promoting it would fork history/)
+    expect(JSON.stringify(vs.state().roles)).toBe(before)
+    const [rec] = await query<{ r: boolean }>(admin('node3'), 'SELECT pg_is_in_recovery() AS r')
+    expect(rec!.r).toBe(true)
+  })
+})
+
 describe('asynchronous mode', () => {
   let a: TestSite
   afterAll(async () => {

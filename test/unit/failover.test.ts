@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
+import { followedTimeline } from '../../runbooks/lib/postgres.ts'
 
 const facts = (over: Partial<FailoverFacts> = {}, flags: Partial<FailoverFacts['flags']> = {}): FailoverFacts => ({
   primary: { name: 'node1', health: 'down', error: 'ECONNREFUSED' },
@@ -69,5 +70,19 @@ describe('the data-loss window', () => {
   })
   it('is beyond any RPO when nothing can be dated', () => {
     expect(lossWindow(c, { synchronous: false, lastSafeAt: null, primaryLastSeenAt: null, now: 1 }).seconds).toBeGreaterThan(3600)
+  })
+})
+
+describe('the timeline an archive-fed standby follows (from its server log)', () => {
+  const boot = `LOG:  entering standby mode\nLOG:  restored log file "000000010000000000000003" from archive\nLOG:  consistent recovery state reached at 0/3000100\n`
+  it('is the one it switched to, not the newest history file it fetched', () => {
+    expect(followedTimeline(boot)).toBe(1)
+    expect(followedTimeline(`${boot}LOG:  restored log file "00000002.history" from archive\nLOG:  new target timeline is 2\nLOG:  restored log file "000000010000000000000004" from archive\n`)).toBe(2)
+    // a timeline that forked before the replay point is heard of, never followed
+    expect(followedTimeline(`${boot}LOG:  restored log file "00000002.history" from archive\nLOG:  new timeline 2 forked off current database system timeline 1 before current recovery point 0/4000028\n`)).toBe(1)
+  })
+  it('reads only the current run of the server', () => {
+    expect(followedTimeline(`${boot}LOG:  new target timeline is 7\nLOG:  database system is shut down\nLOG:  entering standby mode\nLOG:  restored log file "000000030000000000000009" from archive\n`)).toBe(3)
+    expect(followedTimeline('LOG:  database system is ready to accept read-only connections\n')).toBeUndefined()
   })
 })
