@@ -60,7 +60,7 @@ describe('dr stack', () => {
 
 describe('the exported inventories load in the runbooks', () => {
   it('failover.ts --stack prod|dr --inventory FILE --dry-run prints the cloud plan from the plan\'s output', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
     const { runbook } = await import('../helpers/site.ts')
     const dir = mkdtempSync('/tmp/labdojo-inv-')
     writeFileSync(`${dir}/dr.json`, JSON.stringify({ inventory: r.inventory }))
@@ -69,5 +69,6 @@ describe('the exported inventories load in the runbooks', () => {
     expect(out.stdout).toMatch(/failover plan for stack dr:.*promote: kubectl --context gke_labdojo-dr_europe-west1_warm -n labdojo patch postgrescluster labdojo/s)
     const bad = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/nope.json`, '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
     expect([bad.code, /--inventory.*no such file/.test(bad.stderr)]).toEqual([2, true])
+    rmSync(dir, { recursive: true, force: true })
   })
 })

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, chmodSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, type TestSite } from '../helpers/site.ts'
 import { layout } from '../../runbooks/lib/local-site/layout.ts'
@@ -62,6 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   sts?.close()
   await t?.cleanup()
+  if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 const store = () => new ObjectStore({ endpoint: env.LABDOJO_S3_ENDPOINT, bucket: 'labdojo-backups', region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ca: readFileSync(env.LABDOJO_S3_CA_FILE!, 'utf8') })

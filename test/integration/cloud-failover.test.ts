@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { LocalSite } from '../../runbooks/lib/local-site/site.ts'
@@ -53,6 +53,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   receiver?.close()
+  if (dir) rmSync(dir, { recursive: true, force: true })
   await t?.cleanup()
 })
 

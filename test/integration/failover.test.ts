@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { readFileSync, writeFileSync, chmodSync, mkdtempSync, copyFileSync } from 'node:fs'
+import { readFileSync, writeFileSync, chmodSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
@@ -268,12 +268,14 @@ describe('a warm standby that replayed past the next timeline\'s fork point', ()
 
 describe('asynchronous mode', () => {
   let a: TestSite
+  let dir = ''
   afterAll(async () => {
     await runbook('workload', ['stop'], a?.env ?? {})
     await a?.cleanup()
+    if (dir) rmSync(dir, { recursive: true, force: true })
   })
   it('reports the acknowledged commits lost, within the tier RPO', async () => {
-    const dir = mkdtempSync('/var/tmp/labdojo-async-')
+    dir = mkdtempSync('/var/tmp/labdojo-async-')
     writeFileSync(join(dir, 'Pulumi.yaml'), readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace('replication: synchronous', 'replication: asynchronous'))
     copyFileSync(join(ROOT, 'Pulumi.prod.yaml'), join(dir, 'Pulumi.prod.yaml'))
     a = testSite(BASE + 300)

@@ -3,7 +3,7 @@
  * pgBackRest repos (posix + S3 over TLS, encrypted), PgBouncer endpoint.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFileSync, readdirSync, statSync, existsSync, copyFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync, existsSync, copyFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
@@ -185,6 +185,7 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
       expect(existsSync(other.stateDir)).toBe(false)
     } finally {
       await other.cleanup()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
