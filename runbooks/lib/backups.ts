@@ -8,9 +8,9 @@ import { join } from 'node:path'
 import type { BackupRecord, PhysicalType } from '../../core/backup-policy.ts'
 import type { LocalSite } from './local-site/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from './local-site/layout.ts'
-import { probe, query } from './postgres.ts'
+import { probe } from './postgres.ts'
 import { log } from './cli.ts'
-import { expireExports, withElapsed, writeExport, type ExportOnDisk } from './logical-export.ts'
+import { exportRecord, expireExports, withElapsed, writeExport } from './logical-export.ts'
 import { shipExport } from './offsite-exports.ts'
 
 /** The hot standby to back up from, or undefined (from the primary), with the reason. */
@@ -64,9 +64,9 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
   const node = src.standby ?? s.primary
   const root = join(site.l.pgbackrest.repo1, 'exports')
   const started = new Date()
-  const [lsnRow] = await query<{ lsn: string }>(site.conn(node, 'postgres'), `SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn`)
+  const { lsn } = await probe(node, site.conn(node, 'postgres'))
   const conn = { args: ['-h', '127.0.0.1', '-p', String(site.port(node)), '-U', 'postgres'], database: DATABASE, source: node, asSiteUser: true }
-  const e = await writeExport(site.run, conn, root, started, lsnRow?.lsn ?? null)
+  const e = await writeExport(site.run, conn, root, started, lsn ?? null)
   const { label, dir } = e
   const retention = site.policy.schedules.logicalExport.retention * 1000
   const record = (repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]) => exportRecord(e, repo, location, storedBytes, durationSeconds, [src.reason, ...notes])
@@ -89,12 +89,4 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
   }
   if (!repos.includes(1)) rmSync(dir, { recursive: true, force: true })
   return out
-}
-
-/** The record of one export at one destination. */
-export function exportRecord(e: ExportOnDisk, repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]): BackupRecord {
-  return {
-    requestedType: 'logical', type: 'logical', repo, label: e.label, sizeBytes: e.bytes, copiedBytes: e.bytes, storedBytes, durationSeconds,
-    startLsn: e.lsn, stopLsn: null, startTime: e.startTime, stopTime: e.stopTime, source: e.source, location, notes,
-  }
 }

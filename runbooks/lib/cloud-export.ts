@@ -12,14 +12,13 @@ import { inputError } from '../../core/errors.ts'
 import type { Repo } from '../../core/inventory.ts'
 import { awsCredentials } from './aws-credentials.ts'
 import { run } from './exec.ts'
-import { writeExport } from './logical-export.ts'
+import { exportRecord, writeExport } from './logical-export.ts'
 import { ObjectStore } from './object-store.ts'
 import { shipExport } from './offsite-exports.ts'
-import { query } from './postgres.ts'
+import { probe } from './postgres.ts'
 import { registerSecret } from './redact.ts'
 import { Sealer } from './sealed.ts'
 import type { StackContext } from './stack.ts'
-import { exportRecord } from './backups.ts'
 
 const PG_ENV_FIX = 'mount PGO\'s labdojo-pguser-labdojo secret as PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (the export CronJob does)'
 
@@ -45,8 +44,8 @@ export async function cloudLogicalExport(ctx: StackContext, repos: number[], env
   const source = `${env.PGHOST}:${env.PGPORT ?? 5432}`
   const started = new Date()
   const conn = { host: env.PGHOST!, port: Number(env.PGPORT ?? 5432), database, user: env.PGUSER }
-  const [lsn] = await query<{ l: string }>(conn, `SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS l`)
-  const e = await writeExport(run, { args: [], database, source, asSiteUser: false }, join(env.LABDOJO_EXPORT_DIR ?? tmpdir(), 'labdojo-exports'), started, lsn?.l ?? null)
+  const { lsn } = await probe(source, conn)
+  const e = await writeExport(run, { args: [], database, source, asSiteUser: false }, join(env.LABDOJO_EXPORT_DIR ?? tmpdir(), 'labdojo-exports'), started, lsn ?? null)
   const out: BackupRecord[] = []
   try {
     for (const { repo, store } of stores) {

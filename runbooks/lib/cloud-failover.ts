@@ -9,13 +9,13 @@
 import type { Inventory, PgNode } from '../../core/inventory.ts'
 import type { DrPolicy } from '../../core/policy.ts'
 import { inputError, Refusal } from '../../core/errors.ts'
-import { decideFailover, lossWindow, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
+import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
 import { formatDuration } from '../../core/duration.ts'
 import type { AuditLog } from './audit.ts'
 import type { Runner } from './exec.ts'
 import { probe, query, type NodeStatus } from './postgres.ts'
 import { waitFor } from './process.ts'
-import { detectFailures, probePair } from './failover-run.ts'
+import { detectFailures, probePair, snap } from './failover-run.ts'
 import { cloudDnsSwitch, route53Upsert } from './dns.ts'
 import { log } from './cli.ts'
 
@@ -43,7 +43,6 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
 }
 
 const conn = (n: { host: string; port: number }, database = 'postgres') => ({ host: n.host, port: n.port, database })
-const snap = (s: NodeStatus): NodeSnapshot => ({ name: s.name, health: s.reachable ? 'up' : 'down', inRecovery: s.inRecovery, systemId: s.systemId, timeline: s.timeline, lsn: s.lsn, streaming: s.streaming, error: s.error })
 
 export interface CloudFailoverReport {
   decision: string

@@ -3,8 +3,8 @@
  * pure decision (core/failover.ts), then: fence (endpoint first, then stop the old primary),
  * promote, switch traffic, verify a write through the endpoint, notify, audit.
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { decideFailover, lossWindow, type Decision, type DetectionResult, type FailoverFacts, type NodeSnapshot } from '../../core/failover.ts'
 import { inputError, Refusal } from '../../core/errors.ts'
 import type { Detection } from '../../core/policy.ts'
@@ -14,8 +14,8 @@ import { log } from './cli.ts'
 import { nodeConf } from './local-site/config-files.ts'
 import { NODE_NAMES, STANZA, type NodeName } from './local-site/layout.ts'
 import type { LocalSite, SiteState } from './local-site/site.ts'
-import { followedTimeline, pgBin, postmasterPid, probe, query, type Conn, type NodeStatus } from './postgres.ts'
-import { giveToSiteUser, sleep, waitFor } from './process.ts'
+import { followedTimeline, logTail, pgBin, postmasterPid, probe, query, type Conn, type NodeStatus } from './postgres.ts'
+import { giveToSiteUser, sleep, waitFor, walkFiles } from './process.ts'
 import { loadWebhooks, notify, type NotifyResult } from './notify.ts'
 
 export interface FailoverOptions {
@@ -41,7 +41,7 @@ export interface FailoverReport {
   plan: string[]
 }
 
-const snap = (s: NodeStatus): NodeSnapshot => ({
+export const snap = (s: NodeStatus): NodeSnapshot => ({
   name: s.name, health: s.reachable ? 'up' : 'down', inRecovery: s.inRecovery, systemId: s.systemId, timeline: s.timeline, lsn: s.lsn, streaming: s.streaming, error: s.error,
 })
 
@@ -97,16 +97,8 @@ function candidateOf(s: SiteState, to: 'hot' | 'warm'): NodeName {
 function newestArchivedAt(site: LocalSite): number | null {
   const root = join(site.l.pgbackrest.repo1, 'archive', STANZA)
   if (!existsSync(root)) return null
-  let newest: number | null = null
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) walk(p)
-      else if (/^[0-9A-F]{24}-/.test(e.name)) newest = Math.max(newest ?? 0, statSync(p).mtimeMs)
-    }
-  }
-  walk(root)
-  return newest
+  const wal = walkFiles(root).filter((f) => /^[0-9A-F]{24}-/.test(basename(f)))
+  return wal.length ? Math.max(...wal.map((f) => statSync(f).mtimeMs)) : null
 }
 
 /** Let an archive-fed candidate replay everything the archive holds (replay LSN stable). */
@@ -174,13 +166,6 @@ export function planLines(s: SiteState, candidate: NodeName, mode: 'failover' | 
   ]
 }
 
-/** A fenced node's own settings: no archiving, should anyone start it by hand (failback rewrites them). */
-function fenceConf(site: LocalSite, n: NodeName): void {
-  const nd = site.l.node(n)
-  writeFileSync(nd.conf, nodeConf(site.l, { name: n, port: site.port(n), dataDir: nd.data, fenced: true }))
-  giveToSiteUser(nd.conf)
-}
-
 async function stopHard(site: LocalSite, n: NodeName): Promise<void> {
   const d = site.l.node(n).data
   if (!postmasterPid(d)) return
@@ -211,7 +196,7 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
   else await audit.step(`stop ${old} (if it runs)`, () => stopHard(site, old))
   s.roles[old] = 'fenced'
   s.fencedReason = { ...s.fencedReason, [old]: `${mode} to ${candidate} at ${new Date().toISOString()}` }
-  fenceConf(site, old)
+  site.writeNodeFiles(s, old) // a fenced node's settings: no archiving, should anyone start it by hand
   site.saveState(s)
   const tFenced = Date.now()
 
@@ -236,8 +221,7 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
         return p.reachable && p.inRecovery === false
       }, 30_000, 100).catch(() => false)
       if (!up) {
-        const tail = existsSync(nd.log) ? readFileSync(nd.log, 'utf8').trimEnd().split('\n').slice(-12).join('\n') : '(no server log)'
-        throw new Error(`promoting ${candidate} failed (${(e as Error).message}) and it is not accepting writes; its server log ends:\n${tail}`)
+        throw new Error(`promoting ${candidate} failed (${(e as Error).message}) and it is not accepting writes; its server log ends:\n${logTail(nd.log, 12) || '(no server log)'}`)
       }
       log.warn(`the promote call's session ended (${(e as Error).message}), but ${candidate} left recovery and accepts writes`)
     }
@@ -252,7 +236,7 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
     if (facts.candidateSite === 'warm' && s.roles[n] === 'hot') {
       await stopHard(site, n)
       s.roles[n] = 'fenced'
-      fenceConf(site, n)
+      site.writeNodeFiles(s, n)
       s.fencedReason = { ...s.fencedReason, [n]: `hot standby of ${old}, ahead of the promoted warm site` }
     }
   const tl = await probe(candidate, site.conn(candidate, 'postgres'))

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import { chmodSync, createReadStream, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import type { BackupRecord } from '../../core/backup-policy.ts'
 import type { Runner } from './exec.ts'
 import { log } from './cli.ts'
 import { pgBin } from './postgres.ts'
@@ -39,6 +40,12 @@ export interface ExportOnDisk {
 
 /** 20261126T013000L: the export's start, UTC. */
 export const exportLabel = (d: Date) => `${d.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}L`
+
+/** The start time a label names (undefined for anything that is not an export label). */
+export function labelTime(label: string): number | undefined {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)L$/.exec(label)
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined
+}
 
 export async function sha256(file: string): Promise<string> {
   const h = createHash('sha256')
@@ -82,6 +89,14 @@ export async function writeExport(run: Runner, c: DumpConnection, root: string, 
   if (c.asSiteUser) for (const f of ['manifest.json', 'SHA256SUMS']) giveToSiteUser(join(dir, f))
   chmodSync(dir, 0o700)
   return { label, dir, files, bytes: files.reduce((a, f) => a + f.bytes, 0), startTime: started.toISOString(), stopTime, lsn, source: c.source, seconds: (Date.now() - t0) / 1000 }
+}
+
+/** The record of one export at one destination. */
+export function exportRecord(e: ExportOnDisk, repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]): BackupRecord {
+  return {
+    requestedType: 'logical', type: 'logical', repo, label: e.label, sizeBytes: e.bytes, copiedBytes: e.bytes, storedBytes, durationSeconds,
+    startLsn: e.lsn, stopLsn: null, startTime: e.startTime, stopTime: e.stopTime, source: e.source, location, notes,
+  }
 }
 
 /** Remove complete exports older than the retention, never the one just written. */

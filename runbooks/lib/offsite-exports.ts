@@ -11,7 +11,7 @@ import { Writable } from 'node:stream'
 import type { ObjectStore } from './object-store.ts'
 import { sealedLength, type Sealer } from './sealed.ts'
 import { walkFiles } from './process.ts'
-import { withElapsed } from './logical-export.ts'
+import { labelTime, withElapsed } from './logical-export.ts'
 
 export interface Offsite {
   store: ObjectStore
@@ -85,35 +85,15 @@ export async function verifyOffsiteExport(o: Offsite, label: string): Promise<{ 
   return { ok: bad.length === 0, bad, files: manifest.files.length }
 }
 
-/** Labels read 20261126T013000L: the export's start time, UTC. */
-export function labelTime(label: string): number | undefined {
-  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)L$/.exec(label)
-  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined
-}
-
-/** The offsite exports, by label, with their object count and bytes. */
-export async function listOffsiteExports(o: Offsite): Promise<{ label: string; objects: number; bytes: number; complete: boolean }[]> {
-  const by = new Map<string, { objects: number; bytes: number; complete: boolean }>()
-  for (const x of await o.store.list(EXPORTS_PREFIX)) {
-    const label = x.key.slice(EXPORTS_PREFIX.length).split('/')[0]!
-    const e = by.get(label) ?? { objects: 0, bytes: 0, complete: false }
-    e.objects++
-    e.bytes += x.size
-    if (x.key === keyOf(label, 'manifest.json')) e.complete = true
-    by.set(label, e)
-  }
-  return [...by].map(([label, e]) => ({ label, ...e })).sort((a, b) => a.label.localeCompare(b.label))
-}
-
 /** Delete offsite exports older than the retention (never `keep`, never an unparseable label). */
 export async function expireOffsiteExports(o: Offsite, retentionMs: number, keep: string, now = Date.now()): Promise<string[]> {
-  const gone: string[] = []
-  for (const e of await listOffsiteExports(o)) {
-    const t = labelTime(e.label)
-    if (e.label === keep || t === undefined || now - t <= retentionMs) continue
-    for (const x of await o.store.list(`${EXPORTS_PREFIX}${e.label}/`)) await o.store.delete(x.key)
-    gone.push(e.label)
-  }
+  const objects = await o.store.list(EXPORTS_PREFIX)
+  const labels = new Set(objects.map((x) => x.key.slice(EXPORTS_PREFIX.length).split('/')[0]!))
+  const gone = [...labels].filter((label) => {
+    const t = labelTime(label)
+    return label !== keep && t !== undefined && now - t > retentionMs
+  })
+  for (const x of objects) if (gone.some((label) => x.key.startsWith(`${EXPORTS_PREFIX}${label}/`))) await o.store.delete(x.key)
   return gone
 }
 

@@ -127,6 +127,11 @@ export function followedTimeline(log: string): number | undefined {
   return first ? parseInt(first[1]!, 16) : undefined
 }
 
+/** The last lines of a server log ('' when there is none). */
+export function logTail(file: string, lines: number): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : ''
+}
+
 export function postmasterPid(dataDir: string): number | undefined {
   const f = `${dataDir}/postmaster.pid`
   if (!existsSync(f)) return undefined

@@ -18,7 +18,7 @@ import { LABDOJO_TABLES } from './local-site/dataset.ts'
 import { nodeConf, pgbackrestCommand } from './local-site/config-files.ts'
 import { DATABASE, NODE_NAMES } from './local-site/layout.ts'
 import { clearRestoreSettings, portFree, type LocalSite } from './local-site/site.ts'
-import { postmasterPid, probe, query } from './postgres.ts'
+import { logTail, postmasterPid, probe, query } from './postgres.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor } from './process.ts'
 import { restorePointsFile } from './restore-points.ts'
 
@@ -184,7 +184,7 @@ export async function restoreNew(site: LocalSite, o: RestoreOptions, plan: Resto
     timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   } catch (e) {
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
-    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-8).join('\n') : ''
+    const tail = logTail(logFile, 8)
     emptyDir(dir, created)
     throw new Error(`${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`)
   }

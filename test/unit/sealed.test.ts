@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
 import { Sealer, sealedLength } from '../../runbooks/lib/sealed.ts'
-import { labelTime } from '../../runbooks/lib/offsite-exports.ts'
+import { labelTime } from '../../runbooks/lib/logical-export.ts'
 
 async function through(t: NodeJS.ReadWriteStream, input: Buffer, chunk = 7): Promise<Buffer> {
   const parts: Buffer[] = []

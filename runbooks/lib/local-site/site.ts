@@ -6,7 +6,7 @@
  * Every step checks before it acts, so `up` on a healthy site changes nothing, and a node
  * that failover fenced is never started again by `up`.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, statSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -246,13 +246,20 @@ export class LocalSite {
     return true
   }
 
+  /** The secrets file's key=value lines ({} when it is absent). */
+  private secrets(): Record<string, string> {
+    const f = this.l.secrets.pgbackrest
+    if (!existsSync(f)) return {}
+    return Object.fromEntries(readFileSync(f, 'utf8').split('\n').map((l) => /^([\w-]+)=(.+)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]))
+  }
+
   /** Why pgBackRest cannot get repo2's cipher pass; undefined when it can. */
   cipherPassMissing(): string | undefined {
     if (process.env.PGBACKREST_REPO2_CIPHER_PASS) return undefined
     const f = this.l.secrets.pgbackrest
     if (!existsSync(f)) return `${f} does not exist`
     try {
-      if (!/^repo2-cipher-pass=.+$/m.test(readFileSync(f, 'utf8'))) return `${f} has no repo2-cipher-pass line`
+      if (!this.secrets()['repo2-cipher-pass']) return `${f} has no repo2-cipher-pass line`
     } catch (e) {
       return `${f} cannot be read (${(e as NodeJS.ErrnoException).code})`
     }
@@ -269,8 +276,7 @@ export class LocalSite {
   /** The offsite bucket (repo2's S3 endpoint) and the sealer for what we store there ourselves. */
   offsite(): Offsite {
     this.requireCipherPass()
-    const file = existsSync(this.l.secrets.pgbackrest) ? readFileSync(this.l.secrets.pgbackrest, 'utf8') : '' // the pass may come from the environment alone
-    const kv = Object.fromEntries(file.split('\n').map((l) => /^([\w-]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]))
+    const kv = this.secrets() // the pass may come from the environment alone
     const env = process.env
     const store = new ObjectStore({
       endpoint: `https://127.0.0.1:${this.l.ports.s3}`, bucket: BUCKET, region: 'us-east-1',
@@ -282,11 +288,7 @@ export class LocalSite {
 
   /** Register every secret with the redactor, so no log line can carry one. */
   loadSecrets(): void {
-    if (!existsSync(this.l.secrets.pgbackrest)) return
-    for (const line of readFileSync(this.l.secrets.pgbackrest, 'utf8').split('\n')) {
-      const m = /^repo\d+-cipher-pass=(.+)$/.exec(line)
-      if (m) registerSecret(m[1])
-    }
+    for (const [k, v] of Object.entries(this.secrets())) if (/^repo\d+-cipher-pass$/.test(k)) registerSecret(v)
   }
 
   writeBackrestConf(s: SiteState): void {
@@ -315,6 +317,7 @@ export class LocalSite {
       upstreamPort: role === 'hot' ? this.port(s.primary) : undefined,
       slot: role === 'hot' ? n : undefined,
       syncStandbys: undefined,
+      fenced: role === 'fenced',
     })
     writeFileSync(nd.conf, conf, { mode: 0o640 })
     giveToSiteUser(nd.conf)
