@@ -9,10 +9,10 @@
 import { parseArgs } from 'node:util'
 import { rmSync, statSync, mkdirSync } from 'node:fs'
 import { benchSite, median, sh, table, timed } from './lib.ts'
-import { physicalBackup } from '../runbooks/lib/backups.ts'
-import { prepare, restoreNew } from '../runbooks/lib/restore-run.ts'
-import { query, pgBin, postmasterPid } from '../runbooks/lib/postgres.ts'
-import { giveToSiteUser } from '../runbooks/lib/process.ts'
+import { physicalBackup } from '../runbooks/lib/ops/backup/backup.ts'
+import { prepare, restoreNew } from '../runbooks/lib/ops/restore/restore.ts'
+import { query, pgBin, postmasterPid } from '../runbooks/lib/adapters/postgres.ts'
+import { giveToSiteUser } from '../runbooks/lib/adapters/process.ts'
 import { formatBytes } from '../core/duration.ts'
 
 const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, keep: { type: 'boolean' }, reuse: { type: 'boolean' } } })

@@ -5,13 +5,13 @@
  */
 import { parseArgs } from 'node:util'
 import { benchSite, median, table } from './lib.ts'
-import { startWriter, stopWriter, acked } from '../runbooks/lib/local-site/workload.ts'
-import { failover } from '../runbooks/lib/failover-run.ts'
-import { rejoin } from '../runbooks/lib/failback-run.ts'
-import { killPrimary } from '../runbooks/lib/drill/failover-drill.ts'
-import { probe, query } from '../runbooks/lib/postgres.ts'
-import { waitFor } from '../runbooks/lib/process.ts'
-import type { NodeName } from '../runbooks/lib/local-site/layout.ts'
+import { startWriter, stopWriter, acked } from '../runbooks/lib/sites/local/workload.ts'
+import { failover } from '../runbooks/lib/ops/failover/failover.ts'
+import { rejoin } from '../runbooks/lib/ops/failback/rejoin.ts'
+import { killPrimary } from '../runbooks/lib/ops/drill/failover-drill.ts'
+import { probe, query } from '../runbooks/lib/adapters/postgres.ts'
+import { waitFor } from '../runbooks/lib/adapters/process.ts'
+import type { NodeName } from '../runbooks/lib/sites/local/layout.ts'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, keep: { type: 'boolean' } } })
 const runs = Number(values.runs)

@@ -1,11 +1,11 @@
 /** Bench helpers: a private local site, timing, and a table. Benchmarks print; they never assert. */
 import { mkdirSync, chmodSync } from 'node:fs'
-import { LocalSite } from '../runbooks/lib/local-site/site.ts'
-import { layout } from '../runbooks/lib/local-site/layout.ts'
+import { LocalSite } from '../runbooks/lib/sites/local/site.ts'
+import { layout } from '../runbooks/lib/sites/local/layout.ts'
 import { loadPolicy } from '../core/project-config.ts'
-import { run } from '../runbooks/lib/exec.ts'
-import { siteIds } from '../runbooks/lib/process.ts'
-import { AuditLog } from '../runbooks/lib/audit.ts'
+import { run } from '../runbooks/lib/adapters/exec.ts'
+import { siteIds } from '../runbooks/lib/adapters/process.ts'
+import { AuditLog } from '../runbooks/lib/output/audit.ts'
 
 export const ROOT = new URL('../', import.meta.url).pathname
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env zx
 // The recovery catalog: backups, archived WAL, earliest/latest recoverable points, tier verdicts.
-import { HELP_FLAG, runbook, printJson } from './lib/cli.ts'
-import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { requireLocal } from './lib/cloud.ts'
-import { buildCatalog, renderCatalog } from './lib/catalog-report.ts'
+import { HELP_FLAG, runbook, printJson } from './lib/cli/frame.ts'
+import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { requireLocal } from './lib/cli/cloud.ts'
+import { buildCatalog, renderCatalog } from './lib/ops/catalog/report.ts'
 
 const spec = {
   name: 'catalog.ts',

@@ -1,12 +1,12 @@
 #!/usr/bin/env zx
 // The DR drill on the local site: up, back up, steady workload, human error + PITR, failover.
-import { HELP_FLAG, runbook, log, printJson } from './lib/cli.ts'
-import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
-import { LocalSite } from './lib/local-site/site.ts'
-import { parseScale } from './lib/local-site/dataset.ts'
-import { renderStatus } from './lib/local-site/render.ts'
-import { run } from './lib/exec.ts'
-import { runDrill, parseRate } from './lib/drill/drill.ts'
+import { HELP_FLAG, runbook, log, printJson } from './lib/cli/frame.ts'
+import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
+import { LocalSite } from './lib/sites/local/site.ts'
+import { parseScale } from './lib/sites/local/dataset.ts'
+import { renderStatus } from './lib/sites/local/render.ts'
+import { run } from './lib/adapters/exec.ts'
+import { runDrill, parseRate } from './lib/ops/drill/drill.ts'
 
 const spec = {
   name: 'drill.ts',

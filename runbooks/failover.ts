@@ -1,11 +1,11 @@
 #!/usr/bin/env zx
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
-import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { cloudFailover } from './lib/cloud-failover.ts'
-import { run } from './lib/exec.ts'
-import { failover, watch, type FailoverReport } from './lib/failover-run.ts'
-import { rejoin } from './lib/failback-run.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { cloudFailover } from './lib/ops/failover/cloud-failover.ts'
+import { run } from './lib/adapters/exec.ts'
+import { failover, watch, type FailoverReport } from './lib/ops/failover/failover.ts'
+import { rejoin } from './lib/ops/failback/rejoin.ts'
 import { inputError } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env zx
 // The real local DR site on 127.0.0.1: up | status | down.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
 import { inputError } from '../core/errors.ts'
-import { loadPolicyFor, localLayout, auditFor } from './lib/stack.ts'
-import { LocalSite } from './lib/local-site/site.ts'
-import { parseScale } from './lib/local-site/dataset.ts'
-import { renderStatus } from './lib/local-site/render.ts'
-import { run } from './lib/exec.ts'
+import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
+import { LocalSite } from './lib/sites/local/site.ts'
+import { parseScale } from './lib/sites/local/dataset.ts'
+import { renderStatus } from './lib/sites/local/render.ts'
+import { run } from './lib/adapters/exec.ts'
 
 const spec = {
   name: 'local.ts',

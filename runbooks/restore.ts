@@ -1,10 +1,10 @@
 #!/usr/bin/env zx
 // Point-in-time restore: into a new cluster by default, or safely in place.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli.ts'
-import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { requireLocal } from './lib/cloud.ts'
+import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { requireLocal } from './lib/cli/cloud.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery.ts'
-import { parsePort, parseRepo, planText, prepare, restoreInPlace, restoreNew } from './lib/restore-run.ts'
+import { parsePort, parseRepo, planText, prepare, restoreInPlace, restoreNew } from './lib/ops/restore/restore.ts'
 import { formatDuration } from '../core/duration.ts'
 
 const spec = {

@@ -1,10 +1,10 @@
 #!/usr/bin/env zx
 // The workload writer: start | stop | status | verify (count acknowledged commits lost on the primary).
-import { HELP_FLAG, runbook, log, printJson } from './lib/cli.ts'
-import { STACK_FLAGS, loadStack } from './lib/stack.ts'
-import { requireLocal } from './lib/cloud.ts'
-import { acked, lostCommits, startWriter, stopWriter, writerRunning } from './lib/local-site/workload.ts'
-import { parseRate } from './lib/drill/drill.ts'
+import { HELP_FLAG, runbook, log, printJson } from './lib/cli/frame.ts'
+import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { requireLocal } from './lib/cli/cloud.ts'
+import { acked, lostCommits, startWriter, stopWriter, writerRunning } from './lib/sites/local/workload.ts'
+import { parseRate } from './lib/ops/drill/drill.ts'
 import { inputError } from '../core/errors.ts'
 
 const spec = {

@@ -8,7 +8,7 @@ import { mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:f
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { processAlive } from '../../runbooks/lib/postgres.ts'
+import { processAlive } from '../../runbooks/lib/adapters/postgres.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 const TSX = createRequire(import.meta.url).resolve('tsx')
@@ -93,15 +93,15 @@ export function alive(pid: number | undefined): boolean {
 
 /** The server's own clock (the same one that stamps committed_at). */
 export async function serverNow(port: number): Promise<number> {
-  const { query } = await import('../../runbooks/lib/postgres.ts')
+  const { query } = await import('../../runbooks/lib/adapters/postgres.ts')
   const [r] = await query<{ t: Date }>({ host: '127.0.0.1', port, database: 'postgres' }, 'SELECT clock_timestamp() AS t')
   return r!.t.getTime()
 }
 
 /** Stop and delete a scratch cluster a test restored. */
 export async function dropScratch(dir: string): Promise<void> {
-  const { Postgres, postmasterPid } = await import('../../runbooks/lib/postgres.ts')
-  const { run } = await import('../../runbooks/lib/exec.ts')
+  const { Postgres, postmasterPid } = await import('../../runbooks/lib/adapters/postgres.ts')
+  const { run } = await import('../../runbooks/lib/adapters/exec.ts')
   if (postmasterPid(dir)) await new Postgres(run).stop(dir, 'immediate').catch(() => {})
   rmSync(dir, { recursive: true, force: true })
 }

@@ -7,15 +7,15 @@ import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSy
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { testSite, runbook, json, serverNow, dropScratch, pidsOf, ROOT, type TestSite } from '../helpers/site.ts'
-import { query } from '../../runbooks/lib/postgres.ts'
-import { acked } from '../../runbooks/lib/local-site/workload.ts'
-import { layout } from '../../runbooks/lib/local-site/layout.ts'
-import { verifyExport } from '../../runbooks/lib/logical-export.ts'
-import { verifyOffsiteExport } from '../../runbooks/lib/offsite-exports.ts'
-import { LocalSite } from '../../runbooks/lib/local-site/site.ts'
+import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { acked } from '../../runbooks/lib/sites/local/workload.ts'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { verifyExport } from '../../runbooks/lib/ops/exports/logical-export.ts'
+import { verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
+import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { run } from '../../runbooks/lib/exec.ts'
-import { waitFor } from '../../runbooks/lib/process.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 26100
 let t: TestSite

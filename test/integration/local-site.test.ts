@@ -7,8 +7,8 @@ import { readFileSync, readdirSync, statSync, existsSync, copyFileSync, writeFil
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
-import { query } from '../../runbooks/lib/postgres.ts'
-import { waitFor } from '../../runbooks/lib/process.ts'
+import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 26000
 let t: TestSite
@@ -94,7 +94,7 @@ describe('local site: up from nothing', () => {
   })
 
   it('keeps the repo2 cipher pass 0600 outside the repo, and out of every file, log and argv', async () => {
-    const { layout } = await import('../../runbooks/lib/local-site/layout.ts')
+    const { layout } = await import('../../runbooks/lib/sites/local/layout.ts')
     const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
     const f = l.secrets.pgbackrest
     expect(statSync(f).mode & 0o777).toBe(0o600)

@@ -1,7 +1,7 @@
 /** The Route53 adapter against a local receiver (the AWS API cannot be reached here). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
-import { route53Upsert, changeBatchXml, cloudDnsSwitch } from '../../runbooks/lib/dns.ts'
+import { route53Upsert, changeBatchXml, cloudDnsSwitch } from '../../runbooks/lib/adapters/dns.ts'
 
 let server: Server
 const got: { url: string; headers: Record<string, any>; body: string }[] = []

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
-import { followedTimeline } from '../../runbooks/lib/postgres.ts'
+import { followedTimeline } from '../../runbooks/lib/adapters/postgres.ts'
 
 const facts = (over: Partial<FailoverFacts> = {}, flags: Partial<FailoverFacts['flags']> = {}): FailoverFacts => ({
   primary: { name: 'node1', health: 'down', error: 'ECONNREFUSED' },

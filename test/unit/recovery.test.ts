@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, lsnValue, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { lastCommit, previousSegment, segmentEnd } from '../../runbooks/lib/catalog.ts'
-import { withoutRestoreSettings } from '../../runbooks/lib/local-site/config-files.ts'
-import { reachedFromLog } from '../../runbooks/lib/restore-run.ts'
+import { lastCommit, previousSegment, segmentEnd } from '../../runbooks/lib/ops/catalog/catalog.ts'
+import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'
+import { reachedFromLog } from '../../runbooks/lib/ops/restore/restore.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'local')

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import { Sealer, sealedLength } from '../../runbooks/lib/sealed.ts'
-import { labelTime } from '../../runbooks/lib/logical-export.ts'
+import { Sealer, sealedLength } from '../../runbooks/lib/ops/exports/sealed.ts'
+import { labelTime } from '../../runbooks/lib/ops/exports/logical-export.ts'
 
 async function through(t: NodeJS.ReadWriteStream, input: Buffer, chunk = 7): Promise<Buffer> {
   const parts: Buffer[] = []

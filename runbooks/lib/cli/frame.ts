@@ -1,0 +1,140 @@
+/**
+ * What every runbook entry shares: flag parsing (unknown flags are bad input), --help,
+ * confirmation of destructive steps, the audit log, and the exit-code contract:
+ * 0 done, 1 failed, 2 bad input or refused.
+ */
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
+import { createInterface } from 'node:readline/promises'
+import { InputError, inputError } from '../../../core/errors.ts'
+import { redact } from '../output/redact.ts'
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
+
+export interface FlagSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  default?: string | boolean
+  help: string
+  multiple?: boolean
+}
+
+export interface RunbookSpec<F extends Record<string, FlagSpec>> {
+  name: string
+  summary: string
+  usage: string
+  flags: F
+  /** what positionals are allowed, for the error message; none when absent */
+  positionals?: readonly string[]
+}
+
+type Values<F extends Record<string, FlagSpec>> = {
+  [K in keyof F]: F[K]['type'] extends 'boolean' ? boolean : F[K]['multiple'] extends true ? string[] | undefined : string | undefined
+}
+
+export interface Parsed<F extends Record<string, FlagSpec>> {
+  flags: Values<F>
+  positionals: string[]
+}
+
+/** The arguments after the script, whether started by `zx file.ts`, `tsx file.ts` or node. */
+export function scriptArgs(entryUrl: string, argv = process.argv): string[] {
+  const entry = fileURLToPath(entryUrl)
+  const i = argv.findIndex((a, idx) => idx > 0 && resolve(a) === entry)
+  return argv.slice(i >= 0 ? i + 1 : 2)
+}
+
+export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, args: string[]): Parsed<F> {
+  const options = Object.fromEntries(
+    Object.entries(spec.flags).map(([k, f]) => [
+      k,
+      Object.fromEntries(Object.entries({ type: f.type, short: f.short, multiple: f.multiple, default: f.default }).filter(([, v]) => v !== undefined)),
+    ]),
+  ) as unknown as NonNullable<Parameters<typeof parseArgs>[0]>['options']
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true })
+    if (positionals.length && !spec.positionals)
+      throw inputError('argument', positionals[0], `${spec.name} takes no positional arguments`, `see ${spec.name} --help`)
+    return { flags: values as Values<F>, positionals }
+  } catch (e) {
+    if (e instanceof InputError) throw e
+    const msg = (e as Error).message
+    const valid = Object.keys(spec.flags).map((f) => `--${f}`).join(', ')
+    throw inputError('flags', args.join(' '), msg.replace(/\. To specify.*$/s, ''), `valid flags: ${valid}; see --help`)
+  }
+}
+
+export function helpText<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>): string {
+  const rows = Object.entries(spec.flags).map(([k, f]) => {
+    const left = `  ${f.short ? `-${f.short}, ` : ''}--${k}${f.type === 'string' ? ' <value>' : ''}`
+    return `${left.padEnd(34)} ${f.help}${f.default !== undefined && f.default !== false ? ` (default: ${f.default})` : ''}`
+  })
+  return `${spec.name}: ${spec.summary}\n\nUsage: ${spec.usage}\n\nOptions:\n${rows.join('\n')}\n`
+}
+
+export const HELP_FLAG = { help: { type: 'boolean', short: 'h', help: 'show this help' } } as const satisfies Record<string, FlagSpec>
+
+/** Ask before a destructive step: --yes answers for the operator; no terminal and no --yes refuses. */
+export async function confirm(question: string, yes: boolean): Promise<void> {
+  if (yes) return
+  if (!process.stdin.isTTY)
+    throw inputError('--yes', false, `refusing without confirmation: ${question}`, 'run it on a terminal to answer, or pass --yes')
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  const answer = (await rl.question(`${question} Type "yes" to continue: `)).trim()
+  rl.close()
+  if (answer !== 'yes') throw inputError('confirmation', answer, 'not confirmed', 'answer "yes" to proceed; nothing was changed')
+}
+
+export const log = {
+  quiet: false,
+  info(msg: string) {
+    if (!this.quiet) process.stderr.write(redact(msg) + '\n')
+  },
+  warn(msg: string) {
+    process.stderr.write(redact(`warning: ${msg}`) + '\n')
+  },
+  /** a step's progress on a terminal; silent in --json mode or when not a TTY */
+  progress(msg: string) {
+    if (!this.quiet && process.stderr.isTTY) process.stderr.write(`\r\x1b[K${redact(msg)}`)
+  },
+  progressDone() {
+    if (!this.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K')
+  },
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(redact(JSON.stringify(value, null, 2)) + '\n')
+}
+
+/**
+ * Run a runbook body with the exit-code contract. Errors with `exitCode` 2 (bad input,
+ * refusal) and command failures print one clear message, never a stack trace.
+ */
+export async function main(body: () => Promise<number | void>): Promise<void> {
+  let code = 0
+  try {
+    code = (await body()) ?? 0
+  } catch (e) {
+    const err = e as Error & { exitCode?: number }
+    code = err.exitCode === 2 ? 2 : 1
+    const label = code === 2 ? (err.name === 'Refusal' ? 'refused' : 'error') : 'failed'
+    process.stderr.write(redact(`${label}: ${err.message}`) + '\n')
+    if (process.env.LABDOJO_DEBUG && err.stack) process.stderr.write(redact(err.stack) + '\n')
+  }
+  process.exitCode = code
+}
+
+/**
+ * The shape of every runbook entry: parse flags (bad ones exit 2), answer --help, keep quiet
+ * under --json, then run the body under the exit-code contract.
+ */
+export async function runbook<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, entryUrl: string, body: (p: Parsed<F>) => Promise<number | void>): Promise<void> {
+  await main(async () => {
+    const parsed = parseFlags(spec, scriptArgs(entryUrl))
+    const f = parsed.flags as Record<string, unknown>
+    if (f.help) return void process.stdout.write(helpText(spec))
+    log.quiet = !!f.json
+    return body(parsed)
+  })
+}

@@ -1,0 +1,116 @@
+/**
+ * Loading a stack for a runbook: the DR policy (always), and the inventory — the local site's
+ * own state for `--stack local` (the default), or a cloud stack's `inventory` output
+ * (`--inventory FILE`, or `pulumi stack output --json` when the CLI is installed).
+ */
+import { existsSync, mkdirSync, readFileSync, symlinkSync, lstatSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import type { DrPolicy } from '../../../core/policy.ts'
+import { LOCAL_STACK, loadPolicy, stacksIn } from '../../../core/project-config.ts'
+import { parseInventory, type Inventory } from '../../../core/inventory.ts'
+import { InputError, inputError } from '../../../core/errors.ts'
+import { REPO_ROOT } from './frame.ts'
+import { AuditLog } from '../output/audit.ts'
+import { isRoot, run, SITE_USER } from '../adapters/exec.ts'
+import { DEFAULT_BASE_PORT, layout, parseBasePort, type Layout } from '../sites/local/layout.ts'
+import { LocalSite } from '../sites/local/site.ts'
+import { siteIds } from '../adapters/process.ts'
+import { execFileSync } from 'node:child_process'
+
+export const STACK_FLAGS = {
+  stack: { type: 'string', default: LOCAL_STACK, help: `stack: local (the real local site) or a Pulumi stack (prod, dr)` },
+  inventory: { type: 'string', help: 'inventory JSON of a cloud stack (its `inventory` stack output)' },
+} as const
+
+function canSiteUserReach(dir: string): boolean {
+  if (!isRoot()) return true
+  try {
+    execFileSync('runuser', ['-u', SITE_USER, '--', 'test', '-x', dir], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The local site's state directory: `.state/local` in the repo (git-ignored). When the repo
+ * sits where the postgres user cannot reach (e.g. under /root), `.state` becomes a link to
+ * /var/lib/labdojo-dr/<hash>. LABDOJO_STATE_DIR overrides (tests use it).
+ */
+export function localStateDir(): string {
+  if (process.env.LABDOJO_STATE_DIR) return process.env.LABDOJO_STATE_DIR
+  const link = join(REPO_ROOT, '.state')
+  if (canSiteUserReach(REPO_ROOT)) return join(link, 'local')
+  const real = join('/var/lib/labdojo-dr', createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 12))
+  mkdirSync(real, { recursive: true, mode: 0o755 })
+  let isLink = false
+  try {
+    isLink = lstatSync(link).isSymbolicLink()
+  } catch {}
+  if (!isLink && !existsSync(link)) symlinkSync(real, link)
+  return join(real, 'local')
+}
+
+export function localLayout(basePortFlag?: string): Layout {
+  const stateDir = localStateDir()
+  const siteFile = join(stateDir, 'site.json')
+  let basePort = parseBasePort(basePortFlag ?? process.env.LABDOJO_BASE_PORT, basePortFlag ? '--base-port' : 'LABDOJO_BASE_PORT')
+  if (!basePortFlag && existsSync(siteFile)) basePort = (JSON.parse(readFileSync(siteFile, 'utf8')) as { basePort?: number }).basePort ?? DEFAULT_BASE_PORT
+  return layout(stateDir, basePort, siteIds().home)
+}
+
+export interface StackContext {
+  stack: string
+  policy: DrPolicy
+  audit: AuditLog
+  inventory: Inventory
+  /** present for --stack local */
+  site?: LocalSite
+}
+
+/** Where Pulumi.yaml and the stack files are (LABDOJO_PROJECT_DIR overrides, for tests). */
+export const PROJECT_DIR = process.env.LABDOJO_PROJECT_DIR ?? REPO_ROOT
+
+export function loadPolicyFor(stack: string): DrPolicy {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(stack)) throw inputError('--stack', stack, 'not a stack name', `valid stacks: ${stacksIn(PROJECT_DIR).join(', ')}`)
+  return loadPolicy(PROJECT_DIR, stack)
+}
+
+export function auditFor(runbook: string, stack: string): AuditLog {
+  const file = process.env.LABDOJO_AUDIT_LOG ?? (stack === LOCAL_STACK ? join(localStateDir(), 'audit.log') : join(REPO_ROOT, '.state', 'audit', `${stack}.log`))
+  return new AuditLog(file, runbook, stack)
+}
+
+export async function loadStack(runbook: string, flags: { stack?: string; inventory?: string; 'base-port'?: string }, say?: (m: string) => void): Promise<StackContext> {
+  const stack = flags.stack ?? LOCAL_STACK
+  const policy = loadPolicyFor(stack)
+  if (stack === LOCAL_STACK) {
+    if (flags.inventory) throw inputError('--inventory', flags.inventory, 'the local stack describes itself', 'drop --inventory, or pass --stack prod|dr')
+    const site = new LocalSite(localLayout(flags['base-port']), policy, run, say)
+    const inventory = site.exists() ? site.inventory() : undefined
+    if (!inventory) throw new InputError('local site', [{ key: '--stack local', value: site.l.stateDir, message: 'no local site is set up', fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first' }])
+    site.loadSecrets()
+    return { stack, policy, audit: auditFor(runbook, stack), inventory, site }
+  }
+  let raw: unknown
+  let source: string
+  if (flags.inventory) {
+    if (!existsSync(flags.inventory)) throw inputError('--inventory', flags.inventory, 'no such file', 'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`')
+    source = flags.inventory
+    try {
+      raw = JSON.parse(readFileSync(flags.inventory, 'utf8'))
+    } catch (e) {
+      throw inputError('--inventory', flags.inventory, `is not JSON: ${(e as Error).message}`, 'pass the stack output file unchanged')
+    }
+  } else {
+    source = `pulumi stack output --stack ${stack}`
+    try {
+      raw = JSON.parse(execFileSync('pulumi', ['stack', 'output', '--json', '--stack', stack], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))
+    } catch (e) {
+      throw inputError('--stack', stack, `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`, 'install and log in to the Pulumi CLI, or pass --inventory FILE')
+    }
+  }
+  const inv = (raw as { inventory?: unknown }).inventory ?? raw
+  return { stack, policy, audit: auditFor(runbook, stack), inventory: parseInventory(inv, source) }
+}

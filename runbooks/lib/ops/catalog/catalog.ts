@@ -1,0 +1,117 @@
+/**
+ * Gathers the recovery catalog: for each repo, pgBackRest's backups and archive range, plus
+ * the latest recoverable point, which `info` does not report: fetch the newest archived
+ * segment and read its last COMMIT with pg_waldump, stepping back while a segment has none.
+ */
+import { mkdtempSync, rmSync, existsSync, readFileSync, appendFileSync, chmodSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import type { Runner } from '../../adapters/exec.ts'
+import type { PgBackRest, StanzaInfo } from '../../adapters/pgbackrest.ts'
+import { pgBin } from '../../adapters/postgres.ts'
+import { giveToSiteUser } from '../../adapters/process.ts'
+import { earliestPoint, lsnValue, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../../../core/recovery.ts'
+
+/** The local site's clusters use initdb's default WAL segment size (previousSegment assumes it too). */
+const WAL_SEGMENT_BYTES = 16n * 1024n * 1024n
+
+/** The LSN just past the end of a WAL segment named TTTTTTTTXXXXXXXXYYYYYYYY (16 MiB segments). */
+export function segmentEnd(seg: string): bigint {
+  return (BigInt(`0x${seg.slice(8, 16)}`) << 32n) + (BigInt(`0x${seg.slice(16, 24)}`) + 1n) * WAL_SEGMENT_BYTES
+}
+
+export function previousSegment(seg: string): string | undefined {
+  const tli = seg.slice(0, 8)
+  const n = (BigInt(`0x${seg.slice(8, 16)}`) << 8n) + BigInt(`0x${seg.slice(16, 24)}`)
+  if (n === 0n) return undefined
+  const p = n - 1n
+  return tli + (p >> 8n).toString(16).toUpperCase().padStart(8, '0') + (p & 0xffn).toString(16).toUpperCase().padStart(8, '0')
+}
+
+/** The last COMMIT record of one WAL file, per pg_waldump. */
+export function lastCommit(waldump: string): Point | undefined {
+  let last: Point | undefined
+  for (const line of waldump.split('\n')) {
+    const m = /lsn: ([0-9A-F]+\/[0-9A-F]+),.*desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/.exec(line)
+    if (m) last = { lsn: m[1]!, time: Date.parse(`${m[2]!.replace(' ', 'T')}Z`) }
+  }
+  return last
+}
+
+/**
+ * The last commit in the archive, searched from the newest segment backwards. `floorLsn` (the
+ * newest backup's end) stops the search: a commit in a segment that ends before it is older
+ * than the backup's end, which is recoverable anyway.
+ */
+export async function latestRecoverable(run: Runner, br: PgBackRest, repo: number, archiveMax: string, pgPath: string, floorLsn?: string, maxSteps = 8): Promise<Point | undefined> {
+  const floor = floorLsn ? lsnValue(floorLsn) : 0n
+  const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
+  chmodSync(dir, 0o700)
+  giveToSiteUser(dir)
+  try {
+    let seg: string | undefined = archiveMax
+    for (let i = 0; seg && i < maxSteps && segmentEnd(seg) > floor; i++, seg = previousSegment(seg)) {
+      const dest = join(dir, seg)
+      const got = await br.archiveGet(seg, dest, repo, pgPath)
+      if (got.code !== 0 || !existsSync(dest)) continue
+      // only transaction records: a segment of bulk writes prints 100k lines otherwise
+      const dump = await run(pgBin('pg_waldump'), ['--rmgr=Transaction', dest], { asSiteUser: true, nothrow: true, env: { TZ: 'UTC' }, timeoutMs: 60_000 })
+      rmSync(dest, { force: true })
+      const p = lastCommit(dump.stdout)
+      if (p) return p
+    }
+    return undefined
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] {
+  return info.backups
+    .filter((b) => b.repoKey === repo)
+    .map((b) => ({ label: b.label, type: b.type, repo, start: b.start * 1000, stop: b.stop * 1000, lsnStart: b.lsnStart, lsnStop: b.lsnStop, size: b.size, repoSize: b.repoSize, error: b.error }))
+}
+
+/** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
+export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgPath: string, precheck?: () => Promise<string | undefined>): Promise<RepoCatalog> {
+  const down = await precheck?.()
+  if (down) return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: down }
+  let info: StanzaInfo
+  try {
+    info = await br.info(repo)
+  } catch (e) {
+    return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: (e as Error).message.split('\n').slice(0, 3).join(' ') }
+  }
+  const r = info.repos.find((x) => x.key === repo)
+  if (r && r.status !== 0 && r.status !== 2)
+    return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: r.message }
+  const backups = catalogBackups(info, repo)
+  const arch = info.archives.filter((a) => a.repoKey === repo).sort((a, b) => (a.max ?? '').localeCompare(b.max ?? ''))
+  const archiveMin = arch.map((a) => a.min).filter(Boolean).sort()[0] ?? null
+  const archiveMax = arch.at(-1)?.max ?? null
+  const earliest = earliestPoint(backups)
+  // the end of the newest backup is itself recoverable even when no commit follows it
+  const backupEnd = newestBackupEnd(backups)
+  let latest: Point | null = null
+  let error: string | undefined
+  if (archiveMax) {
+    try {
+      latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn)) ?? null
+    } catch (e) {
+      error = (e as Error).message.split('\n')[0]
+    }
+  }
+  if (backupEnd && (!latest || latest.time < backupEnd.time)) latest = backupEnd
+  return { repo, backups, archiveMin, archiveMax, earliest, latest, reachable: true, error }
+}
+
+// ------------------------------------------------------------------ named restore points
+
+export function readRestorePoints(file: string): RestorePoint[] {
+  if (!existsSync(file)) return []
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RestorePoint)
+}
+
+export function recordRestorePoint(file: string, p: RestorePoint): void {
+  appendFileSync(file, JSON.stringify(p) + '\n')
+}

@@ -1,0 +1,71 @@
+/** The catalog report: facts from every repo plus the pure tier verdicts. */
+import { tierVerdicts, type RepoCatalog, type RestorePoint, type TierVerdict } from '../../../../core/recovery.ts'
+import { formatBytes, formatDuration } from '../../../../core/duration.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { readRestorePoints, repoCatalog } from './catalog.ts'
+import { restorePointsFile } from '../backup/restore-points.ts'
+import { query } from '../../adapters/postgres.ts'
+import { walSegmentDistance } from '../../sites/local/site.ts'
+
+export interface CatalogReport {
+  stack: string
+  generatedAt: string
+  ok: boolean
+  pitrWindowSeconds: number
+  repos: (RepoCatalog & { verdicts: TierVerdict[]; earliestTime: string | null; latestTime: string | null })[]
+  restorePoints: RestorePoint[]
+}
+
+export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
+  const s = site.state()
+  const pgPath = site.l.node(s.primary).data
+  const now = Date.now()
+  const [repos, archiveCurrent] = await Promise.all([
+    Promise.all(site.inventory().pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index)))),
+    primaryArchiveCurrent(site),
+  ])
+  const withVerdicts = repos.map((c) => ({
+    ...c,
+    earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
+    latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
+    verdicts: tierVerdicts(site.policy, c, now, archiveCurrent),
+  }))
+  return {
+    stack: 'local',
+    generatedAt: new Date(now).toISOString(),
+    ok: withVerdicts.every((r) => r.verdicts.every((v) => v.ok)),
+    pitrWindowSeconds: site.policy.schedules.pitrWindow,
+    repos: withVerdicts,
+    restorePoints: readRestorePoints(restorePointsFile(site)),
+  }
+}
+
+/** The primary's archiver has shipped everything but the segment being written, and is not failing. */
+async function primaryArchiveCurrent(site: LocalSite): Promise<boolean> {
+  try {
+    const [a] = await query<{ cur: string; last: string | null; failing: boolean }>(site.conn(site.state().primary, 'postgres'),
+      `SELECT pg_walfile_name(pg_current_wal_lsn()) AS cur, last_archived_wal AS last, coalesce(last_failed_time > last_archived_time, false) AS failing FROM pg_stat_archiver`)
+    if (!a?.last || a.failing) return false
+    const d = walSegmentDistance(a.cur, a.last.slice(0, 24))
+    return d !== null && d <= 1
+  } catch {
+    return false
+  }
+}
+
+export function renderCatalog(r: CatalogReport): string {
+  const out: string[] = [`recovery catalog (${r.generatedAt})  policy PITR window ${formatDuration(r.pitrWindowSeconds)}`, '']
+  for (const c of r.repos) {
+    out.push(`repo${c.repo}: ${c.reachable ? `${c.backups.length} backup(s), WAL ${c.archiveMin ?? '-'} .. ${c.archiveMax ?? '-'}` : `UNREACHABLE: ${c.error}`}`)
+    for (const b of c.backups)
+      out.push(`  ${b.label.padEnd(36)} ${b.type.padEnd(4)} ${formatBytes(b.size).padStart(10)}  ${new Date(b.start).toISOString()} .. ${new Date(b.stop).toISOString()}  LSN ${b.lsnStart}..${b.lsnStop}${b.error ? '  ERROR' : ''}`)
+    if (c.earliest && c.latest) {
+      const span = (c.latest.time - c.earliest.time) / 1000
+      out.push(`  recoverable: ${c.earliestTime} (LSN ${c.earliest.lsn})  ..  ${c.latestTime} (LSN ${c.latest.lsn})  = ${formatDuration(span)}${span < r.pitrWindowSeconds ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`)
+    }
+    for (const v of c.verdicts) out.push(`  tier ${v.tier}: ${v.ok ? 'OK' : `FLAGGED - ${v.findings.join('; ')}`}`)
+    out.push('')
+  }
+  if (r.restorePoints.length) out.push('named restore points:', ...r.restorePoints.map((p) => `  ${p.name}  LSN ${p.lsn}  ${new Date(p.time).toISOString()}`), '')
+  return out.join('\n')
+}

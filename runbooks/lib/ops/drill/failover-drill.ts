@@ -1,0 +1,66 @@
+/**
+ * The failover drill: kill -9 the primary under the write workload, fail over through the
+ * guarded procedure, measure the RTO the writer saw (kill to its first acknowledged commit
+ * through the endpoint) and count acknowledged commits lost; then fail back and switch back,
+ * leaving the site as it was found.
+ */
+import type { LocalSite } from '../../sites/local/site.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import { acked, lostCommits } from '../../sites/local/workload.ts'
+import { postmasterPid } from '../../adapters/postgres.ts'
+import { waitFor } from '../../adapters/process.ts'
+import { failover } from '../failover/failover.ts'
+import { rejoin } from '../failback/rejoin.ts'
+import type { RecoveryMeasure } from '../../../../core/drill.ts'
+import type { NodeName } from '../../sites/local/layout.ts'
+
+export interface FailoverDrillResult {
+  from: NodeName
+  to: NodeName
+  measure: RecoveryMeasure
+  procedureRtoSeconds: number
+  writerRtoSeconds: number
+  ackedBeforeKill: number
+  failbackSeconds: number
+  switchbackSeconds: number
+}
+
+/** kill -9 of a node's postmaster, by pid. Returns the moment of the kill. */
+export function killPrimary(site: LocalSite, n: NodeName): number {
+  const pid = postmasterPid(site.l.node(n).data)
+  if (!pid) throw new Error(`${n} is not running`)
+  process.kill(pid, 'SIGKILL')
+  return Date.now()
+}
+
+export async function failoverDrill(site: LocalSite, audit: AuditLog, writerId: string, opts: { switchBack?: boolean } = {}): Promise<FailoverDrillResult> {
+  const from = site.state().primary
+  await waitFor('the writer to commit', async () => acked(site.l, writerId).length > 10, 30_000)
+  const killedAt = await audit.step(`kill -9 ${from}`, async () => killPrimary(site, from))
+  const report = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+  const newPort = site.port(report.to)
+  const firstAck = await waitFor('the writer\'s first commit on the new primary', async () => acked(site.l, writerId).find((a) => a.at > killedAt && a.port === newPort), 60_000, 20)
+  const acks = acked(site.l, writerId)
+  const lost = await lostCommits(site.endpointConn(), acks.filter((a) => a.at <= Date.now()))
+  const t1 = Date.now()
+  await rejoin(site, from, audit)
+  const failbackSeconds = (Date.now() - t1) / 1000
+  let switchbackSeconds = 0
+  if (opts.switchBack !== false) {
+    const t2 = Date.now()
+    const back = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }, audit, async () => {})
+    await rejoin(site, back.from, audit)
+    switchbackSeconds = (Date.now() - t2) / 1000
+  }
+  const writerRto = (firstAck.at - killedAt) / 1000
+  return {
+    from,
+    to: report.to,
+    measure: { what: 'failover after kill -9 of the primary', rtoSeconds: writerRto, rpoSeconds: report.lossWindowSeconds, lostCommits: lost.length },
+    procedureRtoSeconds: report.timings.rtoSeconds,
+    writerRtoSeconds: writerRto,
+    ackedBeforeKill: acks.filter((a) => a.at <= killedAt).length,
+    failbackSeconds,
+    switchbackSeconds,
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Where the local site lives and which ports it uses: pure functions of the state directory
+ * and the base port, so every runbook agrees without asking a running process.
+ */
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { homedir } from 'node:os'
+import { inputError } from '../../../../core/errors.ts'
+
+export const STANZA = 'labdojo'
+export const DATABASE = 'labdojo'
+export const BUCKET = 'labdojo-backups'
+/** Below Linux's ephemeral range (32768-60999), so no client socket can hold one of our ports. */
+export const DEFAULT_BASE_PORT = 25400
+
+export type NodeName = 'node1' | 'node2' | 'node3'
+export const NODE_NAMES: readonly NodeName[] = ['node1', 'node2', 'node3']
+/** the site each node was provisioned for */
+export const NODE_SITE = { node1: 'primary', node2: 'hot', node3: 'warm' } as const
+
+export interface Layout {
+  stateDir: string
+  siteId: string
+  basePort: number
+  ports: { endpoint: number; s3: number; node1: number; node2: number; node3: number; scratchFirst: number; scratchLast: number }
+  siteFile: string
+  inventoryFile: string
+  auditFile: string
+  socketDir: string
+  node(name: NodeName): { dir: string; data: string; conf: string; log: string }
+  pgbackrest: { dir: string; conf: string; log: string; lock: string; spool: string; repo1: string }
+  s3: { dir: string; data: string; cert: string; key: string; pid: string; log: string }
+  pgbouncer: { dir: string; ini: string; users: string; pid: string; log: string }
+  workload: { dir: string; acks: string; pid: string; log: string }
+  scratchDir: string
+  secrets: { dir: string; pgbackrest: string }
+}
+
+export function parseBasePort(raw: string | undefined, key = '--base-port'): number {
+  if (raw === undefined) return DEFAULT_BASE_PORT
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1024 || n > 32748)
+    throw inputError(key, raw, 'must be a whole number from 1024 to 32748 (the site uses it and the next 19 ports, below the ephemeral range)', `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`)
+  return n
+}
+
+/** Secrets live outside the repo, in the site user's home, 0600. */
+export function secretsRoot(siteUserHome: string): string {
+  return process.env.LABDOJO_SECRETS_DIR ?? join(siteUserHome, '.config', 'labdojo-dr')
+}
+
+export function layout(stateDir: string, basePort: number, siteUserHome = homedir()): Layout {
+  const siteId = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
+  const d = (...p: string[]) => join(stateDir, ...p)
+  // unix socket paths are limited to ~107 bytes
+  const socketDir = d('run').length <= 80 ? d('run') : join('/tmp', `labdojo-${siteId}`)
+  const secretsDir = join(secretsRoot(siteUserHome), siteId)
+  return {
+    stateDir,
+    siteId,
+    basePort,
+    ports: { endpoint: basePort, node1: basePort + 1, node2: basePort + 2, node3: basePort + 3, s3: basePort + 9, scratchFirst: basePort + 10, scratchLast: basePort + 19 },
+    siteFile: d('site.json'),
+    inventoryFile: d('inventory.json'),
+    auditFile: d('audit.log'),
+    socketDir,
+    node: (name) => ({ dir: d('nodes', name), data: d('nodes', name, 'data'), conf: d('nodes', name, 'node.conf'), log: d('nodes', name, 'postgres.log') }),
+    pgbackrest: { dir: d('pgbackrest'), conf: d('pgbackrest', 'pgbackrest.conf'), log: d('pgbackrest', 'log'), lock: d('pgbackrest', 'lock'), spool: d('pgbackrest', 'spool'), repo1: d('repo1') },
+    s3: { dir: d('s3'), data: d('s3', 'data'), cert: d('s3', 'cert.pem'), key: d('s3', 'key.pem'), pid: d('s3', 's3rver.pid'), log: d('s3', 's3rver.log') },
+    pgbouncer: { dir: d('pgbouncer'), ini: d('pgbouncer', 'pgbouncer.ini'), users: d('pgbouncer', 'userlist.txt'), pid: d('pgbouncer', 'pgbouncer.pid'), log: d('pgbouncer', 'pgbouncer.log') },
+    workload: { dir: d('workload'), acks: d('workload', 'acks.log'), pid: d('workload', 'writer.pid'), log: d('workload', 'writer.log') },
+    scratchDir: d('scratch'),
+    secrets: { dir: secretsDir, pgbackrest: join(secretsDir, 'pgbackrest-secrets.conf') },
+  }
+}
