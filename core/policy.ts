@@ -5,6 +5,7 @@
  */
 import { InputError, type Problem } from './errors.ts'
 import { parseDuration } from './duration.ts'
+import { cronPeriodSeconds, validCron } from './cron.ts'
 
 export type TierId = 1 | 2 | 3
 export type SiteName = 'primary' | 'hot' | 'warm' | 'cold'
@@ -97,21 +98,16 @@ export function diffsRetained(p: DrPolicy): number {
   return Math.max(1, Math.round(p.schedules.differential.retention / cronPeriodSeconds(p.schedules.differential.cron)))
 }
 
+/** Days a full backup's files stay locked (object lock / retention): the full schedule's retention. */
+export function fullBackupLockDays(p: DrPolicy): number {
+  return Math.ceil(p.schedules.full.retention / 86400)
+}
+
 /** Days of offsite (cold) retention: tier 1's retention ("1 year + legal"). */
 export function offsiteRetentionDays(p: DrPolicy): number {
   return Math.ceil(p.tiers[1].retention / 86400)
 }
 
-/** The seconds between two runs of a weekly or daily cron (only the shapes the policy allows). */
-export function cronPeriodSeconds(cron: string): number {
-  const [, , dom, , dow] = cron.trim().split(/\s+/)
-  if (dom === '*' && dow === '*') return 86400
-  if (dow !== undefined && dow !== '*') {
-    const days = expandField(dow, 0, 7)
-    return days && days.length > 0 ? Math.round((7 / days.length) * 86400) : 7 * 86400
-  }
-  return 30 * 86400
-}
 
 // ---------------------------------------------------------------------------------------
 // validation
@@ -187,31 +183,6 @@ class Checker {
   }
 }
 
-const CRON_RANGES: [number, number][] = [[0, 59], [0, 23], [1, 31], [1, 12], [0, 7]]
-
-function expandField(field: string, min: number, max: number): number[] | undefined {
-  const out: number[] = []
-  for (const part of field.split(',')) {
-    const m = /^(\*|\d+(?:-\d+)?)(?:\/(\d+))?$/.exec(part)
-    if (!m) return undefined
-    let lo = min
-    let hi = max
-    if (m[1] !== '*') {
-      const [a, b] = m[1]!.split('-').map(Number)
-      lo = a!
-      hi = b ?? a!
-    }
-    const step = m[2] ? Number(m[2]) : 1
-    if (lo < min || hi > max || lo > hi || step < 1) return undefined
-    for (let i = lo; i <= hi; i += step) out.push(i)
-  }
-  return out
-}
-
-export function validCron(expr: string): boolean {
-  const fields = expr.trim().split(/\s+/)
-  return fields.length === 5 && fields.every((f, i) => expandField(f, ...CRON_RANGES[i]!) !== undefined)
-}
 
 const TIER_KEYS = ['name', 'data', 'rpo', 'rto', 'backupFrequency', 'retention'] as const
 const SITE_KEYS = ['sync', 'replication', 'failover', 'capacity', 'rto', 'rpo', 'testing'] as const

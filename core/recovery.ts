@@ -7,7 +7,8 @@
 import { InputError, inputError } from './errors.ts'
 import { formatDuration } from './duration.ts'
 import type { DrPolicy, TierId } from './policy.ts'
-import { cronPeriodSeconds } from './policy.ts'
+import { cronPeriodSeconds, cronUnionGapSeconds } from './cron.ts'
+import { lsnToBigInt } from './wal.ts'
 
 export type RecoveryTarget =
   | { kind: 'latest' }
@@ -56,10 +57,6 @@ export function describeTarget(t: RecoveryTarget): string {
   }
 }
 
-export function lsnValue(lsn: string): bigint {
-  const [hi, lo] = lsn.split('/')
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
-}
 
 // ------------------------------------------------------------------ catalog facts
 
@@ -148,10 +145,10 @@ function covers(c: RepoCatalog, t: RecoveryTarget, points: RestorePoint[]): bool
     case 'time':
       return t.at >= c.earliest.time && t.at <= c.latest.time
     case 'lsn':
-      return lsnValue(t.lsn) >= lsnValue(c.earliest.lsn) && lsnValue(t.lsn) <= lsnValue(c.latest.lsn)
+      return lsnToBigInt(t.lsn) >= lsnToBigInt(c.earliest.lsn) && lsnToBigInt(t.lsn) <= lsnToBigInt(c.latest.lsn)
     case 'name': {
       const p = points.find((x) => x.name === t.name)
-      return !!p && lsnValue(p.lsn) >= lsnValue(c.earliest.lsn) && lsnValue(p.lsn) <= lsnValue(c.latest.lsn)
+      return !!p && lsnToBigInt(p.lsn) >= lsnToBigInt(c.earliest.lsn) && lsnToBigInt(p.lsn) <= lsnToBigInt(c.latest.lsn)
     }
   }
 }
@@ -166,10 +163,10 @@ export function chooseBackup(c: RepoCatalog, t: RecoveryTarget, points: RestoreP
     case 'time':
       return ok.find((b) => b.stop <= t.at)
     case 'lsn':
-      return ok.find((b) => lsnValue(b.lsnStop) <= lsnValue(t.lsn))
+      return ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(t.lsn))
     case 'name': {
       const p = points.find((x) => x.name === t.name)
-      return p ? ok.find((b) => lsnValue(b.lsnStop) <= lsnValue(p.lsn)) : undefined
+      return p ? ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(p.lsn)) : undefined
     }
   }
 }
@@ -232,20 +229,7 @@ export interface TierVerdict {
 
 /** The longest gap between two scheduled backups of any type. */
 export function scheduledBackupGapSeconds(p: DrPolicy): number {
-  return Math.min(...[p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => cronPeriodSeconds(s.cron)), cronUnionGap(p))
-}
-
-function cronUnionGap(p: DrPolicy): number {
-  const days = new Set<number>()
-  for (const s of [p.schedules.full, p.schedules.incremental, p.schedules.differential]) {
-    const dow = s.cron.trim().split(/\s+/)[4] ?? '*'
-    if (dow === '*') return 86400
-    for (const part of dow.split(',')) {
-      const [a, b] = part.split('-').map(Number)
-      for (let d = a!; d <= (b ?? a!); d++) days.add(d % 7)
-    }
-  }
-  return days.size === 7 ? 86400 : 7 * 86400
+  return Math.min(...[p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => cronPeriodSeconds(s.cron)), cronUnionGapSeconds([p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => s.cron)))
 }
 
 /**

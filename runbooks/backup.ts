@@ -1,13 +1,14 @@
 #!/usr/bin/env zx
 // Backups: full, differential, incremental (pgBackRest), logical exports, named restore points.
-import { HELP_FLAG, runbook, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
 import { inputError } from '../core/errors.ts'
 import { logicalExport, physicalBackup } from './lib/ops/backup/backup.ts'
 import { createRestorePoint } from './lib/ops/backup/restore-points.ts'
 import { formatBytes, formatDuration } from '../core/duration.ts'
-import { requireLocal } from './lib/cli/cloud.ts'
+import { requireLocal } from './lib/cli/stack.ts'
 import { cloudLogicalExport } from './lib/ops/exports/cloud-export.ts'
 
 const spec = {

@@ -1,8 +1,9 @@
 #!/usr/bin/env zx
 // The recovery catalog: backups, archived WAL, earliest/latest recoverable points, tier verdicts.
-import { HELP_FLAG, runbook, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
+import { printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
-import { requireLocal } from './lib/cli/cloud.ts'
+import { requireLocal } from './lib/cli/stack.ts'
 import { buildCatalog, renderCatalog } from './lib/ops/catalog/report.ts'
 
 const spec = {

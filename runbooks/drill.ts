@@ -1,12 +1,14 @@
 #!/usr/bin/env zx
 // The DR drill on the local site: up, back up, steady workload, human error + PITR, failover.
-import { HELP_FLAG, runbook, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
-import { parseScale } from './lib/sites/local/dataset.ts'
+import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
-import { runDrill, parseRate } from './lib/ops/drill/drill.ts'
+import { runDrill } from './lib/ops/drill/drill.ts'
+import { parseRate } from './lib/cli/flags.ts'
 
 const spec = {
   name: 'drill.ts',

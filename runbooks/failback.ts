@@ -1,9 +1,10 @@
 #!/usr/bin/env zx
 // Failback: rejoin the fenced old primary as a standby (pg_rewind, or a restore from the repo),
 // then, with --switchover, switch back to it with zero data loss.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
-import { requireLocal } from './lib/cli/cloud.ts'
+import { requireLocal } from './lib/cli/stack.ts'
 import { fencedNode, rejoin } from './lib/ops/failback/rejoin.ts'
 import { failover } from './lib/ops/failover/failover.ts'
 import { formatDuration } from '../core/duration.ts'

@@ -1,6 +1,7 @@
 #!/usr/bin/env zx
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { cloudFailover } from './lib/ops/failover/cloud-failover.ts'
 import { run } from './lib/adapters/exec.ts'

@@ -1,10 +1,11 @@
 #!/usr/bin/env zx
 // The real local DR site on 127.0.0.1: up | status | down.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { inputError } from '../core/errors.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
-import { parseScale } from './lib/sites/local/dataset.ts'
+import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env zx
 // Point-in-time restore: into a new cluster by default, or safely in place.
-import { HELP_FLAG, runbook, confirm, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
-import { requireLocal } from './lib/cli/cloud.ts'
+import { requireLocal } from './lib/cli/stack.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery.ts'
-import { parsePort, parseRepo, planText, prepare, restoreInPlace, restoreNew } from './lib/ops/restore/restore.ts'
+import { planText, prepare, restoreInPlace, restoreNew } from './lib/ops/restore/restore.ts'
+import { parsePort, parseRepo } from './lib/cli/flags.ts'
 import { formatDuration } from '../core/duration.ts'
 
 const spec = {
@@ -34,7 +36,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     target,
     repo: parseRepo(flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index)),
     into: flags.into,
-    port: parsePort(flags.port, site),
+    port: parsePort(flags.port, site.l.ports.scratchFirst),
     inPlace: !!flags['in-place'],
     dryRun: !!flags['dry-run'],
   }

@@ -1,10 +1,11 @@
 #!/usr/bin/env zx
 // The workload writer: start | stop | status | verify (count acknowledged commits lost on the primary).
-import { HELP_FLAG, runbook, log, printJson } from './lib/cli/frame.ts'
+import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
+import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
-import { requireLocal } from './lib/cli/cloud.ts'
+import { requireLocal } from './lib/cli/stack.ts'
 import { acked, lostCommits, startWriter, stopWriter, writerRunning } from './lib/sites/local/workload.ts'
-import { parseRate } from './lib/ops/drill/drill.ts'
+import { parseRate } from './lib/cli/flags.ts'
 import { inputError } from '../core/errors.ts'
 
 const spec = {

@@ -9,7 +9,7 @@ import * as pulumi from '@pulumi/pulumi'
 import * as k8s from '@pulumi/kubernetes'
 import * as random from '@pulumi/random'
 import type { DrPolicy } from '../../core/policy.ts'
-import { diffsRetained } from '../../core/policy.ts'
+import { archiveTimeoutSeconds, diffsRetained } from '../../core/policy.ts'
 import type { SiteConfig } from '../config.ts'
 
 export interface RepoSpec {
@@ -125,7 +125,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         patroni: {
           dynamicConfiguration: {
             synchronous_mode: sync && args.config.instances > 1,
-            postgresql: { parameters: { archive_timeout: String(Math.max(10, Math.min(300, Math.floor(args.policy.tiers[1].rpo / 15)))), wal_level: 'replica', data_checksums: 'on' } },
+            postgresql: { parameters: { archive_timeout: String(archiveTimeoutSeconds(args.policy)), wal_level: 'replica', data_checksums: 'on' } },
           },
         },
         backups: {

@@ -7,7 +7,7 @@ import * as pulumi from '@pulumi/pulumi'
 import * as gcp from '@pulumi/gcp'
 import type { DrConfig } from '../config.ts'
 import { scaleQuantity } from '../config.ts'
-import { fullsRetained, offsiteRetentionDays } from '../../core/policy.ts'
+import { fullBackupLockDays, fullsRetained, offsiteRetentionDays } from '../../core/policy.ts'
 import { GcpKey } from '../components/encryption-keys.ts'
 import { GcsVault } from '../components/gcs-vault.ts'
 import { PostgresCluster } from '../components/postgres-cluster.ts'
@@ -71,7 +71,7 @@ export function drStack(c: DrConfig) {
       ],
     },
     buckets: [
-      { name: wb, provider: 'gcp', region: c.warm.region, purpose: 'backup', versioning: true, objectLockDays: Math.ceil(p.schedules.full.retention / 86400) },
+      { name: wb, provider: 'gcp', region: c.warm.region, purpose: 'backup', versioning: true, objectLockDays: fullBackupLockDays(p) },
       { name: cb, provider: 'gcp', region: c.cold.region, purpose: 'offsite', versioning: true, objectLockDays: offsiteRetentionDays(p) },
     ],
     keys: [

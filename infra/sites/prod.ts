@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as aws from '@pulumi/aws'
 import type { ProdConfig } from '../config.ts'
-import { fullsRetained, offsiteRetentionDays } from '../../core/policy.ts'
+import { fullBackupLockDays, fullsRetained, offsiteRetentionDays } from '../../core/policy.ts'
 import { AwsKey } from '../components/encryption-keys.ts'
 import { BackupVault } from '../components/backup-vault.ts'
 import { BackupAccess } from '../components/backup-access.ts'
@@ -26,12 +26,12 @@ export function prodStack(c: ProdConfig) {
   const hotKey = new AwsKey('hot-backup', { site: 'hot', region: c.hot.region, purpose: 'backup' })
   const replica = new BackupVault(`${c.bucketPrefix}-replica`, {
     site: 'hot', region: c.hot.region, kmsKeyArn: hotKey.arn, tier: 1,
-    lockDays: days(p.schedules.full.retention), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
+    lockDays: fullBackupLockDays(p), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
     repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
   })
   const vault = new BackupVault(`${c.bucketPrefix}-primary`, {
     site: 'primary', region: c.primary.region, kmsKeyArn: primaryKey.arn, tier: 1,
-    lockDays: days(p.schedules.full.retention), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
+    lockDays: fullBackupLockDays(p), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
     repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
     replicateTo: { bucketArn: replica.arn, region: c.hot.region, kmsKeyArn: hotKey.arn },
   })
@@ -73,8 +73,8 @@ export function prodStack(c: ProdConfig) {
       ],
     },
     buckets: [
-      { name: vb, provider: 'aws', region: c.primary.region, purpose: 'backup', versioning: true, objectLockDays: days(p.schedules.full.retention) },
-      { name: rb, provider: 'aws', region: c.hot.region, purpose: 'offsite', versioning: true, objectLockDays: days(p.schedules.full.retention) },
+      { name: vb, provider: 'aws', region: c.primary.region, purpose: 'backup', versioning: true, objectLockDays: fullBackupLockDays(p) },
+      { name: rb, provider: 'aws', region: c.hot.region, purpose: 'offsite', versioning: true, objectLockDays: fullBackupLockDays(p) },
     ],
     keys: [
       { id: pk, provider: 'aws', purpose: 'primary backup', rotationDays: 90 },

@@ -8,7 +8,7 @@ import { mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:f
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { processAlive } from '../../runbooks/lib/adapters/postgres.ts'
+import { processAlive } from '../../runbooks/lib/adapters/process.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 const TSX = createRequire(import.meta.url).resolve('tsx')

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readFileSync } from 'node:fs'
-import { parsePolicy, archiveTimeoutSeconds, fullsRetained, diffsRetained, offsiteRetentionDays, validCron, cronPeriodSeconds } from '../../core/policy.ts'
+import { parsePolicy, archiveTimeoutSeconds, fullsRetained, diffsRetained, offsiteRetentionDays } from '../../core/policy.ts'
+import { validCron, cronPeriodSeconds } from '../../core/cron.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy, stackConfig, deepMerge, resolvePolicy } from '../../core/project-config.ts'
 

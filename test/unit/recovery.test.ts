@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, lsnValue, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
+import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { lastCommit, previousSegment, segmentEnd } from '../../runbooks/lib/ops/catalog/catalog.ts'
+import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
+import { lsnToBigInt as lsnValue, previousSegment, segmentEnd } from '../../core/wal.ts'
 import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'
 import { reachedFromLog } from '../../runbooks/lib/ops/restore/restore.ts'
 

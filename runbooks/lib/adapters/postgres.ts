@@ -6,6 +6,7 @@
 import pg from 'pg'
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import type { Runner } from './exec.ts'
+import { processAlive } from './process.ts'
 
 export const PG_BIN_DIR = process.env.LABDOJO_PG_BIN ?? '/usr/lib/postgresql/15/bin'
 export const pgBin = (name: string): string => `${PG_BIN_DIR}/${name}`
@@ -101,17 +102,6 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
   }
 }
 
-/** LSN text (X/Y) to a bigint byte position. */
-export function lsnToBigInt(lsn: string): bigint {
-  const [hi, lo] = lsn.split('/')
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
-}
-
-export function lsnDiff(a: string | undefined | null, b: string | undefined | null): number | undefined {
-  if (!a || !b) return undefined
-  return Number(lsnToBigInt(a) - lsnToBigInt(b))
-}
-
 /**
  * The timeline an archive-fed standby actually replays, from its server log (this run of it).
  * History files in its pg_wal only say which timelines it has heard of: one that forked before
@@ -189,20 +179,6 @@ export function clearStaleLocks(dataDir: string, socket?: { port: number; dir: s
   }
 }
 
-/** Alive and not a zombie (a killed postmaster stays a zombie until init reaps it). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
 
 export class Postgres {
   constructor(readonly run: Runner) {}

@@ -7,7 +7,6 @@ import { existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync,
 import { dirname, join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { isRoot, SITE_USER } from './exec.ts'
-import { processAlive } from './postgres.ts'
 
 export interface SiteIds {
   uid: number
@@ -112,5 +111,20 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     }
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
     await sleep(everyMs)
+  }
+}
+
+/** Alive and not a zombie (a killed postmaster stays a zombie until init reaps it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }

@@ -9,6 +9,7 @@ import { resolve } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { InputError, inputError } from '../../../core/errors.ts'
 import { redact } from '../output/redact.ts'
+import { log } from '../output/log.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
 
@@ -84,27 +85,6 @@ export async function confirm(question: string, yes: boolean): Promise<void> {
   const answer = (await rl.question(`${question} Type "yes" to continue: `)).trim()
   rl.close()
   if (answer !== 'yes') throw inputError('confirmation', answer, 'not confirmed', 'answer "yes" to proceed; nothing was changed')
-}
-
-export const log = {
-  quiet: false,
-  info(msg: string) {
-    if (!this.quiet) process.stderr.write(redact(msg) + '\n')
-  },
-  warn(msg: string) {
-    process.stderr.write(redact(`warning: ${msg}`) + '\n')
-  },
-  /** a step's progress on a terminal; silent in --json mode or when not a TTY */
-  progress(msg: string) {
-    if (!this.quiet && process.stderr.isTTY) process.stderr.write(`\r\x1b[K${redact(msg)}`)
-  },
-  progressDone() {
-    if (!this.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K')
-  },
-}
-
-export function printJson(value: unknown): void {
-  process.stdout.write(redact(JSON.stringify(value, null, 2)) + '\n')
 }
 
 /**

@@ -9,7 +9,7 @@ import type { BackupRecord, PhysicalType } from '../../../../core/backup-policy.
 import type { LocalSite } from '../../sites/local/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { probe } from '../../adapters/postgres.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 import { exportRecord, expireExports, withElapsed, writeExport } from '../exports/logical-export.ts'
 import { shipExport } from '../exports/offsite.ts'
 

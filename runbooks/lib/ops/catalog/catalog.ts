@@ -9,24 +9,10 @@ import { tmpdir } from 'node:os'
 import type { Runner } from '../../adapters/exec.ts'
 import type { PgBackRest, StanzaInfo } from '../../adapters/pgbackrest.ts'
 import { pgBin } from '../../adapters/postgres.ts'
+import { lsnToBigInt, previousSegment, segmentEnd } from '../../../../core/wal.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
-import { earliestPoint, lsnValue, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../../../core/recovery.ts'
+import { earliestPoint, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../../../core/recovery.ts'
 
-/** The local site's clusters use initdb's default WAL segment size (previousSegment assumes it too). */
-const WAL_SEGMENT_BYTES = 16n * 1024n * 1024n
-
-/** The LSN just past the end of a WAL segment named TTTTTTTTXXXXXXXXYYYYYYYY (16 MiB segments). */
-export function segmentEnd(seg: string): bigint {
-  return (BigInt(`0x${seg.slice(8, 16)}`) << 32n) + (BigInt(`0x${seg.slice(16, 24)}`) + 1n) * WAL_SEGMENT_BYTES
-}
-
-export function previousSegment(seg: string): string | undefined {
-  const tli = seg.slice(0, 8)
-  const n = (BigInt(`0x${seg.slice(8, 16)}`) << 8n) + BigInt(`0x${seg.slice(16, 24)}`)
-  if (n === 0n) return undefined
-  const p = n - 1n
-  return tli + (p >> 8n).toString(16).toUpperCase().padStart(8, '0') + (p & 0xffn).toString(16).toUpperCase().padStart(8, '0')
-}
 
 /** The last COMMIT record of one WAL file, per pg_waldump. */
 export function lastCommit(waldump: string): Point | undefined {
@@ -44,7 +30,7 @@ export function lastCommit(waldump: string): Point | undefined {
  * than the backup's end, which is recoverable anyway.
  */
 export async function latestRecoverable(run: Runner, br: PgBackRest, repo: number, archiveMax: string, pgPath: string, floorLsn?: string, maxSteps = 8): Promise<Point | undefined> {
-  const floor = floorLsn ? lsnValue(floorLsn) : 0n
+  const floor = floorLsn ? lsnToBigInt(floorLsn) : 0n
   const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
   chmodSync(dir, 0o700)
   giveToSiteUser(dir)

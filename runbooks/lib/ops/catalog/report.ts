@@ -5,7 +5,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import { readRestorePoints, repoCatalog } from './catalog.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { query } from '../../adapters/postgres.ts'
-import { walSegmentDistance } from '../../sites/local/site.ts'
+import { walSegmentDistance } from '../../../../core/wal.ts'
 
 export interface CatalogReport {
   stack: string

@@ -8,7 +8,7 @@ import { reposFor } from '../../../../core/backup-policy.ts'
 import { physicalBackup } from '../backup/backup.ts'
 import { startWriter, stopWriter, writerRunning } from '../../sites/local/workload.ts'
 import { pitrDrill } from './pitr-drill.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 
 export interface DrillOptions {
   scale: number
@@ -25,13 +25,6 @@ export interface DrillReport {
   details: Record<string, unknown>
   verdict: string[]
   text: string
-}
-
-export function parseRate(raw: string | undefined): number {
-  if (raw === undefined) return 50
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n < 1 || n > 2000) throw inputError('--rate', raw, 'must be a number of commits per second from 1 to 2000', 'e.g. --rate 50')
-  return n
 }
 
 export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions): Promise<DrillReport> {

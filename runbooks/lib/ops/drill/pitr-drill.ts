@@ -11,7 +11,7 @@ import { query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { restoreNew, prepare } from '../restore/restore.ts'
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 
 export interface PitrDrillResult {
   measure: RecoveryMeasure

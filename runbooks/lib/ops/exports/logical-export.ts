@@ -8,7 +8,7 @@ import { chmodSync, createReadStream, existsSync, readdirSync, readFileSync, rmS
 import { join, relative } from 'node:path'
 import type { BackupRecord } from '../../../../core/backup-policy.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 import { pgBin } from '../../adapters/postgres.ts'
 import { giveToSiteUser, mkdirForSiteUser, walkFiles } from '../../adapters/process.ts'
 

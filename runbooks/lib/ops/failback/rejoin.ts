@@ -6,7 +6,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs'
 import type { AuditLog } from '../../output/audit.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 import { inputError } from '../../../../core/errors.ts'
 import { nodeConf } from '../../sites/local/config-files.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'

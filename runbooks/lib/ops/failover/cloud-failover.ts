@@ -17,7 +17,7 @@ import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { detectFailures, probePair, snap } from './failover.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')

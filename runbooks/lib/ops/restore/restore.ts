@@ -13,11 +13,12 @@ import { InputError, inputError } from '../../../../core/errors.ts'
 import { describeTarget, planRestore, type RecoveryTarget, type RestorePlan, type RepoCatalog } from '../../../../core/recovery.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
-import { log } from '../../cli/frame.ts'
+import { log } from '../../output/log.ts'
 import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
 import { nodeConf, pgbackrestCommand } from '../../sites/local/config-files.ts'
 import { DATABASE, NODE_NAMES } from '../../sites/local/layout.ts'
-import { clearRestoreSettings, portFree, type LocalSite } from '../../sites/local/site.ts'
+import { clearRestoreSettings, type LocalSite } from '../../sites/local/site.ts'
+import { portFree } from '../../adapters/net.ts'
 import { logTail, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
@@ -44,20 +45,6 @@ export interface RestoreReport {
   timings: Record<string, number>
   notes: string[]
   keptOldDataDirs?: string[]
-}
-
-export function parsePort(raw: string | undefined, site: LocalSite): number | undefined {
-  if (raw === undefined) return undefined
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1024 || n > 65535) throw inputError('--port', raw, 'must be a port from 1024 to 65535', `e.g. --port ${site.l.ports.scratchFirst}`)
-  return n
-}
-
-export function parseRepo(raw: string | undefined, available: number[]): number | undefined {
-  if (raw === undefined) return undefined
-  const n = Number(raw)
-  if (!available.includes(n)) throw inputError('--repo', raw, `must be one of ${available.join(', ')}`, `e.g. --repo ${available[0]}`)
-  return n
 }
 
 async function freeScratchPort(site: LocalSite): Promise<number> {

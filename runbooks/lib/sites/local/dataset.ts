@@ -76,14 +76,6 @@ standby failover archive checkpoint transaction commit rollback schema table col
 lab exercise hint solution challenge badge streak level beginner intermediate advanced project review feedback mentor
 student course chapter section video reading notes bookmark favorite progress score attempt complete start resume pause`.split(/\s+/)
 
-export function parseScale(raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n < 0.001 || n > 20)
-    throw inputError('--scale', raw, 'must be a number from 0.001 to 20 (1 = about 1 GB)', 'e.g. --scale 0.1 for ~100 MB')
-  return n
-}
-
 export interface Counts {
   users: number
   courses: number

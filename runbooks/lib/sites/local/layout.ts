@@ -36,14 +36,6 @@ export interface Layout {
   secrets: { dir: string; pgbackrest: string }
 }
 
-export function parseBasePort(raw: string | undefined, key = '--base-port'): number {
-  if (raw === undefined) return DEFAULT_BASE_PORT
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1024 || n > 32748)
-    throw inputError(key, raw, 'must be a whole number from 1024 to 32748 (the site uses it and the next 19 ports, below the ephemeral range)', `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`)
-  return n
-}
-
 /** Secrets live outside the repo, in the site user's home, 0600. */
 export function secretsRoot(siteUserHome: string): string {
   return process.env.LABDOJO_SECRETS_DIR ?? join(siteUserHome, '.config', 'labdojo-dr')

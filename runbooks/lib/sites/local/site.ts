@@ -8,21 +8,22 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, statSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { DrPolicy } from '../../../../core/policy.ts'
+import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
 import { InputError, inputError, type Problem } from '../../../../core/errors.ts'
 import { ObjectStore } from '../../adapters/object-store.ts'
 import { Sealer } from '../../ops/exports/sealed.ts'
 import type { Offsite } from '../../ops/exports/offsite.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import { type Runner, isRoot, which } from '../../adapters/exec.ts'
-import { Postgres, pgBin, postmasterPid, probe, query, type NodeStatus, lsnDiff } from '../../adapters/postgres.ts'
+import { Postgres, pgBin, postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
 import { PgBackRest } from '../../adapters/pgbackrest.ts'
 import { bouncerRunning, configuredTarget, startBouncer, stopBouncer, switchTarget, writeIni, admin } from '../../adapters/pgbouncer.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { giveToSiteUser, mkdirForSiteUser, waitFor, pidAlive, readPid } from '../../adapters/process.ts'
 import { registerSecret } from '../../output/redact.ts'
+import { portFree } from '../../adapters/net.ts'
 import { BUCKET, DATABASE, NODE_NAMES, NODE_SITE, STANZA, type Layout, type NodeName } from './layout.ts'
 import { PG_HBA, nodeConf, pgbackrestConf, pgbackrestSecretsConf, pgbouncerIni, sharedPostgresConf, withoutRestoreSettings } from './config-files.ts'
 import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
@@ -591,20 +592,6 @@ export type SiteStatus = {
   s3: { port: number; running: boolean }
 }
 
-/** Segments between two WAL file names (positions are global across timelines; 0 = archive is current). */
-export function walSegmentDistance(current: string, archived: string): number | null {
-  if (!/^[0-9A-F]{24}/.test(current) || !/^[0-9A-F]{24}/.test(archived)) return null
-  const seg = (w: string) => (BigInt(`0x${w.slice(8, 16)}`) << 8n) + BigInt(`0x${w.slice(16, 24)}`)
-  return Number(seg(current) - seg(archived))
-}
-
-export function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.once('error', () => resolve(false))
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)))
-  })
-}
 
 function listDirs(dir: string): string[] {
   if (!existsSync(dir)) return []

@@ -1,0 +1,64 @@
+/**
+ * The cron expressions the DR policy's schedules use (5 fields: minute hour day-of-month month
+ * day-of-week): validation, field expansion, and the period between runs. Pure.
+ */
+
+const CRON_RANGES: [number, number][] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+]
+
+/** The values one field stands for (`*`, `a`, `a-b`, lists and `/step`), or undefined when malformed. */
+export function expandField(field: string, min: number, max: number): number[] | undefined {
+  const out: number[] = []
+  for (const part of field.split(',')) {
+    const m = /^(\*|\d+(?:-\d+)?)(?:\/(\d+))?$/.exec(part)
+    if (!m) return undefined
+    let lo = min
+    let hi = max
+    if (m[1] !== '*') {
+      const [a, b] = m[1]!.split('-').map(Number)
+      lo = a!
+      hi = b ?? a!
+    }
+    const step = m[2] ? Number(m[2]) : 1
+    if (lo < min || hi > max || lo > hi || step < 1) return undefined
+    for (let i = lo; i <= hi; i += step) out.push(i)
+  }
+  return out
+}
+
+export function validCron(expr: string): boolean {
+  const fields = expr.trim().split(/\s+/)
+  return fields.length === 5 && fields.every((f, i) => expandField(f, ...CRON_RANGES[i]!) !== undefined)
+}
+
+/** The days of the week (0-6, Sunday 0; 7 folds to 0) a cron runs on; undefined for every day. */
+export function cronWeekdays(cron: string): Set<number> | undefined {
+  const dow = cron.trim().split(/\s+/)[4] ?? '*'
+  if (dow === '*') return undefined
+  return new Set((expandField(dow, 0, 7) ?? []).map((d) => d % 7))
+}
+
+/** The seconds between two runs of a weekly or daily cron (only the shapes the policy allows). */
+export function cronPeriodSeconds(cron: string): number {
+  const [, , dom] = cron.trim().split(/\s+/)
+  const days = cronWeekdays(cron)
+  if (dom === '*' && days === undefined) return 86400
+  if (days !== undefined) return days.size > 0 ? Math.round((7 / days.size) * 86400) : 7 * 86400
+  return 30 * 86400
+}
+
+/** The longest gap between runs of any of several crons together: a day when together they cover every weekday. */
+export function cronUnionGapSeconds(crons: string[]): number {
+  const days = new Set<number>()
+  for (const cron of crons) {
+    const d = cronWeekdays(cron)
+    if (d === undefined) return 86400
+    for (const x of d) days.add(x)
+  }
+  return days.size === 7 ? 86400 : 7 * 86400
+}

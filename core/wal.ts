@@ -1,0 +1,44 @@
+/**
+ * WAL positions and segment names (pure): LSN text to byte positions, distances, and the
+ * segment arithmetic of 16 MiB segments named TTTTTTTTXXXXXXXXYYYYYYYY.
+ */
+
+/** initdb's default WAL segment size, which every cluster of the local site uses. */
+export const WAL_SEGMENT_BYTES = 16n * 1024n * 1024n
+
+/** LSN text (X/Y) to a byte position. */
+export function lsnToBigInt(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/')
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
+}
+
+/** Bytes from b to a (a - b); undefined when either is unknown. */
+export function lsnDiff(a: string | undefined | null, b: string | undefined | null): number | undefined {
+  if (!a || !b) return undefined
+  return Number(lsnToBigInt(a) - lsnToBigInt(b))
+}
+
+/** A segment's global number (timeline left out). */
+function segmentNumber(seg: string): bigint {
+  return (BigInt(`0x${seg.slice(8, 16)}`) << 8n) + BigInt(`0x${seg.slice(16, 24)}`)
+}
+
+/** The LSN just past the end of a WAL segment. */
+export function segmentEnd(seg: string): bigint {
+  return (BigInt(`0x${seg.slice(8, 16)}`) << 32n) + (BigInt(`0x${seg.slice(16, 24)}`) + 1n) * WAL_SEGMENT_BYTES
+}
+
+/** The segment before this one on the same timeline; undefined for the very first. */
+export function previousSegment(seg: string): string | undefined {
+  const n = segmentNumber(seg)
+  if (n === 0n) return undefined
+  const p = n - 1n
+  const hex = (v: bigint) => v.toString(16).toUpperCase().padStart(8, '0')
+  return seg.slice(0, 8) + hex(p >> 8n) + hex(p & 0xffn)
+}
+
+/** Segments between two WAL file names (positions are global across timelines; 0 = archive is current). */
+export function walSegmentDistance(current: string, archived: string): number | null {
+  if (!/^[0-9A-F]{24}/.test(current) || !/^[0-9A-F]{24}/.test(archived)) return null
+  return Number(segmentNumber(current) - segmentNumber(archived))
+}
