@@ -10,18 +10,19 @@ import { parseArgs } from 'node:util'
 import { rmSync, statSync, mkdirSync } from 'node:fs'
 import { benchSite, median, sh, table, timed } from './lib.ts'
 import { physicalBackup } from '../runbooks/lib/ops/backup/backup.ts'
-import { prepare, restoreNew } from '../runbooks/lib/ops/restore/restore.ts'
+import { prepare } from '../runbooks/lib/ops/restore/plan.ts'
+import { restoreNew } from '../runbooks/lib/ops/restore/new-cluster.ts'
 import { query, pgBin, postmasterPid } from '../runbooks/lib/adapters/postgres.ts'
 import { giveToSiteUser } from '../runbooks/lib/adapters/process.ts'
 import { formatBytes } from '../core/duration.ts'
 
 const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, keep: { type: 'boolean' }, reuse: { type: 'boolean' } } })
 const { site, audit } = await benchSite('backup', 27000, values.reuse)
-process.stderr.write(`bench site in ${site.l.stateDir} (scale ${values.scale})\n`)
+process.stderr.write(`bench site in ${site.layout.stateDir} (scale ${values.scale})\n`)
 await site.up({ scale: Number(values.scale) })
 const primary = site.state().primary
 const pport = String(site.port(primary))
-const work = `${site.l.stateDir}/../work`
+const work = `${site.layout.stateDir}/../work`
 rmSync(work, { recursive: true, force: true })
 mkdirSync(work, { recursive: true })
 giveToSiteUser(work)
@@ -33,13 +34,13 @@ const [, ours] = await timed(() => physicalBackup(site, "full", [1]))
 await sh('sync')
 const [dumpGzip] = await timed(() => sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]))
 await sh('sync')
-const [tarLz4] = await timed(() => sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [site.l.node(primary).data, work]))
+const [tarLz4] = await timed(() => sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [site.layout.node(primary).data, work]))
 
 // -- restore until the first accepted write: ours and cp -a + start, alternating, --runs times.
 // Each timed step starts with no dirty pages left by the step before (sync), so neither pays
 // for the other's writeback.
 const latest = { target: { kind: 'latest' as const }, inPlace: false, dryRun: false }
-const copyPort = site.l.ports.scratchLast
+const copyPort = site.layout.ports.scratchLast
 const oursRuns: number[] = []
 const cpRuns: number[] = []
 let rep: Awaited<ReturnType<typeof restoreNew>> | undefined
@@ -50,7 +51,7 @@ for (let i = 0; i < Number(values.runs); i++) {
   rep = r
   await site.pg.stop(r.dataDir!, 'fast')
   await sh('sync')
-  const [c] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [r.dataDir!, work, String(copyPort), site.l.socketDir]))
+  const [c] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [r.dataDir!, work, String(copyPort), site.layout.socketDir]))
   cpRuns.push(c)
   await site.pg.stop(`${work}/copy`, 'immediate')
   rmSync(`${work}/copy`, { recursive: true, force: true })

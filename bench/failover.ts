@@ -17,7 +17,7 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' 
 const runs = Number(values.runs)
 const { site, audit } = await benchSite('failover', 27100)
 await site.up({ scale: 0.01 })
-const writer = await startWriter(site.l, 200)
+const writer = await startWriter(site.layout, 200)
 const ours: number[] = []
 const bare: number[] = []
 try {
@@ -26,7 +26,7 @@ try {
     const from = site.state().primary
     const killed = killPrimary(site, from)
     const rep = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
-    const first = await waitFor('first ack on the new primary', async () => acked(site.l, writer).find((a) => a.at > killed && a.port === site.port(rep.to)), 60_000, 5)
+    const first = await waitFor('first ack on the new primary', async () => acked(site.layout, writer).find((a) => a.at > killed && a.port === site.port(rep.to)), 60_000, 5)
     ours.push((first.at - killed) / 1000)
     await rejoin(site, from, audit)
 
@@ -35,7 +35,7 @@ try {
     const hot = (Object.entries(site.state().roles).find(([, r]) => r === 'hot')![0]) as NodeName
     const t0 = performance.now()
     killPrimary(site, p)
-    await site.pg.promote(site.l.node(hot).data)
+    await site.pg.promote(site.layout.node(hot).data)
     await query(site.conn(hot), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('bare', $1, 'x')`, [Date.now()])
     bare.push((performance.now() - t0) / 1000)
     // put the site back: the promoted standby is the primary now, the old one rejoins
@@ -51,7 +51,7 @@ try {
     process.stderr.write(`run ${i + 1}/${runs}: ours ${ours.at(-1)!.toFixed(2)} s, bare promote ${bare.at(-1)!.toFixed(2)} s\n`)
   }
 } finally {
-  await stopWriter(site.l)
+  await stopWriter(site.layout)
 }
 const d = site.policy.detection
 process.stdout.write(`\nfailover bench: ${runs} runs, detection ${d.failureThreshold} probes every ${d.probeInterval * 1000} ms (timeout ${d.probeTimeout * 1000} ms), synchronous replication, writer at 200 commits/s\n\n${table([

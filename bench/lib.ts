@@ -16,7 +16,7 @@ export async function benchSite(name: string, basePort: number, reuse = false): 
   mkdirSync(dir, { recursive: true })
   chmodSync(dir, 0o755)
   const l = layout(`${dir}/local`, basePort, siteIds().home)
-  const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run, (m) => process.stderr.write(`  ${m}\n`))
+  const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
   if (site.exists() && !reuse) {
     await site.down()
     site.purge()

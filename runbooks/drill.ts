@@ -27,7 +27,7 @@ const spec = {
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
   const policy = loadPolicyFor('local')
-  const site = new LocalSite(localLayout(flags['base-port']), policy, run, (m) => log.info(`  ${m}`))
+  const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const report = await runDrill(site, auditFor('drill.ts', 'local'), {
     scale: parseScale(flags.scale, 0.05),
     rate: parseRate(flags.rate),

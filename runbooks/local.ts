@@ -30,20 +30,20 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   if (!cmd || !(spec.positionals as readonly string[]).includes(cmd) || rest.length)
     throw inputError('command', positionals.join(' ') || '(none)', 'expected exactly one of up, status, down', 'e.g. npx zx runbooks/local.ts up')
   const policy = loadPolicyFor('local')
-  const site = new LocalSite(localLayout(flags['base-port']), policy, run, (m) => log.info(`  ${m}`))
+  const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
 
   if (cmd === 'up') {
     const scale = parseScale(flags.scale, 0.05)
     if (flags.reset && site.exists()) {
-      await confirm(`This destroys the local site in ${site.l.stateDir}: its data, both repos and the cipher pass.`, !!flags.yes)
+      await confirm(`This destroys the local site in ${site.layout.stateDir}: its data, both repos and the cipher pass.`, !!flags.yes)
       await audit.step('reset', async () => {
         await site.down()
         site.purge()
       })
     }
     const t0 = Date.now()
-    const changes = await audit.step('up', () => site.up({ scale }), { basePort: site.l.basePort, ...(site.exists() ? {} : { scale }) })
+    const changes = await audit.step('up', () => site.up({ scale }), { basePort: site.layout.basePort, ...(site.exists() ? {} : { scale }) })
     log.info(changes.length ? changes.map((c) => `+ ${c}`).join('\n') : 'local site is healthy: no changes')
     log.info(`up took ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const status = await site.status()
@@ -58,10 +58,10 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
     return status.healthy ? 0 : 1
   }
   // down
-  if (flags.purge) await confirm(`This deletes the local site in ${site.l.stateDir} and its secrets.`, !!flags.yes)
+  if (flags.purge) await confirm(`This deletes the local site in ${site.layout.stateDir} and its secrets.`, !!flags.yes)
   const changes = await audit.step('down', () => site.down(), { purge: !!flags.purge })
   if (flags.purge) site.purge()
   log.info(changes.length ? changes.map((c) => `- ${c}`).join('\n') : 'nothing was running')
-  if (flags.purge) log.info(`- deleted ${site.l.stateDir} and its secrets`)
+  if (flags.purge) log.info(`- deleted ${site.layout.stateDir} and its secrets`)
   return 0
 })

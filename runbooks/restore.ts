@@ -5,7 +5,9 @@ import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { requireLocal } from './lib/cli/stack.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery.ts'
-import { planText, prepare, restoreInPlace, restoreNew } from './lib/ops/restore/restore.ts'
+import { planText, prepare } from './lib/ops/restore/plan.ts'
+import { restoreNew } from './lib/ops/restore/new-cluster.ts'
+import { restoreInPlace } from './lib/ops/restore/in-place.ts'
 import { parsePort, parseRepo } from './lib/cli/flags.ts'
 import { formatDuration } from '../core/duration.ts'
 
@@ -36,12 +38,12 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     target,
     repo: parseRepo(flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index)),
     into: flags.into,
-    port: parsePort(flags.port, site.l.ports.scratchFirst),
+    port: parsePort(flags.port, site.layout.ports.scratchFirst),
     inPlace: !!flags['in-place'],
     dryRun: !!flags['dry-run'],
   }
   const { plan } = await ctx.audit.step('plan restore', () => prepare(site, opts), { target: describeTarget(target), repo: opts.repo ?? 'auto' })
-  const where = opts.inPlace ? `${site.l.node(site.state().primary).data} (in place, after verification)` : (opts.into ?? `${site.l.scratchDir}/restore-<time>-<port>`)
+  const where = opts.inPlace ? `${site.layout.node(site.state().primary).data} (in place, after verification)` : (opts.into ?? `${site.layout.scratchDir}/restore-<time>-<port>`)
   if (opts.dryRun) {
     ctx.audit.record('restore', 'dry-run', { target: describeTarget(target), repo: plan.repo, set: plan.backup.label })
     if (flags.json) printJson({ mode: 'dry-run', plan })

@@ -22,12 +22,12 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const ctx = await loadStack('workload.ts', flags)
   const site = requireLocal(ctx, 'workload.ts')
   if (cmd === 'start') {
-    const id = await ctx.audit.step('workload start', () => startWriter(site.l, parseRate(flags.rate)))
+    const id = await ctx.audit.step('workload start', () => startWriter(site.layout, parseRate(flags.rate)))
     return void (flags.json ? printJson({ writer: id }) : log.info(`writer ${id} started`))
   }
-  if (cmd === 'stop') return void log.info((await ctx.audit.step('workload stop', () => stopWriter(site.l))) ? 'writer stopped' : 'no writer was running')
-  const acks = acked(site.l)
-  if (cmd === 'status') return void (flags.json ? printJson({ running: writerRunning(site.l), acked: acks.length }) : log.info(`${writerRunning(site.l) ? 'running' : 'stopped'}, ${acks.length} acknowledged commits recorded`))
+  if (cmd === 'stop') return void log.info((await ctx.audit.step('workload stop', () => stopWriter(site.layout))) ? 'writer stopped' : 'no writer was running')
+  const acks = acked(site.layout)
+  if (cmd === 'status') return void (flags.json ? printJson({ running: writerRunning(site.layout), acked: acks.length }) : log.info(`${writerRunning(site.layout) ? 'running' : 'stopped'}, ${acks.length} acknowledged commits recorded`))
   const lost = await lostCommits(site.endpointConn(), acks)
   if (flags.json) printJson({ acked: acks.length, lost: lost.length, lostSample: lost.slice(0, 10) })
   else process.stdout.write(`${acks.length} acknowledged commits, ${lost.length} missing on the primary\n`)

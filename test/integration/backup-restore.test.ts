@@ -11,7 +11,7 @@ import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { acked } from '../../runbooks/lib/sites/local/workload.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { verifyExport } from '../../runbooks/lib/ops/exports/logical-export.ts'
-import { verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
+import { localOffsite, verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
@@ -97,7 +97,7 @@ describe('backups', () => {
     expect(bytes.subarray(0, 4).toString()).toBe('LDX1')
     expect(bytes.includes(Buffer.from([0x1f, 0x8b, 0x08]))).toBe(false) // no gzip stream in the clear
     const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
-    const o = site.offsite()
+    const o = localOffsite(site.layout)
     try {
       expect(await verifyOffsiteExport(o, rec.label)).toMatchObject({ ok: true, bad: [], files: 1 + readdirSync(join(dir, 'pg_dump')).length })
       const fd = openSync(stored, 'r+')
@@ -125,7 +125,7 @@ describe('backups', () => {
     const offsite = json(await runbook('backup', ['--type', 'logical', '--repo', '2', '--json'], t.env))
     expect(offsite.repo).toBe(2)
     expect(existsSync(join(l.pgbackrest.repo1, 'exports', offsite.label))).toBe(false)
-    const o = new LocalSite(l, loadPolicy(ROOT, 'local'), run).offsite()
+    const o = localOffsite(l)
     try {
       expect((await verifyOffsiteExport(o, offsite.label)).ok).toBe(true)
     } finally {

@@ -38,7 +38,7 @@ beforeAll(async () => {
     })
   }).listen(BASE + 50, '127.0.0.1')
   dir = mkdtempSync('/tmp/labdojo-cloud-')
-  writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.l.node('node2').data}" -w promote >/dev/null\n`)
+  writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`)
   chmodSync(join(dir, 'kubectl'), 0o755)
   const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({ name, site: site_, role, host: '127.0.0.1', port, database: 'labdojo', user: 'postgres', kubeContext: ctx, namespace: 'labdojo' })
   writeFileSync(join(dir, 'prod.json'), JSON.stringify({ inventory: {

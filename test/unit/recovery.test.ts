@@ -5,7 +5,7 @@ import { loadPolicy } from '../../core/project-config.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
 import { lsnToBigInt as lsnValue, previousSegment, segmentEnd } from '../../core/wal.ts'
 import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'
-import { reachedFromLog } from '../../runbooks/lib/ops/restore/restore.ts'
+import { reachedFromLog } from '../../runbooks/lib/ops/restore/cluster.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'local')

@@ -83,14 +83,14 @@ export function auditFor(runbook: string, stack: string): AuditLog {
   return new AuditLog(file, runbook, stack)
 }
 
-export async function loadStack(runbook: string, flags: { stack?: string; inventory?: string; 'base-port'?: string }, say?: (m: string) => void): Promise<StackContext> {
+export async function loadStack(runbook: string, flags: { stack?: string; inventory?: string; 'base-port'?: string }): Promise<StackContext> {
   const stack = flags.stack ?? LOCAL_STACK
   const policy = loadPolicyFor(stack)
   if (stack === LOCAL_STACK) {
     if (flags.inventory) throw inputError('--inventory', flags.inventory, 'the local stack describes itself', 'drop --inventory, or pass --stack prod|dr')
-    const site = new LocalSite(localLayout(flags['base-port']), policy, run, say)
+    const site = new LocalSite(localLayout(flags['base-port']), policy, run)
     const inventory = site.exists() ? site.inventory() : undefined
-    if (!inventory) throw new InputError('local site', [{ key: '--stack local', value: site.l.stateDir, message: 'no local site is set up', fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first' }])
+    if (!inventory) throw new InputError('local site', [{ key: '--stack local', value: site.layout.stateDir, message: 'no local site is set up', fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first' }])
     site.loadSecrets()
     return { stack, policy, audit: auditFor(runbook, stack), inventory, site }
   }

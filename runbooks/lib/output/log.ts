@@ -9,6 +9,10 @@ export const log = {
   info(msg: string) {
     if (!this.quiet) process.stderr.write(redact(msg) + '\n')
   },
+  /** a detail of the step in progress, indented under it */
+  step(msg: string) {
+    this.info(`  ${msg}`)
+  },
   warn(msg: string) {
     process.stderr.write(redact(`warning: ${msg}`) + '\n')
   },

@@ -11,7 +11,7 @@ import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts
 import { probe } from '../../adapters/postgres.ts'
 import { log } from '../../output/log.ts'
 import { exportRecord, expireExports, withElapsed, writeExport } from '../exports/logical-export.ts'
-import { shipExport } from '../exports/offsite.ts'
+import { localOffsite, shipExport } from '../exports/offsite.ts'
 
 /** The hot standby to back up from, or undefined (from the primary), with the reason. */
 export async function backupSource(site: LocalSite): Promise<{ standby?: NodeName; reason: string }> {
@@ -62,7 +62,7 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
   const s = site.state()
   const src = await backupSource(site)
   const node = src.standby ?? s.primary
-  const root = join(site.l.pgbackrest.repo1, 'exports')
+  const root = join(site.layout.pgbackrest.repo1, 'exports')
   const started = new Date()
   const { lsn } = await probe(node, site.conn(node, 'postgres'))
   const conn = { args: ['-h', '127.0.0.1', '-p', String(site.port(node)), '-U', 'postgres'], database: DATABASE, source: node, asSiteUser: true }
@@ -76,7 +76,7 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
     out.push(record(1, dir, e.bytes, e.seconds, expired.length ? [`expired ${expired.length} local export(s) older than the policy's retention`] : []))
   }
   if (repos.includes(2)) {
-    const off = site.offsite()
+    const off = localOffsite(site.layout)
     try {
       const r = await shipExport(off, dir, label, retention)
       out.push(record(2, r.location, r.stored, e.seconds + r.seconds,

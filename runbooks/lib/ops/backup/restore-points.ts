@@ -7,7 +7,7 @@ import { query } from '../../adapters/postgres.ts'
 import { readRestorePoints, recordRestorePoint } from '../catalog/catalog.ts'
 import { waitFor } from '../../adapters/process.ts'
 
-export const restorePointsFile = (site: LocalSite) => join(site.l.stateDir, 'restore-points.jsonl')
+export const restorePointsFile = (site: LocalSite) => join(site.layout.stateDir, 'restore-points.jsonl')
 
 export async function createRestorePoint(site: LocalSite, name: string): Promise<RestorePoint> {
   if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw inputError('--restore-point', name, 'must be 1-63 letters, digits, _ . -', 'e.g. --restore-point before-migration-42')

@@ -18,7 +18,7 @@ export interface CatalogReport {
 
 export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
   const s = site.state()
-  const pgPath = site.l.node(s.primary).data
+  const pgPath = site.layout.node(s.primary).data
   const now = Date.now()
   const [repos, archiveCurrent] = await Promise.all([
     Promise.all(site.inventory().pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index)))),

@@ -54,8 +54,8 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
     const repos = reposFor(site.policy, 'full', undefined, [1, 2])
     const backups = await step('full backup', () => physicalBackup(site, 'full', repos), (b) => b.map((r) => `repo${r.repo} ${r.label} in ${formatDuration(r.durationSeconds)}`).join(', '))
     details.backups = backups
-    if (writerRunning(site.l)) await stopWriter(site.l)
-    writer = await step('start the workload', () => startWriter(site.l, o.rate), (id) => `writer ${id} at ${o.rate} commits/s through the endpoint`)
+    if (writerRunning(site.layout)) await stopWriter(site.layout)
+    writer = await step('start the workload', () => startWriter(site.layout, o.rate), (id) => `writer ${id} at ${o.rate} commits/s through the endpoint`)
     const pitr = await step('human error, then PITR to just before it', () => pitrDrill(site, audit, writer!, { beforeMs: 3000, afterMs: 2000, keep: o.keep }),
       (r) => `${r.deletedRows} rows deleted at ${r.targetIso}; the restore (reached ${r.reachedIso}) held all of them; ${r.repairedRows} copied back into the primary`)
     details.pitr = pitr
@@ -69,7 +69,7 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
   } catch (e) {
     details.error = (e as Error).message
   } finally {
-    if (writer) await stopWriter(site.l)
+    if (writer) await stopWriter(site.layout)
   }
   const v = drillVerdict(site.policy, steps, measures)
   const ok = v.ok && !details.error

@@ -27,7 +27,7 @@ export interface FailoverDrillResult {
 
 /** kill -9 of a node's postmaster, by pid. Returns the moment of the kill. */
 export function killPrimary(site: LocalSite, n: NodeName): number {
-  const pid = postmasterPid(site.l.node(n).data)
+  const pid = postmasterPid(site.layout.node(n).data)
   if (!pid) throw new Error(`${n} is not running`)
   process.kill(pid, 'SIGKILL')
   return Date.now()
@@ -35,12 +35,12 @@ export function killPrimary(site: LocalSite, n: NodeName): number {
 
 export async function failoverDrill(site: LocalSite, audit: AuditLog, writerId: string, opts: { switchBack?: boolean } = {}): Promise<FailoverDrillResult> {
   const from = site.state().primary
-  await waitFor('the writer to commit', async () => acked(site.l, writerId).length > 10, 30_000)
+  await waitFor('the writer to commit', async () => acked(site.layout, writerId).length > 10, 30_000)
   const killedAt = await audit.step(`kill -9 ${from}`, async () => killPrimary(site, from))
   const report = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
   const newPort = site.port(report.to)
-  const firstAck = await waitFor('the writer\'s first commit on the new primary', async () => acked(site.l, writerId).find((a) => a.at > killedAt && a.port === newPort), 60_000, 20)
-  const acks = acked(site.l, writerId)
+  const firstAck = await waitFor('the writer\'s first commit on the new primary', async () => acked(site.layout, writerId).find((a) => a.at > killedAt && a.port === newPort), 60_000, 20)
+  const acks = acked(site.layout, writerId)
   const lost = await lostCommits(site.endpointConn(), acks.filter((a) => a.at <= Date.now()))
   const t1 = Date.now()
   await rejoin(site, from, audit)

@@ -3,19 +3,37 @@
  * cipher pass) under exports/<label>/ in the offsite bucket, read back and checked against the
  * export's SHA-256 sums before the upload counts, and expired by the policy's retention.
  */
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join, relative } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
-import type { ObjectStore } from '../../adapters/object-store.ts'
-import { sealedLength, type Sealer } from './sealed.ts'
+import { ObjectStore } from '../../adapters/object-store.ts'
+import { BUCKET, type Layout } from '../../sites/local/layout.ts'
+import { readSecrets, requireCipherPass, S3_KEY, S3_SECRET } from '../../sites/local/secrets.ts'
+import { sealedLength, Sealer } from './sealed.ts'
 import { walkFiles } from '../../adapters/process.ts'
 import { labelTime, withElapsed } from './logical-export.ts'
 
 export interface Offsite {
   store: ObjectStore
   sealer: Sealer
+}
+
+/** The local site's offsite bucket (repo2's S3 endpoint) and the sealer for what we store there ourselves. */
+export function localOffsite(layout: Layout): Offsite {
+  requireCipherPass(layout)
+  const kv = readSecrets(layout) // the pass may come from the environment alone
+  const env = process.env
+  const store = new ObjectStore({
+    endpoint: `https://127.0.0.1:${layout.ports.s3}`,
+    bucket: BUCKET,
+    region: 'us-east-1',
+    accessKeyId: env.PGBACKREST_REPO2_S3_KEY ?? kv['repo2-s3-key'] ?? S3_KEY,
+    secretAccessKey: env.PGBACKREST_REPO2_S3_KEY_SECRET ?? kv['repo2-s3-key-secret'] ?? S3_SECRET,
+    ca: readFileSync(layout.s3.cert, 'utf8'),
+  })
+  return { store, sealer: new Sealer(env.PGBACKREST_REPO2_CIPHER_PASS ?? kv['repo2-cipher-pass']!) }
 }
 
 export const EXPORTS_PREFIX = 'exports/'

@@ -1,18 +1,18 @@
 /**
- * Failback: rejoin a fenced old primary as a standby of the new one (CHECKPOINT on the new
- * primary first, then pg_rewind with the archive as WAL source; when rewind is impossible, a
- * fresh clone from the new primary, the old directory kept aside), then, on request, a planned
- * switchover back.
+ * Failback: rejoin a fenced old primary as a standby of the new one, as named steps: stop it,
+ * point it at the new primary, CHECKPOINT there, rewind it (the archive supplies missing WAL;
+ * when rewind is impossible, clone it afresh with the old directory kept aside), start it as
+ * a streaming standby, and record its new role.
  */
-import { renameSync, writeFileSync } from 'node:fs'
+import { renameSync } from 'node:fs'
+import { inputError } from '../../../../core/errors.ts'
+import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { inputError } from '../../../../core/errors.ts'
-import { nodeConf } from '../../sites/local/config-files.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
-import { giveToSiteUser, waitFor } from '../../adapters/process.ts'
+import { writeStandbySignal } from '../../sites/local/node-settings.ts'
+import { waitStreaming } from '../../sites/local/replication.ts'
+import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 
 export interface RejoinReport {
   node: NodeName
@@ -23,60 +23,80 @@ export interface RejoinReport {
 }
 
 export function fencedNode(site: LocalSite, name?: string): NodeName {
-  const s = site.state()
-  const fenced = NODE_NAMES.filter((n) => s.roles[n] === 'fenced')
+  const state = site.state()
+  const fenced = NODE_NAMES.filter((n) => state.roles[n] === 'fenced')
+  const fencedList = `fenced nodes: ${fenced.join(', ') || 'none'}`
   if (name !== undefined) {
-    if (!(NODE_NAMES as readonly string[]).includes(name)) throw inputError('--node', name, `must be one of ${NODE_NAMES.join(', ')}`, `fenced nodes: ${fenced.join(', ') || 'none'}`)
-    if (s.roles[name as NodeName] !== 'fenced') throw inputError('--node', name, `is ${s.roles[name as NodeName]}, not fenced; only a fenced node rejoins`, `fenced nodes: ${fenced.join(', ') || 'none'}`)
+    if (!(NODE_NAMES as readonly string[]).includes(name)) throw inputError('--node', name, `must be one of ${NODE_NAMES.join(', ')}`, fencedList)
+    const role = state.roles[name as NodeName]
+    if (role !== 'fenced') throw inputError('--node', name, `is ${role}, not fenced; only a fenced node rejoins`, fencedList)
     return name as NodeName
   }
-  if (fenced.length === 0) throw inputError('failback', 'no fenced node', 'there is nothing to rejoin: every node has a role', 'run failover.ts first, or check local.ts status')
+  if (fenced.length === 0)
+    throw inputError('failback', 'no fenced node', 'there is nothing to rejoin: every node has a role', 'run failover.ts first, or check local.ts status')
   return fenced[0]!
 }
 
 /** Make a fenced node a hot standby of the current primary. */
 export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): Promise<RejoinReport> {
   const t0 = Date.now()
-  const s = site.state()
-  const primary = s.primary
-  const nd = site.l.node(node)
-  if (postmasterPid(nd.data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(nd.data, 'fast'))
-  await waitDataDirIdle(nd.data) // a killed postmaster's backends may still hold its shared memory
-  clearStaleLocks(nd.data, { port: site.port(node), dir: site.l.socketDir })
-  // pg_rewind -c reads restore_command through node.conf; point it at the new primary first
-  writeFileSync(nd.conf, nodeConf(site.l, { name: node, port: site.port(node), dataDir: nd.data, upstreamPort: site.port(primary), slot: node }))
-  giveToSiteUser(nd.conf)
+  const state = site.state()
+  const primary = state.primary
+  await stopFencedNode(site, node, audit)
+  // pg_rewind -c reads restore_command through node.conf: point it at the new primary first
+  site.writeNodeSettings(node, 'hot', { primary })
   await audit.step(`CHECKPOINT on ${primary}`, () => query(site.conn(primary, 'postgres'), 'CHECKPOINT'))
-  let method: RejoinReport['method'] = 'rewind'
-  let detail = ''
-  try {
-    const r = await audit.step(`pg_rewind ${node} from ${primary}`, () => site.pg.rewind(nd.data, site.port(primary)))
-    detail = (r as { stdout: string; stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
-    if (/no rewind required/i.test(detail)) method = 'no rewind needed'
-  } catch (e) {
-    // as Patroni does: re-clone from the current primary. (A delta restore from the repo would
-    // have to replay every timeline switch since the backup, and measured here it could stall.)
-    const aside = `${nd.data}.unrewindable-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`
-    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`)
-    method = 'fresh clone'
-    renameSync(nd.data, aside)
-    await audit.step(`clone ${node} from ${primary} (pg_basebackup)`, () => site.cloneStandby({ ...s, roles: { ...s.roles, [node]: 'hot' } }, node))
-    detail = `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it`
-  }
-  writeFileSync(`${nd.data}/standby.signal`, '')
-  giveToSiteUser(`${nd.data}/standby.signal`)
-  await query(site.conn(primary, 'postgres'), `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [node])
-  await audit.step(`start ${node} as a standby of ${primary}`, () => site.pg.start(nd.data, nd.log, '', { port: site.port(node), dir: site.l.socketDir }))
-  await waitFor(`${node} to stream from ${primary}`, async () => {
-    const [r] = await query<{ n: number }>(site.conn(primary, 'postgres'), `SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, [node])
-    return (r?.n ?? 0) > 0
-  }, 600_000, 100)
-  s.roles[node] = 'hot'
-  if (s.fencedReason) delete s.fencedReason[node]
-  site.saveState(s)
-  site.writeBackrestConf(s)
-  const sync = await site.ensureSyncReplication(s)
-  if (sync) log.info(sync)
+  const { method, detail } = await rewindOrClone(site, state, node, audit)
+  await startAsStandby(site, node, primary, audit)
+  await recordHotRole(site, state, node)
   return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
 }
 
+async function stopFencedNode(site: LocalSite, node: NodeName, audit: AuditLog): Promise<void> {
+  const data = site.layout.node(node).data
+  if (postmasterPid(data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(data, 'fast'))
+  await waitDataDirIdle(data) // a killed postmaster's backends may still hold its shared memory
+  clearStaleLocks(data, { port: site.port(node), dir: site.layout.socketDir })
+}
+
+/**
+ * pg_rewind from the new primary; when it cannot run, as Patroni does, a fresh clone from the
+ * current primary (a delta restore from the repo would have to replay every timeline switch
+ * since the backup, and measured here it could stall). The old directory is kept aside.
+ */
+async function rewindOrClone(site: LocalSite, state: SiteState, node: NodeName, audit: AuditLog): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
+  const primary = state.primary
+  const data = site.layout.node(node).data
+  try {
+    const r = await audit.step(`pg_rewind ${node} from ${primary}`, () => site.pg.rewind(data, site.port(primary)))
+    const detail = (r as { stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
+    return { method: /no rewind required/i.test(detail) ? 'no rewind needed' : 'rewind', detail }
+  } catch (e) {
+    const aside = `${data}.unrewindable-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`
+    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`)
+    renameSync(data, aside)
+    const asHot = { ...state, roles: { ...state.roles, [node]: 'hot' as const } }
+    await audit.step(`clone ${node} from ${primary} (pg_basebackup)`, () => site.cloneStandby(asHot, node))
+    return { method: 'fresh clone', detail: `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it` }
+  }
+}
+
+async function startAsStandby(site: LocalSite, node: NodeName, primary: NodeName, audit: AuditLog): Promise<void> {
+  const paths = site.layout.node(node)
+  writeStandbySignal(paths.data)
+  const slotSql = `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
+  await query(site.conn(primary, 'postgres'), slotSql, [node])
+  await audit.step(`start ${node} as a standby of ${primary}`, () =>
+    site.pg.start(paths.data, paths.log, '', { port: site.port(node), dir: site.layout.socketDir }),
+  )
+  await waitStreaming(site, primary, [node], 600_000)
+}
+
+async function recordHotRole(site: LocalSite, state: SiteState, node: NodeName): Promise<void> {
+  state.roles[node] = 'hot'
+  if (state.fencedReason) delete state.fencedReason[node]
+  site.saveState(state)
+  site.writeBackrestConf(state)
+  const sync = await site.ensureSyncReplication(state)
+  if (sync) log.info(sync)
+}

@@ -8,14 +8,15 @@
  */
 import type { Inventory, PgNode } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
-import { inputError, Refusal } from '../../../../core/errors.ts'
-import { decideFailover, lossWindow, type FailoverFacts } from '../../../../core/failover.ts'
+import { inputError } from '../../../../core/errors.ts'
+import { lossWindow, type FailoverFacts } from '../../../../core/failover.ts'
 import { formatDuration } from '../../../../core/duration.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
-import { detectFailures, probePair, snap } from './failover.ts'
+import { detectFailures, probePair, snap } from './detect.ts'
+import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
 
@@ -54,41 +55,90 @@ export interface CloudFailoverReport {
   plan: string[]
 }
 
-export async function cloudFailover(inv: Inventory, p: DrPolicy, o: { to: 'hot' | 'warm'; dryRun: boolean; acceptDataLoss: boolean; switchover: boolean }, run: Runner, audit: AuditLog, confirmFn: (q: string) => Promise<void>): Promise<CloudFailoverReport> {
+export interface CloudFailoverOptions {
+  to: 'hot' | 'warm'
+  dryRun: boolean
+  acceptDataLoss: boolean
+  switchover: boolean
+}
+
+export async function cloudFailover(
+  inv: Inventory,
+  policy: DrPolicy,
+  o: CloudFailoverOptions,
+  run: Runner,
+  audit: AuditLog,
+  confirmFn: (q: string) => Promise<void>,
+): Promise<CloudFailoverReport> {
   const { primary, candidate } = cloudNodes(inv, o.to)
   const plan = cloudFailoverPlan(inv, o.to)
+  const from = primary?.name ?? 'primary'
   if (o.dryRun) {
     audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
-    return { decision: 'dry run', from: primary?.name ?? 'primary', to: candidate.name, dnsChange: 'none', rtoSeconds: 0, lossWindowSeconds: 0, plan }
+    return { decision: 'dry run', from, to: candidate.name, dnsChange: 'none', rtoSeconds: 0, lossWindowSeconds: 0, plan }
   }
-  const detection = await detectFailures(p.detection, () => probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), p.detection.probeTimeout * 1000))
-  const [ps, cs] = await Promise.all([primary ? probe(primary.name, conn(primary)) : Promise.resolve({ name: 'primary', port: 0, reachable: false } as NodeStatus), probe(candidate.name, conn(candidate))])
-  const loss = lossWindow(snap(cs), { synchronous: o.to === 'hot' && p.sites.hot.replication === 'synchronous', lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null, primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt, now: Date.now() })
-  const facts: FailoverFacts = {
-    primary: snap(ps), candidate: snap(cs), candidateSite: o.to, candidateFailover: p.sites[o.to].failover === 'automatic' ? 'automatic' : 'manual',
-    detection, lastKnownTimeline: ps.reachable ? ps.timeline : undefined, lossWindowSeconds: loss.seconds, lossBasis: loss.basis, tierRpoSeconds: p.tiers[1].rpo,
-    flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: false },
-  }
-  const decision = decideFailover(facts)
-  audit.record('decide', decision.action === 'promote' ? 'ok' : 'refused', { reason: decision.reason })
-  if (decision.action !== 'promote') throw new Refusal(decision.reason)
+  const facts = await gatherCloudFacts(inv, policy, o, primary, candidate)
+  const decision = decide(facts, audit)
   log.info(decision.reason)
   await confirmFn(`${decision.mode} of stack ${inv.stack} to ${candidate.name}: DNS will stop naming the old primary.`)
-  const t0 = detection.firstFailureAt ?? Date.now()
-  const ep = inv.endpoint
-  const dnsChange = await audit.step('fence + switch DNS', () =>
-    ep.kind === 'route53'
-      ? route53Upsert({ zoneId: ep.zoneId!, recordName: ep.recordName!, setIdentifier: 'primary', failover: 'PRIMARY', target: candidate.host, ttl: 30 }, `labdojo-dr ${decision.mode}: ${primary?.name ?? 'primary'} -> ${candidate.name}`)
-      : cloudDnsSwitch({ project: ep.zoneId!.split('/')[0]!, zone: ep.zoneId!.split('/').pop()!, recordName: ep.recordName!, oldTarget: primary?.host ?? ep.host, newTarget: candidate.host, ttl: 30 }))
-  await audit.step(`promote ${candidate.name}`, () =>
-    run('kubectl', [...(candidate.kubeContext ? ['--context', candidate.kubeContext] : []), '-n', candidate.namespace ?? 'labdojo', 'patch', 'postgrescluster', 'labdojo', '--type', 'merge', '-p', '{"spec":{"standby":{"enabled":false}}}'], { timeoutMs: 60_000 }))
+  const t0 = facts.detection.firstFailureAt ?? Date.now()
+  const dnsChange = await audit.step('fence + switch DNS', () => switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`))
+  await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, candidate))
   await waitFor(`${candidate.name} to accept writes`, async () => (await probe(candidate.name, conn(candidate))).inRecovery === false, 600_000, 200)
-  await audit.step('verify a write through the endpoint', () =>
-    waitFor('a write through the endpoint', async () => {
-      await query(conn(ep, ep.database), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2)`, [Date.now(), `${inv.stack} -> ${candidate.name}`], 5000)
-      return true
-    }, 600_000, 500))
+  await audit.step('verify a write through the endpoint', () => verifyWrite(inv, candidate))
   const rto = (Date.now() - t0) / 1000
   log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
-  return { decision: decision.reason, from: primary?.name ?? 'primary', to: candidate.name, dnsChange, rtoSeconds: rto, lossWindowSeconds: loss.seconds, plan }
+  return { decision: decision.reason, from, to: candidate.name, dnsChange, rtoSeconds: rto, lossWindowSeconds: facts.lossWindowSeconds, plan }
+}
+
+async function gatherCloudFacts(inv: Inventory, policy: DrPolicy, o: CloudFailoverOptions, primary: PgNode | undefined, candidate: PgNode): Promise<FailoverFacts> {
+  const d = policy.detection
+  const detection = await detectFailures(d, () => probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), d.probeTimeout * 1000))
+  const absent: NodeStatus = { name: 'primary', port: 0, reachable: false }
+  const [ps, cs] = await Promise.all([primary ? probe(primary.name, conn(primary)) : Promise.resolve(absent), probe(candidate.name, conn(candidate))])
+  const loss = lossWindow(snap(cs), {
+    synchronous: o.to === 'hot' && policy.sites.hot.replication === 'synchronous',
+    lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null,
+    primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt,
+    now: Date.now(),
+  })
+  return {
+    primary: snap(ps),
+    candidate: snap(cs),
+    candidateSite: o.to,
+    candidateFailover: policy.sites[o.to].failover === 'automatic' ? 'automatic' : 'manual',
+    detection,
+    lastKnownTimeline: ps.reachable ? ps.timeline : undefined,
+    lossWindowSeconds: loss.seconds,
+    lossBasis: loss.basis,
+    tierRpoSeconds: policy.tiers[1].rpo,
+    flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: false },
+  }
+}
+
+/** Fence and switch in one: the DNS record now names the candidate, so no resolver returns the old primary again. */
+function switchDns(inv: Inventory, primary: PgNode | undefined, candidate: PgNode, comment: string): Promise<string> {
+  const ep = inv.endpoint
+  if (ep.kind === 'route53')
+    return route53Upsert({ zoneId: ep.zoneId!, recordName: ep.recordName!, setIdentifier: 'primary', failover: 'PRIMARY', target: candidate.host, ttl: 30 }, comment)
+  const [project] = ep.zoneId!.split('/')
+  const zone = ep.zoneId!.split('/').pop()!
+  return cloudDnsSwitch({ project: project!, zone, recordName: ep.recordName!, oldTarget: primary?.host ?? ep.host, newTarget: candidate.host, ttl: 30 })
+}
+
+/** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false. */
+function promoteStandbyCluster(run: Runner, candidate: PgNode) {
+  const context = candidate.kubeContext ? ['--context', candidate.kubeContext] : []
+  const patch = '{"spec":{"standby":{"enabled":false}}}'
+  return run('kubectl', [...context, '-n', candidate.namespace ?? 'labdojo', 'patch', 'postgrescluster', 'labdojo', '--type', 'merge', '-p', patch], { timeoutMs: 60_000 })
+}
+
+function verifyWrite(inv: Inventory, candidate: PgNode): Promise<boolean> {
+  const ep = inv.endpoint
+  const sql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2)`
+  const write = async () => {
+    await query(conn(ep, ep.database), sql, [Date.now(), `${inv.stack} -> ${candidate.name}`], 5000)
+    return true
+  }
+  return waitFor('a write through the endpoint', write, 600_000, 500)
 }

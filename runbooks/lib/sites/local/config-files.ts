@@ -1,18 +1,18 @@
 /**
- * The local site's configuration files, rendered from the layout and the DR policy (pure).
- * Per-node settings live in node.conf beside (not inside) the data directory, so pg_rewind
- * and restores, which copy postgresql.conf and postgresql.auto.conf, never carry them over.
+ * The local site's shared configuration files, rendered from the layout and the DR policy
+ * (pure): postgresql.conf's shared part, pg_hba.conf, pgbackrest.conf and its secrets include,
+ * pgbouncer.ini. Per-node settings by role are in node-settings.ts.
  */
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained, fullsRetained, offsiteRetentionDays } from '../../../../core/policy.ts'
 import { BUCKET, STANZA, type Layout, type NodeName } from './layout.ts'
 
 /** Appended to every node's postgresql.conf: identical on all nodes. */
-export function sharedPostgresConf(l: Layout, p: DrPolicy): string {
+export function sharedPostgresConf(layout: Layout, p: DrPolicy): string {
   return `
 # ---- labdojo-dr local site (shared by every node) ----
 listen_addresses = '127.0.0.1'
-unix_socket_directories = '${l.socketDir}'
+unix_socket_directories = '${layout.socketDir}'
 wal_level = replica
 archive_mode = on
 archive_timeout = ${archiveTimeoutSeconds(p)}   # tier-1 RPO ${p.tiers[1].rpo} s / 15
@@ -38,37 +38,8 @@ local   replication     all                                     trust
 host    replication     all             127.0.0.1/32            trust
 `
 
-export function pgbackrestCommand(l: Layout, node: NodeName | string, dataDir: string, verb: string): string {
-  return `pgbackrest --config=${l.pgbackrest.conf} --config-include-path=${l.secrets.dir} --stanza=${STANZA} --pg1-path=${dataDir} ${verb}`
-}
-
-export interface NodeConfOptions {
-  name: NodeName
-  port: number
-  dataDir: string
-  /** stream from this port (hot standby) */
-  upstreamPort?: number
-  slot?: string
-  /** names of standbys that must confirm commits (synchronous mode on a primary) */
-  syncStandbys?: string[]
-  /** fenced by a failover: if someone starts it by hand, it must not archive a divergent history */
-  fenced?: boolean
-}
-
-export function nodeConf(l: Layout, o: NodeConfOptions): string {
-  const lines = [
-    `# node ${o.name}: written by labdojo-dr; per-node settings, outside the data directory`,
-    `port = ${o.port}`,
-    `cluster_name = '${o.name}'`,
-    `archive_command = '${pgbackrestCommand(l, o.name, o.dataDir, 'archive-push %p')}'`,
-    // synchronous archive-get: an async get waits up to archive-timeout for a segment that is not there yet
-    `restore_command = '${pgbackrestCommand(l, o.name, o.dataDir, '--archive-async=n archive-get %f "%p"')}'`,
-  ]
-  if (o.upstreamPort) lines.push(`primary_conninfo = 'host=127.0.0.1 port=${o.upstreamPort} user=postgres application_name=${o.name} connect_timeout=2'`)
-  if (o.slot) lines.push(`primary_slot_name = '${o.slot}'`)
-  lines.push(`synchronous_standby_names = '${o.syncStandbys?.length ? `ANY 1 (${o.syncStandbys.join(', ')})` : ''}'`)
-  if (o.fenced) lines.push(`archive_mode = off  # fenced: a restart by hand must not push a divergent timeline into the shared archive`)
-  return lines.join('\n') + '\n'
+export function pgbackrestCommand(layout: Layout, dataDir: string, verb: string): string {
+  return `pgbackrest --config=${layout.pgbackrest.conf} --config-include-path=${layout.secrets.dir} --stanza=${STANZA} --pg1-path=${dataDir} ${verb}`
 }
 
 export interface PgHost {
@@ -77,16 +48,16 @@ export interface PgHost {
 }
 
 /** pgbackrest.conf: pg1 is the current primary, pg2 a streaming standby (backup-standby). */
-export function pgbackrestConf(l: Layout, p: DrPolicy, hosts: PgHost[]): string {
+export function pgbackrestConf(layout: Layout, p: DrPolicy, hosts: PgHost[]): string {
   const pg = hosts
-    .map((h, i) => `pg${i + 1}-path=${h.dataDir}\npg${i + 1}-port=${h.port}\npg${i + 1}-socket-path=${l.socketDir}\npg${i + 1}-user=postgres`)
+    .map((h, i) => `pg${i + 1}-path=${h.dataDir}\npg${i + 1}-port=${h.port}\npg${i + 1}-socket-path=${layout.socketDir}\npg${i + 1}-user=postgres`)
     .join('\n')
   return `# labdojo-dr local site. Secrets (repo2 cipher pass, S3 keys) are NOT here: they are in
-# ${l.secrets.pgbackrest} (0600, outside the repo), loaded with --config-include-path.
+# ${layout.secrets.pgbackrest} (0600, outside the repo), loaded with --config-include-path.
 [global]
-log-path=${l.pgbackrest.log}
-lock-path=${l.pgbackrest.lock}
-spool-path=${l.pgbackrest.spool}
+log-path=${layout.pgbackrest.log}
+lock-path=${layout.pgbackrest.lock}
+spool-path=${layout.pgbackrest.spool}
 log-level-console=warn
 log-level-file=info
 compress-type=lz4
@@ -102,7 +73,7 @@ archive-push-queue-max=4GB
 
 # repo1: the primary backup storage ("local SSD"), retention from the DR policy
 repo1-type=posix
-repo1-path=${l.pgbackrest.repo1}
+repo1-path=${layout.pgbackrest.repo1}
 repo1-retention-full-type=count
 repo1-retention-full=${fullsRetained(p)}
 repo1-retention-diff=${diffsRetained(p)}
@@ -111,7 +82,7 @@ repo1-retention-diff=${diffsRetained(p)}
 repo2-type=s3
 repo2-path=/pgbackrest
 repo2-s3-endpoint=127.0.0.1
-repo2-storage-port=${l.ports.s3}
+repo2-storage-port=${layout.ports.s3}
 repo2-s3-bucket=${BUCKET}
 repo2-s3-region=us-east-1
 repo2-s3-uri-style=path
@@ -129,7 +100,7 @@ export function pgbackrestSecretsConf(cipherPass: string, s3Key: string, s3Secre
   return `[global]\nrepo2-cipher-pass=${cipherPass}\nrepo2-s3-key=${s3Key}\nrepo2-s3-key-secret=${s3Secret}\n`
 }
 
-export function pgbouncerIni(l: Layout, primaryPort: number | undefined): string {
+export function pgbouncerIni(layout: Layout, primaryPort: number | undefined): string {
   // A fenced endpoint (no primary) points at a port nothing listens on: clients get errors, never a stale primary.
   const target = (db: string) => `host=127.0.0.1 port=${primaryPort ?? 1} dbname=${db}`
   return `;; labdojo-dr traffic endpoint (the local stand-in for DNS). Rewritten on failover.
@@ -140,10 +111,10 @@ postgres = ${target('postgres')}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = ${l.ports.endpoint}
-unix_socket_dir = ${l.socketDir}
+listen_port = ${layout.ports.endpoint}
+unix_socket_dir = ${layout.socketDir}
 auth_type = trust
-auth_file = ${l.pgbouncer.users}
+auth_file = ${layout.pgbouncer.users}
 admin_users = postgres
 pool_mode = session
 max_client_conn = 200
@@ -151,8 +122,8 @@ default_pool_size = 40
 server_connect_timeout = 2
 server_login_retry = 1
 query_wait_timeout = 5
-logfile = ${l.pgbouncer.log}
-pidfile = ${l.pgbouncer.pid}
+logfile = ${layout.pgbouncer.log}
+pidfile = ${layout.pgbouncer.pid}
 `
 }
 

@@ -1,0 +1,94 @@
+/**
+ * What every restore does with the cluster it builds: pgBackRest's restore arguments, the
+ * options a restored cluster starts with (never archiving into the stanza), where its recovery
+ * stopped, and the checks that it holds the LabDojo data and takes a write.
+ */
+import { readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { inputError } from '../../../../core/errors.ts'
+import type { RestorePlan } from '../../../../core/recovery.ts'
+import { portFree } from '../../adapters/net.ts'
+import { query } from '../../adapters/postgres.ts'
+import { pgbackrestCommand } from '../../sites/local/config-files.ts'
+import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
+import { DATABASE, type Layout } from '../../sites/local/layout.ts'
+
+/**
+ * pgBackRest restore arguments. 'promote': a new cluster that ends recovery at the target and
+ * never archives; 'hold': recovery pauses at the target (or, for latest, stays a standby) so it
+ * can be verified read-only before anything else changes.
+ */
+export function restoreArgs(layout: Layout, plan: RestorePlan, dir: string, mode: 'promote' | 'hold'): string[] {
+  let target = plan.targetArgs
+  if (mode === 'hold')
+    target = plan.target.kind === 'latest' ? ['--type=standby'] : target.map((a) => (a === '--target-action=promote' ? '--target-action=pause' : a))
+  return [
+    `--pg1-path=${dir}`,
+    `--repo=${plan.repo}`,
+    `--set=${plan.backup.label}`,
+    '--no-delta', // an empty directory: nothing to compare against
+    ...target,
+    ...(mode === 'promote' ? ['--archive-mode=off'] : []),
+    // WAL comes from the same repo the backup came from (the cold site has only repo2), fetched
+    // synchronously: an async get waits for segments that do not exist yet, and its spool queue
+    // belongs to the site's own standbys
+    `--recovery-option=restore_command=${pgbackrestCommand(layout, dir, `--repo=${plan.repo} --archive-async=n archive-get %f "%p"`)}`,
+  ]
+}
+
+/** Server options of a restored cluster: its own port and name, no archiving, no synchronous waits. */
+export const restoredClusterOptions = (port: number, name: string, socketDir: string) =>
+  `-p ${port} -c archive_mode=off -c cluster_name=${name} -c synchronous_standby_names= -c unix_socket_directories=${socketDir} -c hot_standby=on`
+
+export async function freeScratchPort(layout: Layout): Promise<number> {
+  const { scratchFirst, scratchLast } = layout.ports
+  for (let p = scratchFirst; p <= scratchLast; p++) if (await portFree(p)) return p
+  throw inputError('--port', undefined, `every scratch port ${scratchFirst}..${scratchLast} is taken`, 'stop an old restore (local.ts down stops them) or pass --port')
+}
+
+/** What the server log says recovery reached. */
+export function reachedFromLog(text: string): { time: string | null; lsn: string | null; detail: string | null } {
+  const stop = /recovery stopping (before|after) (commit|abort) of transaction \d+, time ([\d\- :.+]+)/.exec(text)
+  const last = [...text.matchAll(/last completed transaction was at log time ([\d\- :.+]+)/g)].at(-1)
+  const redo = [...text.matchAll(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)].at(-1)
+  const point = /recovery stopping at (restore point "[^"]+"|after reaching consistency|WAL location \(LSN\) "[^"]+")/.exec(text)
+  const pause = /(recovery has paused|pausing at the end of recovery)/.exec(text)
+  // what was recovered: the last completed transaction (the stopping one is excluded when 'before')
+  const time = last?.[1] ?? (stop?.[1] === 'after' ? stop[3] : null) ?? null
+  let detail: string | null = null
+  if (stop) detail = `stopped ${stop[1]} ${stop[2]} at ${stop[3]}`
+  else if (point) detail = `stopped at ${point[1]}`
+  else if (pause) detail = pause[1]!
+  return {
+    time: time ? new Date(time.trim().replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString() : null,
+    lsn: redo?.[1] ?? null,
+    detail,
+  }
+}
+
+/** The restored cluster holds the LabDojo tables and answers; `write` also proves it accepts a write. */
+export async function verifyTables(port: number, write = false): Promise<void> {
+  const conn = { host: '127.0.0.1', port, database: DATABASE }
+  const rows = await query<{ t: string }>(conn, `SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`)
+  const tables = rows.map((r) => r.t)
+  const missing = LABDOJO_TABLES.filter((t) => !tables.includes(t))
+  if (missing.length) throw new Error(`the restored cluster lacks tables ${missing.join(', ')}`)
+  await query(conn, 'SELECT count(*) FROM users')
+  if (write) await query(conn, 'SELECT txid_current()') // assigns an xid: needs a writable server
+}
+
+/** Has a cluster replayed up to an LSN. */
+export async function caughtUp(port: number, lsn: string): Promise<boolean> {
+  const sql = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok`
+  const [r] = await query<{ ok: boolean }>({ host: '127.0.0.1', port, database: 'postgres' }, sql, [lsn])
+  return !!r?.ok
+}
+
+/** Remove what a failed restore wrote: the directory if the restore created it, else its contents. */
+export function emptyDir(dir: string, created: boolean): void {
+  if (created) rmSync(dir, { recursive: true, force: true })
+  else for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true })
+}
+
+/** A file-name-safe timestamp (20261127T093012). */
+export const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)

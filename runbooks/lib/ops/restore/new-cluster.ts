@@ -1,0 +1,53 @@
+/** Restore into a NEW cluster (the default): new directory, new port; the running site is never touched. */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describeTarget, type RestorePlan } from '../../../../core/recovery.ts'
+import { logTail, postmasterPid, probe } from '../../adapters/postgres.ts'
+import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import { DATABASE } from '../../sites/local/layout.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { emptyDir, freeScratchPort, reachedFromLog, restoreArgs, restoredClusterOptions, stamp, verifyTables } from './cluster.ts'
+import type { RestoreOptions, RestoreReport } from './plan.ts'
+
+export async function restoreNew(site: LocalSite, o: RestoreOptions, plan: RestorePlan, audit: AuditLog): Promise<RestoreReport> {
+  const t0 = Date.now()
+  const port = o.port ?? (await freeScratchPort(site.layout))
+  const dir = o.into ?? join(site.layout.scratchDir, `restore-${stamp()}-${port}`)
+  const created = !existsSync(dir)
+  mkdirForSiteUser(dir, 0o700)
+  const logFile = join(dir, 'restore.log')
+  const timings: Record<string, number> = {}
+  try {
+    await audit.step('pgbackrest restore', () => site.br.restore(restoreArgs(site.layout, plan, dir, 'promote')), { dir, repo: plan.repo, set: plan.backup.label })
+    timings.restoreSeconds = (Date.now() - t0) / 1000
+    const t1 = Date.now()
+    await audit.step('start restored cluster', () => site.pg.start(dir, logFile, restoredClusterOptions(port, `restore-${port}`, site.layout.socketDir)), { port })
+    const promoted = async () => {
+      const p = await probe('restore', { host: '127.0.0.1', port, database: 'postgres' })
+      return p.reachable && p.inRecovery === false
+    }
+    await waitFor('the restored cluster to finish recovery and promote', promoted, 4 * 3600_000, 100)
+    timings.recoverySeconds = (Date.now() - t1) / 1000
+    await verifyTables(port, true)
+    timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+  } catch (e) {
+    if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
+    const tail = logTail(logFile, 8)
+    emptyDir(dir, created)
+    throw new Error(`${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`)
+  }
+  return {
+    mode: 'new-cluster',
+    target: describeTarget(plan.target),
+    repo: plan.repo,
+    backup: plan.backup.label,
+    backupType: plan.backup.type,
+    dataDir: dir,
+    port,
+    connect: `psql -h 127.0.0.1 -p ${port} -U postgres ${DATABASE}`,
+    reached: reachedFromLog(readFileSync(logFile, 'utf8')),
+    timings,
+    notes: plan.notes,
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Restore planning: validate every input before anything changes (target window, repo,
+ * directory, port), pick the backup set (core/recovery.ts), and say the plan in words.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { InputError, inputError } from '../../../../core/errors.ts'
+import { describeTarget, planRestore, type RecoveryTarget, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
+import { portFree } from '../../adapters/net.ts'
+import { NODE_NAMES } from '../../sites/local/layout.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { restorePointsFile } from '../backup/restore-points.ts'
+import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
+
+export interface RestoreOptions {
+  target: RecoveryTarget
+  repo?: number
+  into?: string
+  port?: number
+  inPlace: boolean
+  dryRun: boolean
+}
+
+export interface RestoreReport {
+  mode: 'new-cluster' | 'in-place' | 'dry-run'
+  target: string
+  repo: number
+  backup: string
+  backupType: string
+  dataDir: string | null
+  port: number | null
+  connect: string | null
+  reached: { time: string | null; lsn: string | null; detail: string | null } | null
+  timings: Record<string, number>
+  notes: string[]
+  keptOldDataDirs?: string[]
+}
+
+async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<void> {
+  if (o.inPlace && (o.into || o.port))
+    throw inputError('--in-place', true, "restores over the primary's own directory and port", 'drop --into/--port, or drop --in-place to restore into a new cluster')
+  if (o.into !== undefined) {
+    if (!o.into.startsWith('/')) throw inputError('--into', o.into, 'must be an absolute path', `e.g. --into ${site.layout.scratchDir}/my-restore`)
+    if (existsSync(o.into) && readdirSync(o.into).length > 0)
+      throw inputError('--into', o.into, 'is not empty; a restore never writes over existing files', 'pass a new or empty directory')
+    for (const n of NODE_NAMES)
+      if (o.into === site.layout.node(n).data) throw inputError('--into', o.into, `is ${n}'s data directory`, 'use --in-place to replace the primary safely')
+  }
+  if (o.port !== undefined && !(await portFree(o.port))) {
+    const { scratchFirst, scratchLast } = site.layout.ports
+    throw inputError('--port', o.port, `127.0.0.1:${o.port} is already in use`, `pick a free port, e.g. within ${scratchFirst}..${scratchLast}`)
+  }
+}
+
+/** Validate everything before anything changes: target range, repo, directory, port. */
+export async function prepare(site: LocalSite, o: RestoreOptions): Promise<{ plan: RestorePlan; catalogs: RepoCatalog[] }> {
+  await validateDestination(site, o)
+  const pgPath = site.layout.node(site.state().primary).data
+  const repos = o.repo ? [o.repo] : site.inventory().pgbackrest.repos.map((r) => r.index)
+  const points = readRestorePoints(restorePointsFile(site))
+  // repos are read in order and only as far as needed: repo2 (S3) is not asked when repo1 serves
+  const catalogs: RepoCatalog[] = []
+  for (const [i, r] of repos.entries()) {
+    catalogs.push(await repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r)))
+    try {
+      return { plan: planRestore(o.target, catalogs, points, o.repo), catalogs }
+    } catch (e) {
+      const last = i === repos.length - 1
+      if (!(e instanceof InputError) || last || /unknown restore point/.test(e.message)) throw e
+    }
+  }
+  throw new Error('no repo to restore from') // unreachable: the inventory lists at least one repo
+}
+
+function replayText(plan: RestorePlan): string {
+  const t = plan.target
+  switch (t.kind) {
+    case 'lsn':
+      return t.lsn
+    case 'time':
+      return new Date(t.at).toISOString()
+    case 'name':
+      return `restore point ${t.name}`
+    case 'immediate':
+      return 'consistency (no replay beyond the backup)'
+    case 'latest':
+      return 'the end of the archive'
+  }
+}
+
+export function planText(plan: RestorePlan, dir: string, port: number | string): string {
+  const b = plan.backup
+  const iso = (ms: number) => new Date(ms).toISOString()
+  return [
+    `restore plan`,
+    `  target:      ${describeTarget(plan.target)}`,
+    `  repo:        repo${plan.repo}`,
+    `  backup set:  ${b.label} (${b.type}, ${iso(b.start)} .. ${iso(b.stop)}, LSN ${b.lsnStart}..${b.lsnStop})`,
+    `  WAL replay:  from ${b.lsnStop} to ${replayText(plan)}`,
+    `  window:      ${iso(plan.window.earliest.time)} .. ${iso(plan.window.latest.time)} (repo${plan.repo})`,
+    `  into:        ${dir}, port ${port}`,
+    ...plan.notes.map((n) => `  note:        ${n}`),
+  ].join('\n')
+}

@@ -1,0 +1,54 @@
+/**
+ * A handle on the local site: where it lives (layout), the DR policy, the process runner and
+ * the adapters bound to this site, plus its state. Every site module takes one; LocalSite
+ * (site.ts) adds the operations.
+ */
+import { writeFileSync } from 'node:fs'
+import type { DrPolicy } from '../../../../core/policy.ts'
+import type { Runner } from '../../adapters/exec.ts'
+import type { Conn } from '../../adapters/postgres.ts'
+import { Postgres } from '../../adapters/postgres.ts'
+import { PgBackRest } from '../../adapters/pgbackrest.ts'
+import { DATABASE, STANZA, type Layout, type NodeName } from './layout.ts'
+import { siteInventory } from './inventory.ts'
+import { readState, siteExists, writeState, type SiteState } from './state.ts'
+
+export class SiteHandle {
+  readonly pg: Postgres
+  readonly br: PgBackRest
+
+  constructor(
+    readonly layout: Layout,
+    readonly policy: DrPolicy,
+    readonly run: Runner,
+  ) {
+    this.pg = new Postgres(run)
+    this.br = new PgBackRest(run, { config: layout.pgbackrest.conf, includePath: layout.secrets.dir, stanza: STANZA })
+  }
+
+  exists(): boolean {
+    return siteExists(this.layout)
+  }
+
+  state(): SiteState {
+    return readState(this.layout)
+  }
+
+  /** Save the state and the inventory derived from it. */
+  saveState(state: SiteState): void {
+    writeState(this.layout, state)
+    writeFileSync(this.layout.inventoryFile, JSON.stringify(siteInventory(this.layout, state), null, 2) + '\n')
+  }
+
+  port(node: NodeName): number {
+    return this.layout.ports[node]
+  }
+
+  conn(node: NodeName, database = DATABASE): Conn {
+    return { host: '127.0.0.1', port: this.port(node), database }
+  }
+
+  endpointConn(database = DATABASE): Conn {
+    return { host: '127.0.0.1', port: this.layout.ports.endpoint, database }
+  }
+}

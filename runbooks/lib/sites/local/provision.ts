@@ -1,0 +1,223 @@
+/**
+ * Bringing the local site up and down. `up` is a list of named steps, each of which checks
+ * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
+ * is never started again by `up`.
+ */
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { InputError } from '../../../../core/errors.ts'
+import { mkdirForSiteUser, giveToSiteUser } from '../../adapters/process.ts'
+import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { stopBouncer } from '../../adapters/pgbouncer.ts'
+import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
+import { log } from '../../output/log.ts'
+import { pgbackrestConf } from './config-files.ts'
+import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
+import { ensureEndpoint } from './endpoint.ts'
+import type { SiteHandle } from './handle.ts'
+import { BUCKET, DATABASE, NODE_NAMES, STANZA, type NodeName } from './layout.ts'
+import { writeInitdbFiles } from './node-settings.ts'
+import { checkBinaries, checkPorts } from './preflight.ts'
+import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFor } from './replication.ts'
+import { ensureCipherPass, registerSiteSecrets } from './secrets.ts'
+import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
+import { stopWriter } from './workload.ts'
+
+export type Change = string
+
+/** Build or repair the site; the changes it made (none on a healthy site). */
+export async function up(site: SiteHandle, opts: { scale: number }): Promise<Change[]> {
+  await checkBinaries()
+  await checkPorts(site)
+  const fresh = !site.exists()
+  const state = fresh ? newSiteState(site.layout.basePort, opts.scale) : site.state()
+  requireSameBasePort(site, state)
+  const changes: Change[] = []
+  const note = (change: Change | undefined | false) => change && changes.push(change)
+
+  note(ensureCipherPass(site.layout, fresh) && 'generated the repo2 cipher pass (0600, outside the repo)')
+  ensureDirs(site)
+  registerSiteSecrets(site.layout)
+  note(await ensureOffsiteStore(site))
+  writeBackrestConf(site, state)
+  if (fresh) site.saveState(state)
+  for (const change of await ensurePrimary(site, state)) note(change)
+  note(await ensureStanza(site))
+  note(await ensureDataSet(site, state))
+  for (const change of await ensureStandbys(site, state)) note(change)
+  note(await ensureSyncReplication(site, state))
+  note(await ensureEndpoint(site, state.primary))
+  for (const change of await ensureFirstBackups(site, state)) note(change)
+  site.saveState(state)
+  return changes
+}
+
+function requireSameBasePort(site: SiteHandle, state: SiteState): void {
+  if (state.basePort === site.layout.basePort) return
+  throw new InputError('local site', [
+    {
+      key: '--base-port',
+      value: site.layout.basePort,
+      message: `this site was created with base port ${state.basePort}`,
+      fix: `pass --base-port ${state.basePort}, or recreate the site with up --reset`,
+    },
+  ])
+}
+
+function ensureDirs(site: SiteHandle): void {
+  const { layout } = site
+  const { pgbackrest, s3 } = layout
+  const dirs = [layout.stateDir, join(layout.stateDir, 'nodes'), pgbackrest.dir, pgbackrest.log, pgbackrest.lock, pgbackrest.spool]
+  dirs.push(pgbackrest.repo1, s3.dir, s3.data, layout.pgbouncer.dir, layout.workload.dir, layout.scratchDir, layout.socketDir)
+  for (const d of [...dirs, ...NODE_NAMES.map((n) => layout.node(n).dir)]) mkdirForSiteUser(d)
+}
+
+/** The local S3 server (TLS) that holds repo2 and the sealed exports. */
+async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined> {
+  const { layout } = site
+  await ensureCert(site.run, layout.s3)
+  if (s3Running(layout.s3) && (await tlsReachable(layout.ports.s3))) return undefined
+  await startS3(layout.s3, layout.ports.s3, BUCKET)
+  return `started s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
+}
+
+/** pgbackrest.conf: pg1 is the current primary, then the hot standbys (backup-standby). */
+export function writeBackrestConf(site: SiteHandle, state: SiteState): void {
+  const hosts = [state.primary, ...nodesWithRole(state, 'hot')].map((n) => ({ dataDir: site.layout.node(n).data, port: site.port(n) }))
+  writeFileSync(site.layout.pgbackrest.conf, pgbackrestConf(site.layout, site.policy, hosts), { mode: 0o640 })
+  giveToSiteUser(site.layout.pgbackrest.conf)
+}
+
+async function ensurePrimary(site: SiteHandle, state: SiteState): Promise<Change[]> {
+  const changes: Change[] = []
+  const primary = state.primary
+  if (!existsSync(site.layout.node(primary).data)) {
+    log.step(`initdb ${primary} (data checksums on)`)
+    await site.pg.initdb(site.layout.node(primary).data)
+    writeInitdbFiles(site, primary)
+    writeNodeSettingsFor(site, state, primary)
+    changes.push(`initdb ${primary}`)
+  }
+  if (await ensureRunning(site, state, primary)) changes.push(`started ${primary} (primary) on port ${site.port(primary)}`)
+  state.timeline = (await probe(primary, site.conn(primary, 'postgres'))).timeline ?? state.timeline
+  return changes
+}
+
+async function ensureStanza(site: SiteHandle): Promise<Change | undefined> {
+  const hasData = existsSync(join(site.layout.pgbackrest.repo1, 'archive', STANZA, 'archive.info'))
+  if ((await site.br.info().catch(() => undefined))?.status === 0 || hasData) return undefined
+  await site.br.stanzaCreate()
+  return `created pgBackRest stanza ${STANZA} on repo1 and repo2`
+}
+
+async function ensureDataSet(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
+  if (await dataSetLoaded(site, state.primary)) return undefined
+  await loadDataSet(site, state.primary, state.scale)
+  return `loaded the LabDojo data set (scale ${state.scale})`
+}
+
+async function dataSetLoaded(site: SiteHandle, node: NodeName): Promise<boolean> {
+  const sql = `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists`
+  const rows = await query<{ exists: boolean }>(site.conn(node, 'postgres'), sql, [DATABASE])
+  if (!rows[0]?.exists) return false
+  const tableSql = `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'user_progress'`
+  const t = await query<{ n: number }>(site.conn(node), tableSql)
+  return (t[0]?.n ?? 0) > 0
+}
+
+export async function loadDataSet(site: SiteHandle, node: NodeName, scale: number): Promise<void> {
+  const exists = await query<{ e: boolean }>(site.conn(node, 'postgres'), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS e`, [DATABASE])
+  if (!exists[0]?.e) await query(site.conn(node, 'postgres'), `CREATE DATABASE ${DATABASE}`)
+  await query(site.conn(node), HELPER_SQL + SCHEMA_SQL)
+  const phases = generatorSql(countsFor(scale))
+  // users and courses first (foreign keys), then the two big tables in parallel
+  for (const ph of phases.slice(0, 2)) {
+    log.step(`generating ${ph.phase}`)
+    await query(site.conn(node), ph.sql, [], 0)
+  }
+  log.step('generating user_progress and analytics_events')
+  await Promise.all(phases.slice(2).map((ph) => query(site.conn(node), ph.sql, [], 0)))
+  // settle the data as a production database is: hint bits set and tuples frozen once, here,
+  // rather than as a storm of full-page WAL on the first reader after a backup
+  await query(site.conn(node), 'VACUUM (FREEZE, ANALYZE)', [], 0)
+}
+
+async function ensureStandbys(site: SiteHandle, state: SiteState): Promise<Change[]> {
+  const changes: Change[] = []
+  for (const n of NODE_NAMES) {
+    if (n === state.primary || state.roles[n] === 'fenced') continue
+    if (!existsSync(site.layout.node(n).data)) {
+      await cloneStandby(site, state, n)
+      changes.push(`cloned ${n} as the ${state.roles[n]} standby`)
+    }
+    if (await ensureRunning(site, state, n)) changes.push(`started ${n} (${state.roles[n]} standby) on port ${site.port(n)}`)
+  }
+  for (const n of nodesWithRole(state, 'fenced'))
+    log.step(`${n} is fenced (${state.fencedReason?.[n] ?? 'after a failover'}); run failback to rejoin it`)
+  return changes
+}
+
+/** backup from the hot standby when one is streaming (pg2 in pgbackrest.conf). */
+export function backupStandbyArgs(state: SiteState): string[] {
+  return nodesWithRole(state, 'hot').length ? ['--backup-standby'] : []
+}
+
+/** A site with no backup is no DR site: one full backup into each repo (cold = repo2 alone). */
+async function ensureFirstBackups(site: SiteHandle, state: SiteState): Promise<Change[]> {
+  const changes: Change[] = []
+  const info = await site.br.info()
+  for (const repo of [1, 2]) {
+    if (info.backups.some((b) => b.repoKey === repo && !b.error)) continue
+    log.step(`first full backup into repo${repo}`)
+    await site.br.backup('full', repo, backupStandbyArgs(state))
+    changes.push(`full backup into repo${repo}`)
+  }
+  return changes
+}
+
+/** Stop everything the site started, by pid: the writer, the endpoint, the nodes (standbys first), scratch clusters, S3. */
+export async function down(site: SiteHandle): Promise<Change[]> {
+  const { layout } = site
+  const changes: Change[] = []
+  if (await stopWriter(layout)) changes.push('stopped the workload writer')
+  if (await stopBouncer(layout.pgbouncer)) changes.push('stopped PgBouncer')
+  // standbys first, so the primary's shutdown checkpoint is not waiting on them
+  const state = site.exists() ? site.state() : undefined
+  const order = state ? [...NODE_NAMES.filter((n) => n !== state.primary), state.primary] : [...NODE_NAMES]
+  for (const n of order) {
+    if (!postmasterPid(layout.node(n).data)) continue
+    await site.pg.stop(layout.node(n).data, 'fast')
+    changes.push(`stopped ${n}`)
+  }
+  for (const dir of listDirs(layout.scratchDir)) {
+    if (!postmasterPid(dir)) continue
+    await site.pg.stop(dir, 'fast')
+    changes.push(`stopped scratch cluster ${dir}`)
+  }
+  if (await stopS3(layout.s3)) changes.push('stopped s3rver')
+  return changes
+}
+
+/** Delete the site's state and secrets (after down). */
+export function purge(site: SiteHandle): void {
+  const { layout } = site
+  rmSync(layout.stateDir, { recursive: true, force: true })
+  rmSync(layout.secrets.dir, { recursive: true, force: true })
+  if (layout.socketDir.startsWith('/tmp/labdojo-')) rmSync(layout.socketDir, { recursive: true, force: true })
+}
+
+/** A fast reachability check of a repo's storage; undefined when reachable. */
+export async function repoDown(site: SiteHandle, repo: number): Promise<string | undefined> {
+  const { layout } = site
+  if (repo === 2 && !(await tlsReachable(layout.ports.s3, 1500)))
+    return `the S3 endpoint 127.0.0.1:${layout.ports.s3} does not answer (TLS connect failed)`
+  if (repo === 1 && !existsSync(layout.pgbackrest.repo1)) return `${layout.pgbackrest.repo1} is missing`
+  return undefined
+}
+
+function listDirs(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir)
+    .map((d) => join(dir, d))
+    .filter((d) => statSync(d).isDirectory())
+}

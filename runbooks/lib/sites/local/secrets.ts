@@ -1,0 +1,75 @@
+/**
+ * The site's secrets: the repo2 cipher pass and the S3 keys, in one file (0600, owned by the
+ * site user, outside the repo) that pgBackRest reads through --config-include-path. Generated
+ * once for a new site; never printed, never on a command line; registered with the redactor.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { inputError } from '../../../../core/errors.ts'
+import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
+import { registerSecret } from '../../output/redact.ts'
+import { pgbackrestSecretsConf } from './config-files.ts'
+import type { Layout } from './layout.ts'
+
+export const S3_KEY = 'S3RVER'
+export const S3_SECRET = 'S3RVER'
+
+/**
+ * Generate the repo2 cipher pass once, for a new site; true when it did. An existing site whose
+ * pass is gone is refused: a new pass could not read repo2.
+ */
+export function ensureCipherPass(layout: Layout, freshSite: boolean): boolean {
+  const file = layout.secrets.pgbackrest
+  if (!freshSite || existsSync(file)) {
+    requireCipherPass(layout)
+    return false
+  }
+  mkdirForSiteUser(layout.secrets.dir, 0o700)
+  const pass = randomBytes(48).toString('base64url')
+  writeFileSync(file, pgbackrestSecretsConf(pass, S3_KEY, S3_SECRET), { mode: 0o600 })
+  giveToSiteUser(file)
+  return true
+}
+
+/** The secrets file's key=value lines ({} when it is absent). */
+export function readSecrets(layout: Layout): Record<string, string> {
+  const file = layout.secrets.pgbackrest
+  if (!existsSync(file)) return {}
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .map((line) => /^([\w-]+)=(.+)$/.exec(line))
+      .filter((m) => m !== null)
+      .map((m) => [m[1]!, m[2]!]),
+  )
+}
+
+/** Why pgBackRest cannot get repo2's cipher pass; undefined when it can. */
+export function cipherPassMissing(layout: Layout): string | undefined {
+  if (process.env.PGBACKREST_REPO2_CIPHER_PASS) return undefined
+  const file = layout.secrets.pgbackrest
+  if (!existsSync(file)) return `${file} does not exist`
+  try {
+    if (!readSecrets(layout)['repo2-cipher-pass']) return `${file} has no repo2-cipher-pass line`
+  } catch (e) {
+    return `${file} cannot be read (${(e as NodeJS.ErrnoException).code})`
+  }
+  return undefined
+}
+
+/** pgBackRest reads the pass for every command, repo1's included: the configuration names repo2 encrypted. */
+export function requireCipherPass(layout: Layout): void {
+  const why = cipherPassMissing(layout)
+  if (why)
+    throw inputError(
+      'repo2 cipher pass',
+      why,
+      "pgBackRest needs it for every command, repo1's too: the site's configuration names repo2 encrypted (aes-256-cbc). Nothing was changed",
+      `put the pass back from your secret store: ${layout.secrets.pgbackrest} (owner postgres, mode 0600) with the line repo2-cipher-pass=<pass> (and repo2-s3-key, repo2-s3-key-secret), or export PGBACKREST_REPO2_CIPHER_PASS for this run`,
+    )
+}
+
+/** Register every secret with the redactor, so no log line can carry one. */
+export function registerSiteSecrets(layout: Layout): void {
+  for (const [k, v] of Object.entries(readSecrets(layout))) if (/^repo\d+-cipher-pass$/.test(k)) registerSecret(v)
+}

@@ -1,0 +1,238 @@
+/**
+ * What the local site is doing right now: every node probed (with its role's health rule from
+ * core/health.ts), archiving, both repos, and where the endpoint really routes. Read-only.
+ */
+import { nodeHealthy } from '../../../../core/health.ts'
+import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
+import { bouncerRunning, configuredTarget } from '../../adapters/pgbouncer.ts'
+import { postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { s3Running } from '../../adapters/s3-server.ts'
+import type { SiteHandle } from './handle.ts'
+import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
+import { repoDown } from './provision.ts'
+import { registerSiteSecrets } from './secrets.ts'
+import type { NodeRole, SiteState } from './state.ts'
+
+export interface NodeRow {
+  name: NodeName
+  site: string
+  role: NodeRole
+  port: number
+  pid: number | null
+  live: 'primary' | 'standby' | 'down'
+  lsn: string | null
+  timeline: number | null
+  replicationLagBytes: number | null
+  replayLagSeconds: number | null
+  streaming: boolean
+  syncState: string | null
+  healthy: boolean
+}
+
+export interface ArchiveRow {
+  lastArchivedWal: string | null
+  lastArchivedAgeSeconds: number | null
+  currentWal: string
+  lagSegments: number | null
+  failedCount: number
+  failing: boolean
+}
+
+export interface RepoRow {
+  index: number
+  type: string
+  healthy: boolean
+  message: string
+  backups: number
+  latestBackup: string | null
+  archiveMax: string | null
+}
+
+export interface EndpointRow {
+  port: number
+  running: boolean
+  target: NodeName | null
+  targetPort: number | null
+  reachable: boolean
+  routesToPort: number | null
+  healthy: boolean
+}
+
+export type SiteStatus = {
+  stack: 'local'
+  stateDir: string
+  healthy: boolean
+  problems: string[]
+  primary: NodeName
+  nodes: NodeRow[]
+  archive: ArchiveRow | null
+  repos: RepoRow[]
+  endpoint: EndpointRow
+  s3: { port: number; running: boolean }
+}
+
+interface ReplicationView {
+  application_name: string
+  state: string
+  sync_state: string
+  replay_lsn: string | null
+  replay_lag_s: number | null
+}
+
+interface ArchiverView {
+  last_archived_wal: string | null
+  last_archived_age_s: number | null
+  failed_count: number
+  last_failed_wal: string | null
+  failing: boolean
+  current_wal: string
+}
+
+export async function siteStatus(site: SiteHandle): Promise<SiteStatus> {
+  const state = site.state()
+  registerSiteSecrets(site.layout)
+  const problems: string[] = []
+  const probes = await probeNodes(site)
+  const primary = probes[state.primary]
+  const views = await primaryViews(site, state, primary, problems)
+  const nodes = NODE_NAMES.map((n) => nodeRow(site, state, probes, views.replication, n, problems))
+  const archive = archiveRow(views.archiver, problems)
+  const repos = await Promise.all([1, 2].map((repo) => repoRow(site, repo, problems)))
+  const endpoint = await endpointRow(site, state, problems)
+  return {
+    stack: 'local',
+    stateDir: site.layout.stateDir,
+    healthy: problems.length === 0,
+    problems,
+    primary: state.primary,
+    nodes,
+    archive,
+    repos,
+    endpoint,
+    s3: { port: site.layout.ports.s3, running: s3Running(site.layout.s3) },
+  }
+}
+
+async function probeNodes(site: SiteHandle): Promise<Record<NodeName, NodeStatus>> {
+  const probes = await Promise.all(NODE_NAMES.map((n) => probe(n, site.conn(n, 'postgres'))))
+  return Object.fromEntries(probes.map((p) => [p.name, p])) as Record<NodeName, NodeStatus>
+}
+
+/** The primary's view of its standbys and of archiving (none when it is not a reachable primary). */
+async function primaryViews(site: SiteHandle, state: SiteState, primary: NodeStatus, problems: string[]) {
+  if (!primary.reachable || primary.inRecovery) {
+    problems.push(`primary ${state.primary} is ${primary.reachable ? 'in recovery' : `unreachable (${primary.error})`}`)
+    return { replication: [] as ReplicationView[], archiver: undefined }
+  }
+  const conn = site.conn(state.primary, 'postgres')
+  const replication = await query<ReplicationView>(
+    conn,
+    `SELECT application_name, state, sync_state, replay_lsn::text, extract(epoch FROM replay_lag)::float8 AS replay_lag_s
+     FROM pg_stat_replication`,
+  )
+  const [archiver] = await query<ArchiverView>(
+    conn,
+    `SELECT last_archived_wal, extract(epoch FROM now() - last_archived_time)::float8 AS last_archived_age_s,
+       failed_count::int, last_failed_wal,
+       coalesce(last_failed_time > last_archived_time, last_failed_time IS NOT NULL) AS failing,
+       pg_walfile_name(pg_current_wal_lsn()) AS current_wal
+     FROM pg_stat_archiver`,
+  )
+  return { replication, archiver }
+}
+
+function nodeRow(
+  site: SiteHandle,
+  state: SiteState,
+  probes: Record<NodeName, NodeStatus>,
+  replication: ReplicationView[],
+  n: NodeName,
+  problems: string[],
+): NodeRow {
+  const node = probes[n]
+  const role = state.roles[n]
+  const rep = replication.find((r) => r.application_name === n)
+  const lagBytes = n === state.primary ? 0 : lsnDiff(probes[state.primary].lsn, node.lsn)
+  const replayAge = node.lastReplayTs ? (Date.now() - Date.parse(node.lastReplayTs)) / 1000 : null
+  const healthy = nodeHealthy(
+    role,
+    { reachable: node.reachable, inRecovery: node.inRecovery, streaming: rep?.state === 'streaming', lagBytes, replayAgeSeconds: replayAge },
+    site.policy,
+  )
+  if (!healthy) problems.push(`${n} (${role}) is not healthy${node.error ? `: ${node.error}` : ''}`)
+  return {
+    name: n,
+    site: NODE_SITE[n],
+    role,
+    port: site.port(n),
+    pid: postmasterPid(site.layout.node(n).data) ?? null,
+    live: node.reachable ? (node.inRecovery ? 'standby' : 'primary') : 'down',
+    lsn: node.lsn ?? null,
+    timeline: node.timeline ?? null,
+    replicationLagBytes: lagBytes ?? null,
+    replayLagSeconds: rep?.replay_lag_s ?? (role === 'warm' ? replayAge : null),
+    streaming: rep?.state === 'streaming',
+    syncState: rep?.sync_state ?? null,
+    healthy,
+  }
+}
+
+function archiveRow(archiver: ArchiverView | undefined, problems: string[]): ArchiveRow | null {
+  if (!archiver) return null
+  if (archiver.failing) problems.push(`archiving is failing (last failed WAL ${archiver.last_failed_wal})`)
+  return {
+    lastArchivedWal: archiver.last_archived_wal,
+    lastArchivedAgeSeconds: archiver.last_archived_age_s,
+    currentWal: archiver.current_wal,
+    lagSegments: archiver.last_archived_wal ? walSegmentDistance(archiver.current_wal, archiver.last_archived_wal) : null,
+    failedCount: archiver.failed_count,
+    failing: archiver.failing,
+  }
+}
+
+async function repoRow(site: SiteHandle, repo: number, problems: string[]): Promise<RepoRow> {
+  const type = repo === 1 ? 'posix' : 's3'
+  const unreachable = (message: string): RepoRow => ({ index: repo, type, healthy: false, message, backups: 0, latestBackup: null, archiveMax: null })
+  const down = await repoDown(site, repo)
+  if (down) {
+    problems.push(`repo${repo} unreachable: ${down}`)
+    return unreachable(down)
+  }
+  try {
+    const info = await site.br.info(repo)
+    const r = info.repos.find((x) => x.key === repo)
+    const backups = info.backups.filter((b) => b.repoKey === repo)
+    const healthy = r?.status === 0
+    if (!healthy) problems.push(`repo${repo}: ${r?.message ?? info.message}`)
+    return {
+      index: repo,
+      type,
+      healthy,
+      message: r?.message ?? info.message,
+      backups: backups.length,
+      latestBackup: backups.at(-1)?.label ?? null,
+      archiveMax: info.archives.find((a) => a.repoKey === repo)?.max ?? null,
+    }
+  } catch (e) {
+    const message = (e as Error).message
+    problems.push(`repo${repo} unreachable: ${message.split('\n')[0]}`)
+    return unreachable(message.split('\n').slice(0, 3).join(' '))
+  }
+}
+
+/** Where the endpoint is configured to route, and where a session through it really lands. */
+async function endpointRow(site: SiteHandle, state: SiteState, problems: string[]): Promise<EndpointRow> {
+  const { layout } = site
+  const targetPort = configuredTarget(layout.pgbouncer)
+  const target = NODE_NAMES.find((n) => site.port(n) === targetPort) ?? null
+  const via = await probe('endpoint', site.endpointConn('postgres'))
+  let routesToPort: number | null = null
+  if (via.reachable) routesToPort = (await query<{ p: number }>(site.endpointConn('postgres'), 'SELECT inet_server_port() AS p')).at(0)?.p ?? null
+  const running = bouncerRunning(layout.pgbouncer)
+  const healthy = running && target === state.primary && via.reachable && via.inRecovery === false && routesToPort === site.port(state.primary)
+  if (!healthy)
+    problems.push(
+      `endpoint 127.0.0.1:${layout.ports.endpoint} does not route writes to primary ${state.primary} (target ${target ?? 'none'}${via.reachable ? '' : `, ${via.error}`})`,
+    )
+  return { port: layout.ports.endpoint, running, target, targetPort: targetPort ?? null, reachable: via.reachable, routesToPort, healthy }
+}
