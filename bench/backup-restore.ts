@@ -16,7 +16,14 @@ import { query, pgBin, postmasterPid } from '../runbooks/lib/adapters/postgres.t
 import { giveToSiteUser } from '../runbooks/lib/adapters/process.ts'
 import { formatBytes } from '../core/duration.ts'
 
-const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' }, keep: { type: 'boolean' }, reuse: { type: 'boolean' } } })
+const { values } = parseArgs({
+  options: {
+    scale: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '3' },
+    keep: { type: 'boolean' },
+    reuse: { type: 'boolean' },
+  },
+})
 const { site, audit } = await benchSite('backup', 27000, values.reuse)
 process.stderr.write(`bench site in ${site.layout.stateDir} (scale ${values.scale})\n`)
 await site.up({ scale: Number(values.scale) })
@@ -26,15 +33,24 @@ const work = `${site.layout.stateDir}/../work`
 rmSync(work, { recursive: true, force: true })
 mkdirSync(work, { recursive: true })
 giveToSiteUser(work)
-const [dbBytes] = (await query<{ b: string }>(site.conn(primary), 'SELECT pg_database_size(current_database())::text AS b')).map((r) => Number(r.b))
+const [dbBytes] = (
+  await query<{ b: string }>(site.conn(primary), 'SELECT pg_database_size(current_database())::text AS b')
+).map((r) => Number(r.b))
 
 // -- full backup
 await sh('sync')
-const [, ours] = await timed(() => physicalBackup(site, "full", [1]))
+const [, ours] = await timed(() => physicalBackup(site, 'full', [1]))
 await sh('sync')
-const [dumpGzip] = await timed(() => sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]))
+const [dumpGzip] = await timed(() =>
+  sh(`${pgBin('pg_dump')} -h 127.0.0.1 -p "$1" -U postgres labdojo | gzip > "$2/dump.sql.gz"`, [pport, work]),
+)
 await sh('sync')
-const [tarLz4] = await timed(() => sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [site.layout.node(primary).data, work]))
+const [tarLz4] = await timed(() =>
+  sh(`{ tar -C "$1" --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | lz4 -1 -q > "$2/data.tar.lz4"`, [
+    site.layout.node(primary).data,
+    work,
+  ]),
+)
 
 // -- restore until the first accepted write: ours and cp -a + start, alternating, --runs times.
 // Each timed step starts with no dirty pages left by the step before (sync), so neither pays
@@ -51,7 +67,12 @@ for (let i = 0; i < Number(values.runs); i++) {
   rep = r
   await site.pg.stop(r.dataDir!, 'fast')
   await sh('sync')
-  const [c] = await timed(() => sh(`cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`, [r.dataDir!, work, String(copyPort), site.layout.socketDir]))
+  const [c] = await timed(() =>
+    sh(
+      `cp -a "$1" "$2/copy" && sync && ${pgBin('pg_ctl')} -D "$2/copy" -l "$2/copy.log" -w -o "-p $3 -c archive_mode=off -c unix_socket_directories=$4" start >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$3" -U postgres -d labdojo -c "SELECT txid_current()" >/dev/null`,
+      [r.dataDir!, work, String(copyPort), site.layout.socketDir],
+    ),
+  )
   cpRuns.push(c)
   await site.pg.stop(`${work}/copy`, 'immediate')
   rmSync(`${work}/copy`, { recursive: true, force: true })
@@ -60,7 +81,12 @@ for (let i = 0; i < Number(values.runs); i++) {
 const oursRestore = median(oursRuns)
 const cpStart = median(cpRuns)
 await sh('sync')
-const [gunzipPsql] = await timed(() => sh(`${pgBin('createdb')} -h 127.0.0.1 -p "$1" -U postgres bench_restore && gunzip -c "$2/dump.sql.gz" | ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -v ON_ERROR_STOP=1 >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -c "SELECT txid_current()" >/dev/null`, [pport, work]))
+const [gunzipPsql] = await timed(() =>
+  sh(
+    `${pgBin('createdb')} -h 127.0.0.1 -p "$1" -U postgres bench_restore && gunzip -c "$2/dump.sql.gz" | ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -v ON_ERROR_STOP=1 >/dev/null && ${pgBin('psql')} -X -q -h 127.0.0.1 -p "$1" -U postgres -d bench_restore -c "SELECT txid_current()" >/dev/null`,
+    [pport, work],
+  ),
+)
 await query(site.conn(primary, 'postgres'), 'DROP DATABASE bench_restore')
 
 // -- PITR: some writes, a target, more writes, then restore to the target
@@ -75,27 +101,75 @@ const [pitr, [prep, pitrPlan]] = await timed(async () => {
   const { plan } = await prepare(site, pitrOpt)
   return [await restoreNew(site, pitrOpt, plan, audit), plan] as const
 })
-const [replayed] = await query<{ b: string }>(site.conn(primary, 'postgres'), 'SELECT pg_wal_lsn_diff($1, $2)::bigint::text AS b', [prep.reached?.lsn ?? pitrPlan.backup.lsnStop, pitrPlan.backup.lsnStop])
+const [replayed] = await query<{ b: string }>(
+  site.conn(primary, 'postgres'),
+  'SELECT pg_wal_lsn_diff($1, $2)::bigint::text AS b',
+  [prep.reached?.lsn ?? pitrPlan.backup.lsnStop, pitrPlan.backup.lsnStop],
+)
 if (postmasterPid(prep.dataDir!)) await site.pg.stop(prep.dataDir!, 'immediate')
 rmSync(prep.dataDir!, { recursive: true, force: true })
 
 // -- incremental after ~1% of rows change
-await query(site.conn(primary), `UPDATE user_progress SET progress_data = progress_data || '{"bench": 1}' WHERE id % 100 = 7`, [], 0)
+await query(
+  site.conn(primary),
+  `UPDATE user_progress SET progress_data = progress_data || '{"bench": 1}' WHERE id % 100 = 7`,
+  [],
+  0,
+)
 await sh('sync')
 const [incrTime, incr] = await timed(() => physicalBackup(site, 'incr', [1]))
 
 const fullRec = ours[0]!
 const rows: (string | number)[][] = [
   ['operation', 'ours (s)', 'baseline', 'baseline (s)', 'ratio', 'target'],
-  ['full backup', fullRec.durationSeconds, 'pg_dump | gzip', dumpGzip, `${(dumpGzip / fullRec.durationSeconds).toFixed(2)}x faster`, ''],
-  ['full backup', fullRec.durationSeconds, 'tar | lz4 (limit)', tarLz4, `${(fullRec.durationSeconds / tarLz4).toFixed(2)}x of limit`, '<= 1.3x'],
-  ['restore to first write', oursRestore, 'gunzip -c | psql', gunzipPsql, `${(gunzipPsql / oursRestore).toFixed(2)}x faster`, '>= 4x'],
-  ['restore to first write', oursRestore, 'cp -a + start (limit)', cpStart, `${(oursRestore / cpStart).toFixed(2)}x of limit`, '<= 1.5x'],
+  [
+    'full backup',
+    fullRec.durationSeconds,
+    'pg_dump | gzip',
+    dumpGzip,
+    `${(dumpGzip / fullRec.durationSeconds).toFixed(2)}x faster`,
+    '',
+  ],
+  [
+    'full backup',
+    fullRec.durationSeconds,
+    'tar | lz4 (limit)',
+    tarLz4,
+    `${(fullRec.durationSeconds / tarLz4).toFixed(2)}x of limit`,
+    '<= 1.3x',
+  ],
+  [
+    'restore to first write',
+    oursRestore,
+    'gunzip -c | psql',
+    gunzipPsql,
+    `${(gunzipPsql / oursRestore).toFixed(2)}x faster`,
+    '>= 4x',
+  ],
+  [
+    'restore to first write',
+    oursRestore,
+    'cp -a + start (limit)',
+    cpStart,
+    `${(oursRestore / cpStart).toFixed(2)}x of limit`,
+    '<= 1.5x',
+  ],
   ['PITR to first write', pitr, '-', 0, `${formatBytes(Number(replayed!.b))} of WAL replayed`, ''],
-  ['incr after 1% change', incrTime, '-', 0, `${formatBytes(incr[0]!.copiedBytes)} copied, ${formatBytes(incr[0]!.storedBytes ?? 0)} stored of ${formatBytes(incr[0]!.sizeBytes)}`, ''],
+  [
+    'incr after 1% change',
+    incrTime,
+    '-',
+    0,
+    `${formatBytes(incr[0]!.copiedBytes)} copied, ${formatBytes(incr[0]!.storedBytes ?? 0)} stored of ${formatBytes(incr[0]!.sizeBytes)}`,
+    '',
+  ],
 ]
-process.stdout.write(`\nrestore to first write, ${oursRuns.length} alternating runs (s): ours ${oursRuns.map((x) => x.toFixed(2)).join(' ')}; cp -a + start ${cpRuns.map((x) => x.toFixed(2)).join(' ')}\nlast restore breakdown (s): ${JSON.stringify(rep!.timings)}; PITR: ${JSON.stringify(prep.timings)}\n`)
-process.stdout.write(`\nbackup/restore bench: database ${formatBytes(dbBytes!)}; dump.sql.gz ${formatBytes(statSync(`${work}/dump.sql.gz`).size)}, data.tar.lz4 ${formatBytes(statSync(`${work}/data.tar.lz4`).size)}, full backup stored ${formatBytes(fullRec.storedBytes ?? 0)}\n\n${table(rows)}\n`)
+process.stdout.write(
+  `\nrestore to first write, ${oursRuns.length} alternating runs (s): ours ${oursRuns.map((x) => x.toFixed(2)).join(' ')}; cp -a + start ${cpRuns.map((x) => x.toFixed(2)).join(' ')}\nlast restore breakdown (s): ${JSON.stringify(rep!.timings)}; PITR: ${JSON.stringify(prep.timings)}\n`,
+)
+process.stdout.write(
+  `\nbackup/restore bench: database ${formatBytes(dbBytes!)}; dump.sql.gz ${formatBytes(statSync(`${work}/dump.sql.gz`).size)}, data.tar.lz4 ${formatBytes(statSync(`${work}/data.tar.lz4`).size)}, full backup stored ${formatBytes(fullRec.storedBytes ?? 0)}\n\n${table(rows)}\n`,
+)
 rmSync(work, { recursive: true, force: true })
 if (!values.keep) {
   await site.down()

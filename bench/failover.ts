@@ -25,18 +25,30 @@ try {
     // ours: detection + fence + promote + endpoint switch, as the writer sees it
     const from = site.state().primary
     const killed = killPrimary(site, from)
-    const rep = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
-    const first = await waitFor('first ack on the new primary', async () => acked(site.layout, writer).find((a) => a.at > killed && a.port === site.port(rep.to)), 60_000, 5)
+    const rep = await failover(
+      site,
+      { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
+      audit,
+      async () => {},
+    )
+    const first = await waitFor(
+      'first ack on the new primary',
+      async () => acked(site.layout, writer).find((a) => a.at > killed && a.port === site.port(rep.to)),
+      60_000,
+      5,
+    )
     ours.push((first.at - killed) / 1000)
     await rejoin(site, from, audit)
 
     // bare: kill -9, pg_ctl promote the streaming standby, first write straight to it
     const p = site.state().primary
-    const hot = (Object.entries(site.state().roles).find(([, r]) => r === 'hot')![0]) as NodeName
+    const hot = Object.entries(site.state().roles).find(([, r]) => r === 'hot')![0] as NodeName
     const t0 = performance.now()
     killPrimary(site, p)
     await site.pg.promote(site.layout.node(hot).data)
-    await query(site.conn(hot), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('bare', $1, 'x')`, [Date.now()])
+    await query(site.conn(hot), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('bare', $1, 'x')`, [
+      Date.now(),
+    ])
     bare.push((performance.now() - t0) / 1000)
     // put the site back: the promoted standby is the primary now, the old one rejoins
     const s = site.state()
@@ -48,18 +60,29 @@ try {
     site.writeBackrestConf(s)
     await site.routeEndpoint(hot)
     await rejoin(site, p, audit)
-    process.stderr.write(`run ${i + 1}/${runs}: ours ${ours.at(-1)!.toFixed(2)} s, bare promote ${bare.at(-1)!.toFixed(2)} s\n`)
+    process.stderr.write(
+      `run ${i + 1}/${runs}: ours ${ours.at(-1)!.toFixed(2)} s, bare promote ${bare.at(-1)!.toFixed(2)} s\n`,
+    )
   }
 } finally {
   await stopWriter(site.layout)
 }
 const d = site.policy.detection
-process.stdout.write(`\nfailover bench: ${runs} runs, detection ${d.failureThreshold} probes every ${d.probeInterval * 1000} ms (timeout ${d.probeTimeout * 1000} ms), synchronous replication, writer at 200 commits/s\n\n${table([
-  ['measure', 'median (s)', 'max (s)', 'target'],
-  ['ours: kill -9 -> first write through the endpoint', median(ours), Math.max(...ours), 'median <= 3 s'],
-  ['bare pg_ctl promote -> first write to the standby', median(bare), Math.max(...bare), '(no detection, fencing, switch)'],
-  ['ratio ours / bare (medians)', median(ours) / median(bare), 0, ''],
-])}\n`)
+process.stdout.write(
+  `\nfailover bench: ${runs} runs, detection ${d.failureThreshold} probes every ${d.probeInterval * 1000} ms (timeout ${d.probeTimeout * 1000} ms), synchronous replication, writer at 200 commits/s\n\n${table(
+    [
+      ['measure', 'median (s)', 'max (s)', 'target'],
+      ['ours: kill -9 -> first write through the endpoint', median(ours), Math.max(...ours), 'median <= 3 s'],
+      [
+        'bare pg_ctl promote -> first write to the standby',
+        median(bare),
+        Math.max(...bare),
+        '(no detection, fencing, switch)',
+      ],
+      ['ratio ours / bare (medians)', median(ours) / median(bare), 0, ''],
+    ],
+  )}\n`,
+)
 if (!values.keep) {
   await site.down()
   site.purge()

@@ -11,7 +11,11 @@ export const ROOT = new URL('../', import.meta.url).pathname
 
 /** A fresh private site for one bench (a leftover from an interrupted run is removed first,
  * unless `reuse`: then a site kept by an earlier `--keep` run is used as it is). */
-export async function benchSite(name: string, basePort: number, reuse = false): Promise<{ site: LocalSite; audit: AuditLog }> {
+export async function benchSite(
+  name: string,
+  basePort: number,
+  reuse = false,
+): Promise<{ site: LocalSite; audit: AuditLog }> {
   const dir = `/var/tmp/labdojo-bench-${name}`
   mkdirSync(dir, { recursive: true })
   chmodSync(dir, 0o755)
@@ -41,4 +45,5 @@ export function table(rows: (string | number)[][]): string {
   return cells.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n')
 }
 
-export const sh = (script: string, args: string[] = []) => run('bash', ['-o', 'pipefail', '-c', script, 'bench', ...args], { asSiteUser: true, timeoutMs: 3_600_000 })
+export const sh = (script: string, args: string[] = []) =>
+  run('bash', ['-o', 'pipefail', '-c', script, 'bench', ...args], { asSiteUser: true, timeoutMs: 3_600_000 })

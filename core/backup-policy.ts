@@ -12,7 +12,13 @@ export const BACKUP_TYPES: readonly BackupType[] = ['full', 'diff', 'incr', 'log
 const STORAGE_REPO: Record<string, number> = { primary: 1, secondary: 2 }
 
 export function scheduleOf(p: DrPolicy, type: BackupType) {
-  return type === 'full' ? p.schedules.full : type === 'diff' ? p.schedules.differential : type === 'incr' ? p.schedules.incremental : p.schedules.logicalExport
+  return type === 'full'
+    ? p.schedules.full
+    : type === 'diff'
+      ? p.schedules.differential
+      : type === 'incr'
+        ? p.schedules.incremental
+        : p.schedules.logicalExport
 }
 
 /**
@@ -20,10 +26,14 @@ export function scheduleOf(p: DrPolicy, type: BackupType) {
  * to repo1's protected export directory and/or offsite beside repo2 (same bucket, exports/).
  */
 export function reposFor(p: DrPolicy, type: BackupType, flag: string | undefined, available: number[]): number[] {
-  if (flag === undefined) return scheduleOf(p, type).storage.map((s) => STORAGE_REPO[s]).filter((r): r is number => r !== undefined && available.includes(r))
+  if (flag === undefined)
+    return scheduleOf(p, type)
+      .storage.map((s) => STORAGE_REPO[s])
+      .filter((r): r is number => r !== undefined && available.includes(r))
   if (flag === 'all') return available
   const n = Number(flag)
-  if (!available.includes(n)) throw inputError('--repo', flag, `must be ${available.join(', ')} or all`, `e.g. --repo ${available[0]}`)
+  if (!available.includes(n))
+    throw inputError('--repo', flag, `must be ${available.join(', ')} or all`, `e.g. --repo ${available[0]}`)
   return [n]
 }
 

@@ -37,12 +37,16 @@ export function drillVerdict(p: DrPolicy, steps: StepResult[], measures: Recover
   const t1 = p.tiers[1]
   for (const m of measures) {
     const problems: string[] = []
-    if (m.rtoSeconds > t1.rto) problems.push(`RTO ${formatDuration(m.rtoSeconds)} exceeds tier-1 RTO ${formatDuration(t1.rto)}`)
-    if (m.rpoSeconds > t1.rpo) problems.push(`data-loss window ${formatDuration(m.rpoSeconds)} exceeds tier-1 RPO ${formatDuration(t1.rpo)}`)
+    if (m.rtoSeconds > t1.rto)
+      problems.push(`RTO ${formatDuration(m.rtoSeconds)} exceeds tier-1 RTO ${formatDuration(t1.rto)}`)
+    if (m.rpoSeconds > t1.rpo)
+      problems.push(`data-loss window ${formatDuration(m.rpoSeconds)} exceeds tier-1 RPO ${formatDuration(t1.rpo)}`)
     if (m.missingRows) problems.push(`${m.missingRows} row(s) that had to come back are missing`)
     if (m.unexpectedRows) problems.push(`${m.unexpectedRows} row(s) committed after the target are present`)
     const ratio = `RTO ${formatDuration(m.rtoSeconds)} (${((m.rtoSeconds / t1.rto) * 100).toFixed(2)}% of ${formatDuration(t1.rto)}), RPO ${formatDuration(m.rpoSeconds)} (limit ${formatDuration(t1.rpo)}), ${m.lostCommits} acknowledged commit(s) lost`
-    lines.push(`${problems.length ? 'FAIL' : 'PASS'} ${m.what}: ${ratio}${problems.length ? ` - ${problems.join('; ')}` : ''}`)
+    lines.push(
+      `${problems.length ? 'FAIL' : 'PASS'} ${m.what}: ${ratio}${problems.length ? ` - ${problems.join('; ')}` : ''}`,
+    )
     if (problems.length) ok = false
   }
   return { ok, lines }

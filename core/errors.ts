@@ -16,7 +16,10 @@ export function formatProblem(p: Problem): string {
 
 export class InputError extends Error {
   readonly exitCode = 2
-  constructor(readonly what: string, readonly problems: Problem[]) {
+  constructor(
+    readonly what: string,
+    readonly problems: Problem[],
+  ) {
     super(
       problems.length === 1
         ? `${what}: ${formatProblem(problems[0]!)}`
@@ -42,7 +45,11 @@ export class Refusal extends Error {
 /** An external command failed: report the command, exit code and stderr (never a stack). */
 export class CommandError extends Error {
   readonly exitCode = 1
-  constructor(readonly command: string, readonly code: number | null, readonly stderr: string) {
+  constructor(
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderr: string,
+  ) {
     super(`command failed (exit ${code}): ${command}\n${stderr.trim().split('\n').slice(-15).join('\n')}`)
     this.name = 'CommandError'
   }

@@ -73,34 +73,77 @@ export function decideFailover(f: FailoverFacts): Decision {
   const p = f.primary
   const rpo = formatDuration(f.tierRpoSeconds)
 
-  if (c.health !== 'up') return { action: 'refuse', reason: `refusing: candidate ${c.name} is unreachable (${c.error ?? 'no answer'}); there is nothing healthy to promote` }
-  if (c.inRecovery === false) return { action: 'refuse', reason: `refusing: candidate ${c.name} is already a primary, not a standby; two primaries would be a split brain - investigate before any promotion` }
+  if (c.health !== 'up')
+    return {
+      action: 'refuse',
+      reason: `refusing: candidate ${c.name} is unreachable (${c.error ?? 'no answer'}); there is nothing healthy to promote`,
+    }
+  if (c.inRecovery === false)
+    return {
+      action: 'refuse',
+      reason: `refusing: candidate ${c.name} is already a primary, not a standby; two primaries would be a split brain - investigate before any promotion`,
+    }
   const sysid = p.systemId ?? f.stanzaSystemId
   if (sysid && c.systemId && c.systemId !== sysid)
-    return { action: 'refuse', reason: `refusing: candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster` }
+    return {
+      action: 'refuse',
+      reason: `refusing: candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster`,
+    }
   const tl = p.health === 'up' ? p.timeline : f.lastKnownTimeline
   if (tl !== undefined && c.timeline !== undefined && c.timeline !== tl)
-    return { action: 'refuse', reason: `refusing: candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history. Bring back a node of timeline ${tl}, or restore from the backups (restore.ts --target latest) instead` }
+    return {
+      action: 'refuse',
+      reason: `refusing: candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history. Bring back a node of timeline ${tl}, or restore from the backups (restore.ts --target latest) instead`,
+    }
   if (f.flags.automatic && f.candidateFailover === 'manual')
-    return { action: 'refuse', reason: `refusing: the ${f.candidateSite} site fails over manually by policy; run failover.ts --to ${f.candidateSite} yourself` }
+    return {
+      action: 'refuse',
+      reason: `refusing: the ${f.candidateSite} site fails over manually by policy; run failover.ts --to ${f.candidateSite} yourself`,
+    }
 
   if (f.flags.switchover) {
     if (p.health !== 'up' || p.inRecovery !== false)
-      return { action: 'refuse', reason: `refusing: a switchover needs a healthy primary, and ${p.name} is ${p.health === 'up' ? 'in recovery' : `down (${p.error ?? 'no answer'})`}; run a failover instead (drop --switchover)` }
+      return {
+        action: 'refuse',
+        reason: `refusing: a switchover needs a healthy primary, and ${p.name} is ${p.health === 'up' ? 'in recovery' : `down (${p.error ?? 'no answer'})`}; run a failover instead (drop --switchover)`,
+      }
     if (f.candidateSite === 'hot' && !c.streaming)
-      return { action: 'refuse', reason: `refusing: candidate ${c.name} is not streaming from ${p.name}, so it cannot catch up for a zero-loss switchover` }
-    return { action: 'promote', mode: 'switchover', reason: `switching over to ${c.name}: planned, ${p.name} healthy; ${p.name} stops first and ${c.name} replays to its last record: no data loss` }
+      return {
+        action: 'refuse',
+        reason: `refusing: candidate ${c.name} is not streaming from ${p.name}, so it cannot catch up for a zero-loss switchover`,
+      }
+    return {
+      action: 'promote',
+      mode: 'switchover',
+      reason: `switching over to ${c.name}: planned, ${p.name} healthy; ${p.name} stops first and ${c.name} replays to its last record: no data loss`,
+    }
   }
 
   const d = f.detection
   if (p.health === 'up' && p.inRecovery === false && d.consecutiveFailures === 0)
-    return { action: 'refuse', reason: `refusing: primary ${p.name} is healthy (its last ${d.threshold} probes answered); pass --switchover for a planned switchover with zero data loss` }
+    return {
+      action: 'refuse',
+      reason: `refusing: primary ${p.name} is healthy (its last ${d.threshold} probes answered); pass --switchover for a planned switchover with zero data loss`,
+    }
   if (d.consecutiveFailures < d.threshold)
-    return { action: 'wait', reason: `not failing over yet: primary ${p.name} failed ${d.consecutiveFailures} of ${d.threshold} consecutive probes` }
+    return {
+      action: 'wait',
+      reason: `not failing over yet: primary ${p.name} failed ${d.consecutiveFailures} of ${d.threshold} consecutive probes`,
+    }
   if (f.lossWindowSeconds > f.tierRpoSeconds && !f.flags.acceptDataLoss)
-    return { action: 'refuse', reason: `refusing: ${f.candidateSite} standby ${c.name} is ${formatDuration(f.lossWindowSeconds)} behind (${f.lossBasis}), tier-1 RPO is ${rpo}; pass --accept-data-loss to override` }
-  const loss = f.lossWindowSeconds === 0 ? `no data loss (${f.lossBasis})` : `data-loss window up to ${formatDuration(f.lossWindowSeconds)} (${f.lossBasis}${f.lossWindowSeconds > f.tierRpoSeconds ? `, beyond the ${rpo} RPO: accepted by --accept-data-loss` : `, within the ${rpo} RPO`})`
-  return { action: 'promote', mode: 'failover', reason: `failing over to ${f.candidateSite} standby ${c.name}: primary ${p.name} failed ${d.consecutiveFailures} consecutive probes; ${loss}` }
+    return {
+      action: 'refuse',
+      reason: `refusing: ${f.candidateSite} standby ${c.name} is ${formatDuration(f.lossWindowSeconds)} behind (${f.lossBasis}), tier-1 RPO is ${rpo}; pass --accept-data-loss to override`,
+    }
+  const loss =
+    f.lossWindowSeconds === 0
+      ? `no data loss (${f.lossBasis})`
+      : `data-loss window up to ${formatDuration(f.lossWindowSeconds)} (${f.lossBasis}${f.lossWindowSeconds > f.tierRpoSeconds ? `, beyond the ${rpo} RPO: accepted by --accept-data-loss` : `, within the ${rpo} RPO`})`
+  return {
+    action: 'promote',
+    mode: 'failover',
+    reason: `failing over to ${f.candidateSite} standby ${c.name}: primary ${p.name} failed ${d.consecutiveFailures} consecutive probes; ${loss}`,
+  }
 }
 
 /**
@@ -109,11 +152,22 @@ export function decideFailover(f: FailoverFacts): Decision {
  * hold everything (its last replayed commit, or the newest WAL it replayed from the archive)
  * to the primary's last sign of life.
  */
-export function lossWindow(c: NodeSnapshot, o: { synchronous: boolean; lastSafeAt: number | null; primaryLastSeenAt: number | null; now: number }): { seconds: number; basis: string } {
+export function lossWindow(
+  c: NodeSnapshot,
+  o: { synchronous: boolean; lastSafeAt: number | null; primaryLastSeenAt: number | null; now: number },
+): { seconds: number; basis: string } {
   // the primary waited for this standby's flush before acknowledging any commit
-  if (o.synchronous) return { seconds: 0, basis: `synchronous replication: ${c.name} flushed every acknowledged commit` }
+  if (o.synchronous)
+    return { seconds: 0, basis: `synchronous replication: ${c.name} flushed every acknowledged commit` }
   const until = o.primaryLastSeenAt ?? o.now
-  if (o.lastSafeAt === null) return { seconds: Math.max(0, (o.now - until) / 1000) + 86400, basis: `${c.name} holds no datable WAL: window unknown, assumed beyond any RPO` }
+  if (o.lastSafeAt === null)
+    return {
+      seconds: Math.max(0, (o.now - until) / 1000) + 86400,
+      basis: `${c.name} holds no datable WAL: window unknown, assumed beyond any RPO`,
+    }
   const seconds = Math.max(0, (until - o.lastSafeAt) / 1000)
-  return { seconds, basis: `${c.name} holds everything up to ${new Date(o.lastSafeAt).toISOString()}, ${formatDuration(seconds)} before the primary's last answer` }
+  return {
+    seconds,
+    basis: `${c.name} holds everything up to ${new Date(o.lastSafeAt).toISOString()}, ${formatDuration(seconds)} before the primary's last answer`,
+  }
 }

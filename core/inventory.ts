@@ -92,35 +92,65 @@ const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !
 export function parseInventory(raw: unknown, source: string): Inventory {
   const problems: Problem[] = []
   const bad = (key: string, value: unknown, message: string, fix: string) => problems.push({ key, value, message, fix })
-  if (!isObj(raw)) throw new InputError(`invalid inventory in ${source}`, [{ key: 'inventory', value: raw, message: 'is not an object', fix: 'pass the `inventory` stack output (pulumi stack output inventory --json)' }])
+  if (!isObj(raw))
+    throw new InputError(`invalid inventory in ${source}`, [
+      {
+        key: 'inventory',
+        value: raw,
+        message: 'is not an object',
+        fix: 'pass the `inventory` stack output (pulumi stack output inventory --json)',
+      },
+    ])
   const inv = raw as unknown as Inventory
   if (typeof inv.stack !== 'string' || !inv.stack) bad('inventory.stack', inv.stack, 'missing', 'set the stack name')
-  if (!['local', 'aws', 'gcp', 'kubernetes'].includes(inv.provider)) bad('inventory.provider', inv.provider, 'must be local, aws, gcp or kubernetes', 'set provider')
+  if (!['local', 'aws', 'gcp', 'kubernetes'].includes(inv.provider))
+    bad('inventory.provider', inv.provider, 'must be local, aws, gcp or kubernetes', 'set provider')
   const nodes = Array.isArray(inv.nodes) ? inv.nodes : []
-  if (!Array.isArray(inv.nodes) || nodes.length === 0) bad('inventory.nodes', inv.nodes, 'must list at least one PostgreSQL node', 'export the nodes')
+  if (!Array.isArray(inv.nodes) || nodes.length === 0)
+    bad('inventory.nodes', inv.nodes, 'must list at least one PostgreSQL node', 'export the nodes')
   nodes.forEach((n, i) => {
     const k = `inventory.nodes[${i}]`
     if (!isObj(n)) return bad(k, n, 'is not an object', 'fix the node entry')
     if (typeof n.name !== 'string' || !n.name) bad(`${k}.name`, n.name, 'missing', 'name the node')
-    if (!SITE_NAMES.includes(n.site)) bad(`${k}.site`, n.site, `must be one of ${SITE_NAMES.join(', ')}`, 'set the site')
-    if (n.role !== 'primary' && n.role !== 'standby') bad(`${k}.role`, n.role, 'must be primary or standby', 'set the role')
+    if (!SITE_NAMES.includes(n.site))
+      bad(`${k}.site`, n.site, `must be one of ${SITE_NAMES.join(', ')}`, 'set the site')
+    if (n.role !== 'primary' && n.role !== 'standby')
+      bad(`${k}.role`, n.role, 'must be primary or standby', 'set the role')
     if (typeof n.host !== 'string' || !n.host) bad(`${k}.host`, n.host, 'missing', 'set the host')
-    if (!Number.isInteger(n.port) || n.port < 1 || n.port > 65535) bad(`${k}.port`, n.port, 'must be a port 1..65535', 'set the port')
+    if (!Number.isInteger(n.port) || n.port < 1 || n.port > 65535)
+      bad(`${k}.port`, n.port, 'must be a port 1..65535', 'set the port')
   })
   // a DR-only stack (dr) has no primary of its own; no stack may have two
   if (nodes.filter((n) => isObj(n) && n.role === 'primary').length > 1)
-    bad('inventory.nodes', nodes.map((n) => n?.name), 'has more than one node provisioned as primary', 'fix the roles')
+    bad(
+      'inventory.nodes',
+      nodes.map((n) => n?.name),
+      'has more than one node provisioned as primary',
+      'fix the roles',
+    )
   const br = inv.pgbackrest
   if (!isObj(br) || typeof br.stanza !== 'string' || !Array.isArray(br.repos) || br.repos.length === 0)
-    bad('inventory.pgbackrest', br, 'needs a stanza and at least one repo', 'export pgbackrest.stanza and pgbackrest.repos')
+    bad(
+      'inventory.pgbackrest',
+      br,
+      'needs a stanza and at least one repo',
+      'export pgbackrest.stanza and pgbackrest.repos',
+    )
   else
     br.repos.forEach((r, i) => {
-      if (!Number.isInteger(r.index) || r.index < 1 || r.index > 256) bad(`inventory.pgbackrest.repos[${i}].index`, r.index, 'must be 1..256', 'number the repos')
-      if (!['posix', 's3', 'gcs'].includes(r.type)) bad(`inventory.pgbackrest.repos[${i}].type`, r.type, 'must be posix, s3 or gcs', 'set the type')
+      if (!Number.isInteger(r.index) || r.index < 1 || r.index > 256)
+        bad(`inventory.pgbackrest.repos[${i}].index`, r.index, 'must be 1..256', 'number the repos')
+      if (!['posix', 's3', 'gcs'].includes(r.type))
+        bad(`inventory.pgbackrest.repos[${i}].type`, r.type, 'must be posix, s3 or gcs', 'set the type')
     })
   const ep = inv.endpoint
   if (!isObj(ep) || !['pgbouncer', 'route53', 'clouddns'].includes(ep.kind as string))
-    bad('inventory.endpoint.kind', isObj(ep) ? ep.kind : ep, 'must be pgbouncer, route53 or clouddns', 'export the traffic endpoint')
+    bad(
+      'inventory.endpoint.kind',
+      isObj(ep) ? ep.kind : ep,
+      'must be pgbouncer, route53 or clouddns',
+      'export the traffic endpoint',
+    )
   else if (ep.kind !== 'pgbouncer' && (!ep.zoneId || !ep.recordName))
     bad('inventory.endpoint', ep, 'a DNS endpoint needs zoneId and recordName', 'export them from the DNS component')
   for (const k of ['sites', 'buckets', 'keys', 'healthChecks'] as const)
@@ -128,4 +158,3 @@ export function parseInventory(raw: unknown, source: string): Inventory {
   if (problems.length) throw new InputError(`invalid inventory in ${source}`, problems)
   return inv
 }
-

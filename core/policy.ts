@@ -108,7 +108,6 @@ export function offsiteRetentionDays(p: DrPolicy): number {
   return Math.ceil(p.tiers[1].retention / 86400)
 }
 
-
 // ---------------------------------------------------------------------------------------
 // validation
 
@@ -178,11 +177,15 @@ class Checker {
   cron(raw: Raw, key: string, field: string): string {
     const v = raw[field]
     if (typeof v === 'string' && validCron(v)) return v
-    this.add(`${key}.${field}`, v, 'not a 5-field cron expression (minute hour day-of-month month day-of-week)', 'e.g. "0 2 * * 0" for Sundays 02:00')
+    this.add(
+      `${key}.${field}`,
+      v,
+      'not a 5-field cron expression (minute hour day-of-month month day-of-week)',
+      'e.g. "0 2 * * 0" for Sundays 02:00',
+    )
     return '0 0 * * *'
   }
 }
-
 
 const TIER_KEYS = ['name', 'data', 'rpo', 'rto', 'backupFrequency', 'retention'] as const
 const SITE_KEYS = ['sync', 'replication', 'failover', 'capacity', 'rto', 'rpo', 'testing'] as const
@@ -197,9 +200,23 @@ function parseTier(c: Checker, raw: unknown, id: TierId): Tier {
   const backupFrequency = freqRaw === 'continuous' ? 0 : c.duration(t, key, 'backupFrequency', { min: 60 })
   const retention = c.duration(t, key, 'retention', { min: 86400 })
   if (backupFrequency > 0 && rpo < backupFrequency)
-    c.add(`${key}.rpo`, t.rpo, `is shorter than the backup frequency (${t.backupFrequency}), so it cannot be met`, 'back up at least as often as the RPO, or use backupFrequency: continuous')
-  if (retention < rpo) c.add(`${key}.retention`, t.retention, 'is shorter than the RPO', 'retain backups longer than the RPO')
-  return { id, name: c.str(t, key, 'name'), data: c.strList(t, key, 'data', { nonEmpty: true }), rpo, rto, backupFrequency, retention }
+    c.add(
+      `${key}.rpo`,
+      t.rpo,
+      `is shorter than the backup frequency (${t.backupFrequency}), so it cannot be met`,
+      'back up at least as often as the RPO, or use backupFrequency: continuous',
+    )
+  if (retention < rpo)
+    c.add(`${key}.retention`, t.retention, 'is shorter than the RPO', 'retain backups longer than the RPO')
+  return {
+    id,
+    name: c.str(t, key, 'name'),
+    data: c.strList(t, key, 'data', { nonEmpty: true }),
+    rpo,
+    rto,
+    backupFrequency,
+    retention,
+  }
 }
 
 function parseSite(c: Checker, raw: unknown, name: SiteName): Site {
@@ -226,11 +243,20 @@ function parseSite(c: Checker, raw: unknown, name: SiteName): Site {
   if (s.sync !== undefined && !e.sync.includes(site.sync))
     c.add(`${key}.sync`, s.sync, `the ${name} site must sync ${e.sync.join(' or ')}`, `set sync: ${e.sync[0]}`)
   if (s.replication !== undefined && !e.replication.includes(site.replication))
-    c.add(`${key}.replication`, s.replication, `the ${name} site replicates by ${e.replication.join(' or ')}`, `set replication: ${e.replication[0]}`)
-  if (name === 'primary' && site.failover !== 'none') c.add(`${key}.failover`, s.failover, 'the primary is not a failover target', 'set failover: none')
-  if (name !== 'primary' && site.failover === 'none') c.add(`${key}.failover`, s.failover, 'a DR site must be a failover target', 'set failover: automatic or manual')
-  if (name === 'hot' && site.capacity < 100) c.add(`${key}.capacity`, s.capacity, 'a hot site runs at 100% of the primary', 'set capacity: 100')
-  if (name === 'warm' && (site.capacity < 1 || site.capacity > 100)) c.add(`${key}.capacity`, s.capacity, 'a warm site needs capacity 1..100', 'the guide says 75')
+    c.add(
+      `${key}.replication`,
+      s.replication,
+      `the ${name} site replicates by ${e.replication.join(' or ')}`,
+      `set replication: ${e.replication[0]}`,
+    )
+  if (name === 'primary' && site.failover !== 'none')
+    c.add(`${key}.failover`, s.failover, 'the primary is not a failover target', 'set failover: none')
+  if (name !== 'primary' && site.failover === 'none')
+    c.add(`${key}.failover`, s.failover, 'a DR site must be a failover target', 'set failover: automatic or manual')
+  if (name === 'hot' && site.capacity < 100)
+    c.add(`${key}.capacity`, s.capacity, 'a hot site runs at 100% of the primary', 'set capacity: 100')
+  if (name === 'warm' && (site.capacity < 1 || site.capacity > 100))
+    c.add(`${key}.capacity`, s.capacity, 'a warm site needs capacity 1..100', 'the guide says 75')
   return site
 }
 
@@ -242,7 +268,13 @@ function parseSchedule(c: Checker, raw: unknown, key: string): BackupSchedule {
   c.known(s, key, ['cron', 'retention', 'storage'])
   const storage = c.strList(s, key, 'storage', { nonEmpty: true, unique: true })
   const unknown = storage.filter((x) => !(STORAGE_NAMES as readonly string[]).includes(x))
-  if (unknown.length) c.add(`${key}.storage`, unknown, `names unknown storage (known: ${STORAGE_NAMES.join(', ')})`, 'primary = the local backup storage, secondary = offsite')
+  if (unknown.length)
+    c.add(
+      `${key}.storage`,
+      unknown,
+      `names unknown storage (known: ${STORAGE_NAMES.join(', ')})`,
+      'primary = the local backup storage, secondary = offsite',
+    )
   return { cron: c.cron(s, key, 'cron'), retention: c.duration(s, key, 'retention', { min: 86400 }), storage }
 }
 
@@ -254,10 +286,20 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
 
   const tiersRaw = c.obj(root.tiers, 'policy.tiers')
   c.known(tiersRaw, 'policy.tiers', ['1', '2', '3'])
-  const tiers = { 1: parseTier(c, tiersRaw['1'], 1), 2: parseTier(c, tiersRaw['2'], 2), 3: parseTier(c, tiersRaw['3'], 3) }
+  const tiers = {
+    1: parseTier(c, tiersRaw['1'], 1),
+    2: parseTier(c, tiersRaw['2'], 2),
+    3: parseTier(c, tiersRaw['3'], 3),
+  }
   for (const id of [2, 3] as const) {
     const prev = tiers[(id - 1) as TierId]
-    if (tiers[id].rpo < prev.rpo) c.add(`policy.tiers.${id}.rpo`, tiersRaw[id] && (tiersRaw[id] as Raw).rpo, `is stricter than tier ${id - 1}'s`, `a lower tier may not have a tighter RPO than tier ${id - 1}`)
+    if (tiers[id].rpo < prev.rpo)
+      c.add(
+        `policy.tiers.${id}.rpo`,
+        tiersRaw[id] && (tiersRaw[id] as Raw).rpo,
+        `is stricter than tier ${id - 1}'s`,
+        `a lower tier may not have a tighter RPO than tier ${id - 1}`,
+      )
   }
 
   const sitesRaw = c.obj(root.sites, 'policy.sites')
@@ -265,7 +307,15 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   const sites = Object.fromEntries(SITE_NAMES.map((n) => [n, parseSite(c, sitesRaw[n], n)])) as Record<SiteName, Site>
 
   const schedRaw = c.obj(root.schedules, 'policy.schedules')
-  c.known(schedRaw, 'policy.schedules', ['full', 'incremental', 'differential', 'walArchiving', 'pitrWindow', 'logicalExport', 'userProgressExport'])
+  c.known(schedRaw, 'policy.schedules', [
+    'full',
+    'incremental',
+    'differential',
+    'walArchiving',
+    'pitrWindow',
+    'logicalExport',
+    'userProgressExport',
+  ])
   const schedules: Schedules = {
     full: parseSchedule(c, schedRaw.full, 'policy.schedules.full'),
     incremental: parseSchedule(c, schedRaw.incremental, 'policy.schedules.incremental'),
@@ -276,9 +326,19 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
     userProgressExport: parseSchedule(c, schedRaw.userProgressExport, 'policy.schedules.userProgressExport'),
   }
   if (schedules.incremental.retention > schedules.full.retention)
-    c.add('policy.schedules.incremental.retention', (schedRaw.incremental as Raw | undefined)?.retention, 'outlives the full backups it depends on', `keep it at most as long as full.retention`)
+    c.add(
+      'policy.schedules.incremental.retention',
+      (schedRaw.incremental as Raw | undefined)?.retention,
+      'outlives the full backups it depends on',
+      `keep it at most as long as full.retention`,
+    )
   if (schedules.pitrWindow > schedules.full.retention)
-    c.add('policy.schedules.pitrWindow', schedRaw.pitrWindow, 'is longer than full-backup retention, so the oldest points would have no base backup', 'shorten it or retain fulls longer')
+    c.add(
+      'policy.schedules.pitrWindow',
+      schedRaw.pitrWindow,
+      'is longer than full-backup retention, so the oldest points would have no base backup',
+      'shorten it or retain fulls longer',
+    )
 
   const detRaw = c.obj(root.detection, 'policy.detection')
   c.known(detRaw, 'policy.detection', ['probeInterval', 'probeTimeout', 'failureThreshold'])
@@ -290,7 +350,12 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   // tier-1 RTO must leave room for detection
   const detectSeconds = detection.failureThreshold * (detection.probeInterval + detection.probeTimeout)
   if (detectSeconds > tiers[1].rto / 4)
-    c.add('policy.detection.failureThreshold', detRaw.failureThreshold, `detection alone would take ${detectSeconds} s, over a quarter of the tier-1 RTO`, 'probe more often or lower the threshold')
+    c.add(
+      'policy.detection.failureThreshold',
+      detRaw.failureThreshold,
+      `detection alone would take ${detectSeconds} s, over a quarter of the tier-1 RTO`,
+      'probe more often or lower the threshold',
+    )
 
   const comRaw = c.obj(root.communication, 'policy.communication')
   c.known(comRaw, 'policy.communication', ['notificationOrder', 'channels', 'contacts'])
@@ -302,7 +367,10 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
       internal: c.strList(chRaw, 'policy.communication.channels', 'internal', { nonEmpty: true }),
       external: c.strList(chRaw, 'policy.communication.channels', 'external'),
     },
-    contacts: { primary: c.str(ctRaw, 'policy.communication.contacts', 'primary'), backup: c.str(ctRaw, 'policy.communication.contacts', 'backup') },
+    contacts: {
+      primary: c.str(ctRaw, 'policy.communication.contacts', 'primary'),
+      backup: c.str(ctRaw, 'policy.communication.contacts', 'backup'),
+    },
   }
 
   const teamRaw = c.obj(root.team, 'policy.team')
@@ -311,11 +379,18 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
     const r = c.obj(v, key)
     c.known(r, key, ['responsibleFor', 'contact'])
     const contact = c.str(r, key, 'contact')
-    if (contact && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(contact)) c.add(`${key}.contact`, contact, 'not an email address', 'write name@domain')
+    if (contact && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(contact))
+      c.add(`${key}.contact`, contact, 'not an email address', 'write name@domain')
     return { role, responsibleFor: c.str(r, key, 'responsibleFor'), contact }
   })
   for (const role of ['incident_commander', 'technical_lead', 'communications_lead']) {
-    if (!team.some((t) => t.role === role)) c.add(`policy.team.${role}`, undefined, 'missing: every incident needs this role', `add policy.team.${role} with responsibleFor and contact`)
+    if (!team.some((t) => t.role === role))
+      c.add(
+        `policy.team.${role}`,
+        undefined,
+        'missing: every incident needs this role',
+        `add policy.team.${role} with responsibleFor and contact`,
+      )
   }
 
   if (c.problems.length) throw new InputError(`invalid DR policy in ${source}`, c.problems)

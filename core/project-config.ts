@@ -19,9 +19,15 @@ function readYaml(file: string): Record<string, unknown> {
   try {
     doc = parse(readFileSync(file, 'utf8'))
   } catch (e) {
-    throw inputError(file, undefined, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`, 'fix the YAML syntax')
+    throw inputError(
+      file,
+      undefined,
+      `is not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+      'fix the YAML syntax',
+    )
   }
-  if (typeof doc !== 'object' || doc === null) throw inputError(file, doc, 'is not a YAML mapping', 'restore the file from git')
+  if (typeof doc !== 'object' || doc === null)
+    throw inputError(file, doc, 'is not a YAML mapping', 'restore the file from git')
   return doc as Record<string, unknown>
 }
 
@@ -45,7 +51,12 @@ export function stackConfig(root: string, stack: string): ConfigMap {
   if (stack === LOCAL_STACK) return out
   const file = ['yaml', 'yml'].map((e) => join(root, `Pulumi.${stack}.${e}`)).find(existsSync)
   if (!file)
-    throw inputError('--stack', stack, `unknown stack; valid stacks: ${stacksIn(root).join(', ')}`, `pass one of them, or create Pulumi.${stack}.yaml`)
+    throw inputError(
+      '--stack',
+      stack,
+      `unknown stack; valid stacks: ${stacksIn(root).join(', ')}`,
+      `pass one of them, or create Pulumi.${stack}.yaml`,
+    )
   const doc = readYaml(file)
   Object.assign(out, (doc.config ?? {}) as ConfigMap)
   return out
@@ -62,10 +73,20 @@ export function deepMerge<T>(base: T, over: unknown): T {
 /** The policy as a stack sees it: project policy deep-merged with the stack's overrides. */
 export function resolvePolicy(config: ConfigMap, source: string): DrPolicy {
   const base = config[`${PROJECT}:policy`]
-  if (base === undefined) throw new InputError('DR policy', [{ key: `${PROJECT}:policy`, message: 'missing from Pulumi.yaml', fix: 'restore config.policy in Pulumi.yaml from git' }])
+  if (base === undefined)
+    throw new InputError('DR policy', [
+      {
+        key: `${PROJECT}:policy`,
+        message: 'missing from Pulumi.yaml',
+        fix: 'restore config.policy in Pulumi.yaml from git',
+      },
+    ])
   return parsePolicy(deepMerge(base, config[`${PROJECT}:policyOverrides`]), source)
 }
 
 export function loadPolicy(root: string, stack: string): DrPolicy {
-  return resolvePolicy(stackConfig(root, stack), stack === LOCAL_STACK ? 'Pulumi.yaml' : `Pulumi.yaml + Pulumi.${stack}.yaml`)
+  return resolvePolicy(
+    stackConfig(root, stack),
+    stack === LOCAL_STACK ? 'Pulumi.yaml' : `Pulumi.yaml + Pulumi.${stack}.yaml`,
+  )
 }

@@ -20,23 +20,38 @@ export type RecoveryTarget =
 const ISO = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$/
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i
 
-export const TARGET_FORMS = 'latest | immediate | an ISO-8601 time with zone (2026-11-26T04:00:30Z) | lsn:0/3000060 | name:<restore point>'
+export const TARGET_FORMS =
+  'latest | immediate | an ISO-8601 time with zone (2026-11-26T04:00:30Z) | lsn:0/3000060 | name:<restore point>'
 
 export function parseTarget(raw: string | undefined): RecoveryTarget {
   if (raw === undefined || raw === '') throw inputError('--target', raw, 'is required', `pass one of: ${TARGET_FORMS}`)
   if (raw === 'latest' || raw === 'immediate') return { kind: raw }
   if (raw.startsWith('lsn:')) {
     const lsn = raw.slice(4)
-    if (!LSN.test(lsn)) throw inputError('--target', raw, 'is not an LSN (hex X/Y)', 'e.g. --target lsn:0/3000060 (see the catalog for the valid range)')
+    if (!LSN.test(lsn))
+      throw inputError(
+        '--target',
+        raw,
+        'is not an LSN (hex X/Y)',
+        'e.g. --target lsn:0/3000060 (see the catalog for the valid range)',
+      )
     return { kind: 'lsn', lsn: lsn.toUpperCase() }
   }
   if (raw.startsWith('name:')) {
     const name = raw.slice(5)
-    if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw inputError('--target', raw, 'is not a restore point name (letters, digits, _ . -; at most 63)', 'list them with catalog.ts')
+    if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name))
+      throw inputError(
+        '--target',
+        raw,
+        'is not a restore point name (letters, digits, _ . -; at most 63)',
+        'list them with catalog.ts',
+      )
     return { kind: 'name', name }
   }
   if (!ISO.test(raw)) {
-    const hint = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(raw) ? 'add a time zone (Z or +02:00): a time without one is ambiguous at 3 a.m.' : `use one of: ${TARGET_FORMS}`
+    const hint = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(raw)
+      ? 'add a time zone (Z or +02:00): a time without one is ambiguous at 3 a.m.'
+      : `use one of: ${TARGET_FORMS}`
     throw inputError('--target', raw, 'is not a recovery target', hint)
   }
   const at = Date.parse(raw.replace(' ', 'T').replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))
@@ -56,7 +71,6 @@ export function describeTarget(t: RecoveryTarget): string {
       return t.kind
   }
 }
-
 
 // ------------------------------------------------------------------ catalog facts
 
@@ -133,7 +147,9 @@ function fmtPoint(p: Point): string {
 }
 
 function windowText(c: RepoCatalog): string {
-  return c.earliest && c.latest ? `repo${c.repo} can recover from ${fmtPoint(c.earliest)} to ${fmtPoint(c.latest)}` : `repo${c.repo} has no recoverable window`
+  return c.earliest && c.latest
+    ? `repo${c.repo} can recover from ${fmtPoint(c.earliest)} to ${fmtPoint(c.latest)}`
+    : `repo${c.repo} has no recoverable window`
 }
 
 function covers(c: RepoCatalog, t: RecoveryTarget, points: RestorePoint[]): boolean {
@@ -178,7 +194,11 @@ export function targetArgs(t: RecoveryTarget): string[] {
     case 'immediate':
       return ['--type=immediate', '--target-action=promote']
     case 'time':
-      return ['--type=time', `--target=${new Date(t.at).toISOString().replace('T', ' ').replace('Z', '+00')}`, '--target-action=promote']
+      return [
+        '--type=time',
+        `--target=${new Date(t.at).toISOString().replace('T', ' ').replace('Z', '+00')}`,
+        '--target-action=promote',
+      ]
     case 'lsn':
       return ['--type=lsn', `--target=${t.lsn}`, '--target-action=promote']
     case 'name':
@@ -190,15 +210,39 @@ export function targetArgs(t: RecoveryTarget): string[] {
  * Choose repo and backup set for a target, or refuse with the valid range.
  * `repoChoice` undefined = automatic (repo1 first, then repo2).
  */
-export function planRestore(t: RecoveryTarget, catalogs: RepoCatalog[], points: RestorePoint[], repoChoice?: number): RestorePlan {
+export function planRestore(
+  t: RecoveryTarget,
+  catalogs: RepoCatalog[],
+  points: RestorePoint[],
+  repoChoice?: number,
+): RestorePlan {
   if (t.kind === 'name' && !points.some((p) => p.name === t.name))
-    throw inputError('--target', `name:${t.name}`, `unknown restore point; known: ${points.map((p) => p.name).join(', ') || 'none'}`, 'create one with `backup.ts --restore-point NAME`, or pick a time/LSN target')
-  const candidates = repoChoice ? catalogs.filter((c) => c.repo === repoChoice) : [...catalogs].sort((a, b) => a.repo - b.repo)
-  if (repoChoice && candidates.length === 0) throw inputError('--repo', repoChoice, `no such repo; repos: ${catalogs.map((c) => c.repo).join(', ')}`, 'pick one of them')
+    throw inputError(
+      '--target',
+      `name:${t.name}`,
+      `unknown restore point; known: ${points.map((p) => p.name).join(', ') || 'none'}`,
+      'create one with `backup.ts --restore-point NAME`, or pick a time/LSN target',
+    )
+  const candidates = repoChoice
+    ? catalogs.filter((c) => c.repo === repoChoice)
+    : [...catalogs].sort((a, b) => a.repo - b.repo)
+  if (repoChoice && candidates.length === 0)
+    throw inputError(
+      '--repo',
+      repoChoice,
+      `no such repo; repos: ${catalogs.map((c) => c.repo).join(', ')}`,
+      'pick one of them',
+    )
   const notes: string[] = []
   for (const c of candidates) {
     if (!c.reachable) {
-      if (repoChoice) throw inputError('--repo', repoChoice, `repo${c.repo} is unreachable: ${c.error}`, 'check the repo (catalog.ts), its cipher pass and its network, or use another --repo')
+      if (repoChoice)
+        throw inputError(
+          '--repo',
+          repoChoice,
+          `repo${c.repo} is unreachable: ${c.error}`,
+          'check the repo (catalog.ts), its cipher pass and its network, or use another --repo',
+        )
       notes.push(`repo${c.repo} is unreachable (${c.error}); trying the next repo`)
       continue
     }
@@ -209,13 +253,27 @@ export function planRestore(t: RecoveryTarget, catalogs: RepoCatalog[], points: 
     }
     const backup = chooseBackup(c, t, points)
     if (!backup) continue
-    notes.push(`using backup ${backup.label} (${backup.type}, ended ${new Date(backup.stop).toISOString()}) from repo${c.repo}: the newest that ended before the target`)
-    return { repo: c.repo, backup, target: t, targetArgs: targetArgs(t), window: { earliest: c.earliest!, latest: c.latest! }, notes }
+    notes.push(
+      `using backup ${backup.label} (${backup.type}, ended ${new Date(backup.stop).toISOString()}) from repo${c.repo}: the newest that ended before the target`,
+    )
+    return {
+      repo: c.repo,
+      backup,
+      target: t,
+      targetArgs: targetArgs(t),
+      window: { earliest: c.earliest!, latest: c.latest! },
+      notes,
+    }
   }
   const usable = candidates.filter((c) => c.reachable)
   const ranges = usable.map(windowText).join('; ') || 'no repo is reachable'
   throw new InputError('recovery target out of range', [
-    { key: '--target', value: describeTarget(t), message: `is outside every recoverable window: ${ranges}`, fix: 'pick a target inside a window (see `catalog.ts`), or --target latest' },
+    {
+      key: '--target',
+      value: describeTarget(t),
+      message: `is outside every recoverable window: ${ranges}`,
+      fix: 'pick a target inside a window (see `catalog.ts`), or --target latest',
+    },
   ])
 }
 
@@ -229,7 +287,10 @@ export interface TierVerdict {
 
 /** The longest gap between two scheduled backups of any type. */
 export function scheduledBackupGapSeconds(p: DrPolicy): number {
-  return Math.min(...[p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => cronPeriodSeconds(s.cron)), cronUnionGapSeconds([p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => s.cron)))
+  return Math.min(
+    ...[p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => cronPeriodSeconds(s.cron)),
+    cronUnionGapSeconds([p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => s.cron)),
+  )
 }
 
 /**
@@ -237,24 +298,36 @@ export function scheduledBackupGapSeconds(p: DrPolicy): number {
  * for continuous tiers, than the backup schedule's longest gap), or the latest recoverable
  * point older than the tier RPO, is flagged with the numbers.
  */
-export function tierVerdicts(p: DrPolicy, c: RepoCatalog, now: number, archiveCurrent = false, graceSeconds = 3600): TierVerdict[] {
+export function tierVerdicts(
+  p: DrPolicy,
+  c: RepoCatalog,
+  now: number,
+  archiveCurrent = false,
+  graceSeconds = 3600,
+): TierVerdict[] {
   return ([1, 2, 3] as TierId[]).map((tier) => {
     const t = p.tiers[tier]
     const findings: string[] = []
     const latestBackup = c.backups.filter((b) => !b.error).sort((a, b) => b.stop - a.stop)[0]
-    const frequency = t.backupFrequency > 0 ? Math.max(t.backupFrequency, scheduledBackupGapSeconds(p)) : scheduledBackupGapSeconds(p)
+    const frequency =
+      t.backupFrequency > 0 ? Math.max(t.backupFrequency, scheduledBackupGapSeconds(p)) : scheduledBackupGapSeconds(p)
     if (!c.reachable) findings.push(`repo${c.repo} is unreachable: ${c.error}`)
     else if (!latestBackup) findings.push(`repo${c.repo} holds no valid backup`)
     else {
       const age = (now - latestBackup.stop) / 1000
-      if (age > frequency + graceSeconds) findings.push(`latest backup ${latestBackup.label} is ${formatDuration(age)} old; tier ${tier} expects one every ${formatDuration(frequency)}`)
+      if (age > frequency + graceSeconds)
+        findings.push(
+          `latest backup ${latestBackup.label} is ${formatDuration(age)} old; tier ${tier} expects one every ${formatDuration(frequency)}`,
+        )
     }
     if (c.reachable && c.latest && !archiveCurrent) {
       // an idle database commits nothing: only a primary reporting unarchived WAL proves lag
       const lag = (now - c.latest.time) / 1000
-      if (lag > t.rpo) findings.push(`latest recoverable point is ${formatDuration(lag)} old (archive lag); tier ${tier} RPO is ${formatDuration(t.rpo)}`)
+      if (lag > t.rpo)
+        findings.push(
+          `latest recoverable point is ${formatDuration(lag)} old (archive lag); tier ${tier} RPO is ${formatDuration(t.rpo)}`,
+        )
     } else if (c.reachable && !c.latest) findings.push(`no recoverable point in repo${c.repo}'s archive`)
     return { tier, ok: findings.length === 0, findings }
   })
 }
-

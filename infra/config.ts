@@ -53,7 +53,10 @@ const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !
 
 class Reader {
   problems: Problem[] = []
-  constructor(readonly cfg: ConfigMap, readonly file: string) {}
+  constructor(
+    readonly cfg: ConfigMap,
+    readonly file: string,
+  ) {}
   private key(k: string) {
     return k.includes(':') ? k : `${PROJECT}:${k}`
   }
@@ -70,7 +73,12 @@ class Reader {
     const v = o ? o[field!] : this.cfg[this.key(k)]
     const name = o ? `${this.key(k)}.${field}` : this.key(k)
     if (typeof v === 'string' && v.trim() !== '' && (!re || re.test(v))) return v
-    this.bad(name, v, re ? `must match ${hint ?? re}` : 'missing', `set ${name} in ${this.file}${hint ? ` (${hint})` : ''}`)
+    this.bad(
+      name,
+      v,
+      re ? `must match ${hint ?? re}` : 'missing',
+      `set ${name} in ${this.file}${hint ? ` (${hint})` : ''}`,
+    )
     return ''
   }
   int(k: string, o: Raw, field: string, min: number, max: number): number {
@@ -81,11 +89,25 @@ class Reader {
   }
   site(k: string, name: string, opts: { provider: 'aws' | 'gcp'; k8s: boolean }): SiteConfig {
     const all = this.obj(k)
-    const s = isObj(all[name]) ? (all[name] as Raw) : (this.bad(`${this.key(k)}.${name}`, all[name], 'missing', `describe the ${name} site in ${this.file}`), {})
+    const s = isObj(all[name])
+      ? (all[name] as Raw)
+      : (this.bad(`${this.key(k)}.${name}`, all[name], 'missing', `describe the ${name} site in ${this.file}`), {})
     const key = `${k}.${name}`
     const provider = s.provider
-    if (provider !== opts.provider) this.bad(`${this.key(key)}.provider`, provider, `the ${name} site runs on ${opts.provider}`, `set provider: ${opts.provider}`)
-    const region = this.str(key, s, 'region', opts.provider === 'aws' ? /^[a-z]{2}(-gov)?-[a-z]+-\d$/ : /^[a-z]+-[a-z]+\d$/, opts.provider === 'aws' ? 'an AWS region like us-east-1' : 'a GCP region like europe-west1')
+    if (provider !== opts.provider)
+      this.bad(
+        `${this.key(key)}.provider`,
+        provider,
+        `the ${name} site runs on ${opts.provider}`,
+        `set provider: ${opts.provider}`,
+      )
+    const region = this.str(
+      key,
+      s,
+      'region',
+      opts.provider === 'aws' ? /^[a-z]{2}(-gov)?-[a-z]+-\d$/ : /^[a-z]+-[a-z]+\d$/,
+      opts.provider === 'aws' ? 'an AWS region like us-east-1' : 'a GCP region like europe-west1',
+    )
     const site: SiteConfig = { provider: opts.provider, region, instances: 0, cpu: '0', memory: '0', storage: '0' }
     if (opts.k8s) {
       site.kubeContext = this.str(key, s, 'kubeContext')
@@ -101,11 +123,24 @@ class Reader {
     const o = this.obj(k)
     const out: Record<string, string> = {}
     for (const [who, addr] of Object.entries(o)) {
-      if (!policy.communication.notificationOrder.includes(who)) this.bad(`${this.key(k)}.${who}`, who, `is not in the policy's notification order`, `use one of ${policy.communication.notificationOrder.join(', ')}`)
-      else if (typeof addr !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(addr)) this.bad(`${this.key(k)}.${who}`, addr, 'not an email address', 'write name@domain')
+      if (!policy.communication.notificationOrder.includes(who))
+        this.bad(
+          `${this.key(k)}.${who}`,
+          who,
+          `is not in the policy's notification order`,
+          `use one of ${policy.communication.notificationOrder.join(', ')}`,
+        )
+      else if (typeof addr !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(addr))
+        this.bad(`${this.key(k)}.${who}`, addr, 'not an email address', 'write name@domain')
       else out[who] = addr
     }
-    if (!out[policy.communication.notificationOrder[0]!]) this.bad(this.key(k), Object.keys(o), `must reach the first in the notification order (${policy.communication.notificationOrder[0]})`, 'add an address for it')
+    if (!out[policy.communication.notificationOrder[0]!])
+      this.bad(
+        this.key(k),
+        Object.keys(o),
+        `must reach the first in the notification order (${policy.communication.notificationOrder[0]})`,
+        'add an address for it',
+      )
     return out
   }
   done<T>(v: T): T {
@@ -119,7 +154,7 @@ export function scaleQuantity(q: string, percent: number): string {
   const m = /^(\d+(?:\.\d+)?)(m|Mi|Gi|Ti)?$/.exec(q)
   if (!m) return q
   const unit = m[2] ?? ''
-  if (unit === '') return `${Math.max(1, Math.round(Number(m[1]) * 1000 * percent / 100))}m`
+  if (unit === '') return `${Math.max(1, Math.round((Number(m[1]) * 1000 * percent) / 100))}m`
   return `${Math.max(1, Math.round((Number(m[1]) * percent) / 100))}${unit}`
 }
 
@@ -128,7 +163,13 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
   const policy = resolvePolicy(cfg, 'Pulumi.yaml + Pulumi.prod.yaml')
   const primary = r.site('sites', 'primary', { provider: 'aws', k8s: true })
   const hot = r.site('sites', 'hot', { provider: 'aws', k8s: true })
-  if (primary.region && primary.region === hot.region) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region', value: hot.region, message: 'the hot site must be in another region than the primary', fix: 'pick a second region' })
+  if (primary.region && primary.region === hot.region)
+    r.problems.push({
+      key: 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region',
+      value: hot.region,
+      message: 'the hot site must be in another region than the primary',
+      fix: 'pick a second region',
+    })
   const backup = r.obj('backup')
   const dns = r.obj('dns')
   const out: ProdConfig = {
@@ -136,7 +177,13 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
     policy,
     primary,
     hot,
-    bucketPrefix: r.str('backup', backup, 'bucketPrefix', /^[a-z0-9][a-z0-9-]{2,40}$/, 'lower-case letters, digits and -, 3..41 chars'),
+    bucketPrefix: r.str(
+      'backup',
+      backup,
+      'bucketPrefix',
+      /^[a-z0-9][a-z0-9-]{2,40}$/,
+      'lower-case letters, digits and -, 3..41 chars',
+    ),
     glacierAfterDays: r.int('backup', backup, 'glacierAfterDays', 30, 3650),
     storageCapacityBytes: r.int('backup', backup, 'capacityGiB', 1, 1_000_000) * 1024 ** 3,
     dns: {
@@ -147,10 +194,28 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
     },
     alertEmails: r.emails('alertEmails', policy),
     pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
-    runbookImage: r.str('runbookImage', undefined, undefined, /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, 'an image with a tag, never :latest'),
+    runbookImage: r.str(
+      'runbookImage',
+      undefined,
+      undefined,
+      /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/,
+      'an image with a tag, never :latest',
+    ),
   }
-  if (out.runbookImage.endsWith(':latest')) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:runbookImage', value: out.runbookImage, message: 'a moving tag makes restores unrepeatable', fix: 'pin a version tag' })
-  if (out.glacierAfterDays * 86400 < policy.schedules.pitrWindow) r.problems.push({ key: 'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays', value: out.glacierAfterDays, message: 'would move WAL needed for the PITR window to Glacier', fix: 'keep it above the PITR window' })
+  if (out.runbookImage.endsWith(':latest'))
+    r.problems.push({
+      key: 'Pulumi.prod.yaml: labdojo-dr:runbookImage',
+      value: out.runbookImage,
+      message: 'a moving tag makes restores unrepeatable',
+      fix: 'pin a version tag',
+    })
+  if (out.glacierAfterDays * 86400 < policy.schedules.pitrWindow)
+    r.problems.push({
+      key: 'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays',
+      value: out.glacierAfterDays,
+      message: 'would move WAL needed for the PITR window to Glacier',
+      fix: 'keep it above the PITR window',
+    })
   return r.done(out)
 }
 
@@ -166,8 +231,20 @@ export function readDrConfig(cfg: ConfigMap): DrConfig {
     warm,
     cold,
     gcpProject: r.str('gcp:project', undefined, undefined, /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a GCP project id'),
-    prodStack: r.str('prodStack', undefined, undefined, /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'org/project/stack'),
-    bucketPrefix: r.str('backup', backup, 'bucketPrefix', /^[a-z0-9][a-z0-9-]{2,40}$/, 'lower-case letters, digits and -'),
+    prodStack: r.str(
+      'prodStack',
+      undefined,
+      undefined,
+      /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/,
+      'org/project/stack',
+    ),
+    bucketPrefix: r.str(
+      'backup',
+      backup,
+      'bucketPrefix',
+      /^[a-z0-9][a-z0-9-]{2,40}$/,
+      'lower-case letters, digits and -',
+    ),
     archiveAfterDays: r.int('backup', backup, 'archiveAfterDays', 30, 3650),
     alertEmails: r.emails('alertEmails', policy),
     pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),

@@ -20,12 +20,20 @@ export interface Recorded {
 const ACCOUNT = '123456789012'
 
 /** What a real provider would compute, per resource type. */
-function computed(type: string, name: string, inputs: Record<string, any>, stackOutputs: Record<string, unknown>): { id: string; state: Record<string, any> } {
+function computed(
+  type: string,
+  name: string,
+  inputs: Record<string, any>,
+  stackOutputs: Record<string, unknown>,
+): { id: string; state: Record<string, any> } {
   const region = inputs.region ?? 'us-east-1'
   switch (type) {
     case 'aws:s3/bucket:Bucket': {
       const bucket = inputs.bucket ?? `${inputs.bucketPrefix ?? name}abc123`
-      return { id: bucket, state: { bucket, arn: `arn:aws:s3:::${bucket}`, region, bucketDomainName: `${bucket}.s3.amazonaws.com` } }
+      return {
+        id: bucket,
+        state: { bucket, arn: `arn:aws:s3:::${bucket}`, region, bucketDomainName: `${bucket}.s3.amazonaws.com` },
+      }
     }
     case 'aws:kms/key:Key': {
       const keyId = `mrk-${name.replace(/[^a-z0-9]/g, '')}`
@@ -34,7 +42,10 @@ function computed(type: string, name: string, inputs: Record<string, any>, stack
     case 'aws:iam/role:Role':
       return { id: name, state: { name, arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, uniqueId: `AROA${name.length}` } }
     case 'aws:sns/topic:Topic':
-      return { id: `arn:aws:sns:${region}:${ACCOUNT}:${name}`, state: { arn: `arn:aws:sns:${region}:${ACCOUNT}:${name}`, name } }
+      return {
+        id: `arn:aws:sns:${region}:${ACCOUNT}:${name}`,
+        state: { arn: `arn:aws:sns:${region}:${ACCOUNT}:${name}`, name },
+      }
     case 'aws:route53/healthCheck:HealthCheck':
       return { id: `hc-${name}`, state: { arn: `arn:aws:route53:::healthcheck/hc-${name}` } }
     case 'gcp:kms/keyRing:KeyRing':
@@ -42,7 +53,10 @@ function computed(type: string, name: string, inputs: Record<string, any>, stack
     case 'gcp:kms/cryptoKey:CryptoKey':
       return { id: `${inputs.keyRing}/cryptoKeys/${inputs.name}`, state: {} }
     case 'gcp:storage/bucket:Bucket':
-      return { id: inputs.name, state: { url: `gs://${inputs.name}`, selfLink: `https://www.googleapis.com/storage/v1/b/${inputs.name}` } }
+      return {
+        id: inputs.name,
+        state: { url: `gs://${inputs.name}`, selfLink: `https://www.googleapis.com/storage/v1/b/${inputs.name}` },
+      }
     case 'random:index/randomPassword:RandomPassword':
       return { id: name, state: { result: 'x'.repeat(inputs.length ?? 32) } }
     case 'pulumi:pulumi:StackReference':
@@ -58,7 +72,11 @@ export function mockCall(args: { token: string; inputs: Record<string, any> }): 
     case 'aws:index/getCallerIdentity:getCallerIdentity':
       return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/pulumi`, userId: 'AIDAPULUMI', id: ACCOUNT }
     case 'gcp:storage/getProjectServiceAccount:getProjectServiceAccount':
-      return { emailAddress: `service-1234@gs-project-accounts.iam.gserviceaccount.com`, project: args.inputs.project, id: 'sa' }
+      return {
+        emailAddress: `service-1234@gs-project-accounts.iam.gserviceaccount.com`,
+        project: args.inputs.project,
+        id: 'sa',
+      }
     default:
       throw new Error(`unmocked provider call ${args.token}: add it to infra/mocks.ts deliberately`)
   }
@@ -76,7 +94,9 @@ export interface MockOptions {
 export function installMocks(o: MockOptions): Recorded[] {
   const recorded: Recorded[] = []
   const config = o.config ?? stackConfig(o.root ?? new URL('..', import.meta.url).pathname, o.stack)
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])))
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+  )
   pulumi.runtime.setMocks(
     {
       newResource(args) {

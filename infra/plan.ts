@@ -16,7 +16,9 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const { values } = parseArgs({ options: { stack: { type: 'string' }, out: { type: 'string' } }, strict: true })
 const stack = values.stack
 if (stack !== 'prod' && stack !== 'dr') {
-  process.stderr.write(`error: --stack ${JSON.stringify(stack ?? null)}: must be prod or dr; fix: npm run plan -- --stack prod\n`)
+  process.stderr.write(
+    `error: --stack ${JSON.stringify(stack ?? null)}: must be prod or dr; fix: npm run plan -- --stack prod\n`,
+  )
   process.exit(2)
 }
 try {
@@ -30,7 +32,9 @@ try {
   writeFileSync(invFile, JSON.stringify({ inventory }, null, 2) + '\n')
   const mermaid = topologyMermaid(stack, inventory, loadPolicy(ROOT, stack))
   writeFileSync(join(out, `${stack}-topology.mmd`), mermaid)
-  process.stdout.write(`stack ${stack}: ${recorded.length} resources (offline plan under Pulumi's mock runtime)\n\n${resourceTree(recorded)}\n\ntopology (Mermaid; also ${join(out, `${stack}-topology.mmd`)}):\n\n${mermaid}\ninventory: ${invFile}\n`)
+  process.stdout.write(
+    `stack ${stack}: ${recorded.length} resources (offline plan under Pulumi's mock runtime)\n\n${resourceTree(recorded)}\n\ntopology (Mermaid; also ${join(out, `${stack}-topology.mmd`)}):\n\n${mermaid}\ninventory: ${invFile}\n`,
+  )
 } catch (e) {
   if (e instanceof InputError) {
     process.stderr.write(`error: ${e.what}\n${e.problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}\n`)

@@ -13,7 +13,9 @@ export function resourceTree(rs: Recorded[]): string {
   for (const [p, list] of [...byProvider.entries()].sort()) {
     lines.push(`${p} (${list.length})`)
     const sorted = [...list].sort((a, b) => a.name.localeCompare(b.name))
-    sorted.forEach((r, i) => lines.push(`${i === sorted.length - 1 ? '└──' : '├──'} ${r.type.split(':').pop()!.padEnd(38)} ${r.name}`))
+    sorted.forEach((r, i) =>
+      lines.push(`${i === sorted.length - 1 ? '└──' : '├──'} ${r.type.split(':').pop()!.padEnd(38)} ${r.name}`),
+    )
   }
   return lines.join('\n')
 }

@@ -13,52 +13,95 @@ import { cloudLogicalExport } from './lib/ops/exports/cloud-export.ts'
 
 const spec = {
   name: 'backup.ts',
-  summary: 'take a backup (full, diff, incr via pgBackRest; logical via pg_dump + user-progress CSV) or create a named restore point',
-  usage: 'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
+  summary:
+    'take a backup (full, diff, incr via pgBackRest; logical via pg_dump + user-progress CSV) or create a named restore point',
+  usage:
+    'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
     type: { type: 'string', help: 'full | diff | incr | logical' },
-    repo: { type: 'string', help: '1 (local), 2 (offsite S3; logical exports are sealed there under exports/) or all; default: the policy\'s storage for the type' },
-    'restore-point': { type: 'string', help: 'create a named restore point (pg_create_restore_point) before risky work' },
+    repo: {
+      type: 'string',
+      help: "1 (local), 2 (offsite S3; logical exports are sealed there under exports/) or all; default: the policy's storage for the type",
+    },
+    'restore-point': {
+      type: 'string',
+      help: 'create a named restore point (pg_create_restore_point) before risky work',
+    },
     json: { type: 'boolean', help: 'print the backup record(s) as JSON' },
   },
 } as const
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
-  if (flags['restore-point'] !== undefined && flags.type) throw inputError('--restore-point', flags['restore-point'], 'cannot be combined with --type', 'run them as two commands')
+  if (flags['restore-point'] !== undefined && flags.type)
+    throw inputError(
+      '--restore-point',
+      flags['restore-point'],
+      'cannot be combined with --type',
+      'run them as two commands',
+    )
   const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
   const ctx = await loadStack('backup.ts', flags)
   if (!ctx.site && type === 'logical') {
     // cloud stacks: PGO takes the physical backups; the export CronJobs run this
-    const repos = reposFor(ctx.policy, type, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
-    return printRecords(await ctx.audit.step('backup logical', () => cloudLogicalExport(ctx, repos), { type, repos, stack: ctx.stack }), !!flags.json)
+    const repos = reposFor(
+      ctx.policy,
+      type,
+      flags.repo,
+      ctx.inventory.pgbackrest.repos.map((r) => r.index),
+    )
+    return printRecords(
+      await ctx.audit.step('backup logical', () => cloudLogicalExport(ctx, repos), { type, repos, stack: ctx.stack }),
+      !!flags.json,
+    )
   }
   const site = requireLocal(ctx, 'backup.ts')
 
   if (flags['restore-point'] !== undefined) {
     site.requireCipherPass()
-    const point = await ctx.audit.step('restore-point', () => createRestorePoint(site, flags['restore-point']!), { name: flags['restore-point'] })
+    const point = await ctx.audit.step('restore-point', () => createRestorePoint(site, flags['restore-point']!), {
+      name: flags['restore-point'],
+    })
     if (flags.json) printJson(point)
-    else log.info(`restore point "${point.name}" at LSN ${point.lsn} (${new Date(point.time).toISOString()}), archived; restore to it with --target name:${point.name}`)
+    else
+      log.info(
+        `restore point "${point.name}" at LSN ${point.lsn} (${new Date(point.time).toISOString()}), archived; restore to it with --target name:${point.name}`,
+      )
     return
   }
 
-  const repos = reposFor(ctx.policy, type!, flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index))
+  const repos = reposFor(
+    ctx.policy,
+    type!,
+    flags.repo,
+    ctx.inventory.pgbackrest.repos.map((r) => r.index),
+  )
   // pgBackRest and the offsite seal need the cipher pass; a local pg_dump does not
   if (type !== 'logical' || repos.includes(2)) site.requireCipherPass()
   for (const r of repos) {
     const down = await site.repoDown(r)
-    if (down) throw inputError('--repo', flags.repo ?? `the policy's storage (repo ${repos.join(', ')})`, `repo${r} is unreachable: ${down}; nothing was backed up`, r === 2 ? 'bring the S3 endpoint back (`npx zx runbooks/local.ts up`), or pass --repo 1 for now' : 'check the repo path, or pass --repo 2')
+    if (down)
+      throw inputError(
+        '--repo',
+        flags.repo ?? `the policy's storage (repo ${repos.join(', ')})`,
+        `repo${r} is unreachable: ${down}; nothing was backed up`,
+        r === 2
+          ? 'bring the S3 endpoint back (`npx zx runbooks/local.ts up`), or pass --repo 1 for now'
+          : 'check the repo path, or pass --repo 2',
+      )
   }
-  const records: BackupRecord[] = type === 'logical'
-    ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
-    : await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
+  const records: BackupRecord[] =
+    type === 'logical'
+      ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
+      : await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
   printRecords(records, !!flags.json)
 })
 
 function printRecords(records: BackupRecord[], json: boolean): void {
   if (json) return printJson(records.length === 1 ? records[0] : records)
   for (const r of records)
-    process.stdout.write(`${r.type} backup ${r.label} -> ${r.location}: ${formatBytes(r.copiedBytes)} copied of ${formatBytes(r.sizeBytes)}${r.storedBytes !== null ? `, ${formatBytes(r.storedBytes)} stored` : ''} in ${formatDuration(r.durationSeconds)}${r.startLsn ? `, LSN ${r.startLsn}..${r.stopLsn ?? ''}` : ''}\n`)
+    process.stdout.write(
+      `${r.type} backup ${r.label} -> ${r.location}: ${formatBytes(r.copiedBytes)} copied of ${formatBytes(r.sizeBytes)}${r.storedBytes !== null ? `, ${formatBytes(r.storedBytes)} stored` : ''} in ${formatDuration(r.durationSeconds)}${r.startLsn ? `, LSN ${r.startLsn}..${r.stopLsn ?? ''}` : ''}\n`,
+    )
 }

@@ -8,7 +8,8 @@ import { buildCatalog, renderCatalog } from './lib/ops/catalog/report.ts'
 
 const spec = {
   name: 'catalog.ts',
-  summary: 'list every repo\'s backups, archived WAL range, earliest and latest recoverable points, and a verdict per tier',
+  summary:
+    "list every repo's backups, archived WAL range, earliest and latest recoverable points, and a verdict per tier",
   usage: 'npx zx runbooks/catalog.ts [--stack local] [--json]',
   flags: { ...HELP_FLAG, ...STACK_FLAGS, json: { type: 'boolean', help: 'machine-readable output' } },
 } as const

@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // The DR drill on the local site: up, back up, steady workload, human error + PITR, failover.
 import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
-import { log, printJson } from './lib/output/log.ts'
+import { printJson } from './lib/output/log.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
 import { parseScale } from './lib/cli/flags.ts'
@@ -12,7 +12,8 @@ import { parseRate } from './lib/cli/flags.ts'
 
 const spec = {
   name: 'drill.ts',
-  summary: 'the DR drill on the real local site: bring it up, back it up, run a workload, recover from a human error by PITR, fail over; prints each step\'s time and the measured RTO/RPO',
+  summary:
+    "the DR drill on the real local site: bring it up, back it up, run a workload, recover from a human error by PITR, fail over; prints each step's time and the measured RTO/RPO",
   usage: 'npm run drill [-- --scale N] [--rate R] [--skip-failover] [--keep] [--json]',
   flags: {
     ...HELP_FLAG,

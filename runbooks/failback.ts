@@ -11,7 +11,8 @@ import { formatDuration } from '../core/duration.ts'
 
 const spec = {
   name: 'failback.ts',
-  summary: 'rejoin a fenced old primary as a hot standby of the current primary; --switchover then makes it primary again',
+  summary:
+    'rejoin a fenced old primary as a hot standby of the current primary; --switchover then makes it primary again',
   usage: 'npx zx runbooks/failback.ts [--node NAME] [--switchover] [--yes] [--dry-run] [--json]',
   flags: {
     ...HELP_FLAG,
@@ -32,22 +33,40 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const plan = [
     `1. CHECKPOINT on ${primary}; pg_rewind ${node} from it (archive as WAL source); if impossible, a fresh clone of ${node} from it (the old directory kept aside)`,
     `2. start ${node} as a hot standby of ${primary} (slot ${node}), synchronous per policy`,
-    ...(flags.switchover ? [`3. switchover ${primary} -> ${node} (zero data loss), then rejoin ${primary} as its standby`] : []),
+    ...(flags.switchover
+      ? [`3. switchover ${primary} -> ${node} (zero data loss), then rejoin ${primary} as its standby`]
+      : []),
   ]
   if (flags['dry-run']) {
     ctx.audit.record('failback', 'dry-run', { plan })
     return void process.stdout.write(`${plan.join('\n')}\n(dry run: nothing was changed)\n`)
   }
   log.info(plan.join('\n'))
-  await confirm(`Rewinding ${node} discards what it wrote after it was fenced (it is kept only in its own old WAL).`, !!flags.yes)
+  await confirm(
+    `Rewinding ${node} discards what it wrote after it was fenced (it is kept only in its own old WAL).`,
+    !!flags.yes,
+  )
   const joined = await rejoin(site, node, ctx.audit)
   log.info(`${node} rejoined as a standby of ${primary} (${joined.method}, ${formatDuration(joined.seconds)})`)
   let back
   if (flags.switchover) {
-    back = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }, ctx.audit, async () => {})
+    back = await failover(
+      site,
+      { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false },
+      ctx.audit,
+      async () => {},
+    )
     const again = await rejoin(site, back.from, ctx.audit)
-    log.info(`switched back: ${back.from} -> ${back.to} in ${formatDuration(back.timings.rtoSeconds)}; ${again.node} rejoined (${again.method})`)
+    log.info(
+      `switched back: ${back.from} -> ${back.to} in ${formatDuration(back.timings.rtoSeconds)}; ${again.node} rejoined (${again.method})`,
+    )
   }
   if (flags.json) printJson({ rejoin: joined, switchover: back ?? null })
-  else process.stdout.write(`failback done: primary ${site.state().primary}; standbys ${Object.entries(site.state().roles).filter(([, r]) => r !== 'primary').map(([n, r]) => `${n}=${r}`).join(', ')}\n`)
+  else
+    process.stdout.write(
+      `failback done: primary ${site.state().primary}; standbys ${Object.entries(site.state().roles)
+        .filter(([, r]) => r !== 'primary')
+        .map(([n, r]) => `${n}=${r}`)
+        .join(', ')}\n`,
+    )
 })

@@ -20,7 +20,10 @@ const spec = {
     reset: { type: 'boolean', help: 'up: destroy the existing site (data, repos, secrets) and build a new one' },
     purge: { type: 'boolean', help: 'down: also delete the site state and secrets' },
     yes: { type: 'boolean', help: 'confirm destructive steps (--reset, --purge) without asking' },
-    'base-port': { type: 'string', help: 'new site: first of the 20 ports it uses (endpoint = base, nodes = base+1..3, s3 = base+9; default 25400)' },
+    'base-port': {
+      type: 'string',
+      help: 'new site: first of the 20 ports it uses (endpoint = base, nodes = base+1..3, s3 = base+9; default 25400)',
+    },
     json: { type: 'boolean', help: 'status: machine-readable output' },
   },
 } as const
@@ -28,7 +31,12 @@ const spec = {
 await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const [cmd, ...rest] = positionals
   if (!cmd || !(spec.positionals as readonly string[]).includes(cmd) || rest.length)
-    throw inputError('command', positionals.join(' ') || '(none)', 'expected exactly one of up, status, down', 'e.g. npx zx runbooks/local.ts up')
+    throw inputError(
+      'command',
+      positionals.join(' ') || '(none)',
+      'expected exactly one of up, status, down',
+      'e.g. npx zx runbooks/local.ts up',
+    )
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
@@ -36,14 +44,20 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   if (cmd === 'up') {
     const scale = parseScale(flags.scale, 0.05)
     if (flags.reset && site.exists()) {
-      await confirm(`This destroys the local site in ${site.layout.stateDir}: its data, both repos and the cipher pass.`, !!flags.yes)
+      await confirm(
+        `This destroys the local site in ${site.layout.stateDir}: its data, both repos and the cipher pass.`,
+        !!flags.yes,
+      )
       await audit.step('reset', async () => {
         await site.down()
         site.purge()
       })
     }
     const t0 = Date.now()
-    const changes = await audit.step('up', () => site.up({ scale }), { basePort: site.layout.basePort, ...(site.exists() ? {} : { scale }) })
+    const changes = await audit.step('up', () => site.up({ scale }), {
+      basePort: site.layout.basePort,
+      ...(site.exists() ? {} : { scale }),
+    })
     log.info(changes.length ? changes.map((c) => `+ ${c}`).join('\n') : 'local site is healthy: no changes')
     log.info(`up took ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const status = await site.status()

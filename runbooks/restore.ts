@@ -14,13 +14,20 @@ import { formatDuration } from '../core/duration.ts'
 const spec = {
   name: 'restore.ts',
   summary: 'restore to a point in time: into a new cluster (default), or in place after verifying the replacement',
-  usage: 'npx zx runbooks/restore.ts --target latest|<ISO-8601 time>|lsn:<LSN>|name:<point>|immediate [--repo N] [--into DIR] [--port P] [--in-place] [--yes] [--dry-run] [--json]',
+  usage:
+    'npx zx runbooks/restore.ts --target latest|<ISO-8601 time>|lsn:<LSN>|name:<point>|immediate [--repo N] [--into DIR] [--port P] [--in-place] [--yes] [--dry-run] [--json]',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
     target: { type: 'string', help: TARGET_FORMS },
-    repo: { type: 'string', help: 'restore from this repo only (2 = offsite, as the cold site does); default: repo1, else repo2' },
-    into: { type: 'string', help: 'new cluster: an absolute, new or empty directory (default: under the site\'s scratch dir)' },
+    repo: {
+      type: 'string',
+      help: 'restore from this repo only (2 = offsite, as the cold site does); default: repo1, else repo2',
+    },
+    into: {
+      type: 'string',
+      help: "new cluster: an absolute, new or empty directory (default: under the site's scratch dir)",
+    },
     port: { type: 'string', help: 'new cluster: its port (default: the first free scratch port)' },
     'in-place': { type: 'boolean', help: 'replace the primary (asks for confirmation; the old directory is kept)' },
     yes: { type: 'boolean', help: 'confirm --in-place without asking' },
@@ -36,30 +43,52 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   site.requireCipherPass()
   const opts = {
     target,
-    repo: parseRepo(flags.repo, ctx.inventory.pgbackrest.repos.map((r) => r.index)),
+    repo: parseRepo(
+      flags.repo,
+      ctx.inventory.pgbackrest.repos.map((r) => r.index),
+    ),
     into: flags.into,
     port: parsePort(flags.port, site.layout.ports.scratchFirst),
     inPlace: !!flags['in-place'],
     dryRun: !!flags['dry-run'],
   }
-  const { plan } = await ctx.audit.step('plan restore', () => prepare(site, opts), { target: describeTarget(target), repo: opts.repo ?? 'auto' })
-  const where = opts.inPlace ? `${site.layout.node(site.state().primary).data} (in place, after verification)` : (opts.into ?? `${site.layout.scratchDir}/restore-<time>-<port>`)
+  const { plan } = await ctx.audit.step('plan restore', () => prepare(site, opts), {
+    target: describeTarget(target),
+    repo: opts.repo ?? 'auto',
+  })
+  const where = opts.inPlace
+    ? `${site.layout.node(site.state().primary).data} (in place, after verification)`
+    : (opts.into ?? `${site.layout.scratchDir}/restore-<time>-<port>`)
   if (opts.dryRun) {
     ctx.audit.record('restore', 'dry-run', { target: describeTarget(target), repo: plan.repo, set: plan.backup.label })
     if (flags.json) printJson({ mode: 'dry-run', plan })
-    else process.stdout.write(planText(plan, where, opts.port ?? (opts.inPlace ? site.port(site.state().primary) : 'first free scratch port')) + '\n(dry run: nothing was changed)\n')
+    else
+      process.stdout.write(
+        planText(
+          plan,
+          where,
+          opts.port ?? (opts.inPlace ? site.port(site.state().primary) : 'first free scratch port'),
+        ) + '\n(dry run: nothing was changed)\n',
+      )
     return
   }
   log.info(planText(plan, where, opts.port ?? (opts.inPlace ? site.port(site.state().primary) : 'auto')))
   if (opts.inPlace)
-    await confirm(`In-place restore replaces the data of primary ${site.state().primary} with ${describeTarget(target)}; commits after it will no longer be served (the old directory is kept).`, !!flags.yes)
-  const report = opts.inPlace ? await restoreInPlace(site, opts, plan, ctx.audit) : await restoreNew(site, opts, plan, ctx.audit)
+    await confirm(
+      `In-place restore replaces the data of primary ${site.state().primary} with ${describeTarget(target)}; commits after it will no longer be served (the old directory is kept).`,
+      !!flags.yes,
+    )
+  const report = opts.inPlace
+    ? await restoreInPlace(site, opts, plan, ctx.audit)
+    : await restoreNew(site, opts, plan, ctx.audit)
   if (flags.json) return void printJson(report)
   process.stdout.write(
     [
       `restored ${report.target} from repo${report.repo} (${report.backupType} ${report.backup})`,
       `reached: ${report.reached?.time ?? 'unknown time'}${report.reached?.lsn ? `, redo done at ${report.reached.lsn}` : ''}${report.reached?.detail ? ` (${report.reached.detail})` : ''}`,
-      `timings: ${Object.entries(report.timings).map(([k, v]) => `${k.replace(/Seconds$/, '')} ${formatDuration(v)}`).join(', ')}`,
+      `timings: ${Object.entries(report.timings)
+        .map(([k, v]) => `${k.replace(/Seconds$/, '')} ${formatDuration(v)}`)
+        .join(', ')}`,
       `connect: ${report.connect}`,
       ...report.notes.map((n) => `note: ${n}`),
     ].join('\n') + '\n',

@@ -26,33 +26,68 @@ export const ROLE_ACTIONS = {
   drill: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:RestoreObject', 's3:GetBucketLocation'],
 } as const
 
-export const ALWAYS_DENIED = ['s3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:PutObjectLegalHold', 's3:BypassGovernanceRetention', 's3:PutBucketObjectLockConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:DeleteBucket']
+export const ALWAYS_DENIED = [
+  's3:DeleteObjectVersion',
+  's3:PutObjectRetention',
+  's3:PutObjectLegalHold',
+  's3:BypassGovernanceRetention',
+  's3:PutBucketObjectLockConfiguration',
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+  's3:PutBucketVersioning',
+  's3:PutLifecycleConfiguration',
+  's3:DeleteBucket',
+]
 
 export class BackupAccess extends pulumi.ComponentResource {
   readonly roles: Record<keyof typeof ROLE_ACTIONS, aws.iam.Role>
   constructor(name: string, args: BackupAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:BackupAccess', name, {}, opts)
     const objects = args.bucketArns.map((a) => pulumi.interpolate`${a}/*`)
-    const kmsFor = (role: keyof typeof ROLE_ACTIONS) => (role === 'writer' || role === 'retention' ? ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'] : ['kms:Decrypt'])
+    const kmsFor = (role: keyof typeof ROLE_ACTIONS) =>
+      role === 'writer' || role === 'retention'
+        ? ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt']
+        : ['kms:Decrypt']
     this.roles = Object.fromEntries(
       (Object.keys(ROLE_ACTIONS) as (keyof typeof ROLE_ACTIONS)[]).map((role) => {
-        const r = new aws.iam.Role(`${name}-${role}`, {
-          description: `labdojo-dr ${args.site} backup ${role}`,
-          assumeRolePolicy: pulumi.jsonStringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: args.trustedPrincipal }, Action: 'sts:AssumeRole' }] }),
-          maxSessionDuration: 8 * 3600, // the guide: token lifetime 8 hours
-          tags: drTags(args.site, `backup-${role}`),
-        }, { parent: this })
-        new aws.iam.RolePolicy(`${name}-${role}`, {
-          role: r.id,
-          policy: pulumi.jsonStringify({
-            Version: '2012-10-17',
-            Statement: [
-              { Sid: 'Allowed', Effect: 'Allow', Action: [...ROLE_ACTIONS[role]], Resource: [...args.bucketArns, ...objects] },
-              { Sid: 'Keys', Effect: 'Allow', Action: kmsFor(role), Resource: args.kmsKeyArns },
-              { Sid: 'NeverDestroyBackups', Effect: 'Deny', Action: ALWAYS_DENIED, Resource: [...args.bucketArns, ...objects] },
-            ],
-          }),
-        }, { parent: this })
+        const r = new aws.iam.Role(
+          `${name}-${role}`,
+          {
+            description: `labdojo-dr ${args.site} backup ${role}`,
+            assumeRolePolicy: pulumi.jsonStringify({
+              Version: '2012-10-17',
+              Statement: [{ Effect: 'Allow', Principal: { AWS: args.trustedPrincipal }, Action: 'sts:AssumeRole' }],
+            }),
+            maxSessionDuration: 8 * 3600, // the guide: token lifetime 8 hours
+            tags: drTags(args.site, `backup-${role}`),
+          },
+          { parent: this },
+        )
+        new aws.iam.RolePolicy(
+          `${name}-${role}`,
+          {
+            role: r.id,
+            policy: pulumi.jsonStringify({
+              Version: '2012-10-17',
+              Statement: [
+                {
+                  Sid: 'Allowed',
+                  Effect: 'Allow',
+                  Action: [...ROLE_ACTIONS[role]],
+                  Resource: [...args.bucketArns, ...objects],
+                },
+                { Sid: 'Keys', Effect: 'Allow', Action: kmsFor(role), Resource: args.kmsKeyArns },
+                {
+                  Sid: 'NeverDestroyBackups',
+                  Effect: 'Deny',
+                  Action: ALWAYS_DENIED,
+                  Resource: [...args.bucketArns, ...objects],
+                },
+              ],
+            }),
+          },
+          { parent: this },
+        )
         return [role, r]
       }),
     ) as Record<keyof typeof ROLE_ACTIONS, aws.iam.Role>

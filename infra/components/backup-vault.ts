@@ -40,8 +40,12 @@ export function glacierPrefixes(repoPath: string, stanza: string): string[] {
 export function validateVaultArgs(a: BackupVaultArgs): string[] {
   const out: string[] = []
   if (a.lockDays < 1) out.push(`lockDays ${a.lockDays}: compliance lock needs at least 1 day`)
-  if (a.lockDays > a.keepVersionsDays) out.push(`lockDays ${a.lockDays} exceeds keepVersionsDays ${a.keepVersionsDays}: expired versions would outlive their lifecycle`)
-  if (a.glacierAfterDays < 30) out.push(`glacierAfterDays ${a.glacierAfterDays}: Glacier has a 90-day minimum charge; use at least 30`)
+  if (a.lockDays > a.keepVersionsDays)
+    out.push(
+      `lockDays ${a.lockDays} exceeds keepVersionsDays ${a.keepVersionsDays}: expired versions would outlive their lifecycle`,
+    )
+  if (a.glacierAfterDays < 30)
+    out.push(`glacierAfterDays ${a.glacierAfterDays}: Glacier has a 90-day minimum charge; use at least 30`)
   return out
 }
 
@@ -56,91 +60,195 @@ export class BackupVault extends pulumi.ComponentResource {
     if (problems.length) throw new Error(`BackupVault ${name}: ${problems.join('; ')}`)
     const region = args.region
     const tags = drTags(args.site, 'backup', { tier: String(args.tier) })
-    this.bucket = new aws.s3.Bucket(`${name}`, { region, bucketPrefix: `${name}-`, objectLockEnabled: true, forceDestroy: false, tags }, { parent: this, protect: true })
+    this.bucket = new aws.s3.Bucket(
+      `${name}`,
+      { region, bucketPrefix: `${name}-`, objectLockEnabled: true, forceDestroy: false, tags },
+      { parent: this, protect: true },
+    )
     const bucket = this.bucket.id
-    const versioning = new aws.s3.BucketVersioning(`${name}-versioning`, { region, bucket, versioningConfiguration: { status: 'Enabled' } }, { parent: this })
-    new aws.s3.BucketObjectLockConfiguration(`${name}-lock`, {
-      region, bucket, objectLockEnabled: 'Enabled',
-      rule: { defaultRetention: { mode: 'COMPLIANCE', days: args.lockDays } },
-    }, { parent: this, dependsOn: [versioning] })
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-sse`, {
-      region, bucket,
-      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: args.kmsKeyArn }, bucketKeyEnabled: true }],
-    }, { parent: this })
-    new aws.s3.BucketPublicAccessBlock(`${name}-no-public`, { region, bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }, { parent: this })
-    new aws.s3.BucketOwnershipControls(`${name}-owner`, { region, bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } }, { parent: this })
-    new aws.s3.BucketPolicy(`${name}-tls-only`, {
-      region, bucket,
-      policy: pulumi.jsonStringify({
-        Version: '2012-10-17',
-        Statement: [
-          { Sid: 'DenyInsecureTransport', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [this.bucket.arn, pulumi.interpolate`${this.bucket.arn}/*`], Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
-          { Sid: 'DenyOldTls', Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: [this.bucket.arn, pulumi.interpolate`${this.bucket.arn}/*`], Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } } },
+    const versioning = new aws.s3.BucketVersioning(
+      `${name}-versioning`,
+      { region, bucket, versioningConfiguration: { status: 'Enabled' } },
+      { parent: this },
+    )
+    new aws.s3.BucketObjectLockConfiguration(
+      `${name}-lock`,
+      {
+        region,
+        bucket,
+        objectLockEnabled: 'Enabled',
+        rule: { defaultRetention: { mode: 'COMPLIANCE', days: args.lockDays } },
+      },
+      { parent: this, dependsOn: [versioning] },
+    )
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-sse`,
+      {
+        region,
+        bucket,
+        rules: [
+          {
+            applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: args.kmsKeyArn },
+            bucketKeyEnabled: true,
+          },
         ],
-      }),
-    }, { parent: this })
-    new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
-      region, bucket,
-      rules: [
-        ...glacierPrefixes(args.repoPath, args.stanza).map((prefix, i) => ({
-          id: `data-to-glacier-${i}`,
-          status: 'Enabled',
-          filter: { and: { prefix, objectSizeGreaterThan: 1024 * 1024 } },
-          transitions: [{ days: args.glacierAfterDays, storageClass: 'GLACIER' }],
-        })),
-        ...(args.exportRetentionDays ? [{
-          id: 'exports-expire',
-          status: 'Enabled',
-          filter: { prefix: 'exports/' },
-          expiration: { days: args.exportRetentionDays },
-        }] : []),
-        {
-          id: 'expired-versions',
-          status: 'Enabled',
-          filter: { prefix: '' },
-          noncurrentVersionExpiration: { noncurrentDays: args.keepVersionsDays },
-          expiration: { expiredObjectDeleteMarker: true },
-          abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
-        },
-      ],
-    }, { parent: this, dependsOn: [versioning] })
-
-    if (args.replicateTo) {
-      const role = new aws.iam.Role(`${name}-replication`, {
-        assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
-        tags,
-      }, { parent: this })
-      new aws.iam.RolePolicy(`${name}-replication`, {
-        role: role.id,
+      },
+      { parent: this },
+    )
+    new aws.s3.BucketPublicAccessBlock(
+      `${name}-no-public`,
+      {
+        region,
+        bucket,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
+      { parent: this },
+    )
+    new aws.s3.BucketOwnershipControls(
+      `${name}-owner`,
+      { region, bucket, rule: { objectOwnership: 'BucketOwnerEnforced' } },
+      { parent: this },
+    )
+    new aws.s3.BucketPolicy(
+      `${name}-tls-only`,
+      {
+        region,
+        bucket,
         policy: pulumi.jsonStringify({
           Version: '2012-10-17',
           Statement: [
-            { Effect: 'Allow', Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'], Resource: this.bucket.arn },
-            { Effect: 'Allow', Action: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold'], Resource: pulumi.interpolate`${this.bucket.arn}/*` },
-            { Effect: 'Allow', Action: ['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner'], Resource: pulumi.interpolate`${args.replicateTo.bucketArn}/*` },
-            { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: args.kmsKeyArn },
-            { Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'], Resource: args.replicateTo.kmsKeyArn },
+            {
+              Sid: 'DenyInsecureTransport',
+              Effect: 'Deny',
+              Principal: '*',
+              Action: 's3:*',
+              Resource: [this.bucket.arn, pulumi.interpolate`${this.bucket.arn}/*`],
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+            {
+              Sid: 'DenyOldTls',
+              Effect: 'Deny',
+              Principal: '*',
+              Action: 's3:*',
+              Resource: [this.bucket.arn, pulumi.interpolate`${this.bucket.arn}/*`],
+              Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } },
+            },
           ],
         }),
-      }, { parent: this })
-      new aws.s3.BucketReplicationConfig(`${name}-replication`, {
-        region, bucket, role: role.arn,
-        rules: [{
-          id: 'tier1-cross-region',
-          status: 'Enabled',
-          filter: { prefix: '' },
-          // pgBackRest expiry in the source must not delete the offsite copy
-          deleteMarkerReplication: { status: 'Disabled' },
-          sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
-          destination: {
-            bucket: args.replicateTo.bucketArn,
-            storageClass: 'STANDARD',
-            encryptionConfiguration: { replicaKmsKeyId: args.replicateTo.kmsKeyArn },
-            replicationTime: { status: 'Enabled', time: { minutes: 15 } },
-            metrics: { status: 'Enabled', eventThreshold: { minutes: 15 } },
+      },
+      { parent: this },
+    )
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      {
+        region,
+        bucket,
+        rules: [
+          ...glacierPrefixes(args.repoPath, args.stanza).map((prefix, i) => ({
+            id: `data-to-glacier-${i}`,
+            status: 'Enabled',
+            filter: { and: { prefix, objectSizeGreaterThan: 1024 * 1024 } },
+            transitions: [{ days: args.glacierAfterDays, storageClass: 'GLACIER' }],
+          })),
+          ...(args.exportRetentionDays
+            ? [
+                {
+                  id: 'exports-expire',
+                  status: 'Enabled',
+                  filter: { prefix: 'exports/' },
+                  expiration: { days: args.exportRetentionDays },
+                },
+              ]
+            : []),
+          {
+            id: 'expired-versions',
+            status: 'Enabled',
+            filter: { prefix: '' },
+            noncurrentVersionExpiration: { noncurrentDays: args.keepVersionsDays },
+            expiration: { expiredObjectDeleteMarker: true },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
           },
-        }],
-      }, { parent: this, dependsOn: [versioning] })
+        ],
+      },
+      { parent: this, dependsOn: [versioning] },
+    )
+
+    if (args.replicateTo) {
+      const role = new aws.iam.Role(
+        `${name}-replication`,
+        {
+          assumeRolePolicy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+          }),
+          tags,
+        },
+        { parent: this },
+      )
+      new aws.iam.RolePolicy(
+        `${name}-replication`,
+        {
+          role: role.id,
+          policy: pulumi.jsonStringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+                Resource: this.bucket.arn,
+              },
+              {
+                Effect: 'Allow',
+                Action: [
+                  's3:GetObjectVersionForReplication',
+                  's3:GetObjectVersionAcl',
+                  's3:GetObjectVersionTagging',
+                  's3:GetObjectRetention',
+                  's3:GetObjectLegalHold',
+                ],
+                Resource: pulumi.interpolate`${this.bucket.arn}/*`,
+              },
+              {
+                Effect: 'Allow',
+                Action: ['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner'],
+                Resource: pulumi.interpolate`${args.replicateTo.bucketArn}/*`,
+              },
+              { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: args.kmsKeyArn },
+              { Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'], Resource: args.replicateTo.kmsKeyArn },
+            ],
+          }),
+        },
+        { parent: this },
+      )
+      new aws.s3.BucketReplicationConfig(
+        `${name}-replication`,
+        {
+          region,
+          bucket,
+          role: role.arn,
+          rules: [
+            {
+              id: 'tier1-cross-region',
+              status: 'Enabled',
+              filter: { prefix: '' },
+              // pgBackRest expiry in the source must not delete the offsite copy
+              deleteMarkerReplication: { status: 'Disabled' },
+              sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+              destination: {
+                bucket: args.replicateTo.bucketArn,
+                storageClass: 'STANDARD',
+                encryptionConfiguration: { replicaKmsKeyId: args.replicateTo.kmsKeyArn },
+                replicationTime: { status: 'Enabled', time: { minutes: 15 } },
+                metrics: { status: 'Enabled', eventThreshold: { minutes: 15 } },
+              },
+            },
+          ],
+        },
+        { parent: this, dependsOn: [versioning] },
+      )
     }
     this.name = this.bucket.bucket
     this.arn = this.bucket.arn

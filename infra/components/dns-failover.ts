@@ -20,7 +20,10 @@ export interface DnsFailoverArgs {
 
 /** Route53 allows 10 s or 30 s intervals and thresholds 1..10: the closest to the policy. */
 export function healthCheckTiming(p: DrPolicy): { requestInterval: 10 | 30; failureThreshold: number } {
-  return { requestInterval: p.detection.probeInterval <= 10 ? 10 : 30, failureThreshold: Math.min(10, Math.max(1, p.detection.failureThreshold)) }
+  return {
+    requestInterval: p.detection.probeInterval <= 10 ? 10 : 30,
+    failureThreshold: Math.min(10, Math.max(1, p.detection.failureThreshold)),
+  }
 }
 
 export class DnsFailover extends pulumi.ComponentResource {
@@ -29,19 +32,42 @@ export class DnsFailover extends pulumi.ComponentResource {
   constructor(name: string, args: DnsFailoverArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:DnsFailover', name, {}, opts)
     const t = healthCheckTiming(args.policy)
-    this.healthCheck = new aws.route53.HealthCheck(`${name}-primary-health`, {
-      type: 'HTTPS',
-      fqdn: args.primaryTarget,
-      port: args.healthCheckPort,
-      resourcePath: args.healthCheckPath,
-      requestInterval: t.requestInterval,
-      failureThreshold: t.failureThreshold,
-      measureLatency: true,
-      tags: drTags('primary', 'health-check', { Name: `${args.recordName} primary` }),
-    }, { parent: this })
+    this.healthCheck = new aws.route53.HealthCheck(
+      `${name}-primary-health`,
+      {
+        type: 'HTTPS',
+        fqdn: args.primaryTarget,
+        port: args.healthCheckPort,
+        resourcePath: args.healthCheckPath,
+        requestInterval: t.requestInterval,
+        failureThreshold: t.failureThreshold,
+        measureLatency: true,
+        tags: drTags('primary', 'health-check', { Name: `${args.recordName} primary` }),
+      },
+      { parent: this },
+    )
     const common = { zoneId: args.zoneId, name: args.recordName, type: 'CNAME', ttl: 30 }
-    new aws.route53.Record(`${name}-primary`, { ...common, setIdentifier: 'primary', records: [args.primaryTarget], failoverRoutingPolicies: [{ type: 'PRIMARY' }], healthCheckId: this.healthCheck.id }, { parent: this })
-    new aws.route53.Record(`${name}-secondary`, { ...common, setIdentifier: 'hot', records: [args.secondaryTarget], failoverRoutingPolicies: [{ type: 'SECONDARY' }] }, { parent: this })
+    new aws.route53.Record(
+      `${name}-primary`,
+      {
+        ...common,
+        setIdentifier: 'primary',
+        records: [args.primaryTarget],
+        failoverRoutingPolicies: [{ type: 'PRIMARY' }],
+        healthCheckId: this.healthCheck.id,
+      },
+      { parent: this },
+    )
+    new aws.route53.Record(
+      `${name}-secondary`,
+      {
+        ...common,
+        setIdentifier: 'hot',
+        records: [args.secondaryTarget],
+        failoverRoutingPolicies: [{ type: 'SECONDARY' }],
+      },
+      { parent: this },
+    )
     this.fqdn = pulumi.output(args.recordName)
     this.registerOutputs({ fqdn: this.fqdn, healthCheckId: this.healthCheck.id })
   }

@@ -17,15 +17,23 @@ export class AwsKey extends pulumi.ComponentResource {
   readonly arn: pulumi.Output<string>
   constructor(name: string, args: AwsKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:AwsKey', name, {}, opts)
-    this.key = new aws.kms.Key(`${name}-key`, {
-      region: args.region,
-      description: `labdojo-dr ${args.site} ${args.purpose}`,
-      enableKeyRotation: true,
-      rotationPeriodInDays: ROTATION_DAYS,
-      deletionWindowInDays: 30,
-      tags: drTags(args.site, args.purpose),
-    }, { parent: this, protect: true })
-    new aws.kms.Alias(`${name}-alias`, { region: args.region, name: `alias/labdojo-dr-${args.site}-${args.purpose}`, targetKeyId: this.key.keyId }, { parent: this })
+    this.key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        region: args.region,
+        description: `labdojo-dr ${args.site} ${args.purpose}`,
+        enableKeyRotation: true,
+        rotationPeriodInDays: ROTATION_DAYS,
+        deletionWindowInDays: 30,
+        tags: drTags(args.site, args.purpose),
+      },
+      { parent: this, protect: true },
+    )
+    new aws.kms.Alias(
+      `${name}-alias`,
+      { region: args.region, name: `alias/labdojo-dr-${args.site}-${args.purpose}`, targetKeyId: this.key.keyId },
+      { parent: this },
+    )
     this.arn = this.key.arn
     this.registerOutputs({ arn: this.arn })
   }
@@ -42,14 +50,22 @@ export class GcpKey extends pulumi.ComponentResource {
   readonly id: pulumi.Output<string>
   constructor(name: string, args: GcpKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:GcpKey', name, {}, opts)
-    const ring = new gcp.kms.KeyRing(`${name}-ring`, { name: `labdojo-dr-${args.site}`, location: args.location }, { parent: this })
-    this.key = new gcp.kms.CryptoKey(`${name}-key`, {
-      name: `${args.site}-${args.purpose}`,
-      keyRing: ring.id,
-      rotationPeriod: `${ROTATION_DAYS * 86400}s`,
-      purpose: 'ENCRYPT_DECRYPT',
-      labels: { site: args.site, purpose: args.purpose },
-    }, { parent: this, protect: true })
+    const ring = new gcp.kms.KeyRing(
+      `${name}-ring`,
+      { name: `labdojo-dr-${args.site}`, location: args.location },
+      { parent: this },
+    )
+    this.key = new gcp.kms.CryptoKey(
+      `${name}-key`,
+      {
+        name: `${args.site}-${args.purpose}`,
+        keyRing: ring.id,
+        rotationPeriod: `${ROTATION_DAYS * 86400}s`,
+        purpose: 'ENCRYPT_DECRYPT',
+        labels: { site: args.site, purpose: args.purpose },
+      },
+      { parent: this, protect: true },
+    )
     this.id = this.key.id
     this.registerOutputs({ id: this.id })
   }

@@ -30,27 +30,48 @@ export class GcsVault extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>
   constructor(name: string, args: GcsVaultArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:GcsVault', name, {}, opts)
-    if (args.archiveAfterDays < 30) throw new Error(`GcsVault ${name}: archiveAfterDays ${args.archiveAfterDays} is below ARCHIVE's useful minimum (30)`)
+    if (args.archiveAfterDays < 30)
+      throw new Error(
+        `GcsVault ${name}: archiveAfterDays ${args.archiveAfterDays} is below ARCHIVE's useful minimum (30)`,
+      )
     // the GCS service agent must be able to use the key before the bucket can
     const agent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, { parent: this })
-    const grant = new gcp.kms.CryptoKeyIAMMember(`${name}-cmek`, { cryptoKeyId: args.kmsKeyId, role: 'roles/cloudkms.cryptoKeyEncrypterDecrypter', member: pulumi.interpolate`serviceAccount:${agent.emailAddress}` }, { parent: this })
-    this.bucket = new gcp.storage.Bucket(name, {
-      name: `${name}-${args.project}`,
-      project: args.project,
-      location: args.location.toUpperCase(),
-      storageClass: 'STANDARD',
-      versioning: { enabled: true },
-      retentionPolicy: { retentionPeriod: String(args.lockSeconds), isLocked: false },
-      encryption: { defaultKmsKeyName: args.kmsKeyId },
-      uniformBucketLevelAccess: true,
-      publicAccessPrevention: 'enforced',
-      forceDestroy: false,
-      lifecycleRules: [
-        { action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' }, condition: { age: args.archiveAfterDays, matchesStorageClasses: ['STANDARD'] } },
-        { action: { type: 'Delete' }, condition: { daysSinceNoncurrentTime: args.keepVersionsDays, withState: 'ARCHIVED' } },
-      ],
-      labels: { ...drLabels(args.site, 'backup'), tier: String(args.tier) },
-    }, { parent: this, dependsOn: [grant], protect: true })
+    const grant = new gcp.kms.CryptoKeyIAMMember(
+      `${name}-cmek`,
+      {
+        cryptoKeyId: args.kmsKeyId,
+        role: 'roles/cloudkms.cryptoKeyEncrypterDecrypter',
+        member: pulumi.interpolate`serviceAccount:${agent.emailAddress}`,
+      },
+      { parent: this },
+    )
+    this.bucket = new gcp.storage.Bucket(
+      name,
+      {
+        name: `${name}-${args.project}`,
+        project: args.project,
+        location: args.location.toUpperCase(),
+        storageClass: 'STANDARD',
+        versioning: { enabled: true },
+        retentionPolicy: { retentionPeriod: String(args.lockSeconds), isLocked: false },
+        encryption: { defaultKmsKeyName: args.kmsKeyId },
+        uniformBucketLevelAccess: true,
+        publicAccessPrevention: 'enforced',
+        forceDestroy: false,
+        lifecycleRules: [
+          {
+            action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' },
+            condition: { age: args.archiveAfterDays, matchesStorageClasses: ['STANDARD'] },
+          },
+          {
+            action: { type: 'Delete' },
+            condition: { daysSinceNoncurrentTime: args.keepVersionsDays, withState: 'ARCHIVED' },
+          },
+        ],
+        labels: { ...drLabels(args.site, 'backup'), tier: String(args.tier) },
+      },
+      { parent: this, dependsOn: [grant], protect: true },
+    )
     this.name = this.bucket.name
     this.registerOutputs({ name: this.name })
   }

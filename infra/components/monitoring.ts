@@ -32,14 +32,61 @@ export interface AlarmSpec {
 }
 
 /** The alarms, as data: each threshold from the policy (or the guide's 85% storage rule). */
-export function alarmSpecs(a: Pick<MonitoringArgs, 'policy' | 'backupBucket' | 'replicaBucket' | 'replicationRuleId' | 'storageCapacityBytes'>): AlarmSpec[] {
+export function alarmSpecs(
+  a: Pick<MonitoringArgs, 'policy' | 'backupBucket' | 'replicaBucket' | 'replicationRuleId' | 'storageCapacityBytes'>,
+): AlarmSpec[] {
   const p = a.policy
   return [
-    { name: 'backup-age', namespace: 'LabDojo/DR', metricName: 'LatestBackupAgeSeconds', threshold: scheduledBackupGapSeconds(p) + 3600, statistic: 'Maximum', period: 300, dimensions: { Stack: 'prod' }, description: 'latest backup older than the schedule allows (catalog.ts publishes the metric)' },
-    { name: 'archive-lag', namespace: 'LabDojo/DR', metricName: 'ArchiveLagSeconds', threshold: p.tiers[1].rpo, statistic: 'Maximum', period: 60, dimensions: { Stack: 'prod' }, description: 'WAL archive lags beyond the tier-1 RPO' },
-    { name: 'replication-lag', namespace: 'LabDojo/DR', metricName: 'ReplicationLagSeconds', threshold: p.sites.hot.rpo, statistic: 'Maximum', period: 60, dimensions: { Site: 'hot' }, description: 'hot standby lag beyond the hot site RPO' },
-    { name: 'storage-usage', namespace: 'AWS/S3', metricName: 'BucketSizeBytes', threshold: Math.round(a.storageCapacityBytes * 0.85), statistic: 'Maximum', period: 86400, dimensions: { BucketName: a.backupBucket, StorageType: 'StandardStorage' }, description: 'backup storage above 85% of capacity (the guide)' },
-    { name: 'offsite-sync', namespace: 'AWS/S3', metricName: 'ReplicationLatency', threshold: p.tiers[1].rpo, statistic: 'Maximum', period: 300, dimensions: { SourceBucket: a.backupBucket, DestinationBucket: a.replicaBucket, RuleId: a.replicationRuleId }, description: 'cross-region copy later than the tier-1 RPO' },
+    {
+      name: 'backup-age',
+      namespace: 'LabDojo/DR',
+      metricName: 'LatestBackupAgeSeconds',
+      threshold: scheduledBackupGapSeconds(p) + 3600,
+      statistic: 'Maximum',
+      period: 300,
+      dimensions: { Stack: 'prod' },
+      description: 'latest backup older than the schedule allows (catalog.ts publishes the metric)',
+    },
+    {
+      name: 'archive-lag',
+      namespace: 'LabDojo/DR',
+      metricName: 'ArchiveLagSeconds',
+      threshold: p.tiers[1].rpo,
+      statistic: 'Maximum',
+      period: 60,
+      dimensions: { Stack: 'prod' },
+      description: 'WAL archive lags beyond the tier-1 RPO',
+    },
+    {
+      name: 'replication-lag',
+      namespace: 'LabDojo/DR',
+      metricName: 'ReplicationLagSeconds',
+      threshold: p.sites.hot.rpo,
+      statistic: 'Maximum',
+      period: 60,
+      dimensions: { Site: 'hot' },
+      description: 'hot standby lag beyond the hot site RPO',
+    },
+    {
+      name: 'storage-usage',
+      namespace: 'AWS/S3',
+      metricName: 'BucketSizeBytes',
+      threshold: Math.round(a.storageCapacityBytes * 0.85),
+      statistic: 'Maximum',
+      period: 86400,
+      dimensions: { BucketName: a.backupBucket, StorageType: 'StandardStorage' },
+      description: 'backup storage above 85% of capacity (the guide)',
+    },
+    {
+      name: 'offsite-sync',
+      namespace: 'AWS/S3',
+      metricName: 'ReplicationLatency',
+      threshold: p.tiers[1].rpo,
+      statistic: 'Maximum',
+      period: 300,
+      dimensions: { SourceBucket: a.backupBucket, DestinationBucket: a.replicaBucket, RuleId: a.replicationRuleId },
+      description: 'cross-region copy later than the tier-1 RPO',
+    },
   ]
 }
 
@@ -47,30 +94,42 @@ export class Monitoring extends pulumi.ComponentResource {
   readonly topic: aws.sns.Topic
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:Monitoring', name, {}, opts)
-    this.topic = new aws.sns.Topic(`${name}-alerts`, { region: args.region, kmsMasterKeyId: args.kmsKeyArn, tags: drTags('primary', 'alerts') }, { parent: this })
+    this.topic = new aws.sns.Topic(
+      `${name}-alerts`,
+      { region: args.region, kmsMasterKeyId: args.kmsKeyArn, tags: drTags('primary', 'alerts') },
+      { parent: this },
+    )
     // recipients in the communication plan's order
     for (const who of args.policy.communication.notificationOrder) {
       const email = args.recipients[who]
       if (!email) continue
-      new aws.sns.TopicSubscription(`${name}-${who.toLowerCase().replace(/_/g, '-')}`, { region: args.region, topic: this.topic.arn, protocol: 'email', endpoint: email }, { parent: this })
+      new aws.sns.TopicSubscription(
+        `${name}-${who.toLowerCase().replace(/_/g, '-')}`,
+        { region: args.region, topic: this.topic.arn, protocol: 'email', endpoint: email },
+        { parent: this },
+      )
     }
     for (const s of alarmSpecs(args)) {
-      new aws.cloudwatch.MetricAlarm(`${name}-${s.name}`, {
-        region: args.region,
-        alarmDescription: s.description,
-        namespace: s.namespace,
-        metricName: s.metricName,
-        dimensions: s.dimensions,
-        statistic: s.statistic,
-        period: s.period,
-        evaluationPeriods: 1,
-        threshold: s.threshold,
-        comparisonOperator: 'GreaterThanThreshold',
-        treatMissingData: s.namespace === 'LabDojo/DR' ? 'breaching' : 'notBreaching',
-        alarmActions: [this.topic.arn],
-        okActions: [this.topic.arn],
-        tags: drTags('primary', 'alarm'),
-      }, { parent: this })
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${s.name}`,
+        {
+          region: args.region,
+          alarmDescription: s.description,
+          namespace: s.namespace,
+          metricName: s.metricName,
+          dimensions: s.dimensions,
+          statistic: s.statistic,
+          period: s.period,
+          evaluationPeriods: 1,
+          threshold: s.threshold,
+          comparisonOperator: 'GreaterThanThreshold',
+          treatMissingData: s.namespace === 'LabDojo/DR' ? 'breaching' : 'notBreaching',
+          alarmActions: [this.topic.arn],
+          okActions: [this.topic.arn],
+          tags: drTags('primary', 'alarm'),
+        },
+        { parent: this },
+      )
     }
     this.registerOutputs({ topicArn: this.topic.arn })
   }

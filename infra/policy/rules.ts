@@ -5,7 +5,13 @@
  * Kept apart from the PolicyPack entry (which starts a gRPC server at import) so tests can
  * call them with fake resources.
  */
-import type { ResourceValidationPolicy, StackValidationPolicy, PolicyResource, ReportViolation, ResourceValidationArgs } from '@pulumi/policy'
+import type {
+  ResourceValidationPolicy,
+  StackValidationPolicy,
+  PolicyResource,
+  ReportViolation,
+  ResourceValidationArgs,
+} from '@pulumi/policy'
 import { loadPolicy } from '../../core/project-config.ts'
 import type { DrPolicy } from '../../core/policy.ts'
 
@@ -36,13 +42,15 @@ const tierOf = (r: { props: Record<string, any> }): 1 | 2 | 3 | undefined => {
   return t === 1 || t === 2 || t === 3 ? t : undefined
 }
 /** the S3 bucket a child resource configures: props.bucket is the bucket's name (its id) */
-const childOf = (rs: PolicyResource[], type: string, bucketName: string) => rs.filter((r) => r.type === type && r.props.bucket === bucketName)
+const childOf = (rs: PolicyResource[], type: string, bucketName: string) =>
+  rs.filter((r) => r.type === type && r.props.bucket === bucketName)
 const bucketName = (b: PolicyResource) => b.props.bucket as string
 const bucketArnName = (arn: string) => arn.replace(/^arn:aws:s3:::/, '')
 
 export const customerManagedEncryption: ResourceValidationPolicy = {
   name: 'customer-managed-encryption',
-  description: 'Backups, keys and alerts are encrypted with customer-managed keys (guide: AES-256 at rest, keys in an HSM).',
+  description:
+    'Backups, keys and alerts are encrypted with customer-managed keys (guide: AES-256 at rest, keys in an HSM).',
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     const p = args.props
@@ -50,11 +58,15 @@ export const customerManagedEncryption: ResourceValidationPolicy = {
       for (const rule of p.rules ?? []) {
         const d = rule.applyServerSideEncryptionByDefault ?? {}
         if (d.sseAlgorithm !== 'aws:kms' || !d.kmsMasterKeyId || String(d.kmsMasterKeyId).includes('alias/aws/'))
-          report(`${args.name}: SSE must be aws:kms with a customer-managed key, found ${d.sseAlgorithm ?? 'none'} ${d.kmsMasterKeyId ?? ''}`.trim())
+          report(
+            `${args.name}: SSE must be aws:kms with a customer-managed key, found ${d.sseAlgorithm ?? 'none'} ${d.kmsMasterKeyId ?? ''}`.trim(),
+          )
       }
     }
-    if (args.type === T.gcs && !p.encryption?.defaultKmsKeyName) report(`${args.name}: GCS bucket without CMEK (encryption.defaultKmsKeyName)`)
-    if (args.type === T.topic && (!p.kmsMasterKeyId || String(p.kmsMasterKeyId).includes('alias/aws/'))) report(`${args.name}: SNS topic not encrypted with a customer-managed key`)
+    if (args.type === T.gcs && !p.encryption?.defaultKmsKeyName)
+      report(`${args.name}: GCS bucket without CMEK (encryption.defaultKmsKeyName)`)
+    if (args.type === T.topic && (!p.kmsMasterKeyId || String(p.kmsMasterKeyId).includes('alias/aws/')))
+      report(`${args.name}: SNS topic not encrypted with a customer-managed key`)
   },
 }
 
@@ -65,24 +77,39 @@ export const keyRotation: ResourceValidationPolicy = {
   validateResource: (args, report) => {
     if (args.type === T.kms) {
       if (args.props.enableKeyRotation !== true) report(`${args.name}: KMS key rotation is off`)
-      else if ((args.props.rotationPeriodInDays ?? 365) > QUARTER_DAYS) report(`${args.name}: rotates every ${args.props.rotationPeriodInDays ?? 365} days, more than a quarter`)
+      else if ((args.props.rotationPeriodInDays ?? 365) > QUARTER_DAYS)
+        report(`${args.name}: rotates every ${args.props.rotationPeriodInDays ?? 365} days, more than a quarter`)
     }
     if (args.type === T.gkey) {
       const s = Number(String(args.props.rotationPeriod ?? '').replace(/s$/, ''))
-      if (!s || s > QUARTER_DAYS * 86400) report(`${args.name}: Cloud KMS rotationPeriod ${args.props.rotationPeriod ?? 'unset'} is longer than a quarter`)
+      if (!s || s > QUARTER_DAYS * 86400)
+        report(
+          `${args.name}: Cloud KMS rotationPeriod ${args.props.rotationPeriod ?? 'unset'} is longer than a quarter`,
+        )
     }
   },
 }
 
 export const backupBucketsVersionedAndLocked: StackValidationPolicy = {
   name: 'backup-buckets-versioned-and-locked',
-  description: 'Every backup bucket is versioned and write-once (S3 object lock in compliance mode; GCS retention policy).',
+  description:
+    'Every backup bucket is versioned and write-once (S3 object lock in compliance mode; GCS retention policy).',
   enforcementLevel: 'mandatory',
   validateStack: (args, report) => {
     for (const b of args.resources.filter((r) => r.type === T.bucket && isBackup(r))) {
       if (b.props.objectLockEnabled !== true) report(`${b.name}: backup bucket created without object lock`, b.urn)
-      if (!childOf(args.resources, T.versioning, bucketName(b)).some((v) => v.props.versioningConfiguration?.status === 'Enabled')) report(`${b.name}: versioning is not enabled`, b.urn)
-      if (!childOf(args.resources, T.lock, bucketName(b)).some((l) => l.props.rule?.defaultRetention?.mode === 'COMPLIANCE')) report(`${b.name}: no compliance-mode object lock retention`, b.urn)
+      if (
+        !childOf(args.resources, T.versioning, bucketName(b)).some(
+          (v) => v.props.versioningConfiguration?.status === 'Enabled',
+        )
+      )
+        report(`${b.name}: versioning is not enabled`, b.urn)
+      if (
+        !childOf(args.resources, T.lock, bucketName(b)).some(
+          (l) => l.props.rule?.defaultRetention?.mode === 'COMPLIANCE',
+        )
+      )
+        report(`${b.name}: no compliance-mode object lock retention`, b.urn)
     }
     for (const b of args.resources.filter((r) => r.type === T.gcs && isBackup(r))) {
       if (b.props.versioning?.enabled !== true) report(`${b.name}: GCS versioning is off`, b.urn)
@@ -99,15 +126,26 @@ export const tier1CrossRegionReplication: StackValidationPolicy = {
     const buckets = args.resources.filter((r) => r.type === T.bucket && isBackup(r) && tierOf(r) === 1)
     const regionOf = (name: string) => buckets.find((b) => bucketName(b) === name)?.props.region
     const replications = args.resources.filter((r) => r.type === T.replication)
-    const destinations = new Set(replications.flatMap((r) => (r.props.rules ?? []).map((x: any) => bucketArnName(String(x.destination?.bucket ?? '')))))
+    const destinations = new Set(
+      replications.flatMap((r) =>
+        (r.props.rules ?? []).map((x: any) => bucketArnName(String(x.destination?.bucket ?? ''))),
+      ),
+    )
     for (const b of buckets) {
       if (destinations.has(bucketName(b))) continue // it is the cross-region copy
-      const out = replications.filter((r) => r.props.bucket === bucketName(b)).flatMap((r) => r.props.rules ?? []).filter((x: any) => x.status === 'Enabled')
+      const out = replications
+        .filter((r) => r.props.bucket === bucketName(b))
+        .flatMap((r) => r.props.rules ?? [])
+        .filter((x: any) => x.status === 'Enabled')
       if (out.length === 0) report(`${b.name}: tier-1 backups are not replicated to another region`, b.urn)
       for (const rule of out) {
         const dest = bucketArnName(String(rule.destination?.bucket ?? ''))
         const destRegion = regionOf(dest)
-        if (!destRegion || destRegion === b.props.region) report(`${b.name}: replicates to ${dest} in ${destRegion ?? 'an unknown region'}, not another region than ${b.props.region}`, b.urn)
+        if (!destRegion || destRegion === b.props.region)
+          report(
+            `${b.name}: replicates to ${dest} in ${destRegion ?? 'an unknown region'}, not another region than ${b.props.region}`,
+            b.urn,
+          )
       }
     }
   },
@@ -120,21 +158,31 @@ export const noPublicBuckets: StackValidationPolicy = {
   validateStack: (args, report) => {
     for (const b of args.resources.filter((r) => r.type === T.bucket)) {
       const pab = childOf(args.resources, T.pab, bucketName(b))[0]
-      const on = pab && ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets'].every((k) => pab.props[k] === true)
+      const on =
+        pab &&
+        ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets'].every(
+          (k) => pab.props[k] === true,
+        )
       if (!on) report(`${b.name}: public access is not fully blocked (BucketPublicAccessBlock)`, b.urn)
-      if (['public-read', 'public-read-write', 'authenticated-read'].includes(b.props.acl)) report(`${b.name}: public ACL ${b.props.acl}`, b.urn)
+      if (['public-read', 'public-read-write', 'authenticated-read'].includes(b.props.acl))
+        report(`${b.name}: public ACL ${b.props.acl}`, b.urn)
     }
     for (const pol of args.resources.filter((r) => r.type === T.bucketPolicy)) {
       const doc = typeof pol.props.policy === 'string' ? JSON.parse(pol.props.policy) : pol.props.policy
-      for (const st of doc?.Statement ?? []) if (st.Effect === 'Allow' && (st.Principal === '*' || st.Principal?.AWS === '*')) report(`${pol.name}: bucket policy allows everyone (${st.Sid ?? 'statement'})`, pol.urn)
+      for (const st of doc?.Statement ?? [])
+        if (st.Effect === 'Allow' && (st.Principal === '*' || st.Principal?.AWS === '*'))
+          report(`${pol.name}: bucket policy allows everyone (${st.Sid ?? 'statement'})`, pol.urn)
     }
-    for (const b of args.resources.filter((r) => r.type === T.gcs)) if (b.props.publicAccessPrevention !== 'enforced') report(`${b.name}: GCS publicAccessPrevention is not enforced`, b.urn)
+    for (const b of args.resources.filter((r) => r.type === T.gcs))
+      if (b.props.publicAccessPrevention !== 'enforced')
+        report(`${b.name}: GCS publicAccessPrevention is not enforced`, b.urn)
   },
 }
 
 export const retentionAtLeastTier: StackValidationPolicy = {
   name: 'retention-at-least-tier',
-  description: 'Backup data stays recoverable at least as long as its tier requires (guide: tier 1 one year, tier 2 six months, tier 3 three months), and the object lock never outlasts the lifecycle.',
+  description:
+    'Backup data stays recoverable at least as long as its tier requires (guide: tier 1 one year, tier 2 six months, tier 3 three months), and the object lock never outlasts the lifecycle.',
   enforcementLevel: 'mandatory',
   validateStack: (args, report) => {
     const p = drPolicy()
@@ -146,24 +194,38 @@ export const retentionAtLeastTier: StackValidationPolicy = {
       }
       const need = Math.ceil(p.tiers[tier].retention / 86400)
       if (b.type === T.bucket) {
-        const rules = childOf(args.resources, T.lifecycle, bucketName(b)).flatMap((l) => l.props.rules ?? []).filter((r: any) => r.status === 'Enabled')
+        const rules = childOf(args.resources, T.lifecycle, bucketName(b))
+          .flatMap((l) => l.props.rules ?? [])
+          .filter((r: any) => r.status === 'Enabled')
         const keep = Math.max(0, ...rules.map((r: any) => r.noncurrentVersionExpiration?.noncurrentDays ?? 0))
         if (keep < need) report(`${b.name}: expired versions are kept ${keep} days; tier ${tier} needs ${need}`, b.urn)
         // on a versioned bucket, expiring an object leaves its data as a noncurrent version for `keep` more days
-        const versioned = childOf(args.resources, T.versioning, bucketName(b)).some((v) => v.props.versioningConfiguration?.status === 'Enabled')
+        const versioned = childOf(args.resources, T.versioning, bucketName(b)).some(
+          (v) => v.props.versioningConfiguration?.status === 'Enabled',
+        )
         for (const r of rules) {
           const days = r.expiration?.days
           if (days !== undefined && days + (versioned ? keep : 0) < need)
-            report(`${b.name}: rule ${r.id} expires objects after ${days} days${versioned ? ` (+${keep} days as noncurrent versions)` : ' (unversioned: gone at once)'}; tier ${tier} needs ${need}`, b.urn)
+            report(
+              `${b.name}: rule ${r.id} expires objects after ${days} days${versioned ? ` (+${keep} days as noncurrent versions)` : ' (unversioned: gone at once)'}; tier ${tier} needs ${need}`,
+              b.urn,
+            )
         }
-        const lockDays = childOf(args.resources, T.lock, bucketName(b)).map((l) => l.props.rule?.defaultRetention?.days ?? 0)[0] ?? 0
-        if (lockDays > keep) report(`${b.name}: object lock (${lockDays} days) outlasts the lifecycle (${keep} days)`, b.urn)
+        const lockDays =
+          childOf(args.resources, T.lock, bucketName(b)).map((l) => l.props.rule?.defaultRetention?.days ?? 0)[0] ?? 0
+        if (lockDays > keep)
+          report(`${b.name}: object lock (${lockDays} days) outlasts the lifecycle (${keep} days)`, b.urn)
       } else {
         const rules = (b.props.lifecycleRules ?? []).filter((r: any) => r.action?.type === 'Delete')
         for (const r of rules) {
           const c = r.condition ?? {}
-          if (c.age !== undefined && c.age < need) report(`${b.name}: deletes objects at age ${c.age} days; tier ${tier} needs ${need}`, b.urn)
-          if (c.daysSinceNoncurrentTime !== undefined && c.daysSinceNoncurrentTime < need) report(`${b.name}: deletes noncurrent versions after ${c.daysSinceNoncurrentTime} days; tier ${tier} needs ${need}`, b.urn)
+          if (c.age !== undefined && c.age < need)
+            report(`${b.name}: deletes objects at age ${c.age} days; tier ${tier} needs ${need}`, b.urn)
+          if (c.daysSinceNoncurrentTime !== undefined && c.daysSinceNoncurrentTime < need)
+            report(
+              `${b.name}: deletes noncurrent versions after ${c.daysSinceNoncurrentTime} days; tier ${tier} needs ${need}`,
+              b.urn,
+            )
         }
       }
     }
@@ -171,5 +233,10 @@ export const retentionAtLeastTier: StackValidationPolicy = {
 }
 
 export const RESOURCE_POLICIES = [customerManagedEncryption, keyRotation]
-export const STACK_POLICIES = [backupBucketsVersionedAndLocked, tier1CrossRegionReplication, noPublicBuckets, retentionAtLeastTier]
+export const STACK_POLICIES = [
+  backupBucketsVersionedAndLocked,
+  tier1CrossRegionReplication,
+  noPublicBuckets,
+  retentionAtLeastTier,
+]
 export const ALL_POLICIES = [...RESOURCE_POLICIES, ...STACK_POLICIES]

@@ -18,14 +18,27 @@ import { REPO_PATH, STANZA } from './prod.ts'
 export const GCS_LOCK_SECONDS = 1800
 
 /** Storage Transfer Service: copy prod's replica vault into a GCS vault on a schedule. */
-function transfer(name: string, c: DrConfig, prod: pulumi.StackReference, sink: pulumi.Output<string>, everyHours: number) {
+function transfer(
+  name: string,
+  c: DrConfig,
+  prod: pulumi.StackReference,
+  sink: pulumi.Output<string>,
+  everyHours: number,
+) {
   return new gcp.storage.TransferJob(name, {
     project: c.gcpProject,
     description: `labdojo-dr: prod replica vault -> ${name} every ${everyHours} h`,
     transferSpec: {
-      awsS3DataSource: { bucketName: prod.requireOutput('replicaBucket') as pulumi.Output<string>, roleArn: prod.requireOutput('transferReaderRoleArn') as pulumi.Output<string> },
+      awsS3DataSource: {
+        bucketName: prod.requireOutput('replicaBucket') as pulumi.Output<string>,
+        roleArn: prod.requireOutput('transferReaderRoleArn') as pulumi.Output<string>,
+      },
       gcsDataSink: { bucketName: sink },
-      transferOptions: { deleteObjectsFromSourceAfterTransfer: false, deleteObjectsUniqueInSink: false, overwriteWhen: 'DIFFERENT' },
+      transferOptions: {
+        deleteObjectsFromSourceAfterTransfer: false,
+        deleteObjectsUniqueInSink: false,
+        overwriteWhen: 'DIFFERENT',
+      },
     },
     schedule: { scheduleStartDate: { year: 2026, month: 1, day: 1 }, repeatInterval: `${everyHours * 3600}s` },
   })
@@ -36,8 +49,26 @@ export function drStack(c: DrConfig) {
   const prod = new pulumi.StackReference(c.prodStack)
   const warmKey = new GcpKey('warm-backup', { site: 'warm', location: c.warm.region, purpose: 'backup' })
   const coldKey = new GcpKey('cold-backup', { site: 'cold', location: c.cold.region, purpose: 'backup' })
-  const warmVault = new GcsVault(`${c.bucketPrefix}-warm`, { site: 'warm', location: c.warm.region, project: c.gcpProject, kmsKeyId: warmKey.id, lockSeconds: GCS_LOCK_SECONDS, keepVersionsDays: offsiteRetentionDays(p), archiveAfterDays: c.archiveAfterDays, tier: 1 })
-  const coldVault = new GcsVault(`${c.bucketPrefix}-cold`, { site: 'cold', location: c.cold.region, project: c.gcpProject, kmsKeyId: coldKey.id, lockSeconds: GCS_LOCK_SECONDS, keepVersionsDays: offsiteRetentionDays(p), archiveAfterDays: c.archiveAfterDays, tier: 1 })
+  const warmVault = new GcsVault(`${c.bucketPrefix}-warm`, {
+    site: 'warm',
+    location: c.warm.region,
+    project: c.gcpProject,
+    kmsKeyId: warmKey.id,
+    lockSeconds: GCS_LOCK_SECONDS,
+    keepVersionsDays: offsiteRetentionDays(p),
+    archiveAfterDays: c.archiveAfterDays,
+    tier: 1,
+  })
+  const coldVault = new GcsVault(`${c.bucketPrefix}-cold`, {
+    site: 'cold',
+    location: c.cold.region,
+    project: c.gcpProject,
+    kmsKeyId: coldKey.id,
+    lockSeconds: GCS_LOCK_SECONDS,
+    keepVersionsDays: offsiteRetentionDays(p),
+    archiveAfterDays: c.archiveAfterDays,
+    tier: 1,
+  })
   // sync cadence from the policy: warm hourly (its RPO), cold daily (its RPO)
   transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
   transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
@@ -45,42 +76,112 @@ export function drStack(c: DrConfig) {
   const warm = new PostgresCluster('warm', {
     site: 'warm',
     config: { ...c.warm, cpu: scaleQuantity(c.warm.cpu, capacity), memory: scaleQuantity(c.warm.memory, capacity) },
-    policy: p, namespace: 'labdojo', pgoVersion: c.pgoVersion, runbookImage: c.runbookImage, stack: 'dr',
-    repos: [{ name: 'repo1', gcs: { bucket: warmVault.name }, scheduled: false, retentionFull: fullsRetained(p), retentionFullType: 'count' }],
+    policy: p,
+    namespace: 'labdojo',
+    pgoVersion: c.pgoVersion,
+    runbookImage: c.runbookImage,
+    stack: 'dr',
+    repos: [
+      {
+        name: 'repo1',
+        gcs: { bucket: warmVault.name },
+        scheduled: false,
+        retentionFull: fullsRetained(p),
+        retentionFullType: 'count',
+      },
+    ],
     standby: { repoName: 'repo1' },
     cipherPass: prod.requireOutput('repoCipherPass') as pulumi.Output<string>,
   })
   for (const [i, who] of p.communication.notificationOrder.entries()) {
     const email = c.alertEmails[who]
     if (!email) continue
-    new gcp.monitoring.NotificationChannel(`alert-${i + 1}-${who.toLowerCase().replace(/_/g, '-')}`, { project: c.gcpProject, type: 'email', displayName: `${i + 1}. ${who}`, labels: { email_address: email } })
+    new gcp.monitoring.NotificationChannel(`alert-${i + 1}-${who.toLowerCase().replace(/_/g, '-')}`, {
+      project: c.gcpProject,
+      type: 'email',
+      displayName: `${i + 1}. ${who}`,
+      labels: { email_address: email },
+    })
   }
-  const inventory: pulumi.Output<Inventory> = pulumi.all([warmVault.name, coldVault.name, warmKey.id, coldKey.id]).apply(([wb, cb, wk, ck]): Inventory => ({
-    stack: 'dr',
-    provider: 'gcp',
-    sites: [
-      { name: 'warm', provider: 'gcp', region: c.warm.region, nodes: ['warm'] },
-      { name: 'cold', provider: 'gcp', region: c.cold.region, nodes: [] },
-    ],
-    nodes: [{ name: 'warm', site: 'warm', role: 'standby', host: c.warm.endpoint!, port: 5432, database: 'labdojo', user: 'postgres', kubeContext: c.warm.kubeContext, namespace: 'labdojo' }],
-    pgbackrest: {
-      stanza: STANZA,
-      repos: [
-        { index: 1, type: 'gcs', path: REPO_PATH, bucket: wb, region: c.warm.region, encrypted: true, cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf', site: 'warm' },
-        { index: 2, type: 'gcs', path: REPO_PATH, bucket: cb, region: c.cold.region, encrypted: true, cipherPassRef: 'pulumi:prod/repoCipherPass', site: 'cold' },
+  const inventory: pulumi.Output<Inventory> = pulumi
+    .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
+    .apply(([wb, cb, wk, ck]): Inventory => ({
+      stack: 'dr',
+      provider: 'gcp',
+      sites: [
+        { name: 'warm', provider: 'gcp', region: c.warm.region, nodes: ['warm'] },
+        { name: 'cold', provider: 'gcp', region: c.cold.region, nodes: [] },
       ],
-    },
-    buckets: [
-      { name: wb, provider: 'gcp', region: c.warm.region, purpose: 'backup', versioning: true, objectLockDays: fullBackupLockDays(p) },
-      { name: cb, provider: 'gcp', region: c.cold.region, purpose: 'offsite', versioning: true, objectLockDays: offsiteRetentionDays(p) },
-    ],
-    keys: [
-      { id: wk, provider: 'gcp', purpose: 'warm backup', rotationDays: 90 },
-      { id: ck, provider: 'gcp', purpose: 'cold backup', rotationDays: 90 },
-    ],
-    endpoint: { kind: 'clouddns', host: `db-dr.${c.warm.region}.labdojo.com`, port: 5432, database: 'labdojo', zoneId: 'labdojo-dr', recordName: 'db.labdojo.com.' },
-    healthChecks: [{ site: 'warm', url: `postgresql://${c.warm.endpoint}:5432/labdojo` }],
-  }))
+      nodes: [
+        {
+          name: 'warm',
+          site: 'warm',
+          role: 'standby',
+          host: c.warm.endpoint!,
+          port: 5432,
+          database: 'labdojo',
+          user: 'postgres',
+          kubeContext: c.warm.kubeContext,
+          namespace: 'labdojo',
+        },
+      ],
+      pgbackrest: {
+        stanza: STANZA,
+        repos: [
+          {
+            index: 1,
+            type: 'gcs',
+            path: REPO_PATH,
+            bucket: wb,
+            region: c.warm.region,
+            encrypted: true,
+            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+            site: 'warm',
+          },
+          {
+            index: 2,
+            type: 'gcs',
+            path: REPO_PATH,
+            bucket: cb,
+            region: c.cold.region,
+            encrypted: true,
+            cipherPassRef: 'pulumi:prod/repoCipherPass',
+            site: 'cold',
+          },
+        ],
+      },
+      buckets: [
+        {
+          name: wb,
+          provider: 'gcp',
+          region: c.warm.region,
+          purpose: 'backup',
+          versioning: true,
+          objectLockDays: fullBackupLockDays(p),
+        },
+        {
+          name: cb,
+          provider: 'gcp',
+          region: c.cold.region,
+          purpose: 'offsite',
+          versioning: true,
+          objectLockDays: offsiteRetentionDays(p),
+        },
+      ],
+      keys: [
+        { id: wk, provider: 'gcp', purpose: 'warm backup', rotationDays: 90 },
+        { id: ck, provider: 'gcp', purpose: 'cold backup', rotationDays: 90 },
+      ],
+      endpoint: {
+        kind: 'clouddns',
+        host: `db-dr.${c.warm.region}.labdojo.com`,
+        port: 5432,
+        database: 'labdojo',
+        zoneId: 'labdojo-dr',
+        recordName: 'db.labdojo.com.',
+      },
+      healthChecks: [{ site: 'warm', url: `postgresql://${c.warm.endpoint}:5432/labdojo` }],
+    }))
   void warm
   return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name }
 }

@@ -25,67 +25,176 @@ export function prodStack(c: ProdConfig) {
   const primaryKey = new AwsKey('primary-backup', { site: 'primary', region: c.primary.region, purpose: 'backup' })
   const hotKey = new AwsKey('hot-backup', { site: 'hot', region: c.hot.region, purpose: 'backup' })
   const replica = new BackupVault(`${c.bucketPrefix}-replica`, {
-    site: 'hot', region: c.hot.region, kmsKeyArn: hotKey.arn, tier: 1,
-    lockDays: fullBackupLockDays(p), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
+    site: 'hot',
+    region: c.hot.region,
+    kmsKeyArn: hotKey.arn,
+    tier: 1,
+    lockDays: fullBackupLockDays(p),
+    keepVersionsDays: offsiteRetentionDays(p),
+    glacierAfterDays: c.glacierAfterDays,
+    repoPath: REPO_PATH,
+    stanza: STANZA,
+    exportRetentionDays: exportDays,
   })
   const vault = new BackupVault(`${c.bucketPrefix}-primary`, {
-    site: 'primary', region: c.primary.region, kmsKeyArn: primaryKey.arn, tier: 1,
-    lockDays: fullBackupLockDays(p), keepVersionsDays: offsiteRetentionDays(p), glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH, stanza: STANZA, exportRetentionDays: exportDays,
+    site: 'primary',
+    region: c.primary.region,
+    kmsKeyArn: primaryKey.arn,
+    tier: 1,
+    lockDays: fullBackupLockDays(p),
+    keepVersionsDays: offsiteRetentionDays(p),
+    glacierAfterDays: c.glacierAfterDays,
+    repoPath: REPO_PATH,
+    stanza: STANZA,
+    exportRetentionDays: exportDays,
     replicateTo: { bucketArn: replica.arn, region: c.hot.region, kmsKeyArn: hotKey.arn },
   })
   const account = aws.getCallerIdentityOutput({})
   const access = new BackupAccess('backup-access', {
-    site: 'prod', bucketArns: [vault.arn, replica.arn], kmsKeyArns: [primaryKey.arn, hotKey.arn],
+    site: 'prod',
+    bucketArns: [vault.arn, replica.arn],
+    kmsKeyArns: [primaryKey.arn, hotKey.arn],
     trustedPrincipal: pulumi.interpolate`arn:aws:iam::${account.accountId}:root`,
   })
   const primary = new PostgresCluster('primary', {
-    site: 'primary', config: c.primary, policy: p, namespace: 'labdojo', pgoVersion: c.pgoVersion, runbookImage: c.runbookImage, stack: 'prod',
-    repos: [{ name: 'repo1', s3: { bucket: vault.name, region: c.primary.region, roleArn: access.roles.writer.arn }, scheduled: true, retentionFull: fullsRetained(p), retentionFullType: 'count' }],
+    site: 'primary',
+    config: c.primary,
+    policy: p,
+    namespace: 'labdojo',
+    pgoVersion: c.pgoVersion,
+    runbookImage: c.runbookImage,
+    stack: 'prod',
+    repos: [
+      {
+        name: 'repo1',
+        s3: { bucket: vault.name, region: c.primary.region, roleArn: access.roles.writer.arn },
+        scheduled: true,
+        retentionFull: fullsRetained(p),
+        retentionFullType: 'count',
+      },
+    ],
   })
-  const hot = new PostgresCluster('hot', {
-    site: 'hot', config: c.hot, policy: p, namespace: 'labdojo', pgoVersion: c.pgoVersion, runbookImage: c.runbookImage, stack: 'prod',
-    repos: [{ name: 'repo1', s3: { bucket: replica.name, region: c.hot.region, roleArn: access.roles.reader.arn }, scheduled: false, retentionFull: fullsRetained(p), retentionFullType: 'count' }],
+  new PostgresCluster('hot', {
+    site: 'hot',
+    config: c.hot,
+    policy: p,
+    namespace: 'labdojo',
+    pgoVersion: c.pgoVersion,
+    runbookImage: c.runbookImage,
+    stack: 'prod',
+    repos: [
+      {
+        name: 'repo1',
+        s3: { bucket: replica.name, region: c.hot.region, roleArn: access.roles.reader.arn },
+        scheduled: false,
+        retentionFull: fullsRetained(p),
+        retentionFullType: 'count',
+      },
+    ],
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
   })
-  const dns = new DnsFailover('db', { zoneId: c.dns.zoneId, recordName: c.dns.recordName, primaryTarget: c.primary.endpoint!, secondaryTarget: c.hot.endpoint!, healthCheckPort: c.dns.healthCheckPort, healthCheckPath: c.dns.healthCheckPath, policy: p })
+  const dns = new DnsFailover('db', {
+    zoneId: c.dns.zoneId,
+    recordName: c.dns.recordName,
+    primaryTarget: c.primary.endpoint!,
+    secondaryTarget: c.hot.endpoint!,
+    healthCheckPort: c.dns.healthCheckPort,
+    healthCheckPath: c.dns.healthCheckPath,
+    policy: p,
+  })
   const monitoring = new Monitoring('dr', {
-    region: c.primary.region, policy: p, kmsKeyArn: primaryKey.arn, recipients: c.alertEmails,
-    backupBucket: vault.name, replicaBucket: replica.name, replicationRuleId: 'tier1-cross-region', storageCapacityBytes: c.storageCapacityBytes,
+    region: c.primary.region,
+    policy: p,
+    kmsKeyArn: primaryKey.arn,
+    recipients: c.alertEmails,
+    backupBucket: vault.name,
+    replicaBucket: replica.name,
+    replicationRuleId: 'tier1-cross-region',
+    storageCapacityBytes: c.storageCapacityBytes,
   })
 
-  const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({ name, site, role, host: cfg.endpoint!, port: 5432, database: 'labdojo', user: 'postgres', kubeContext: cfg.kubeContext, namespace: 'labdojo' })
-  const inventory: pulumi.Output<Inventory> = pulumi.all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id]).apply(([vb, rb, pk, hk]): Inventory => ({
-    stack: 'prod',
-    provider: 'aws',
-    sites: [
-      { name: 'primary', provider: 'aws', region: c.primary.region, nodes: ['primary'] },
-      { name: 'hot', provider: 'aws', region: c.hot.region, nodes: ['hot'] },
-    ],
-    nodes: [node('primary', 'primary', c.primary, 'primary'), node('hot', 'hot', c.hot, 'standby')],
-    pgbackrest: {
-      stanza: STANZA,
-      repos: [
-        { index: 1, type: 's3', path: REPO_PATH, bucket: vb, region: c.primary.region, encrypted: true, cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf', site: 'primary' },
-        { index: 2, type: 's3', path: REPO_PATH, bucket: rb, region: c.hot.region, encrypted: true, cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf', site: 'hot' },
+  const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({
+    name,
+    site,
+    role,
+    host: cfg.endpoint!,
+    port: 5432,
+    database: 'labdojo',
+    user: 'postgres',
+    kubeContext: cfg.kubeContext,
+    namespace: 'labdojo',
+  })
+  const inventory: pulumi.Output<Inventory> = pulumi
+    .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id])
+    .apply(([vb, rb, pk, hk]): Inventory => ({
+      stack: 'prod',
+      provider: 'aws',
+      sites: [
+        { name: 'primary', provider: 'aws', region: c.primary.region, nodes: ['primary'] },
+        { name: 'hot', provider: 'aws', region: c.hot.region, nodes: ['hot'] },
       ],
-    },
-    buckets: [
-      { name: vb, provider: 'aws', region: c.primary.region, purpose: 'backup', versioning: true, objectLockDays: fullBackupLockDays(p) },
-      { name: rb, provider: 'aws', region: c.hot.region, purpose: 'offsite', versioning: true, objectLockDays: fullBackupLockDays(p) },
-    ],
-    keys: [
-      { id: pk, provider: 'aws', purpose: 'primary backup', rotationDays: 90 },
-      { id: hk, provider: 'aws', purpose: 'hot backup', rotationDays: 90 },
-    ],
-    endpoint: { kind: 'route53', host: c.dns.recordName, port: 5432, database: 'labdojo', zoneId: c.dns.zoneId, recordName: c.dns.recordName },
-    healthChecks: [
-      { site: 'primary', url: `https://${c.primary.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-      { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-    ],
-  }))
+      nodes: [node('primary', 'primary', c.primary, 'primary'), node('hot', 'hot', c.hot, 'standby')],
+      pgbackrest: {
+        stanza: STANZA,
+        repos: [
+          {
+            index: 1,
+            type: 's3',
+            path: REPO_PATH,
+            bucket: vb,
+            region: c.primary.region,
+            encrypted: true,
+            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+            site: 'primary',
+          },
+          {
+            index: 2,
+            type: 's3',
+            path: REPO_PATH,
+            bucket: rb,
+            region: c.hot.region,
+            encrypted: true,
+            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+            site: 'hot',
+          },
+        ],
+      },
+      buckets: [
+        {
+          name: vb,
+          provider: 'aws',
+          region: c.primary.region,
+          purpose: 'backup',
+          versioning: true,
+          objectLockDays: fullBackupLockDays(p),
+        },
+        {
+          name: rb,
+          provider: 'aws',
+          region: c.hot.region,
+          purpose: 'offsite',
+          versioning: true,
+          objectLockDays: fullBackupLockDays(p),
+        },
+      ],
+      keys: [
+        { id: pk, provider: 'aws', purpose: 'primary backup', rotationDays: 90 },
+        { id: hk, provider: 'aws', purpose: 'hot backup', rotationDays: 90 },
+      ],
+      endpoint: {
+        kind: 'route53',
+        host: c.dns.recordName,
+        port: 5432,
+        database: 'labdojo',
+        zoneId: c.dns.zoneId,
+        recordName: c.dns.recordName,
+      },
+      healthChecks: [
+        { site: 'primary', url: `https://${c.primary.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
+        { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
+      ],
+    }))
   // the export CronJobs read the stack's inventory (where to put exports) from this ConfigMap
   primary.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
 

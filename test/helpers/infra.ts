@@ -9,7 +9,12 @@ export interface Fake {
 }
 
 export const asPolicyResources = (rs: Recorded[]): Fake[] =>
-  rs.map((r) => ({ type: r.type, name: r.name, urn: `urn:pulumi:test::labdojo-dr::${r.type}::${r.name}`, props: { ...r.inputs, ...r.state } }))
+  rs.map((r) => ({
+    type: r.type,
+    name: r.name,
+    urn: `urn:pulumi:test::labdojo-dr::${r.type}::${r.name}`,
+    props: { ...r.inputs, ...r.state },
+  }))
 
 export async function runProgram(stack: 'prod' | 'dr') {
   const { installMocks, PROD_OUTPUTS_FOR_DR, valueOf } = await import('../../infra/mocks.ts')
@@ -26,7 +31,17 @@ export async function violations(resources: Fake[]): Promise<string[]> {
   const { RESOURCE_POLICIES, STACK_POLICIES } = await import('../../infra/policy/rules.ts')
   const out: string[] = []
   for (const p of RESOURCE_POLICIES)
-    for (const r of resources) await (p.validateResource as any)({ ...r, opts: {}, getConfig: () => ({}) }, (m: string) => out.push(`${p.name}: ${m}`))
-  for (const p of STACK_POLICIES) await (p.validateStack as any)({ resources: resources.map((r) => ({ ...r, dependencies: [], propertyDependencies: {}, opts: {} })), getConfig: () => ({}) }, (m: string) => out.push(`${p.name}: ${m}`))
+    for (const r of resources)
+      await (p.validateResource as any)({ ...r, opts: {}, getConfig: () => ({}) }, (m: string) =>
+        out.push(`${p.name}: ${m}`),
+      )
+  for (const p of STACK_POLICIES)
+    await (p.validateStack as any)(
+      {
+        resources: resources.map((r) => ({ ...r, dependencies: [], propertyDependencies: {}, opts: {} })),
+        getConfig: () => ({}),
+      },
+      (m: string) => out.push(`${p.name}: ${m}`),
+    )
   return out
 }

@@ -25,7 +25,11 @@ export function testSite(basePort: number): TestSite {
   const base = mkdtempSync('/var/tmp/labdojo-test-')
   chmodSync(base, 0o755)
   const stateDir = join(base, 'local')
-  const env = { LABDOJO_STATE_DIR: stateDir, LABDOJO_BASE_PORT: String(basePort), LABDOJO_AUDIT_LOG: join(base, 'audit.log') }
+  const env = {
+    LABDOJO_STATE_DIR: stateDir,
+    LABDOJO_BASE_PORT: String(basePort),
+    LABDOJO_AUDIT_LOG: join(base, 'audit.log'),
+  }
   return {
     env,
     stateDir,
@@ -79,7 +83,10 @@ export function pidsOf(stateDir: string): Record<string, number | undefined> {
     const f = join(stateDir, 'nodes', n, 'data', 'postmaster.pid')
     out[n] = existsSync(f) ? Number(readFileSync(f, 'utf8').split('\n')[0]) : undefined
   }
-  for (const [k, f] of [['pgbouncer', 'pgbouncer/pgbouncer.pid'], ['s3rver', 's3/s3rver.pid']] as const) {
+  for (const [k, f] of [
+    ['pgbouncer', 'pgbouncer/pgbouncer.pid'],
+    ['s3rver', 's3/s3rver.pid'],
+  ] as const) {
     const p = join(stateDir, f)
     out[k] = existsSync(p) ? Number(readFileSync(p, 'utf8').trim()) : undefined
   }
@@ -94,7 +101,10 @@ export function alive(pid: number | undefined): boolean {
 /** The server's own clock (the same one that stamps committed_at). */
 export async function serverNow(port: number): Promise<number> {
   const { query } = await import('../../runbooks/lib/adapters/postgres.ts')
-  const [r] = await query<{ t: Date }>({ host: '127.0.0.1', port, database: 'postgres' }, 'SELECT clock_timestamp() AS t')
+  const [r] = await query<{ t: Date }>(
+    { host: '127.0.0.1', port, database: 'postgres' },
+    'SELECT clock_timestamp() AS t',
+  )
   return r!.t.getTime()
 }
 

@@ -26,16 +26,40 @@ describe('stack configuration', () => {
   })
   it.each([
     ['a missing site', (c: any) => delete c['labdojo-dr:sites'].hot, 'Pulumi.prod.yaml: labdojo-dr:sites.hot'],
-    ['a malformed region', (c: any) => (c['labdojo-dr:sites'].primary.region = 'virginia'), 'Pulumi.prod.yaml: labdojo-dr:sites.primary.region'],
-    ['the hot site in the primary\'s region', (c: any) => (c['labdojo-dr:sites'].hot.region = 'us-east-1'), 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region'],
+    [
+      'a malformed region',
+      (c: any) => (c['labdojo-dr:sites'].primary.region = 'virginia'),
+      'Pulumi.prod.yaml: labdojo-dr:sites.primary.region',
+    ],
+    [
+      "the hot site in the primary's region",
+      (c: any) => (c['labdojo-dr:sites'].hot.region = 'us-east-1'),
+      'Pulumi.prod.yaml: labdojo-dr:sites.hot.region',
+    ],
     ['a bad zone id', (c: any) => (c['labdojo-dr:dns'].zoneId = 'nope'), 'Pulumi.prod.yaml: labdojo-dr:dns.zoneId'],
-    ['a moving image tag', (c: any) => (c['labdojo-dr:runbookImage'] = 'ghcr.io/labdojo/runbooks:latest'), 'Pulumi.prod.yaml: labdojo-dr:runbookImage'],
-    ['Glacier inside the PITR window', (c: any) => (c['labdojo-dr:backup'].glacierAfterDays = 1), 'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays'],
-    ['an alert recipient not in the plan', (c: any) => (c['labdojo-dr:alertEmails'].Janitor = 'j@labdojo.com'), 'Pulumi.prod.yaml: labdojo-dr:alertEmails.Janitor'],
+    [
+      'a moving image tag',
+      (c: any) => (c['labdojo-dr:runbookImage'] = 'ghcr.io/labdojo/runbooks:latest'),
+      'Pulumi.prod.yaml: labdojo-dr:runbookImage',
+    ],
+    [
+      'Glacier inside the PITR window',
+      (c: any) => (c['labdojo-dr:backup'].glacierAfterDays = 1),
+      'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays',
+    ],
+    [
+      'an alert recipient not in the plan',
+      (c: any) => (c['labdojo-dr:alertEmails'].Janitor = 'j@labdojo.com'),
+      'Pulumi.prod.yaml: labdojo-dr:alertEmails.Janitor',
+    ],
   ])('rejects %s, naming the key', (_, mutate, key) => {
     expect(problems(mutate)).toContain(key)
   })
-  it('scales capacity by the policy\'s percentage', () => {
-    expect([scaleQuantity('4', 75), scaleQuantity('16Gi', 75), scaleQuantity('500m', 50)]).toEqual(['3000m', '12Gi', '250m'])
+  it("scales capacity by the policy's percentage", () => {
+    expect([scaleQuantity('4', 75), scaleQuantity('16Gi', 75), scaleQuantity('500m', 50)]).toEqual([
+      '3000m',
+      '12Gi',
+      '250m',
+    ])
   })
 })

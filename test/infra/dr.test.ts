@@ -19,10 +19,17 @@ describe('dr stack', () => {
     const buckets = r.of('gcp:storage/bucket:Bucket')
     expect(buckets.map((b) => b.inputs.location)).toEqual(['EUROPE-WEST1', 'EUROPE-NORTH1'])
     for (const b of buckets) {
-      expect(b.inputs).toMatchObject({ versioning: { enabled: true }, publicAccessPrevention: 'enforced', uniformBucketLevelAccess: true })
+      expect(b.inputs).toMatchObject({
+        versioning: { enabled: true },
+        publicAccessPrevention: 'enforced',
+        uniformBucketLevelAccess: true,
+      })
       expect(b.inputs.retentionPolicy.retentionPeriod).toBe('1800')
       expect(b.inputs.encryption.defaultKmsKeyName).toMatch(/cryptoKeys\//)
-      expect(b.inputs.lifecycleRules[0]).toMatchObject({ action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' }, condition: { age: 90 } })
+      expect(b.inputs.lifecycleRules[0]).toMatchObject({
+        action: { type: 'SetStorageClass', storageClass: 'ARCHIVE' },
+        condition: { age: 90 },
+      })
       expect(b.inputs.lifecycleRules[1].condition.daysSinceNoncurrentTime).toBe(policy.tiers[1].retention / 86400)
     }
   })
@@ -31,7 +38,7 @@ describe('dr stack', () => {
     expect(r.of('gcp:kms/cryptoKey:CryptoKey').map((k) => k.inputs.rotationPeriod)).toEqual(['7776000s', '7776000s'])
   })
 
-  it('syncs the warm vault hourly and the cold vault daily from prod\'s replica vault (the sites\' RPOs)', () => {
+  it("syncs the warm vault hourly and the cold vault daily from prod's replica vault (the sites' RPOs)", () => {
     const jobs = Object.fromEntries(r.of('gcp:storage/transferJob:TransferJob').map((j) => [j.name, j.inputs]))
     expect(jobs['warm-sync']!.schedule.repeatInterval).toBe(`${policy.sites.warm.rpo}s`)
     expect(jobs['cold-sync']!.schedule.repeatInterval).toBe(`${policy.sites.cold.rpo}s`)
@@ -39,7 +46,7 @@ describe('dr stack', () => {
     expect(jobs['warm-sync']!.transferSpec.transferOptions.deleteObjectsUniqueInSink).toBe(false)
   })
 
-  it('runs the warm site as a repo-fed standby at 75% of the primary\'s capacity', () => {
+  it("runs the warm site as a repo-fed standby at 75% of the primary's capacity", () => {
     const w = r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')[0]!.inputs.spec
     expect(w.standby).toEqual({ enabled: true, repoName: 'repo1' })
     expect(w.instances[0].resources.requests).toEqual({ cpu: '3000m', memory: '12Gi' })
@@ -48,7 +55,10 @@ describe('dr stack', () => {
   })
 
   it('notifies the communication plan in order', () => {
-    expect(r.of('gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.inputs.displayName)).toEqual(['1. IT_Operations_Manager', '2. Business_Continuity_Team'])
+    expect(r.of('gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.inputs.displayName)).toEqual([
+      '1. IT_Operations_Manager',
+      '2. Business_Continuity_Team',
+    ])
   })
 
   it('exports an inventory the runbooks accept, and passes the policy pack', async () => {
@@ -59,15 +69,23 @@ describe('dr stack', () => {
 })
 
 describe('the exported inventories load in the runbooks', () => {
-  it('failover.ts --stack prod|dr --inventory FILE --dry-run prints the cloud plan from the plan\'s output', async () => {
+  it("failover.ts --stack prod|dr --inventory FILE --dry-run prints the cloud plan from the plan's output", async () => {
     const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
     const { runbook } = await import('../helpers/site.ts')
     const dir = mkdtempSync('/tmp/labdojo-inv-')
     writeFileSync(`${dir}/dr.json`, JSON.stringify({ inventory: r.inventory }))
-    const out = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
+    const out = await runbook(
+      'failover',
+      ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--dry-run'],
+      { LABDOJO_AUDIT_LOG: `${dir}/audit.log` },
+    )
     expect(out.code, out.stderr).toBe(0)
-    expect(out.stdout).toMatch(/failover plan for stack dr:.*promote: kubectl --context gke_labdojo-dr_europe-west1_warm -n labdojo patch postgrescluster labdojo/s)
-    const bad = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/nope.json`, '--dry-run'], { LABDOJO_AUDIT_LOG: `${dir}/audit.log` })
+    expect(out.stdout).toMatch(
+      /failover plan for stack dr:.*promote: kubectl --context gke_labdojo-dr_europe-west1_warm -n labdojo patch postgrescluster labdojo/s,
+    )
+    const bad = await runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/nope.json`, '--dry-run'], {
+      LABDOJO_AUDIT_LOG: `${dir}/audit.log`,
+    })
     expect([bad.code, /--inventory.*no such file/.test(bad.stderr)]).toEqual([2, true])
     rmSync(dir, { recursive: true, force: true })
   })

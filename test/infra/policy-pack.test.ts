@@ -3,15 +3,48 @@ import { describe, expect, it } from 'vitest'
 import { violations, type Fake } from '../helpers/infra.ts'
 
 const r = (type: string, name: string, props: Record<string, any>): Fake => ({ type, name, urn: `urn:${name}`, props })
-const bucket = (name: string, region: string, over: Record<string, any> = {}) => r('aws:s3/bucket:Bucket', name, { bucket: name, arn: `arn:aws:s3:::${name}`, region, objectLockEnabled: true, tags: { purpose: 'backup', tier: '1' }, ...over })
+const bucket = (name: string, region: string, over: Record<string, any> = {}) =>
+  r('aws:s3/bucket:Bucket', name, {
+    bucket: name,
+    arn: `arn:aws:s3:::${name}`,
+    region,
+    objectLockEnabled: true,
+    tags: { purpose: 'backup', tier: '1' },
+    ...over,
+  })
 const children = (name: string, over: { lockDays?: number; keep?: number; pab?: boolean } = {}) => [
-  r('aws:s3/bucketVersioning:BucketVersioning', `${name}-v`, { bucket: name, versioningConfiguration: { status: 'Enabled' } }),
-  r('aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration', `${name}-l`, { bucket: name, rule: { defaultRetention: { mode: 'COMPLIANCE', days: over.lockDays ?? 28 } } }),
-  r('aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock', `${name}-p`, { bucket: name, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: over.pab ?? true }),
-  r('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', `${name}-lc`, { bucket: name, rules: [{ id: 'v', status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays: over.keep ?? 365 } }] }),
+  r('aws:s3/bucketVersioning:BucketVersioning', `${name}-v`, {
+    bucket: name,
+    versioningConfiguration: { status: 'Enabled' },
+  }),
+  r('aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration', `${name}-l`, {
+    bucket: name,
+    rule: { defaultRetention: { mode: 'COMPLIANCE', days: over.lockDays ?? 28 } },
+  }),
+  r('aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock', `${name}-p`, {
+    bucket: name,
+    blockPublicAcls: true,
+    blockPublicPolicy: true,
+    ignorePublicAcls: true,
+    restrictPublicBuckets: over.pab ?? true,
+  }),
+  r('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', `${name}-lc`, {
+    bucket: name,
+    rules: [{ id: 'v', status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays: over.keep ?? 365 } }],
+  }),
 ]
-const replication = (from: string, to: string) => r('aws:s3/bucketReplicationConfig:BucketReplicationConfig', `${from}-r`, { bucket: from, rules: [{ status: 'Enabled', destination: { bucket: `arn:aws:s3:::${to}` } }] })
-const compliantStack = () => [bucket('src', 'us-east-1'), ...children('src'), bucket('dst', 'us-west-2'), ...children('dst'), replication('src', 'dst')]
+const replication = (from: string, to: string) =>
+  r('aws:s3/bucketReplicationConfig:BucketReplicationConfig', `${from}-r`, {
+    bucket: from,
+    rules: [{ status: 'Enabled', destination: { bucket: `arn:aws:s3:::${to}` } }],
+  })
+const compliantStack = () => [
+  bucket('src', 'us-east-1'),
+  ...children('src'),
+  bucket('dst', 'us-west-2'),
+  ...children('dst'),
+  replication('src', 'dst'),
+]
 
 describe('the policy pack', () => {
   it('passes a compliant stack', async () => {
@@ -19,39 +52,94 @@ describe('the policy pack', () => {
   })
 
   it.each([
-    ['customer-managed-encryption', [r('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', 'sse', { bucket: 'src', rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }] })], /SSE must be aws:kms/],
-    ['customer-managed-encryption (GCS)', [r('gcp:storage/bucket:Bucket', 'g', { versioning: { enabled: true }, retentionPolicy: { retentionPeriod: '1800' }, publicAccessPrevention: 'enforced' })], /without CMEK/],
-    ['customer-managed-encryption (SNS)', [r('aws:sns/topic:Topic', 't', { kmsMasterKeyId: 'alias/aws/sns' })], /SNS topic not encrypted/],
+    [
+      'customer-managed-encryption',
+      [
+        r('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', 'sse', {
+          bucket: 'src',
+          rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+        }),
+      ],
+      /SSE must be aws:kms/,
+    ],
+    [
+      'customer-managed-encryption (GCS)',
+      [
+        r('gcp:storage/bucket:Bucket', 'g', {
+          versioning: { enabled: true },
+          retentionPolicy: { retentionPeriod: '1800' },
+          publicAccessPrevention: 'enforced',
+        }),
+      ],
+      /without CMEK/,
+    ],
+    [
+      'customer-managed-encryption (SNS)',
+      [r('aws:sns/topic:Topic', 't', { kmsMasterKeyId: 'alias/aws/sns' })],
+      /SNS topic not encrypted/,
+    ],
     ['key-rotation', [r('aws:kms/key:Key', 'k', { enableKeyRotation: false })], /rotation is off/],
-    ['key-rotation (yearly)', [r('aws:kms/key:Key', 'k', { enableKeyRotation: true, rotationPeriodInDays: 365 })], /every 365 days/],
-    ['key-rotation (GCP)', [r('gcp:kms/cryptoKey:CryptoKey', 'g', { rotationPeriod: '31536000s' })], /longer than a quarter/],
+    [
+      'key-rotation (yearly)',
+      [r('aws:kms/key:Key', 'k', { enableKeyRotation: true, rotationPeriodInDays: 365 })],
+      /every 365 days/,
+    ],
+    [
+      'key-rotation (GCP)',
+      [r('gcp:kms/cryptoKey:CryptoKey', 'g', { rotationPeriod: '31536000s' })],
+      /longer than a quarter/,
+    ],
   ])('%s rejects a non-compliant resource', async (_, extra, msg) => {
     const v = await violations([...compliantStack(), ...(extra as Fake[])])
     expect(v.join('\n')).toMatch(msg)
   })
 
   it('backup-buckets-versioned-and-locked rejects a backup bucket created without object lock', async () => {
-    const s = compliantStack().map((x) => (x.name === 'src' ? { ...x, props: { ...x.props, objectLockEnabled: false } } : x))
+    const s = compliantStack().map((x) =>
+      x.name === 'src' ? { ...x, props: { ...x.props, objectLockEnabled: false } } : x,
+    )
     expect((await violations(s)).join()).toMatch(/src: backup bucket created without object lock/)
   })
 
   it('backup-buckets-versioned-and-locked rejects a bucket without lock or versioning', async () => {
     const s = compliantStack().filter((x) => x.name !== 'src-v' && x.name !== 'src-l')
     const v = await violations(s)
-    expect(v).toEqual(expect.arrayContaining([expect.stringMatching(/src: versioning is not enabled/), expect.stringMatching(/src: no compliance-mode object lock/)]))
+    expect(v).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/src: versioning is not enabled/),
+        expect.stringMatching(/src: no compliance-mode object lock/),
+      ]),
+    )
   })
 
   it('tier1-cross-region-replication rejects a tier-1 bucket not replicated, or replicated within its region', async () => {
-    expect((await violations(compliantStack().filter((x) => x.name !== 'src-r'))).join()).toMatch(/src: tier-1 backups are not replicated/)
-    const same = [bucket('src', 'us-east-1'), ...children('src'), bucket('dst', 'us-east-1'), ...children('dst'), replication('src', 'dst')]
+    expect((await violations(compliantStack().filter((x) => x.name !== 'src-r'))).join()).toMatch(
+      /src: tier-1 backups are not replicated/,
+    )
+    const same = [
+      bucket('src', 'us-east-1'),
+      ...children('src'),
+      bucket('dst', 'us-east-1'),
+      ...children('dst'),
+      replication('src', 'dst'),
+    ]
     expect((await violations(same)).join()).toMatch(/not another region than us-east-1/)
   })
 
   it('no-public-buckets rejects a missing block, a public ACL, an Allow-to-everyone policy and an open GCS bucket', async () => {
     const s = [
-      ...compliantStack().map((x) => (x.name === 'dst-p' ? { ...x, props: { ...x.props, restrictPublicBuckets: false } } : x)),
-      r('aws:s3/bucketPolicy:BucketPolicy', 'open', { policy: JSON.stringify({ Statement: [{ Sid: 'Everyone', Effect: 'Allow', Principal: '*', Action: 's3:GetObject' }] }) }),
-      r('gcp:storage/bucket:Bucket', 'g', { encryption: { defaultKmsKeyName: 'k' }, publicAccessPrevention: 'inherited' }),
+      ...compliantStack().map((x) =>
+        x.name === 'dst-p' ? { ...x, props: { ...x.props, restrictPublicBuckets: false } } : x,
+      ),
+      r('aws:s3/bucketPolicy:BucketPolicy', 'open', {
+        policy: JSON.stringify({
+          Statement: [{ Sid: 'Everyone', Effect: 'Allow', Principal: '*', Action: 's3:GetObject' }],
+        }),
+      }),
+      r('gcp:storage/bucket:Bucket', 'g', {
+        encryption: { defaultKmsKeyName: 'k' },
+        publicAccessPrevention: 'inherited',
+      }),
     ]
     const v = (await violations(s)).join('\n')
     expect(v).toMatch(/dst: public access is not fully blocked/)
@@ -60,17 +148,53 @@ describe('the policy pack', () => {
   })
 
   it('retention-at-least-tier rejects versions kept shorter than the tier, and a lock longer than the lifecycle', async () => {
-    const short = [bucket('src', 'us-east-1'), ...children('src', { keep: 20 }), bucket('dst', 'us-west-2'), ...children('dst'), replication('src', 'dst')]
+    const short = [
+      bucket('src', 'us-east-1'),
+      ...children('src', { keep: 20 }),
+      bucket('dst', 'us-west-2'),
+      ...children('dst'),
+      replication('src', 'dst'),
+    ]
     const v = (await violations(short)).join('\n')
     expect(v).toMatch(/src: expired versions are kept 20 days; tier 1 needs 365/)
     expect(v).toMatch(/src: object lock \(28 days\) outlasts the lifecycle \(20 days\)/)
     // expiring current objects on a versioned bucket keeps the data as noncurrent versions: 30 + 365 days is enough, 30 alone is not
-    const expiring = (versioned: boolean) => compliantStack()
-      .filter((x) => versioned || x.name !== 'src-v')
-      .map((x) => (x.name === 'src-lc' ? { ...x, props: { ...x.props, rules: [...x.props.rules, { id: 'exports-expire', status: 'Enabled', filter: { prefix: 'exports/' }, expiration: { days: 30 } }] } } : x))
+    const expiring = (versioned: boolean) =>
+      compliantStack()
+        .filter((x) => versioned || x.name !== 'src-v')
+        .map((x) =>
+          x.name === 'src-lc'
+            ? {
+                ...x,
+                props: {
+                  ...x.props,
+                  rules: [
+                    ...x.props.rules,
+                    {
+                      id: 'exports-expire',
+                      status: 'Enabled',
+                      filter: { prefix: 'exports/' },
+                      expiration: { days: 30 },
+                    },
+                  ],
+                },
+              }
+            : x,
+        )
     expect((await violations(expiring(true))).join()).not.toMatch(/exports-expire/)
-    expect((await violations(expiring(false))).join()).toMatch(/src: rule exports-expire expires objects after 30 days \(unversioned: gone at once\); tier 1 needs 365/)
-    const gcs = r('gcp:storage/bucket:Bucket', 'g', { labels: { purpose: 'backup', tier: '2' }, encryption: { defaultKmsKeyName: 'k' }, publicAccessPrevention: 'enforced', versioning: { enabled: true }, retentionPolicy: { retentionPeriod: '1800' }, lifecycleRules: [{ action: { type: 'Delete' }, condition: { age: 30 } }] })
-    expect((await violations([...compliantStack(), gcs])).join()).toMatch(/g: deletes objects at age 30 days; tier 2 needs 180/)
+    expect((await violations(expiring(false))).join()).toMatch(
+      /src: rule exports-expire expires objects after 30 days \(unversioned: gone at once\); tier 1 needs 365/,
+    )
+    const gcs = r('gcp:storage/bucket:Bucket', 'g', {
+      labels: { purpose: 'backup', tier: '2' },
+      encryption: { defaultKmsKeyName: 'k' },
+      publicAccessPrevention: 'enforced',
+      versioning: { enabled: true },
+      retentionPolicy: { retentionPeriod: '1800' },
+      lifecycleRules: [{ action: { type: 'Delete' }, condition: { age: 30 } }],
+    })
+    expect((await violations([...compliantStack(), gcs])).join()).toMatch(
+      /g: deletes objects at age 30 days; tier 2 needs 180/,
+    )
   })
 })

@@ -26,10 +26,19 @@ function matches(rule: any, key: string, size: number): boolean {
 describe('prod: backup storage', () => {
   it('has two tier-1 backup buckets, each created with object lock, versioned, locked in compliance mode for the full-backup retention', () => {
     const buckets = r.of('aws:s3/bucket:Bucket').filter((b) => b.inputs.tags?.purpose === 'backup')
-    expect(buckets.map((b) => [b.inputs.region, b.inputs.objectLockEnabled, b.inputs.tags.tier])).toEqual([['us-west-2', true, '1'], ['us-east-1', true, '1']])
+    expect(buckets.map((b) => [b.inputs.region, b.inputs.objectLockEnabled, b.inputs.tags.tier])).toEqual([
+      ['us-west-2', true, '1'],
+      ['us-east-1', true, '1'],
+    ])
     for (const b of buckets) {
-      expect(r.of('aws:s3/bucketVersioning:BucketVersioning').find((v) => v.inputs.bucket === b.id)?.inputs.versioningConfiguration.status).toBe('Enabled')
-      expect(r.of('aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration').find((v) => v.inputs.bucket === b.id)?.inputs.rule.defaultRetention).toEqual({ mode: 'COMPLIANCE', days: policy.schedules.full.retention / 86400 })
+      expect(
+        r.of('aws:s3/bucketVersioning:BucketVersioning').find((v) => v.inputs.bucket === b.id)?.inputs
+          .versioningConfiguration.status,
+      ).toBe('Enabled')
+      expect(
+        r.of('aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration').find((v) => v.inputs.bucket === b.id)
+          ?.inputs.rule.defaultRetention,
+      ).toEqual({ mode: 'COMPLIANCE', days: policy.schedules.full.retention / 86400 })
     }
   })
 
@@ -44,19 +53,37 @@ describe('prod: backup storage', () => {
     }
   })
 
-  it('moves data to Glacier after 90 days but leaves pgBackRest\'s catalog in standard storage', () => {
+  it("moves data to Glacier after 90 days but leaves pgBackRest's catalog in standard storage", () => {
     const lc = r.of('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration')[0]!
     const toGlacier = lc.inputs.rules.filter((x: any) => x.transitions?.some((t: any) => t.storageClass === 'GLACIER'))
     expect(toGlacier.every((x: any) => x.transitions[0].days === 90)).toBe(true)
     const root = 'pgbackrest/labdojo/repo1'
-    const catalog = [`${root}/archive/db/archive.info`, `${root}/archive/db/archive.info.copy`, `${root}/backup/db/backup.info`, `${root}/backup/db/backup.info.copy`, `${root}/backup/db/backup.history/2026/20261101-020000F.manifest.gz`, `${root}/backup/db/20261101-020000F/backup.manifest`]
-    for (const key of catalog) expect(toGlacier.some((x: any) => matches(x, key, key.includes('manifest') ? 900_000 : 10_000)), key).toBe(false)
-    const data = [`${root}/archive/db/15-1/0000000100000001/000000010000000100000002-abc.lz4`, `${root}/backup/db/20261101-020000F/pg_data/base/5/16384.lz4`]
-    for (const key of data) expect(toGlacier.some((x: any) => matches(x, key, 16 * 1024 * 1024)), key).toBe(true)
+    const catalog = [
+      `${root}/archive/db/archive.info`,
+      `${root}/archive/db/archive.info.copy`,
+      `${root}/backup/db/backup.info`,
+      `${root}/backup/db/backup.info.copy`,
+      `${root}/backup/db/backup.history/2026/20261101-020000F.manifest.gz`,
+      `${root}/backup/db/20261101-020000F/backup.manifest`,
+    ]
+    for (const key of catalog)
+      expect(
+        toGlacier.some((x: any) => matches(x, key, key.includes('manifest') ? 900_000 : 10_000)),
+        key,
+      ).toBe(false)
+    const data = [
+      `${root}/archive/db/15-1/0000000100000001/000000010000000100000002-abc.lz4`,
+      `${root}/backup/db/20261101-020000F/pg_data/base/5/16384.lz4`,
+    ]
+    for (const key of data)
+      expect(
+        toGlacier.some((x: any) => matches(x, key, 16 * 1024 * 1024)),
+        key,
+      ).toBe(true)
     expect(glacierPrefixes('/pgbackrest/labdojo/repo1', 'db')).toEqual([`${root}/archive/db/1`, `${root}/backup/db/2`])
   })
 
-  it('replicates tier-1 backups to the other region, without replicating pgBackRest\'s deletes', () => {
+  it("replicates tier-1 backups to the other region, without replicating pgBackRest's deletes", () => {
     const [rep] = r.of('aws:s3/bucketReplicationConfig:BucketReplicationConfig')
     const replica = r.of('aws:s3/bucket:Bucket').find((b) => b.inputs.region === 'us-west-2')!
     expect(rep!.inputs.region).toBe('us-east-1')
@@ -68,14 +95,21 @@ describe('prod: backup storage', () => {
   it('blocks public access on every bucket and denies non-TLS requests', () => {
     const buckets = r.of('aws:s3/bucket:Bucket')
     const pabs = r.of('aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock')
-    for (const b of buckets) expect(pabs.find((p) => p.inputs.bucket === b.id)?.inputs).toMatchObject({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true })
+    for (const b of buckets)
+      expect(pabs.find((p) => p.inputs.bucket === b.id)?.inputs).toMatchObject({
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      })
     const pol = JSON.parse(r.of('aws:s3/bucketPolicy:BucketPolicy')[0]!.inputs.policy)
     expect(pol.Statement[0]).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })
   })
 })
 
 describe('prod: least-privilege access', () => {
-  const policyOf = (role: string) => JSON.parse(r.of('aws:iam/rolePolicy:RolePolicy').find((p) => p.name === `backup-access-${role}`)!.inputs.policy)
+  const policyOf = (role: string) =>
+    JSON.parse(r.of('aws:iam/rolePolicy:RolePolicy').find((p) => p.name === `backup-access-${role}`)!.inputs.policy)
   it('the writer can put but not delete; no role can delete versions or change the lock', () => {
     const w = policyOf('writer')
     const allowed = w.Statement.filter((s: any) => s.Effect === 'Allow').flatMap((s: any) => s.Action)
@@ -83,7 +117,13 @@ describe('prod: least-privilege access', () => {
     expect(allowed.filter((a: string) => a.startsWith('s3:Delete'))).toEqual([])
     for (const role of ['writer', 'retention', 'reader', 'drill']) {
       const deny = policyOf(role).Statement.find((s: any) => s.Effect === 'Deny').Action
-      expect(deny).toEqual(expect.arrayContaining(['s3:DeleteObjectVersion', 's3:PutBucketObjectLockConfiguration', 's3:BypassGovernanceRetention']))
+      expect(deny).toEqual(
+        expect.arrayContaining([
+          's3:DeleteObjectVersion',
+          's3:PutBucketObjectLockConfiguration',
+          's3:BypassGovernanceRetention',
+        ]),
+      )
     }
   })
   it('the restore reader and the drill role only read (the drill may restore from Glacier)', () => {
@@ -97,8 +137,16 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
   const clusters = () => r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')
   it('runs the primary with pgBackRest schedules from the policy and retention from the policy', () => {
     const p = clusters().find((c) => c.name === 'primary-postgres')!.inputs.spec
-    expect(p.backups.pgbackrest.repos[0].schedules).toEqual({ full: '0 2 * * 0', incremental: '0 3 * * 1-6', differential: '0 4 * * 3' })
-    expect(p.backups.pgbackrest.global).toMatchObject({ 'repo1-retention-full': '4', 'repo1-retention-full-type': 'count', 'repo1-cipher-type': 'aes-256-cbc' })
+    expect(p.backups.pgbackrest.repos[0].schedules).toEqual({
+      full: '0 2 * * 0',
+      incremental: '0 3 * * 1-6',
+      differential: '0 4 * * 3',
+    })
+    expect(p.backups.pgbackrest.global).toMatchObject({
+      'repo1-retention-full': '4',
+      'repo1-retention-full-type': 'count',
+      'repo1-cipher-type': 'aes-256-cbc',
+    })
     expect(p.patroni.dynamicConfiguration.synchronous_mode).toBe(true)
     expect(p.standby).toBeUndefined()
   })
@@ -117,18 +165,34 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     expect(JSON.stringify(clusters())).not.toMatch(/cipher-pass=/)
     expect(await pulumi.isSecret(r.program.repoCipherPass as pulumi.Output<string>)).toBe(true)
   })
-  it('runs the logical and user-progress exports as CronJobs of our runbooks image, on the policy\'s schedule', () => {
+  it("runs the logical and user-progress exports as CronJobs of our runbooks image, on the policy's schedule", () => {
     const jobs = r.of('kubernetes:batch/v1:CronJob')
-    expect(jobs.map((j) => j.inputs.spec.schedule).sort()).toEqual([policy.schedules.userProgressExport.cron, policy.schedules.logicalExport.cron].sort())
+    expect(jobs.map((j) => j.inputs.spec.schedule).sort()).toEqual(
+      [policy.schedules.userProgressExport.cron, policy.schedules.logicalExport.cron].sort(),
+    )
     const pod = jobs[0]!.inputs.spec.jobTemplate.spec.template.spec
     const c = pod.containers[0]
     expect(c.image).toBe('ghcr.io/labdojo/labdojo-dr-runbooks:0.1.0')
-    expect(c.args).toEqual(['npx', 'zx', 'runbooks/backup.ts', '--type', 'logical', '--stack', 'prod', '--inventory', '/etc/labdojo/inventory.json', '--json'])
+    expect(c.args).toEqual([
+      'npx',
+      'zx',
+      'runbooks/backup.ts',
+      '--type',
+      'logical',
+      '--stack',
+      'prod',
+      '--inventory',
+      '/etc/labdojo/inventory.json',
+      '--json',
+    ])
     // secrets reach the job as env from Secrets, never as values or argv
     const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.valueFrom?.secretKeyRef ?? e.value]))
     expect(env).toMatchObject({
-      PGHOST: { name: 'labdojo-pguser-labdojo', key: 'host' }, PGPASSWORD: { name: 'labdojo-pguser-labdojo', key: 'password' }, PGDATABASE: { name: 'labdojo-pguser-labdojo', key: 'dbname' },
-      LABDOJO_EXPORT_CIPHER_PASS: { name: 'labdojo-pgbackrest-conf', key: 'export-cipher-pass' }, LABDOJO_EXPORT_DIR: '/export',
+      PGHOST: { name: 'labdojo-pguser-labdojo', key: 'host' },
+      PGPASSWORD: { name: 'labdojo-pguser-labdojo', key: 'password' },
+      PGDATABASE: { name: 'labdojo-pguser-labdojo', key: 'dbname' },
+      LABDOJO_EXPORT_CIPHER_PASS: { name: 'labdojo-pgbackrest-conf', key: 'export-cipher-pass' },
+      LABDOJO_EXPORT_DIR: '/export',
     })
     expect(pod.serviceAccountName).toBeDefined() // IRSA: the writer role, which can put but not delete
     const secret = r.of('kubernetes:core/v1:Secret').find((x) => x.name === 'primary-pgbackrest-conf')!
@@ -136,34 +200,63 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     // where exports go comes from the stack's inventory, published beside the cluster
     expect(pod.volumes).toContainEqual({ name: 'inventory', configMap: { name: 'labdojo-inventory' } })
     const cm = r.of('kubernetes:core/v1:ConfigMap').find((x) => x.inputs.metadata.name === 'labdojo-inventory')!
-    expect(parseInventory(JSON.parse(cm.inputs.data['inventory.json']), 'configmap').pgbackrest.repos.map((x) => x.bucket)).toEqual(parseInventory(r.inventory, 'prod').pgbackrest.repos.map((x) => x.bucket))
+    expect(
+      parseInventory(JSON.parse(cm.inputs.data['inventory.json']), 'configmap').pgbackrest.repos.map((x) => x.bucket),
+    ).toEqual(parseInventory(r.inventory, 'prod').pgbackrest.repos.map((x) => x.bucket))
     // the writer cannot delete: the buckets' lifecycle expires exports after the policy's retention
     for (const lc of r.of('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration'))
-      expect(lc.inputs.rules).toContainEqual({ id: 'exports-expire', status: 'Enabled', filter: { prefix: 'exports/' }, expiration: { days: 30 } })
+      expect(lc.inputs.rules).toContainEqual({
+        id: 'exports-expire',
+        status: 'Enabled',
+        filter: { prefix: 'exports/' },
+        expiration: { days: 30 },
+      })
   })
 })
 
 describe('prod: DNS failover and monitoring', () => {
   it('fails over by Route53: a health check on the primary and PRIMARY/SECONDARY records', () => {
     const [hc] = r.of('aws:route53/healthCheck:HealthCheck')
-    expect(hc!.inputs).toMatchObject({ type: 'HTTPS', fqdn: 'db-primary.use1.labdojo.internal', failureThreshold: policy.detection.failureThreshold, requestInterval: 10 })
-    const recs = r.of('aws:route53/record:Record').sort((a, b) => a.inputs.setIdentifier.localeCompare(b.inputs.setIdentifier)).reverse()
-    expect(recs.map((x) => [x.inputs.failoverRoutingPolicies[0].type, x.inputs.records[0], !!x.inputs.healthCheckId])).toEqual([
+    expect(hc!.inputs).toMatchObject({
+      type: 'HTTPS',
+      fqdn: 'db-primary.use1.labdojo.internal',
+      failureThreshold: policy.detection.failureThreshold,
+      requestInterval: 10,
+    })
+    const recs = r
+      .of('aws:route53/record:Record')
+      .sort((a, b) => a.inputs.setIdentifier.localeCompare(b.inputs.setIdentifier))
+      .reverse()
+    expect(
+      recs.map((x) => [x.inputs.failoverRoutingPolicies[0].type, x.inputs.records[0], !!x.inputs.healthCheckId]),
+    ).toEqual([
       ['PRIMARY', 'db-primary.use1.labdojo.internal', true],
       ['SECONDARY', 'db-hot.usw2.labdojo.internal', false],
     ])
   })
   it('alarms on backup age, archive lag, replication lag, storage usage and offsite sync, with thresholds from the policy', () => {
-    const alarms = Object.fromEntries(r.of('aws:cloudwatch/metricAlarm:MetricAlarm').map((a) => [a.name.replace('dr-', ''), a.inputs]))
-    expect(Object.keys(alarms).sort()).toEqual(['archive-lag', 'backup-age', 'offsite-sync', 'replication-lag', 'storage-usage'])
+    const alarms = Object.fromEntries(
+      r.of('aws:cloudwatch/metricAlarm:MetricAlarm').map((a) => [a.name.replace('dr-', ''), a.inputs]),
+    )
+    expect(Object.keys(alarms).sort()).toEqual([
+      'archive-lag',
+      'backup-age',
+      'offsite-sync',
+      'replication-lag',
+      'storage-usage',
+    ])
     expect(alarms['archive-lag']!.threshold).toBe(policy.tiers[1].rpo)
     expect(alarms['replication-lag']!.threshold).toBe(policy.sites.hot.rpo)
     expect(alarms['storage-usage']!.threshold).toBe(Math.round(10240 * 1024 ** 3 * 0.85))
     const topic = r.of('aws:sns/topic:Topic')[0]!
     for (const a of Object.values(alarms)) expect(a.alarmActions).toEqual([topic.state.arn])
   })
-  it('subscribes the communication plan\'s recipients in its order', () => {
-    expect(r.of('aws:sns/topicSubscription:TopicSubscription').map((s) => s.inputs.endpoint)).toEqual(['itops@labdojo.com', 'bc@labdojo.com', 'exec@labdojo.com'])
+  it("subscribes the communication plan's recipients in its order", () => {
+    expect(r.of('aws:sns/topicSubscription:TopicSubscription').map((s) => s.inputs.endpoint)).toEqual([
+      'itops@labdojo.com',
+      'bc@labdojo.com',
+      'exec@labdojo.com',
+    ])
   })
 })
 
@@ -179,6 +272,8 @@ describe('prod: inventory and policy pack', () => {
   it('fails loudly on a provider call the mocks do not know', async () => {
     await expect(pulumi.runtime.invoke('aws:index/getRegion:getRegion', {})).rejects.toBeInstanceOf(Error)
     const { mockCall } = await import('../../infra/mocks.ts')
-    expect(() => mockCall({ token: 'aws:index/getRegion:getRegion', inputs: {} })).toThrow(/unmocked provider call aws:index\/getRegion:getRegion/)
+    expect(() => mockCall({ token: 'aws:index/getRegion:getRegion', inputs: {} })).toThrow(
+      /unmocked provider call aws:index\/getRegion:getRegion/,
+    )
   })
 })

@@ -3,7 +3,17 @@
  * steady writer: every commit acknowledged before a target is restored, none after it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, statSync, openSync, writeSync, closeSync, renameSync } from 'node:fs'
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  statSync,
+  openSync,
+  writeSync,
+  closeSync,
+  renameSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { testSite, runbook, json, serverNow, dropScratch, pidsOf, ROOT, type TestSite } from '../helpers/site.ts'
@@ -33,7 +43,11 @@ async function exact(port: number, cutoff: number, lateAfter = cutoff) {
   const present = new Set(rows.map((r) => Number(r.seq)))
   const before = acked(l, writer).filter((a) => a.at < cutoff)
   const missing = before.filter((a) => !present.has(a.seq))
-  const [late] = await query<{ n: number }>(restored, 'SELECT count(*)::int AS n FROM drill_ledger WHERE writer = $1 AND committed_at > $2', [writer, new Date(lateAfter)])
+  const [late] = await query<{ n: number }>(
+    restored,
+    'SELECT count(*)::int AS n FROM drill_ledger WHERE writer = $1 AND committed_at > $2',
+    [writer, new Date(lateAfter)],
+  )
   return { ackedBefore: before.length, missing: missing.length, late: late!.n }
 }
 
@@ -65,9 +79,12 @@ afterAll(async () => {
 })
 
 describe('backups', () => {
-  it('takes a diff into both repos and an incr into repo1, as the policy\'s storage says, from the hot standby', async () => {
+  it("takes a diff into both repos and an incr into repo1, as the policy's storage says, from the hot standby", async () => {
     const diff = json(await runbook('backup', ['--type', 'diff', '--json'], t.env))
-    expect(diff.map((r: any) => [r.type, r.repo])).toEqual([['diff', 1], ['diff', 2]])
+    expect(diff.map((r: any) => [r.type, r.repo])).toEqual([
+      ['diff', 1],
+      ['diff', 2],
+    ])
     const incr = json(await runbook('backup', ['--type', 'incr', '--json'], t.env))
     expect([incr.type, incr.repo, incr.source]).toEqual(['incr', 1, 'node2'])
     expect(incr.notes[0]).toMatch(/from hot standby node2/)
@@ -85,7 +102,9 @@ describe('backups', () => {
     expect(readdirSync(dir).sort()).toEqual(['SHA256SUMS', 'manifest.json', 'pg_dump', 'user_progress.csv.gz'])
     expect(statSync(dir).mode & 0o777).toBe(0o700)
     expect((await verifyExport(dir)).ok).toBe(true)
-    const header = execFileSync('sh', ['-c', `zcat "${dir}/user_progress.csv.gz" | head -1`], { encoding: 'utf8' }).trim()
+    const header = execFileSync('sh', ['-c', `zcat "${dir}/user_progress.csv.gz" | head -1`], {
+      encoding: 'utf8',
+    }).trim()
     expect(header).toBe('user_id,progress_data,achievements,favorites,last_updated')
     const toc = execFileSync('/usr/lib/postgresql/15/bin/pg_restore', ['-l', `${dir}/pg_dump`], { encoding: 'utf8' })
     expect(toc).toMatch(/TABLE DATA public user_progress/)
@@ -99,7 +118,11 @@ describe('backups', () => {
     const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
     const o = localOffsite(site.layout)
     try {
-      expect(await verifyOffsiteExport(o, rec.label)).toMatchObject({ ok: true, bad: [], files: 1 + readdirSync(join(dir, 'pg_dump')).length })
+      expect(await verifyOffsiteExport(o, rec.label)).toMatchObject({
+        ok: true,
+        bad: [],
+        files: 1 + readdirSync(join(dir, 'pg_dump')).length,
+      })
       const fd = openSync(stored, 'r+')
       writeSync(fd, Buffer.from([bytes[200]! ^ 0xff]), 0, 1, 200)
       closeSync(fd)
@@ -161,28 +184,36 @@ describe('point-in-time restore into a new cluster', () => {
     ['time', () => new Date(cut.time).toISOString(), () => [cut.time, cut.time]],
     ['LSN', () => `lsn:${lsnTarget}`, () => [cut.lsn, cut.lsnAfter]],
     ['restore point', () => 'name:before-risky-work', () => [cut.point, cut.pointAfter]],
-  ] as [string, () => string, () => number[]][])('by %s: every acknowledged commit before the target present, none after it', async (_, target, cutoffs) => {
-    const r = json(await runbook('restore', ['--target', target(), '--json'], t.env))
-    try {
-      expect(r.mode).toBe('new-cluster')
-      const [before, after] = cutoffs() as [number, number]
-      const e = await exact(r.port, before!, after!)
-      expect(e.ackedBefore).toBeGreaterThan(50)
-      expect(e).toMatchObject({ missing: 0, late: 0 })
-      expect(pidsOf(t.stateDir).node1).toBeTruthy() // the running primary is untouched
-    } finally {
-      await dropScratch(r.dataDir)
-    }
-  })
+  ] as [string, () => string, () => number[]][])(
+    'by %s: every acknowledged commit before the target present, none after it',
+    async (_, target, cutoffs) => {
+      const r = json(await runbook('restore', ['--target', target(), '--json'], t.env))
+      try {
+        expect(r.mode).toBe('new-cluster')
+        const [before, after] = cutoffs() as [number, number]
+        const e = await exact(r.port, before!, after!)
+        expect(e.ackedBefore).toBeGreaterThan(50)
+        expect(e).toMatchObject({ missing: 0, late: 0 })
+        expect(pidsOf(t.stateDir).node1).toBeTruthy() // the running primary is untouched
+      } finally {
+        await dropScratch(r.dataDir)
+      }
+    },
+  )
 
   it('restores from repo2 (S3, encrypted) alone, as the cold site would', async () => {
     const r = json(await runbook('restore', ['--target', 'latest', '--repo', '2', '--json'], t.env))
     try {
       expect(r.repo).toBe(2)
-      expect(readFileSync(join(r.dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/restore_command = '.*--repo=2 --archive-async=n archive-get/)
+      expect(readFileSync(join(r.dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(
+        /restore_command = '.*--repo=2 --archive-async=n archive-get/,
+      )
       const e = await exact(r.port, cut.point)
       expect(e.missing).toBe(0)
-      const [a] = await query<{ n: number }>({ host: '127.0.0.1', port: r.port, database: 'labdojo' }, 'SELECT count(*)::int AS n FROM users')
+      const [a] = await query<{ n: number }>(
+        { host: '127.0.0.1', port: r.port, database: 'labdojo' },
+        'SELECT count(*)::int AS n FROM users',
+      )
       const [b] = await query<{ n: number }>(primary, 'SELECT count(*)::int AS n FROM users')
       expect(a!.n).toBe(b!.n)
     } finally {
@@ -202,7 +233,11 @@ describe('point-in-time restore into a new cluster', () => {
 
 describe('restore refuses bad input with exit 2, naming the valid range, changing nothing', () => {
   it.each([
-    ['a target before the earliest point', ['--target', '2000-01-01T00:00:00Z'], /outside every recoverable window: repo1 can recover from .* to /],
+    [
+      'a target before the earliest point',
+      ['--target', '2000-01-01T00:00:00Z'],
+      /outside every recoverable window: repo1 can recover from .* to /,
+    ],
     ['a target after the latest point', ['--target', '2100-01-01T00:00:00Z'], /outside every recoverable window/],
     ['a malformed time', ['--target', '2026-11-26 25:61'], /--target.*not a recovery target/],
     ['a time without a zone', ['--target', '2026-11-26T04:00:00'], /time zone/],
@@ -218,7 +253,10 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
   })
 
   it('a wrong cipher pass for repo2', async () => {
-    const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], { ...t.env, PGBACKREST_REPO2_CIPHER_PASS: 'not-the-pass-at-all' })
+    const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], {
+      ...t.env,
+      PGBACKREST_REPO2_CIPHER_PASS: 'not-the-pass-at-all',
+    })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--repo.*repo2 is unreachable/)
     expect(r.stderr).not.toContain('not-the-pass-at-all')
@@ -230,7 +268,12 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     try {
       const before = readdirSync(l.scratchDir)
       const repo1Before = readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))
-      for (const [rb, args] of [['restore', ['--target', 'latest', '--repo', '1']], ['backup', ['--type', 'full', '--repo', '1']], ['catalog', []], ['local', ['up']]] as const) {
+      for (const [rb, args] of [
+        ['restore', ['--target', 'latest', '--repo', '1']],
+        ['backup', ['--type', 'full', '--repo', '1']],
+        ['catalog', []],
+        ['local', ['up']],
+      ] as const) {
         const r = await runbook(rb, [...args], t.env)
         expect(r.code, `${rb}: ${r.stderr}`).toBe(2)
         expect(r.stderr).toMatch(/repo2 cipher pass/)
@@ -248,15 +291,32 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
   it('an unreachable repo (the S3 server is down)', async () => {
     const pid = pidsOf(t.stateDir).s3rver!
     process.kill(pid, 'SIGTERM')
-    await waitFor('s3rver to stop', async () => { try { process.kill(pid, 0); return false } catch { return true } }, 10_000)
+    await waitFor(
+      's3rver to stop',
+      async () => {
+        try {
+          process.kill(pid, 0)
+          return false
+        } catch {
+          return true
+        }
+      },
+      10_000,
+    )
     try {
       const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], t.env)
       expect(r.code).toBe(2)
       expect(r.stderr).toMatch(/repo2 is unreachable/)
       const exportsBefore = readdirSync(join(l.pgbackrest.repo1, 'exports'))
-      for (const args of [['--type', 'logical'], ['--type', 'full']]) {
+      for (const args of [
+        ['--type', 'logical'],
+        ['--type', 'full'],
+      ]) {
         const b = await runbook('backup', args, t.env)
-        expect([b.code, b.stderr]).toEqual([2, expect.stringMatching(/repo2 is unreachable: the S3 endpoint .* nothing was backed up[\s\S]*--repo 1/)])
+        expect([b.code, b.stderr]).toEqual([
+          2,
+          expect.stringMatching(/repo2 is unreachable: the S3 endpoint .* nothing was backed up[\s\S]*--repo 1/),
+        ])
       }
       expect(readdirSync(join(l.pgbackrest.repo1, 'exports'))).toEqual(exportsBefore)
     } finally {
@@ -271,10 +331,14 @@ describe('in-place restore', () => {
     // corrupt every relation file of the new full backup
     const base = join(l.pgbackrest.repo1, 'backup', 'labdojo', rec.label, 'pg_data', 'base')
     let n = 0
-    for (const db of readdirSync(base)) for (const f of readdirSync(join(base, db))) {
-      const p = join(base, db, f)
-      if (statSync(p).size > 64) { writeFileSync(p, Buffer.alloc(statSync(p).size, 7)); n++ }
-    }
+    for (const db of readdirSync(base))
+      for (const f of readdirSync(join(base, db))) {
+        const p = join(base, db, f)
+        if (statSync(p).size > 64) {
+          writeFileSync(p, Buffer.alloc(statSync(p).size, 7))
+          n++
+        }
+      }
     expect(n).toBeGreaterThan(10)
     await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('keep-me', 1, 'x')`)
     const before = pidsOf(t.stateDir)
@@ -283,7 +347,10 @@ describe('in-place restore', () => {
     expect(r.stderr).toMatch(/abandoned before the swap: the primary node1 is running and untouched/)
     expect(pidsOf(t.stateDir)).toEqual(before)
     expect(readdirSync(join(t.stateDir, 'nodes', 'node1')).filter((f) => f.includes('restoring'))).toEqual([])
-    const [k] = await query<{ n: number }>(endpoint, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'keep-me'`)
+    const [k] = await query<{ n: number }>(
+      endpoint,
+      `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'keep-me'`,
+    )
     expect(k!.n).toBe(1)
     // leave repo1 with a good newest backup
     expect((await runbook('backup', ['--type', 'full', '--repo', '1'], t.env)).code).toBe(0)
@@ -296,12 +363,20 @@ describe('in-place restore', () => {
   })
 
   it('restores to a restore point, verifies before the swap, keeps the old directory, rebuilds the standbys', async () => {
-    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-the-point', 1, 'must disappear')`)
-    const r = json(await runbook('restore', ['--target', 'name:before-risky-work', '--in-place', '--yes', '--json'], t.env))
+    await query(
+      primary,
+      `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-the-point', 1, 'must disappear')`,
+    )
+    const r = json(
+      await runbook('restore', ['--target', 'name:before-risky-work', '--in-place', '--yes', '--json'], t.env),
+    )
     expect(r.mode).toBe('in-place')
     expect(r.keptOldDataDirs[0]).toMatch(/nodes\/node1\/data\.replaced-/)
     expect(existsSync(r.keptOldDataDirs[0])).toBe(true)
-    const [gone] = await query<{ n: number }>(endpoint, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer IN ('after-the-point', 'keep-me')`)
+    const [gone] = await query<{ n: number }>(
+      endpoint,
+      `SELECT count(*)::int AS n FROM drill_ledger WHERE writer IN ('after-the-point', 'keep-me')`,
+    )
     expect(gone!.n).toBe(0)
     const e = await exact(BASE + 1, cut.point)
     expect(e.missing).toBe(0)
@@ -309,8 +384,17 @@ describe('in-place restore', () => {
     expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
     expect(s.endpoint.target).toBe('node1')
     await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('after-restore', 1, 'x')`)
-    await waitFor('node2 to replay the write', async () => (await query({ ...primary, port: BASE + 2 }, `SELECT 1 FROM drill_ledger WHERE writer = 'after-restore'`)).length === 1, 30_000)
+    await waitFor(
+      'node2 to replay the write',
+      async () =>
+        (await query({ ...primary, port: BASE + 2 }, `SELECT 1 FROM drill_ledger WHERE writer = 'after-restore'`))
+          .length === 1,
+      30_000,
+    )
     // the restore's own recovery settings (staging path, target) reached no node: node.conf rules
-    for (const n of ['node1', 'node2', 'node3']) expect(readFileSync(join(l.node(n as 'node1').data, 'postgresql.auto.conf'), 'utf8'), n).not.toMatch(/pgBackRest|recovery_target|restoring-/)
+    for (const n of ['node1', 'node2', 'node3'])
+      expect(readFileSync(join(l.node(n as 'node1').data, 'postgresql.auto.conf'), 'utf8'), n).not.toMatch(
+        /pgBackRest|recovery_target|restoring-/,
+      )
   })
 })

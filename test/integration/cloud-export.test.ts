@@ -34,29 +34,72 @@ beforeAll(async () => {
     req.on('data', (d) => (b += d))
     req.on('end', () => {
       stsBodies.push(b)
-      res.end(`<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>S3RVER</AccessKeyId><SecretAccessKey>S3RVER</SecretAccessKey><SessionToken>${SESSION}</SessionToken></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`)
+      res.end(
+        `<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>S3RVER</AccessKeyId><SecretAccessKey>S3RVER</SecretAccessKey><SessionToken>${SESSION}</SessionToken></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`,
+      )
     })
   }).listen(BASE + 51, '127.0.0.1')
   dir = mkdtempSync('/tmp/labdojo-cloud-export-')
   chmodSync(dir, 0o755)
   writeFileSync(join(dir, 'token'), TOKEN)
-  const repo = (index: number, region: string) => ({ index, type: 's3', path: '/pgbackrest/labdojo/repo1', bucket: 'labdojo-backups', region, encrypted: true, site: index === 1 ? 'primary' : 'hot' })
-  writeFileSync(join(dir, 'prod.json'), JSON.stringify({ inventory: {
-    stack: 'prod', provider: 'aws',
-    sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }],
-    nodes: [{ name: 'primary', site: 'primary', role: 'primary', host: '127.0.0.1', port: BASE + 1, database: 'labdojo', user: 'postgres' }],
-    pgbackrest: { stanza: 'db', repos: [repo(1, 'us-east-1'), repo(2, 'us-west-2')] },
-    buckets: [], keys: [], healthChecks: [],
-    endpoint: { kind: 'route53', host: '127.0.0.1', port: BASE, database: 'labdojo', zoneId: 'ZTEST12345', recordName: 'db.labdojo.test' },
-  } }))
+  const repo = (index: number, region: string) => ({
+    index,
+    type: 's3',
+    path: '/pgbackrest/labdojo/repo1',
+    bucket: 'labdojo-backups',
+    region,
+    encrypted: true,
+    site: index === 1 ? 'primary' : 'hot',
+  })
+  writeFileSync(
+    join(dir, 'prod.json'),
+    JSON.stringify({
+      inventory: {
+        stack: 'prod',
+        provider: 'aws',
+        sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }],
+        nodes: [
+          {
+            name: 'primary',
+            site: 'primary',
+            role: 'primary',
+            host: '127.0.0.1',
+            port: BASE + 1,
+            database: 'labdojo',
+            user: 'postgres',
+          },
+        ],
+        pgbackrest: { stanza: 'db', repos: [repo(1, 'us-east-1'), repo(2, 'us-west-2')] },
+        buckets: [],
+        keys: [],
+        healthChecks: [],
+        endpoint: {
+          kind: 'route53',
+          host: '127.0.0.1',
+          port: BASE,
+          database: 'labdojo',
+          zoneId: 'ZTEST12345',
+          recordName: 'db.labdojo.test',
+        },
+      },
+    }),
+  )
   env = {
     ...t.env,
     // what the CronJob's secret mounts and service account give the pod
-    PGHOST: '127.0.0.1', PGPORT: String(BASE + 1), PGUSER: 'postgres', PGPASSWORD: DB_PASSWORD, PGDATABASE: 'labdojo',
-    LABDOJO_EXPORT_CIPHER_PASS: PASS, LABDOJO_EXPORT_DIR: join(dir, 'export'),
-    AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/labdojo-backup-writer', AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'),
+    PGHOST: '127.0.0.1',
+    PGPORT: String(BASE + 1),
+    PGUSER: 'postgres',
+    PGPASSWORD: DB_PASSWORD,
+    PGDATABASE: 'labdojo',
+    LABDOJO_EXPORT_CIPHER_PASS: PASS,
+    LABDOJO_EXPORT_DIR: join(dir, 'export'),
+    AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/labdojo-backup-writer',
+    AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token'),
     // the cloud boundary, simulated
-    LABDOJO_STS_ENDPOINT: `http://127.0.0.1:${BASE + 51}/`, LABDOJO_S3_ENDPOINT: `https://127.0.0.1:${l.ports.s3}`, LABDOJO_S3_CA_FILE: l.s3.cert,
+    LABDOJO_STS_ENDPOINT: `http://127.0.0.1:${BASE + 51}/`,
+    LABDOJO_S3_ENDPOINT: `https://127.0.0.1:${l.ports.s3}`,
+    LABDOJO_S3_CA_FILE: l.s3.cert,
   }
 })
 afterAll(async () => {
@@ -65,14 +108,31 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-const store = () => new ObjectStore({ endpoint: env.LABDOJO_S3_ENDPOINT, bucket: 'labdojo-backups', region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', ca: readFileSync(env.LABDOJO_S3_CA_FILE!, 'utf8') })
+const store = () =>
+  new ObjectStore({
+    endpoint: env.LABDOJO_S3_ENDPOINT,
+    bucket: 'labdojo-backups',
+    region: 'us-east-1',
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    ca: readFileSync(env.LABDOJO_S3_CA_FILE!, 'utf8'),
+  })
 
 describe('logical exports on a cloud stack (the export CronJob)', () => {
   it('dumps through the PG* environment, seals into the bucket with web-identity credentials, and reads it back', async () => {
-    const r = await runbook('backup', ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--repo', '1', '--json'], env)
+    const r = await runbook(
+      'backup',
+      ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--repo', '1', '--json'],
+      env,
+    )
     expect(r.code, r.stderr).toBe(0)
     const rec = JSON.parse(r.stdout)
-    expect(rec).toMatchObject({ type: 'logical', repo: 1, source: `127.0.0.1:${BASE + 1}`, location: `s3://labdojo-backups/exports/${rec.label}/` })
+    expect(rec).toMatchObject({
+      type: 'logical',
+      repo: 1,
+      source: `127.0.0.1:${BASE + 1}`,
+      location: `s3://labdojo-backups/exports/${rec.label}/`,
+    })
     expect(rec.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
     // the pod's token went to STS in the request body (never argv), and STS's credentials signed the upload
     expect(stsBodies.at(-1)).toContain(`WebIdentityToken=${TOKEN}`)
@@ -81,7 +141,10 @@ describe('logical exports on a cloud stack (the export CronJob)', () => {
     expect(readdirSync(join(dir, 'export', 'labdojo-exports'))).toEqual([])
     const s = store()
     try {
-      expect(await verifyOffsiteExport({ store: s, sealer: new Sealer(PASS) }, rec.label)).toMatchObject({ ok: true, bad: [] })
+      expect(await verifyOffsiteExport({ store: s, sealer: new Sealer(PASS) }, rec.label)).toMatchObject({
+        ok: true,
+        bad: [],
+      })
       expect((await verifyOffsiteExport({ store: s, sealer: new Sealer('another-pass') }, rec.label)).ok).toBe(false)
     } finally {
       s.close()
@@ -92,8 +155,12 @@ describe('logical exports on a cloud stack (the export CronJob)', () => {
     }
   })
 
-  it('by default writes to every repo the policy\'s storage names (primary and secondary)', async () => {
-    const r = await runbook('backup', ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--json'], env)
+  it("by default writes to every repo the policy's storage names (primary and secondary)", async () => {
+    const r = await runbook(
+      'backup',
+      ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--json'],
+      env,
+    )
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout).map((x: any) => x.repo)).toEqual([1, 2])
   })
@@ -104,13 +171,17 @@ describe('logical exports on a cloud stack (the export CronJob)', () => {
     ['no AWS credentials', { AWS_ROLE_ARN: '', AWS_WEB_IDENTITY_TOKEN_FILE: '' }, /AWS credentials.*not set/s],
   ])('refuses with exit 2 and dumps nothing: %s', async (_, over, msg) => {
     const before = readdirSync(join(dir, 'export', 'labdojo-exports'))
-    const r = await runbook('backup', ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--repo', '1'], { ...env, ...over })
+    const r = await runbook(
+      'backup',
+      ['--type', 'logical', '--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--repo', '1'],
+      { ...env, ...over },
+    )
     expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toMatch(msg)
     expect(readdirSync(join(dir, 'export', 'labdojo-exports'))).toEqual(before)
   })
 
-  it('physical backups on a cloud stack are PGO\'s: exit 2 with the operator command', async () => {
+  it("physical backups on a cloud stack are PGO's: exit 2 with the operator command", async () => {
     const r = await runbook('backup', ['--type', 'full', '--stack', 'prod', '--inventory', join(dir, 'prod.json')], env)
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/pgbackrest-backup/)

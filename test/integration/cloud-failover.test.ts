@@ -34,22 +34,67 @@ beforeAll(async () => {
     req.on('end', async () => {
       changes.push(b)
       await site.routeEndpoint('node2') // what the DNS change does for clients
-      res.end('<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/CTEST</Id></ChangeInfo></ChangeResourceRecordSetsResponse>')
+      res.end(
+        '<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/CTEST</Id></ChangeInfo></ChangeResourceRecordSetsResponse>',
+      )
     })
   }).listen(BASE + 50, '127.0.0.1')
   dir = mkdtempSync('/tmp/labdojo-cloud-')
-  writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`)
+  writeFileSync(
+    join(dir, 'kubectl'),
+    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
+  )
   chmodSync(join(dir, 'kubectl'), 0o755)
-  const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({ name, site: site_, role, host: '127.0.0.1', port, database: 'labdojo', user: 'postgres', kubeContext: ctx, namespace: 'labdojo' })
-  writeFileSync(join(dir, 'prod.json'), JSON.stringify({ inventory: {
-    stack: 'prod', provider: 'aws',
-    sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }, { name: 'hot', provider: 'aws', region: 'us-west-2', nodes: ['hot'] }],
-    nodes: [node('primary', 'primary', 'primary', BASE + 1, 'ctx-primary'), node('hot', 'hot', 'standby', BASE + 2, 'ctx-hot')],
-    pgbackrest: { stanza: 'db', repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }] },
-    buckets: [], keys: [], healthChecks: [],
-    endpoint: { kind: 'route53', host: '127.0.0.1', port: BASE, database: 'labdojo', zoneId: 'ZTEST12345', recordName: 'db.labdojo.test' },
-  } }))
-  env = { ...t.env, PATH: `${dir}:${process.env.PATH}`, LABDOJO_ROUTE53_ENDPOINT: `http://127.0.0.1:${BASE + 50}`, AWS_ACCESS_KEY_ID: 'AKIATEST', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret-key' }
+  const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({
+    name,
+    site: site_,
+    role,
+    host: '127.0.0.1',
+    port,
+    database: 'labdojo',
+    user: 'postgres',
+    kubeContext: ctx,
+    namespace: 'labdojo',
+  })
+  writeFileSync(
+    join(dir, 'prod.json'),
+    JSON.stringify({
+      inventory: {
+        stack: 'prod',
+        provider: 'aws',
+        sites: [
+          { name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] },
+          { name: 'hot', provider: 'aws', region: 'us-west-2', nodes: ['hot'] },
+        ],
+        nodes: [
+          node('primary', 'primary', 'primary', BASE + 1, 'ctx-primary'),
+          node('hot', 'hot', 'standby', BASE + 2, 'ctx-hot'),
+        ],
+        pgbackrest: {
+          stanza: 'db',
+          repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }],
+        },
+        buckets: [],
+        keys: [],
+        healthChecks: [],
+        endpoint: {
+          kind: 'route53',
+          host: '127.0.0.1',
+          port: BASE,
+          database: 'labdojo',
+          zoneId: 'ZTEST12345',
+          recordName: 'db.labdojo.test',
+        },
+      },
+    }),
+  )
+  env = {
+    ...t.env,
+    PATH: `${dir}:${process.env.PATH}`,
+    LABDOJO_ROUTE53_ENDPOINT: `http://127.0.0.1:${BASE + 50}`,
+    AWS_ACCESS_KEY_ID: 'AKIATEST',
+    AWS_SECRET_ACCESS_KEY: 'not-a-real-secret-key',
+  }
 })
 afterAll(async () => {
   receiver?.close()
@@ -68,11 +113,20 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
 
   it('after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint', async () => {
     killPrimary(site, 'node1')
-    const r = json(await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env))
+    const r = json(
+      await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env),
+    )
     expect([r.from, r.to, r.dnsChange, r.lossWindowSeconds]).toEqual(['primary', 'hot', '/change/CTEST', 0])
-    expect(changes[0]).toMatch(/<Action>UPSERT<\/Action>[\s\S]*<Name>db.labdojo.test<\/Name>[\s\S]*<Failover>PRIMARY<\/Failover>[\s\S]*<Value>127.0.0.1<\/Value>/)
-    expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim()).toBe(`--context ctx-hot -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"standby":{"enabled":false}}}`)
-    const [w] = await query<{ p: number }>({ host: '127.0.0.1', port: BASE, database: 'labdojo' }, `SELECT inet_server_port() AS p FROM drill_ledger WHERE writer = 'failover-verify' LIMIT 1`)
+    expect(changes[0]).toMatch(
+      /<Action>UPSERT<\/Action>[\s\S]*<Name>db.labdojo.test<\/Name>[\s\S]*<Failover>PRIMARY<\/Failover>[\s\S]*<Value>127.0.0.1<\/Value>/,
+    )
+    expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim()).toBe(
+      `--context ctx-hot -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"standby":{"enabled":false}}}`,
+    )
+    const [w] = await query<{ p: number }>(
+      { host: '127.0.0.1', port: BASE, database: 'labdojo' },
+      `SELECT inet_server_port() AS p FROM drill_ledger WHERE writer = 'failover-verify' LIMIT 1`,
+    )
     expect(w!.p).toBe(BASE + 2)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain('not-a-real-secret-key')
   })

@@ -45,10 +45,13 @@ beforeAll(async () => {
   }).listen(BASE + 50, '127.0.0.1')
   t = testSite(BASE)
   const hookFile = join(t.stateDir, '..', 'webhooks.json')
-  writeFileSync(hookFile, JSON.stringify({
-    Executive_Leadership: `http://127.0.0.1:${BASE + 50}/exec/${HOOK_SECRET}`,
-    IT_Operations_Manager: `http://127.0.0.1:${BASE + 50}/itops/${HOOK_SECRET}`,
-  }))
+  writeFileSync(
+    hookFile,
+    JSON.stringify({
+      Executive_Leadership: `http://127.0.0.1:${BASE + 50}/exec/${HOOK_SECRET}`,
+      IT_Operations_Manager: `http://127.0.0.1:${BASE + 50}/itops/${HOOK_SECRET}`,
+    }),
+  )
   chmodSync(hookFile, 0o600)
   t.env.LABDOJO_WEBHOOKS_FILE = hookFile
   const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
@@ -88,7 +91,11 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     const r = json(await runbook('failover', ['--yes', '--json'], t.env))
     expect([r.mode, r.from, r.to]).toEqual(['failover', 'node1', 'node2'])
     expect(r.lossWindowSeconds).toBe(0)
-    await waitFor('a commit after the failover', async () => acked(site.layout, writer).some((a) => a.at > killedAt + 1), 30_000)
+    await waitFor(
+      'a commit after the failover',
+      async () => acked(site.layout, writer).some((a) => a.at > killedAt + 1),
+      30_000,
+    )
     const lost = await lostCommits(endpoint, acked(site.layout, writer))
     expect(lost).toEqual([])
     const s = await status(t)
@@ -96,7 +103,9 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     expect(s.nodes.find((n: any) => n.name === 'node1').role).toBe('fenced')
     // the communication plan's order, not the file's
     expect(hooks.map((h) => h.path.split('/')[1])).toEqual(['itops', 'exec'])
-    expect(hooks[0]!.body.text).toMatch(/failover node1 -> node2: traffic restored, measured RTO .*data-loss window 0 ms/)
+    expect(hooks[0]!.body.text).toMatch(
+      /failover node1 -> node2: traffic restored, measured RTO .*data-loss window 0 ms/,
+    )
     // the webhook URLs are secrets: not in the audit log, not in the output
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(HOOK_SECRET)
   })
@@ -105,12 +114,23 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     // someone restarts the fenced node by hand: it comes up as a primary of its own
     const pg = new Postgres(run)
     await pg.start(site.layout.node('node1').data, site.layout.node('node1').log)
-    const seen = await query<{ m: string | null }>({ host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }, `SELECT max(seq)::text AS m FROM drill_ledger WHERE writer = $1`, [writer])
+    const seen = await query<{ m: string | null }>(
+      { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
+      `SELECT max(seq)::text AS m FROM drill_ledger WHERE writer = $1`,
+      [writer],
+    )
     await sleep(1500) // the writer keeps committing through the endpoint
-    const [after] = await query<{ m: string | null }>({ host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }, `SELECT max(seq)::text AS m FROM drill_ledger WHERE writer = $1`, [writer])
+    const [after] = await query<{ m: string | null }>(
+      { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
+      `SELECT max(seq)::text AS m FROM drill_ledger WHERE writer = $1`,
+      [writer],
+    )
     expect(after!.m).toBe(seen[0]!.m)
     // nor can it push its divergent timeline into the shared archive
-    const [am] = await query<{ a: string }>({ host: '127.0.0.1', port: BASE + 1, database: 'postgres' }, `SELECT current_setting('archive_mode') AS a`)
+    const [am] = await query<{ a: string }>(
+      { host: '127.0.0.1', port: BASE + 1, database: 'postgres' },
+      `SELECT current_setting('archive_mode') AS a`,
+    )
     expect(am!.a).toBe('off')
     const [viaEndpoint] = await query<{ p: number }>(endpoint, 'SELECT inet_server_port() AS p')
     expect(viaEndpoint!.p).toBe(BASE + 2)
@@ -118,7 +138,11 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     expect(r.code).toBe(1) // a fenced node running as a primary makes the site unhealthy
     const s = JSON.parse(r.stdout)
     expect(s.endpoint.target).toBe('node2')
-    expect(s.nodes.find((n: any) => n.name === 'node1')).toMatchObject({ role: 'fenced', live: 'primary', healthy: false })
+    expect(s.nodes.find((n: any) => n.name === 'node1')).toMatchObject({
+      role: 'fenced',
+      live: 'primary',
+      healthy: false,
+    })
   })
 
   it('fails back (stops the stray, pg_rewind) and switches over back with no acknowledged write lost', async () => {
@@ -135,10 +159,14 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
   })
 })
 
-describe('--watch: the guide\'s automated failover, with the same guards', () => {
+describe("--watch: the guide's automated failover, with the same guards", () => {
   it('acts by itself after consecutive failed probes', async () => {
     const tsx = createRequire(import.meta.url).resolve('tsx')
-    const child = spawn(process.execPath, ['--import', tsx, join(ROOT, 'runbooks', 'failover.ts'), '--watch', '--max-seconds', '120', '--json'], { env: { ...process.env, NODE_OPTIONS: '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, join(ROOT, 'runbooks', 'failover.ts'), '--watch', '--max-seconds', '120', '--json'],
+      { env: { ...process.env, NODE_OPTIONS: '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
@@ -159,7 +187,12 @@ describe('failback when pg_rewind cannot run', () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
     const from = site.state().primary
     killPrimary(site, from)
-    const r = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+    const r = await failover(
+      site,
+      { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
+      audit,
+      async () => {},
+    )
     // the old primary's control file is damaged: pg_rewind cannot read its target
     const control = join(site.layout.node(from).data, 'global', 'pg_control')
     writeFileSync(control, Buffer.alloc(8192, 0x5a))
@@ -183,9 +216,19 @@ describe('20 failover/failback cycles in a row (synchronous mode)', () => {
     for (let i = 0; i < 20; i++) {
       const from = site.state().primary
       const killed = killPrimary(site, from)
-      const r = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+      const r = await failover(
+        site,
+        { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
+        audit,
+        async () => {},
+      )
       expect(r.to).not.toBe(from)
-      const first = await waitFor('a commit through the new primary', async () => acked(site.layout, writer).find((a) => a.at > killed && a.port === site.port(r.to)), 30_000, 20)
+      const first = await waitFor(
+        'a commit through the new primary',
+        async () => acked(site.layout, writer).find((a) => a.at > killed && a.port === site.port(r.to)),
+        30_000,
+        20,
+      )
       rtos.push((first.at - killed) / 1000)
       await rejoin(site, from, audit)
     }
@@ -193,7 +236,9 @@ describe('20 failover/failback cycles in a row (synchronous mode)', () => {
     expect(acks.length).toBeGreaterThan(1000)
     expect(await lostCommits(endpoint, acks)).toEqual([])
     expect((await status(t)).healthy).toBe(true)
-    console.log(`20 cycles: writer-seen RTO median ${rtos.sort((a, b) => a - b)[10]!.toFixed(2)} s, max ${rtos.at(-1)!.toFixed(2)} s`)
+    console.log(
+      `20 cycles: writer-seen RTO median ${rtos.sort((a, b) => a - b)[10]!.toFixed(2)} s, max ${rtos.at(-1)!.toFixed(2)} s`,
+    )
   })
 })
 
@@ -226,13 +271,21 @@ describe('the warm site: manual activation', () => {
     expect(r.lossBasis).toMatch(/node3 holds everything up to/)
     const st = JSON.parse((await runbook('local', ['status', '--json'], w.env)).stdout)
     expect([st.primary, st.endpoint.target], JSON.stringify(st.problems)).toEqual(['node3', 'node3'])
-    expect(st.nodes.filter((n: any) => n.role === 'fenced').map((n: any) => n.name).sort()).toEqual(['node1', 'node2'])
-    const [v] = await query<{ n: number }>(we, `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'failover-verify'`)
+    expect(
+      st.nodes
+        .filter((n: any) => n.role === 'fenced')
+        .map((n: any) => n.name)
+        .sort(),
+    ).toEqual(['node1', 'node2'])
+    const [v] = await query<{ n: number }>(
+      we,
+      `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'failover-verify'`,
+    )
     expect(v!.n).toBeGreaterThan(0)
   })
 })
 
-describe('a warm standby that replayed past the next timeline\'s fork point', () => {
+describe("a warm standby that replayed past the next timeline's fork point", () => {
   let v: TestSite
   afterAll(async () => {
     await v?.cleanup()
@@ -247,19 +300,37 @@ describe('a warm standby that replayed past the next timeline\'s fork point', ()
     await pg.stop(vs.layout.node('node2').data, 'fast')
     await query(admin('node1'), 'CHECKPOINT')
     const [sw] = await query<{ l: string }>(admin('node1'), 'SELECT pg_switch_wal()::text AS l')
-    await waitFor('node3 to replay past the switch', async () => (await query<{ ok: boolean }>(admin('node3'), 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [sw!.l]))[0]!.ok, 180_000, 250)
+    await waitFor(
+      'node3 to replay past the switch',
+      async () =>
+        (
+          await query<{ ok: boolean }>(admin('node3'), 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [sw!.l])
+        )[0]!.ok,
+      180_000,
+      250,
+    )
     // the primary dies; the hot standby comes back without that segment and is promoted: timeline 2 forks before it
     killPrimary(vs, 'node1')
     await pg.start(vs.layout.node('node2').data, vs.layout.node('node2').log, `-c restore_command=/bin/false`)
     const hot = await runbook('failover', ['--yes', '--json'], v.env)
     expect(hot.code, hot.stderr).toBe(0)
-    await waitFor('node3 to find timeline 2 and refuse it', async () => /new timeline 2 forked off current database system timeline 1/.test(readFileSync(vs.layout.node('node3').log, 'utf8')), 60_000, 250)
+    await waitFor(
+      'node3 to find timeline 2 and refuse it',
+      async () =>
+        /new timeline 2 forked off current database system timeline 1/.test(
+          readFileSync(vs.layout.node('node3').log, 'utf8'),
+        ),
+      60_000,
+      250,
+    )
     // now the new primary dies too: only the warm site is left, on the abandoned timeline
     killPrimary(vs, 'node2')
     const before = JSON.stringify(vs.state().roles)
     const r = await runbook('failover', ['--to', 'warm', '--yes'], v.env)
     expect(r.code, r.stderr).toBe(2)
-    expect(r.stderr).toMatch(/candidate node3 is on timeline 1, the primary was last on timeline 2; promoting it would fork history/)
+    expect(r.stderr).toMatch(
+      /candidate node3 is on timeline 1, the primary was last on timeline 2; promoting it would fork history/,
+    )
     expect(JSON.stringify(vs.state().roles)).toBe(before)
     const [rec] = await query<{ r: boolean }>(admin('node3'), 'SELECT pg_is_in_recovery() AS r')
     expect(rec!.r).toBe(true)
@@ -276,13 +347,19 @@ describe('asynchronous mode', () => {
   })
   it('reports the acknowledged commits lost, within the tier RPO', async () => {
     dir = mkdtempSync('/var/tmp/labdojo-async-')
-    writeFileSync(join(dir, 'Pulumi.yaml'), readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace('replication: synchronous', 'replication: asynchronous'))
+    writeFileSync(
+      join(dir, 'Pulumi.yaml'),
+      readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace('replication: synchronous', 'replication: asynchronous'),
+    )
     copyFileSync(join(ROOT, 'Pulumi.prod.yaml'), join(dir, 'Pulumi.prod.yaml'))
     a = testSite(BASE + 300)
     a.env.LABDOJO_PROJECT_DIR = dir
     expect((await runbook('local', ['up', '--scale', '0.002'], a.env)).code).toBe(0)
     const s2 = siteFor(a, dir)
-    const [rep] = await query<{ s: string }>({ host: '127.0.0.1', port: a.basePort + 1, database: 'postgres' }, `SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = 'node2'`)
+    const [rep] = await query<{ s: string }>(
+      { host: '127.0.0.1', port: a.basePort + 1, database: 'postgres' },
+      `SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = 'node2'`,
+    )
     expect(rep!.s).toBe('async')
     const w = json(await runbook('workload', ['start', '--rate', '200', '--json'], a.env)).writer
     await sleep(1500)
@@ -292,7 +369,9 @@ describe('asynchronous mode', () => {
     await waitFor('a commit after the failover', async () => acked(s2.layout, w).some((x) => x.at > killed + 1), 30_000)
     const acks = acked(s2.layout, w).filter((x) => x.at <= killed)
     const lost = await lostCommits({ host: '127.0.0.1', port: a.basePort, database: 'labdojo' }, acks)
-    console.log(`asynchronous failover: ${lost.length} of ${acks.length} acknowledged commits lost; window ${r.lossWindowSeconds} s`)
+    console.log(
+      `asynchronous failover: ${lost.length} of ${acks.length} acknowledged commits lost; window ${r.lossWindowSeconds} s`,
+    )
     // whatever was lost was committed inside the reported window
     for (const x of lost) expect((killed - x.at) / 1000).toBeLessThanOrEqual(r.lossWindowSeconds + 1)
   })

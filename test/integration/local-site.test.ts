@@ -3,7 +3,15 @@
  * pgBackRest repos (posix + S3 over TLS, encrypted), PgBouncer endpoint.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFileSync, readdirSync, statSync, existsSync, copyFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import {
+  readFileSync,
+  readdirSync,
+  statSync,
+  existsSync,
+  writeFileSync,
+  mkdtempSync,
+  rmSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
@@ -35,32 +43,56 @@ describe('local site: up from nothing', () => {
       ['node2', 'hot', 'standby', true],
       ['node3', 'warm', 'standby', true],
     ])
-    expect(s.repos.map((x: any) => [x.index, x.type, x.healthy])).toEqual([[1, 'posix', true], [2, 's3', true]])
+    expect(s.repos.map((x: any) => [x.index, x.type, x.healthy])).toEqual([
+      [1, 'posix', true],
+      [2, 's3', true],
+    ])
     expect(s.endpoint).toMatchObject({ target: 'node1', routesToPort: BASE + 1, healthy: true })
   })
 
   it('the primary has data checksums, wal_level=replica and archives through pgBackRest', async () => {
-    const rows = await query<{ name: string; setting: string }>(node(1, 'postgres'), `SELECT name, setting FROM pg_settings WHERE name IN ('data_checksums','wal_level','archive_mode','archive_command','archive_timeout')`)
+    const rows = await query<{ name: string; setting: string }>(
+      node(1, 'postgres'),
+      `SELECT name, setting FROM pg_settings WHERE name IN ('data_checksums','wal_level','archive_mode','archive_command','archive_timeout')`,
+    )
     const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]))
     expect(s).toMatchObject({ data_checksums: 'on', wal_level: 'replica', archive_mode: 'on', archive_timeout: '60' })
     expect(s.archive_command).toMatch(/pgbackrest .* archive-push %p/)
   })
 
   it('loads the LabDojo schema with realistic user_progress rows', async () => {
-    const [r] = await query<{ n: number; jsonb: string }>(node(1), `SELECT count(*)::int AS n, min(jsonb_typeof(progress_data)) AS jsonb FROM user_progress`)
+    const [r] = await query<{ n: number; jsonb: string }>(
+      node(1),
+      `SELECT count(*)::int AS n, min(jsonb_typeof(progress_data)) AS jsonb FROM user_progress`,
+    )
     expect(r!.n).toBeGreaterThan(1000)
     expect(r!.jsonb).toBe('object')
-    const cols = await query<{ column_name: string }>(node(1), `SELECT column_name FROM information_schema.columns WHERE table_name = 'user_progress'`)
-    expect(cols.map((c) => c.column_name)).toEqual(expect.arrayContaining(['user_id', 'progress_data', 'achievements', 'favorites', 'last_updated']))
+    const cols = await query<{ column_name: string }>(
+      node(1),
+      `SELECT column_name FROM information_schema.columns WHERE table_name = 'user_progress'`,
+    )
+    expect(cols.map((c) => c.column_name)).toEqual(
+      expect.arrayContaining(['user_id', 'progress_data', 'achievements', 'favorites', 'last_updated']),
+    )
   })
 
   it('replicates a write through the endpoint to the hot standby by streaming, over its slot, synchronously', async () => {
     const marker = `hot-${Date.now()}`
     await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, 1, 'x')`, [marker])
-    await waitFor('the hot standby to replay the write', async () => (await query(node(2), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1, 30_000)
-    const rep = await query<{ application_name: string; sync_state: string }>(node(1, 'postgres'), `SELECT application_name, sync_state FROM pg_stat_replication`)
+    await waitFor(
+      'the hot standby to replay the write',
+      async () => (await query(node(2), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1,
+      30_000,
+    )
+    const rep = await query<{ application_name: string; sync_state: string }>(
+      node(1, 'postgres'),
+      `SELECT application_name, sync_state FROM pg_stat_replication`,
+    )
     expect(rep.find((r) => r.application_name === 'node2')?.sync_state).toMatch(/sync|quorum/)
-    const slots = await query<{ slot_name: string; active: boolean }>(node(1, 'postgres'), `SELECT slot_name, active FROM pg_replication_slots`)
+    const slots = await query<{ slot_name: string; active: boolean }>(
+      node(1, 'postgres'),
+      `SELECT slot_name, active FROM pg_replication_slots`,
+    )
     expect(slots).toContainEqual({ slot_name: 'node2', active: true })
   })
 
@@ -68,7 +100,12 @@ describe('local site: up from nothing', () => {
     const marker = `warm-${Date.now()}`
     await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, 1, 'x')`, [marker])
     await query(node(1, 'postgres'), 'SELECT pg_switch_wal()')
-    await waitFor('the warm standby to replay the archived write', async () => (await query(node(3), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1, 120_000, 500)
+    await waitFor(
+      'the warm standby to replay the archived write',
+      async () => (await query(node(3), `SELECT 1 FROM drill_ledger WHERE writer = $1`, [marker])).length === 1,
+      120_000,
+      500,
+    )
     const recv = await query(node(3, 'postgres'), `SELECT * FROM pg_stat_wal_receiver`)
     expect(recv).toHaveLength(0)
   })
@@ -78,10 +115,15 @@ describe('local site: up from nothing', () => {
     await query(node(1, 'postgres'), 'SELECT pg_switch_wal()')
     const r = await runbook('local', ['status', '--json'], t.env)
     const s = JSON.parse(r.stdout)
-    await waitFor('both repos to hold the switched segment', async () => {
-      const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
-      return st.repos.every((x: any) => x.archiveMax && x.archiveMax >= w!.f)
-    }, 60_000, 500)
+    await waitFor(
+      'both repos to hold the switched segment',
+      async () => {
+        const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+        return st.repos.every((x: any) => x.archiveMax && x.archiveMax >= w!.f)
+      },
+      60_000,
+      500,
+    )
     expect(s.repos.every((x: any) => x.backups >= 1)).toBe(true)
   })
 
@@ -165,7 +207,9 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
     try {
       const r = await runbook('local', ['up'], { ...other.env, LABDOJO_PG_BIN: '/nonexistent/bin' })
       expect(r.code).toBe(2)
-      expect(r.stderr).toMatch(/\/nonexistent\/bin\/initdb.*apt-get install -y postgresql-15 pgbackrest pgbouncer openssl/s)
+      expect(r.stderr).toMatch(
+        /\/nonexistent\/bin\/initdb.*apt-get install -y postgresql-15 pgbackrest pgbouncer openssl/s,
+      )
       expect(existsSync(other.stateDir)).toBe(false)
     } finally {
       await other.cleanup()
@@ -174,7 +218,9 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
 
   it('a malformed policy: every problem named, nothing started', async () => {
     const dir = mkdtempSync('/var/tmp/labdojo-policy-')
-    const text = readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace('rpo: 15m', 'rpo: fifteen').replace('capacity: 75', 'capacity: 175')
+    const text = readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8')
+      .replace('rpo: 15m', 'rpo: fifteen')
+      .replace('capacity: 75', 'capacity: 175')
     writeFileSync(join(dir, 'Pulumi.yaml'), text)
     const other = testSite(BASE + 300)
     try {
@@ -198,7 +244,9 @@ describe('local site: down', () => {
     expect(r.code, r.stderr).toBe(0)
     for (const [k, pid] of Object.entries(pids)) expect(alive(pid), k).toBe(false)
     const free = await new Promise<boolean>((res) => {
-      const s = createServer().once('error', () => res(false)).listen(BASE + 1, '127.0.0.1', () => s.close(() => res(true)))
+      const s = createServer()
+        .once('error', () => res(false))
+        .listen(BASE + 1, '127.0.0.1', () => s.close(() => res(true)))
     })
     expect(free).toBe(true)
     // and up brings the same site back

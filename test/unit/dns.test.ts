@@ -15,14 +15,23 @@ beforeAll(async () => {
       got.push({ url: req.url!, headers: req.headers, body })
       if (req.url!.startsWith('/dns/v1/')) return void res.end(JSON.stringify({ id: '42', status: 'pending' }))
       res.setHeader('content-type', 'text/xml')
-      res.end('<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/C123</Id><Status>PENDING</Status></ChangeInfo></ChangeResourceRecordSetsResponse>')
+      res.end(
+        '<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/C123</Id><Status>PENDING</Status></ChangeInfo></ChangeResourceRecordSetsResponse>',
+      )
     })
   })
   await new Promise<void>((r) => server.listen(PORT, '127.0.0.1', r))
 })
 afterAll(() => server.close())
 
-const change = { zoneId: 'Z0123456789LABDOJO', recordName: 'db.labdojo.com', setIdentifier: 'primary' as const, failover: 'PRIMARY' as const, target: 'db-hot.usw2.labdojo.internal', ttl: 30 }
+const change = {
+  zoneId: 'Z0123456789LABDOJO',
+  recordName: 'db.labdojo.com',
+  setIdentifier: 'primary' as const,
+  failover: 'PRIMARY' as const,
+  target: 'db-hot.usw2.labdojo.internal',
+  ttl: 30,
+}
 
 describe('Route53 failover record switch', () => {
   it('UPSERTs the PRIMARY failover record to the promoted site, SigV4-signed', async () => {
@@ -31,7 +40,9 @@ describe('Route53 failover record switch', () => {
     expect(id).toBe('/change/C123')
     const req = got.at(-1)!
     expect(req.url).toBe('/2013-04-01/hostedzone/Z0123456789LABDOJO/rrset/')
-    expect(req.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIATEST\/\d{8}\/us-east-1\/route53\/aws4_request, SignedHeaders=.*host.*, Signature=[0-9a-f]{64}$/)
+    expect(req.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIATEST\/\d{8}\/us-east-1\/route53\/aws4_request, SignedHeaders=.*host.*, Signature=[0-9a-f]{64}$/,
+    )
     expect(req.body).toContain('<Action>UPSERT</Action>')
     expect(req.body).toContain('<Failover>PRIMARY</Failover>')
     expect(req.body).toContain('<Value>db-hot.usw2.labdojo.internal</Value>')
@@ -39,7 +50,9 @@ describe('Route53 failover record switch', () => {
   })
 
   it('refuses to run without credentials in the environment (exit-2 error naming the fix)', async () => {
-    await expect(route53Upsert(change, 'x', { endpoint: `http://127.0.0.1:${PORT}`, env: {} })).rejects.toThrow(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set/)
+    await expect(route53Upsert(change, 'x', { endpoint: `http://127.0.0.1:${PORT}`, env: {} })).rejects.toThrow(
+      /AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set/,
+    )
   })
 
   it('escapes what it writes into the change batch', () => {
@@ -48,8 +61,18 @@ describe('Route53 failover record switch', () => {
 })
 
 describe('Cloud DNS record switch', () => {
-  it('replaces the record\'s target in one change, with the bearer token from the environment', async () => {
-    const id = await cloudDnsSwitch({ project: 'labdojo-dr', zone: 'labdojo', recordName: 'db.labdojo.com', oldTarget: 'db-primary.use1.labdojo.internal', newTarget: 'db-warm.euw1.labdojo.internal', ttl: 30 }, { endpoint: `http://127.0.0.1:${PORT}`, env: { GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.test-token' } })
+  it("replaces the record's target in one change, with the bearer token from the environment", async () => {
+    const id = await cloudDnsSwitch(
+      {
+        project: 'labdojo-dr',
+        zone: 'labdojo',
+        recordName: 'db.labdojo.com',
+        oldTarget: 'db-primary.use1.labdojo.internal',
+        newTarget: 'db-warm.euw1.labdojo.internal',
+        ttl: 30,
+      },
+      { endpoint: `http://127.0.0.1:${PORT}`, env: { GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.test-token' } },
+    )
     expect(id).toBe('42')
     const req = got.at(-1)!
     expect(req.url).toBe('/dns/v1/projects/labdojo-dr/managedZones/labdojo/changes')
@@ -60,6 +83,11 @@ describe('Cloud DNS record switch', () => {
     })
   })
   it('refuses without a token', async () => {
-    await expect(cloudDnsSwitch({ project: 'p', zone: 'z', recordName: 'r', oldTarget: 'a', newTarget: 'b', ttl: 30 }, { env: {} })).rejects.toThrow(/GOOGLE_OAUTH_ACCESS_TOKEN is not set/)
+    await expect(
+      cloudDnsSwitch(
+        { project: 'p', zone: 'z', recordName: 'r', oldTarget: 'a', newTarget: 'b', ttl: 30 },
+        { env: {} },
+      ),
+    ).rejects.toThrow(/GOOGLE_OAUTH_ACCESS_TOKEN is not set/)
   })
 })

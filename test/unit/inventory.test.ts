@@ -7,13 +7,39 @@ const good = (): Inventory => ({
   provider: 'aws',
   sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['pg-a'] }],
   nodes: [
-    { name: 'pg-a', site: 'primary', role: 'primary', host: 'db-a.internal', port: 5432, database: 'labdojo', user: 'postgres' },
-    { name: 'pg-b', site: 'hot', role: 'standby', host: 'db-b.internal', port: 5432, database: 'labdojo', user: 'postgres' },
+    {
+      name: 'pg-a',
+      site: 'primary',
+      role: 'primary',
+      host: 'db-a.internal',
+      port: 5432,
+      database: 'labdojo',
+      user: 'postgres',
+    },
+    {
+      name: 'pg-b',
+      site: 'hot',
+      role: 'standby',
+      host: 'db-b.internal',
+      port: 5432,
+      database: 'labdojo',
+      user: 'postgres',
+    },
   ],
-  pgbackrest: { stanza: 'labdojo', repos: [{ index: 1, type: 's3', path: '/pgbackrest', bucket: 'b', encrypted: true, site: 'primary' }] },
+  pgbackrest: {
+    stanza: 'labdojo',
+    repos: [{ index: 1, type: 's3', path: '/pgbackrest', bucket: 'b', encrypted: true, site: 'primary' }],
+  },
   buckets: [],
   keys: [],
-  endpoint: { kind: 'route53', host: 'db.labdojo.com', port: 5432, database: 'labdojo', zoneId: 'Z1', recordName: 'db.labdojo.com' },
+  endpoint: {
+    kind: 'route53',
+    host: 'db.labdojo.com',
+    port: 5432,
+    database: 'labdojo',
+    zoneId: 'Z1',
+    recordName: 'db.labdojo.com',
+  },
   healthChecks: [],
 })
 
@@ -42,7 +68,9 @@ describe('the inventory contract', () => {
     expect(problems((i) => (i.nodes[1].role = 'primary'))).toContain('inventory.nodes')
   })
   it('rejects a port out of range and an unknown site', () => {
-    expect(problems((i) => ((i.nodes[0].port = 70000), (i.nodes[1].site = 'moon')))).toEqual(expect.arrayContaining(['inventory.nodes[0].port', 'inventory.nodes[1].site']))
+    expect(problems((i) => ((i.nodes[0].port = 70000), (i.nodes[1].site = 'moon')))).toEqual(
+      expect.arrayContaining(['inventory.nodes[0].port', 'inventory.nodes[1].site']),
+    )
   })
   it('rejects a DNS endpoint without a zone', () => {
     expect(problems((i) => delete i.endpoint.zoneId)).toContain('inventory.endpoint')

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readFileSync } from 'node:fs'
-import { parsePolicy, archiveTimeoutSeconds, fullsRetained, diffsRetained, offsiteRetentionDays } from '../../core/policy.ts'
+import {
+  parsePolicy,
+  archiveTimeoutSeconds,
+  fullsRetained,
+  diffsRetained,
+  offsiteRetentionDays,
+} from '../../core/policy.ts'
 import { validCron, cronPeriodSeconds } from '../../core/cron.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy, stackConfig, deepMerge, resolvePolicy } from '../../core/project-config.ts'
@@ -25,15 +31,27 @@ function problemsOf(mutate: (p: any) => void): { key: string; message: string; f
 describe('the declared DR policy', () => {
   const policy = loadPolicy(ROOT, 'local')
 
-  it('carries the guide\'s tiers: RPO, RTO, frequency and retention', () => {
+  it("carries the guide's tiers: RPO, RTO, frequency and retention", () => {
     expect(policy.tiers[1]).toMatchObject({ rpo: 900, rto: 3600, backupFrequency: 0, retention: 365 * 86400 })
     expect(policy.tiers[2]).toMatchObject({ rpo: 3600, rto: 4 * 3600, backupFrequency: 3600, retention: 180 * 86400 })
     expect(policy.tiers[3]).toMatchObject({ rpo: 86400, rto: 86400, backupFrequency: 86400, retention: 90 * 86400 })
   })
 
   it('carries the four sites with their sync, failover mode, capacity, RTO and RPO', () => {
-    expect(policy.sites.hot).toMatchObject({ sync: 'real-time', failover: 'automatic', capacity: 100, rto: 3600, rpo: 900 })
-    expect(policy.sites.warm).toMatchObject({ sync: 'hourly', failover: 'manual', capacity: 75, rto: 4 * 3600, rpo: 3600 })
+    expect(policy.sites.hot).toMatchObject({
+      sync: 'real-time',
+      failover: 'automatic',
+      capacity: 100,
+      rto: 3600,
+      rpo: 900,
+    })
+    expect(policy.sites.warm).toMatchObject({
+      sync: 'hourly',
+      failover: 'manual',
+      capacity: 75,
+      rto: 4 * 3600,
+      rpo: 3600,
+    })
     expect(policy.sites.cold).toMatchObject({ sync: 'backup-only', rto: 86400, rpo: 86400 })
   })
 
@@ -45,10 +63,15 @@ describe('the declared DR policy', () => {
     expect(policy.schedules.pitrWindow).toBe(72 * 3600)
   })
 
-  it('carries the communication plan in the guide\'s order and the recovery team', () => {
+  it("carries the communication plan in the guide's order and the recovery team", () => {
     expect(policy.communication.notificationOrder[0]).toBe('IT_Operations_Manager')
     expect(policy.communication.notificationOrder.at(-1)).toBe('Customers_and_Partners')
-    expect(policy.team.map((t) => t.role)).toEqual(['incident_commander', 'technical_lead', 'communications_lead', 'business_continuity'])
+    expect(policy.team.map((t) => t.role)).toEqual([
+      'incident_commander',
+      'technical_lead',
+      'communications_lead',
+      'business_continuity',
+    ])
   })
 
   it('derives pgBackRest retention and archive_timeout from the policy, not from constants', () => {
@@ -85,22 +108,82 @@ describe('policy validation reports every problem with key, value and fix', () =
   const cases: [string, (p: any) => void, string, RegExp][] = [
     ['a malformed duration', (p) => (p.tiers['1'].rpo = '15 minutes'), 'policy.tiers.1.rpo', /not a duration/],
     ['a missing tier', (p) => delete p.tiers['2'], 'policy.tiers.2', /missing/],
-    ['an RPO the backup frequency cannot meet', (p) => (p.tiers['2'].rpo = '30m'), 'policy.tiers.2.rpo', /backup frequency/],
+    [
+      'an RPO the backup frequency cannot meet',
+      (p) => (p.tiers['2'].rpo = '30m'),
+      'policy.tiers.2.rpo',
+      /backup frequency/,
+    ],
     ['an unknown key (typo)', (p) => (p.tiers['1'].retenton = '1y'), 'policy.tiers.1.retenton', /unknown key/],
     ['a capacity out of range', (p) => (p.sites.warm.capacity = 140), 'policy.sites.warm.capacity', /0 to 100/],
     ['a hot site below 100% capacity', (p) => (p.sites.hot.capacity = 50), 'policy.sites.hot.capacity', /100%/],
-    ['an invalid replication mode', (p) => (p.sites.hot.replication = 'semi-sync'), 'policy.sites.hot.replication', /synchronous, asynchronous/],
-    ['a primary marked as failover target', (p) => (p.sites.primary.failover = 'automatic'), 'policy.sites.primary.failover', /not a failover target/],
+    [
+      'an invalid replication mode',
+      (p) => (p.sites.hot.replication = 'semi-sync'),
+      'policy.sites.hot.replication',
+      /synchronous, asynchronous/,
+    ],
+    [
+      'a primary marked as failover target',
+      (p) => (p.sites.primary.failover = 'automatic'),
+      'policy.sites.primary.failover',
+      /not a failover target/,
+    ],
     ['a bad cron', (p) => (p.schedules.full.cron = '0 2 * * Sunday'), 'policy.schedules.full.cron', /cron/],
-    ['incrementals outliving their full', (p) => (p.schedules.incremental.retention = '8w'), 'policy.schedules.incremental.retention', /outlives/],
-    ['a misspelt storage (the copy would silently not be made)', (p) => (p.schedules.logicalExport.storage = ['primary', 'secondry']), 'policy.schedules.logicalExport.storage', /unknown storage.*primary, secondary/],
-    ['an export without storage', (p) => delete p.schedules.userProgressExport.storage, 'policy.schedules.userProgressExport.storage', /list/],
-    ['a PITR window beyond full retention', (p) => (p.schedules.pitrWindow = '60d'), 'policy.schedules.pitrWindow', /longer than full-backup retention/],
-    ['a duplicate in the notification order', (p) => p.communication.notificationOrder.push('All_Staff'), 'policy.communication.notificationOrder', /duplicates/],
-    ['a missing incident commander', (p) => delete p.team.incident_commander, 'policy.team.incident_commander', /missing/],
-    ['a contact that is not an email', (p) => (p.team.technical_lead.contact = 'call Bob'), 'policy.team.technical_lead.contact', /email/],
-    ['a failure threshold out of range', (p) => (p.detection.failureThreshold = 1), 'policy.detection.failureThreshold', /2 to 20/],
-    ['a tier 2 stricter than tier 1', (p) => (p.tiers['2'].rpo = '5m', p.tiers['2'].backupFrequency = '5m'), 'policy.tiers.2.rpo', /stricter/],
+    [
+      'incrementals outliving their full',
+      (p) => (p.schedules.incremental.retention = '8w'),
+      'policy.schedules.incremental.retention',
+      /outlives/,
+    ],
+    [
+      'a misspelt storage (the copy would silently not be made)',
+      (p) => (p.schedules.logicalExport.storage = ['primary', 'secondry']),
+      'policy.schedules.logicalExport.storage',
+      /unknown storage.*primary, secondary/,
+    ],
+    [
+      'an export without storage',
+      (p) => delete p.schedules.userProgressExport.storage,
+      'policy.schedules.userProgressExport.storage',
+      /list/,
+    ],
+    [
+      'a PITR window beyond full retention',
+      (p) => (p.schedules.pitrWindow = '60d'),
+      'policy.schedules.pitrWindow',
+      /longer than full-backup retention/,
+    ],
+    [
+      'a duplicate in the notification order',
+      (p) => p.communication.notificationOrder.push('All_Staff'),
+      'policy.communication.notificationOrder',
+      /duplicates/,
+    ],
+    [
+      'a missing incident commander',
+      (p) => delete p.team.incident_commander,
+      'policy.team.incident_commander',
+      /missing/,
+    ],
+    [
+      'a contact that is not an email',
+      (p) => (p.team.technical_lead.contact = 'call Bob'),
+      'policy.team.technical_lead.contact',
+      /email/,
+    ],
+    [
+      'a failure threshold out of range',
+      (p) => (p.detection.failureThreshold = 1),
+      'policy.detection.failureThreshold',
+      /2 to 20/,
+    ],
+    [
+      'a tier 2 stricter than tier 1',
+      (p) => ((p.tiers['2'].rpo = '5m'), (p.tiers['2'].backupFrequency = '5m')),
+      'policy.tiers.2.rpo',
+      /stricter/,
+    ],
   ]
   for (const [name, mutate, key, message] of cases) {
     it(`rejects ${name} (${key})`, () => {
@@ -118,7 +201,9 @@ describe('policy validation reports every problem with key, value and fix', () =
       p.sites.warm.capacity = -1
       p.schedules.full.cron = 'weekly'
     })
-    expect(problems.map((p) => p.key)).toEqual(expect.arrayContaining(['policy.tiers.1.rpo', 'policy.sites.warm.capacity', 'policy.schedules.full.cron']))
+    expect(problems.map((p) => p.key)).toEqual(
+      expect.arrayContaining(['policy.tiers.1.rpo', 'policy.sites.warm.capacity', 'policy.schedules.full.cron']),
+    )
   })
 
   it('accepts the shipped policy for every stack', () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { parseTarget, planRestore, tierVerdicts, targetArgs, earliestPoint, type RepoCatalog, type CatalogBackup } from '../../core/recovery.ts'
+import {
+  parseTarget,
+  planRestore,
+  tierVerdicts,
+  targetArgs,
+  earliestPoint,
+  type RepoCatalog,
+  type CatalogBackup,
+} from '../../core/recovery.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
@@ -12,11 +20,38 @@ const policy = loadPolicy(ROOT, 'local')
 const H = 3600_000
 const T = Date.parse('2026-11-26T00:00:00Z')
 
-const backup = (label: string, type: CatalogBackup['type'], stopH: number, lsnStop: string, repo = 1): CatalogBackup => ({
-  label, type, repo, start: T + stopH * H - 60_000, stop: T + stopH * H, lsnStart: '0/1000000', lsnStop, size: 1, error: false,
+const backup = (
+  label: string,
+  type: CatalogBackup['type'],
+  stopH: number,
+  lsnStop: string,
+  repo = 1,
+): CatalogBackup => ({
+  label,
+  type,
+  repo,
+  start: T + stopH * H - 60_000,
+  stop: T + stopH * H,
+  lsnStart: '0/1000000',
+  lsnStop,
+  size: 1,
+  error: false,
 })
-const repo = (n: number, backups: CatalogBackup[], latestH: number, latestLsn: string, reachable = true): RepoCatalog => ({
-  repo: n, backups, archiveMin: null, archiveMax: null, earliest: earliestPoint(backups), latest: { time: T + latestH * H, lsn: latestLsn }, reachable, error: reachable ? undefined : 'connection refused',
+const repo = (
+  n: number,
+  backups: CatalogBackup[],
+  latestH: number,
+  latestLsn: string,
+  reachable = true,
+): RepoCatalog => ({
+  repo: n,
+  backups,
+  archiveMin: null,
+  archiveMax: null,
+  earliest: earliestPoint(backups),
+  latest: { time: T + latestH * H, lsn: latestLsn },
+  reachable,
+  error: reachable ? undefined : 'connection refused',
 })
 
 describe('recovery targets', () => {
@@ -28,8 +63,14 @@ describe('recovery targets', () => {
   ])('parses %s', (raw, want) => expect(parseTarget(raw)).toMatchObject(want))
 
   it('parses ISO-8601 times with a zone', () => {
-    expect(parseTarget('2026-11-26T04:00:30.375Z')).toMatchObject({ kind: 'time', at: Date.parse('2026-11-26T04:00:30.375Z') })
-    expect(parseTarget('2026-11-26 05:00:30+01:00')).toMatchObject({ kind: 'time', at: Date.parse('2026-11-26T04:00:30Z') })
+    expect(parseTarget('2026-11-26T04:00:30.375Z')).toMatchObject({
+      kind: 'time',
+      at: Date.parse('2026-11-26T04:00:30.375Z'),
+    })
+    expect(parseTarget('2026-11-26 05:00:30+01:00')).toMatchObject({
+      kind: 'time',
+      at: Date.parse('2026-11-26T04:00:30Z'),
+    })
   })
 
   it.each([
@@ -44,13 +85,28 @@ describe('recovery targets', () => {
   })
 
   it('maps targets to pgBackRest arguments', () => {
-    expect(targetArgs({ kind: 'lsn', lsn: '0/3000060' })).toEqual(['--type=lsn', '--target=0/3000060', '--target-action=promote'])
-    expect(targetArgs({ kind: 'time', at: Date.parse('2026-11-26T04:00:30.375Z'), text: '' })).toContain('--target=2026-11-26 04:00:30.375+00')
+    expect(targetArgs({ kind: 'lsn', lsn: '0/3000060' })).toEqual([
+      '--type=lsn',
+      '--target=0/3000060',
+      '--target-action=promote',
+    ])
+    expect(targetArgs({ kind: 'time', at: Date.parse('2026-11-26T04:00:30.375Z'), text: '' })).toContain(
+      '--target=2026-11-26 04:00:30.375+00',
+    )
   })
 })
 
 describe('backup set selection: the newest backup that ended before the target', () => {
-  const r1 = repo(1, [backup('F1', 'full', 0, '0/2000000'), backup('I1', 'incr', 10, '0/5000000'), backup('D1', 'diff', 20, '0/9000000')], 30, '0/C000000')
+  const r1 = repo(
+    1,
+    [
+      backup('F1', 'full', 0, '0/2000000'),
+      backup('I1', 'incr', 10, '0/5000000'),
+      backup('D1', 'diff', 20, '0/9000000'),
+    ],
+    30,
+    '0/C000000',
+  )
   const r2 = repo(2, [backup('F2', 'full', -48, '0/1000100', 2)], 29, '0/B000000')
 
   it.each([
@@ -59,7 +115,12 @@ describe('backup set selection: the newest backup that ended before the target',
     ['latest', { kind: 'latest' }, 1, 'D1'],
     ['an LSN before the diff', { kind: 'lsn', lsn: '0/6000000' }, 1, 'I1'],
     ['a time only repo2 covers', { kind: 'time', at: T - 10 * H, text: '' }, 2, 'F2'],
-    ['a time while the incr was still running (it is not consistent yet)', { kind: 'time', at: T + 10 * H - 30_000, text: '' }, 1, 'F1'],
+    [
+      'a time while the incr was still running (it is not consistent yet)',
+      { kind: 'time', at: T + 10 * H - 30_000, text: '' },
+      1,
+      'F1',
+    ],
   ] as const)('%s', (_, target, wantRepo, wantLabel) => {
     const plan = planRestore(target as any, [r1, r2], [])
     expect([plan.repo, plan.backup.label]).toEqual([wantRepo, wantLabel])
@@ -78,12 +139,20 @@ describe('backup set selection: the newest backup that ended before the target',
   })
 
   it('resolves a named restore point through its LSN', () => {
-    const plan = planRestore({ kind: 'name', name: 'pre' }, [r1, r2], [{ name: 'pre', lsn: '0/9500000', time: T + 21 * H }])
+    const plan = planRestore(
+      { kind: 'name', name: 'pre' },
+      [r1, r2],
+      [{ name: 'pre', lsn: '0/9500000', time: T + 21 * H }],
+    )
     expect(plan.backup.label).toBe('D1')
   })
 
   it.each([
-    ['before the earliest point', { kind: 'time', at: T - 100 * H, text: '' }, /outside every recoverable window: repo1 can recover from/],
+    [
+      'before the earliest point',
+      { kind: 'time', at: T - 100 * H, text: '' },
+      /outside every recoverable window: repo1 can recover from/,
+    ],
     ['after the latest point', { kind: 'time', at: T + 31 * H, text: '' }, /outside every recoverable window/],
     ['an LSN past the archive', { kind: 'lsn', lsn: '0/FF000000' }, /outside every recoverable window/],
     ['an unknown restore point', { kind: 'name', name: 'nope' }, /unknown restore point; known: pre/],
@@ -92,7 +161,9 @@ describe('backup set selection: the newest backup that ended before the target',
   })
 
   it('refuses an unreachable repo that was asked for', () => {
-    expect(() => planRestore({ kind: 'latest' }, [{ ...r1, reachable: false, error: 'bad cipher' }, r2], [], 1)).toThrow(/repo1 is unreachable: bad cipher/)
+    expect(() =>
+      planRestore({ kind: 'latest' }, [{ ...r1, reachable: false, error: 'bad cipher' }, r2], [], 1),
+    ).toThrow(/repo1 is unreachable: bad cipher/)
   })
 })
 
@@ -144,12 +215,16 @@ describe('reading WAL and server logs', () => {
     const log = `LOG:  recovery stopping before commit of transaction 1234, time 2026-11-26 07:03:43.130+00
 LOG:  redo done at 0/13000138 system usage: CPU
 LOG:  last completed transaction was at log time 2026-11-26 07:03:43.114+00`
-    expect(reachedFromLog(log)).toEqual({ time: '2026-11-26T07:03:43.114Z', lsn: '0/13000138', detail: 'stopped before commit at 2026-11-26 07:03:43.130+00' })
+    expect(reachedFromLog(log)).toEqual({
+      time: '2026-11-26T07:03:43.114Z',
+      lsn: '0/13000138',
+      detail: 'stopped before commit at 2026-11-26 07:03:43.130+00',
+    })
   })
 })
 
 describe('postgresql.auto.conf after a pgBackRest restore', () => {
-  it('loses the restore\'s recovery block and keeps everything else', () => {
+  it("loses the restore's recovery block and keeps everything else", () => {
     const text = `# Do not edit this file manually!
 # It will be overwritten by the ALTER SYSTEM command.
 work_mem = '64MB'

@@ -7,8 +7,19 @@ import { labelTime } from '../../runbooks/lib/ops/exports/logical-export.ts'
 
 async function through(t: NodeJS.ReadWriteStream, input: Buffer, chunk = 7): Promise<Buffer> {
   const parts: Buffer[] = []
-  const chunks = Array.from({ length: Math.ceil(input.length / chunk) }, (_, i) => input.subarray(i * chunk, (i + 1) * chunk))
-  await pipeline(Readable.from(chunks), t, new Writable({ write(c: Buffer, _e, done) { parts.push(c); done() } }))
+  const chunks = Array.from({ length: Math.ceil(input.length / chunk) }, (_, i) =>
+    input.subarray(i * chunk, (i + 1) * chunk),
+  )
+  await pipeline(
+    Readable.from(chunks),
+    t,
+    new Writable({
+      write(c: Buffer, _e, done) {
+        parts.push(c)
+        done()
+      },
+    }),
+  )
   return Buffer.concat(parts)
 }
 
@@ -33,7 +44,9 @@ describe('sealed files (offsite exports)', () => {
     await expect(through(sealer.open(), changed)).rejects.toThrow(/failed authentication/)
     await expect(through(sealer.open(), sealed.subarray(0, sealed.length - 1))).rejects.toThrow(/failed authentication/)
     await expect(through(new Sealer('wrong').open(), sealed)).rejects.toThrow(/failed authentication/)
-    await expect(through(sealer.open(), Buffer.from('PK\x03\x04 not sealed at all, long enough for a header'))).rejects.toThrow(/not a sealed file/)
+    await expect(
+      through(sealer.open(), Buffer.from('PK\x03\x04 not sealed at all, long enough for a header')),
+    ).rejects.toThrow(/not a sealed file/)
   })
 
   it('reads an export label as its UTC start time', () => {

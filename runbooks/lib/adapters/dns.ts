@@ -58,10 +58,20 @@ export async function route53Upsert(c: DnsChange, comment: string, o: Route53Opt
   const body = changeBatchXml(c, comment)
   const signer = new SignatureV4({ service: 'route53', region: 'us-east-1', sha256: Sha256, credentials })
   const signed = await signer.sign({
-    method: 'POST', protocol: base.protocol, hostname: base.hostname, port: base.port ? Number(base.port) : undefined, path,
-    headers: { host: base.host, 'content-type': 'application/xml' }, body,
+    method: 'POST',
+    protocol: base.protocol,
+    hostname: base.hostname,
+    port: base.port ? Number(base.port) : undefined,
+    path,
+    headers: { host: base.host, 'content-type': 'application/xml' },
+    body,
   })
-  const res = await fetch(new URL(path, base), { method: 'POST', headers: signed.headers as Record<string, string>, body, signal: AbortSignal.timeout(10_000) })
+  const res = await fetch(new URL(path, base), {
+    method: 'POST',
+    headers: signed.headers as Record<string, string>,
+    body,
+    signal: AbortSignal.timeout(10_000),
+  })
   const text = await res.text()
   if (!res.ok) throw new Error(`Route53 ChangeResourceRecordSets failed (HTTP ${res.status}): ${text.slice(0, 300)}`)
   return /<Id>([^<]+)<\/Id>/.exec(text)?.[1] ?? 'unknown'
@@ -77,17 +87,31 @@ export async function cloudDnsSwitch(
 ): Promise<string> {
   const env = o.env ?? process.env
   const token = env.GOOGLE_OAUTH_ACCESS_TOKEN
-  if (!token) throw inputError('GCP credentials', undefined, 'GOOGLE_OAUTH_ACCESS_TOKEN is not set', 'export GOOGLE_OAUTH_ACCESS_TOKEN="$(gcloud auth print-access-token)"')
+  if (!token)
+    throw inputError(
+      'GCP credentials',
+      undefined,
+      'GOOGLE_OAUTH_ACCESS_TOKEN is not set',
+      'export GOOGLE_OAUTH_ACCESS_TOKEN="$(gcloud auth print-access-token)"',
+    )
   registerSecret(token)
   const base = o.endpoint ?? env.LABDOJO_CLOUDDNS_ENDPOINT ?? 'https://dns.googleapis.com'
   const fqdn = c.recordName.endsWith('.') ? c.recordName : `${c.recordName}.`
-  const rr = (target: string) => ({ name: fqdn, type: 'CNAME', ttl: c.ttl, rrdatas: [target.endsWith('.') ? target : `${target}.`] })
-  const res = await fetch(`${base}/dns/v1/projects/${encodeURIComponent(c.project)}/managedZones/${encodeURIComponent(c.zone)}/changes`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ deletions: [rr(c.oldTarget)], additions: [rr(c.newTarget)] }),
-    signal: AbortSignal.timeout(10_000),
+  const rr = (target: string) => ({
+    name: fqdn,
+    type: 'CNAME',
+    ttl: c.ttl,
+    rrdatas: [target.endsWith('.') ? target : `${target}.`],
   })
+  const res = await fetch(
+    `${base}/dns/v1/projects/${encodeURIComponent(c.project)}/managedZones/${encodeURIComponent(c.zone)}/changes`,
+    {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ deletions: [rr(c.oldTarget)], additions: [rr(c.newTarget)] }),
+      signal: AbortSignal.timeout(10_000),
+    },
+  )
   const text = await res.text()
   if (!res.ok) throw new Error(`Cloud DNS change failed (HTTP ${res.status}): ${text.slice(0, 300)}`)
   return (JSON.parse(text) as { id?: string }).id ?? 'unknown'

@@ -40,7 +40,8 @@ export const run: Runner = async (cmd, args, opts = {}) => {
   if (opts.timeoutMs) p = p.timeout(opts.timeoutMs, 'SIGKILL')
   const out = await p
   const res = { code: out.exitCode ?? -1, stdout: out.stdout, stderr: out.stderr }
-  if (res.code !== 0 && !opts.nothrow) throw new CommandError(redact([cmd, ...args].join(' ')), res.code, redact(res.stderr || res.stdout))
+  if (res.code !== 0 && !opts.nothrow)
+    throw new CommandError(redact([cmd, ...args].join(' ')), res.code, redact(res.stderr || res.stdout))
   return res
 }
 

@@ -17,7 +17,13 @@ export interface Webhook {
 export function loadWebhooks(p: DrPolicy, file: string | undefined, env = process.env): Webhook[] {
   const out: Webhook[] = []
   if (file && existsSync(file)) {
-    if ((statSync(file).mode & 0o077) !== 0) throw inputError(file, undefined, 'webhook URLs are secrets but the file is readable by others', `chmod 600 ${file}`)
+    if ((statSync(file).mode & 0o077) !== 0)
+      throw inputError(
+        file,
+        undefined,
+        'webhook URLs are secrets but the file is readable by others',
+        `chmod 600 ${file}`,
+      )
     let raw: Record<string, string | string[]>
     try {
       raw = JSON.parse(readFileSync(file, 'utf8'))
@@ -26,13 +32,20 @@ export function loadWebhooks(p: DrPolicy, file: string | undefined, env = proces
     }
     for (const [recipient, urls] of Object.entries(raw)) {
       if (!p.communication.notificationOrder.includes(recipient))
-        throw inputError(`${file}: ${recipient}`, recipient, `is not in the policy's notification order (${p.communication.notificationOrder.join(', ')})`, 'use one of those names')
+        throw inputError(
+          `${file}: ${recipient}`,
+          recipient,
+          `is not in the policy's notification order (${p.communication.notificationOrder.join(', ')})`,
+          'use one of those names',
+        )
       for (const url of [urls].flat()) out.push({ recipient, url })
     }
   }
-  if (env.LABDOJO_WEBHOOK_URL) out.push({ recipient: p.communication.notificationOrder[0]!, url: env.LABDOJO_WEBHOOK_URL })
+  if (env.LABDOJO_WEBHOOK_URL)
+    out.push({ recipient: p.communication.notificationOrder[0]!, url: env.LABDOJO_WEBHOOK_URL })
   for (const w of out) {
-    if (!/^https?:\/\//.test(w.url)) throw inputError(`webhook for ${w.recipient}`, '(hidden)', 'is not an http(s) URL', 'fix the webhook file')
+    if (!/^https?:\/\//.test(w.url))
+      throw inputError(`webhook for ${w.recipient}`, '(hidden)', 'is not an http(s) URL', 'fix the webhook file')
     registerSecret(w.url)
   }
   const order = p.communication.notificationOrder
@@ -50,7 +63,12 @@ export async function notify(hooks: Webhook[], text: string, timeoutMs = 3000): 
   const results: NotifyResult[] = []
   for (const h of hooks) {
     try {
-      const r = await fetch(h.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(timeoutMs) })
+      const r = await fetch(h.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text }),
+        signal: AbortSignal.timeout(timeoutMs),
+      })
       results.push({ recipient: h.recipient, ok: r.ok, status: r.status })
     } catch (e) {
       results.push({ recipient: h.recipient, ok: false, status: (e as Error).name })

@@ -30,7 +30,13 @@ export interface ObjectInfo {
   lastModified: number
 }
 
-const xmlText = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&')
+const xmlText = (s: string) =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&')
 
 export class ObjectStore {
   private readonly url: URL
@@ -42,7 +48,12 @@ export class ObjectStore {
     this.pathStyle = c.endpoint !== undefined
     this.url = new URL(c.endpoint ?? `https://${c.bucket}.s3.${c.region}.amazonaws.com`)
     this.agent = new Agent({ keepAlive: true, ca: c.ca })
-    this.signer = new SignatureV4({ service: 's3', region: c.region, sha256: Sha256, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken } })
+    this.signer = new SignatureV4({
+      service: 's3',
+      region: c.region,
+      sha256: Sha256,
+      credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
+    })
   }
 
   describe(key = ''): string {
@@ -55,15 +66,43 @@ export class ObjectStore {
     return key ? `/${this.c.bucket}/${k}` : `/${this.c.bucket}`
   }
 
-  private async send(method: string, key: string, query: Record<string, string> = {}, body?: { stream: Readable; length: number; md5?: string }): Promise<IncomingMessage> {
+  private async send(
+    method: string,
+    key: string,
+    query: Record<string, string> = {},
+    body?: { stream: Readable; length: number; md5?: string },
+  ): Promise<IncomingMessage> {
     const headers: Record<string, string> = { host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }
     if (body) headers['content-length'] = String(body.length)
     if (body?.md5) headers['content-md5'] = body.md5
-    const signed = await this.signer.sign({ method, protocol: 'https:', hostname: this.url.hostname, port: Number(this.url.port) || 443, path: this.path(key), query, headers })
+    const signed = await this.signer.sign({
+      method,
+      protocol: 'https:',
+      hostname: this.url.hostname,
+      port: Number(this.url.port) || 443,
+      path: this.path(key),
+      query,
+      headers,
+    })
     const qs = new URLSearchParams(query).toString()
     return new Promise((resolve, reject) => {
-      const req = request({ method, host: this.url.hostname, port: this.url.port || 443, path: this.path(key) + (qs ? `?${qs}` : ''), headers: signed.headers, agent: this.agent, timeout: this.c.timeoutMs ?? 30_000 }, resolve)
-      req.on('timeout', () => req.destroy(new Error(`${method} ${this.describe(key)}: no answer within ${(this.c.timeoutMs ?? 30_000) / 1000} s`)))
+      const req = request(
+        {
+          method,
+          host: this.url.hostname,
+          port: this.url.port || 443,
+          path: this.path(key) + (qs ? `?${qs}` : ''),
+          headers: signed.headers,
+          agent: this.agent,
+          timeout: this.c.timeoutMs ?? 30_000,
+        },
+        resolve,
+      )
+      req.on('timeout', () =>
+        req.destroy(
+          new Error(`${method} ${this.describe(key)}: no answer within ${(this.c.timeoutMs ?? 30_000) / 1000} s`),
+        ),
+      )
       req.on('error', reject)
       if (body) {
         body.stream.on('error', (e) => req.destroy(e))
@@ -75,7 +114,9 @@ export class ObjectStore {
   private async expectOk(res: IncomingMessage, what: string): Promise<void> {
     if (res.statusCode! >= 200 && res.statusCode! < 300) return
     const text = (await readAll(res)).toString('utf8')
-    throw new Error(`${what} failed (HTTP ${res.statusCode}): ${/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text.slice(0, 200)}`)
+    throw new Error(
+      `${what} failed (HTTP ${res.statusCode}): ${/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text.slice(0, 200)}`,
+    )
   }
 
   /** `md5`: base64 Content-MD5 of the body (required by buckets with Object Lock). */
@@ -112,7 +153,9 @@ export class ObjectStore {
         const f = (tag: string) => new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(m[1]!)?.[1] ?? ''
         out.push({ key: xmlText(f('Key')), size: Number(f('Size')), lastModified: Date.parse(f('LastModified')) })
       }
-      token = /<IsTruncated>true<\/IsTruncated>/.test(xml) ? xmlText(/<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1] ?? '') || undefined : undefined
+      token = /<IsTruncated>true<\/IsTruncated>/.test(xml)
+        ? xmlText(/<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1] ?? '') || undefined
+        : undefined
     } while (token)
     return out
   }

@@ -55,18 +55,52 @@ export interface StanzaInfo {
   backups: BackupInfo[]
 }
 
+/** `pgbackrest info --output=json` as pgBackRest 2.45 writes it (the fields we read). */
+interface RawStatus {
+  code?: number
+  message?: string
+}
+interface RawStanza {
+  name: string
+  status?: RawStatus
+  db?: { 'system-id'?: string }[]
+  repo?: { key: number; status?: RawStatus }[]
+  archive?: { id: string; min?: string; max?: string; database: { 'repo-key': number } }[]
+  backup?: {
+    label: string
+    type: BackupInfo['type']
+    prior?: string
+    reference?: string[]
+    error?: boolean
+    database: { 'repo-key': number }
+    timestamp: { start: number; stop: number }
+    lsn: { start: string; stop: string }
+    archive: { start: string; stop: string }
+    info: { size: number; delta: number; repository?: { size?: number; delta?: number } }
+  }[]
+}
+
 /** Parse `pgbackrest info --output=json` (keeps system-id exact). */
 export function parseInfo(json: string): StanzaInfo[] {
   const exact = json.replace(/"system-id"\s*:\s*(\d+)/g, '"system-id":"$1"')
-  const raw = JSON.parse(exact) as any[]
+  const raw = JSON.parse(exact) as RawStanza[]
   return raw.map((s) => ({
     name: s.name,
     status: s.status?.code ?? -1,
     message: s.status?.message ?? '',
     systemId: s.db?.[0]?.['system-id'],
-    repos: (s.repo ?? []).map((r: any) => ({ key: r.key, status: r.status?.code ?? -1, message: r.status?.message ?? '' })),
-    archives: (s.archive ?? []).map((a: any) => ({ repoKey: a.database?.['repo-key'], id: a.id, min: a.min ?? null, max: a.max ?? null })),
-    backups: (s.backup ?? []).map((b: any) => ({
+    repos: (s.repo ?? []).map((r) => ({
+      key: r.key,
+      status: r.status?.code ?? -1,
+      message: r.status?.message ?? '',
+    })),
+    archives: (s.archive ?? []).map((a) => ({
+      repoKey: a.database?.['repo-key'],
+      id: a.id,
+      min: a.min ?? null,
+      max: a.max ?? null,
+    })),
+    backups: (s.backup ?? []).map((b) => ({
       label: b.label,
       type: b.type,
       prior: b.prior ?? null,
@@ -88,7 +122,10 @@ export function parseInfo(json: string): StanzaInfo[] {
 }
 
 export class PgBackRest {
-  constructor(readonly run: Runner, readonly target: BackRestTarget) {}
+  constructor(
+    readonly run: Runner,
+    readonly target: BackRestTarget,
+  ) {}
 
   private base(): string[] {
     const a = [`--config=${this.target.config}`, `--stanza=${this.target.stanza}`]
@@ -136,14 +173,21 @@ export class PgBackRest {
 
   /** Fetch one WAL segment from a repo into a file the site user can write. */
   archiveGet(segment: string, dest: string, repo: number, pgPath: string) {
-    return this.exec('archive-get', [`--repo=${repo}`, `--pg1-path=${pgPath}`, '--archive-async=n'], { nothrow: true, timeoutMs: 120_000 }, [segment, dest])
+    return this.exec(
+      'archive-get',
+      [`--repo=${repo}`, `--pg1-path=${pgPath}`, '--archive-async=n'],
+      { nothrow: true, timeoutMs: 120_000 },
+      [segment, dest],
+    )
   }
 
   /** `verify` exits 0 even on corruption (field notes): parse its detail log instead. */
   async verify(repo: number): Promise<{ ok: boolean; problems: string[] }> {
     const r = await this.exec('verify', [`--repo=${repo}`, '--log-level-console=detail'], { nothrow: true })
     const text = `${r.stdout}\n${r.stderr}`
-    const problems = text.split('\n').filter((l) => /checksum invalid|status: error|missing|invalid/i.test(l) && !/status: ok/.test(l))
+    const problems = text
+      .split('\n')
+      .filter((l) => /checksum invalid|status: error|missing|invalid/i.test(l) && !/status: ok/.test(l))
     return { ok: r.code === 0 && problems.length === 0, problems }
   }
 }

@@ -17,7 +17,13 @@ export interface BouncerPaths {
 }
 
 export async function admin(port: number, sql: string, timeoutMs = 2000): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'pgbouncer', connectionTimeoutMillis: timeoutMs })
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'pgbouncer',
+    connectionTimeoutMillis: timeoutMs,
+  })
   client.on('error', () => {})
   await client.connect()
   try {
@@ -53,7 +59,11 @@ export async function startBouncer(run: Runner, p: BouncerPaths, port: number): 
     giveToSiteUser(p.users)
   }
   await run('pgbouncer', ['-d', p.ini], { asSiteUser: true, timeoutMs: 20_000 })
-  await waitFor(`pgbouncer on 127.0.0.1:${port} (log: ${p.log})`, async () => (await admin(port, 'SHOW VERSION')).length > 0, 15_000)
+  await waitFor(
+    `pgbouncer on 127.0.0.1:${port} (log: ${p.log})`,
+    async () => (await admin(port, 'SHOW VERSION')).length > 0,
+    15_000,
+  )
 }
 
 const DBS = ['labdojo', 'postgres']

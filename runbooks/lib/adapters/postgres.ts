@@ -19,7 +19,12 @@ export interface Conn {
 }
 
 /** `queryTimeoutMs` bounds every query client-side too: a pooler may accept the connection and then queue it. */
-export async function withClient<T>(c: Conn, fn: (client: pg.Client) => Promise<T>, timeoutMs = 5000, queryTimeoutMs?: number): Promise<T> {
+export async function withClient<T>(
+  c: Conn,
+  fn: (client: pg.Client) => Promise<T>,
+  timeoutMs = 5000,
+  queryTimeoutMs?: number,
+): Promise<T> {
   const client = new pg.Client({
     host: c.host,
     port: c.port,
@@ -38,7 +43,12 @@ export async function withClient<T>(c: Conn, fn: (client: pg.Client) => Promise<
   }
 }
 
-export async function query<R extends pg.QueryResultRow = Record<string, unknown>>(c: Conn, sql: string, params: unknown[] = [], timeoutMs = 30000): Promise<R[]> {
+export async function query<R extends pg.QueryResultRow = Record<string, unknown>>(
+  c: Conn,
+  sql: string,
+  params: unknown[] = [],
+  timeoutMs = 30000,
+): Promise<R[]> {
   return withClient(c, async (client) => {
     if (timeoutMs) await client.query(`SET statement_timeout = ${Math.round(timeoutMs)}`)
     return (await client.query<R>(sql, params)).rows
@@ -85,13 +95,23 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
         } else {
           // a standby's live timeline: the newest its walreceiver or its pg_wal has seen
           // (the checkpoint's lags until the next restartpoint; the walreceiver dies with its primary)
-          const t = (await client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
-            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`)).rows[0]
+          const t = (
+            await client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
+            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`)
+          ).rows[0]
           timeline = Math.max(timeline, Number(t?.recv ?? 0), Number(t?.wal ?? 0))
         }
         return {
-          name, port: c.port, reachable: true, inRecovery: r.rec as boolean, lsn: r.lsn, receiveLsn: r.receive_lsn,
-          timeline, systemId: r.sysid, lastReplayTs: r.replay_ts, streaming: r.streaming > 0,
+          name,
+          port: c.port,
+          reachable: true,
+          inRecovery: r.rec as boolean,
+          lsn: r.lsn,
+          receiveLsn: r.receive_lsn,
+          timeline,
+          systemId: r.sysid,
+          lastReplayTs: r.replay_ts,
+          streaming: r.streaming > 0,
         } satisfies NodeStatus
       },
       timeoutMs,
@@ -179,15 +199,23 @@ export function clearStaleLocks(dataDir: string, socket?: { port: number; dir: s
   }
 }
 
-
 export class Postgres {
   constructor(readonly run: Runner) {}
 
   initdb(dataDir: string): Promise<unknown> {
-    return this.run(pgBin('initdb'), ['-D', dataDir, '-k', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], { asSiteUser: true, timeoutMs: 120_000 })
+    return this.run(
+      pgBin('initdb'),
+      ['-D', dataDir, '-k', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'],
+      { asSiteUser: true, timeoutMs: 120_000 },
+    )
   }
 
-  async start(dataDir: string, logFile: string, extraOptions = '', socket?: { port: number; dir: string }): Promise<unknown> {
+  async start(
+    dataDir: string,
+    logFile: string,
+    extraOptions = '',
+    socket?: { port: number; dir: string },
+  ): Promise<unknown> {
     clearStaleLocks(dataDir, socket)
     const args = ['-D', dataDir, '-l', logFile, '-w', '-t', '120']
     if (extraOptions) args.push('-o', extraOptions)
@@ -195,7 +223,10 @@ export class Postgres {
   }
 
   stop(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<unknown> {
-    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop'], { asSiteUser: true, timeoutMs: 70_000 })
+    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop'], {
+      asSiteUser: true,
+      timeoutMs: 70_000,
+    })
   }
 
   reload(dataDir: string): Promise<unknown> {
@@ -203,7 +234,10 @@ export class Postgres {
   }
 
   promote(dataDir: string): Promise<unknown> {
-    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-w', '-t', '60', 'promote'], { asSiteUser: true, timeoutMs: 70_000 })
+    return this.run(pgBin('pg_ctl'), ['-D', dataDir, '-w', '-t', '60', 'promote'], {
+      asSiteUser: true,
+      timeoutMs: 70_000,
+    })
   }
 
   basebackup(fromPort: number, host: string, dataDir: string, slot?: string): Promise<unknown> {
@@ -213,6 +247,10 @@ export class Postgres {
   }
 
   rewind(dataDir: string, sourcePort: number): Promise<unknown> {
-    return this.run(pgBin('pg_rewind'), ['-D', dataDir, `--source-server=host=127.0.0.1 port=${sourcePort} user=postgres dbname=postgres`, '-c'], { asSiteUser: true, timeoutMs: 3_600_000 })
+    return this.run(
+      pgBin('pg_rewind'),
+      ['-D', dataDir, `--source-server=host=127.0.0.1 port=${sourcePort} user=postgres dbname=postgres`, '-c'],
+      { asSiteUser: true, timeoutMs: 3_600_000 },
+    )
   }
 }

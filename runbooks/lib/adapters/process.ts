@@ -43,7 +43,9 @@ export function giveToSiteUser(path: string): void {
 
 /** Every file under a directory, recursively. */
 export function walkFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walkFiles(join(dir, e.name)) : [join(dir, e.name)]))
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walkFiles(join(dir, e.name)) : [join(dir, e.name)],
+  )
 }
 
 export function pidAlive(pid: number | undefined, cmdlineHas?: string): boolean {
@@ -62,7 +64,11 @@ export function readPid(file: string): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined
 }
 
-export function startDetached(cmd: string, args: string[], o: { log: string; pidFile: string; env?: NodeJS.ProcessEnv; asSiteUser?: boolean; cwd?: string }): number {
+export function startDetached(
+  cmd: string,
+  args: string[],
+  o: { log: string; pidFile: string; env?: NodeJS.ProcessEnv; asSiteUser?: boolean; cwd?: string },
+): number {
   const fd = openSync(o.log, 'a', 0o600)
   if (o.asSiteUser) giveToSiteUser(o.log)
   const ids = o.asSiteUser && isRoot() ? siteIds() : undefined
@@ -99,7 +105,12 @@ export async function stopByPidFile(file: string, cmdlineHas: string): Promise<b
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const until = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -109,7 +120,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (e) {
       last = e
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    if (Date.now() > until)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      )
     await sleep(everyMs)
   }
 }

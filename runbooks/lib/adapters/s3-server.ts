@@ -24,8 +24,27 @@ export const S3RVER_BIN = join(dirname(require.resolve('s3rver/package.json')), 
 
 export async function ensureCert(run: Runner, p: S3ServerPaths): Promise<void> {
   if (existsSync(p.cert) && existsSync(p.key)) return
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', p.key, '-out', p.cert], { timeoutMs: 60_000 })
+  await run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      p.key,
+      '-out',
+      p.cert,
+    ],
+    { timeoutMs: 60_000 },
+  )
   giveToSiteUser(p.key)
   giveToSiteUser(p.cert)
 }
@@ -51,11 +70,30 @@ export function tlsReachable(port: number, timeoutMs = 1000): Promise<boolean> {
 
 export async function startS3(p: S3ServerPaths, port: number, bucket: string): Promise<void> {
   if (s3Running(p) && (await tlsReachable(port))) return
-  startDetached(process.execPath, [S3RVER_BIN, '-d', p.data, '-a', '127.0.0.1', '-p', String(port), '--key', p.key, '--cert', p.cert, '--silent', '--configure-bucket', bucket], {
-    log: p.log,
-    pidFile: p.pid,
-    asSiteUser: true,
-  })
+  startDetached(
+    process.execPath,
+    [
+      S3RVER_BIN,
+      '-d',
+      p.data,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '--key',
+      p.key,
+      '--cert',
+      p.cert,
+      '--silent',
+      '--configure-bucket',
+      bucket,
+    ],
+    {
+      log: p.log,
+      pidFile: p.pid,
+      asSiteUser: true,
+    },
+  )
   await waitFor(`s3rver on 127.0.0.1:${port} (log: ${p.log})`, () => tlsReachable(port), 20_000)
 }
 

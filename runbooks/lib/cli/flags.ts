@@ -9,7 +9,12 @@ export function parseBasePort(raw: string | undefined, key = '--base-port'): num
   if (raw === undefined) return DEFAULT_BASE_PORT
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 1024 || n > 32748)
-    throw inputError(key, raw, 'must be a whole number from 1024 to 32748 (the site uses it and the next 19 ports, below the ephemeral range)', `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`)
+    throw inputError(
+      key,
+      raw,
+      'must be a whole number from 1024 to 32748 (the site uses it and the next 19 ports, below the ephemeral range)',
+      `pick a free range, e.g. ${key} ${DEFAULT_BASE_PORT}`,
+    )
   return n
 }
 
@@ -17,27 +22,35 @@ export function parseScale(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback
   const n = Number(raw)
   if (!Number.isFinite(n) || n < 0.001 || n > 20)
-    throw inputError('--scale', raw, 'must be a number from 0.001 to 20 (1 = about 1 GB)', 'e.g. --scale 0.1 for ~100 MB')
+    throw inputError(
+      '--scale',
+      raw,
+      'must be a number from 0.001 to 20 (1 = about 1 GB)',
+      'e.g. --scale 0.1 for ~100 MB',
+    )
   return n
 }
 
 export function parseRate(raw: string | undefined): number {
   if (raw === undefined) return 50
   const n = Number(raw)
-  if (!Number.isFinite(n) || n < 1 || n > 2000) throw inputError('--rate', raw, 'must be a number of commits per second from 1 to 2000', 'e.g. --rate 50')
+  if (!Number.isFinite(n) || n < 1 || n > 2000)
+    throw inputError('--rate', raw, 'must be a number of commits per second from 1 to 2000', 'e.g. --rate 50')
   return n
 }
 
 export function parsePort(raw: string | undefined, example: number): number | undefined {
   if (raw === undefined) return undefined
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1024 || n > 65535) throw inputError('--port', raw, 'must be a port from 1024 to 65535', `e.g. --port ${example}`)
+  if (!Number.isInteger(n) || n < 1024 || n > 65535)
+    throw inputError('--port', raw, 'must be a port from 1024 to 65535', `e.g. --port ${example}`)
   return n
 }
 
 export function parseRepo(raw: string | undefined, available: number[]): number | undefined {
   if (raw === undefined) return undefined
   const n = Number(raw)
-  if (!available.includes(n)) throw inputError('--repo', raw, `must be one of ${available.join(', ')}`, `e.g. --repo ${available[0]}`)
+  if (!available.includes(n))
+    throw inputError('--repo', raw, `must be one of ${available.join(', ')}`, `e.g. --repo ${available[0]}`)
   return n
 }

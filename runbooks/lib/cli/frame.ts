@@ -31,7 +31,11 @@ export interface RunbookSpec<F extends Record<string, FlagSpec>> {
 }
 
 type Values<F extends Record<string, FlagSpec>> = {
-  [K in keyof F]: F[K]['type'] extends 'boolean' ? boolean : F[K]['multiple'] extends true ? string[] | undefined : string | undefined
+  [K in keyof F]: F[K]['type'] extends 'boolean'
+    ? boolean
+    : F[K]['multiple'] extends true
+      ? string[] | undefined
+      : string | undefined
 }
 
 export interface Parsed<F extends Record<string, FlagSpec>> {
@@ -50,18 +54,29 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec
   const options = Object.fromEntries(
     Object.entries(spec.flags).map(([k, f]) => [
       k,
-      Object.fromEntries(Object.entries({ type: f.type, short: f.short, multiple: f.multiple, default: f.default }).filter(([, v]) => v !== undefined)),
+      Object.fromEntries(
+        Object.entries({ type: f.type, short: f.short, multiple: f.multiple, default: f.default }).filter(
+          ([, v]) => v !== undefined,
+        ),
+      ),
     ]),
   ) as unknown as NonNullable<Parameters<typeof parseArgs>[0]>['options']
   try {
     const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true })
     if (positionals.length && !spec.positionals)
-      throw inputError('argument', positionals[0], `${spec.name} takes no positional arguments`, `see ${spec.name} --help`)
+      throw inputError(
+        'argument',
+        positionals[0],
+        `${spec.name} takes no positional arguments`,
+        `see ${spec.name} --help`,
+      )
     return { flags: values as Values<F>, positionals }
   } catch (e) {
     if (e instanceof InputError) throw e
     const msg = (e as Error).message
-    const valid = Object.keys(spec.flags).map((f) => `--${f}`).join(', ')
+    const valid = Object.keys(spec.flags)
+      .map((f) => `--${f}`)
+      .join(', ')
     throw inputError('flags', args.join(' '), msg.replace(/\. To specify.*$/s, ''), `valid flags: ${valid}; see --help`)
   }
 }
@@ -74,17 +89,26 @@ export function helpText<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F
   return `${spec.name}: ${spec.summary}\n\nUsage: ${spec.usage}\n\nOptions:\n${rows.join('\n')}\n`
 }
 
-export const HELP_FLAG = { help: { type: 'boolean', short: 'h', help: 'show this help' } } as const satisfies Record<string, FlagSpec>
+export const HELP_FLAG = { help: { type: 'boolean', short: 'h', help: 'show this help' } } as const satisfies Record<
+  string,
+  FlagSpec
+>
 
 /** Ask before a destructive step: --yes answers for the operator; no terminal and no --yes refuses. */
 export async function confirm(question: string, yes: boolean): Promise<void> {
   if (yes) return
   if (!process.stdin.isTTY)
-    throw inputError('--yes', false, `refusing without confirmation: ${question}`, 'run it on a terminal to answer, or pass --yes')
+    throw inputError(
+      '--yes',
+      false,
+      `refusing without confirmation: ${question}`,
+      'run it on a terminal to answer, or pass --yes',
+    )
   const rl = createInterface({ input: process.stdin, output: process.stderr })
   const answer = (await rl.question(`${question} Type "yes" to continue: `)).trim()
   rl.close()
-  if (answer !== 'yes') throw inputError('confirmation', answer, 'not confirmed', 'answer "yes" to proceed; nothing was changed')
+  if (answer !== 'yes')
+    throw inputError('confirmation', answer, 'not confirmed', 'answer "yes" to proceed; nothing was changed')
 }
 
 /**
@@ -92,7 +116,7 @@ export async function confirm(question: string, yes: boolean): Promise<void> {
  * refusal) and command failures print one clear message, never a stack trace.
  */
 export async function main(body: () => Promise<number | void>): Promise<void> {
-  let code = 0
+  let code: number
   try {
     code = (await body()) ?? 0
   } catch (e) {
@@ -109,7 +133,11 @@ export async function main(body: () => Promise<number | void>): Promise<void> {
  * The shape of every runbook entry: parse flags (bad ones exit 2), answer --help, keep quiet
  * under --json, then run the body under the exit-code contract.
  */
-export async function runbook<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, entryUrl: string, body: (p: Parsed<F>) => Promise<number | void>): Promise<void> {
+export async function runbook<F extends Record<string, FlagSpec>>(
+  spec: RunbookSpec<F>,
+  entryUrl: string,
+  body: (p: Parsed<F>) => Promise<number | void>,
+): Promise<void> {
   await main(async () => {
     const parsed = parseFlags(spec, scriptArgs(entryUrl))
     const f = parsed.flags as Record<string, unknown>

@@ -20,7 +20,11 @@ import { siteIds } from '../adapters/process.ts'
 import { execFileSync } from 'node:child_process'
 
 export const STACK_FLAGS = {
-  stack: { type: 'string', default: LOCAL_STACK, help: `stack: local (the real local site) or a Pulumi stack (prod, dr)` },
+  stack: {
+    type: 'string',
+    default: LOCAL_STACK,
+    help: `stack: local (the real local site) or a Pulumi stack (prod, dr)`,
+  },
   inventory: { type: 'string', help: 'inventory JSON of a cloud stack (its `inventory` stack output)' },
 } as const
 
@@ -56,8 +60,12 @@ export function localStateDir(): string {
 export function localLayout(basePortFlag?: string): Layout {
   const stateDir = localStateDir()
   const siteFile = join(stateDir, 'site.json')
-  let basePort = parseBasePort(basePortFlag ?? process.env.LABDOJO_BASE_PORT, basePortFlag ? '--base-port' : 'LABDOJO_BASE_PORT')
-  if (!basePortFlag && existsSync(siteFile)) basePort = (JSON.parse(readFileSync(siteFile, 'utf8')) as { basePort?: number }).basePort ?? DEFAULT_BASE_PORT
+  let basePort = parseBasePort(
+    basePortFlag ?? process.env.LABDOJO_BASE_PORT,
+    basePortFlag ? '--base-port' : 'LABDOJO_BASE_PORT',
+  )
+  if (!basePortFlag && existsSync(siteFile))
+    basePort = (JSON.parse(readFileSync(siteFile, 'utf8')) as { basePort?: number }).basePort ?? DEFAULT_BASE_PORT
   return layout(stateDir, basePort, siteIds().home)
 }
 
@@ -74,42 +82,84 @@ export interface StackContext {
 export const PROJECT_DIR = process.env.LABDOJO_PROJECT_DIR ?? REPO_ROOT
 
 export function loadPolicyFor(stack: string): DrPolicy {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(stack)) throw inputError('--stack', stack, 'not a stack name', `valid stacks: ${stacksIn(PROJECT_DIR).join(', ')}`)
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(stack))
+    throw inputError('--stack', stack, 'not a stack name', `valid stacks: ${stacksIn(PROJECT_DIR).join(', ')}`)
   return loadPolicy(PROJECT_DIR, stack)
 }
 
 export function auditFor(runbook: string, stack: string): AuditLog {
-  const file = process.env.LABDOJO_AUDIT_LOG ?? (stack === LOCAL_STACK ? join(localStateDir(), 'audit.log') : join(REPO_ROOT, '.state', 'audit', `${stack}.log`))
+  const file =
+    process.env.LABDOJO_AUDIT_LOG ??
+    (stack === LOCAL_STACK ? join(localStateDir(), 'audit.log') : join(REPO_ROOT, '.state', 'audit', `${stack}.log`))
   return new AuditLog(file, runbook, stack)
 }
 
-export async function loadStack(runbook: string, flags: { stack?: string; inventory?: string; 'base-port'?: string }): Promise<StackContext> {
+export async function loadStack(
+  runbook: string,
+  flags: { stack?: string; inventory?: string; 'base-port'?: string },
+): Promise<StackContext> {
   const stack = flags.stack ?? LOCAL_STACK
   const policy = loadPolicyFor(stack)
   if (stack === LOCAL_STACK) {
-    if (flags.inventory) throw inputError('--inventory', flags.inventory, 'the local stack describes itself', 'drop --inventory, or pass --stack prod|dr')
+    if (flags.inventory)
+      throw inputError(
+        '--inventory',
+        flags.inventory,
+        'the local stack describes itself',
+        'drop --inventory, or pass --stack prod|dr',
+      )
     const site = new LocalSite(localLayout(flags['base-port']), policy, run)
     const inventory = site.exists() ? site.inventory() : undefined
-    if (!inventory) throw new InputError('local site', [{ key: '--stack local', value: site.layout.stateDir, message: 'no local site is set up', fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first' }])
+    if (!inventory)
+      throw new InputError('local site', [
+        {
+          key: '--stack local',
+          value: site.layout.stateDir,
+          message: 'no local site is set up',
+          fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first',
+        },
+      ])
     site.loadSecrets()
     return { stack, policy, audit: auditFor(runbook, stack), inventory, site }
   }
   let raw: unknown
   let source: string
   if (flags.inventory) {
-    if (!existsSync(flags.inventory)) throw inputError('--inventory', flags.inventory, 'no such file', 'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`')
+    if (!existsSync(flags.inventory))
+      throw inputError(
+        '--inventory',
+        flags.inventory,
+        'no such file',
+        'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`',
+      )
     source = flags.inventory
     try {
       raw = JSON.parse(readFileSync(flags.inventory, 'utf8'))
     } catch (e) {
-      throw inputError('--inventory', flags.inventory, `is not JSON: ${(e as Error).message}`, 'pass the stack output file unchanged')
+      throw inputError(
+        '--inventory',
+        flags.inventory,
+        `is not JSON: ${(e as Error).message}`,
+        'pass the stack output file unchanged',
+      )
     }
   } else {
     source = `pulumi stack output --stack ${stack}`
     try {
-      raw = JSON.parse(execFileSync('pulumi', ['stack', 'output', '--json', '--stack', stack], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))
+      raw = JSON.parse(
+        execFileSync('pulumi', ['stack', 'output', '--json', '--stack', stack], {
+          cwd: REPO_ROOT,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      )
     } catch (e) {
-      throw inputError('--stack', stack, `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`, 'install and log in to the Pulumi CLI, or pass --inventory FILE')
+      throw inputError(
+        '--stack',
+        stack,
+        `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`,
+        'install and log in to the Pulumi CLI, or pass --inventory FILE',
+      )
     }
   }
   const inv = (raw as { inventory?: unknown }).inventory ?? raw
@@ -123,14 +173,21 @@ export async function loadStack(runbook: string, flags: { stack?: string; invent
  * so with exit 2 and the operator command to use instead.
  */
 const PGO_HINT: Record<string, string> = {
-  'backup.ts': 'kubectl annotate postgrescluster labdojo -n labdojo --overwrite postgres-operator.crunchydata.com/pgbackrest-backup="$(date +%s)"',
-  'restore.ts': 'set spec.backups.pgbackrest.restore (repoName, options: --type=time --target=...) on the PostgresCluster and annotate postgres-operator.crunchydata.com/pgbackrest-restore',
+  'backup.ts':
+    'kubectl annotate postgrescluster labdojo -n labdojo --overwrite postgres-operator.crunchydata.com/pgbackrest-backup="$(date +%s)"',
+  'restore.ts':
+    'set spec.backups.pgbackrest.restore (repoName, options: --type=time --target=...) on the PostgresCluster and annotate postgres-operator.crunchydata.com/pgbackrest-restore',
   'catalog.ts': 'kubectl exec -n labdojo deploy/labdojo-repo-host -- pgbackrest info --output=json',
 }
 
 export function requireLocal(ctx: StackContext, runbook: string): LocalSite {
   if (ctx.site) return ctx.site
   throw new InputError(`${runbook} on stack ${ctx.stack}`, [
-    { key: '--stack', value: ctx.stack, message: `${runbook} drives pgBackRest directly on the local site; on ${ctx.stack} pgBackRest runs inside the operator`, fix: PGO_HINT[runbook] ?? 'use the operator' },
+    {
+      key: '--stack',
+      value: ctx.stack,
+      message: `${runbook} drives pgBackRest directly on the local site; on ${ctx.stack} pgBackRest runs inside the operator`,
+      fix: PGO_HINT[runbook] ?? 'use the operator',
+    },
   ])
 }

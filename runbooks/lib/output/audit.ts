@@ -18,7 +18,11 @@ export interface AuditEntry {
 }
 
 export class AuditLog {
-  constructor(readonly file: string, readonly runbook: string, readonly stack: string) {}
+  constructor(
+    readonly file: string,
+    readonly runbook: string,
+    readonly stack: string,
+  ) {}
 
   static who(): string {
     const sudo = process.env.SUDO_USER ? ` (sudo by ${process.env.SUDO_USER})` : ''
@@ -26,7 +30,15 @@ export class AuditLog {
   }
 
   record(action: string, result: AuditEntry['result'], details?: Record<string, unknown>): void {
-    const entry: AuditEntry = { ts: new Date().toISOString(), who: AuditLog.who(), runbook: this.runbook, stack: this.stack, action, result, details }
+    const entry: AuditEntry = {
+      ts: new Date().toISOString(),
+      who: AuditLog.who(),
+      runbook: this.runbook,
+      stack: this.stack,
+      action,
+      result,
+      details,
+    }
     mkdirSync(dirname(this.file), { recursive: true })
     appendFileSync(this.file, JSON.stringify(redactDeep(entry)) + '\n', { mode: 0o600 })
   }

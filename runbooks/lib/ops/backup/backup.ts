@@ -19,8 +19,11 @@ export async function backupSource(site: LocalSite): Promise<{ standby?: NodeNam
   const hot = NODE_NAMES.find((n) => s.roles[n] === 'hot')
   if (!hot) return { reason: 'no hot standby is configured: backing up from the primary' }
   const p = await probe(hot, site.conn(hot, 'postgres'))
-  if (p.reachable && p.inRecovery && p.streaming) return { standby: hot, reason: `backing up from hot standby ${hot} to spare the primary` }
-  return { reason: `hot standby ${hot} is not streaming (${p.error ?? 'no walreceiver'}): backing up from the primary ${s.primary}` }
+  if (p.reachable && p.inRecovery && p.streaming)
+    return { standby: hot, reason: `backing up from hot standby ${hot} to spare the primary` }
+  return {
+    reason: `hot standby ${hot} is not streaming (${p.error ?? 'no walreceiver'}): backing up from the primary ${s.primary}`,
+  }
 }
 
 export async function physicalBackup(site: LocalSite, type: PhysicalType, repos: number[]): Promise<BackupRecord[]> {
@@ -32,7 +35,9 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
   for (const repo of repos) {
     const before = new Set((await site.br.info(repo)).backups.filter((b) => b.repoKey === repo).map((b) => b.label))
     const t0 = Date.now()
-    await withElapsed(`${type} backup into repo${repo}`, () => site.br.backup(type, repo, src.standby ? ['--backup-standby'] : []))
+    await withElapsed(`${type} backup into repo${repo}`, () =>
+      site.br.backup(type, repo, src.standby ? ['--backup-standby'] : []),
+    )
     const durationSeconds = (Date.now() - t0) / 1000
     const after = (await site.br.info(repo)).backups.filter((b) => b.repoKey === repo && !before.has(b.label))
     const b = after.at(-1)
@@ -44,9 +49,21 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
       notes.push(why)
     }
     out.push({
-      requestedType: type, type: b.type, repo, label: b.label, sizeBytes: b.size, copiedBytes: b.delta, storedBytes: b.repoDelta ?? b.repoSize ?? null, durationSeconds,
-      startLsn: b.lsnStart, stopLsn: b.lsnStop, startTime: new Date(b.start * 1000).toISOString(), stopTime: new Date(b.stop * 1000).toISOString(),
-      source: src.standby ?? s.primary, location: `repo${repo}`, notes,
+      requestedType: type,
+      type: b.type,
+      repo,
+      label: b.label,
+      sizeBytes: b.size,
+      copiedBytes: b.delta,
+      storedBytes: b.repoDelta ?? b.repoSize ?? null,
+      durationSeconds,
+      startLsn: b.lsnStart,
+      stopLsn: b.lsnStop,
+      startTime: new Date(b.start * 1000).toISOString(),
+      stopTime: new Date(b.stop * 1000).toISOString(),
+      source: src.standby ?? s.primary,
+      location: `repo${repo}`,
+      notes,
     })
   }
   return out
@@ -65,24 +82,44 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
   const root = join(site.layout.pgbackrest.repo1, 'exports')
   const started = new Date()
   const { lsn } = await probe(node, site.conn(node, 'postgres'))
-  const conn = { args: ['-h', '127.0.0.1', '-p', String(site.port(node)), '-U', 'postgres'], database: DATABASE, source: node, asSiteUser: true }
+  const conn = {
+    args: ['-h', '127.0.0.1', '-p', String(site.port(node)), '-U', 'postgres'],
+    database: DATABASE,
+    source: node,
+    asSiteUser: true,
+  }
   const e = await writeExport(site.run, conn, root, started, lsn ?? null)
   const { label, dir } = e
   const retention = site.policy.schedules.logicalExport.retention * 1000
-  const record = (repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]) => exportRecord(e, repo, location, storedBytes, durationSeconds, [src.reason, ...notes])
+  const record = (repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]) =>
+    exportRecord(e, repo, location, storedBytes, durationSeconds, [src.reason, ...notes])
   const out: BackupRecord[] = []
   if (repos.includes(1)) {
     const expired = expireExports(root, retention, label)
-    out.push(record(1, dir, e.bytes, e.seconds, expired.length ? [`expired ${expired.length} local export(s) older than the policy's retention`] : []))
+    out.push(
+      record(
+        1,
+        dir,
+        e.bytes,
+        e.seconds,
+        expired.length ? [`expired ${expired.length} local export(s) older than the policy's retention`] : [],
+      ),
+    )
   }
   if (repos.includes(2)) {
     const off = localOffsite(site.layout)
     try {
       const r = await shipExport(off, dir, label, retention)
-      out.push(record(2, r.location, r.stored, e.seconds + r.seconds,
-        [`sealed with AES-256-GCM and read back: ${r.files} files match their SHA-256`, ...(r.expired.length ? [`expired ${r.expired.length} offsite export(s) older than the policy's retention`] : [])]))
+      out.push(
+        record(2, r.location, r.stored, e.seconds + r.seconds, [
+          `sealed with AES-256-GCM and read back: ${r.files} files match their SHA-256`,
+          ...(r.expired.length
+            ? [`expired ${r.expired.length} offsite export(s) older than the policy's retention`]
+            : []),
+        ]),
+      )
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nthe export itself is complete and kept at ${dir}`)
+      throw new Error(`${(err as Error).message}\nthe export itself is complete and kept at ${dir}`, { cause: err })
     } finally {
       off.store.close()
     }

@@ -10,17 +10,40 @@ import { waitFor } from '../../adapters/process.ts'
 export const restorePointsFile = (site: LocalSite) => join(site.layout.stateDir, 'restore-points.jsonl')
 
 export async function createRestorePoint(site: LocalSite, name: string): Promise<RestorePoint> {
-  if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name)) throw inputError('--restore-point', name, 'must be 1-63 letters, digits, _ . -', 'e.g. --restore-point before-migration-42')
+  if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name))
+    throw inputError(
+      '--restore-point',
+      name,
+      'must be 1-63 letters, digits, _ . -',
+      'e.g. --restore-point before-migration-42',
+    )
   if (readRestorePoints(restorePointsFile(site)).some((p) => p.name === name))
-    throw inputError('--restore-point', name, 'already exists; restoring to a duplicated name would stop at the first one', 'pick a new name')
+    throw inputError(
+      '--restore-point',
+      name,
+      'already exists; restoring to a duplicated name would stop at the first one',
+      'pick a new name',
+    )
   const primary = site.conn(site.state().primary, 'postgres')
-  const [r] = await query<{ lsn: string; t: Date; seg: string }>(primary, `SELECT pg_create_restore_point($1)::text AS lsn, clock_timestamp() AS t, pg_walfile_name(pg_current_wal_lsn()) AS seg`, [name])
+  const [r] = await query<{ lsn: string; t: Date; seg: string }>(
+    primary,
+    `SELECT pg_create_restore_point($1)::text AS lsn, clock_timestamp() AS t, pg_walfile_name(pg_current_wal_lsn()) AS seg`,
+    [name],
+  )
   await query(primary, 'SELECT pg_switch_wal()')
   // a restore point is only usable once its WAL is in the archive
-  await waitFor(`WAL segment ${r!.seg} to be archived`, async () => {
-    const [a] = await query<{ last: string | null }>(primary, 'SELECT last_archived_wal AS last FROM pg_stat_archiver')
-    return !!a?.last && a.last.slice(0, 24) >= r!.seg
-  }, 120_000, 200)
+  await waitFor(
+    `WAL segment ${r!.seg} to be archived`,
+    async () => {
+      const [a] = await query<{ last: string | null }>(
+        primary,
+        'SELECT last_archived_wal AS last FROM pg_stat_archiver',
+      )
+      return !!a?.last && a.last.slice(0, 24) >= r!.seg
+    },
+    120_000,
+    200,
+  )
   const point = { name, lsn: r!.lsn, time: r!.t.getTime() }
   recordRestorePoint(restorePointsFile(site), point)
   return point

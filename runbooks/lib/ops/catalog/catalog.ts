@@ -11,8 +11,14 @@ import type { PgBackRest, StanzaInfo } from '../../adapters/pgbackrest.ts'
 import { pgBin } from '../../adapters/postgres.ts'
 import { lsnToBigInt, previousSegment, segmentEnd } from '../../../../core/wal.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
-import { earliestPoint, newestBackupEnd, type CatalogBackup, type Point, type RepoCatalog, type RestorePoint } from '../../../../core/recovery.ts'
-
+import {
+  earliestPoint,
+  newestBackupEnd,
+  type CatalogBackup,
+  type Point,
+  type RepoCatalog,
+  type RestorePoint,
+} from '../../../../core/recovery.ts'
 
 /** The last COMMIT record of one WAL file, per pg_waldump. */
 export function lastCommit(waldump: string): Point | undefined {
@@ -29,7 +35,15 @@ export function lastCommit(waldump: string): Point | undefined {
  * newest backup's end) stops the search: a commit in a segment that ends before it is older
  * than the backup's end, which is recoverable anyway.
  */
-export async function latestRecoverable(run: Runner, br: PgBackRest, repo: number, archiveMax: string, pgPath: string, floorLsn?: string, maxSteps = 8): Promise<Point | undefined> {
+export async function latestRecoverable(
+  run: Runner,
+  br: PgBackRest,
+  repo: number,
+  archiveMax: string,
+  pgPath: string,
+  floorLsn?: string,
+  maxSteps = 8,
+): Promise<Point | undefined> {
   const floor = floorLsn ? lsnToBigInt(floorLsn) : 0n
   const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
   chmodSync(dir, 0o700)
@@ -41,7 +55,12 @@ export async function latestRecoverable(run: Runner, br: PgBackRest, repo: numbe
       const got = await br.archiveGet(seg, dest, repo, pgPath)
       if (got.code !== 0 || !existsSync(dest)) continue
       // only transaction records: a segment of bulk writes prints 100k lines otherwise
-      const dump = await run(pgBin('pg_waldump'), ['--rmgr=Transaction', dest], { asSiteUser: true, nothrow: true, env: { TZ: 'UTC' }, timeoutMs: 60_000 })
+      const dump = await run(pgBin('pg_waldump'), ['--rmgr=Transaction', dest], {
+        asSiteUser: true,
+        nothrow: true,
+        env: { TZ: 'UTC' },
+        timeoutMs: 60_000,
+      })
       rmSync(dest, { force: true })
       const p = lastCommit(dump.stdout)
       if (p) return p
@@ -55,25 +74,74 @@ export async function latestRecoverable(run: Runner, br: PgBackRest, repo: numbe
 export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] {
   return info.backups
     .filter((b) => b.repoKey === repo)
-    .map((b) => ({ label: b.label, type: b.type, repo, start: b.start * 1000, stop: b.stop * 1000, lsnStart: b.lsnStart, lsnStop: b.lsnStop, size: b.size, repoSize: b.repoSize, error: b.error }))
+    .map((b) => ({
+      label: b.label,
+      type: b.type,
+      repo,
+      start: b.start * 1000,
+      stop: b.stop * 1000,
+      lsnStart: b.lsnStart,
+      lsnStop: b.lsnStop,
+      size: b.size,
+      repoSize: b.repoSize,
+      error: b.error,
+    }))
 }
 
 /** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
-export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgPath: string, precheck?: () => Promise<string | undefined>): Promise<RepoCatalog> {
+export async function repoCatalog(
+  run: Runner,
+  br: PgBackRest,
+  repo: number,
+  pgPath: string,
+  precheck?: () => Promise<string | undefined>,
+): Promise<RepoCatalog> {
   const down = await precheck?.()
-  if (down) return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: down }
+  if (down)
+    return {
+      repo,
+      backups: [],
+      archiveMin: null,
+      archiveMax: null,
+      earliest: null,
+      latest: null,
+      reachable: false,
+      error: down,
+    }
   let info: StanzaInfo
   try {
     info = await br.info(repo)
   } catch (e) {
-    return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: (e as Error).message.split('\n').slice(0, 3).join(' ') }
+    return {
+      repo,
+      backups: [],
+      archiveMin: null,
+      archiveMax: null,
+      earliest: null,
+      latest: null,
+      reachable: false,
+      error: (e as Error).message.split('\n').slice(0, 3).join(' '),
+    }
   }
   const r = info.repos.find((x) => x.key === repo)
   if (r && r.status !== 0 && r.status !== 2)
-    return { repo, backups: [], archiveMin: null, archiveMax: null, earliest: null, latest: null, reachable: false, error: r.message }
+    return {
+      repo,
+      backups: [],
+      archiveMin: null,
+      archiveMax: null,
+      earliest: null,
+      latest: null,
+      reachable: false,
+      error: r.message,
+    }
   const backups = catalogBackups(info, repo)
   const arch = info.archives.filter((a) => a.repoKey === repo).sort((a, b) => (a.max ?? '').localeCompare(b.max ?? ''))
-  const archiveMin = arch.map((a) => a.min).filter(Boolean).sort()[0] ?? null
+  const archiveMin =
+    arch
+      .map((a) => a.min)
+      .filter(Boolean)
+      .sort()[0] ?? null
   const archiveMax = arch.at(-1)?.max ?? null
   const earliest = earliestPoint(backups)
   // the end of the newest backup is itself recoverable even when no commit follows it
@@ -95,7 +163,10 @@ export async function repoCatalog(run: Runner, br: PgBackRest, repo: number, pgP
 
 export function readRestorePoints(file: string): RestorePoint[] {
   if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RestorePoint)
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as RestorePoint)
 }
 
 export function recordRestorePoint(file: string, p: RestorePoint): void {

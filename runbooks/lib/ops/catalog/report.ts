@@ -21,7 +21,11 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
   const pgPath = site.layout.node(s.primary).data
   const now = Date.now()
   const [repos, archiveCurrent] = await Promise.all([
-    Promise.all(site.inventory().pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index)))),
+    Promise.all(
+      site
+        .inventory()
+        .pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index))),
+    ),
     primaryArchiveCurrent(site),
   ])
   const withVerdicts = repos.map((c) => ({
@@ -43,8 +47,10 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
 /** The primary's archiver has shipped everything but the segment being written, and is not failing. */
 async function primaryArchiveCurrent(site: LocalSite): Promise<boolean> {
   try {
-    const [a] = await query<{ cur: string; last: string | null; failing: boolean }>(site.conn(site.state().primary, 'postgres'),
-      `SELECT pg_walfile_name(pg_current_wal_lsn()) AS cur, last_archived_wal AS last, coalesce(last_failed_time > last_archived_time, false) AS failing FROM pg_stat_archiver`)
+    const [a] = await query<{ cur: string; last: string | null; failing: boolean }>(
+      site.conn(site.state().primary, 'postgres'),
+      `SELECT pg_walfile_name(pg_current_wal_lsn()) AS cur, last_archived_wal AS last, coalesce(last_failed_time > last_archived_time, false) AS failing FROM pg_stat_archiver`,
+    )
     if (!a?.last || a.failing) return false
     const d = walSegmentDistance(a.cur, a.last.slice(0, 24))
     return d !== null && d <= 1
@@ -54,18 +60,32 @@ async function primaryArchiveCurrent(site: LocalSite): Promise<boolean> {
 }
 
 export function renderCatalog(r: CatalogReport): string {
-  const out: string[] = [`recovery catalog (${r.generatedAt})  policy PITR window ${formatDuration(r.pitrWindowSeconds)}`, '']
+  const out: string[] = [
+    `recovery catalog (${r.generatedAt})  policy PITR window ${formatDuration(r.pitrWindowSeconds)}`,
+    '',
+  ]
   for (const c of r.repos) {
-    out.push(`repo${c.repo}: ${c.reachable ? `${c.backups.length} backup(s), WAL ${c.archiveMin ?? '-'} .. ${c.archiveMax ?? '-'}` : `UNREACHABLE: ${c.error}`}`)
+    out.push(
+      `repo${c.repo}: ${c.reachable ? `${c.backups.length} backup(s), WAL ${c.archiveMin ?? '-'} .. ${c.archiveMax ?? '-'}` : `UNREACHABLE: ${c.error}`}`,
+    )
     for (const b of c.backups)
-      out.push(`  ${b.label.padEnd(36)} ${b.type.padEnd(4)} ${formatBytes(b.size).padStart(10)}  ${new Date(b.start).toISOString()} .. ${new Date(b.stop).toISOString()}  LSN ${b.lsnStart}..${b.lsnStop}${b.error ? '  ERROR' : ''}`)
+      out.push(
+        `  ${b.label.padEnd(36)} ${b.type.padEnd(4)} ${formatBytes(b.size).padStart(10)}  ${new Date(b.start).toISOString()} .. ${new Date(b.stop).toISOString()}  LSN ${b.lsnStart}..${b.lsnStop}${b.error ? '  ERROR' : ''}`,
+      )
     if (c.earliest && c.latest) {
       const span = (c.latest.time - c.earliest.time) / 1000
-      out.push(`  recoverable: ${c.earliestTime} (LSN ${c.earliest.lsn})  ..  ${c.latestTime} (LSN ${c.latest.lsn})  = ${formatDuration(span)}${span < r.pitrWindowSeconds ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`)
+      out.push(
+        `  recoverable: ${c.earliestTime} (LSN ${c.earliest.lsn})  ..  ${c.latestTime} (LSN ${c.latest.lsn})  = ${formatDuration(span)}${span < r.pitrWindowSeconds ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`,
+      )
     }
     for (const v of c.verdicts) out.push(`  tier ${v.tier}: ${v.ok ? 'OK' : `FLAGGED - ${v.findings.join('; ')}`}`)
     out.push('')
   }
-  if (r.restorePoints.length) out.push('named restore points:', ...r.restorePoints.map((p) => `  ${p.name}  LSN ${p.lsn}  ${new Date(p.time).toISOString()}`), '')
+  if (r.restorePoints.length)
+    out.push(
+      'named restore points:',
+      ...r.restorePoints.map((p) => `  ${p.name}  LSN ${p.lsn}  ${new Date(p.time).toISOString()}`),
+      '',
+    )
   return out.join('\n')
 }

@@ -33,22 +33,45 @@ export function killPrimary(site: LocalSite, n: NodeName): number {
   return Date.now()
 }
 
-export async function failoverDrill(site: LocalSite, audit: AuditLog, writerId: string, opts: { switchBack?: boolean } = {}): Promise<FailoverDrillResult> {
+export async function failoverDrill(
+  site: LocalSite,
+  audit: AuditLog,
+  writerId: string,
+  opts: { switchBack?: boolean } = {},
+): Promise<FailoverDrillResult> {
   const from = site.state().primary
   await waitFor('the writer to commit', async () => acked(site.layout, writerId).length > 10, 30_000)
   const killedAt = await audit.step(`kill -9 ${from}`, async () => killPrimary(site, from))
-  const report = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false }, audit, async () => {})
+  const report = await failover(
+    site,
+    { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
+    audit,
+    async () => {},
+  )
   const newPort = site.port(report.to)
-  const firstAck = await waitFor('the writer\'s first commit on the new primary', async () => acked(site.layout, writerId).find((a) => a.at > killedAt && a.port === newPort), 60_000, 20)
+  const firstAck = await waitFor(
+    "the writer's first commit on the new primary",
+    async () => acked(site.layout, writerId).find((a) => a.at > killedAt && a.port === newPort),
+    60_000,
+    20,
+  )
   const acks = acked(site.layout, writerId)
-  const lost = await lostCommits(site.endpointConn(), acks.filter((a) => a.at <= Date.now()))
+  const lost = await lostCommits(
+    site.endpointConn(),
+    acks.filter((a) => a.at <= Date.now()),
+  )
   const t1 = Date.now()
   await rejoin(site, from, audit)
   const failbackSeconds = (Date.now() - t1) / 1000
   let switchbackSeconds = 0
   if (opts.switchBack !== false) {
     const t2 = Date.now()
-    const back = await failover(site, { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }, audit, async () => {})
+    const back = await failover(
+      site,
+      { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false },
+      audit,
+      async () => {},
+    )
     await rejoin(site, back.from, audit)
     switchbackSeconds = (Date.now() - t2) / 1000
   }
@@ -56,7 +79,12 @@ export async function failoverDrill(site: LocalSite, audit: AuditLog, writerId: 
   return {
     from,
     to: report.to,
-    measure: { what: 'failover after kill -9 of the primary', rtoSeconds: writerRto, rpoSeconds: report.lossWindowSeconds, lostCommits: lost.length },
+    measure: {
+      what: 'failover after kill -9 of the primary',
+      rtoSeconds: writerRto,
+      rpoSeconds: report.lossWindowSeconds,
+      lostCommits: lost.length,
+    },
     procedureRtoSeconds: report.timings.rtoSeconds,
     writerRtoSeconds: writerRto,
     ackedBeforeKill: acks.filter((a) => a.at <= killedAt).length,

@@ -55,9 +55,11 @@ export async function pitrDrill(
   try {
     const restored = { host: '127.0.0.1', port: report.port!, database: DATABASE }
     const check = await checkRestored(site, restored, writerId, mistake)
-    if (check.missingRows === 0) await audit.step('repair: copy the lost rows back', () => copyRows(site, report.port!, mistake.slice))
+    if (check.missingRows === 0)
+      await audit.step('repair: copy the lost rows back', () => copyRows(site, report.port!, mistake.slice))
     const repaired = await sliceChecksum(site.conn(site.state().primary), mistake.slice)
-    if (repaired.h !== mistake.before.h) throw new Error(`repair failed: the primary holds ${repaired.n} of the ${mistake.before.n} rows`)
+    if (repaired.h !== mistake.before.h)
+      throw new Error(`repair failed: the primary holds ${repaired.n} of the ${mistake.before.n} rows`)
     const reached = report.reached?.time ? Date.parse(report.reached.time) : NaN
     return {
       measure: {
@@ -91,13 +93,19 @@ interface Mistake {
 /** The human error: one user in ten loses their progress. */
 async function simulateHumanError(site: LocalSite, audit: AuditLog): Promise<Mistake> {
   const primary = site.conn(site.state().primary)
-  const [k] = await query<{ k: number }>(primary, `SELECT user_id % 10 AS k FROM user_progress GROUP BY 1 ORDER BY count(*) DESC, random() LIMIT 1`)
+  const [k] = await query<{ k: number }>(
+    primary,
+    `SELECT user_id % 10 AS k FROM user_progress GROUP BY 1 ORDER BY count(*) DESC, random() LIMIT 1`,
+  )
   const slice = `user_id % 10 = ${k?.k ?? 3}`
   const before = await sliceChecksum(primary, slice)
   const [t] = await query<{ t: Date }>(primary, 'SELECT clock_timestamp() AS t')
   const target = t!.t.getTime()
   const targetIso = new Date(target).toISOString()
-  await audit.step('simulate human error', () => query(primary, `DELETE FROM user_progress WHERE ${slice}`), { slice, target: targetIso })
+  await audit.step('simulate human error', () => query(primary, `DELETE FROM user_progress WHERE ${slice}`), {
+    slice,
+    target: targetIso,
+  })
   log.info(`human error at ${targetIso}: deleted ${before.n} user_progress rows (${slice})`)
   return { slice, before, target }
 }
@@ -126,7 +134,9 @@ async function restoreBefore(site: LocalSite, target: number, audit: AuditLog): 
 async function checkRestored(site: LocalSite, restored: Conn, writerId: string, mistake: Mistake) {
   const after = await sliceChecksum(restored, mistake.slice)
   const ackedBefore = acked(site.layout, writerId).filter((a) => a.at < mistake.target)
-  const rows = await query<{ seq: string }>(restored, 'SELECT seq::text FROM drill_ledger WHERE writer = $1', [writerId])
+  const rows = await query<{ seq: string }>(restored, 'SELECT seq::text FROM drill_ledger WHERE writer = $1', [
+    writerId,
+  ])
   const present = new Set(rows.map((r) => Number(r.seq)))
   const lateSql = 'SELECT count(*)::int AS n FROM drill_ledger WHERE writer = $1 AND committed_at > $2'
   const [late] = await query<{ n: number }>(restored, lateSql, [writerId, new Date(mistake.target)])
@@ -143,7 +153,18 @@ async function copyRows(site: LocalSite, fromPort: number, where: string): Promi
   const psql = pgBin('psql')
   const pipe = `${psql} -X -q -h 127.0.0.1 -p "$1" -U postgres -d "$5" -c "$2" | ${psql} -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$3" -U postgres -d "$5" -c "$4"`
   const copyOut = `COPY (SELECT * FROM user_progress WHERE ${where}) TO STDOUT`
-  const args = ['-o', 'pipefail', '-c', pipe, 'repair', String(fromPort), copyOut, String(site.layout.ports.endpoint), 'COPY user_progress FROM STDIN', DATABASE]
+  const args = [
+    '-o',
+    'pipefail',
+    '-c',
+    pipe,
+    'repair',
+    String(fromPort),
+    copyOut,
+    String(site.layout.ports.endpoint),
+    'COPY user_progress FROM STDIN',
+    DATABASE,
+  ]
   await site.run('bash', args, { asSiteUser: true, timeoutMs: 3_600_000 })
 }
 

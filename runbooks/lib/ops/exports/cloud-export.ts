@@ -20,38 +20,80 @@ import { registerSecret } from '../../output/redact.ts'
 import { Sealer } from './sealed.ts'
 import type { StackContext } from '../../cli/stack.ts'
 
-const PG_ENV_FIX = 'mount PGO\'s labdojo-pguser-labdojo secret as PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (the export CronJob does)'
+const PG_ENV_FIX =
+  "mount PGO's labdojo-pguser-labdojo secret as PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (the export CronJob does)"
 
 /** Check everything before anything is dumped: the database, the seal, the buckets, the credentials. */
 async function preflight(ctx: StackContext, repos: number[], env: NodeJS.ProcessEnv) {
-  if (!env.PGHOST) throw inputError('PGHOST', undefined, 'is not set: on a cloud stack the database to export comes from the PG* environment', PG_ENV_FIX)
+  if (!env.PGHOST)
+    throw inputError(
+      'PGHOST',
+      undefined,
+      'is not set: on a cloud stack the database to export comes from the PG* environment',
+      PG_ENV_FIX,
+    )
   const pass = env.LABDOJO_EXPORT_CIPHER_PASS
-  if (!pass) throw inputError('LABDOJO_EXPORT_CIPHER_PASS', undefined, 'is not set: exports are sealed before they leave the pod', 'mount key export-cipher-pass of the labdojo-pgbackrest-conf secret as this variable (the export CronJob does)')
+  if (!pass)
+    throw inputError(
+      'LABDOJO_EXPORT_CIPHER_PASS',
+      undefined,
+      'is not set: exports are sealed before they leave the pod',
+      'mount key export-cipher-pass of the labdojo-pgbackrest-conf secret as this variable (the export CronJob does)',
+    )
   registerSecret(pass)
   if (env.PGPASSWORD) registerSecret(env.PGPASSWORD)
   const targets: Repo[] = repos.map((i) => ctx.inventory.pgbackrest.repos.find((r) => r.index === i)!)
   for (const r of targets)
-    if (r.type !== 's3' || !r.bucket || !r.region) throw inputError('--repo', r.index, `repo${r.index} is ${r.type}${r.bucket ? '' : ' without a bucket'}: cloud exports go to S3 buckets`, `pass --repo with an S3 repo of ${ctx.stack}`)
+    if (r.type !== 's3' || !r.bucket || !r.region)
+      throw inputError(
+        '--repo',
+        r.index,
+        `repo${r.index} is ${r.type}${r.bucket ? '' : ' without a bucket'}: cloud exports go to S3 buckets`,
+        `pass --repo with an S3 repo of ${ctx.stack}`,
+      )
   const credentials = await awsCredentials(targets[0]!.region!, env)
   const ca = env.LABDOJO_S3_CA_FILE ? readFileSync(env.LABDOJO_S3_CA_FILE, 'utf8') : undefined
-  const stores = targets.map((r) => ({ repo: r.index, store: new ObjectStore({ endpoint: env.LABDOJO_S3_ENDPOINT, bucket: r.bucket!, region: r.region!, ...credentials, ca }) }))
+  const stores = targets.map((r) => ({
+    repo: r.index,
+    store: new ObjectStore({
+      endpoint: env.LABDOJO_S3_ENDPOINT,
+      bucket: r.bucket!,
+      region: r.region!,
+      ...credentials,
+      ca,
+    }),
+  }))
   return { sealer: new Sealer(pass), stores }
 }
 
-export async function cloudLogicalExport(ctx: StackContext, repos: number[], env: NodeJS.ProcessEnv = process.env): Promise<BackupRecord[]> {
+export async function cloudLogicalExport(
+  ctx: StackContext,
+  repos: number[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<BackupRecord[]> {
   const { sealer, stores } = await preflight(ctx, repos, env)
   const database = env.PGDATABASE ?? 'labdojo'
   const source = `${env.PGHOST}:${env.PGPORT ?? 5432}`
   const started = new Date()
   const conn = { host: env.PGHOST!, port: Number(env.PGPORT ?? 5432), database, user: env.PGUSER }
   const { lsn } = await probe(source, conn)
-  const e = await writeExport(run, { args: [], database, source, asSiteUser: false }, join(env.LABDOJO_EXPORT_DIR ?? tmpdir(), 'labdojo-exports'), started, lsn ?? null)
+  const e = await writeExport(
+    run,
+    { args: [], database, source, asSiteUser: false },
+    join(env.LABDOJO_EXPORT_DIR ?? tmpdir(), 'labdojo-exports'),
+    started,
+    lsn ?? null,
+  )
   const out: BackupRecord[] = []
   try {
     for (const { repo, store } of stores) {
       const r = await shipExport({ store, sealer }, e.dir, e.label)
-      out.push(exportRecord(e, repo, r.location, r.stored, e.seconds + r.seconds,
-        [`sealed with AES-256-GCM and read back: ${r.files} files match their SHA-256`, 'expiry: the bucket\'s lifecycle (exports/), after the policy\'s retention']))
+      out.push(
+        exportRecord(e, repo, r.location, r.stored, e.seconds + r.seconds, [
+          `sealed with AES-256-GCM and read back: ${r.files} files match their SHA-256`,
+          "expiry: the bucket's lifecycle (exports/), after the policy's retention",
+        ]),
+      )
     }
   } finally {
     for (const { store } of stores) store.close()

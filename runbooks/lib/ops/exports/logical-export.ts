@@ -4,7 +4,16 @@
  * never left behind looking complete. Used by the local site and by cloud stacks alike.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, createReadStream, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  createReadStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join, relative } from 'node:path'
 import type { BackupRecord } from '../../../../core/backup-policy.ts'
 import type { Runner } from '../../adapters/exec.ts'
@@ -65,7 +74,13 @@ export async function withElapsed<T>(what: string, fn: () => Promise<T>): Promis
 }
 
 /** Write one export into `<root>/<label>/` (0700). `lsn`: where the source stood when it began. */
-export async function writeExport(run: Runner, c: DumpConnection, root: string, started: Date, lsn: string | null): Promise<ExportOnDisk> {
+export async function writeExport(
+  run: Runner,
+  c: DumpConnection,
+  root: string,
+  started: Date,
+  lsn: string | null,
+): Promise<ExportOnDisk> {
   const label = exportLabel(started)
   const dir = join(root, label)
   mkdirForSiteUser(root, 0o700)
@@ -74,28 +89,86 @@ export async function writeExport(run: Runner, c: DumpConnection, root: string, 
   const t0 = Date.now()
   try {
     await withElapsed(`pg_dump of ${c.database} from ${c.source}`, () =>
-      run(pgBin('pg_dump'), [...c.args, '-Fd', '-j', '2', '-Z', '1', '-f', join(dir, 'pg_dump'), c.database], opts))
+      run(pgBin('pg_dump'), [...c.args, '-Fd', '-j', '2', '-Z', '1', '-f', join(dir, 'pg_dump'), c.database], opts),
+    )
     await withElapsed('user_progress CSV export', () =>
-      run('bash', ['-o', 'pipefail', '-c', `"$1" -X -q "\${@:5}" -d "$2" -c "$3" | gzip -1 > "$4"`, 'export', pgBin('psql'), c.database, USER_PROGRESS_EXPORT_SQL, join(dir, 'user_progress.csv.gz'), ...c.args], opts))
+      run(
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          `"$1" -X -q "\${@:5}" -d "$2" -c "$3" | gzip -1 > "$4"`,
+          'export',
+          pgBin('psql'),
+          c.database,
+          USER_PROGRESS_EXPORT_SQL,
+          join(dir, 'user_progress.csv.gz'),
+          ...c.args,
+        ],
+        opts,
+      ),
+    )
   } catch (e) {
     rmSync(dir, { recursive: true, force: true }) // never leave a half export that looks complete
     throw e
   }
-  const files = await Promise.all(walkFiles(dir).map(async (f) => ({ path: relative(dir, f), bytes: statSync(f).size, sha256: await sha256(f) })))
+  const files = await Promise.all(
+    walkFiles(dir).map(async (f) => ({ path: relative(dir, f), bytes: statSync(f).size, sha256: await sha256(f) })),
+  )
   const stopTime = new Date().toISOString()
-  const manifest = { label, type: 'logical', database: c.database, source: c.source, lsn, startTime: started.toISOString(), stopTime, files }
+  const manifest = {
+    label,
+    type: 'logical',
+    database: c.database,
+    source: c.source,
+    lsn,
+    startTime: started.toISOString(),
+    stopTime,
+    files,
+  }
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 })
   writeFileSync(join(dir, 'SHA256SUMS'), files.map((f) => `${f.sha256}  ${f.path}`).join('\n') + '\n', { mode: 0o600 })
   if (c.asSiteUser) for (const f of ['manifest.json', 'SHA256SUMS']) giveToSiteUser(join(dir, f))
   chmodSync(dir, 0o700)
-  return { label, dir, files, bytes: files.reduce((a, f) => a + f.bytes, 0), startTime: started.toISOString(), stopTime, lsn, source: c.source, seconds: (Date.now() - t0) / 1000 }
+  return {
+    label,
+    dir,
+    files,
+    bytes: files.reduce((a, f) => a + f.bytes, 0),
+    startTime: started.toISOString(),
+    stopTime,
+    lsn,
+    source: c.source,
+    seconds: (Date.now() - t0) / 1000,
+  }
 }
 
 /** The record of one export at one destination. */
-export function exportRecord(e: ExportOnDisk, repo: number, location: string, storedBytes: number, durationSeconds: number, notes: string[]): BackupRecord {
+export function exportRecord(
+  e: ExportOnDisk,
+  repo: number,
+  location: string,
+  storedBytes: number,
+  durationSeconds: number,
+  notes: string[],
+): BackupRecord {
   return {
-    requestedType: 'logical', type: 'logical', repo, label: e.label, sizeBytes: e.bytes, copiedBytes: e.bytes, storedBytes, durationSeconds,
-    startLsn: e.lsn, stopLsn: null, startTime: e.startTime, stopTime: e.stopTime, source: e.source, location, notes,
+    requestedType: 'logical',
+    type: 'logical',
+    repo,
+    label: e.label,
+    sizeBytes: e.bytes,
+    copiedBytes: e.bytes,
+    storedBytes,
+    durationSeconds,
+    startLsn: e.lsn,
+    stopLsn: null,
+    startTime: e.startTime,
+    stopTime: e.stopTime,
+    source: e.source,
+    location,
+    notes,
   }
 }
 
@@ -116,8 +189,11 @@ export function expireExports(root: string, retentionMs: number, keep: string): 
 
 /** Verify an export against its SHA-256 sums. */
 export async function verifyExport(dir: string): Promise<{ ok: boolean; bad: string[] }> {
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string }[] }
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    files: { path: string; sha256: string }[]
+  }
   const bad: string[] = []
-  for (const f of manifest.files) if (!existsSync(join(dir, f.path)) || (await sha256(join(dir, f.path))) !== f.sha256) bad.push(f.path)
+  for (const f of manifest.files)
+    if (!existsSync(join(dir, f.path)) || (await sha256(join(dir, f.path))) !== f.sha256) bad.push(f.path)
   return { ok: bad.length === 0, bad }
 }

@@ -42,7 +42,9 @@ const keyOf = (label: string, path: string) => `${EXPORTS_PREFIX}${label}/${path
 
 function sealedFile(o: Offsite, file: string, salt: Buffer, iv: Buffer) {
   const sealed = o.sealer.seal(salt, iv)
-  return createReadStream(file).on('error', (e) => sealed.destroy(e)).pipe(sealed)
+  return createReadStream(file)
+    .on('error', (e) => sealed.destroy(e))
+    .pipe(sealed)
 }
 
 /** Seal and upload every file of a finished local export; returns the bytes stored. */
@@ -51,7 +53,12 @@ export async function uploadExport(o: Offsite, dir: string, label: string): Prom
   let stored = 0
   // the sums and the manifest go last: an export offsite without its manifest is visibly incomplete
   const last = ['SHA256SUMS', 'manifest.json']
-  const files = [...walkFiles(dir).map((f) => relative(dir, f)).filter((f) => !last.includes(f)), ...last]
+  const files = [
+    ...walkFiles(dir)
+      .map((f) => relative(dir, f))
+      .filter((f) => !last.includes(f)),
+    ...last,
+  ]
   for (const f of files) {
     const length = sealedLength(statSync(join(dir, f)).size)
     // sealed twice with the same iv: once for the Content-MD5 that Object Lock buckets require
@@ -68,18 +75,25 @@ async function openedSha256(o: Offsite, key: string): Promise<{ sha256: string; 
   const h = createHash('sha256')
   const keep: Buffer[] = []
   const small = key.endsWith('manifest.json')
-  await pipeline(await o.store.get(key), o.sealer.open(), new Writable({
-    write(chunk: Buffer, _e, done) {
-      h.update(chunk)
-      if (small) keep.push(chunk)
-      done()
-    },
-  }))
+  await pipeline(
+    await o.store.get(key),
+    o.sealer.open(),
+    new Writable({
+      write(chunk: Buffer, _e, done) {
+        h.update(chunk)
+        if (small) keep.push(chunk)
+        done()
+      },
+    }),
+  )
   return { sha256: h.digest('hex'), bytes: small ? Buffer.concat(keep) : null }
 }
 
 /** Read an offsite export back: every file opens (authenticated) and matches the manifest's SHA-256. */
-export async function verifyOffsiteExport(o: Offsite, label: string): Promise<{ ok: boolean; bad: string[]; files: number }> {
+export async function verifyOffsiteExport(
+  o: Offsite,
+  label: string,
+): Promise<{ ok: boolean; bad: string[]; files: number }> {
   const objects = new Set((await o.store.list(`${EXPORTS_PREFIX}${label}/`)).map((x) => x.key))
   if (!objects.has(keyOf(label, 'manifest.json'))) return { ok: false, bad: ['manifest.json (missing)'], files: 0 }
   let manifest: { files: { path: string; sha256: string }[] }
@@ -104,14 +118,20 @@ export async function verifyOffsiteExport(o: Offsite, label: string): Promise<{ 
 }
 
 /** Delete offsite exports older than the retention (never `keep`, never an unparseable label). */
-export async function expireOffsiteExports(o: Offsite, retentionMs: number, keep: string, now = Date.now()): Promise<string[]> {
+export async function expireOffsiteExports(
+  o: Offsite,
+  retentionMs: number,
+  keep: string,
+  now = Date.now(),
+): Promise<string[]> {
   const objects = await o.store.list(EXPORTS_PREFIX)
   const labels = new Set(objects.map((x) => x.key.slice(EXPORTS_PREFIX.length).split('/')[0]!))
   const gone = [...labels].filter((label) => {
     const t = labelTime(label)
     return label !== keep && t !== undefined && now - t > retentionMs
   })
-  for (const x of objects) if (gone.some((label) => x.key.startsWith(`${EXPORTS_PREFIX}${label}/`))) await o.store.delete(x.key)
+  for (const x of objects)
+    if (gone.some((label) => x.key.startsWith(`${EXPORTS_PREFIX}${label}/`))) await o.store.delete(x.key)
   return gone
 }
 
@@ -119,11 +139,24 @@ export async function expireOffsiteExports(o: Offsite, retentionMs: number, keep
  * Upload an export, read it back, and (given a retention) expire older ones; throws when the
  * copy does not verify. `retentionMs` undefined: the bucket's lifecycle expires them instead.
  */
-export async function shipExport(o: Offsite, dir: string, label: string, retentionMs?: number): Promise<{ stored: number; files: number; expired: string[]; seconds: number; location: string }> {
+export async function shipExport(
+  o: Offsite,
+  dir: string,
+  label: string,
+  retentionMs?: number,
+): Promise<{ stored: number; files: number; expired: string[]; seconds: number; location: string }> {
   const t0 = Date.now()
-  const stored = await withElapsed(`sealing and uploading ${label} to ${o.store.describe()}`, () => uploadExport(o, dir, label))
+  const stored = await withElapsed(`sealing and uploading ${label} to ${o.store.describe()}`, () =>
+    uploadExport(o, dir, label),
+  )
   const v = await withElapsed(`reading ${label} back from ${o.store.describe()}`, () => verifyOffsiteExport(o, label))
   if (!v.ok) throw new Error(`the copy of ${label} in ${o.store.describe()} does not verify: ${v.bad.join(', ')}`)
   const expired = retentionMs === undefined ? [] : await expireOffsiteExports(o, retentionMs, label)
-  return { stored, files: v.files, expired, seconds: (Date.now() - t0) / 1000, location: o.store.describe(`${EXPORTS_PREFIX}${label}/`) }
+  return {
+    stored,
+    files: v.files,
+    expired,
+    seconds: (Date.now() - t0) / 1000,
+    location: o.store.describe(`${EXPORTS_PREFIX}${label}/`),
+  }
 }

@@ -96,7 +96,11 @@ export class Sealer {
           decipher.setAuthTag(tail)
           done(null, decipher.final())
         } catch (e) {
-          done(new Error(`sealed file failed authentication (changed, truncated or a wrong pass): ${(e as Error).message}`))
+          done(
+            new Error(
+              `sealed file failed authentication (changed, truncated or a wrong pass): ${(e as Error).message}`,
+            ),
+          )
         }
       },
     })

@@ -27,13 +27,20 @@ export function fencedNode(site: LocalSite, name?: string): NodeName {
   const fenced = NODE_NAMES.filter((n) => state.roles[n] === 'fenced')
   const fencedList = `fenced nodes: ${fenced.join(', ') || 'none'}`
   if (name !== undefined) {
-    if (!(NODE_NAMES as readonly string[]).includes(name)) throw inputError('--node', name, `must be one of ${NODE_NAMES.join(', ')}`, fencedList)
+    if (!(NODE_NAMES as readonly string[]).includes(name))
+      throw inputError('--node', name, `must be one of ${NODE_NAMES.join(', ')}`, fencedList)
     const role = state.roles[name as NodeName]
-    if (role !== 'fenced') throw inputError('--node', name, `is ${role}, not fenced; only a fenced node rejoins`, fencedList)
+    if (role !== 'fenced')
+      throw inputError('--node', name, `is ${role}, not fenced; only a fenced node rejoins`, fencedList)
     return name as NodeName
   }
   if (fenced.length === 0)
-    throw inputError('failback', 'no fenced node', 'there is nothing to rejoin: every node has a role', 'run failover.ts first, or check local.ts status')
+    throw inputError(
+      'failback',
+      'no fenced node',
+      'there is nothing to rejoin: every node has a role',
+      'run failover.ts first, or check local.ts status',
+    )
   return fenced[0]!
 }
 
@@ -64,7 +71,12 @@ async function stopFencedNode(site: LocalSite, node: NodeName, audit: AuditLog):
  * current primary (a delta restore from the repo would have to replay every timeline switch
  * since the backup, and measured here it could stall). The old directory is kept aside.
  */
-async function rewindOrClone(site: LocalSite, state: SiteState, node: NodeName, audit: AuditLog): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
+async function rewindOrClone(
+  site: LocalSite,
+  state: SiteState,
+  node: NodeName,
+  audit: AuditLog,
+): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
   const primary = state.primary
   const data = site.layout.node(node).data
   try {
@@ -73,11 +85,16 @@ async function rewindOrClone(site: LocalSite, state: SiteState, node: NodeName, 
     return { method: /no rewind required/i.test(detail) ? 'no rewind needed' : 'rewind', detail }
   } catch (e) {
     const aside = `${data}.unrewindable-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`
-    log.warn(`pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`)
+    log.warn(
+      `pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
+    )
     renameSync(data, aside)
     const asHot = { ...state, roles: { ...state.roles, [node]: 'hot' as const } }
     await audit.step(`clone ${node} from ${primary} (pg_basebackup)`, () => site.cloneStandby(asHot, node))
-    return { method: 'fresh clone', detail: `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it` }
+    return {
+      method: 'fresh clone',
+      detail: `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it`,
+    }
   }
 }
 

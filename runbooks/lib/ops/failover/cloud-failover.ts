@@ -23,17 +23,26 @@ import { log } from '../../output/log.ts'
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
   const candidate = inv.nodes.find((n) => n.site === to)
-  if (!candidate) throw inputError('--to', to, `stack ${inv.stack} has no ${to} site (sites: ${inv.sites.map((s) => s.name).join(', ')})`, to === 'warm' ? 'the warm site is in the dr stack: --stack dr' : 'pick a site of this stack')
+  if (!candidate)
+    throw inputError(
+      '--to',
+      to,
+      `stack ${inv.stack} has no ${to} site (sites: ${inv.sites.map((s) => s.name).join(', ')})`,
+      to === 'warm' ? 'the warm site is in the dr stack: --stack dr' : 'pick a site of this stack',
+    )
   return { primary, candidate }
 }
 
 export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] {
   const { primary, candidate } = cloudNodes(inv, to)
   const ep = inv.endpoint
-  const old = primary ? `${primary.host}:${primary.port}` : 'the primary (it belongs to the prod stack: check it with failover.ts --stack prod --dry-run)'
-  const dns = ep.kind === 'route53'
-    ? `UPSERT the PRIMARY failover record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host} (no health check), so no resolver can return the old primary again`
-    : `replace the Cloud DNS record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host}`
+  const old = primary
+    ? `${primary.host}:${primary.port}`
+    : 'the primary (it belongs to the prod stack: check it with failover.ts --stack prod --dry-run)'
+  const dns =
+    ep.kind === 'route53'
+      ? `UPSERT the PRIMARY failover record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host} (no health check), so no resolver can return the old primary again`
+      : `replace the Cloud DNS record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host}`
   return [
     `1. detect: probe ${old} and ${ep.host}:${ep.port} in parallel; fail over only after the policy's consecutive failures`,
     `2. fence + switch traffic: ${dns}`,
@@ -75,27 +84,61 @@ export async function cloudFailover(
   const from = primary?.name ?? 'primary'
   if (o.dryRun) {
     audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
-    return { decision: 'dry run', from, to: candidate.name, dnsChange: 'none', rtoSeconds: 0, lossWindowSeconds: 0, plan }
+    return {
+      decision: 'dry run',
+      from,
+      to: candidate.name,
+      dnsChange: 'none',
+      rtoSeconds: 0,
+      lossWindowSeconds: 0,
+      plan,
+    }
   }
   const facts = await gatherCloudFacts(inv, policy, o, primary, candidate)
   const decision = decide(facts, audit)
   log.info(decision.reason)
   await confirmFn(`${decision.mode} of stack ${inv.stack} to ${candidate.name}: DNS will stop naming the old primary.`)
   const t0 = facts.detection.firstFailureAt ?? Date.now()
-  const dnsChange = await audit.step('fence + switch DNS', () => switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`))
+  const dnsChange = await audit.step('fence + switch DNS', () =>
+    switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`),
+  )
   await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, candidate))
-  await waitFor(`${candidate.name} to accept writes`, async () => (await probe(candidate.name, conn(candidate))).inRecovery === false, 600_000, 200)
+  await waitFor(
+    `${candidate.name} to accept writes`,
+    async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
+    600_000,
+    200,
+  )
   await audit.step('verify a write through the endpoint', () => verifyWrite(inv, candidate))
   const rto = (Date.now() - t0) / 1000
   log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
-  return { decision: decision.reason, from, to: candidate.name, dnsChange, rtoSeconds: rto, lossWindowSeconds: facts.lossWindowSeconds, plan }
+  return {
+    decision: decision.reason,
+    from,
+    to: candidate.name,
+    dnsChange,
+    rtoSeconds: rto,
+    lossWindowSeconds: facts.lossWindowSeconds,
+    plan,
+  }
 }
 
-async function gatherCloudFacts(inv: Inventory, policy: DrPolicy, o: CloudFailoverOptions, primary: PgNode | undefined, candidate: PgNode): Promise<FailoverFacts> {
+async function gatherCloudFacts(
+  inv: Inventory,
+  policy: DrPolicy,
+  o: CloudFailoverOptions,
+  primary: PgNode | undefined,
+  candidate: PgNode,
+): Promise<FailoverFacts> {
   const d = policy.detection
-  const detection = await detectFailures(d, () => probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), d.probeTimeout * 1000))
+  const detection = await detectFailures(d, () =>
+    probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), d.probeTimeout * 1000),
+  )
   const absent: NodeStatus = { name: 'primary', port: 0, reachable: false }
-  const [ps, cs] = await Promise.all([primary ? probe(primary.name, conn(primary)) : Promise.resolve(absent), probe(candidate.name, conn(candidate))])
+  const [ps, cs] = await Promise.all([
+    primary ? probe(primary.name, conn(primary)) : Promise.resolve(absent),
+    probe(candidate.name, conn(candidate)),
+  ])
   const loss = lossWindow(snap(cs), {
     synchronous: o.to === 'hot' && policy.sites.hot.replication === 'synchronous',
     lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null,
@@ -120,17 +163,49 @@ async function gatherCloudFacts(inv: Inventory, policy: DrPolicy, o: CloudFailov
 function switchDns(inv: Inventory, primary: PgNode | undefined, candidate: PgNode, comment: string): Promise<string> {
   const ep = inv.endpoint
   if (ep.kind === 'route53')
-    return route53Upsert({ zoneId: ep.zoneId!, recordName: ep.recordName!, setIdentifier: 'primary', failover: 'PRIMARY', target: candidate.host, ttl: 30 }, comment)
+    return route53Upsert(
+      {
+        zoneId: ep.zoneId!,
+        recordName: ep.recordName!,
+        setIdentifier: 'primary',
+        failover: 'PRIMARY',
+        target: candidate.host,
+        ttl: 30,
+      },
+      comment,
+    )
   const [project] = ep.zoneId!.split('/')
   const zone = ep.zoneId!.split('/').pop()!
-  return cloudDnsSwitch({ project: project!, zone, recordName: ep.recordName!, oldTarget: primary?.host ?? ep.host, newTarget: candidate.host, ttl: 30 })
+  return cloudDnsSwitch({
+    project: project!,
+    zone,
+    recordName: ep.recordName!,
+    oldTarget: primary?.host ?? ep.host,
+    newTarget: candidate.host,
+    ttl: 30,
+  })
 }
 
 /** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false. */
 function promoteStandbyCluster(run: Runner, candidate: PgNode) {
   const context = candidate.kubeContext ? ['--context', candidate.kubeContext] : []
   const patch = '{"spec":{"standby":{"enabled":false}}}'
-  return run('kubectl', [...context, '-n', candidate.namespace ?? 'labdojo', 'patch', 'postgrescluster', 'labdojo', '--type', 'merge', '-p', patch], { timeoutMs: 60_000 })
+  return run(
+    'kubectl',
+    [
+      ...context,
+      '-n',
+      candidate.namespace ?? 'labdojo',
+      'patch',
+      'postgrescluster',
+      'labdojo',
+      '--type',
+      'merge',
+      '-p',
+      patch,
+    ],
+    { timeoutMs: 60_000 },
+  )
 }
 
 function verifyWrite(inv: Inventory, candidate: PgNode): Promise<boolean> {

@@ -28,7 +28,11 @@ export const snap = (s: NodeStatus): NodeSnapshot => ({
 })
 
 /** One probe round: the primary directly and through the endpoint, in parallel, short timeouts. */
-export async function probePair(direct: (Conn & { name: string }) | undefined, endpoint: Conn, timeoutMs: number): Promise<ProbeRound> {
+export async function probePair(
+  direct: (Conn & { name: string }) | undefined,
+  endpoint: Conn,
+  timeoutMs: number,
+): Promise<ProbeRound> {
   const none: NodeStatus = { name: 'primary', port: 0, reachable: false, error: 'no primary in this stack' }
   const [d, e] = await Promise.all([
     direct ? probe(direct.name, direct, timeoutMs) : Promise.resolve(none),
@@ -50,7 +54,11 @@ export interface ProbeLoopOptions {
  * Probe until the policy's consecutive failures (a detection), or until the primary answers
  * (one-shot), or until `until` passes while it keeps answering (watch).
  */
-export async function detectFailures(d: Detection, round: () => Promise<ProbeRound>, o: ProbeLoopOptions = {}): Promise<DetectionResult> {
+export async function detectFailures(
+  d: Detection,
+  round: () => Promise<ProbeRound>,
+  o: ProbeLoopOptions = {},
+): Promise<DetectionResult> {
   let failures = 0
   let firstFailureAt: number | null = null
   let lastSeenAt: number | null = null
@@ -71,7 +79,8 @@ export async function detectFailures(d: Detection, round: () => Promise<ProbeRou
       log.info(
         `probe ${failures}/${d.failureThreshold}: primary unreachable (${r.direct.error ?? 'in recovery'}; endpoint: ${r.endpoint.error ?? 'not a primary'})`,
       )
-      if (failures >= d.failureThreshold) return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt }
+      if (failures >= d.failureThreshold)
+        return { consecutiveFailures: failures, threshold: d.failureThreshold, firstFailureAt, lastSeenAt }
     }
     await sleep(Math.max(0, d.probeInterval * 1000 - (Date.now() - t)))
   }

@@ -30,7 +30,11 @@ export function detect(site: LocalSite, o: { watch?: boolean; until?: number } =
   const d = site.policy.detection
   const round = () => {
     const primary = site.state().primary
-    return probePair({ name: primary, ...site.conn(primary, 'postgres') }, site.endpointConn('postgres'), d.probeTimeout * 1000)
+    return probePair(
+      { name: primary, ...site.conn(primary, 'postgres') },
+      site.endpointConn('postgres'),
+      d.probeTimeout * 1000,
+    )
   }
   return detectFailures(d, round, o)
 }
@@ -58,7 +62,10 @@ async function drainArchive(site: LocalSite, node: NodeName): Promise<void> {
   await waitFor(
     `${node} to replay all archived WAL`,
     async () => {
-      const [r] = await query<{ lsn: string }>(site.conn(node, 'postgres'), 'SELECT pg_last_wal_replay_lsn()::text AS lsn')
+      const [r] = await query<{ lsn: string }>(
+        site.conn(node, 'postgres'),
+        'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+      )
       if (r!.lsn !== last) {
         last = r!.lsn
         stableSince = Date.now()
@@ -71,7 +78,13 @@ async function drainArchive(site: LocalSite, node: NodeName): Promise<void> {
 }
 
 /** A warm candidate, once the primary is down: replayed to the end of the archive, with the timeline it really follows. */
-async function settleWarmCandidate(site: LocalSite, node: NodeName, probed: NodeStatus, primaryDown: boolean, dryRun: boolean): Promise<NodeStatus> {
+async function settleWarmCandidate(
+  site: LocalSite,
+  node: NodeName,
+  probed: NodeStatus,
+  primaryDown: boolean,
+  dryRun: boolean,
+): Promise<NodeStatus> {
   let status = probed
   if (primaryDown && status.reachable) {
     if (!dryRun) {
@@ -89,7 +102,10 @@ async function settleWarmCandidate(site: LocalSite, node: NodeName, probed: Node
   return status
 }
 
-export async function gatherFacts(site: LocalSite, o: FailoverOptions): Promise<{ facts: FailoverFacts; candidate: NodeName }> {
+export async function gatherFacts(
+  site: LocalSite,
+  o: FailoverOptions,
+): Promise<{ facts: FailoverFacts; candidate: NodeName }> {
   const state = site.state()
   const candidate = candidateOf(state, o.to)
   const threshold = site.policy.detection.failureThreshold
@@ -100,10 +116,14 @@ export async function gatherFacts(site: LocalSite, o: FailoverOptions): Promise<
     probe(candidate, site.conn(candidate, 'postgres')),
   ])
   const primaryDown = detection.consecutiveFailures >= detection.threshold
-  const candidateStatus = o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
-  const primaryConf = existsSync(site.layout.node(state.primary).conf) ? readFileSync(site.layout.node(state.primary).conf, 'utf8') : ''
+  const candidateStatus =
+    o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
+  const primaryConf = existsSync(site.layout.node(state.primary).conf)
+    ? readFileSync(site.layout.node(state.primary).conf, 'utf8')
+    : ''
   const synchronous =
-    site.policy.sites.hot.replication === 'synchronous' && new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(primaryConf)
+    site.policy.sites.hot.replication === 'synchronous' &&
+    new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(primaryConf)
   const lastReplay = candidateStatus.lastReplayTs ? Date.parse(candidateStatus.lastReplayTs) : null
   const archived = newestArchivedAt(site)
   const safePoints = [lastReplay, archived].filter((x): x is number => x !== null)

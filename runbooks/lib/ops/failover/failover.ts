@@ -26,7 +26,13 @@ export interface FailoverReport {
   mode: 'failover' | 'switchover' | 'none'
   lossWindowSeconds: number
   lossBasis: string
-  timings: { detectSeconds: number; fenceSeconds: number; promoteSeconds: number; switchSeconds: number; rtoSeconds: number }
+  timings: {
+    detectSeconds: number
+    fenceSeconds: number
+    promoteSeconds: number
+    switchSeconds: number
+    rtoSeconds: number
+  }
   notified: NotifyResult[]
   plan: string[]
 }
@@ -37,8 +43,12 @@ export function planLines(state: SiteState, candidate: NodeName, mode: Mode, end
   const old = state.primary
   const endpoint = `route the endpoint 127.0.0.1:${endpointPort} nowhere`
   return [
-    mode === 'switchover' ? `1. fence: ${endpoint}, then stop ${old} cleanly (fast)` : `1. fence: ${endpoint}, stop ${old} if it still runs, mark it fenced`,
-    mode === 'switchover' ? `2. wait until ${candidate} has replayed ${old}'s shutdown checkpoint` : `2. (no catch-up possible from a dead primary)`,
+    mode === 'switchover'
+      ? `1. fence: ${endpoint}, then stop ${old} cleanly (fast)`
+      : `1. fence: ${endpoint}, stop ${old} if it still runs, mark it fenced`,
+    mode === 'switchover'
+      ? `2. wait until ${candidate} has replayed ${old}'s shutdown checkpoint`
+      : `2. (no catch-up possible from a dead primary)`,
     `3. promote ${candidate}`,
     `4. switch traffic: endpoint -> ${candidate}; verify a write through it`,
     `5. notify along the communication plan; ${mode === 'switchover' ? `rejoin ${old} as a standby` : `later: failback.ts rejoins ${old}`}`,
@@ -60,7 +70,17 @@ export async function failover(
     audit.record('failover', 'dry-run', { plan })
     const timings = { detectSeconds: 0, fenceSeconds: 0, promoteSeconds: 0, switchSeconds: 0, rtoSeconds: 0 }
     const { lossWindowSeconds, lossBasis } = facts
-    return { decision, from: state.primary, to: candidate, mode: decision.mode, lossWindowSeconds, lossBasis, timings, notified: [], plan }
+    return {
+      decision,
+      from: state.primary,
+      to: candidate,
+      mode: decision.mode,
+      lossWindowSeconds,
+      lossBasis,
+      timings,
+      notified: [],
+      plan,
+    }
   }
   log.info(decision.reason)
   log.info(plan.map((l) => `  ${l}`).join('\n'))
@@ -69,10 +89,18 @@ export async function failover(
 }
 
 /** --watch: probe continuously; act by itself, with the same guards, after N consecutive failures. */
-export async function watch(site: LocalSite, o: FailoverOptions, audit: AuditLog, maxSeconds: number): Promise<FailoverReport | undefined> {
+export async function watch(
+  site: LocalSite,
+  o: FailoverOptions,
+  audit: AuditLog,
+  maxSeconds: number,
+): Promise<FailoverReport | undefined> {
   const d = site.policy.detection
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
-  const detection = await detect(site, { watch: true, until: maxSeconds > 0 ? Date.now() + maxSeconds * 1000 : undefined })
+  const detection = await detect(site, {
+    watch: true,
+    until: maxSeconds > 0 ? Date.now() + maxSeconds * 1000 : undefined,
+  })
   if (detection.consecutiveFailures < detection.threshold) {
     audit.record('watch', 'ok', { result: 'primary stayed healthy' })
     return undefined
@@ -80,7 +108,13 @@ export async function watch(site: LocalSite, o: FailoverOptions, audit: AuditLog
   return failover(site, { ...o, automatic: true, detection }, audit, async () => {})
 }
 
-export async function execute(site: LocalSite, facts: FailoverFacts, candidate: NodeName, decision: Promotion, audit: AuditLog): Promise<FailoverReport> {
+export async function execute(
+  site: LocalSite,
+  facts: FailoverFacts,
+  candidate: NodeName,
+  decision: Promotion,
+  audit: AuditLog,
+): Promise<FailoverReport> {
   const state = site.state()
   const old = state.primary
   const mode = decision.mode
@@ -104,15 +138,33 @@ export async function execute(site: LocalSite, facts: FailoverFacts, candidate: 
   }
   const plan = planLines({ ...state, primary: old }, candidate, mode, site.layout.ports.endpoint)
   const { lossWindowSeconds, lossBasis } = facts
-  const report: FailoverReport = { decision, from: old, to: candidate, mode, lossWindowSeconds, lossBasis, timings, notified: [], plan }
+  const report: FailoverReport = {
+    decision,
+    from: old,
+    to: candidate,
+    mode,
+    lossWindowSeconds,
+    lossBasis,
+    timings,
+    notified: [],
+    plan,
+  }
   report.notified = await notifyTeam(site, report, audit)
   return report
 }
 
 /** Fence: the endpoint first (no new session can reach the old primary), then the node, marked fenced. */
-async function fenceOldPrimary(site: LocalSite, state: SiteState, old: NodeName, why: string, mode: Mode, audit: AuditLog): Promise<void> {
+async function fenceOldPrimary(
+  site: LocalSite,
+  state: SiteState,
+  old: NodeName,
+  why: string,
+  mode: Mode,
+  audit: AuditLog,
+): Promise<void> {
   await audit.step('fence endpoint', () => site.routeEndpoint(undefined), { old })
-  if (mode === 'switchover') await audit.step(`stop ${old} cleanly`, () => site.pg.stop(site.layout.node(old).data, 'fast'))
+  if (mode === 'switchover')
+    await audit.step(`stop ${old} cleanly`, () => site.pg.stop(site.layout.node(old).data, 'fast'))
   else await audit.step(`stop ${old} (if it runs)`, () => stopHard(site, old))
   markFenced(site, state, old, `${why} at ${new Date().toISOString()}`)
 }
@@ -141,7 +193,9 @@ async function catchUp(site: LocalSite, old: NodeName, candidate: NodeName, audi
     const sql = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok`
     return (await query<{ ok: boolean }>(site.conn(candidate, 'postgres'), sql, [checkpoint]))[0]!.ok
   }
-  await audit.step(`wait for ${candidate} to replay ${checkpoint}`, () => waitFor(`${candidate} to replay ${checkpoint}`, replayed, 600_000, 20))
+  await audit.step(`wait for ${candidate} to replay ${checkpoint}`, () =>
+    waitFor(`${candidate} to replay ${checkpoint}`, replayed, 600_000, 20),
+  )
 }
 
 /** Shutdown checkpoint LSN of a cleanly stopped cluster. */
@@ -170,6 +224,7 @@ async function promote(site: LocalSite, candidate: NodeName, audit: AuditLog): P
       if (!up)
         throw new Error(
           `promoting ${candidate} failed (${why}) and it is not accepting writes; its server log ends:\n${logTail(paths.log, 12) || '(no server log)'}`,
+          { cause: e },
         )
       log.warn(`the promote call's session ended (${why}), but ${candidate} left recovery and accepts writes`)
     }
@@ -181,7 +236,13 @@ async function promote(site: LocalSite, candidate: NodeName, audit: AuditLog): P
  * The site has a new primary. A hot standby of the old primary is ahead of a promoted warm one
  * and cannot follow it: it is fenced too.
  */
-async function reassignRoles(site: LocalSite, state: SiteState, old: NodeName, candidate: NodeName, candidateSite: 'hot' | 'warm'): Promise<void> {
+async function reassignRoles(
+  site: LocalSite,
+  state: SiteState,
+  old: NodeName,
+  candidate: NodeName,
+  candidateSite: 'hot' | 'warm',
+): Promise<void> {
   state.primary = candidate
   state.roles[candidate] = 'primary'
   for (const n of NODE_NAMES) {
@@ -195,19 +256,35 @@ async function reassignRoles(site: LocalSite, state: SiteState, old: NodeName, c
 }
 
 /** Route the endpoint to the new primary and prove it with a write acknowledged by it. */
-async function switchTraffic(site: LocalSite, old: NodeName, candidate: NodeName, mode: Mode, audit: AuditLog): Promise<void> {
+async function switchTraffic(
+  site: LocalSite,
+  old: NodeName,
+  candidate: NodeName,
+  mode: Mode,
+  audit: AuditLog,
+): Promise<void> {
   await audit.step(`route endpoint to ${candidate}`, () => site.routeEndpoint(candidate))
   const write = async () => {
     const sql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2) RETURNING inet_server_port() AS port`
-    const [r] = await query<{ port: number }>(site.endpointConn(), sql, [Date.now(), `${mode} ${old} -> ${candidate}`], 5000)
+    const [r] = await query<{ port: number }>(
+      site.endpointConn(),
+      sql,
+      [Date.now(), `${mode} ${old} -> ${candidate}`],
+      5000,
+    )
     return r!.port === site.port(candidate) && r
   }
-  await audit.step('verify a write through the endpoint', () => waitFor('a write through the endpoint', write, 60_000, 20))
+  await audit.step('verify a write through the endpoint', () =>
+    waitFor('a write through the endpoint', write, 60_000, 20),
+  )
 }
 
 /** Tell the people in the communication plan's order what happened and what is next. */
 async function notifyTeam(site: LocalSite, report: FailoverReport, audit: AuditLog): Promise<NotifyResult[]> {
-  const hooks = loadWebhooks(site.policy, process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'))
+  const hooks = loadWebhooks(
+    site.policy,
+    process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'),
+  )
   const commander = site.policy.team.find((t) => t.role === 'incident_commander')?.contact ?? 'n/a'
   const { mode, from, to } = report
   const text =

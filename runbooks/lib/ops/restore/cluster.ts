@@ -21,7 +21,10 @@ import { DATABASE, type Layout } from '../../sites/local/layout.ts'
 export function restoreArgs(layout: Layout, plan: RestorePlan, dir: string, mode: 'promote' | 'hold'): string[] {
   let target = plan.targetArgs
   if (mode === 'hold')
-    target = plan.target.kind === 'latest' ? ['--type=standby'] : target.map((a) => (a === '--target-action=promote' ? '--target-action=pause' : a))
+    target =
+      plan.target.kind === 'latest'
+        ? ['--type=standby']
+        : target.map((a) => (a === '--target-action=promote' ? '--target-action=pause' : a))
   return [
     `--pg1-path=${dir}`,
     `--repo=${plan.repo}`,
@@ -43,7 +46,12 @@ export const restoredClusterOptions = (port: number, name: string, socketDir: st
 export async function freeScratchPort(layout: Layout): Promise<number> {
   const { scratchFirst, scratchLast } = layout.ports
   for (let p = scratchFirst; p <= scratchLast; p++) if (await portFree(p)) return p
-  throw inputError('--port', undefined, `every scratch port ${scratchFirst}..${scratchLast} is taken`, 'stop an old restore (local.ts down stops them) or pass --port')
+  throw inputError(
+    '--port',
+    undefined,
+    `every scratch port ${scratchFirst}..${scratchLast} is taken`,
+    'stop an old restore (local.ts down stops them) or pass --port',
+  )
 }
 
 /** What the server log says recovery reached. */
@@ -51,7 +59,8 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
   const stop = /recovery stopping (before|after) (commit|abort) of transaction \d+, time ([\d\- :.+]+)/.exec(text)
   const last = [...text.matchAll(/last completed transaction was at log time ([\d\- :.+]+)/g)].at(-1)
   const redo = [...text.matchAll(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)].at(-1)
-  const point = /recovery stopping at (restore point "[^"]+"|after reaching consistency|WAL location \(LSN\) "[^"]+")/.exec(text)
+  const point =
+    /recovery stopping at (restore point "[^"]+"|after reaching consistency|WAL location \(LSN\) "[^"]+")/.exec(text)
   const pause = /(recovery has paused|pausing at the end of recovery)/.exec(text)
   // what was recovered: the last completed transaction (the stopping one is excluded when 'before')
   const time = last?.[1] ?? (stop?.[1] === 'after' ? stop[3] : null) ?? null
@@ -60,7 +69,14 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
   else if (point) detail = `stopped at ${point[1]}`
   else if (pause) detail = pause[1]!
   return {
-    time: time ? new Date(time.trim().replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString() : null,
+    time: time
+      ? new Date(
+          time
+            .trim()
+            .replace(' ', 'T')
+            .replace(/([+-]\d\d)$/, '$1:00'),
+        ).toISOString()
+      : null,
     lsn: redo?.[1] ?? null,
     detail,
   }

@@ -17,7 +17,15 @@ import { log } from '../../output/log.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { clearRestoreSettings } from '../../sites/local/node-settings.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
-import { caughtUp, freeScratchPort, reachedFromLog, restoreArgs, restoredClusterOptions, stamp, verifyTables } from './cluster.ts'
+import {
+  caughtUp,
+  freeScratchPort,
+  reachedFromLog,
+  restoreArgs,
+  restoredClusterOptions,
+  stamp,
+  verifyTables,
+} from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
 
 /** Where this in-place restore stages its copy and keeps the directories it replaces. */
@@ -28,13 +36,23 @@ interface Staging {
   stamp: string
 }
 
-export async function restoreInPlace(site: LocalSite, _o: RestoreOptions, plan: RestorePlan, audit: AuditLog): Promise<RestoreReport> {
+export async function restoreInPlace(
+  site: LocalSite,
+  _o: RestoreOptions,
+  plan: RestorePlan,
+  audit: AuditLog,
+): Promise<RestoreReport> {
   const t0 = Date.now()
   const state = site.state()
   const primary = state.primary
   const paths = site.layout.node(primary)
   const at = stamp()
-  const staging: Staging = { dir: `${paths.data}.restoring-${at}`, port: await freeScratchPort(site.layout), logFile: join(paths.dir, `restore-${at}.log`), stamp: at }
+  const staging: Staging = {
+    dir: `${paths.data}.restoring-${at}`,
+    port: await freeScratchPort(site.layout),
+    logFile: join(paths.dir, `restore-${at}.log`),
+    stamp: at,
+  }
   const timings: Record<string, number> = {}
 
   await stageAndVerify(site, plan, staging, audit, timings, t0)
@@ -46,7 +64,11 @@ export async function restoreInPlace(site: LocalSite, _o: RestoreOptions, plan: 
   } catch (e) {
     await rollBack(site, state, standbys, staging, replaced)
     throw new InputError('in-place restore rolled back', [
-      { key: 'restore', message: `${(e as Error).message}; the original data directory is back in place and serving`, fix: 'inspect the failed directory, then retry' },
+      {
+        key: 'restore',
+        message: `${(e as Error).message}; the original data directory is back in place and serving`,
+        fix: 'inspect the failed directory, then retry',
+      },
     ])
   }
   timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
@@ -62,7 +84,9 @@ export async function restoreInPlace(site: LocalSite, _o: RestoreOptions, plan: 
     dataDir: paths.data,
     port: site.port(primary),
     connect: `psql -h 127.0.0.1 -p ${site.layout.ports.endpoint} -U postgres ${DATABASE}  (through the endpoint)`,
-    reached: reachedFromLog(readFileSync(staging.logFile, 'utf8') + (existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : '')),
+    reached: reachedFromLog(
+      readFileSync(staging.logFile, 'utf8') + (existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : ''),
+    ),
     timings,
     notes: [...plan.notes, `old data directories kept until you remove them: ${kept.join(', ')}`],
     keptOldDataDirs: kept,
@@ -70,18 +94,36 @@ export async function restoreInPlace(site: LocalSite, _o: RestoreOptions, plan: 
 }
 
 /** 1. Restore beside the primary and verify it, paused at the target (read-only, never promoted). */
-async function stageAndVerify(site: LocalSite, plan: RestorePlan, staging: Staging, audit: AuditLog, timings: Record<string, number>, t0: number): Promise<void> {
+async function stageAndVerify(
+  site: LocalSite,
+  plan: RestorePlan,
+  staging: Staging,
+  audit: AuditLog,
+  timings: Record<string, number>,
+  t0: number,
+): Promise<void> {
   const primary = site.state().primary
   mkdirForSiteUser(staging.dir, 0o700)
   try {
     const restore = () => site.br.restore(restoreArgs(site.layout, plan, staging.dir, 'hold'))
-    await audit.step('pgbackrest restore (staging)', restore, { staging: staging.dir, repo: plan.repo, set: plan.backup.label })
+    await audit.step('pgbackrest restore (staging)', restore, {
+      staging: staging.dir,
+      repo: plan.repo,
+      set: plan.backup.label,
+    })
     timings.restoreSeconds = (Date.now() - t0) / 1000
-    await site.pg.start(staging.dir, staging.logFile, restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir))
+    await site.pg.start(
+      staging.dir,
+      staging.logFile,
+      restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
+    )
     const atTarget = async () => {
       const sql = `SELECT pg_is_in_recovery() AS rec,
         CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() = 'paused' ELSE false END AS paused`
-      const [r] = await query<{ paused: boolean; rec: boolean }>({ host: '127.0.0.1', port: staging.port, database: 'postgres' }, sql)
+      const [r] = await query<{ paused: boolean; rec: boolean }>(
+        { host: '127.0.0.1', port: staging.port, database: 'postgres' },
+        sql,
+      )
       if (plan.target.kind === 'latest') return r!.rec && (await caughtUp(staging.port, plan.window.latest.lsn))
       return r!.paused
     }
@@ -91,12 +133,21 @@ async function stageAndVerify(site: LocalSite, plan: RestorePlan, staging: Stagi
   } catch (e) {
     if (postmasterPid(staging.dir)) await site.pg.stop(staging.dir, 'immediate').catch(() => {})
     rmSync(staging.dir, { recursive: true, force: true })
-    throw new Error(`${(e as Error).message}\nin-place restore abandoned before the swap: the primary ${primary} is running and untouched`)
+    throw new Error(
+      `${(e as Error).message}\nin-place restore abandoned before the swap: the primary ${primary} is running and untouched`,
+      { cause: e },
+    )
   }
 }
 
 /** 2. Fence traffic, stop the nodes, exchange the directories; returns where the old primary's data is kept. */
-async function swapIn(site: LocalSite, primary: NodeName, standbys: NodeName[], staging: Staging, audit: AuditLog): Promise<string> {
+async function swapIn(
+  site: LocalSite,
+  primary: NodeName,
+  standbys: NodeName[],
+  staging: Staging,
+  audit: AuditLog,
+): Promise<string> {
   const data = site.layout.node(primary).data
   await audit.step('fence endpoint', () => site.routeEndpoint(undefined))
   for (const n of [...standbys, primary]) {
@@ -125,7 +176,12 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
     await waitFor('recovery to pause at the target again', pauseState, 4 * 3600_000, 100)
     await query(conn, `SELECT CASE WHEN pg_is_in_recovery() THEN pg_wal_replay_resume() END`)
   }
-  await waitFor(`${primary} to accept writes`, async () => (await probe(primary, conn)).inRecovery === false, 600_000, 100)
+  await waitFor(
+    `${primary} to accept writes`,
+    async () => (await probe(primary, conn)).inRecovery === false,
+    600_000,
+    100,
+  )
   const verifySql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('restore-verify', $1, 'in-place restore verified') ON CONFLICT DO NOTHING`
   await query(site.conn(primary), verifySql, [Date.now()])
   // promoted: the restore's recovery settings (the staging path, the target) must not reach
@@ -134,7 +190,13 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
 }
 
 /** Put the original directory back and serve from it again. */
-async function rollBack(site: LocalSite, state: SiteState, standbys: NodeName[], staging: Staging, replaced: string): Promise<void> {
+async function rollBack(
+  site: LocalSite,
+  state: SiteState,
+  standbys: NodeName[],
+  staging: Staging,
+  replaced: string,
+): Promise<void> {
   const primary = state.primary
   const paths = site.layout.node(primary)
   if (postmasterPid(paths.data)) await site.pg.stop(paths.data, 'immediate').catch(() => {})
@@ -148,7 +210,13 @@ async function rollBack(site: LocalSite, state: SiteState, standbys: NodeName[],
 }
 
 /** 5. The standbys follow the discarded history: keep their directories aside and clone them again. */
-async function rebuildStandbys(site: LocalSite, state: SiteState, standbys: NodeName[], at: string, audit: AuditLog): Promise<string[]> {
+async function rebuildStandbys(
+  site: LocalSite,
+  state: SiteState,
+  standbys: NodeName[],
+  at: string,
+  audit: AuditLog,
+): Promise<string[]> {
   const kept: string[] = []
   for (const n of standbys) {
     const dir = site.layout.node(n).data

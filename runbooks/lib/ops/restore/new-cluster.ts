@@ -7,10 +7,23 @@ import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
-import { emptyDir, freeScratchPort, reachedFromLog, restoreArgs, restoredClusterOptions, stamp, verifyTables } from './cluster.ts'
+import {
+  emptyDir,
+  freeScratchPort,
+  reachedFromLog,
+  restoreArgs,
+  restoredClusterOptions,
+  stamp,
+  verifyTables,
+} from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
 
-export async function restoreNew(site: LocalSite, o: RestoreOptions, plan: RestorePlan, audit: AuditLog): Promise<RestoreReport> {
+export async function restoreNew(
+  site: LocalSite,
+  o: RestoreOptions,
+  plan: RestorePlan,
+  audit: AuditLog,
+): Promise<RestoreReport> {
   const t0 = Date.now()
   const port = o.port ?? (await freeScratchPort(site.layout))
   const dir = o.into ?? join(site.layout.scratchDir, `restore-${stamp()}-${port}`)
@@ -19,10 +32,18 @@ export async function restoreNew(site: LocalSite, o: RestoreOptions, plan: Resto
   const logFile = join(dir, 'restore.log')
   const timings: Record<string, number> = {}
   try {
-    await audit.step('pgbackrest restore', () => site.br.restore(restoreArgs(site.layout, plan, dir, 'promote')), { dir, repo: plan.repo, set: plan.backup.label })
+    await audit.step('pgbackrest restore', () => site.br.restore(restoreArgs(site.layout, plan, dir, 'promote')), {
+      dir,
+      repo: plan.repo,
+      set: plan.backup.label,
+    })
     timings.restoreSeconds = (Date.now() - t0) / 1000
     const t1 = Date.now()
-    await audit.step('start restored cluster', () => site.pg.start(dir, logFile, restoredClusterOptions(port, `restore-${port}`, site.layout.socketDir)), { port })
+    await audit.step(
+      'start restored cluster',
+      () => site.pg.start(dir, logFile, restoredClusterOptions(port, `restore-${port}`, site.layout.socketDir)),
+      { port },
+    )
     const promoted = async () => {
       const p = await probe('restore', { host: '127.0.0.1', port, database: 'postgres' })
       return p.reachable && p.inRecovery === false
@@ -35,7 +56,10 @@ export async function restoreNew(site: LocalSite, o: RestoreOptions, plan: Resto
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
     const tail = logTail(logFile, 8)
     emptyDir(dir, created)
-    throw new Error(`${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`)
+    throw new Error(
+      `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
+      { cause: e },
+    )
   }
   return {
     mode: 'new-cluster',

@@ -4,7 +4,13 @@
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { InputError, inputError } from '../../../../core/errors.ts'
-import { describeTarget, planRestore, type RecoveryTarget, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
+import {
+  describeTarget,
+  planRestore,
+  type RecoveryTarget,
+  type RepoCatalog,
+  type RestorePlan,
+} from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
 import { NODE_NAMES } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
@@ -37,22 +43,42 @@ export interface RestoreReport {
 
 async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<void> {
   if (o.inPlace && (o.into || o.port))
-    throw inputError('--in-place', true, "restores over the primary's own directory and port", 'drop --into/--port, or drop --in-place to restore into a new cluster')
+    throw inputError(
+      '--in-place',
+      true,
+      "restores over the primary's own directory and port",
+      'drop --into/--port, or drop --in-place to restore into a new cluster',
+    )
   if (o.into !== undefined) {
-    if (!o.into.startsWith('/')) throw inputError('--into', o.into, 'must be an absolute path', `e.g. --into ${site.layout.scratchDir}/my-restore`)
+    if (!o.into.startsWith('/'))
+      throw inputError('--into', o.into, 'must be an absolute path', `e.g. --into ${site.layout.scratchDir}/my-restore`)
     if (existsSync(o.into) && readdirSync(o.into).length > 0)
-      throw inputError('--into', o.into, 'is not empty; a restore never writes over existing files', 'pass a new or empty directory')
+      throw inputError(
+        '--into',
+        o.into,
+        'is not empty; a restore never writes over existing files',
+        'pass a new or empty directory',
+      )
     for (const n of NODE_NAMES)
-      if (o.into === site.layout.node(n).data) throw inputError('--into', o.into, `is ${n}'s data directory`, 'use --in-place to replace the primary safely')
+      if (o.into === site.layout.node(n).data)
+        throw inputError('--into', o.into, `is ${n}'s data directory`, 'use --in-place to replace the primary safely')
   }
   if (o.port !== undefined && !(await portFree(o.port))) {
     const { scratchFirst, scratchLast } = site.layout.ports
-    throw inputError('--port', o.port, `127.0.0.1:${o.port} is already in use`, `pick a free port, e.g. within ${scratchFirst}..${scratchLast}`)
+    throw inputError(
+      '--port',
+      o.port,
+      `127.0.0.1:${o.port} is already in use`,
+      `pick a free port, e.g. within ${scratchFirst}..${scratchLast}`,
+    )
   }
 }
 
 /** Validate everything before anything changes: target range, repo, directory, port. */
-export async function prepare(site: LocalSite, o: RestoreOptions): Promise<{ plan: RestorePlan; catalogs: RepoCatalog[] }> {
+export async function prepare(
+  site: LocalSite,
+  o: RestoreOptions,
+): Promise<{ plan: RestorePlan; catalogs: RepoCatalog[] }> {
   await validateDestination(site, o)
   const pgPath = site.layout.node(site.state().primary).data
   const repos = o.repo ? [o.repo] : site.inventory().pgbackrest.repos.map((r) => r.index)

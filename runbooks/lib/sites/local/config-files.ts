@@ -5,7 +5,7 @@
  */
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained, fullsRetained, offsiteRetentionDays } from '../../../../core/policy.ts'
-import { BUCKET, STANZA, type Layout, type NodeName } from './layout.ts'
+import { BUCKET, STANZA, type Layout } from './layout.ts'
 
 /** Appended to every node's postgresql.conf: identical on all nodes. */
 export function sharedPostgresConf(layout: Layout, p: DrPolicy): string {
@@ -50,7 +50,10 @@ export interface PgHost {
 /** pgbackrest.conf: pg1 is the current primary, pg2 a streaming standby (backup-standby). */
 export function pgbackrestConf(layout: Layout, p: DrPolicy, hosts: PgHost[]): string {
   const pg = hosts
-    .map((h, i) => `pg${i + 1}-path=${h.dataDir}\npg${i + 1}-port=${h.port}\npg${i + 1}-socket-path=${layout.socketDir}\npg${i + 1}-user=postgres`)
+    .map(
+      (h, i) =>
+        `pg${i + 1}-path=${h.dataDir}\npg${i + 1}-port=${h.port}\npg${i + 1}-socket-path=${layout.socketDir}\npg${i + 1}-user=postgres`,
+    )
     .join('\n')
   return `# labdojo-dr local site. Secrets (repo2 cipher pass, S3 keys) are NOT here: they are in
 # ${layout.secrets.pgbackrest} (0600, outside the repo), loaded with --config-include-path.

@@ -2,7 +2,6 @@
  * The LabDojo schema and a generator of realistic content: words, names, JSON progress,
  * not trivially compressible. `--scale 1` is about 1 GB on disk.
  */
-import { inputError } from '../../../../core/errors.ts'
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS users (
@@ -67,14 +66,24 @@ CREATE TABLE IF NOT EXISTS drill_ledger (
 );
 `
 
-export const LABDOJO_TABLES = ['users', 'auth_credentials', 'courses', 'course_content', 'user_progress', 'preferences', 'analytics_events'] as const
+export const LABDOJO_TABLES = [
+  'users',
+  'auth_credentials',
+  'courses',
+  'course_content',
+  'user_progress',
+  'preferences',
+  'analytics_events',
+] as const
 
 const WORDS = `learn lesson module quiz practice python javascript rust database index query function variable loop
 array object network security cloud container deploy kubernetes docker terminal shell script algorithm sorting graph tree
 recursion memory pointer thread async promise await stream buffer cache latency throughput backup restore replica primary
 standby failover archive checkpoint transaction commit rollback schema table column constraint foreign key unique json
 lab exercise hint solution challenge badge streak level beginner intermediate advanced project review feedback mentor
-student course chapter section video reading notes bookmark favorite progress score attempt complete start resume pause`.split(/\s+/)
+student course chapter section video reading notes bookmark favorite progress score attempt complete start resume pause`.split(
+  /\s+/,
+)
 
 export interface Counts {
   users: number

@@ -43,9 +43,29 @@ export function siteInventory(layout: Layout, state: SiteState): Inventory {
         },
       ],
     },
-    buckets: [{ name: BUCKET, provider: 'local', region: 'us-east-1', purpose: 'offsite', versioning: false, objectLockDays: 0 }],
-    keys: [{ id: `file:${layout.secrets.pgbackrest}`, provider: 'local', purpose: 'repo2 cipher pass', rotationDays: 0 }],
-    endpoint: { kind: 'pgbouncer', host: '127.0.0.1', port: layout.ports.endpoint, database: DATABASE, adminUser: 'postgres' },
-    healthChecks: NODE_NAMES.map((n) => ({ site: NODE_SITE[n], url: `postgresql://postgres@127.0.0.1:${layout.ports[n]}/postgres` })),
+    buckets: [
+      {
+        name: BUCKET,
+        provider: 'local',
+        region: 'us-east-1',
+        purpose: 'offsite',
+        versioning: false,
+        objectLockDays: 0,
+      },
+    ],
+    keys: [
+      { id: `file:${layout.secrets.pgbackrest}`, provider: 'local', purpose: 'repo2 cipher pass', rotationDays: 0 },
+    ],
+    endpoint: {
+      kind: 'pgbouncer',
+      host: '127.0.0.1',
+      port: layout.ports.endpoint,
+      database: DATABASE,
+      adminUser: 'postgres',
+    },
+    healthChecks: NODE_NAMES.map((n) => ({
+      site: NODE_SITE[n],
+      url: `postgresql://postgres@127.0.0.1:${layout.ports[n]}/postgres`,
+    })),
   }
 }

@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
-import { inputError } from '../../../../core/errors.ts'
 
 export const STANZA = 'labdojo'
 export const DATABASE = 'labdojo'
@@ -22,7 +21,15 @@ export interface Layout {
   stateDir: string
   siteId: string
   basePort: number
-  ports: { endpoint: number; s3: number; node1: number; node2: number; node3: number; scratchFirst: number; scratchLast: number }
+  ports: {
+    endpoint: number
+    s3: number
+    node1: number
+    node2: number
+    node3: number
+    scratchFirst: number
+    scratchLast: number
+  }
   siteFile: string
   inventoryFile: string
   auditFile: string
@@ -51,16 +58,54 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     stateDir,
     siteId,
     basePort,
-    ports: { endpoint: basePort, node1: basePort + 1, node2: basePort + 2, node3: basePort + 3, s3: basePort + 9, scratchFirst: basePort + 10, scratchLast: basePort + 19 },
+    ports: {
+      endpoint: basePort,
+      node1: basePort + 1,
+      node2: basePort + 2,
+      node3: basePort + 3,
+      s3: basePort + 9,
+      scratchFirst: basePort + 10,
+      scratchLast: basePort + 19,
+    },
     siteFile: d('site.json'),
     inventoryFile: d('inventory.json'),
     auditFile: d('audit.log'),
     socketDir,
-    node: (name) => ({ dir: d('nodes', name), data: d('nodes', name, 'data'), conf: d('nodes', name, 'node.conf'), log: d('nodes', name, 'postgres.log') }),
-    pgbackrest: { dir: d('pgbackrest'), conf: d('pgbackrest', 'pgbackrest.conf'), log: d('pgbackrest', 'log'), lock: d('pgbackrest', 'lock'), spool: d('pgbackrest', 'spool'), repo1: d('repo1') },
-    s3: { dir: d('s3'), data: d('s3', 'data'), cert: d('s3', 'cert.pem'), key: d('s3', 'key.pem'), pid: d('s3', 's3rver.pid'), log: d('s3', 's3rver.log') },
-    pgbouncer: { dir: d('pgbouncer'), ini: d('pgbouncer', 'pgbouncer.ini'), users: d('pgbouncer', 'userlist.txt'), pid: d('pgbouncer', 'pgbouncer.pid'), log: d('pgbouncer', 'pgbouncer.log') },
-    workload: { dir: d('workload'), acks: d('workload', 'acks.log'), pid: d('workload', 'writer.pid'), log: d('workload', 'writer.log') },
+    node: (name) => ({
+      dir: d('nodes', name),
+      data: d('nodes', name, 'data'),
+      conf: d('nodes', name, 'node.conf'),
+      log: d('nodes', name, 'postgres.log'),
+    }),
+    pgbackrest: {
+      dir: d('pgbackrest'),
+      conf: d('pgbackrest', 'pgbackrest.conf'),
+      log: d('pgbackrest', 'log'),
+      lock: d('pgbackrest', 'lock'),
+      spool: d('pgbackrest', 'spool'),
+      repo1: d('repo1'),
+    },
+    s3: {
+      dir: d('s3'),
+      data: d('s3', 'data'),
+      cert: d('s3', 'cert.pem'),
+      key: d('s3', 'key.pem'),
+      pid: d('s3', 's3rver.pid'),
+      log: d('s3', 's3rver.log'),
+    },
+    pgbouncer: {
+      dir: d('pgbouncer'),
+      ini: d('pgbouncer', 'pgbouncer.ini'),
+      users: d('pgbouncer', 'userlist.txt'),
+      pid: d('pgbouncer', 'pgbouncer.pid'),
+      log: d('pgbouncer', 'pgbouncer.log'),
+    },
+    workload: {
+      dir: d('workload'),
+      acks: d('workload', 'acks.log'),
+      pid: d('workload', 'writer.pid'),
+      log: d('workload', 'writer.log'),
+    },
     scratchDir: d('scratch'),
     secrets: { dir: secretsDir, pgbackrest: join(secretsDir, 'pgbackrest-secrets.conf') },
   }

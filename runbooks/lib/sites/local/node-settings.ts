@@ -68,7 +68,9 @@ export function nodeConf(layout: Layout, o: NodeConfOptions): string {
   if (o.slot) lines.push(`primary_slot_name = '${o.slot}'`)
   lines.push(`synchronous_standby_names = '${o.syncStandbys?.length ? `ANY 1 (${o.syncStandbys.join(', ')})` : ''}'`)
   if (o.fenced)
-    lines.push(`archive_mode = off  # fenced: a restart by hand must not push a divergent timeline into the shared archive`)
+    lines.push(
+      `archive_mode = off  # fenced: a restart by hand must not push a divergent timeline into the shared archive`,
+    )
   return lines.join('\n') + '\n'
 }
 

@@ -9,7 +9,16 @@ import { s3Running } from '../../adapters/s3-server.ts'
 import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES } from './layout.ts'
 
-export const REQUIRED_BINARIES = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup', 'pg_rewind', 'pg_waldump', 'pg_dump', 'pg_restore'] as const
+export const REQUIRED_BINARIES = [
+  'initdb',
+  'pg_ctl',
+  'postgres',
+  'pg_basebackup',
+  'pg_rewind',
+  'pg_waldump',
+  'pg_dump',
+  'pg_restore',
+] as const
 export const APT_HINT = 'apt-get install -y postgresql-15 pgbackrest pgbouncer openssl'
 
 /** Every binary the site needs; all missing ones are reported at once. */
@@ -19,7 +28,12 @@ export async function checkBinaries(): Promise<void> {
   for (const b of ['pgbackrest', 'pgbouncer', 'openssl']) if (!(await which(b))) missing.push(b)
   if (missing.length)
     throw new InputError('missing binaries', [
-      { key: 'PATH', value: missing, message: 'required programs are not installed', fix: isRoot() ? APT_HINT : `as root: ${APT_HINT}` },
+      {
+        key: 'PATH',
+        value: missing,
+        message: 'required programs are not installed',
+        fix: isRoot() ? APT_HINT : `as root: ${APT_HINT}`,
+      },
     ])
 }
 

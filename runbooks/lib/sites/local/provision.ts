@@ -67,8 +67,23 @@ function requireSameBasePort(site: SiteHandle, state: SiteState): void {
 function ensureDirs(site: SiteHandle): void {
   const { layout } = site
   const { pgbackrest, s3 } = layout
-  const dirs = [layout.stateDir, join(layout.stateDir, 'nodes'), pgbackrest.dir, pgbackrest.log, pgbackrest.lock, pgbackrest.spool]
-  dirs.push(pgbackrest.repo1, s3.dir, s3.data, layout.pgbouncer.dir, layout.workload.dir, layout.scratchDir, layout.socketDir)
+  const dirs = [
+    layout.stateDir,
+    join(layout.stateDir, 'nodes'),
+    pgbackrest.dir,
+    pgbackrest.log,
+    pgbackrest.lock,
+    pgbackrest.spool,
+  ]
+  dirs.push(
+    pgbackrest.repo1,
+    s3.dir,
+    s3.data,
+    layout.pgbouncer.dir,
+    layout.workload.dir,
+    layout.scratchDir,
+    layout.socketDir,
+  )
   for (const d of [...dirs, ...NODE_NAMES.map((n) => layout.node(n).dir)]) mkdirForSiteUser(d)
 }
 
@@ -83,7 +98,10 @@ async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined>
 
 /** pgbackrest.conf: pg1 is the current primary, then the hot standbys (backup-standby). */
 export function writeBackrestConf(site: SiteHandle, state: SiteState): void {
-  const hosts = [state.primary, ...nodesWithRole(state, 'hot')].map((n) => ({ dataDir: site.layout.node(n).data, port: site.port(n) }))
+  const hosts = [state.primary, ...nodesWithRole(state, 'hot')].map((n) => ({
+    dataDir: site.layout.node(n).data,
+    port: site.port(n),
+  }))
   writeFileSync(site.layout.pgbackrest.conf, pgbackrestConf(site.layout, site.policy, hosts), { mode: 0o640 })
   giveToSiteUser(site.layout.pgbackrest.conf)
 }
@@ -98,7 +116,8 @@ async function ensurePrimary(site: SiteHandle, state: SiteState): Promise<Change
     writeNodeSettingsFor(site, state, primary)
     changes.push(`initdb ${primary}`)
   }
-  if (await ensureRunning(site, state, primary)) changes.push(`started ${primary} (primary) on port ${site.port(primary)}`)
+  if (await ensureRunning(site, state, primary))
+    changes.push(`started ${primary} (primary) on port ${site.port(primary)}`)
   state.timeline = (await probe(primary, site.conn(primary, 'postgres'))).timeline ?? state.timeline
   return changes
 }
@@ -126,7 +145,11 @@ async function dataSetLoaded(site: SiteHandle, node: NodeName): Promise<boolean>
 }
 
 export async function loadDataSet(site: SiteHandle, node: NodeName, scale: number): Promise<void> {
-  const exists = await query<{ e: boolean }>(site.conn(node, 'postgres'), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS e`, [DATABASE])
+  const exists = await query<{ e: boolean }>(
+    site.conn(node, 'postgres'),
+    `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS e`,
+    [DATABASE],
+  )
   if (!exists[0]?.e) await query(site.conn(node, 'postgres'), `CREATE DATABASE ${DATABASE}`)
   await query(site.conn(node), HELPER_SQL + SCHEMA_SQL)
   const phases = generatorSql(countsFor(scale))
@@ -150,7 +173,8 @@ async function ensureStandbys(site: SiteHandle, state: SiteState): Promise<Chang
       await cloneStandby(site, state, n)
       changes.push(`cloned ${n} as the ${state.roles[n]} standby`)
     }
-    if (await ensureRunning(site, state, n)) changes.push(`started ${n} (${state.roles[n]} standby) on port ${site.port(n)}`)
+    if (await ensureRunning(site, state, n))
+      changes.push(`started ${n} (${state.roles[n]} standby) on port ${site.port(n)}`)
   }
   for (const n of nodesWithRole(state, 'fenced'))
     log.step(`${n} is fenced (${state.fencedReason?.[n] ?? 'after a failover'}); run failback to rejoin it`)

@@ -8,13 +8,26 @@ export function renderStatus(s: SiteStatus): string {
   const lines = [`local site ${s.healthy ? 'HEALTHY' : 'UNHEALTHY'}  (${s.stateDir})`, '']
   lines.push('  node   site     role     live     port   LSN            TL  lag            ')
   for (const n of s.nodes) {
-    const lag = n.role === 'primary' ? '-' : `${n.replicationLagBytes === null ? '?' : formatBytes(n.replicationLagBytes)}${n.replayLagSeconds !== null ? ` / ${formatDuration(n.replayLagSeconds)}` : ''}${n.syncState ? ` (${n.syncState})` : ''}`
-    lines.push(`${ok(n.healthy)} ${n.name.padEnd(6)} ${n.site.padEnd(8)} ${n.role.padEnd(8)} ${n.live.padEnd(8)} ${String(n.port).padEnd(6)} ${(n.lsn ?? '-').padEnd(14)} ${String(n.timeline ?? '-').padEnd(3)} ${lag}`)
+    const lag =
+      n.role === 'primary'
+        ? '-'
+        : `${n.replicationLagBytes === null ? '?' : formatBytes(n.replicationLagBytes)}${n.replayLagSeconds !== null ? ` / ${formatDuration(n.replayLagSeconds)}` : ''}${n.syncState ? ` (${n.syncState})` : ''}`
+    lines.push(
+      `${ok(n.healthy)} ${n.name.padEnd(6)} ${n.site.padEnd(8)} ${n.role.padEnd(8)} ${n.live.padEnd(8)} ${String(n.port).padEnd(6)} ${(n.lsn ?? '-').padEnd(14)} ${String(n.timeline ?? '-').padEnd(3)} ${lag}`,
+    )
   }
   if (s.archive)
-    lines.push('', `${ok(!s.archive.failing)} archive  last ${s.archive.lastArchivedWal ?? 'none'} (${s.archive.lastArchivedAgeSeconds === null ? '-' : formatDuration(s.archive.lastArchivedAgeSeconds)} ago), ${s.archive.lagSegments ?? '?'} segment(s) behind, ${s.archive.failedCount} failures`)
-  for (const r of s.repos) lines.push(`${ok(r.healthy)} repo${r.index}    ${r.type.padEnd(6)} ${r.backups} backup(s), latest ${r.latestBackup ?? 'none'}, WAL up to ${r.archiveMax ?? 'none'}${r.healthy ? '' : ` - ${r.message}`}`)
-  lines.push(`${ok(s.endpoint.healthy)} endpoint 127.0.0.1:${s.endpoint.port} -> ${s.endpoint.target ?? 'FENCED'}${s.endpoint.routesToPort ? ` (answers from port ${s.endpoint.routesToPort})` : ''}`)
+    lines.push(
+      '',
+      `${ok(!s.archive.failing)} archive  last ${s.archive.lastArchivedWal ?? 'none'} (${s.archive.lastArchivedAgeSeconds === null ? '-' : formatDuration(s.archive.lastArchivedAgeSeconds)} ago), ${s.archive.lagSegments ?? '?'} segment(s) behind, ${s.archive.failedCount} failures`,
+    )
+  for (const r of s.repos)
+    lines.push(
+      `${ok(r.healthy)} repo${r.index}    ${r.type.padEnd(6)} ${r.backups} backup(s), latest ${r.latestBackup ?? 'none'}, WAL up to ${r.archiveMax ?? 'none'}${r.healthy ? '' : ` - ${r.message}`}`,
+    )
+  lines.push(
+    `${ok(s.endpoint.healthy)} endpoint 127.0.0.1:${s.endpoint.port} -> ${s.endpoint.target ?? 'FENCED'}${s.endpoint.routesToPort ? ` (answers from port ${s.endpoint.routesToPort})` : ''}`,
+  )
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))
   return lines.join('\n') + '\n'
 }

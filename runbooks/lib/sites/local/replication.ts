@@ -41,7 +41,12 @@ export async function ensureRunning(site: SiteHandle, state: SiteState, node: No
 }
 
 /** Wait until one of the given standbys streams from the primary. */
-export async function waitStreaming(site: SiteHandle, primary: NodeName, standbys: string[], timeoutMs = 60_000): Promise<void> {
+export async function waitStreaming(
+  site: SiteHandle,
+  primary: NodeName,
+  standbys: string[],
+  timeoutMs = 60_000,
+): Promise<void> {
   await waitFor(
     `${standbys.join(', ')} to stream from ${primary}`,
     async () => {
@@ -78,5 +83,7 @@ export async function ensureSyncReplication(site: SiteHandle, state: SiteState):
     20,
   )
   if (!changed) return undefined
-  return want.length ? `synchronous replication on ${state.primary}: ANY 1 (${want.join(', ')})` : `asynchronous replication on ${state.primary}`
+  return want.length
+    ? `synchronous replication on ${state.primary}: ANY 1 (${want.join(', ')})`
+    : `asynchronous replication on ${state.primary}`
 }

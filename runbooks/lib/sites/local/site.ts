@@ -46,7 +46,6 @@ export class LocalSite extends SiteHandle {
     return routeEndpoint(this, target)
   }
 
-
   /** node.conf for a role (node-settings.ts is its only writer); true when it changed. */
   writeNodeSettings(node: NodeName, role: NodeRole, ctx: RoleContext): boolean {
     return writeNodeSettings(this, node, role, ctx)
@@ -68,7 +67,6 @@ export class LocalSite extends SiteHandle {
     writeBackrestConf(this, state)
   }
 
-
   repoDown(repo: number): Promise<string | undefined> {
     return repoDown(this, repo)
   }
@@ -85,5 +83,4 @@ export class LocalSite extends SiteHandle {
   loadSecrets(): void {
     registerSiteSecrets(this.layout)
   }
-
 }

@@ -40,7 +40,12 @@ export function siteExists(layout: Layout): boolean {
 export function readState(layout: Layout): SiteState {
   if (!siteExists(layout))
     throw new InputError('local site', [
-      { key: '--stack local', value: layout.stateDir, message: 'no local site here', fix: 'run `npx zx runbooks/local.ts up` first' },
+      {
+        key: '--stack local',
+        value: layout.stateDir,
+        message: 'no local site here',
+        fix: 'run `npx zx runbooks/local.ts up` first',
+      },
     ])
   return JSON.parse(readFileSync(layout.siteFile, 'utf8')) as SiteState
 }

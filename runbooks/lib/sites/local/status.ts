@@ -156,7 +156,13 @@ function nodeRow(
   const replayAge = node.lastReplayTs ? (Date.now() - Date.parse(node.lastReplayTs)) / 1000 : null
   const healthy = nodeHealthy(
     role,
-    { reachable: node.reachable, inRecovery: node.inRecovery, streaming: rep?.state === 'streaming', lagBytes, replayAgeSeconds: replayAge },
+    {
+      reachable: node.reachable,
+      inRecovery: node.inRecovery,
+      streaming: rep?.state === 'streaming',
+      lagBytes,
+      replayAgeSeconds: replayAge,
+    },
     site.policy,
   )
   if (!healthy) problems.push(`${n} (${role}) is not healthy${node.error ? `: ${node.error}` : ''}`)
@@ -184,7 +190,9 @@ function archiveRow(archiver: ArchiverView | undefined, problems: string[]): Arc
     lastArchivedWal: archiver.last_archived_wal,
     lastArchivedAgeSeconds: archiver.last_archived_age_s,
     currentWal: archiver.current_wal,
-    lagSegments: archiver.last_archived_wal ? walSegmentDistance(archiver.current_wal, archiver.last_archived_wal) : null,
+    lagSegments: archiver.last_archived_wal
+      ? walSegmentDistance(archiver.current_wal, archiver.last_archived_wal)
+      : null,
     failedCount: archiver.failed_count,
     failing: archiver.failing,
   }
@@ -192,7 +200,15 @@ function archiveRow(archiver: ArchiverView | undefined, problems: string[]): Arc
 
 async function repoRow(site: SiteHandle, repo: number, problems: string[]): Promise<RepoRow> {
   const type = repo === 1 ? 'posix' : 's3'
-  const unreachable = (message: string): RepoRow => ({ index: repo, type, healthy: false, message, backups: 0, latestBackup: null, archiveMax: null })
+  const unreachable = (message: string): RepoRow => ({
+    index: repo,
+    type,
+    healthy: false,
+    message,
+    backups: 0,
+    latestBackup: null,
+    archiveMax: null,
+  })
   const down = await repoDown(site, repo)
   if (down) {
     problems.push(`repo${repo} unreachable: ${down}`)
@@ -227,12 +243,27 @@ async function endpointRow(site: SiteHandle, state: SiteState, problems: string[
   const target = NODE_NAMES.find((n) => site.port(n) === targetPort) ?? null
   const via = await probe('endpoint', site.endpointConn('postgres'))
   let routesToPort: number | null = null
-  if (via.reachable) routesToPort = (await query<{ p: number }>(site.endpointConn('postgres'), 'SELECT inet_server_port() AS p')).at(0)?.p ?? null
+  if (via.reachable)
+    routesToPort =
+      (await query<{ p: number }>(site.endpointConn('postgres'), 'SELECT inet_server_port() AS p')).at(0)?.p ?? null
   const running = bouncerRunning(layout.pgbouncer)
-  const healthy = running && target === state.primary && via.reachable && via.inRecovery === false && routesToPort === site.port(state.primary)
+  const healthy =
+    running &&
+    target === state.primary &&
+    via.reachable &&
+    via.inRecovery === false &&
+    routesToPort === site.port(state.primary)
   if (!healthy)
     problems.push(
       `endpoint 127.0.0.1:${layout.ports.endpoint} does not route writes to primary ${state.primary} (target ${target ?? 'none'}${via.reachable ? '' : `, ${via.error}`})`,
     )
-  return { port: layout.ports.endpoint, running, target, targetPort: targetPort ?? null, reachable: via.reachable, routesToPort, healthy }
+  return {
+    port: layout.ports.endpoint,
+    running,
+    target,
+    targetPort: targetPort ?? null,
+    reachable: via.reachable,
+    routesToPort,
+    healthy,
+  }
 }

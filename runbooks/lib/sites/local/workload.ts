@@ -18,10 +18,15 @@ export function writerRunning(l: Layout): boolean {
 }
 
 export async function startWriter(l: Layout, rate: number): Promise<string> {
-  if (writerRunning(l)) throw new Error(`a workload writer already runs (pid ${readPid(l.workload.pid)}); stop it first`)
+  if (writerRunning(l))
+    throw new Error(`a workload writer already runs (pid ${readPid(l.workload.pid)}); stop it first`)
   const id = `w${Date.now().toString(36)}${randomBytes(2).toString('hex')}`
-  startDetached(process.execPath, ['--import', TSX, WRITER, String(l.ports.endpoint), l.workload.acks, String(rate), id], { log: l.workload.log, pidFile: l.workload.pid })
-  await waitFor('the writer\'s first acknowledged commit', async () => acked(l, id).length > 0, 20_000)
+  startDetached(
+    process.execPath,
+    ['--import', TSX, WRITER, String(l.ports.endpoint), l.workload.acks, String(rate), id],
+    { log: l.workload.log, pidFile: l.workload.pid },
+  )
+  await waitFor("the writer's first acknowledged commit", async () => acked(l, id).length > 0, 20_000)
   return id
 }
 
@@ -50,10 +55,18 @@ export function acked(l: Layout, id?: string): (Ack & { writer: string })[] {
 }
 
 /** Which acknowledged commits are missing from a node (optionally only those acked before a time). */
-export async function lostCommits(conn: Conn, acks: (Ack & { writer: string })[]): Promise<(Ack & { writer: string })[]> {
+export async function lostCommits(
+  conn: Conn,
+  acks: (Ack & { writer: string })[],
+): Promise<(Ack & { writer: string })[]> {
   if (acks.length === 0) return []
   const writers = [...new Set(acks.map((a) => a.writer))]
-  const rows = await query<{ writer: string; seq: string }>(conn, 'SELECT writer, seq::text FROM drill_ledger WHERE writer = ANY($1)', [writers], 0)
+  const rows = await query<{ writer: string; seq: string }>(
+    conn,
+    'SELECT writer, seq::text FROM drill_ledger WHERE writer = ANY($1)',
+    [writers],
+    0,
+  )
   const present = new Set(rows.map((r) => `${r.writer} ${r.seq}`))
   return acks.filter((a) => !present.has(`${a.writer} ${a.seq}`))
 }

@@ -20,7 +20,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function connect(): Promise<pg.Client> {
   for (;;) {
-    const c = new pg.Client({ host: '127.0.0.1', port: Number(port), user: 'postgres', database: 'labdojo', connectionTimeoutMillis: 1000, query_timeout: 3000, application_name: `writer-${writer}` })
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: Number(port),
+      user: 'postgres',
+      database: 'labdojo',
+      connectionTimeoutMillis: 1000,
+      query_timeout: 3000,
+      application_name: `writer-${writer}`,
+    })
     c.on('error', () => {})
     try {
       await c.connect()
@@ -39,7 +47,10 @@ let next = Date.now()
 while (!stopping) {
   seq++
   try {
-    const r = await client.query('INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, $2, $3) RETURNING inet_server_port() AS port', [writer, seq, `commit ${seq} of ${writer}`])
+    const r = await client.query(
+      'INSERT INTO drill_ledger (writer, seq, payload) VALUES ($1, $2, $3) RETURNING inet_server_port() AS port',
+      [writer, seq, `commit ${seq} of ${writer}`],
+    )
     appendFileSync(acks!, `${writer} ${seq} ${Date.now()} ${r.rows[0].port}\n`)
   } catch {
     await client.end().catch(() => {})
