@@ -68,77 +68,83 @@ export type Decision =
   | { action: 'wait'; reason: string }
   | { action: 'refuse'; reason: string }
 
+const refuse = (reason: string): Decision => ({ action: 'refuse', reason: `refusing: ${reason}` })
+
+/** The guards in order; the first that speaks decides. */
 export function decideFailover(f: FailoverFacts): Decision {
+  return candidateGuards(f) ?? (f.flags.switchover ? switchoverDecision(f) : failoverDecision(f))
+}
+
+/** Whatever the mode: the candidate must be a reachable standby of this cluster, on its timeline, allowed to fail over so. */
+function candidateGuards(f: FailoverFacts): Decision | undefined {
   const c = f.candidate
   const p = f.primary
-  const rpo = formatDuration(f.tierRpoSeconds)
-
   if (c.health !== 'up')
-    return {
-      action: 'refuse',
-      reason: `refusing: candidate ${c.name} is unreachable (${c.error ?? 'no answer'}); there is nothing healthy to promote`,
-    }
+    return refuse(`candidate ${c.name} is unreachable (${c.error ?? 'no answer'}); there is nothing healthy to promote`)
   if (c.inRecovery === false)
-    return {
-      action: 'refuse',
-      reason: `refusing: candidate ${c.name} is already a primary, not a standby; two primaries would be a split brain - investigate before any promotion`,
-    }
+    return refuse(
+      `candidate ${c.name} is already a primary, not a standby; two primaries would be a split brain - investigate before any promotion`,
+    )
   const sysid = p.systemId ?? f.stanzaSystemId
   if (sysid && c.systemId && c.systemId !== sysid)
-    return {
-      action: 'refuse',
-      reason: `refusing: candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster`,
-    }
+    return refuse(
+      `candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster`,
+    )
   const tl = p.health === 'up' ? p.timeline : f.lastKnownTimeline
   if (tl !== undefined && c.timeline !== undefined && c.timeline !== tl)
-    return {
-      action: 'refuse',
-      reason: `refusing: candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history. Bring back a node of timeline ${tl}, or restore from the backups (restore.ts --target latest) instead`,
-    }
+    return refuse(
+      `candidate ${c.name} is on timeline ${c.timeline}, the primary ${p.health === 'up' ? 'is' : 'was last'} on timeline ${tl}; promoting it would fork history. Bring back a node of timeline ${tl}, or restore from the backups (restore.ts --target latest) instead`,
+    )
   if (f.flags.automatic && f.candidateFailover === 'manual')
-    return {
-      action: 'refuse',
-      reason: `refusing: the ${f.candidateSite} site fails over manually by policy; run failover.ts --to ${f.candidateSite} yourself`,
-    }
+    return refuse(
+      `the ${f.candidateSite} site fails over manually by policy; run failover.ts --to ${f.candidateSite} yourself`,
+    )
+  return undefined
+}
 
-  if (f.flags.switchover) {
-    if (p.health !== 'up' || p.inRecovery !== false)
-      return {
-        action: 'refuse',
-        reason: `refusing: a switchover needs a healthy primary, and ${p.name} is ${p.health === 'up' ? 'in recovery' : `down (${p.error ?? 'no answer'})`}; run a failover instead (drop --switchover)`,
-      }
-    if (f.candidateSite === 'hot' && !c.streaming)
-      return {
-        action: 'refuse',
-        reason: `refusing: candidate ${c.name} is not streaming from ${p.name}, so it cannot catch up for a zero-loss switchover`,
-      }
-    return {
-      action: 'promote',
-      mode: 'switchover',
-      reason: `switching over to ${c.name}: planned, ${p.name} healthy; ${p.name} stops first and ${c.name} replays to its last record: no data loss`,
-    }
+/** Planned: a healthy primary, and a candidate that can replay up to its last record. */
+function switchoverDecision(f: FailoverFacts): Decision {
+  const c = f.candidate
+  const p = f.primary
+  if (p.health !== 'up' || p.inRecovery !== false)
+    return refuse(
+      `a switchover needs a healthy primary, and ${p.name} is ${p.health === 'up' ? 'in recovery' : `down (${p.error ?? 'no answer'})`}; run a failover instead (drop --switchover)`,
+    )
+  if (f.candidateSite === 'hot' && !c.streaming)
+    return refuse(
+      `candidate ${c.name} is not streaming from ${p.name}, so it cannot catch up for a zero-loss switchover`,
+    )
+  return {
+    action: 'promote',
+    mode: 'switchover',
+    reason: `switching over to ${c.name}: planned, ${p.name} healthy; ${p.name} stops first and ${c.name} replays to its last record: no data loss`,
   }
+}
 
+/** Unplanned: the primary failed the policy's consecutive probes, and the loss window is within the RPO (or accepted). */
+function failoverDecision(f: FailoverFacts): Decision {
+  const c = f.candidate
+  const p = f.primary
   const d = f.detection
+  const rpo = formatDuration(f.tierRpoSeconds)
   if (p.health === 'up' && p.inRecovery === false && d.consecutiveFailures === 0)
-    return {
-      action: 'refuse',
-      reason: `refusing: primary ${p.name} is healthy (its last ${d.threshold} probes answered); pass --switchover for a planned switchover with zero data loss`,
-    }
+    return refuse(
+      `primary ${p.name} is healthy (its last ${d.threshold} probes answered); pass --switchover for a planned switchover with zero data loss`,
+    )
   if (d.consecutiveFailures < d.threshold)
     return {
       action: 'wait',
       reason: `not failing over yet: primary ${p.name} failed ${d.consecutiveFailures} of ${d.threshold} consecutive probes`,
     }
   if (f.lossWindowSeconds > f.tierRpoSeconds && !f.flags.acceptDataLoss)
-    return {
-      action: 'refuse',
-      reason: `refusing: ${f.candidateSite} standby ${c.name} is ${formatDuration(f.lossWindowSeconds)} behind (${f.lossBasis}), tier-1 RPO is ${rpo}; pass --accept-data-loss to override`,
-    }
+    return refuse(
+      `${f.candidateSite} standby ${c.name} is ${formatDuration(f.lossWindowSeconds)} behind (${f.lossBasis}), tier-1 RPO is ${rpo}; pass --accept-data-loss to override`,
+    )
+  const beyond = f.lossWindowSeconds > f.tierRpoSeconds
   const loss =
     f.lossWindowSeconds === 0
       ? `no data loss (${f.lossBasis})`
-      : `data-loss window up to ${formatDuration(f.lossWindowSeconds)} (${f.lossBasis}${f.lossWindowSeconds > f.tierRpoSeconds ? `, beyond the ${rpo} RPO: accepted by --accept-data-loss` : `, within the ${rpo} RPO`})`
+      : `data-loss window up to ${formatDuration(f.lossWindowSeconds)} (${f.lossBasis}${beyond ? `, beyond the ${rpo} RPO: accepted by --accept-data-loss` : `, within the ${rpo} RPO`})`
   return {
     action: 'promote',
     mode: 'failover',

@@ -89,9 +89,11 @@ export interface Inventory {
 type Raw = Record<string, unknown>
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
 
+type Bad = (key: string, value: unknown, message: string, fix: string) => void
+
 export function parseInventory(raw: unknown, source: string): Inventory {
   const problems: Problem[] = []
-  const bad = (key: string, value: unknown, message: string, fix: string) => problems.push({ key, value, message, fix })
+  const bad: Bad = (key, value, message, fix) => problems.push({ key, value, message, fix })
   if (!isObj(raw))
     throw new InputError(`invalid inventory in ${source}`, [
       {
@@ -105,6 +107,16 @@ export function parseInventory(raw: unknown, source: string): Inventory {
   if (typeof inv.stack !== 'string' || !inv.stack) bad('inventory.stack', inv.stack, 'missing', 'set the stack name')
   if (!['local', 'aws', 'gcp', 'kubernetes'].includes(inv.provider))
     bad('inventory.provider', inv.provider, 'must be local, aws, gcp or kubernetes', 'set provider')
+  checkNodes(inv, bad)
+  checkPgbackrest(inv, bad)
+  checkEndpoint(inv, bad)
+  for (const k of ['sites', 'buckets', 'keys', 'healthChecks'] as const)
+    if (!Array.isArray(inv[k])) bad(`inventory.${k}`, inv[k], 'must be a list', 'export it (an empty list is fine)')
+  if (problems.length) throw new InputError(`invalid inventory in ${source}`, problems)
+  return inv
+}
+
+function checkNodes(inv: Inventory, bad: Bad): void {
   const nodes = Array.isArray(inv.nodes) ? inv.nodes : []
   if (!Array.isArray(inv.nodes) || nodes.length === 0)
     bad('inventory.nodes', inv.nodes, 'must list at least one PostgreSQL node', 'export the nodes')
@@ -128,21 +140,26 @@ export function parseInventory(raw: unknown, source: string): Inventory {
       'has more than one node provisioned as primary',
       'fix the roles',
     )
+}
+
+function checkPgbackrest(inv: Inventory, bad: Bad): void {
   const br = inv.pgbackrest
   if (!isObj(br) || typeof br.stanza !== 'string' || !Array.isArray(br.repos) || br.repos.length === 0)
-    bad(
+    return bad(
       'inventory.pgbackrest',
       br,
       'needs a stanza and at least one repo',
       'export pgbackrest.stanza and pgbackrest.repos',
     )
-  else
-    br.repos.forEach((r, i) => {
-      if (!Number.isInteger(r.index) || r.index < 1 || r.index > 256)
-        bad(`inventory.pgbackrest.repos[${i}].index`, r.index, 'must be 1..256', 'number the repos')
-      if (!['posix', 's3', 'gcs'].includes(r.type))
-        bad(`inventory.pgbackrest.repos[${i}].type`, r.type, 'must be posix, s3 or gcs', 'set the type')
-    })
+  br.repos.forEach((r, i) => {
+    if (!Number.isInteger(r.index) || r.index < 1 || r.index > 256)
+      bad(`inventory.pgbackrest.repos[${i}].index`, r.index, 'must be 1..256', 'number the repos')
+    if (!['posix', 's3', 'gcs'].includes(r.type))
+      bad(`inventory.pgbackrest.repos[${i}].type`, r.type, 'must be posix, s3 or gcs', 'set the type')
+  })
+}
+
+function checkEndpoint(inv: Inventory, bad: Bad): void {
   const ep = inv.endpoint
   if (!isObj(ep) || !['pgbouncer', 'route53', 'clouddns'].includes(ep.kind as string))
     bad(
@@ -153,8 +170,4 @@ export function parseInventory(raw: unknown, source: string): Inventory {
     )
   else if (ep.kind !== 'pgbouncer' && (!ep.zoneId || !ep.recordName))
     bad('inventory.endpoint', ep, 'a DNS endpoint needs zoneId and recordName', 'export them from the DNS component')
-  for (const k of ['sites', 'buckets', 'keys', 'healthChecks'] as const)
-    if (!Array.isArray(inv[k])) bad(`inventory.${k}`, inv[k], 'must be a list', 'export it (an empty list is fine)')
-  if (problems.length) throw new InputError(`invalid inventory in ${source}`, problems)
-  return inv
 }

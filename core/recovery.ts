@@ -210,12 +210,7 @@ export function targetArgs(t: RecoveryTarget): string[] {
  * Choose repo and backup set for a target, or refuse with the valid range.
  * `repoChoice` undefined = automatic (repo1 first, then repo2).
  */
-export function planRestore(
-  t: RecoveryTarget,
-  catalogs: RepoCatalog[],
-  points: RestorePoint[],
-  repoChoice?: number,
-): RestorePlan {
+function requireKnownPoint(t: RecoveryTarget, points: RestorePoint[]): void {
   if (t.kind === 'name' && !points.some((p) => p.name === t.name))
     throw inputError(
       '--target',
@@ -223,16 +218,30 @@ export function planRestore(
       `unknown restore point; known: ${points.map((p) => p.name).join(', ') || 'none'}`,
       'create one with `backup.ts --restore-point NAME`, or pick a time/LSN target',
     )
-  const candidates = repoChoice
-    ? catalogs.filter((c) => c.repo === repoChoice)
-    : [...catalogs].sort((a, b) => a.repo - b.repo)
-  if (repoChoice && candidates.length === 0)
+}
+
+/** The repos to try, in order: the one asked for, else every repo by number (repo1 first). */
+function candidateRepos(catalogs: RepoCatalog[], repoChoice?: number): RepoCatalog[] {
+  if (!repoChoice) return [...catalogs].sort((a, b) => a.repo - b.repo)
+  const chosen = catalogs.filter((c) => c.repo === repoChoice)
+  if (chosen.length === 0)
     throw inputError(
       '--repo',
       repoChoice,
       `no such repo; repos: ${catalogs.map((c) => c.repo).join(', ')}`,
       'pick one of them',
     )
+  return chosen
+}
+
+export function planRestore(
+  t: RecoveryTarget,
+  catalogs: RepoCatalog[],
+  points: RestorePoint[],
+  repoChoice?: number,
+): RestorePlan {
+  requireKnownPoint(t, points)
+  const candidates = candidateRepos(catalogs, repoChoice)
   const notes: string[] = []
   for (const c of candidates) {
     if (!c.reachable) {

@@ -6,6 +6,8 @@ import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { cloudFailover } from './lib/ops/failover/cloud-failover.ts'
 import { run } from './lib/adapters/exec.ts'
 import { failover, watch, type FailoverReport } from './lib/ops/failover/failover.ts'
+import { renderCloudFailover, renderFailover } from './lib/ops/failover/render.ts'
+import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
 import { rejoin } from './lib/ops/failback/rejoin.ts'
 import { inputError } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
@@ -44,72 +46,37 @@ const spec = {
 } as const
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
-  const to = flags.to ?? 'hot'
-  if (to !== 'hot' && to !== 'warm') throw inputError('--to', to, 'must be hot or warm', 'e.g. --to hot')
-  const maxSeconds = flags['max-seconds'] === undefined ? 0 : Number(flags['max-seconds'])
-  if (!Number.isFinite(maxSeconds) || maxSeconds < 0)
-    throw inputError(
-      '--max-seconds',
-      flags['max-seconds'],
-      'must be a number of seconds >= 0',
-      'e.g. --max-seconds 600',
-    )
+  const to = parseStandbySite(flags.to)
+  const maxSeconds = parseSeconds(flags['max-seconds'], '--max-seconds', 0)
   if (flags.watch && flags.switchover)
     throw inputError('--watch', true, 'a switchover is planned, not detected', 'drop --watch or --switchover')
-  const ctx = await loadStack('failover.ts', flags)
-  if (!ctx.site) {
-    const r = await cloudFailover(
-      ctx.inventory,
-      ctx.policy,
-      {
-        to: to as 'hot' | 'warm',
-        dryRun: !!flags['dry-run'],
-        acceptDataLoss: !!flags['accept-data-loss'],
-        switchover: !!flags.switchover,
-      },
-      run,
-      ctx.audit,
-      (q) => confirm(q, !!flags.yes),
-    )
-    if (flags.json) return void printJson(r)
-    process.stdout.write(
-      flags['dry-run']
-        ? `failover plan for stack ${ctx.stack}:\n${r.plan.map((l) => `  ${l}`).join('\n')}\n(dry run: nothing was changed)\n`
-        : `failover of stack ${ctx.stack}: ${r.from} -> ${r.to} done, RTO ${formatDuration(r.rtoSeconds)}, DNS change ${r.dnsChange}\n`,
-    )
-    return
-  }
-  const site = ctx.site
   const o = {
-    to: to as 'hot' | 'warm',
+    to,
     dryRun: !!flags['dry-run'],
     acceptDataLoss: !!flags['accept-data-loss'],
     switchover: !!flags.switchover,
     automatic: false,
   }
+  const confirmStep = (q: string) => confirm(q, !!flags.yes)
+  const ctx = await loadStack('failover.ts', flags)
+  if (!ctx.site) {
+    const r = await cloudFailover(ctx.inventory, ctx.policy, o, run, ctx.audit, confirmStep)
+    return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
+  }
+  const site = ctx.site
   let report: FailoverReport | undefined
   if (flags.watch) {
+    const d = site.policy.detection
     log.info(
-      `watching primary ${site.state().primary} every ${site.policy.detection.probeInterval * 1000} ms (failover after ${site.policy.detection.failureThreshold} consecutive failures)`,
+      `watching primary ${site.state().primary} every ${d.probeInterval * 1000} ms (failover after ${d.failureThreshold} consecutive failures)`,
     )
     report = await watch(site, o, ctx.audit, maxSeconds)
     if (!report) return void log.info('primary stayed healthy')
-  } else report = await failover(site, o, ctx.audit, (q) => confirm(q, !!flags.yes))
+  } else report = await failover(site, o, ctx.audit, confirmStep)
   if (report.mode === 'switchover' && !o.dryRun) {
     const r = await rejoin(site, report.from, ctx.audit)
     log.info(`${r.node} rejoined as a standby of ${r.primary} (${r.method}, ${formatDuration(r.seconds)})`)
   }
   if (flags.json) return void printJson(report)
-  if (o.dryRun)
-    return void process.stdout.write(
-      `${report.decision.reason}\n${report.plan.map((l) => `  ${l}`).join('\n')}\n(dry run: nothing was changed)\n`,
-    )
-  const t = report.timings
-  process.stdout.write(
-    `${report.mode} ${report.from} -> ${report.to} done\n` +
-      `  RTO ${formatDuration(t.rtoSeconds)} (detect ${formatDuration(t.detectSeconds)}, fence ${formatDuration(t.fenceSeconds)}, promote ${formatDuration(t.promoteSeconds)}, switch+verify ${formatDuration(t.switchSeconds)})\n` +
-      `  data-loss window ${formatDuration(report.lossWindowSeconds)}: ${report.lossBasis}\n` +
-      `  notified: ${report.notified.map((n) => `${n.recipient} ${n.ok ? 'ok' : `FAILED (${n.status})`}`).join(', ') || 'no webhooks configured'}\n` +
-      (report.mode === 'failover' ? `  ${report.from} is fenced; rejoin it with: npx zx runbooks/failback.ts\n` : ''),
-  )
+  process.stdout.write(renderFailover(report, o.dryRun))
 })

@@ -58,19 +58,31 @@ export class BackupVault extends pulumi.ComponentResource {
     super('labdojo:dr:BackupVault', name, {}, opts)
     const problems = validateVaultArgs(args)
     if (problems.length) throw new Error(`BackupVault ${name}: ${problems.join('; ')}`)
-    const region = args.region
     const tags = drTags(args.site, 'backup', { tier: String(args.tier) })
     this.bucket = new aws.s3.Bucket(
       `${name}`,
-      { region, bucketPrefix: `${name}-`, objectLockEnabled: true, forceDestroy: false, tags },
+      { region: args.region, bucketPrefix: `${name}-`, objectLockEnabled: true, forceDestroy: false, tags },
       { parent: this, protect: true },
     )
-    const bucket = this.bucket.id
     const versioning = new aws.s3.BucketVersioning(
       `${name}-versioning`,
-      { region, bucket, versioningConfiguration: { status: 'Enabled' } },
+      { region: args.region, bucket: this.bucket.id, versioningConfiguration: { status: 'Enabled' } },
       { parent: this },
     )
+    this.lock(name, args, versioning)
+    this.encrypt(name, args)
+    this.denyPublicAndInsecure(name, args)
+    this.lifecycle(name, args, versioning)
+    if (args.replicateTo) this.replicate(name, args, args.replicateTo, versioning, tags)
+    this.name = this.bucket.bucket
+    this.arn = this.bucket.arn
+    this.registerOutputs({ name: this.name, arn: this.arn })
+  }
+
+  /** Compliance-mode object lock: nobody, root included, deletes a locked version early. */
+  private lock(name: string, args: BackupVaultArgs, versioning: aws.s3.BucketVersioning): void {
+    const { region } = args
+    const bucket = this.bucket.id
     new aws.s3.BucketObjectLockConfiguration(
       `${name}-lock`,
       {
@@ -81,6 +93,12 @@ export class BackupVault extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [versioning] },
     )
+  }
+
+  /** SSE-KMS with the customer key, bucket keys on. */
+  private encrypt(name: string, args: BackupVaultArgs): void {
+    const { region } = args
+    const bucket = this.bucket.id
     new aws.s3.BucketServerSideEncryptionConfiguration(
       `${name}-sse`,
       {
@@ -95,6 +113,12 @@ export class BackupVault extends pulumi.ComponentResource {
       },
       { parent: this },
     )
+  }
+
+  /** No public access, the bucket owner owns every object, and TLS 1.2+ only. */
+  private denyPublicAndInsecure(name: string, args: BackupVaultArgs): void {
+    const { region } = args
+    const bucket = this.bucket.id
     new aws.s3.BucketPublicAccessBlock(
       `${name}-no-public`,
       {
@@ -141,6 +165,12 @@ export class BackupVault extends pulumi.ComponentResource {
       },
       { parent: this },
     )
+  }
+
+  /** Data to Glacier (never the catalog files), exports expired, expired versions kept for the tier's retention. */
+  private lifecycle(name: string, args: BackupVaultArgs, versioning: aws.s3.BucketVersioning): void {
+    const { region } = args
+    const bucket = this.bucket.id
     new aws.s3.BucketLifecycleConfiguration(
       `${name}-lifecycle`,
       {
@@ -175,83 +205,98 @@ export class BackupVault extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [versioning] },
     )
-
-    if (args.replicateTo) {
-      const role = new aws.iam.Role(
-        `${name}-replication`,
-        {
-          assumeRolePolicy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-          }),
-          tags,
-        },
-        { parent: this },
-      )
-      new aws.iam.RolePolicy(
-        `${name}-replication`,
-        {
-          role: role.id,
-          policy: pulumi.jsonStringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
-                Resource: this.bucket.arn,
-              },
-              {
-                Effect: 'Allow',
-                Action: [
-                  's3:GetObjectVersionForReplication',
-                  's3:GetObjectVersionAcl',
-                  's3:GetObjectVersionTagging',
-                  's3:GetObjectRetention',
-                  's3:GetObjectLegalHold',
-                ],
-                Resource: pulumi.interpolate`${this.bucket.arn}/*`,
-              },
-              {
-                Effect: 'Allow',
-                Action: ['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner'],
-                Resource: pulumi.interpolate`${args.replicateTo.bucketArn}/*`,
-              },
-              { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: args.kmsKeyArn },
-              { Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'], Resource: args.replicateTo.kmsKeyArn },
-            ],
-          }),
-        },
-        { parent: this },
-      )
-      new aws.s3.BucketReplicationConfig(
-        `${name}-replication`,
-        {
-          region,
-          bucket,
-          role: role.arn,
-          rules: [
-            {
-              id: 'tier1-cross-region',
-              status: 'Enabled',
-              filter: { prefix: '' },
-              // pgBackRest expiry in the source must not delete the offsite copy
-              deleteMarkerReplication: { status: 'Disabled' },
-              sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
-              destination: {
-                bucket: args.replicateTo.bucketArn,
-                storageClass: 'STANDARD',
-                encryptionConfiguration: { replicaKmsKeyId: args.replicateTo.kmsKeyArn },
-                replicationTime: { status: 'Enabled', time: { minutes: 15 } },
-                metrics: { status: 'Enabled', eventThreshold: { minutes: 15 } },
-              },
-            },
-          ],
-        },
-        { parent: this, dependsOn: [versioning] },
-      )
-    }
-    this.name = this.bucket.bucket
-    this.arn = this.bucket.arn
-    this.registerOutputs({ name: this.name, arn: this.arn })
   }
+
+  /** Cross-region replication of every object, never of deletes. */
+  private replicate(
+    name: string,
+    args: BackupVaultArgs,
+    replicateTo: NonNullable<BackupVaultArgs['replicateTo']>,
+    versioning: aws.s3.BucketVersioning,
+    tags: Record<string, string>,
+  ): void {
+    const { region } = args
+    const bucket = this.bucket.id
+    const role = new aws.iam.Role(
+      `${name}-replication`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+        tags,
+      },
+      { parent: this },
+    )
+    new aws.iam.RolePolicy(
+      `${name}-replication`,
+      {
+        role: role.id,
+        policy: replicationPolicy(this.bucket.arn, args.kmsKeyArn, replicateTo),
+      },
+      { parent: this },
+    )
+    new aws.s3.BucketReplicationConfig(
+      `${name}-replication`,
+      {
+        region,
+        bucket,
+        role: role.arn,
+        rules: [
+          {
+            id: 'tier1-cross-region',
+            status: 'Enabled',
+            filter: { prefix: '' },
+            // pgBackRest expiry in the source must not delete the offsite copy
+            deleteMarkerReplication: { status: 'Disabled' },
+            sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+            destination: {
+              bucket: replicateTo.bucketArn,
+              storageClass: 'STANDARD',
+              encryptionConfiguration: { replicaKmsKeyId: replicateTo.kmsKeyArn },
+              replicationTime: { status: 'Enabled', time: { minutes: 15 } },
+              metrics: { status: 'Enabled', eventThreshold: { minutes: 15 } },
+            },
+          },
+        ],
+      },
+      { parent: this, dependsOn: [versioning] },
+    )
+  }
+}
+
+/** What S3's replication role may do: read the source's versions, write replicas, use both keys. */
+function replicationPolicy(
+  sourceArn: pulumi.Output<string>,
+  kmsKeyArn: pulumi.Input<string>,
+  replicateTo: NonNullable<BackupVaultArgs['replicateTo']>,
+): pulumi.Output<string> {
+  return pulumi.jsonStringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        Resource: sourceArn,
+      },
+      {
+        Effect: 'Allow',
+        Action: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          's3:GetObjectRetention',
+          's3:GetObjectLegalHold',
+        ],
+        Resource: pulumi.interpolate`${sourceArn}/*`,
+      },
+      {
+        Effect: 'Allow',
+        Action: ['s3:ReplicateObject', 's3:ReplicateTags', 's3:ObjectOwnerOverrideToBucketOwner'],
+        Resource: pulumi.interpolate`${replicateTo.bucketArn}/*`,
+      },
+      { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: kmsKeyArn },
+      { Effect: 'Allow', Action: ['kms:Encrypt', 'kms:GenerateDataKey'], Resource: replicateTo.kmsKeyArn },
+    ],
+  })
 }

@@ -47,6 +47,21 @@ function transfer(
 export function drStack(c: DrConfig) {
   const p = c.policy
   const prod = new pulumi.StackReference(c.prodStack)
+  const { warmKey, coldKey, warmVault, coldVault } = drVaults(c)
+  // sync cadence from the policy: warm hourly (its RPO), cold daily (its RPO)
+  transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
+  transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
+  warmCluster(c, prod, warmVault)
+  notificationChannels(c)
+  const inventory: pulumi.Output<Inventory> = pulumi
+    .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
+    .apply(([wb, cb, wk, ck]) => drInventory(c, { wb, cb, wk, ck }))
+  return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name }
+}
+
+/** Customer keys and the two GCS vaults: warm (the repo the warm standby replays) and cold (backup only). */
+function drVaults(c: DrConfig) {
+  const p = c.policy
   const warmKey = new GcpKey('warm-backup', { site: 'warm', location: c.warm.region, purpose: 'backup' })
   const coldKey = new GcpKey('cold-backup', { site: 'cold', location: c.cold.region, purpose: 'backup' })
   const warmVault = new GcsVault(`${c.bucketPrefix}-warm`, {
@@ -69,11 +84,14 @@ export function drStack(c: DrConfig) {
     archiveAfterDays: c.archiveAfterDays,
     tier: 1,
   })
-  // sync cadence from the policy: warm hourly (its RPO), cold daily (its RPO)
-  transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
-  transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
+  return { warmKey, coldKey, warmVault, coldVault }
+}
+
+/** The warm site: a repo-fed PGO standby at the policy's share of the primary's capacity. */
+function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVault): PostgresCluster {
+  const p = c.policy
   const capacity = p.sites.warm.capacity
-  const warm = new PostgresCluster('warm', {
+  return new PostgresCluster('warm', {
     site: 'warm',
     config: { ...c.warm, cpu: scaleQuantity(c.warm.cpu, capacity), memory: scaleQuantity(c.warm.memory, capacity) },
     policy: p,
@@ -93,6 +111,11 @@ export function drStack(c: DrConfig) {
     standby: { repoName: 'repo1' },
     cipherPass: prod.requireOutput('repoCipherPass') as pulumi.Output<string>,
   })
+}
+
+/** One email channel per person in the communication plan's order. */
+function notificationChannels(c: DrConfig): void {
+  const p = c.policy
   for (const [i, who] of p.communication.notificationOrder.entries()) {
     const email = c.alertEmails[who]
     if (!email) continue
@@ -103,85 +126,88 @@ export function drStack(c: DrConfig) {
       labels: { email_address: email },
     })
   }
-  const inventory: pulumi.Output<Inventory> = pulumi
-    .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
-    .apply(([wb, cb, wk, ck]): Inventory => ({
-      stack: 'dr',
-      provider: 'gcp',
-      sites: [
-        { name: 'warm', provider: 'gcp', region: c.warm.region, nodes: ['warm'] },
-        { name: 'cold', provider: 'gcp', region: c.cold.region, nodes: [] },
-      ],
-      nodes: [
-        {
-          name: 'warm',
-          site: 'warm',
-          role: 'standby',
-          host: c.warm.endpoint!,
-          port: 5432,
-          database: 'labdojo',
-          user: 'postgres',
-          kubeContext: c.warm.kubeContext,
-          namespace: 'labdojo',
-        },
-      ],
-      pgbackrest: {
-        stanza: STANZA,
-        repos: [
-          {
-            index: 1,
-            type: 'gcs',
-            path: REPO_PATH,
-            bucket: wb,
-            region: c.warm.region,
-            encrypted: true,
-            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
-            site: 'warm',
-          },
-          {
-            index: 2,
-            type: 'gcs',
-            path: REPO_PATH,
-            bucket: cb,
-            region: c.cold.region,
-            encrypted: true,
-            cipherPassRef: 'pulumi:prod/repoCipherPass',
-            site: 'cold',
-          },
-        ],
-      },
-      buckets: [
-        {
-          name: wb,
-          provider: 'gcp',
-          region: c.warm.region,
-          purpose: 'backup',
-          versioning: true,
-          objectLockDays: fullBackupLockDays(p),
-        },
-        {
-          name: cb,
-          provider: 'gcp',
-          region: c.cold.region,
-          purpose: 'offsite',
-          versioning: true,
-          objectLockDays: offsiteRetentionDays(p),
-        },
-      ],
-      keys: [
-        { id: wk, provider: 'gcp', purpose: 'warm backup', rotationDays: 90 },
-        { id: ck, provider: 'gcp', purpose: 'cold backup', rotationDays: 90 },
-      ],
-      endpoint: {
-        kind: 'clouddns',
-        host: `db-dr.${c.warm.region}.labdojo.com`,
+}
+
+/** The dr stack's inventory (the runbooks' contract), from the names the providers assigned. */
+// eslint-disable-next-line max-lines-per-function -- one literal: the inventory contract, field by field
+export function drInventory(c: DrConfig, names: { wb: string; cb: string; wk: string; ck: string }): Inventory {
+  const p = c.policy
+  const { wb, cb, wk, ck } = names
+  return {
+    stack: 'dr',
+    provider: 'gcp',
+    sites: [
+      { name: 'warm', provider: 'gcp', region: c.warm.region, nodes: ['warm'] },
+      { name: 'cold', provider: 'gcp', region: c.cold.region, nodes: [] },
+    ],
+    nodes: [
+      {
+        name: 'warm',
+        site: 'warm',
+        role: 'standby',
+        host: c.warm.endpoint!,
         port: 5432,
         database: 'labdojo',
-        zoneId: 'labdojo-dr',
-        recordName: 'db.labdojo.com.',
+        user: 'postgres',
+        kubeContext: c.warm.kubeContext,
+        namespace: 'labdojo',
       },
-      healthChecks: [{ site: 'warm', url: `postgresql://${c.warm.endpoint}:5432/labdojo` }],
-    }))
-  void warm
-  return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name }
+    ],
+    pgbackrest: {
+      stanza: STANZA,
+      repos: [
+        {
+          index: 1,
+          type: 'gcs',
+          path: REPO_PATH,
+          bucket: wb,
+          region: c.warm.region,
+          encrypted: true,
+          cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+          site: 'warm',
+        },
+        {
+          index: 2,
+          type: 'gcs',
+          path: REPO_PATH,
+          bucket: cb,
+          region: c.cold.region,
+          encrypted: true,
+          cipherPassRef: 'pulumi:prod/repoCipherPass',
+          site: 'cold',
+        },
+      ],
+    },
+    buckets: [
+      {
+        name: wb,
+        provider: 'gcp',
+        region: c.warm.region,
+        purpose: 'backup',
+        versioning: true,
+        objectLockDays: fullBackupLockDays(p),
+      },
+      {
+        name: cb,
+        provider: 'gcp',
+        region: c.cold.region,
+        purpose: 'offsite',
+        versioning: true,
+        objectLockDays: offsiteRetentionDays(p),
+      },
+    ],
+    keys: [
+      { id: wk, provider: 'gcp', purpose: 'warm backup', rotationDays: 90 },
+      { id: ck, provider: 'gcp', purpose: 'cold backup', rotationDays: 90 },
+    ],
+    endpoint: {
+      kind: 'clouddns',
+      host: `db-dr.${c.warm.region}.labdojo.com`,
+      port: 5432,
+      database: 'labdojo',
+      zoneId: 'labdojo-dr',
+      recordName: 'db.labdojo.com.',
+    },
+    healthChecks: [{ site: 'warm', url: `postgresql://${c.warm.endpoint}:5432/labdojo` }],
+  }
 }

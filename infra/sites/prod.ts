@@ -20,6 +20,53 @@ export const REPO_PATH = '/pgbackrest/labdojo/repo1'
 
 export function prodStack(c: ProdConfig) {
   const p = c.policy
+  const { primaryKey, hotKey, vault, replica } = prodVaults(c)
+  const account = aws.getCallerIdentityOutput({})
+  const access = new BackupAccess('backup-access', {
+    site: 'prod',
+    bucketArns: [vault.arn, replica.arn],
+    kmsKeyArns: [primaryKey.arn, hotKey.arn],
+    trustedPrincipal: pulumi.interpolate`arn:aws:iam::${account.accountId}:root`,
+  })
+  const primary = prodClusters(c, vault, replica, access)
+  const dns = new DnsFailover('db', {
+    zoneId: c.dns.zoneId,
+    recordName: c.dns.recordName,
+    primaryTarget: c.primary.endpoint!,
+    secondaryTarget: c.hot.endpoint!,
+    healthCheckPort: c.dns.healthCheckPort,
+    healthCheckPath: c.dns.healthCheckPath,
+    policy: p,
+  })
+  const monitoring = new Monitoring('dr', {
+    region: c.primary.region,
+    policy: p,
+    kmsKeyArn: primaryKey.arn,
+    recipients: c.alertEmails,
+    backupBucket: vault.name,
+    replicaBucket: replica.name,
+    replicationRuleId: 'tier1-cross-region',
+    storageCapacityBytes: c.storageCapacityBytes,
+  })
+  const inventory: pulumi.Output<Inventory> = pulumi
+    .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id])
+    .apply(([vb, rb, pk, hk]) => prodInventory(c, { vb, rb, pk, hk }))
+  // the export CronJobs read the stack's inventory (where to put exports) from this ConfigMap
+  primary.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
+
+  return {
+    inventory,
+    replicaBucket: replica.name,
+    replicaRegion: c.hot.region,
+    transferReaderRoleArn: access.roles.reader.arn,
+    repoCipherPass: pulumi.secret(primary.cipherPass),
+    alertTopicArn: monitoring.topic.arn,
+  }
+}
+
+/** The customer keys and the two vaults: the primary's, replicated to the hot region's. */
+function prodVaults(c: ProdConfig) {
+  const p = c.policy
   const days = (s: number) => Math.ceil(s / 86400)
   const exportDays = days(Math.max(p.schedules.logicalExport.retention, p.schedules.userProgressExport.retention))
   const primaryKey = new AwsKey('primary-backup', { site: 'primary', region: c.primary.region, purpose: 'backup' })
@@ -49,13 +96,12 @@ export function prodStack(c: ProdConfig) {
     exportRetentionDays: exportDays,
     replicateTo: { bucketArn: replica.arn, region: c.hot.region, kmsKeyArn: hotKey.arn },
   })
-  const account = aws.getCallerIdentityOutput({})
-  const access = new BackupAccess('backup-access', {
-    site: 'prod',
-    bucketArns: [vault.arn, replica.arn],
-    kmsKeyArns: [primaryKey.arn, hotKey.arn],
-    trustedPrincipal: pulumi.interpolate`arn:aws:iam::${account.accountId}:root`,
-  })
+  return { primaryKey, hotKey, vault, replica }
+}
+
+/** The primary cluster (schedules, writer role) and the hot standby cluster (streaming, reader role). */
+function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, access: BackupAccess): PostgresCluster {
+  const p = c.policy
   const primary = new PostgresCluster('primary', {
     site: 'primary',
     config: c.primary,
@@ -94,26 +140,14 @@ export function prodStack(c: ProdConfig) {
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
   })
-  const dns = new DnsFailover('db', {
-    zoneId: c.dns.zoneId,
-    recordName: c.dns.recordName,
-    primaryTarget: c.primary.endpoint!,
-    secondaryTarget: c.hot.endpoint!,
-    healthCheckPort: c.dns.healthCheckPort,
-    healthCheckPath: c.dns.healthCheckPath,
-    policy: p,
-  })
-  const monitoring = new Monitoring('dr', {
-    region: c.primary.region,
-    policy: p,
-    kmsKeyArn: primaryKey.arn,
-    recipients: c.alertEmails,
-    backupBucket: vault.name,
-    replicaBucket: replica.name,
-    replicationRuleId: 'tier1-cross-region',
-    storageCapacityBytes: c.storageCapacityBytes,
-  })
+  return primary
+}
 
+/** The prod stack's inventory (the runbooks' contract), from the names the providers assigned. */
+// eslint-disable-next-line max-lines-per-function -- one literal: the inventory contract, field by field
+export function prodInventory(c: ProdConfig, names: { vb: string; rb: string; pk: string; hk: string }): Inventory {
+  const p = c.policy
+  const { vb, rb, pk, hk } = names
   const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({
     name,
     site,
@@ -125,85 +159,72 @@ export function prodStack(c: ProdConfig) {
     kubeContext: cfg.kubeContext,
     namespace: 'labdojo',
   })
-  const inventory: pulumi.Output<Inventory> = pulumi
-    .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id])
-    .apply(([vb, rb, pk, hk]): Inventory => ({
-      stack: 'prod',
-      provider: 'aws',
-      sites: [
-        { name: 'primary', provider: 'aws', region: c.primary.region, nodes: ['primary'] },
-        { name: 'hot', provider: 'aws', region: c.hot.region, nodes: ['hot'] },
-      ],
-      nodes: [node('primary', 'primary', c.primary, 'primary'), node('hot', 'hot', c.hot, 'standby')],
-      pgbackrest: {
-        stanza: STANZA,
-        repos: [
-          {
-            index: 1,
-            type: 's3',
-            path: REPO_PATH,
-            bucket: vb,
-            region: c.primary.region,
-            encrypted: true,
-            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
-            site: 'primary',
-          },
-          {
-            index: 2,
-            type: 's3',
-            path: REPO_PATH,
-            bucket: rb,
-            region: c.hot.region,
-            encrypted: true,
-            cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
-            site: 'hot',
-          },
-        ],
-      },
-      buckets: [
-        {
-          name: vb,
-          provider: 'aws',
-          region: c.primary.region,
-          purpose: 'backup',
-          versioning: true,
-          objectLockDays: fullBackupLockDays(p),
-        },
-        {
-          name: rb,
-          provider: 'aws',
-          region: c.hot.region,
-          purpose: 'offsite',
-          versioning: true,
-          objectLockDays: fullBackupLockDays(p),
-        },
-      ],
-      keys: [
-        { id: pk, provider: 'aws', purpose: 'primary backup', rotationDays: 90 },
-        { id: hk, provider: 'aws', purpose: 'hot backup', rotationDays: 90 },
-      ],
-      endpoint: {
-        kind: 'route53',
-        host: c.dns.recordName,
-        port: 5432,
-        database: 'labdojo',
-        zoneId: c.dns.zoneId,
-        recordName: c.dns.recordName,
-      },
-      healthChecks: [
-        { site: 'primary', url: `https://${c.primary.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-        { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-      ],
-    }))
-  // the export CronJobs read the stack's inventory (where to put exports) from this ConfigMap
-  primary.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
-
   return {
-    inventory,
-    replicaBucket: replica.name,
-    replicaRegion: c.hot.region,
-    transferReaderRoleArn: access.roles.reader.arn,
-    repoCipherPass: pulumi.secret(primary.cipherPass),
-    alertTopicArn: monitoring.topic.arn,
+    stack: 'prod',
+    provider: 'aws',
+    sites: [
+      { name: 'primary', provider: 'aws', region: c.primary.region, nodes: ['primary'] },
+      { name: 'hot', provider: 'aws', region: c.hot.region, nodes: ['hot'] },
+    ],
+    nodes: [node('primary', 'primary', c.primary, 'primary'), node('hot', 'hot', c.hot, 'standby')],
+    pgbackrest: {
+      stanza: STANZA,
+      repos: [
+        {
+          index: 1,
+          type: 's3',
+          path: REPO_PATH,
+          bucket: vb,
+          region: c.primary.region,
+          encrypted: true,
+          cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+          site: 'primary',
+        },
+        {
+          index: 2,
+          type: 's3',
+          path: REPO_PATH,
+          bucket: rb,
+          region: c.hot.region,
+          encrypted: true,
+          cipherPassRef: 'k8s:labdojo/labdojo-pgbackrest-conf',
+          site: 'hot',
+        },
+      ],
+    },
+    buckets: [
+      {
+        name: vb,
+        provider: 'aws',
+        region: c.primary.region,
+        purpose: 'backup',
+        versioning: true,
+        objectLockDays: fullBackupLockDays(p),
+      },
+      {
+        name: rb,
+        provider: 'aws',
+        region: c.hot.region,
+        purpose: 'offsite',
+        versioning: true,
+        objectLockDays: fullBackupLockDays(p),
+      },
+    ],
+    keys: [
+      { id: pk, provider: 'aws', purpose: 'primary backup', rotationDays: 90 },
+      { id: hk, provider: 'aws', purpose: 'hot backup', rotationDays: 90 },
+    ],
+    endpoint: {
+      kind: 'route53',
+      host: c.dns.recordName,
+      port: 5432,
+      database: 'labdojo',
+      zoneId: c.dns.zoneId,
+      recordName: c.dns.recordName,
+    },
+    healthChecks: [
+      { site: 'primary', url: `https://${c.primary.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
+      { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
+    ],
   }
 }

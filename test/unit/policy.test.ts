@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readFileSync } from 'node:fs'
-import {
-  parsePolicy,
-  archiveTimeoutSeconds,
-  fullsRetained,
-  diffsRetained,
-  offsiteRetentionDays,
-} from '../../core/policy.ts'
+import { archiveTimeoutSeconds, fullsRetained, diffsRetained, offsiteRetentionDays } from '../../core/policy.ts'
+import { parsePolicy } from '../../core/policy-parse.ts'
 import { validCron, cronPeriodSeconds } from '../../core/cron.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy, stackConfig, deepMerge, resolvePolicy } from '../../core/project-config.ts'

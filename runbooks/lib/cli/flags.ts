@@ -54,3 +54,17 @@ export function parseRepo(raw: string | undefined, available: number[]): number 
     throw inputError('--repo', raw, `must be one of ${available.join(', ')}`, `e.g. --repo ${available[0]}`)
   return n
 }
+
+export function parseStandbySite(raw: string | undefined): 'hot' | 'warm' {
+  const to = raw ?? 'hot'
+  if (to !== 'hot' && to !== 'warm') throw inputError('--to', to, 'must be hot or warm', 'e.g. --to hot')
+  return to
+}
+
+/** A number of seconds >= 0 (fallback when absent). */
+export function parseSeconds(raw: string | undefined, key: string, fallback: number): number {
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < 0) throw inputError(key, raw, 'must be a number of seconds >= 0', `e.g. ${key} 600`)
+  return n
+}

@@ -100,70 +100,72 @@ export async function loadStack(
 ): Promise<StackContext> {
   const stack = flags.stack ?? LOCAL_STACK
   const policy = loadPolicyFor(stack)
-  if (stack === LOCAL_STACK) {
-    if (flags.inventory)
-      throw inputError(
-        '--inventory',
-        flags.inventory,
-        'the local stack describes itself',
-        'drop --inventory, or pass --stack prod|dr',
-      )
-    const site = new LocalSite(localLayout(flags['base-port']), policy, run)
-    const inventory = site.exists() ? site.inventory() : undefined
-    if (!inventory)
-      throw new InputError('local site', [
-        {
-          key: '--stack local',
-          value: site.layout.stateDir,
-          message: 'no local site is set up',
-          fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first',
-        },
-      ])
-    site.loadSecrets()
-    return { stack, policy, audit: auditFor(runbook, stack), inventory, site }
-  }
-  let raw: unknown
-  let source: string
-  if (flags.inventory) {
-    if (!existsSync(flags.inventory))
-      throw inputError(
-        '--inventory',
-        flags.inventory,
-        'no such file',
-        'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`',
-      )
-    source = flags.inventory
-    try {
-      raw = JSON.parse(readFileSync(flags.inventory, 'utf8'))
-    } catch (e) {
-      throw inputError(
-        '--inventory',
-        flags.inventory,
-        `is not JSON: ${(e as Error).message}`,
-        'pass the stack output file unchanged',
-      )
-    }
-  } else {
-    source = `pulumi stack output --stack ${stack}`
-    try {
-      raw = JSON.parse(
-        execFileSync('pulumi', ['stack', 'output', '--json', '--stack', stack], {
-          cwd: REPO_ROOT,
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      )
-    } catch (e) {
-      throw inputError(
-        '--stack',
-        stack,
-        `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`,
-        'install and log in to the Pulumi CLI, or pass --inventory FILE',
-      )
-    }
-  }
+  const audit = auditFor(runbook, stack)
+  if (stack !== LOCAL_STACK) return { stack, policy, audit, inventory: readCloudInventory(stack, flags.inventory) }
+  if (flags.inventory)
+    throw inputError(
+      '--inventory',
+      flags.inventory,
+      'the local stack describes itself',
+      'drop --inventory, or pass --stack prod|dr',
+    )
+  const site = new LocalSite(localLayout(flags['base-port']), policy, run)
+  if (!site.exists())
+    throw new InputError('local site', [
+      {
+        key: '--stack local',
+        value: site.layout.stateDir,
+        message: 'no local site is set up',
+        fix: 'run `npx zx runbooks/local.ts up` (or `npm run drill`) first',
+      },
+    ])
+  site.loadSecrets()
+  return { stack, policy, audit, inventory: site.inventory(), site }
+}
+
+/** A cloud stack's inventory: --inventory FILE, else the Pulumi CLI's stack output. */
+function readCloudInventory(stack: string, file: string | undefined): Inventory {
+  const { raw, source } = file ? readInventoryFile(file) : readStackOutput(stack)
   const inv = (raw as { inventory?: unknown }).inventory ?? raw
-  return { stack, policy, audit: auditFor(runbook, stack), inventory: parseInventory(inv, source) }
+  return parseInventory(inv, source)
+}
+
+function readInventoryFile(file: string): { raw: unknown; source: string } {
+  if (!existsSync(file))
+    throw inputError(
+      '--inventory',
+      file,
+      'no such file',
+      'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`',
+    )
+  try {
+    return { raw: JSON.parse(readFileSync(file, 'utf8')), source: file }
+  } catch (e) {
+    throw inputError(
+      '--inventory',
+      file,
+      `is not JSON: ${(e as Error).message}`,
+      'pass the stack output file unchanged',
+    )
+  }
+}
+
+function readStackOutput(stack: string): { raw: unknown; source: string } {
+  try {
+    const out = execFileSync('pulumi', ['stack', 'output', '--json', '--stack', stack], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    return { raw: JSON.parse(out), source: `pulumi stack output --stack ${stack}` }
+  } catch (e) {
+    throw inputError(
+      '--stack',
+      stack,
+      `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`,
+      'install and log in to the Pulumi CLI, or pass --inventory FILE',
+    )
+  }
 }
 
 /*

@@ -89,6 +89,20 @@ export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] 
 }
 
 /** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
+/** A repo that cannot be read: no facts, and why. */
+function unreachableRepo(repo: number, error: string): RepoCatalog {
+  return {
+    repo,
+    backups: [],
+    archiveMin: null,
+    archiveMax: null,
+    earliest: null,
+    latest: null,
+    reachable: false,
+    error,
+  }
+}
+
 export async function repoCatalog(
   run: Runner,
   br: PgBackRest,
@@ -97,44 +111,15 @@ export async function repoCatalog(
   precheck?: () => Promise<string | undefined>,
 ): Promise<RepoCatalog> {
   const down = await precheck?.()
-  if (down)
-    return {
-      repo,
-      backups: [],
-      archiveMin: null,
-      archiveMax: null,
-      earliest: null,
-      latest: null,
-      reachable: false,
-      error: down,
-    }
+  if (down) return unreachableRepo(repo, down)
   let info: StanzaInfo
   try {
     info = await br.info(repo)
   } catch (e) {
-    return {
-      repo,
-      backups: [],
-      archiveMin: null,
-      archiveMax: null,
-      earliest: null,
-      latest: null,
-      reachable: false,
-      error: (e as Error).message.split('\n').slice(0, 3).join(' '),
-    }
+    return unreachableRepo(repo, (e as Error).message.split('\n').slice(0, 3).join(' '))
   }
   const r = info.repos.find((x) => x.key === repo)
-  if (r && r.status !== 0 && r.status !== 2)
-    return {
-      repo,
-      backups: [],
-      archiveMin: null,
-      archiveMax: null,
-      earliest: null,
-      latest: null,
-      reachable: false,
-      error: r.message,
-    }
+  if (r && r.status !== 0 && r.status !== 2) return unreachableRepo(repo, r.message)
   const backups = catalogBackups(info, repo)
   const arch = info.archives.filter((a) => a.repoKey === repo).sort((a, b) => (a.max ?? '').localeCompare(b.max ?? ''))
   const archiveMin =
@@ -143,7 +128,6 @@ export async function repoCatalog(
       .filter(Boolean)
       .sort()[0] ?? null
   const archiveMax = arch.at(-1)?.max ?? null
-  const earliest = earliestPoint(backups)
   // the end of the newest backup is itself recoverable even when no commit follows it
   const backupEnd = newestBackupEnd(backups)
   let latest: Point | null = null
@@ -156,7 +140,7 @@ export async function repoCatalog(
     }
   }
   if (backupEnd && (!latest || latest.time < backupEnd.time)) latest = backupEnd
-  return { repo, backups, archiveMin, archiveMax, earliest, latest, reachable: true, error }
+  return { repo, backups, archiveMin, archiveMax, earliest: earliestPoint(backups), latest, reachable: true, error }
 }
 
 // ------------------------------------------------------------------ named restore points

@@ -85,30 +85,9 @@ export async function writeExport(
   const dir = join(root, label)
   mkdirForSiteUser(root, 0o700)
   mkdirForSiteUser(dir, 0o700)
-  const opts = { asSiteUser: c.asSiteUser, env: c.env, timeoutMs: 4 * 3600_000 }
   const t0 = Date.now()
   try {
-    await withElapsed(`pg_dump of ${c.database} from ${c.source}`, () =>
-      run(pgBin('pg_dump'), [...c.args, '-Fd', '-j', '2', '-Z', '1', '-f', join(dir, 'pg_dump'), c.database], opts),
-    )
-    await withElapsed('user_progress CSV export', () =>
-      run(
-        'bash',
-        [
-          '-o',
-          'pipefail',
-          '-c',
-          `"$1" -X -q "\${@:5}" -d "$2" -c "$3" | gzip -1 > "$4"`,
-          'export',
-          pgBin('psql'),
-          c.database,
-          USER_PROGRESS_EXPORT_SQL,
-          join(dir, 'user_progress.csv.gz'),
-          ...c.args,
-        ],
-        opts,
-      ),
-    )
+    await dumpInto(run, c, dir)
   } catch (e) {
     rmSync(dir, { recursive: true, force: true }) // never leave a half export that looks complete
     throw e
@@ -127,10 +106,7 @@ export async function writeExport(
     stopTime,
     files,
   }
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 })
-  writeFileSync(join(dir, 'SHA256SUMS'), files.map((f) => `${f.sha256}  ${f.path}`).join('\n') + '\n', { mode: 0o600 })
-  if (c.asSiteUser) for (const f of ['manifest.json', 'SHA256SUMS']) giveToSiteUser(join(dir, f))
-  chmodSync(dir, 0o700)
+  writeManifest(dir, manifest, !!c.asSiteUser)
   return {
     label,
     dir,
@@ -142,6 +118,32 @@ export async function writeExport(
     source: c.source,
     seconds: (Date.now() - t0) / 1000,
   }
+}
+
+/** pg_dump (directory format, 2 jobs) and the guide's user-progress CSV, gzip'd. */
+async function dumpInto(run: Runner, c: DumpConnection, dir: string): Promise<void> {
+  const opts = { asSiteUser: c.asSiteUser, env: c.env, timeoutMs: 4 * 3600_000 }
+  await withElapsed(`pg_dump of ${c.database} from ${c.source}`, () =>
+    run(pgBin('pg_dump'), [...c.args, '-Fd', '-j', '2', '-Z', '1', '-f', join(dir, 'pg_dump'), c.database], opts),
+  )
+  const csv = `"$1" -X -q "\${@:5}" -d "$2" -c "$3" | gzip -1 > "$4"`
+  const csvArgs = [pgBin('psql'), c.database, USER_PROGRESS_EXPORT_SQL, join(dir, 'user_progress.csv.gz'), ...c.args]
+  await withElapsed('user_progress CSV export', () =>
+    run('bash', ['-o', 'pipefail', '-c', csv, 'export', ...csvArgs], opts),
+  )
+}
+
+/** manifest.json and SHA256SUMS, last: an export without them is visibly incomplete. */
+function writeManifest(
+  dir: string,
+  manifest: { files: { path: string; sha256: string }[] },
+  asSiteUser: boolean,
+): void {
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 })
+  const sums = manifest.files.map((f) => `${f.sha256}  ${f.path}`).join('\n') + '\n'
+  writeFileSync(join(dir, 'SHA256SUMS'), sums, { mode: 0o600 })
+  if (asSiteUser) for (const f of ['manifest.json', 'SHA256SUMS']) giveToSiteUser(join(dir, f))
+  chmodSync(dir, 0o700)
 }
 
 /** The record of one export at one destination. */

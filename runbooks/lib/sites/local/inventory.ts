@@ -25,24 +25,7 @@ export function siteInventory(layout: Layout, state: SiteState): Inventory {
     provider: 'local',
     sites: [siteOf('primary'), siteOf('hot'), siteOf('warm'), siteOf('cold')],
     nodes: NODE_NAMES.map(node),
-    pgbackrest: {
-      stanza: STANZA,
-      configPath: layout.pgbackrest.conf,
-      repos: [
-        { index: 1, type: 'posix', path: layout.pgbackrest.repo1, encrypted: false, site: 'primary' },
-        {
-          index: 2,
-          type: 's3',
-          path: '/pgbackrest',
-          bucket: BUCKET,
-          endpoint: `127.0.0.1:${layout.ports.s3}`,
-          region: 'us-east-1',
-          encrypted: true,
-          cipherPassRef: layout.secrets.pgbackrest,
-          site: 'cold',
-        },
-      ],
-    },
+    pgbackrest: { stanza: STANZA, configPath: layout.pgbackrest.conf, repos: siteRepos(layout) },
     buckets: [
       {
         name: BUCKET,
@@ -68,4 +51,22 @@ export function siteInventory(layout: Layout, state: SiteState): Inventory {
       url: `postgresql://postgres@127.0.0.1:${layout.ports[n]}/postgres`,
     })),
   }
+}
+
+/** repo1: the local backup storage; repo2: the encrypted offsite S3 bucket, alone enough for the cold site. */
+function siteRepos(layout: Layout): Inventory['pgbackrest']['repos'] {
+  return [
+    { index: 1, type: 'posix', path: layout.pgbackrest.repo1, encrypted: false, site: 'primary' },
+    {
+      index: 2,
+      type: 's3',
+      path: '/pgbackrest',
+      bucket: BUCKET,
+      endpoint: `127.0.0.1:${layout.ports.s3}`,
+      region: 'us-east-1',
+      encrypted: true,
+      cipherPassRef: layout.secrets.pgbackrest,
+      site: 'cold',
+    },
+  ]
 }

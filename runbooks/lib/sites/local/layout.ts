@@ -48,6 +48,19 @@ export function secretsRoot(siteUserHome: string): string {
   return process.env.LABDOJO_SECRETS_DIR ?? join(siteUserHome, '.config', 'labdojo-dr')
 }
 
+/** The 20 ports from the base: endpoint, three nodes, S3, and ten for scratch (restored) clusters. */
+export function portsFrom(basePort: number): Layout['ports'] {
+  return {
+    endpoint: basePort,
+    node1: basePort + 1,
+    node2: basePort + 2,
+    node3: basePort + 3,
+    s3: basePort + 9,
+    scratchFirst: basePort + 10,
+    scratchLast: basePort + 19,
+  }
+}
+
 export function layout(stateDir: string, basePort: number, siteUserHome = homedir()): Layout {
   const siteId = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
   const d = (...p: string[]) => join(stateDir, ...p)
@@ -58,15 +71,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     stateDir,
     siteId,
     basePort,
-    ports: {
-      endpoint: basePort,
-      node1: basePort + 1,
-      node2: basePort + 2,
-      node3: basePort + 3,
-      s3: basePort + 9,
-      scratchFirst: basePort + 10,
-      scratchLast: basePort + 19,
-    },
+    ports: portsFrom(basePort),
     siteFile: d('site.json'),
     inventoryFile: d('inventory.json'),
     auditFile: d('audit.log'),

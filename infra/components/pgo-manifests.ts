@@ -1,0 +1,220 @@
+/**
+ * The Kubernetes objects a PostgresCluster component emits, as pure functions of its arguments
+ * (Pulumi inputs pass through untouched): the PGO PostgresCluster spec, pgBackRest's global
+ * settings, the backup schedules, and the export CronJobs. Tests check them against the schemas.
+ */
+import type * as pulumi from '@pulumi/pulumi'
+import type { DrPolicy } from '../../core/policy.ts'
+import { archiveTimeoutSeconds, diffsRetained } from '../../core/policy.ts'
+import type { SiteConfig } from '../config.ts'
+
+export interface RepoSpec {
+  name: 'repo1' | 'repo2' | 'repo3'
+  s3?: { bucket: pulumi.Input<string>; region: string; roleArn: pulumi.Input<string> }
+  gcs?: { bucket: pulumi.Input<string> }
+  /** schedules run against this repo */
+  scheduled: boolean
+  retentionFull: number
+  retentionFullType: 'count' | 'time'
+}
+
+export interface PostgresClusterArgs {
+  site: 'primary' | 'hot' | 'warm'
+  config: SiteConfig
+  policy: DrPolicy
+  namespace: string
+  pgoVersion: string
+  runbookImage: string
+  repos: RepoSpec[]
+  /** hot: stream from this host; warm: replay from this repo */
+  standby?: { host?: pulumi.Input<string>; repoName?: string }
+  /** the cipher pass shared by every site reading the same repo */
+  cipherPass?: pulumi.Input<string>
+  stack: string
+}
+
+export const PGO_GROUP = 'postgres-operator.crunchydata.com/v1beta1'
+
+export function pgbackrestGlobal(policy: DrPolicy, repos: RepoSpec[]): Record<string, string> {
+  const g: Record<string, string> = {
+    'archive-async': 'y',
+    'spool-path': '/pgdata/pgbackrest-spool',
+    'compress-type': 'lz4',
+    'process-max': '2',
+    'start-fast': 'y',
+    'backup-standby': 'y',
+  }
+  for (const r of repos) {
+    g[`${r.name}-cipher-type`] = 'aes-256-cbc'
+    g[`${r.name}-retention-full-type`] = r.retentionFullType
+    g[`${r.name}-retention-full`] = String(r.retentionFull)
+    g[`${r.name}-retention-diff`] = String(diffsRetained(policy))
+    if (r.s3) g[`${r.name}-s3-key-type`] = 'web-id'
+  }
+  return g
+}
+
+export function schedulesFor(policy: DrPolicy) {
+  return {
+    full: policy.schedules.full.cron,
+    incremental: policy.schedules.incremental.cron,
+    differential: policy.schedules.differential.cron,
+  }
+}
+
+export const INVENTORY_CONFIGMAP = 'labdojo-inventory'
+export const INVENTORY_DIR = '/etc/labdojo'
+/** PGO's user-secret keys -> libpq environment */
+const PG_ENV = { host: 'PGHOST', port: 'PGPORT', user: 'PGUSER', password: 'PGPASSWORD', dbname: 'PGDATABASE' } as const
+
+/** Names of the objects the spec refers to. */
+export interface SpecNames {
+  cipherSecret: pulumi.Input<string>
+  serviceAccount: pulumi.Input<string>
+}
+
+/** The PostgresCluster spec: instances, Patroni settings, pgBackRest repos and schedules, standby, service. */
+export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames) {
+  const sync = args.policy.sites.hot.replication === 'synchronous'
+  const repos = args.repos.map((r) => ({
+    name: r.name,
+    ...(r.s3 ? { s3: { bucket: r.s3.bucket, endpoint: `s3.${r.s3.region}.amazonaws.com`, region: r.s3.region } } : {}),
+    ...(r.gcs ? { gcs: { bucket: r.gcs.bucket } } : {}),
+    ...(r.scheduled && !args.standby ? { schedules: schedulesFor(args.policy) } : {}),
+  }))
+  return {
+    postgresVersion: 15,
+    instances: [
+      {
+        name: args.site,
+        replicas: args.config.instances,
+        resources: {
+          requests: { cpu: args.config.cpu, memory: args.config.memory },
+          limits: { memory: args.config.memory },
+        },
+        dataVolumeClaimSpec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: args.config.storage } },
+        },
+      },
+    ],
+    patroni: {
+      dynamicConfiguration: {
+        synchronous_mode: sync && args.config.instances > 1,
+        postgresql: {
+          parameters: {
+            archive_timeout: String(archiveTimeoutSeconds(args.policy)),
+            wal_level: 'replica',
+            data_checksums: 'on',
+          },
+        },
+      },
+    },
+    backups: {
+      pgbackrest: {
+        configuration: [{ secret: { name: names.cipherSecret } }],
+        global: pgbackrestGlobal(args.policy, args.repos),
+        metadata: { annotations: { 'labdojo.com/service-account': names.serviceAccount } },
+        repos,
+      },
+    },
+    ...(args.standby
+      ? {
+          standby: {
+            enabled: true,
+            ...(args.standby.host ? { host: args.standby.host, port: 5432 } : {}),
+            ...(args.standby.repoName ? { repoName: args.standby.repoName } : {}),
+          },
+        }
+      : {}),
+    service: { type: 'LoadBalancer' },
+  }
+}
+
+/** The exports our runbooks run on a schedule (the primary site only): name, cron, backup type. */
+export function exportJobs(policy: DrPolicy) {
+  return [
+    ['logical-export', policy.schedules.logicalExport.cron, 'logical'],
+    ['user-progress-export', policy.schedules.userProgressExport.cron, 'logical'],
+  ] as const
+}
+
+/**
+ * An export CronJob: the runbooks image runs backup.ts against the stack's inventory; the
+ * database through PGO's user secret, the seal through ours, AWS through the service account.
+ */
+export function exportCronJob(
+  args: PostgresClusterArgs,
+  job: string,
+  cron: string,
+  type: string,
+  namespace: pulumi.Input<string>,
+  serviceAccount: pulumi.Input<string>,
+) {
+  return {
+    metadata: { name: `labdojo-${job}`, namespace: namespace },
+    spec: {
+      schedule: cron,
+      concurrencyPolicy: 'Forbid',
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 5,
+      jobTemplate: {
+        spec: {
+          backoffLimit: 1,
+          template: {
+            spec: {
+              serviceAccountName: serviceAccount,
+              restartPolicy: 'Never',
+              securityContext: { runAsNonRoot: true, runAsUser: 26 },
+              containers: [
+                {
+                  name: job,
+                  image: args.runbookImage,
+                  args: [
+                    'npx',
+                    'zx',
+                    'runbooks/backup.ts',
+                    '--type',
+                    type,
+                    '--stack',
+                    args.stack,
+                    '--inventory',
+                    `${INVENTORY_DIR}/inventory.json`,
+                    '--json',
+                  ],
+                  // the database through PGO's user secret, the seal through ours; AWS through the service account (IRSA)
+                  env: exportEnv(),
+                  volumeMounts: [
+                    { name: 'export', mountPath: '/export' },
+                    { name: 'inventory', mountPath: INVENTORY_DIR, readOnly: true },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: 'export', emptyDir: {} },
+                { name: 'inventory', configMap: { name: INVENTORY_CONFIGMAP } },
+              ],
+            },
+          },
+        },
+      },
+    },
+  }
+}
+
+/** The database through PGO's user secret, the seal through ours (env, never argv). */
+function exportEnv() {
+  return [
+    ...(['host', 'port', 'user', 'password', 'dbname'] as const).map((key) => ({
+      name: PG_ENV[key],
+      valueFrom: { secretKeyRef: { name: 'labdojo-pguser-labdojo', key } },
+    })),
+    {
+      name: 'LABDOJO_EXPORT_CIPHER_PASS',
+      valueFrom: {
+        secretKeyRef: { name: 'labdojo-pgbackrest-conf', key: 'export-cipher-pass' },
+      },
+    },
+    { name: 'LABDOJO_EXPORT_DIR', value: '/export' },
+  ]
+}
