@@ -3,15 +3,7 @@
  * pgBackRest repos (posix + S3 over TLS, encrypted), PgBouncer endpoint.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  readFileSync,
-  readdirSync,
-  statSync,
-  existsSync,
-  writeFileSync,
-  mkdtempSync,
-  rmSync,
-} from 'node:fs'
+import { readFileSync, readdirSync, statSync, existsSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
