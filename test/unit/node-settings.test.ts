@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { nodeConf, settingsForRole } from '../../runbooks/lib/sites/local/node-settings.ts'
+
+const site = layout('/srv/labdojo/.state/local', 25400, '/var/lib/postgresql')
+
+describe('node settings by role (the one place that says what each role runs with)', () => {
+  it('a primary archives and, in synchronous mode, waits for ANY 1 of its hot standbys', () => {
+    const conf = nodeConf(
+      site,
+      settingsForRole(site, 'node1', 'primary', { primary: 'node1', syncStandbys: ['node2'] }),
+    )
+    expect(conf).toContain('port = 25401')
+    expect(conf).toContain("cluster_name = 'node1'")
+    expect(conf).toMatch(
+      /archive_command = 'pgbackrest .*--pg1-path=\/srv\/labdojo\/.state\/local\/nodes\/node1\/data archive-push %p'/,
+    )
+    expect(conf).toContain("synchronous_standby_names = 'ANY 1 (node2)'")
+    expect(conf).not.toMatch(/primary_conninfo|primary_slot_name|archive_mode/)
+  })
+
+  it('a primary with no standby named is asynchronous (an empty synchronous set)', () => {
+    const conf = nodeConf(site, settingsForRole(site, 'node2', 'primary', { primary: 'node2' }))
+    expect(conf).toContain("synchronous_standby_names = ''")
+  })
+
+  it('a hot standby streams from the primary over a slot named after itself', () => {
+    const conf = nodeConf(site, settingsForRole(site, 'node2', 'hot', { primary: 'node3' }))
+    expect(conf).toContain(
+      "primary_conninfo = 'host=127.0.0.1 port=25403 user=postgres application_name=node2 connect_timeout=2'",
+    )
+    expect(conf).toContain("primary_slot_name = 'node2'")
+    expect(conf).toContain("synchronous_standby_names = ''")
+  })
+
+  it('a warm standby only restores from the archive, synchronously', () => {
+    const conf = nodeConf(site, settingsForRole(site, 'node3', 'warm', { primary: 'node1' }))
+    expect(conf).toMatch(/restore_command = 'pgbackrest .* --archive-async=n archive-get %f "%p"'/)
+    expect(conf).not.toMatch(/primary_conninfo|primary_slot_name/)
+  })
+
+  it('a fenced node never archives, should anyone start it by hand', () => {
+    const conf = nodeConf(site, settingsForRole(site, 'node1', 'fenced', { primary: 'node2' }))
+    expect(conf).toMatch(/^archive_mode = off/m)
+    expect(conf).not.toMatch(/primary_conninfo/)
+  })
+
+  it('every role keeps its own port and name whoever the primary is', () => {
+    for (const role of ['primary', 'hot', 'warm', 'fenced'] as const) {
+      const o = settingsForRole(site, 'node3', role, { primary: 'node1' })
+      expect(o).toMatchObject({ name: 'node3', port: 25403, dataDir: '/srv/labdojo/.state/local/nodes/node3/data' })
+    }
+  })
+})

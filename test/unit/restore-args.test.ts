@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest'
+import { planRestore, type CatalogBackup, type RepoCatalog, type RecoveryTarget } from '../../core/recovery.ts'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { restoreArgs, restoredClusterOptions } from '../../runbooks/lib/ops/restore/cluster.ts'
+
+const site = layout('/srv/labdojo/.state/local', 25400, '/var/lib/postgresql')
+const H = 3600_000
+const T0 = Date.parse('2026-11-27T00:00:00Z')
+const backup: CatalogBackup = {
+  label: '20261127-000000F',
+  type: 'full',
+  repo: 1,
+  start: T0,
+  stop: T0 + 60_000,
+  lsnStart: '0/2000028',
+  lsnStop: '0/2000100',
+  size: 1,
+  repoSize: 1,
+  error: false,
+}
+const catalog = (repo: number): RepoCatalog => ({
+  repo,
+  backups: [{ ...backup, repo }],
+  archiveMin: '000000010000000000000002',
+  archiveMax: '000000010000000000000009',
+  earliest: { time: T0 + 60_000, lsn: '0/2000100' },
+  latest: { time: T0 + 2 * H, lsn: '0/9000000' },
+  reachable: true,
+})
+const plan = (t: RecoveryTarget, repo = 1) => planRestore(t, [catalog(1), catalog(2)], [], repo)
+
+describe('pgBackRest restore arguments', () => {
+  it('a new cluster: the chosen repo and set, promote at the target, never archive, WAL from the same repo', () => {
+    const at = T0 + H
+    const args = restoreArgs(site, plan({ kind: 'time', at, text: '' }, 2), '/scratch/r1', 'promote')
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--pg1-path=/scratch/r1',
+        '--repo=2',
+        `--set=${backup.label}`,
+        '--no-delta',
+        '--type=time',
+        '--target=2026-11-27 01:00:00.000+00',
+        '--target-action=promote',
+        '--archive-mode=off',
+      ]),
+    )
+    const restoreCommand = args.find((a) => a.startsWith('--recovery-option=restore_command='))!
+    expect(restoreCommand).toContain('--repo=2 --archive-async=n archive-get %f "%p"')
+    expect(restoreCommand).toContain('--pg1-path=/scratch/r1')
+  })
+
+  it('held for verification: pauses at a point target instead of promoting, and archives as the site does', () => {
+    const args = restoreArgs(site, plan({ kind: 'lsn', lsn: '0/5000000' }), '/staging', 'hold')
+    expect(args).toContain('--target-action=pause')
+    expect(args).not.toContain('--target-action=promote')
+    expect(args).not.toContain('--archive-mode=off')
+  })
+
+  it('held at latest: stays a standby (replays everything, never ends recovery by itself)', () => {
+    const args = restoreArgs(site, plan({ kind: 'latest' }), '/staging', 'hold')
+    expect(args).toContain('--type=standby')
+    expect(args).not.toContain('--type=default')
+  })
+
+  it('a restored cluster starts on its own port and name, without archiving or synchronous waits', () => {
+    const o = restoredClusterOptions(25410, 'restore-25410', '/run/x')
+    expect(o).toBe(
+      '-p 25410 -c archive_mode=off -c cluster_name=restore-25410 -c synchronous_standby_names= -c unix_socket_directories=/run/x -c hot_standby=on',
+    )
+  })
+})
