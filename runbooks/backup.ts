@@ -52,7 +52,11 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       ctx.inventory.pgbackrest.repos.map((r) => r.index),
     )
     return printRecords(
-      await ctx.audit.step('backup logical', () => cloudLogicalExport(ctx, repos), { type, repos, stack: ctx.stack }),
+      await ctx.audit.step('backup logical', () => cloudLogicalExport(ctx.inventory, repos), {
+        type,
+        repos,
+        stack: ctx.stack,
+      }),
       !!flags.json,
     )
   }

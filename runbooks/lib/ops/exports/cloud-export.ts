@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BackupRecord } from '../../../../core/backup-policy.ts'
 import { inputError } from '../../../../core/errors.ts'
-import type { Repo } from '../../../../core/inventory.ts'
+import type { Inventory, Repo } from '../../../../core/inventory.ts'
 import { awsCredentials } from '../../adapters/aws-credentials.ts'
 import { run } from '../../adapters/exec.ts'
 import { exportRecord, writeExport } from './logical-export.ts'
@@ -18,13 +18,12 @@ import { shipExport } from './offsite.ts'
 import { probe } from '../../adapters/postgres.ts'
 import { registerSecret } from '../../output/redact.ts'
 import { Sealer } from './sealed.ts'
-import type { StackContext } from '../../cli/stack.ts'
 
 const PG_ENV_FIX =
   "mount PGO's labdojo-pguser-labdojo secret as PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (the export CronJob does)"
 
 /** Check everything before anything is dumped: the database, the seal, the buckets, the credentials. */
-async function preflight(ctx: StackContext, repos: number[], env: NodeJS.ProcessEnv) {
+async function preflight(inventory: Inventory, repos: number[], env: NodeJS.ProcessEnv) {
   if (!env.PGHOST)
     throw inputError(
       'PGHOST',
@@ -42,14 +41,14 @@ async function preflight(ctx: StackContext, repos: number[], env: NodeJS.Process
     )
   registerSecret(pass)
   if (env.PGPASSWORD) registerSecret(env.PGPASSWORD)
-  const targets: Repo[] = repos.map((i) => ctx.inventory.pgbackrest.repos.find((r) => r.index === i)!)
+  const targets: Repo[] = repos.map((i) => inventory.pgbackrest.repos.find((r) => r.index === i)!)
   for (const r of targets)
     if (r.type !== 's3' || !r.bucket || !r.region)
       throw inputError(
         '--repo',
         r.index,
         `repo${r.index} is ${r.type}${r.bucket ? '' : ' without a bucket'}: cloud exports go to S3 buckets`,
-        `pass --repo with an S3 repo of ${ctx.stack}`,
+        `pass --repo with an S3 repo of ${inventory.stack}`,
       )
   const credentials = await awsCredentials(targets[0]!.region!, env)
   const ca = env.LABDOJO_S3_CA_FILE ? readFileSync(env.LABDOJO_S3_CA_FILE, 'utf8') : undefined
@@ -67,11 +66,11 @@ async function preflight(ctx: StackContext, repos: number[], env: NodeJS.Process
 }
 
 export async function cloudLogicalExport(
-  ctx: StackContext,
+  inventory: Inventory,
   repos: number[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<BackupRecord[]> {
-  const { sealer, stores } = await preflight(ctx, repos, env)
+  const { sealer, stores } = await preflight(inventory, repos, env)
   const database = env.PGDATABASE ?? 'labdojo'
   const source = `${env.PGHOST}:${env.PGPORT ?? 5432}`
   const started = new Date()
