@@ -5,7 +5,7 @@ import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
 import { inputError } from '../core/errors.ts'
-import { logicalExport, physicalBackup } from './lib/ops/backup/backup.ts'
+import { logicalExport, physicalBackup, requireBackupInputs, requireRepoReachable } from './lib/ops/backup/backup.ts'
 import { createRestorePoint } from './lib/ops/backup/restore-points.ts'
 import { formatBytes, formatDuration } from '../core/duration.ts'
 import { requireLocal } from './lib/cli/stack.ts'
@@ -67,12 +67,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     const point = await ctx.audit.step('restore-point', () => createRestorePoint(site, flags['restore-point']!), {
       name: flags['restore-point'],
     })
-    if (flags.json) printJson(point)
-    else
-      log.info(
-        `restore point "${point.name}" at LSN ${point.lsn} (${new Date(point.time).toISOString()}), archived; restore to it with --target name:${point.name}`,
-      )
-    return
+    const when = new Date(point.time).toISOString()
+    const text = `restore point "${point.name}" at LSN ${point.lsn} (${when}), archived; restore to it with --target name:${point.name}`
+    return void (flags.json ? printJson(point) : log.info(text))
   }
 
   const repos = reposFor(
@@ -81,20 +78,8 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     flags.repo,
     ctx.inventory.pgbackrest.repos.map((r) => r.index),
   )
-  // pgBackRest and the offsite seal need the cipher pass; a local pg_dump does not
-  if (type !== 'logical' || repos.includes(2)) site.requireCipherPass()
-  for (const r of repos) {
-    const down = await site.repoDown(r)
-    if (down)
-      throw inputError(
-        '--repo',
-        flags.repo ?? `the policy's storage (repo ${repos.join(', ')})`,
-        `repo${r} is unreachable: ${down}; nothing was backed up`,
-        r === 2
-          ? 'bring the S3 endpoint back (`npx zx runbooks/local.ts up`), or pass --repo 1 for now'
-          : 'check the repo path, or pass --repo 2',
-      )
-  }
+  requireBackupInputs(site, type!, repos)
+  for (const r of repos) await requireRepoReachable(site, r, repos, flags.repo)
   const records: BackupRecord[] =
     type === 'logical'
       ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })

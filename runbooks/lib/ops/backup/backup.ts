@@ -5,6 +5,7 @@
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { inputError } from '../../../../core/errors.ts'
 import type { BackupRecord, PhysicalType } from '../../../../core/backup-policy.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
@@ -126,4 +127,28 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
   }
   if (!repos.includes(1)) rmSync(dir, { recursive: true, force: true })
   return out
+}
+
+/** pgBackRest and the offsite seal need the cipher pass; a local pg_dump does not. */
+export function requireBackupInputs(site: LocalSite, type: string, repos: number[]): void {
+  if (type !== 'logical' || repos.includes(2)) site.requireCipherPass()
+}
+
+/** A repo that does not answer stops the backup before it starts (exit 2, nothing written). */
+export async function requireRepoReachable(
+  site: LocalSite,
+  repo: number,
+  repos: number[],
+  flagRepo?: string,
+): Promise<void> {
+  const down = await site.repoDown(repo)
+  if (!down) return
+  throw inputError(
+    '--repo',
+    flagRepo ?? `the policy's storage (repo ${repos.join(', ')})`,
+    `repo${repo} is unreachable: ${down}; nothing was backed up`,
+    repo === 2
+      ? 'bring the S3 endpoint back (`npx zx runbooks/local.ts up`), or pass --repo 1 for now'
+      : 'check the repo path, or pass --repo 2',
+  )
 }
