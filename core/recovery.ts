@@ -23,6 +23,21 @@ const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i
 export const TARGET_FORMS =
   'latest | immediate | an ISO-8601 time with zone (2026-11-26T04:00:30Z) | lsn:0/3000060 | name:<restore point>'
 
+/**
+ * What is impossible about a calendar date and time as written (JavaScript's Date silently rolls
+ * 2026-02-30 over to March 2); undefined when every field is in range.
+ */
+export function impossibleDate(text: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/.exec(text)
+  if (!m) return undefined
+  const [year, month, day, hour, minute, second] = m.slice(1).map((x) => Number(x ?? 0)) as number[]
+  if (month! < 1 || month! > 12) return `month ${m[2]} does not exist`
+  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate()
+  if (day! < 1 || day! > days) return `${m[1]}-${m[2]} has ${days} days`
+  if (hour! > 23 || minute! > 59 || second! > 59) return `${m[4]}:${m[5]}${m[6] ? `:${m[6]}` : ''} is not a time of day`
+  return undefined
+}
+
 export function parseTarget(raw: string | undefined): RecoveryTarget {
   if (raw === undefined || raw === '') throw inputError('--target', raw, 'is required', `pass one of: ${TARGET_FORMS}`)
   if (raw === 'latest' || raw === 'immediate') return { kind: raw }
@@ -55,7 +70,14 @@ export function parseTarget(raw: string | undefined): RecoveryTarget {
     throw inputError('--target', raw, 'is not a recovery target', hint)
   }
   const at = Date.parse(raw.replace(' ', 'T').replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))
-  if (!Number.isFinite(at)) throw inputError('--target', raw, 'is not a valid date', `use one of: ${TARGET_FORMS}`)
+  const impossible = impossibleDate(raw)
+  if (!Number.isFinite(at) || impossible)
+    throw inputError(
+      '--target',
+      raw,
+      `is not a valid date${impossible ? ` (${impossible})` : ''}`,
+      `use one of: ${TARGET_FORMS}`,
+    )
   return { kind: 'time', at, text: raw }
 }
 

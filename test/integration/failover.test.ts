@@ -28,6 +28,7 @@ const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
 const hooks: { path: string; body: any }[] = []
 let receiver: Server
 const HOOK_SECRET = 'T000/B000/supersecretwebhooktoken'
+let hookFile = ''
 
 function siteFor(tt: TestSite, projectDir = ROOT): LocalSite {
   return new LocalSite(layout(tt.stateDir, tt.basePort, '/var/lib/postgresql'), loadPolicy(projectDir, 'local'), run)
@@ -44,7 +45,7 @@ beforeAll(async () => {
     })
   }).listen(BASE + 50, '127.0.0.1')
   t = testSite(BASE)
-  const hookFile = join(t.stateDir, '..', 'webhooks.json')
+  hookFile = join(t.stateDir, '..', 'webhooks.json')
   writeFileSync(
     hookFile,
     JSON.stringify({
@@ -88,6 +89,18 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
   let killedAt = 0
   it('fails over: fence, promote, endpoint follows, no acknowledged commit lost, plan notified in order', async () => {
     killedAt = killPrimary(site, 'node1')
+    // a webhook file others can read is bad input: refused before anything changes, primary dead or not
+    chmodSync(hookFile, 0o644)
+    const refused = await runbook('failover', ['--yes', '--json'], t.env)
+    chmodSync(hookFile, 0o600)
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/readable by others.*chmod 600/s)
+    expect(site.state().primary).toBe('node1')
+    const [stillStandby] = await query<{ r: boolean }>(
+      site.conn('node2', 'postgres'),
+      'SELECT pg_is_in_recovery() AS r',
+    )
+    expect(stillStandby!.r).toBe(true)
     const r = json(await runbook('failover', ['--yes', '--json'], t.env))
     expect([r.mode, r.from, r.to]).toEqual(['failover', 'node1', 'node2'])
     expect(r.lossWindowSeconds).toBe(0)

@@ -78,10 +78,19 @@ describe('recovery targets', () => {
     ['yesterday', /not a recovery target/],
     ['lsn:zz', /not an LSN/],
     ['2026-13-45T99:00:00Z', /not a valid date|not a recovery target/],
+    ['2026-02-30T10:00:00Z', /not a valid date \(2026-02 has 28 days\)/],
+    ['2028-02-30T10:00:00Z', /2028-02 has 29 days/],
+    ['2026-04-31 10:00:00+02:00', /2026-04 has 30 days/],
+    ['2026-11-26T24:00:00Z', /not a time of day/],
     ['', /required/],
   ])('rejects %j with a fix', (raw, msg) => {
     expect(() => parseTarget(raw)).toThrow(InputError)
     expect(() => parseTarget(raw)).toThrow(msg)
+  })
+
+  it('accepts the last day of each month, leap days included', () => {
+    expect(parseTarget('2028-02-29T10:00:00Z')).toMatchObject({ kind: 'time', at: Date.parse('2028-02-29T10:00:00Z') })
+    expect(parseTarget('2026-12-31T23:59:59Z')).toMatchObject({ kind: 'time' })
   })
 
   it('maps targets to pgBackRest arguments', () => {

@@ -50,6 +50,22 @@ export function scriptArgs(entryUrl: string, argv = process.argv): string[] {
   return argv.slice(i >= 0 ? i + 1 : 2)
 }
 
+/** A flag given twice is ambiguous (which one did the operator mean?): refused, unless it takes a list. */
+function refuseRepeats<F extends Record<string, FlagSpec>>(
+  spec: RunbookSpec<F>,
+  tokens: { kind: string; name?: string; value?: string }[],
+): void {
+  const seen = new Map<string, string | undefined>()
+  for (const t of tokens) {
+    if (t.kind !== 'option' || !t.name || spec.flags[t.name]?.multiple) continue
+    if (seen.has(t.name)) {
+      const values = [seen.get(t.name), t.value].filter((v) => v !== undefined).join(' and ')
+      throw inputError(`--${t.name}`, values || 'twice', 'is given more than once', `pass --${t.name} once`)
+    }
+    seen.set(t.name, t.value)
+  }
+}
+
 export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, args: string[]): Parsed<F> {
   const options = Object.fromEntries(
     Object.entries(spec.flags).map(([k, f]) => [
@@ -62,7 +78,14 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec
     ]),
   ) as unknown as NonNullable<Parameters<typeof parseArgs>[0]>['options']
   try {
-    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true })
+    const { values, positionals, tokens } = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+    })
+    refuseRepeats(spec, tokens)
     if (positionals.length && !spec.positionals)
       throw inputError(
         'argument',

@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import type { FailoverFacts } from '../../../../core/failover.ts'
 import { formatDuration } from '../../../../core/duration.ts'
-import { loadWebhooks, notify, type NotifyResult } from '../../adapters/notify.ts'
+import { loadWebhooks, notify, type NotifyResult, type Webhook } from '../../adapters/notify.ts'
 import { logTail, pgBin, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -62,6 +62,7 @@ export async function failover(
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
 ): Promise<FailoverReport> {
+  const hooks = webhooks(site) // every input read and validated before anything changes
   const { facts, candidate } = await gatherFacts(site, o)
   const decision = decide(facts, audit)
   const state = site.state()
@@ -85,7 +86,7 @@ export async function failover(
   log.info(decision.reason)
   log.info(plan.map((l) => `  ${l}`).join('\n'))
   await confirmFn(`${decision.mode} from ${state.primary} to ${candidate}: the old primary will be fenced.`)
-  return execute(site, facts, candidate, decision, audit)
+  return execute(site, facts, candidate, decision, audit, hooks)
 }
 
 /** --watch: probe continuously; act by itself, with the same guards, after N consecutive failures. */
@@ -96,6 +97,7 @@ export async function watch(
   maxSeconds: number,
 ): Promise<FailoverReport | undefined> {
   const d = site.policy.detection
+  webhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
   const detection = await detect(site, {
     watch: true,
@@ -114,6 +116,7 @@ export async function execute(
   candidate: NodeName,
   decision: Promotion,
   audit: AuditLog,
+  hooks: Webhook[],
 ): Promise<FailoverReport> {
   const state = site.state()
   const old = state.primary
@@ -149,7 +152,7 @@ export async function execute(
     notified: [],
     plan,
   }
-  report.notified = await notifyTeam(site, report, audit)
+  report.notified = await notifyTeam(site, report, hooks, audit)
   return report
 }
 
@@ -279,12 +282,18 @@ async function switchTraffic(
   )
 }
 
+/** The communication plan's webhooks (a secret file, 0600): read before the first step that changes anything. */
+function webhooks(site: LocalSite): Webhook[] {
+  return loadWebhooks(site.policy, process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'))
+}
+
 /** Tell the people in the communication plan's order what happened and what is next. */
-async function notifyTeam(site: LocalSite, report: FailoverReport, audit: AuditLog): Promise<NotifyResult[]> {
-  const hooks = loadWebhooks(
-    site.policy,
-    process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'),
-  )
+async function notifyTeam(
+  site: LocalSite,
+  report: FailoverReport,
+  hooks: Webhook[],
+  audit: AuditLog,
+): Promise<NotifyResult[]> {
   const commander = site.policy.team.find((t) => t.role === 'incident_commander')?.contact ?? 'n/a'
   const { mode, from, to } = report
   const text =
