@@ -8,7 +8,7 @@ import { InputError, inputError } from './errors.ts'
 import { formatDuration } from './duration.ts'
 import type { DrPolicy, TierId } from './policy.ts'
 import { cronPeriodSeconds, cronUnionGapSeconds } from './cron.ts'
-import { lsnToBigInt } from './wal.ts'
+import { lsnToBigInt, segmentStart, type WalGap } from './wal.ts'
 
 export type RecoveryTarget =
   | { kind: 'latest' }
@@ -123,10 +123,23 @@ export interface RepoCatalog {
   archiveMax: string | null
   /** the consistent end of the oldest usable backup */
   earliest: Point | null
-  /** the last commit actually recoverable from archived WAL */
+  /** the last commit actually recoverable from archived WAL (up to the first gap after the newest backup) */
   latest: Point | null
+  /** WAL missing from the archive after the oldest backup, each with the last point recoverable before it */
+  gaps?: CatalogGap[]
   reachable: boolean
   error?: string
+}
+
+export interface CatalogGap extends WalGap {
+  /** the last commit before the gap (null when none was found) */
+  before: Point | null
+}
+
+/** A stretch of time a repo can restore to: from a backup's end to the next gap (or the latest point). */
+export interface RecoveryWindow {
+  from: Point
+  to: Point
 }
 
 export interface RestorePoint {
@@ -168,43 +181,85 @@ function fmtPoint(p: Point): string {
   return `${new Date(p.time).toISOString()} (LSN ${p.lsn})`
 }
 
-function windowText(c: RepoCatalog): string {
-  return c.earliest && c.latest
-    ? `repo${c.repo} can recover from ${fmtPoint(c.earliest)} to ${fmtPoint(c.latest)}`
-    : `repo${c.repo} has no recoverable window`
+const lsnOf = (p: Point) => lsnToBigInt(p.lsn)
+const backupEnd = (b: CatalogBackup): Point => ({ time: b.stop + 1000, lsn: b.lsnStop })
+const latestOf = (points: (Point | null)[]): Point | null =>
+  points.filter((p): p is Point => p !== null).sort((x, y) => (lsnOf(y) > lsnOf(x) ? 1 : -1))[0] ?? null
+
+/**
+ * The windows a repo can restore to. From each usable backup's end, WAL replays until the first
+ * gap after it (the window ends at the last commit before the gap) or the latest point. A backup
+ * whose own end falls in missing WAL is not usable.
+ */
+export function recoverableWindows(c: RepoCatalog): RecoveryWindow[] {
+  const windows: RecoveryWindow[] = []
+  const ok = c.backups.filter((x) => !x.error).sort((x, y) => x.stop - y.stop)
+  for (const b of ok) {
+    const from = backupEnd(b)
+    const [start, end] = [lsnToBigInt(b.lsnStart), lsnToBigInt(b.lsnStop)]
+    const gaps = c.gaps ?? []
+    // missing WAL [firstMissing, resumesAt) inside the backup's own range makes it unusable
+    const broken = gaps.some(
+      (g) => segmentStart(g.firstMissing) <= end && (g.resumesAt === null || segmentStart(g.resumesAt) > start),
+    )
+    if (broken) continue
+    const gap = gaps.find((g) => segmentStart(g.firstMissing) > end)
+    // up to the gap: its last commit, or at least the newest backup that ended before it
+    const endsBefore = (g: CatalogGap) => ok.filter((x) => lsnToBigInt(x.lsnStop) < segmentStart(g.firstMissing))
+    let to = gap ? latestOf([gap.before, ...endsBefore(gap).map(backupEnd)]) : c.latest
+    if (!to || lsnOf(to) < end) to = from
+    const same = windows.find((w) => w.to.lsn === to!.lsn)
+    if (!same) windows.push({ from, to })
+  }
+  return windows
 }
 
-function covers(c: RepoCatalog, t: RecoveryTarget, points: RestorePoint[]): boolean {
-  if (!c.reachable || !c.earliest || !c.latest) return false
+function windowText(c: RepoCatalog): string {
+  const windows = recoverableWindows(c)
+  if (!windows.length) return `repo${c.repo} has no recoverable window`
+  return `repo${c.repo} can recover ${windows.map((w) => `from ${fmtPoint(w.from)} to ${fmtPoint(w.to)}`).join('; ')}`
+}
+
+function inWindow(w: RecoveryWindow, t: RecoveryTarget, points: RestorePoint[]): boolean {
   switch (t.kind) {
     case 'latest':
     case 'immediate':
       return true
     case 'time':
-      return t.at >= c.earliest.time && t.at <= c.latest.time
+      return t.at >= w.from.time && t.at <= w.to.time
     case 'lsn':
-      return lsnToBigInt(t.lsn) >= lsnToBigInt(c.earliest.lsn) && lsnToBigInt(t.lsn) <= lsnToBigInt(c.latest.lsn)
+      return lsnToBigInt(t.lsn) >= lsnOf(w.from) && lsnToBigInt(t.lsn) <= lsnOf(w.to)
     case 'name': {
       const p = points.find((x) => x.name === t.name)
-      return !!p && lsnToBigInt(p.lsn) >= lsnToBigInt(c.earliest.lsn) && lsnToBigInt(p.lsn) <= lsnToBigInt(c.latest.lsn)
+      return !!p && lsnOf(p) >= lsnOf(w.from) && lsnOf(p) <= lsnOf(w.to)
     }
   }
 }
 
-/** The newest valid backup of a repo that ended at or before the target. */
+function covers(c: RepoCatalog, t: RecoveryTarget, points: RestorePoint[]): boolean {
+  if (!c.reachable || !c.earliest || !c.latest) return false
+  return recoverableWindows(c).some((w) => inWindow(w, t, points))
+}
+
+/** The newest valid backup of a repo that ended at or before the target, with no WAL gap between them. */
 export function chooseBackup(c: RepoCatalog, t: RecoveryTarget, points: RestorePoint[]): CatalogBackup | undefined {
+  const windows = recoverableWindows(c)
   const ok = c.backups.filter((b) => !b.error).sort((a, b) => b.stop - a.stop)
+  const usable = (b: CatalogBackup) => {
+    const w = windows.find((x) => lsnOf(x.from) <= lsnToBigInt(b.lsnStop) && lsnToBigInt(b.lsnStop) <= lsnOf(x.to))
+    return !!w && inWindow(w, t, points)
+  }
   switch (t.kind) {
     case 'latest':
     case 'immediate':
-      return ok[0]
+      return ok.find(usable)
     case 'time':
-      return ok.find((b) => b.stop <= t.at)
+      return ok.find((b) => b.stop <= t.at && usable(b))
     case 'lsn':
-      return ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(t.lsn))
+      return ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(t.lsn) && usable(b))
     case 'name': {
       const p = points.find((x) => x.name === t.name)
-      return p ? ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(p.lsn)) : undefined
+      return p ? ok.find((b) => lsnToBigInt(b.lsnStop) <= lsnToBigInt(p.lsn) && usable(b)) : undefined
     }
   }
 }
@@ -359,6 +414,13 @@ export function tierVerdicts(
           `latest recoverable point is ${formatDuration(lag)} old (archive lag); tier ${tier} RPO is ${formatDuration(t.rpo)}`,
         )
     } else if (c.reachable && !c.latest) findings.push(`no recoverable point in repo${c.repo}'s archive`)
+    for (const g of c.gaps ?? []) findings.push(gapFinding(c.repo, g))
     return { tier, ok: findings.length === 0, findings }
   })
+}
+
+function gapFinding(repo: number, g: CatalogGap): string {
+  const resumes = g.resumesAt ? `, the archive resumes at ${g.resumesAt}` : ', nothing after it'
+  const last = g.before ? fmtPoint(g.before) : `the end of ${g.lastPresent}`
+  return `WAL ${g.firstMissing} is missing from repo${repo}'s archive (after ${g.lastPresent}${resumes}): nothing after ${last} can be recovered from repo${repo} until a backup taken after the gap`
 }

@@ -42,3 +42,45 @@ export function walSegmentDistance(current: string, archived: string): number | 
   if (!/^[0-9A-F]{24}/.test(current) || !/^[0-9A-F]{24}/.test(archived)) return null
   return Number(segmentNumber(current) - segmentNumber(archived))
 }
+
+/** The LSN where a WAL segment starts. */
+export function segmentStart(seg: string): bigint {
+  return segmentEnd(seg) - WAL_SEGMENT_BYTES
+}
+
+/** The segment after this one on the same timeline. */
+export function nextSegment(seg: string): string {
+  const n = segmentNumber(seg) + 1n
+  const hex = (v: bigint) => v.toString(16).toUpperCase().padStart(8, '0')
+  return seg.slice(0, 8) + hex(n >> 8n) + hex(n & 0xffn)
+}
+
+/** Missing WAL in an archive: the last segment present, the first one missing, and where the archive resumes. */
+export interface WalGap {
+  lastPresent: string
+  firstMissing: string
+  /** the next segment present (on the same or the next timeline); null when nothing follows */
+  resumesAt: string | null
+}
+
+/**
+ * The gaps in an archive's WAL, from the names of the segments it holds (24 hex digits each).
+ * Within a timeline every segment number must follow the one before; a timeline that follows
+ * another begins at most one segment after the previous timeline's last (it forks inside it).
+ */
+export function archiveGaps(segments: string[]): WalGap[] {
+  const byTimeline = new Map<string, string[]>()
+  for (const s of [...new Set(segments)].sort())
+    byTimeline.set(s.slice(0, 8), [...(byTimeline.get(s.slice(0, 8)) ?? []), s])
+  const gaps: WalGap[] = []
+  let previous: string | undefined
+  for (const timeline of [...byTimeline.keys()].sort()) {
+    for (const seg of byTimeline.get(timeline)!) {
+      if (previous && segmentNumber(seg) > segmentNumber(previous) + 1n)
+        gaps.push({ lastPresent: previous, firstMissing: nextSegment(previous), resumesAt: seg })
+      if (!previous || segmentNumber(seg) > segmentNumber(previous) || seg.slice(0, 8) !== previous.slice(0, 8))
+        previous = seg
+    }
+  }
+  return gaps
+}

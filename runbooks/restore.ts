@@ -31,6 +31,10 @@ const spec = {
     port: { type: 'string', help: 'new cluster: its port (default: the first free scratch port)' },
     'in-place': { type: 'boolean', help: 'replace the primary (asks for confirmation; the old directory is kept)' },
     yes: { type: 'boolean', help: 'confirm --in-place without asking' },
+    'accept-data-loss': {
+      type: 'boolean',
+      help: '--in-place --target latest with the primary down: restore to the newest archived commit, losing what it never archived',
+    },
     'dry-run': { type: 'boolean', help: 'print the plan (backup set, repo, WAL to replay, target) and change nothing' },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
@@ -51,6 +55,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     port: parsePort(flags.port, site.layout.ports.scratchFirst),
     inPlace: !!flags['in-place'],
     dryRun: !!flags['dry-run'],
+    acceptDataLoss: !!flags['accept-data-loss'],
   }
   const { plan } = await ctx.audit.step('plan restore', () => prepare(site, opts), {
     target: describeTarget(target),

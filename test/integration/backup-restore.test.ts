@@ -13,12 +13,13 @@ import {
   writeSync,
   closeSync,
   renameSync,
+  rmSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { testSite, runbook, json, serverNow, dropScratch, pidsOf, ROOT, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, serverNow, dropScratch, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
-import { acked } from '../../runbooks/lib/sites/local/workload.ts'
+import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { verifyExport } from '../../runbooks/lib/ops/exports/logical-export.ts'
 import { localOffsite, verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
@@ -396,5 +397,137 @@ describe('in-place restore', () => {
       expect(readFileSync(join(l.node(n as 'node1').data, 'postgresql.auto.conf'), 'utf8'), n).not.toMatch(
         /pgBackRest|recovery_target|restoring-/,
       )
+  })
+})
+
+describe('in-place restore to latest', () => {
+  it("under a workload: no acknowledged commit is lost (the primary's last WAL is archived at the fence, then replayed)", async () => {
+    const w = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
+    await new Promise((r) => setTimeout(r, 3000))
+    const r = json(await runbook('restore', ['--target', 'latest', '--in-place', '--yes', '--json'], t.env))
+    await new Promise((r) => setTimeout(r, 1000))
+    await runbook('workload', ['stop'], t.env)
+    expect(r.mode).toBe('in-place')
+    expect(r.notes.join(' ')).toMatch(/latest = every commit node1 acknowledged before the endpoint was fenced/)
+    const acks = acked(l, w)
+    expect(acks.length).toBeGreaterThan(200)
+    expect(await lostCommits(endpoint, acks)).toEqual([])
+    const s = json(await runbook('local', ['status', '--json'], t.env))
+    expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
+  })
+
+  it('with the primary down: refused (exit 2), naming the newest archived commit and --accept-data-loss; nothing changed', async () => {
+    const pid = pidsOf(t.stateDir).node1!
+    process.kill(pid, 'SIGKILL')
+    await waitFor('node1 to die', async () => !alive(pid), 30_000)
+    try {
+      const before = readdirSync(join(l.stateDir, 'nodes', 'node1'))
+      const r = await runbook('restore', ['--target', 'latest', '--in-place', '--yes'], t.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(
+        /primary node1 does not answer .*newest archived one \(.*LSN .*\) would be lost.*--accept-data-loss/s,
+      )
+      expect(readdirSync(join(l.stateDir, 'nodes', 'node1'))).toEqual(before)
+    } finally {
+      const up = await runbook('local', ['up'], t.env)
+      if (up.code !== 0) throw new Error(up.stderr)
+    }
+  })
+})
+
+describe('a WAL segment missing from or unreadable in repo1', () => {
+  let segment = ''
+  let file = ''
+  let target = 0
+  let targetAcksFrom = ''
+  const aside = () => `${file}.moved-aside`
+
+  beforeAll(async () => {
+    const full = await runbook('backup', ['--type', 'full', '--json'], t.env)
+    if (full.code !== 0) throw new Error(full.stderr)
+    // the first segment after the backup holds commits before the target
+    const admin = { ...endpoint, database: 'postgres' }
+    segment = (await query<{ s: string }>(admin, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS s'))[0]!.s
+    targetAcksFrom = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
+    await new Promise((r) => setTimeout(r, 1500))
+    await query(admin, 'SELECT pg_switch_wal()')
+    await new Promise((r) => setTimeout(r, 1000))
+    target = await serverNow(BASE + 1)
+    await new Promise((r) => setTimeout(r, 1000))
+    await runbook('workload', ['stop'], t.env)
+    const last = (await query<{ s: string }>(admin, 'SELECT pg_walfile_name(pg_switch_wal()) AS s'))[0]!.s
+    // both repos hold everything up to the last switch
+    await waitFor(
+      'the WAL to reach both repos',
+      async () => {
+        const c = json(await runbook('catalog', ['--json'], t.env))
+        return c.repos.every((r: any) => r.archiveMax && r.archiveMax.slice(8) >= last.slice(8))
+      },
+      120_000,
+      500,
+    )
+    const dir = join(l.pgbackrest.repo1, 'archive', 'labdojo', '15-1', segment.slice(0, 16))
+    file = join(
+      dir,
+      readdirSync(dir).find((f) => f.startsWith(`${segment}-`))!,
+    )
+  })
+
+  afterAll(() => {
+    if (existsSync(aside())) renameSync(aside(), file)
+  })
+
+  it('missing: the catalog shows the gap and the windows as they are; a restore across it comes from repo2 and says so', async () => {
+    renameSync(file, aside())
+    const c = json(await runbook('catalog', ['--json'], t.env))
+    const [repo1, repo2] = c.repos
+    expect(repo1.gaps.map((g: any) => g.firstMissing)).toEqual([segment])
+    expect(Date.parse(repo1.windows.at(-1).to.time)).toBeLessThan(target)
+    expect(repo1.verdicts.every((v: any) => !v.ok)).toBe(true)
+    expect(repo1.verdicts[0].findings.join(' ')).toMatch(new RegExp(`WAL ${segment} is missing from repo1's archive`))
+    expect(repo2.gaps).toEqual([])
+    expect(Date.parse(repo1.latestTime)).toBeLessThan(target) // repo1 alone cannot reach the target any more
+
+    const r = json(await runbook('restore', ['--target', new Date(target).toISOString(), '--json'], t.env))
+    try {
+      expect(r.repo).toBe(2)
+      expect(r.notes.join(' ')).toMatch(/repo1 does not cover/)
+      const restored = { host: '127.0.0.1', port: r.port, database: 'labdojo' }
+      const rows = await query<{ seq: string }>(restored, 'SELECT seq::text FROM drill_ledger WHERE writer = $1', [
+        targetAcksFrom,
+      ])
+      const present = new Set(rows.map((x) => Number(x.seq)))
+      const before = acked(l, targetAcksFrom).filter((a) => a.at < target)
+      expect(before.length).toBeGreaterThan(50)
+      expect(before.filter((a) => !present.has(a.seq))).toEqual([])
+    } finally {
+      await dropScratch(r.dataDir)
+    }
+
+    const only1 = await runbook('restore', ['--target', new Date(target).toISOString(), '--repo', '1'], t.env)
+    expect(only1.code).toBe(2)
+    expect(only1.stderr).toMatch(/outside every recoverable window: repo1 can recover from .* to /)
+    renameSync(aside(), file)
+  })
+
+  it('unreadable: the restore stops at once, naming the segment after the last one restored, and leaves nothing behind', async () => {
+    renameSync(file, aside())
+    writeFileSync(file, Buffer.alloc(4096, 0x5a))
+    try {
+      const scratchBefore = existsSync(l.scratchDir) ? readdirSync(l.scratchDir) : []
+      const r = await runbook('restore', ['--target', new Date(target).toISOString(), '--repo', '1'], t.env)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `recovery ended before the target: repo1's WAL archive has a gap after [0-9A-F]{24}: ${segment} is missing`,
+        ),
+      )
+      expect(r.stderr).toMatch(/the partial restore was removed/)
+      expect(existsSync(l.scratchDir) ? readdirSync(l.scratchDir) : []).toEqual(scratchBefore)
+      expect(pidsOf(t.stateDir).node1).toBeTruthy()
+    } finally {
+      rmSync(file, { force: true })
+      renameSync(aside(), file)
+    }
   })
 })

@@ -5,13 +5,14 @@ import {
   tierVerdicts,
   targetArgs,
   earliestPoint,
+  recoverableWindows,
   type RepoCatalog,
   type CatalogBackup,
 } from '../../core/recovery.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
-import { lsnToBigInt as lsnValue, previousSegment, segmentEnd } from '../../core/wal.ts'
+import { archiveGaps, lsnToBigInt as lsnValue, previousSegment, segmentEnd } from '../../core/wal.ts'
 import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'
 import { reachedFromLog } from '../../runbooks/lib/ops/restore/cluster.ts'
 
@@ -247,5 +248,94 @@ recovery_target_action = 'pause'
     expect(out).toContain(`work_mem = '64MB'`)
     expect(out).not.toMatch(/pgBackRest|restore_command|recovery_target/)
     expect(withoutRestoreSettings(out)).toBe(out)
+  })
+})
+
+describe('WAL gaps: an archive holds windows, not one range', () => {
+  const seg = (tl: number, n: number) =>
+    `${tl.toString(16).toUpperCase().padStart(8, '0')}00000000${n.toString(16).toUpperCase().padStart(8, '0')}`
+
+  it('finds a missing segment inside a timeline', () => {
+    expect(archiveGaps([seg(1, 1), seg(1, 2), seg(1, 4), seg(1, 5)])).toEqual([
+      { lastPresent: seg(1, 2), firstMissing: seg(1, 3), resumesAt: seg(1, 4) },
+    ])
+  })
+
+  it('a timeline that forks inside (or right after) the previous one is no gap', () => {
+    expect(archiveGaps([seg(1, 1), seg(1, 2), seg(1, 3), seg(2, 3), seg(2, 4)])).toEqual([])
+    expect(archiveGaps([seg(1, 1), seg(1, 2), seg(2, 3), seg(2, 4)])).toEqual([])
+    expect(archiveGaps([seg(1, 1), seg(1, 5), seg(1, 6), seg(2, 5), seg(2, 6), seg(2, 7)])).toEqual([
+      { lastPresent: seg(1, 1), firstMissing: seg(1, 2), resumesAt: seg(1, 5) },
+    ])
+  })
+
+  it('finds the segments missing between two timelines', () => {
+    expect(archiveGaps([seg(1, 1), seg(1, 2), seg(2, 4), seg(2, 5)])).toEqual([
+      { lastPresent: seg(1, 2), firstMissing: seg(1, 3), resumesAt: seg(2, 4) },
+    ])
+  })
+
+  // backup A ends in segment 2 at T+1h; segment 4 is missing (last commit before it at T+2h);
+  // backup B ends in segment 6 at T+4h; the archive's newest commit is at T+6h
+  const a: CatalogBackup = { ...backup('A', 'full', 1, '0/2000100'), lsnStart: '0/2000028' }
+  const b: CatalogBackup = { ...backup('B', 'full', 4, '0/6000100'), lsnStart: '0/6000028' }
+  const gap = {
+    lastPresent: seg(1, 3),
+    firstMissing: seg(1, 4),
+    resumesAt: seg(1, 5),
+    before: { time: T + 2 * H, lsn: '0/3FFFF00' },
+  }
+  const withGap: RepoCatalog = { ...repo(1, [a, b], 6, '0/8000000'), gaps: [gap] }
+  const whole: RepoCatalog = repo(
+    2,
+    [
+      { ...a, repo: 2 },
+      { ...b, repo: 2 },
+    ],
+    6,
+    '0/8000000',
+  )
+
+  it('splits the recoverable time at the gap: from each backup to the next gap', () => {
+    expect(recoverableWindows(withGap)).toEqual([
+      { from: { time: a.stop + 1000, lsn: a.lsnStop }, to: gap.before },
+      { from: { time: b.stop + 1000, lsn: b.lsnStop }, to: { time: T + 6 * H, lsn: '0/8000000' } },
+    ])
+  })
+
+  it('a backup whose own WAL is missing is not usable', () => {
+    const broken = {
+      ...withGap,
+      gaps: [{ ...gap, lastPresent: seg(1, 1), firstMissing: seg(1, 2), resumesAt: seg(1, 3) }],
+    }
+    expect(recoverableWindows(broken).map((w) => w.from.lsn)).toEqual([b.lsnStop])
+  })
+
+  it('a target inside the gap is served by the repo whose WAL covers it, and the plan says so', () => {
+    const p = planRestore({ kind: 'time', at: T + 3 * H, text: '' }, [withGap, whole], [])
+    expect(p.repo).toBe(2)
+    expect(p.backup.label).toBe('A')
+    expect(p.notes.join(' ')).toMatch(/repo1 does not cover .*from .* to .*; from .* to/)
+  })
+
+  it('a target before the gap still restores from repo1, from the backup before it', () => {
+    const p = planRestore({ kind: 'time', at: T + 1.5 * H, text: '' }, [withGap, whole], [])
+    expect([p.repo, p.backup.label]).toEqual([1, 'A'])
+  })
+
+  it('with --repo 1, a target inside the gap is refused, naming the windows', () => {
+    expect(() => planRestore({ kind: 'time', at: T + 3 * H, text: '' }, [withGap, whole], [], 1)).toThrow(
+      /outside every recoverable window: repo1 can recover from .* to .*; from .* to/,
+    )
+  })
+
+  it('the tier verdicts flag the gap with the segment and the last recoverable point', () => {
+    const v = tierVerdicts(policy, withGap, T + 6 * H + 60_000, true)
+    expect(v.every((x) => !x.ok)).toBe(true)
+    expect(v[0]!.findings.join(' ')).toMatch(
+      new RegExp(
+        `WAL ${gap.firstMissing} is missing from repo1's archive \\(after ${gap.lastPresent}, the archive resumes at ${gap.resumesAt}\\)`,
+      ),
+    )
   })
 })

@@ -181,6 +181,18 @@ export class PgBackRest {
     )
   }
 
+  /** The WAL segment names (24 hex digits) a repo's archive holds for one archive id (e.g. 15-1); partial segments left out. */
+  async archiveSegments(repo: number, archiveId: string): Promise<string[]> {
+    const path = `archive/${this.target.stanza}/${archiveId}`
+    const r = await this.exec('repo-ls', [`--repo=${repo}`, '--recurse', '--output=text'], { timeoutMs: 300_000 }, [
+      path,
+    ])
+    return r.stdout
+      .split('\n')
+      .map((line) => /(?:^|\/)([0-9A-F]{24})-[0-9a-f]{40}/.exec(line.trim())?.[1])
+      .filter((name): name is string => name !== undefined)
+  }
+
   /** `verify` exits 0 even on corruption (field notes): parse its detail log instead. */
   async verify(repo: number): Promise<{ ok: boolean; problems: string[] }> {
     const r = await this.exec('verify', [`--repo=${repo}`, '--log-level-console=detail'], { nothrow: true })

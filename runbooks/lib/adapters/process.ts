@@ -105,11 +105,16 @@ export async function stopByPidFile(file: string, cmdlineHas: string): Promise<b
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/**
+ * Poll until `fn` returns a truthy value. A thrown error is remembered and polling goes on,
+ * unless `fatal` says the error is final: then it is rethrown at once.
+ */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
   timeoutMs: number,
   everyMs = 100,
+  fatal?: (e: unknown) => boolean,
 ): Promise<T> {
   const until = Date.now() + timeoutMs
   let last: unknown
@@ -118,6 +123,7 @@ export async function waitFor<T>(
       const v = await fn()
       if (v) return v
     } catch (e) {
+      if (fatal?.(e)) throw e
       last = e
     }
     if (Date.now() > until)

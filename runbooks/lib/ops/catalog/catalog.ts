@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os'
 import type { Runner } from '../../adapters/exec.ts'
 import type { PgBackRest, StanzaInfo } from '../../adapters/pgbackrest.ts'
 import { pgBin } from '../../adapters/postgres.ts'
-import { lsnToBigInt, previousSegment, segmentEnd } from '../../../../core/wal.ts'
+import { archiveGaps, lsnToBigInt, previousSegment, segmentEnd, segmentStart } from '../../../../core/wal.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import {
   earliestPoint,
   newestBackupEnd,
   type CatalogBackup,
+  type CatalogGap,
   type Point,
   type RepoCatalog,
   type RestorePoint,
@@ -88,7 +89,6 @@ export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] 
     }))
 }
 
-/** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
 /** A repo that cannot be read: no facts, and why. */
 function unreachableRepo(repo: number, error: string): RepoCatalog {
   return {
@@ -103,6 +103,33 @@ function unreachableRepo(repo: number, error: string): RepoCatalog {
   }
 }
 
+/**
+ * WAL missing from a repo's archive after its oldest backup began, each gap with the last commit
+ * before it (searched back from the last segment present, no further than the backup before it).
+ */
+async function walGaps(
+  run: Runner,
+  br: PgBackRest,
+  repo: number,
+  archiveIds: string[],
+  backups: CatalogBackup[],
+  pgPath: string,
+): Promise<CatalogGap[]> {
+  const ok = backups.filter((b) => !b.error).sort((a, b) => a.stop - b.stop)
+  if (!ok.length) return []
+  const segments = (await Promise.all(archiveIds.map((id) => br.archiveSegments(repo, id)))).flat()
+  const oldestStart = lsnToBigInt(ok[0]!.lsnStart)
+  const gaps = archiveGaps(segments).filter((g) => g.resumesAt === null || segmentStart(g.resumesAt) > oldestStart)
+  const out: CatalogGap[] = []
+  for (const g of gaps) {
+    const floor = ok.filter((b) => lsnToBigInt(b.lsnStop) < segmentStart(g.firstMissing)).at(-1)?.lsnStop
+    const before = (await latestRecoverable(run, br, repo, g.lastPresent, pgPath, floor)) ?? null
+    out.push({ ...g, before })
+  }
+  return out
+}
+
+/** `precheck` answers fast when a repo's storage is down (pgBackRest itself retries for minutes). */
 export async function repoCatalog(
   run: Runner,
   br: PgBackRest,
@@ -128,11 +155,25 @@ export async function repoCatalog(
       .filter(Boolean)
       .sort()[0] ?? null
   const archiveMax = arch.at(-1)?.max ?? null
+  let error: string | undefined
+  let gaps: CatalogGap[] = []
+  try {
+    gaps = await walGaps(
+      run,
+      br,
+      repo,
+      arch.map((a) => a.id),
+      backups,
+      pgPath,
+    )
+  } catch (e) {
+    error = `could not list the archive: ${(e as Error).message.split('\n')[0]}`
+  }
   // the end of the newest backup is itself recoverable even when no commit follows it
   const backupEnd = newestBackupEnd(backups)
-  let latest: Point | null = null
-  let error: string | undefined
-  if (archiveMax) {
+  const gapAfterNewest = backupEnd && gaps.find((g) => segmentStart(g.firstMissing) > lsnToBigInt(backupEnd.lsn))
+  let latest: Point | null = gapAfterNewest ? gapAfterNewest.before : null
+  if (archiveMax && !gapAfterNewest) {
     try {
       latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn)) ?? null
     } catch (e) {
@@ -140,7 +181,8 @@ export async function repoCatalog(
     }
   }
   if (backupEnd && (!latest || latest.time < backupEnd.time)) latest = backupEnd
-  return { repo, backups, archiveMin, archiveMax, earliest: earliestPoint(backups), latest, reachable: true, error }
+  const earliest = earliestPoint(backups)
+  return { repo, backups, archiveMin, archiveMax, earliest, latest, gaps, reachable: true, error }
 }
 
 // ------------------------------------------------------------------ named restore points

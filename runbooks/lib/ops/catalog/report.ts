@@ -1,5 +1,12 @@
 /** The catalog report: facts from every repo plus the pure tier verdicts. */
-import { tierVerdicts, type RepoCatalog, type RestorePoint, type TierVerdict } from '../../../../core/recovery.ts'
+import {
+  recoverableWindows,
+  tierVerdicts,
+  type RecoveryWindow,
+  type RepoCatalog,
+  type RestorePoint,
+  type TierVerdict,
+} from '../../../../core/recovery.ts'
 import { formatBytes, formatDuration } from '../../../../core/duration.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { readRestorePoints, repoCatalog } from './catalog.ts'
@@ -12,7 +19,12 @@ export interface CatalogReport {
   generatedAt: string
   ok: boolean
   pitrWindowSeconds: number
-  repos: (RepoCatalog & { verdicts: TierVerdict[]; earliestTime: string | null; latestTime: string | null })[]
+  repos: (RepoCatalog & {
+    verdicts: TierVerdict[]
+    earliestTime: string | null
+    latestTime: string | null
+    windows: RecoveryWindow[]
+  })[]
   restorePoints: RestorePoint[]
 }
 
@@ -32,6 +44,7 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
     ...c,
     earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
     latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
+    windows: recoverableWindows(c),
     verdicts: tierVerdicts(site.policy, c, now, archiveCurrent),
   }))
   return {
@@ -59,6 +72,8 @@ async function primaryArchiveCurrent(site: LocalSite): Promise<boolean> {
   }
 }
 
+const iso = (ms: number) => new Date(ms).toISOString()
+
 export function renderCatalog(r: CatalogReport): string {
   const out: string[] = [
     `recovery catalog (${r.generatedAt})  policy PITR window ${formatDuration(r.pitrWindowSeconds)}`,
@@ -72,12 +87,18 @@ export function renderCatalog(r: CatalogReport): string {
       out.push(
         `  ${b.label.padEnd(36)} ${b.type.padEnd(4)} ${formatBytes(b.size).padStart(10)}  ${new Date(b.start).toISOString()} .. ${new Date(b.stop).toISOString()}  LSN ${b.lsnStart}..${b.lsnStop}${b.error ? '  ERROR' : ''}`,
       )
-    if (c.earliest && c.latest) {
-      const span = (c.latest.time - c.earliest.time) / 1000
+    const windows = recoverableWindows(c)
+    for (const w of windows) {
+      const span = (w.to.time - w.from.time) / 1000
+      const short = windows.length === 1 && span < r.pitrWindowSeconds
       out.push(
-        `  recoverable: ${c.earliestTime} (LSN ${c.earliest.lsn})  ..  ${c.latestTime} (LSN ${c.latest.lsn})  = ${formatDuration(span)}${span < r.pitrWindowSeconds ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`,
+        `  recoverable: ${iso(w.from.time)} (LSN ${w.from.lsn})  ..  ${iso(w.to.time)} (LSN ${w.to.lsn})  = ${formatDuration(span)}${short ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`,
       )
     }
+    for (const g of c.gaps ?? [])
+      out.push(
+        `  WAL GAP: ${g.firstMissing} missing after ${g.lastPresent}${g.resumesAt ? `, resumes at ${g.resumesAt}` : ''}`,
+      )
     for (const v of c.verdicts) out.push(`  tier ${v.tier}: ${v.ok ? 'OK' : `FLAGGED - ${v.findings.join('; ')}`}`)
     out.push('')
   }

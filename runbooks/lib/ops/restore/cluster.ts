@@ -3,12 +3,13 @@
  * options a restored cluster starts with (never archiving into the stanza), where its recovery
  * stopped, and the checks that it holds the LabDojo data and takes a write.
  */
-import { readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
-import { query } from '../../adapters/postgres.ts'
+import { logTail, postmasterPid, query } from '../../adapters/postgres.ts'
+import { waitFor } from '../../adapters/process.ts'
 import { pgbackrestCommand } from '../../sites/local/config-files.ts'
 import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
 import { DATABASE, type Layout } from '../../sites/local/layout.ts'
@@ -108,3 +109,60 @@ export function emptyDir(dir: string, created: boolean): void {
 
 /** A file-name-safe timestamp (20261127T093012). */
 export const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)
+
+/**
+ * Why recovery stopped, from the server log of a cluster that exited during recovery: a WAL
+ * segment the target needs is not in the archive (the segment after the last one restored),
+ * or the log's own last lines.
+ */
+export function recoveryFailure(log: string, repo: number): string {
+  const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
+  if (/recovery ended before configured recovery target was reached/.test(log)) {
+    const next = restored ? nextSegmentName(restored) : undefined
+    const where = restored ? ` after ${restored}: ${next} is missing` : ''
+    return `recovery ended before the target: repo${repo}'s WAL archive has a gap${where}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
+  }
+  const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.+)/g)].at(-1)?.[1]
+  return `the restored cluster stopped during recovery${fatal ? `: ${fatal}` : ''}`
+}
+
+function nextSegmentName(seg: string): string {
+  const n = (BigInt(`0x${seg.slice(8, 16)}`) << 8n) + BigInt(`0x${seg.slice(16, 24)}`) + 1n
+  const hex = (v: bigint) => v.toString(16).toUpperCase().padStart(8, '0')
+  return seg.slice(0, 8) + hex(n >> 8n) + hex(n & 0xffn)
+}
+
+/**
+ * Wait for a restored cluster's recovery to reach a condition, failing at once (not after the
+ * 4-hour guard) when the server exits instead, with the reason its log gives.
+ */
+export async function waitForRecovery(
+  what: string,
+  cluster: { dir: string; logFile: string; repo: number },
+  reached: () => Promise<boolean>,
+): Promise<void> {
+  await waitFor(
+    what,
+    async () => {
+      if (!postmasterPid(cluster.dir)) {
+        const text = existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : ''
+        throw new RecoveryStopped(recoveryFailure(text, cluster.repo), logTail(cluster.logFile, 8))
+      }
+      return reached()
+    },
+    4 * 3600_000,
+    100,
+    (e) => e instanceof RecoveryStopped,
+  )
+}
+
+/** The restored cluster exited before its recovery reached the target. */
+export class RecoveryStopped extends Error {
+  constructor(
+    message: string,
+    readonly logTail: string,
+  ) {
+    super(message)
+    this.name = 'RecoveryStopped'
+  }
+}

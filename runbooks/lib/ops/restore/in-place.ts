@@ -8,9 +8,9 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { InputError } from '../../../../core/errors.ts'
+import { InputError, inputError } from '../../../../core/errors.ts'
 import { describeTarget, type RestorePlan } from '../../../../core/recovery.ts'
-import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { pgBin, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
@@ -19,6 +19,7 @@ import { clearRestoreSettings } from '../../sites/local/node-settings.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import {
   caughtUp,
+  waitForRecovery,
   freeScratchPort,
   reachedFromLog,
   restoreArgs,
@@ -38,7 +39,7 @@ interface Staging {
 
 export async function restoreInPlace(
   site: LocalSite,
-  _o: RestoreOptions,
+  o: RestoreOptions,
   plan: RestorePlan,
   audit: AuditLog,
 ): Promise<RestoreReport> {
@@ -54,11 +55,12 @@ export async function restoreInPlace(
     stamp: at,
   }
   const timings: Record<string, number> = {}
+  await requireLatestReachable(site, primary, plan, o)
 
   await stageAndVerify(site, plan, staging, audit, timings, t0)
   timings.verifiedSeconds = (Date.now() - t0) / 1000
   const standbys = NODE_NAMES.filter((n) => n !== primary && state.roles[n] !== 'fenced')
-  const replaced = await swapIn(site, primary, standbys, staging, audit)
+  const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit)
   try {
     await bringUpRestored(site, primary, plan, audit)
   } catch (e) {
@@ -88,9 +90,40 @@ export async function restoreInPlace(
       readFileSync(staging.logFile, 'utf8') + (existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : ''),
     ),
     timings,
-    notes: [...plan.notes, `old data directories kept until you remove them: ${kept.join(', ')}`],
+    notes: [
+      ...plan.notes,
+      ...(tail
+        ? [
+            `latest = every commit ${primary} acknowledged before the endpoint was fenced: its WAL up to ${tail.lsn} (${tail.segment}) was archived and replayed into the restore, and its own WAL after that holds no commit`,
+          ]
+        : []),
+      `old data directories kept until you remove them: ${kept.join(', ')}`,
+    ],
     keptOldDataDirs: kept,
   }
+}
+
+/**
+ * `latest` in place means the newest acknowledged commit, which only a running primary can hand
+ * over (its last WAL is archived at the fence). With the primary down, commits after the newest
+ * archived one are gone: say so with the numbers and require --accept-data-loss.
+ */
+async function requireLatestReachable(
+  site: LocalSite,
+  primary: NodeName,
+  plan: RestorePlan,
+  o: RestoreOptions,
+): Promise<void> {
+  if (plan.target.kind !== 'latest' || o.acceptDataLoss) return
+  const p = await probe(primary, site.conn(primary, 'postgres'))
+  if (p.reachable && p.inRecovery === false) return
+  const last = plan.window.latest
+  throw inputError(
+    '--target',
+    'latest',
+    `primary ${primary} does not answer (${p.error ?? 'in recovery'}), so its unarchived WAL cannot be handed over: commits it acknowledged after the newest archived one (${new Date(last.time).toISOString()}, LSN ${last.lsn}) would be lost`,
+    'bring the primary back and retry, or pass --accept-data-loss to restore to the newest archived commit',
+  )
 }
 
 /** 1. Restore beside the primary and verify it, paused at the target (read-only, never promoted). */
@@ -127,7 +160,11 @@ async function stageAndVerify(
       if (plan.target.kind === 'latest') return r!.rec && (await caughtUp(staging.port, plan.window.latest.lsn))
       return r!.paused
     }
-    await waitFor('the staged restore to reach its target', atTarget, 4 * 3600_000, 100)
+    await waitForRecovery(
+      'the staged restore to reach its target',
+      { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
+      atTarget,
+    )
     await audit.step('verify staged restore', () => verifyTables(staging.port))
     await site.pg.stop(staging.dir, 'fast')
   } catch (e) {
@@ -140,24 +177,113 @@ async function stageAndVerify(
   }
 }
 
-/** 2. Fence traffic, stop the nodes, exchange the directories; returns where the old primary's data is kept. */
+/**
+ * 2. Fence traffic and stop the nodes; for `latest`, first get the old primary's last WAL into
+ * the archive and replay it into the staged copy, so that latest means the newest acknowledged
+ * commit (observed, not assumed). Then exchange the directories; returns where the old
+ * primary's data is kept. A failure before the exchange brings the old primary back.
+ */
 async function swapIn(
   site: LocalSite,
   primary: NodeName,
   standbys: NodeName[],
+  plan: RestorePlan,
   staging: Staging,
   audit: AuditLog,
-): Promise<string> {
+): Promise<{ replaced: string; tail?: Tail }> {
   const data = site.layout.node(primary).data
   await audit.step('fence endpoint', () => site.routeEndpoint(undefined))
-  for (const n of [...standbys, primary]) {
-    const dir = site.layout.node(n).data
-    if (postmasterPid(dir)) await audit.step(`stop ${n}`, () => site.pg.stop(dir, 'fast'))
+  let tail: Tail | undefined
+  try {
+    if (plan.target.kind === 'latest' && postmasterPid(data)) tail = await archiveTheTail(site, primary, audit)
+    for (const n of [...standbys, primary]) {
+      const dir = site.layout.node(n).data
+      if (postmasterPid(dir)) await audit.step(`stop ${n}`, () => site.pg.stop(dir, 'fast'))
+    }
+    if (tail) {
+      await audit.step('check no commit after the fence', () => requireNoCommitsAfter(site, data, tail!))
+      await audit.step('replay the tail into the staged copy', () => catchUpStaged(site, plan, staging, tail!))
+    }
+  } catch (e) {
+    await audit.step('undo the fence: the old primary serves again', () => resumeOldPrimary(site, primary, standbys))
+    throw new Error(
+      `${(e as Error).message}\nin-place restore abandoned before the swap: ${primary} serves again behind the endpoint, nothing was replaced`,
+      { cause: e },
+    )
   }
   const replaced = `${data}.replaced-${staging.stamp}`
   renameSync(data, replaced)
   renameSync(staging.dir, data)
-  return replaced
+  return { replaced, tail }
+}
+
+/** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */
+interface Tail {
+  /** the end of the last WAL segment the old primary completed (pg_switch_wal), all of it archived */
+  lsn: string
+  segment: string
+}
+
+/** With traffic fenced: close the current WAL segment and wait until the archive holds it. */
+async function archiveTheTail(site: LocalSite, primary: NodeName, audit: AuditLog): Promise<Tail> {
+  const conn = site.conn(primary, 'postgres')
+  const [sw] = await query<{ lsn: string; segment: string }>(
+    conn,
+    `SELECT l::text AS lsn, pg_walfile_name(l - 1) AS segment FROM (SELECT pg_switch_wal() AS l) s`,
+  )
+  const tail = { lsn: sw!.lsn, segment: sw!.segment }
+  const archived = async () => {
+    const [a] = await query<{ last: string | null }>(conn, 'SELECT last_archived_wal AS last FROM pg_stat_archiver')
+    return !!a?.last && a.last.slice(0, 24) >= tail.segment
+  }
+  await audit.step(`archive ${tail.segment} (the primary's last WAL before the fence)`, () =>
+    waitFor(`${tail.segment} to be archived`, archived, 300_000, 100),
+  )
+  return tail
+}
+
+/**
+ * The old primary, stopped, wrote no commit after the tail: its own WAL is read with pg_waldump.
+ * (A client that bypassed the endpoint could have; its commit would be lost, so we stop instead.)
+ */
+async function requireNoCommitsAfter(site: LocalSite, dataDir: string, tail: Tail): Promise<void> {
+  const r = await site.run(
+    pgBin('pg_waldump'),
+    ['-p', join(dataDir, 'pg_wal'), `--start=${tail.lsn}`, '--rmgr=Transaction'],
+    {
+      asSiteUser: true,
+      nothrow: true,
+      timeoutMs: 120_000,
+    },
+  )
+  const commits = r.stdout.split('\n').filter((l) => /desc: COMMIT/.test(l)).length
+  if (commits > 0)
+    throw new Error(
+      `${commits} commit(s) reached the old primary after the fence (not through the endpoint): they are not in the archive`,
+    )
+}
+
+/** Start the staged copy again (still a standby) until it has replayed the tail, then stop it. */
+async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging: Staging, tail: Tail): Promise<void> {
+  await site.pg.start(
+    staging.dir,
+    staging.logFile,
+    restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
+  )
+  await waitForRecovery(
+    `the staged copy to replay up to ${tail.lsn}`,
+    { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
+    () => caughtUp(staging.port, tail.lsn),
+  )
+  await site.pg.stop(staging.dir, 'fast')
+}
+
+/** Before any directory moved: start what was stopped, route traffic back to the old primary. */
+async function resumeOldPrimary(site: LocalSite, primary: NodeName, standbys: NodeName[]): Promise<void> {
+  const state = site.state()
+  for (const n of [primary, ...standbys]) await site.ensureRunning(state, n)
+  await site.routeEndpoint(primary)
+  await site.ensureSyncReplication(state)
 }
 
 /** 3. Start the restored primary, end its recovery at the target, prove it takes a write. */

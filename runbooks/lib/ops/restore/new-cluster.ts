@@ -3,12 +3,14 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describeTarget, type RestorePlan } from '../../../../core/recovery.ts'
 import { logTail, postmasterPid, probe } from '../../adapters/postgres.ts'
-import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
+import { mkdirForSiteUser } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import {
   emptyDir,
+  RecoveryStopped,
+  waitForRecovery,
   freeScratchPort,
   reachedFromLog,
   restoreArgs,
@@ -48,19 +50,33 @@ export async function restoreNew(
       const p = await probe('restore', { host: '127.0.0.1', port, database: 'postgres' })
       return p.reachable && p.inRecovery === false
     }
-    await waitFor('the restored cluster to finish recovery and promote', promoted, 4 * 3600_000, 100)
+    await waitForRecovery(
+      'the restored cluster to finish recovery and promote',
+      { dir, logFile, repo: plan.repo },
+      promoted,
+    )
     timings.recoverySeconds = (Date.now() - t1) / 1000
     await verifyTables(port, true)
     timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   } catch (e) {
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
-    const tail = logTail(logFile, 8)
+    const tail = e instanceof RecoveryStopped ? e.logTail : logTail(logFile, 8)
     emptyDir(dir, created)
     throw new Error(
       `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
       { cause: e },
     )
   }
+  return newClusterReport(plan, dir, port, logFile, timings)
+}
+
+function newClusterReport(
+  plan: RestorePlan,
+  dir: string,
+  port: number,
+  logFile: string,
+  timings: Record<string, number>,
+): RestoreReport {
   return {
     mode: 'new-cluster',
     target: describeTarget(plan.target),

@@ -24,6 +24,8 @@ export interface RestoreOptions {
   port?: number
   inPlace: boolean
   dryRun: boolean
+  /** in place to latest with the primary down: restore to the newest archived commit anyway */
+  acceptDataLoss?: boolean
 }
 
 export interface RestoreReport {
