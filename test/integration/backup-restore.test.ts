@@ -253,6 +253,22 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     expect(readdirSync(l.scratchDir)).toEqual(before)
   })
 
+  it('a target directory inside a live data directory, a repo or the site state', async () => {
+    const cases: [string, RegExp][] = [
+      [join(l.node('node1').data, 'pg_tblspc'), /inside the PostgreSQL data directory .*nodes\/node1\/data/],
+      [join(l.pgbackrest.repo1, 'mine'), /is inside repo1/],
+      [join(l.stateDir, 'mine'), /is inside the site's state .*only its scratch area/],
+    ]
+    for (const [into, msg] of cases) {
+      const before = readdirSync(l.scratchDir)
+      const r = await runbook('restore', ['--target', 'latest', '--into', into], t.env)
+      expect(r.code, `${into}: ${r.stderr}`).toBe(2)
+      expect(r.stderr).toMatch(msg)
+      expect(readdirSync(l.scratchDir)).toEqual(before)
+    }
+    expect(readdirSync(join(l.node('node1').data, 'pg_tblspc'))).toEqual([])
+  })
+
   it('a wrong cipher pass for repo2', async () => {
     const r = await runbook('restore', ['--target', 'latest', '--repo', '2'], {
       ...t.env,
@@ -403,10 +419,15 @@ describe('in-place restore', () => {
 describe('in-place restore to latest', () => {
   it("under a workload: no acknowledged commit is lost (the primary's last WAL is archived at the fence, then replayed)", async () => {
     const w = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
-    await new Promise((r) => setTimeout(r, 3000))
-    const r = json(await runbook('restore', ['--target', 'latest', '--in-place', '--yes', '--json'], t.env))
-    await new Promise((r) => setTimeout(r, 1000))
-    await runbook('workload', ['stop'], t.env)
+    let restored: Awaited<ReturnType<typeof runbook>>
+    try {
+      await new Promise((r) => setTimeout(r, 3000))
+      restored = await runbook('restore', ['--target', 'latest', '--in-place', '--yes', '--json'], t.env)
+      await new Promise((r) => setTimeout(r, 1000))
+    } finally {
+      await runbook('workload', ['stop'], t.env)
+    }
+    const r = json(restored)
     expect(r.mode).toBe('in-place')
     expect(r.notes.join(' ')).toMatch(/latest = every commit node1 acknowledged before the endpoint was fenced/)
     const acks = acked(l, w)
@@ -417,6 +438,7 @@ describe('in-place restore to latest', () => {
   })
 
   it('with the primary down: refused (exit 2), naming the newest archived commit and --accept-data-loss; nothing changed', async () => {
+    let restarted: { code: number; stderr: string }
     const pid = pidsOf(t.stateDir).node1!
     process.kill(pid, 'SIGKILL')
     await waitFor('node1 to die', async () => !alive(pid), 30_000)
@@ -429,9 +451,9 @@ describe('in-place restore to latest', () => {
       )
       expect(readdirSync(join(l.stateDir, 'nodes', 'node1'))).toEqual(before)
     } finally {
-      const up = await runbook('local', ['up'], t.env)
-      if (up.code !== 0) throw new Error(up.stderr)
+      restarted = await runbook('local', ['up'], t.env)
     }
+    expect(restarted.code, restarted.stderr).toBe(0)
   })
 })
 

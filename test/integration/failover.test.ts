@@ -220,6 +220,20 @@ describe('failback when pg_rewind cannot run', () => {
     expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })
     expect(await lostCommits(endpoint, acked(site.layout, writer))).toEqual([])
   })
+
+  it('clones the old primary when its data directory is gone (failback.ts), instead of failing on ENOENT', async () => {
+    const from = site.state().primary
+    killPrimary(site, from)
+    const r = json(await runbook('failover', ['--yes', '--json'], t.env))
+    rmSync(site.layout.node(from).data, { recursive: true, force: true })
+    const back = await runbook('failback', ['--node', from, '--yes'], t.env)
+    expect(back.code, back.stderr).toBe(0)
+    const s = await status(t)
+    expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
+    expect(s.primary).toBe(r.to)
+    expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })
+    expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toMatch(new RegExp(`clone ${from} from ${r.to}`))
+  })
 })
 
 describe('20 failover/failback cycles in a row (synchronous mode)', () => {

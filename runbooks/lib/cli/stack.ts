@@ -13,9 +13,10 @@ import { InputError, inputError } from '../../../core/errors.ts'
 import { REPO_ROOT } from './frame.ts'
 import { AuditLog } from '../output/audit.ts'
 import { isRoot, run, SITE_USER } from '../adapters/exec.ts'
-import { DEFAULT_BASE_PORT, layout, type Layout } from '../sites/local/layout.ts'
+import { layout, type Layout } from '../sites/local/layout.ts'
 import { parseBasePort } from './flags.ts'
 import { LocalSite } from '../sites/local/site.ts'
+import { parseState } from '../sites/local/state.ts'
 import { siteIds } from '../adapters/process.ts'
 import { execFileSync } from 'node:child_process'
 
@@ -64,8 +65,7 @@ export function localLayout(basePortFlag?: string): Layout {
     basePortFlag ?? process.env.LABDOJO_BASE_PORT,
     basePortFlag ? '--base-port' : 'LABDOJO_BASE_PORT',
   )
-  if (!basePortFlag && existsSync(siteFile))
-    basePort = (JSON.parse(readFileSync(siteFile, 'utf8')) as { basePort?: number }).basePort ?? DEFAULT_BASE_PORT
+  if (!basePortFlag && existsSync(siteFile)) basePort = parseState(readFileSync(siteFile, 'utf8'), siteFile).basePort
   return layout(stateDir, basePort, siteIds().home)
 }
 

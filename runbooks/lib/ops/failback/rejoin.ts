@@ -4,7 +4,7 @@
  * when rewind is impossible, clone it afresh with the old directory kept aside), start it as
  * a streaming standby, and record its new role.
  */
-import { renameSync } from 'node:fs'
+import { existsSync, renameSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -49,11 +49,9 @@ export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): 
   const t0 = Date.now()
   const state = site.state()
   const primary = state.primary
-  await stopFencedNode(site, node, audit)
-  // pg_rewind -c reads restore_command through node.conf: point it at the new primary first
-  site.writeNodeSettings(node, 'hot', { primary })
-  await audit.step(`CHECKPOINT on ${primary}`, () => query(site.conn(primary, 'postgres'), 'CHECKPOINT'))
-  const { method, detail } = await rewindOrClone(site, state, node, audit)
+  const { method, detail } = existsSync(site.layout.node(node).data)
+    ? await rewindOrClone(site, state, node, audit)
+    : await cloneAfresh(site, state, node, audit, `${node}'s data directory is gone`)
   await startAsStandby(site, node, primary, audit)
   await recordHotRole(site, state, node)
   return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
@@ -79,6 +77,10 @@ async function rewindOrClone(
 ): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
   const primary = state.primary
   const data = site.layout.node(node).data
+  await stopFencedNode(site, node, audit)
+  // pg_rewind -c reads restore_command through node.conf: point it at the new primary first
+  site.writeNodeSettings(node, 'hot', { primary })
+  await audit.step(`CHECKPOINT on ${primary}`, () => query(site.conn(primary, 'postgres'), 'CHECKPOINT'))
   try {
     const r = await audit.step(`pg_rewind ${node} from ${primary}`, () => site.pg.rewind(data, site.port(primary)))
     const detail = (r as { stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
@@ -89,13 +91,22 @@ async function rewindOrClone(
       `pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
     )
     renameSync(data, aside)
-    const asHot = { ...state, roles: { ...state.roles, [node]: 'hot' as const } }
-    await audit.step(`clone ${node} from ${primary} (pg_basebackup)`, () => site.cloneStandby(asHot, node))
-    return {
-      method: 'fresh clone',
-      detail: `pg_rewind failed; cloned from ${primary}; the old directory is kept at ${aside} until you remove it`,
-    }
+    const cloned = await cloneAfresh(site, state, node, audit, 'pg_rewind failed')
+    return { ...cloned, detail: `${cloned.detail}; the old directory is kept at ${aside} until you remove it` }
   }
+}
+
+/** A fresh pg_basebackup clone from the current primary, over the node's slot. */
+async function cloneAfresh(
+  site: LocalSite,
+  state: SiteState,
+  node: NodeName,
+  audit: AuditLog,
+  why: string,
+): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
+  const asHot = { ...state, roles: { ...state.roles, [node]: 'hot' as const } }
+  await audit.step(`clone ${node} from ${state.primary} (pg_basebackup)`, () => site.cloneStandby(asHot, node))
+  return { method: 'fresh clone', detail: `${why}; cloned from ${state.primary}` }
 }
 
 async function startAsStandby(site: LocalSite, node: NodeName, primary: NodeName, audit: AuditLog): Promise<void> {

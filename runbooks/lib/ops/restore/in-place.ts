@@ -8,12 +8,14 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { InputError, inputError } from '../../../../core/errors.ts'
+import { inputError } from '../../../../core/errors.ts'
 import { describeTarget, type RestorePlan } from '../../../../core/recovery.ts'
 import { pgBin, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
+import { reposFor } from '../../../../core/backup-policy.ts'
+import { physicalBackup } from '../backup/backup.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { clearRestoreSettings } from '../../sites/local/node-settings.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
@@ -61,21 +63,11 @@ export async function restoreInPlace(
   timings.verifiedSeconds = (Date.now() - t0) / 1000
   const standbys = NODE_NAMES.filter((n) => n !== primary && state.roles[n] !== 'fenced')
   const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit)
-  try {
-    await bringUpRestored(site, primary, plan, audit)
-  } catch (e) {
-    await rollBack(site, state, standbys, staging, replaced)
-    throw new InputError('in-place restore rolled back', [
-      {
-        key: 'restore',
-        message: `${(e as Error).message}; the original data directory is back in place and serving`,
-        fix: 'inspect the failed directory, then retry',
-      },
-    ])
-  }
+  await bringUpOrRollBack(site, state, standbys, plan, staging, replaced, audit)
   timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   await audit.step('route endpoint', () => site.routeEndpoint(primary))
   const kept = [replaced, ...(await rebuildStandbys(site, state, standbys, staging.stamp, audit))]
+  const fresh = await backupNewTimeline(site, audit)
   timings.totalSeconds = (Date.now() - t0) / 1000
   return {
     mode: 'in-place',
@@ -98,6 +90,7 @@ export async function restoreInPlace(
           ]
         : []),
       `old data directories kept until you remove them: ${kept.join(', ')}`,
+      `a full backup of the restored primary's new timeline was taken: ${fresh}`,
     ],
     keptOldDataDirs: kept,
   }
@@ -316,23 +309,81 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
 }
 
 /** Put the original directory back and serve from it again. */
+/** 3 or 3'. Bring the restored data up; on failure put the original back (exit 1: something was swapped, then undone). */
+async function bringUpOrRollBack(
+  site: LocalSite,
+  state: SiteState,
+  standbys: NodeName[],
+  plan: RestorePlan,
+  staging: Staging,
+  replaced: string,
+  audit: AuditLog,
+): Promise<void> {
+  try {
+    await bringUpRestored(site, state.primary, plan, audit)
+  } catch (e) {
+    const why = (e as Error).message
+    const outcome = await audit.step('roll back to the original data directory', () =>
+      rollBack(site, state, standbys, staging, replaced),
+    )
+    throw new Error(
+      `in-place restore failed after the swap (${why}) and was rolled back: ${outcome}. The restored copy is kept at ${site.layout.node(state.primary).data}.failed-${staging.stamp}`,
+      { cause: e },
+    )
+  }
+}
+
+/**
+ * Put the original directory back and prove it serves (a write through the endpoint). A step that
+ * fails is reported with the site's exact state and the one command that restores service.
+ */
 async function rollBack(
   site: LocalSite,
   state: SiteState,
   standbys: NodeName[],
   staging: Staging,
   replaced: string,
-): Promise<void> {
+): Promise<string> {
   const primary = state.primary
   const paths = site.layout.node(primary)
   if (postmasterPid(paths.data)) await site.pg.stop(paths.data, 'immediate').catch(() => {})
   renameSync(paths.data, `${paths.data}.failed-${staging.stamp}`)
   renameSync(replaced, paths.data)
   site.writeNodeSettings(primary, 'primary', { primary, syncStandbys: [] })
-  await site.pg.start(paths.data, paths.log)
-  await site.routeEndpoint(primary)
-  for (const n of standbys) await site.ensureRunning(state, n).catch(() => {})
-  await site.ensureSyncReplication(state).catch(() => {})
+  try {
+    await site.pg.start(paths.data, paths.log)
+    await site.routeEndpoint(primary)
+    await query(
+      site.endpointConn(),
+      `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('rollback-verify', $1, 'original back')`,
+      [Date.now()],
+    )
+  } catch (e) {
+    throw new Error(
+      `the original data directory is back at ${paths.data} but ${primary} does not serve (${(e as Error).message.split('\n')[0]}); the endpoint may still be fenced. Restore service with: npx zx runbooks/local.ts up`,
+      { cause: e },
+    )
+  }
+  const lagging: string[] = []
+  for (const n of standbys) await site.ensureRunning(state, n).catch(() => lagging.push(n))
+  await site.ensureSyncReplication(state).catch(() => lagging.push('synchronous replication'))
+  const standbyNote = lagging.length ? `; NOT restarted: ${lagging.join(', ')} (run local.ts up)` : '; standbys running'
+  return `the original data directory is back and serving (a write through the endpoint succeeded)${standbyNote}`
+}
+
+/**
+ * 6. A full backup of the new timeline. The older backups hold the abandoned branch past the
+ * restore point: a later restore to latest must start from a backup on this timeline.
+ */
+async function backupNewTimeline(site: LocalSite, audit: AuditLog): Promise<string> {
+  const repos = reposFor(
+    site.policy,
+    'full',
+    undefined,
+    site.inventory().pgbackrest.repos.map((r) => r.index),
+  )
+  const records = await audit.step('full backup of the new timeline', () => physicalBackup(site, 'full', repos))
+  return records.map((r) => `${r.label} in repo${r.repo}`).join(', ')
 }
 
 /** 5. The standbys follow the discarded history: keep their directories aside and clone them again. */

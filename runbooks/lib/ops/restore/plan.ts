@@ -3,6 +3,7 @@
  * directory, port), pick the backup set (core/recovery.ts), and say the plan in words.
  */
 import { existsSync, readdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { InputError, inputError } from '../../../../core/errors.ts'
 import {
   describeTarget,
@@ -43,6 +44,33 @@ export interface RestoreReport {
   keptOldDataDirs?: string[]
 }
 
+const within = (path: string, parent: string) => path === parent || path.startsWith(`${parent}/`)
+
+/**
+ * Why a restore may not go to this directory: inside (or around) a PostgreSQL data directory, a
+ * repo, the secrets or the site's state (its scratch area excepted). A cluster restored into a
+ * live primary's pg_tblspc broke every later backup while status said healthy.
+ */
+export function protectedPathClash(site: LocalSite, into: string): string | undefined {
+  const dir = resolve(into)
+  const { layout } = site
+  for (let p = dirname(dir); p !== dirname(p); p = dirname(p))
+    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
+  const guarded: [string, string][] = [
+    ...NODE_NAMES.map((n): [string, string] => [layout.node(n).data, `${n}'s data directory`]),
+    [layout.pgbackrest.repo1, 'repo1'],
+    [layout.secrets.dir, "the site's secrets"],
+  ]
+  for (const [path, what] of guarded) {
+    if (within(dir, path)) return `is ${dir === path ? '' : 'inside '}${what} (${path})`
+    if (within(path, dir)) return `contains ${what} (${path})`
+  }
+  if (within(layout.stateDir, dir)) return `contains the site's state (${layout.stateDir})`
+  if (within(dir, layout.stateDir) && !(within(dir, layout.scratchDir) && dir !== layout.scratchDir))
+    return `is inside the site's state (${layout.stateDir}); only its scratch area (${layout.scratchDir}/<name>) takes restores`
+  return undefined
+}
+
 async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<void> {
   if (o.inPlace && (o.into || o.port))
     throw inputError(
@@ -61,9 +89,14 @@ async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<
         'is not empty; a restore never writes over existing files',
         'pass a new or empty directory',
       )
-    for (const n of NODE_NAMES)
-      if (o.into === site.layout.node(n).data)
-        throw inputError('--into', o.into, `is ${n}'s data directory`, 'use --in-place to replace the primary safely')
+    const clash = protectedPathClash(site, o.into)
+    if (clash)
+      throw inputError(
+        '--into',
+        o.into,
+        clash,
+        `pass a new directory outside the site's data, repos and secrets, e.g. --into ${site.layout.scratchDir}/my-restore`,
+      )
   }
   if (o.port !== undefined && !(await portFree(o.port))) {
     const { scratchFirst, scratchLast } = site.layout.ports
