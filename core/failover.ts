@@ -54,6 +54,8 @@ export interface FailoverFacts {
   detection: DetectionResult
   /** the stanza's system identifier, when known (the repo is the tie-breaker when the primary is gone) */
   stanzaSystemId?: string
+  /** why neither the primary nor the stanza could say which cluster this is (an unknown never passes the guard) */
+  systemIdUnknown?: string
   /** last timeline the primary was known on (site state), for a dead primary */
   lastKnownTimeline?: number
   /** estimated data-loss window in seconds (0 = none possible) and how it was derived */
@@ -86,6 +88,10 @@ function candidateGuards(f: FailoverFacts): Decision | undefined {
       `candidate ${c.name} is already a primary, not a standby; two primaries would be a split brain - investigate before any promotion`,
     )
   const sysid = p.systemId ?? f.stanzaSystemId
+  if (!sysid && f.systemIdUnknown)
+    return refuse(
+      `cannot verify that candidate ${c.name} is a replica of this cluster: ${f.systemIdUnknown}. Check by hand (pg_controldata), then restore the stanza or bring the primary's directory back`,
+    )
   if (sysid && c.systemId && c.systemId !== sysid)
     return refuse(
       `candidate ${c.name} has system identifier ${c.systemId}, the ${p.systemId ? 'primary' : 'backup stanza'} has ${sysid}; it is not a replica of this cluster`,
@@ -153,27 +159,83 @@ function failoverDecision(f: FailoverFacts): Decision {
 }
 
 /**
- * The data-loss window a candidate implies. A configured synchronous standby: none (no
- * commit was acknowledged without its flush). Otherwise: from the newest moment the candidate is known to
- * hold everything (its last replayed commit, or the newest WAL it replayed from the archive)
- * to the primary's last sign of life.
+ * What the old primary's own WAL says (read from its stopped data directory): the commits it
+ * holds after what the candidate has, and how many commits its log says it released without
+ * waiting for replication (cancelled synchronous waits) since the candidate's last commit.
+ */
+export type PrimaryWal =
+  | {
+      readable: true
+      primary: string
+      candidateLsn: string
+      missing: { lsn: string; time: number }[]
+      releasedUnreplicated: number
+    }
+  | { readable: false; primary: string; why: string }
+
+/**
+ * The data-loss window a candidate implies, from what was observed.
+ * - The old primary's WAL could be read: no commit after the candidate's position means no loss;
+ *   commits there were acknowledged only if replication was asynchronous or a synchronous wait
+ *   was cancelled (the primary's log says so): the window runs to the last of them.
+ * - It could not be read: bounded by the candidate's newest safe point and the primary's last
+ *   answer, whatever the replication settings say.
+ * - No reading was possible at all (a cloud stack): the configured mode, said as such.
  */
 export function lossWindow(
   c: NodeSnapshot,
-  o: { synchronous: boolean; lastSafeAt: number | null; primaryLastSeenAt: number | null; now: number },
+  o: {
+    synchronous: boolean
+    primaryWal?: PrimaryWal
+    lastSafeAt: number | null
+    primaryLastSeenAt: number | null
+    now: number
+  },
 ): { seconds: number; basis: string } {
-  // the primary waited for this standby's flush before acknowledging any commit
-  if (o.synchronous)
-    return { seconds: 0, basis: `synchronous replication: ${c.name} flushed every acknowledged commit` }
+  const wal = o.primaryWal
+  if (wal?.readable) return observedLoss(c, wal, o.synchronous, o.lastSafeAt)
+  if (!wal && o.synchronous)
+    return {
+      seconds: 0,
+      basis: `synchronous replication configured for ${c.name} (the old primary's WAL cannot be read from here to confirm it)`,
+    }
   const until = o.primaryLastSeenAt ?? o.now
+  const unread = wal ? `${wal.primary}'s WAL cannot be read (${wal.why}); ` : ''
   if (o.lastSafeAt === null)
     return {
       seconds: Math.max(0, (o.now - until) / 1000) + 86400,
-      basis: `${c.name} holds no datable WAL: window unknown, assumed beyond any RPO`,
+      basis: `${unread}${c.name} holds no datable WAL: window unknown, assumed beyond any RPO`,
     }
   const seconds = Math.max(0, (until - o.lastSafeAt) / 1000)
   return {
     seconds,
-    basis: `${c.name} holds everything up to ${new Date(o.lastSafeAt).toISOString()}, ${formatDuration(seconds)} before the primary's last answer`,
+    basis: `${unread}${c.name} holds everything up to ${new Date(o.lastSafeAt).toISOString()}, ${formatDuration(seconds)} before the primary's last answer`,
+  }
+}
+
+function observedLoss(
+  c: NodeSnapshot,
+  wal: Extract<PrimaryWal, { readable: true }>,
+  synchronous: boolean,
+  lastSafeAt: number | null,
+): { seconds: number; basis: string } {
+  const n = wal.missing.length
+  const after = `${wal.primary}'s own WAL after ${wal.candidateLsn} (what ${c.name} holds)`
+  if (n === 0) return { seconds: 0, basis: `observed: ${after} holds no commit` }
+  if (synchronous && wal.releasedUnreplicated === 0)
+    return {
+      seconds: 0,
+      basis: `observed: ${n} commit(s) in ${after} never reached ${c.name}, but synchronous replication held them and ${wal.primary}'s log shows no wait cancelled: none was acknowledged`,
+    }
+  const first = wal.missing[0]!.time
+  const last = wal.missing.at(-1)!.time
+  // at least a millisecond: commits were lost, whatever the clocks say
+  const seconds = Math.max(0.001, (last - Math.min(lastSafeAt ?? first, first)) / 1000)
+  const why = synchronous
+    ? `${wal.releasedUnreplicated} synchronous wait(s) cancelled in ${wal.primary}'s log: acknowledged without replication`
+    : 'asynchronous replication: they may have been acknowledged'
+  return {
+    seconds,
+    basis: `observed: ${n} commit(s) in ${after} never reached ${c.name} (${new Date(first).toISOString()} .. ${new Date(last).toISOString()}; ${why})`,
   }
 }

@@ -2,6 +2,7 @@
  * Failover, fencing and failback on a real local site under a write workload.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
 import { createServer, type Server } from 'node:http'
 import { readFileSync, writeFileSync, chmodSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -233,6 +234,65 @@ describe('failback when pg_rewind cannot run', () => {
     expect(s.primary).toBe(r.to)
     expect(s.nodes.find((n: any) => n.name === from)).toMatchObject({ role: 'hot', live: 'standby', streaming: true })
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toMatch(new RegExp(`clone ${from} from ${r.to}`))
+  })
+})
+
+describe('"no data loss" rests on what was observed, not on the settings', () => {
+  it('a commit released by a cancelled synchronous wait is reported lost (it never reached the standby)', async () => {
+    const state = site.state()
+    const p = state.primary
+    const h = (['node1', 'node2', 'node3'] as const).find((n) => state.roles[n] === 'hot')!
+    const hotPid = pidsOf(t.stateDir)[h]!
+    process.kill(hotPid, 'SIGKILL')
+    await waitFor(`${h} to die`, async () => !alive(hotPid), 30_000)
+    // an insert now waits for a standby that is gone; cancelling the wait commits it locally
+    const client = new pg.Client({ host: '127.0.0.1', port: site.port(p), database: 'labdojo', user: 'postgres' })
+    const notices: string[] = []
+    client.on('notice', (n) => notices.push(`${n.message} ${n.detail ?? ''}`))
+    await client.connect()
+    const insert = client.query(
+      `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('cancelled-wait', 1, 'acknowledged, never replicated')`,
+    )
+    await waitFor(
+      'the insert to wait for synchronous replication',
+      async () =>
+        (
+          await query<{ n: number }>(
+            site.conn(p, 'postgres'),
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE '%cancelled-wait%'`,
+          )
+        )[0]!.n > 0,
+      30_000,
+    )
+    await query(
+      site.conn(p, 'postgres'),
+      `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%cancelled-wait%' AND wait_event = 'SyncRep'`,
+    )
+    const done = await insert
+    await client.end()
+    expect(done.rowCount).toBe(1) // the client saw INSERT 0 1
+    expect(notices.join(' ')).toMatch(/might not have been replicated/)
+    killPrimary(site, p)
+    // someone starts the standby again by hand; then the failover
+    await new Postgres(run).start(site.layout.node(h).data, site.layout.node(h).log, '', {
+      port: site.port(h),
+      dir: site.layout.socketDir,
+    })
+    const r = json(await runbook('failover', ['--yes', '--json'], t.env))
+    expect([r.from, r.to]).toEqual([p, h])
+    expect(r.lossWindowSeconds).toBeGreaterThan(0)
+    expect(r.lossBasis).toMatch(
+      new RegExp(
+        `observed: \\d+ commit\\(s\\) in ${p}'s own WAL after .* never reached ${h} .*1 synchronous wait\\(s\\) cancelled`,
+      ),
+    )
+    expect(r.lossBasis).not.toMatch(/flushed every acknowledged commit/)
+    const [gone] = await query<{ n: number }>(
+      endpoint,
+      `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'cancelled-wait'`,
+    )
+    expect(gone!.n).toBe(0) // it is indeed lost: the report told the truth
+    await rejoin(site, p, new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local'))
   })
 })
 

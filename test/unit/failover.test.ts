@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
-import { followedTimeline } from '../../runbooks/lib/adapters/postgres.ts'
+import { commitsIn, followedTimeline, parseControlData } from '../../runbooks/lib/adapters/postgres.ts'
+import { cancelledSyncWaits } from '../../runbooks/lib/ops/failover/facts.ts'
 
 const facts = (over: Partial<FailoverFacts> = {}, flags: Partial<FailoverFacts['flags']> = {}): FailoverFacts => ({
   primary: { name: 'node1', health: 'down', error: 'ECONNREFUSED' },
@@ -155,5 +156,95 @@ describe('the timeline an archive-fed standby follows (from its server log)', ()
       ),
     ).toBe(3)
     expect(followedTimeline('LOG:  database system is ready to accept read-only connections\n')).toBeUndefined()
+  })
+})
+
+describe('the data-loss window, from what was observed', () => {
+  const cand = { name: 'node2', health: 'up' as const, inRecovery: true }
+  const now = Date.parse('2026-11-27T10:00:10Z')
+  const at = (s: number) => Date.parse('2026-11-27T10:00:00Z') + s * 1000
+  const read = (missing: number[], released = 0) => ({
+    readable: true as const,
+    primary: 'node1',
+    candidateLsn: '0/5000000',
+    missing: missing.map((s, i) => ({ lsn: `0/50000${10 + i}`, time: at(s) })),
+    releasedUnreplicated: released,
+  })
+  const base = { lastSafeAt: at(0), primaryLastSeenAt: at(5), now }
+
+  it("no commit in the old primary's WAL after the candidate's position: no loss, observed", () => {
+    const l = lossWindow(cand, { ...base, synchronous: false, primaryWal: read([]) })
+    expect(l).toEqual({
+      seconds: 0,
+      basis: "observed: node1's own WAL after 0/5000000 (what node2 holds) holds no commit",
+    })
+  })
+
+  it('in-flight commits a synchronous primary never released: not acknowledged, said so', () => {
+    const l = lossWindow(cand, { ...base, synchronous: true, primaryWal: read([1, 2]) })
+    expect(l.seconds).toBe(0)
+    expect(l.basis).toMatch(
+      /2 commit\(s\) .* never reached node2, but synchronous replication held them .* no wait cancelled/,
+    )
+  })
+
+  it('a cancelled synchronous wait (committed locally, acknowledged) counts as loss even in synchronous mode', () => {
+    const l = lossWindow(cand, { ...base, synchronous: true, primaryWal: read([3], 1) })
+    expect(l.seconds).toBe(3)
+    expect(l.basis).toMatch(
+      /1 commit\(s\) .* never reached node2 .*1 synchronous wait\(s\) cancelled in node1's log: acknowledged without replication/,
+    )
+  })
+
+  it('asynchronous: the window runs from what the candidate holds to the last missing commit', () => {
+    const l = lossWindow(cand, { ...base, synchronous: false, primaryWal: read([1, 4]) })
+    expect(l.seconds).toBe(4)
+    expect(l.basis).toMatch(/asynchronous replication: they may have been acknowledged/)
+  })
+
+  it("unreadable WAL: synchronous settings prove nothing; bounded by the primary's last answer", () => {
+    const l = lossWindow(cand, {
+      ...base,
+      synchronous: true,
+      primaryWal: { readable: false, primary: 'node1', why: 'gone' },
+    })
+    expect(l.seconds).toBe(5)
+    expect(l.basis).toMatch(/^node1's WAL cannot be read \(gone\); node2 holds everything up to/)
+  })
+
+  it('an unknown system identifier never passes the guard', () => {
+    const d = decideFailover(
+      facts({
+        primary: { name: 'node1', health: 'down' },
+        stanzaSystemId: undefined,
+        systemIdUnknown: 'no pg_control; the stanza: timeout',
+      }),
+    )
+    expect(d).toMatchObject({ action: 'refuse' })
+    expect(d.reason).toMatch(
+      /cannot verify that candidate node2 is a replica of this cluster: no pg_control; the stanza: timeout/,
+    )
+  })
+})
+
+describe('facts read from a dead primary', () => {
+  it('counts the synchronous waits its log says were cancelled since a moment', () => {
+    const log = [
+      '2026-11-27 09:59:00.000 UTC [10] postgres@labdojo WARNING:  canceling wait for synchronous replication due to user request',
+      '2026-11-27 10:00:02.500 UTC [11] postgres@labdojo WARNING:  canceling wait for synchronous replication due to user request',
+      '2026-11-27 10:00:02.500 UTC [11] postgres@labdojo DETAIL:  The transaction has already committed locally, but might not have been replicated to the standby.',
+      '2026-11-27 10:00:03.000 UTC [12] postgres@labdojo WARNING:  canceling the wait for synchronous replication and terminating connection due to administrator command',
+    ].join('\n')
+    expect(cancelledSyncWaits(log, Date.parse('2026-11-27T10:00:00Z'))).toBe(2)
+  })
+
+  it('reads pg_controldata and pg_waldump output', () => {
+    const c = parseControlData(
+      "Database system identifier:           7441234567890123456\nDatabase cluster state:               in production\nLatest checkpoint location:           0/3000060\nLatest checkpoint's TimeLineID:       4\n",
+    )
+    expect(c).toEqual({ systemId: '7441234567890123456', state: 'in production', checkpoint: '0/3000060', timeline: 4 })
+    const dump =
+      'rmgr: Transaction len (rec/tot):     34/    34, tx:        745, lsn: 0/05000110, prev 0/050000D8, desc: COMMIT 2026-11-27 10:00:01.123456 UTC'
+    expect(commitsIn(dump)).toEqual([{ lsn: '0/05000110', time: Date.parse('2026-11-27T10:00:01.123456Z') }])
   })
 })

@@ -60,3 +60,10 @@ describe('the site state file is validated like the policy', () => {
     expect(existsSync(`${l.siteFile}.tmp`)).toBe(false)
   })
 })
+
+describe('the state mid-failover', () => {
+  it('accepts the old primary fenced with no new one promoted yet (a failover under way)', () => {
+    const s = { ...good(), roles: { node1: 'fenced', node2: 'hot', node3: 'warm' } }
+    expect(parseState(JSON.stringify(s), FILE).roles.node1).toBe('fenced')
+  })
+})

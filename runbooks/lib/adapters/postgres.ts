@@ -254,3 +254,73 @@ export class Postgres {
     )
   }
 }
+
+/** What pg_controldata says about a (stopped or crashed) cluster's directory. */
+export interface ControlData {
+  state: string
+  systemId: string
+  timeline: number
+  checkpoint: string
+}
+
+export function parseControlData(text: string): ControlData {
+  const field = (name: string) => new RegExp(`^${name}:\\s+(.+)$`, 'm').exec(text)?.[1]?.trim() ?? ''
+  return {
+    state: field('Database cluster state'),
+    systemId: field('Database system identifier'),
+    timeline: Number(field("Latest checkpoint's TimeLineID")),
+    checkpoint: field('Latest checkpoint location'),
+  }
+}
+
+export async function controlData(run: Runner, dataDir: string): Promise<ControlData> {
+  const r = await run(pgBin('pg_controldata'), ['-D', dataDir], {
+    asSiteUser: true,
+    env: { LC_ALL: 'C' },
+    timeoutMs: 30_000,
+  })
+  return parseControlData(r.stdout)
+}
+
+/** A COMMIT record in a WAL stream. */
+export interface WalCommit {
+  lsn: string
+  /** ms since epoch */
+  time: number
+}
+
+/** COMMIT records in pg_waldump output (TZ=UTC). */
+export function commitsIn(waldump: string): WalCommit[] {
+  const out: WalCommit[] = []
+  for (const line of waldump.split('\n')) {
+    const m = /lsn: ([0-9A-F]+\/[0-9A-F]+),.*desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/.exec(line)
+    if (m) out.push({ lsn: m[1]!, time: Date.parse(`${m[2]!.replace(' ', 'T')}Z`) })
+  }
+  return out
+}
+
+/**
+ * The commits a stopped cluster's own pg_wal holds after an LSN (read with pg_waldump, which
+ * stops at the end of valid WAL). Throws when the WAL cannot be read at all.
+ */
+export async function walCommitsAfter(
+  run: Runner,
+  dataDir: string,
+  timeline: number,
+  lsn: string,
+): Promise<WalCommit[]> {
+  const args = ['-p', `${dataDir}/pg_wal`, '-t', String(timeline), `--start=${lsn}`, '--rmgr=Transaction']
+  const r = await run(pgBin('pg_waldump'), args, {
+    asSiteUser: true,
+    nothrow: true,
+    env: { TZ: 'UTC' },
+    timeoutMs: 120_000,
+  })
+  const commits = commitsIn(r.stdout)
+  // pg_waldump exits 1 at the end of valid WAL; that is the normal end, not a failure
+  const endOfWal =
+    /invalid record length|could not find a valid record|record with incorrect prev-link|invalid magic number|record length .* at .* too long|contrecord is requested/i
+  if (r.code !== 0 && !commits.length && !endOfWal.test(r.stderr))
+    throw new Error(r.stderr.trim().split('\n').at(-1) ?? `pg_waldump exit ${r.code}`)
+  return commits
+}

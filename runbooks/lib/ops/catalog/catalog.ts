@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { Runner } from '../../adapters/exec.ts'
 import type { PgBackRest, StanzaInfo } from '../../adapters/pgbackrest.ts'
-import { pgBin } from '../../adapters/postgres.ts'
+import { commitsIn, pgBin } from '../../adapters/postgres.ts'
 import { archiveGaps, lsnToBigInt, previousSegment, segmentEnd, segmentStart } from '../../../../core/wal.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import {
@@ -23,12 +23,7 @@ import {
 
 /** The last COMMIT record of one WAL file, per pg_waldump. */
 export function lastCommit(waldump: string): Point | undefined {
-  let last: Point | undefined
-  for (const line of waldump.split('\n')) {
-    const m = /lsn: ([0-9A-F]+\/[0-9A-F]+),.*desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/.exec(line)
-    if (m) last = { lsn: m[1]!, time: Date.parse(`${m[2]!.replace(' ', 'T')}Z`) }
-  }
-  return last
+  return commitsIn(waldump).at(-1)
 }
 
 /**

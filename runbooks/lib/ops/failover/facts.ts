@@ -6,8 +6,16 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
-import { lossWindow, type DetectionResult, type FailoverFacts } from '../../../../core/failover.ts'
-import { followedTimeline, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { lossWindow, type DetectionResult, type FailoverFacts, type PrimaryWal } from '../../../../core/failover.ts'
+import { lsnToBigInt } from '../../../../core/wal.ts'
+import {
+  controlData,
+  followedTimeline,
+  probe,
+  query,
+  walCommitsAfter,
+  type NodeStatus,
+} from '../../adapters/postgres.ts'
 import { waitFor, walkFiles } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import { NODE_NAMES, STANZA, type NodeName } from '../../sites/local/layout.ts'
@@ -128,25 +136,34 @@ export async function gatherFacts(
   const archived = newestArchivedAt(site)
   const safePoints = [lastReplay, archived].filter((x): x is number => x !== null)
   const lastSafeAt = safePoints.length ? Math.max(...safePoints) : null
+  // a dead primary's directory is still here: its WAL and control file are facts
+  const onDisk = primaryDown ? await readDeadPrimary(site, state.primary, candidateStatus) : undefined
   const loss = o.switchover
     ? { seconds: 0, basis: 'planned switchover' }
     : lossWindow(snap(candidateStatus), {
         synchronous,
+        primaryWal: onDisk?.wal,
         lastSafeAt,
         primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt,
         now: Date.now(),
       })
-  const stanzaSystemId = await site.br
+  const stanza = await site.br
     .info()
-    .then((i) => i.systemId)
-    .catch(() => undefined)
+    .then((i) => ({ systemId: i.systemId, why: undefined }))
+    .catch((e: Error) => ({ systemId: undefined, why: e.message.split('\n')[0] }))
+  const primarySnap = snap(primary)
+  if (!primary.reachable && onDisk?.systemId) primarySnap.systemId = onDisk.systemId
   const facts: FailoverFacts = {
-    primary: snap(primary),
+    primary: primarySnap,
     candidate: snap(candidateStatus),
     candidateSite: o.to,
     candidateFailover: site.policy.sites[o.to].failover === 'automatic' ? 'automatic' : 'manual',
     detection,
-    stanzaSystemId,
+    stanzaSystemId: stanza.systemId,
+    systemIdUnknown:
+      primarySnap.systemId || stanza.systemId
+        ? undefined
+        : `${onDisk?.controlWhy ?? 'the primary answers nothing'}; the stanza: ${stanza.why}`,
     lastKnownTimeline: state.timeline,
     lossWindowSeconds: loss.seconds,
     lossBasis: loss.basis,
@@ -154,4 +171,56 @@ export async function gatherFacts(
     flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: o.automatic },
   }
   return { candidate, facts }
+}
+
+/**
+ * Facts from a dead primary's own directory: its system identifier (pg_controldata), the commits
+ * its WAL holds after what the candidate has (pg_waldump), and the synchronous waits its log says
+ * were cancelled since the first of them (such commits were acknowledged unreplicated).
+ */
+async function readDeadPrimary(
+  site: LocalSite,
+  primary: NodeName,
+  candidate: NodeStatus,
+): Promise<{ wal: PrimaryWal; systemId?: string; controlWhy?: string }> {
+  const paths = site.layout.node(primary)
+  let control
+  try {
+    control = await controlData(site.run, paths.data)
+  } catch (e) {
+    const why = `pg_controldata of ${paths.data} failed: ${(e as Error).message.split('\n')[0]}`
+    return { wal: { readable: false, primary, why }, controlWhy: why }
+  }
+  const candidateLsn = [candidate.receiveLsn, candidate.lsn]
+    .filter((x): x is string => !!x)
+    .sort((a, b) => (lsnToBigInt(b) > lsnToBigInt(a) ? 1 : -1))[0]
+  if (!candidateLsn)
+    return {
+      wal: { readable: false, primary, why: 'the candidate reports no WAL position' },
+      systemId: control.systemId,
+    }
+  try {
+    const missing = await walCommitsAfter(site.run, paths.data, control.timeline, candidateLsn)
+    // a cancelled wait follows its own commit record: count those since the first missing commit
+    const log = existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : ''
+    const releasedUnreplicated = missing.length ? cancelledSyncWaits(log, missing[0]!.time) : 0
+    return { wal: { readable: true, primary, candidateLsn, missing, releasedUnreplicated }, systemId: control.systemId }
+  } catch (e) {
+    return { wal: { readable: false, primary, why: `pg_waldump: ${(e as Error).message}` }, systemId: control.systemId }
+  }
+}
+
+/** Synchronous-replication waits a server log says were cancelled (or ended by a shutdown) at or after `since` (ms). */
+export function cancelledSyncWaits(log: string, since: number): number {
+  let n = 0
+  for (const line of log.split('\n')) {
+    const m =
+      /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (\w+) .*WARNING:\s+canceling (?:the )?wait for synchronous replication/.exec(
+        line,
+      )
+    if (!m) continue
+    const at = Date.parse(`${m[1]!.replace(' ', 'T')}${m[2] === 'UTC' ? 'Z' : ''}`)
+    if (!Number.isFinite(at) || at >= since - 1000) n++
+  }
+  return n
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { FailoverFacts } from '../../../../core/failover.ts'
 import { formatDuration } from '../../../../core/duration.ts'
 import { loadWebhooks, notify, type NotifyResult, type Webhook } from '../../adapters/notify.ts'
-import { logTail, pgBin, postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { controlData, logTail, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
@@ -203,10 +203,9 @@ async function catchUp(site: LocalSite, old: NodeName, candidate: NodeName, audi
 
 /** Shutdown checkpoint LSN of a cleanly stopped cluster. */
 async function shutdownCheckpoint(site: LocalSite, dataDir: string): Promise<string> {
-  const r = await site.run(pgBin('pg_controldata'), ['-D', dataDir], { asSiteUser: true, env: { LC_ALL: 'C' } })
-  const state = /Database cluster state:\s+(.+)/.exec(r.stdout)?.[1]
-  if (state !== 'shut down') throw new Error(`${dataDir} is "${state}", not cleanly shut down`)
-  return /Latest checkpoint location:\s+(\S+)/.exec(r.stdout)![1]!
+  const control = await controlData(site.run, dataDir)
+  if (control.state !== 'shut down') throw new Error(`${dataDir} is "${control.state}", not cleanly shut down`)
+  return control.checkpoint
 }
 
 /** Promote the candidate; as a new primary it waits for no standby until one rejoins. */

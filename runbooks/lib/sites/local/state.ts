@@ -77,8 +77,10 @@ export function parseState(text: string, file: string): SiteState {
       bad(`roles.${n}`, roles[n], `must be one of ${NODE_ROLES.join(', ')}`)
   for (const k of Object.keys(roles))
     if (!(NODE_NAMES as readonly string[]).includes(k)) bad(`roles.${k}`, roles[k], 'is not a node of this site')
+  // one primary, named by `primary`; or none while a failover is under way (the old one fenced, the new one not yet promoted)
   const primaries = NODE_NAMES.filter((n) => roles[n] === 'primary')
-  if (primaries.length !== 1 || primaries[0] !== raw.primary)
+  const failingOver = primaries.length === 0 && roles[raw.primary as string] === 'fenced'
+  if (!failingOver && (primaries.length !== 1 || primaries[0] !== raw.primary))
     bad(
       'roles',
       roles,
