@@ -126,16 +126,8 @@ export async function gatherFacts(
   const primaryDown = detection.consecutiveFailures >= detection.threshold
   const candidateStatus =
     o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
-  const primaryConf = existsSync(site.layout.node(state.primary).conf)
-    ? readFileSync(site.layout.node(state.primary).conf, 'utf8')
-    : ''
-  const synchronous =
-    site.policy.sites.hot.replication === 'synchronous' &&
-    new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(primaryConf)
-  const lastReplay = candidateStatus.lastReplayTs ? Date.parse(candidateStatus.lastReplayTs) : null
-  const archived = newestArchivedAt(site)
-  const safePoints = [lastReplay, archived].filter((x): x is number => x !== null)
-  const lastSafeAt = safePoints.length ? Math.max(...safePoints) : null
+  const synchronous = configuredSynchronous(site, state, candidate)
+  const lastSafeAt = newestSafePoint(site, candidateStatus)
   // a dead primary's directory is still here: its WAL and control file are facts
   const onDisk = primaryDown ? await readDeadPrimary(site, state.primary, candidateStatus) : undefined
   const loss = o.switchover
@@ -171,6 +163,23 @@ export async function gatherFacts(
     flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: o.automatic },
   }
   return { candidate, facts }
+}
+
+/** Synchronous replication as configured for the candidate (no proof of anything by itself). */
+function configuredSynchronous(site: LocalSite, state: SiteState, candidate: NodeName): boolean {
+  const conf = site.layout.node(state.primary).conf
+  const text = existsSync(conf) ? readFileSync(conf, 'utf8') : ''
+  return (
+    site.policy.sites.hot.replication === 'synchronous' &&
+    new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(text)
+  )
+}
+
+/** The newest moment the candidate is known to hold everything: its last replayed commit, or the newest archived WAL. */
+function newestSafePoint(site: LocalSite, candidate: NodeStatus): number | null {
+  const lastReplay = candidate.lastReplayTs ? Date.parse(candidate.lastReplayTs) : null
+  const safePoints = [lastReplay, newestArchivedAt(site)].filter((x): x is number => x !== null)
+  return safePoints.length ? Math.max(...safePoints) : null
 }
 
 /**
