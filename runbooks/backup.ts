@@ -17,6 +17,7 @@ const spec = {
     'take a backup (full, diff, incr via pgBackRest; logical via pg_dump + user-progress CSV) or create a named restore point',
   usage:
     'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
+  resume: 're-run the same backup: pgBackRest resumes or restarts it; catalog.ts shows what the repos hold',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -42,7 +43,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       'run them as two commands',
     )
   const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
-  const ctx = await loadStack('backup.ts', flags)
+  const ctx = await loadStack('backup.ts', flags, { lock: true })
   if (!ctx.site && type === 'logical') {
     // cloud stacks: PGO takes the physical backups; the export CronJobs run this
     const repos = reposFor(

@@ -4,6 +4,7 @@ import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { printJson } from './lib/output/log.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
+import { acquireSiteLock } from './lib/sites/local/lock.ts'
 import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
@@ -15,6 +16,8 @@ const spec = {
   summary:
     "the DR drill on the real local site: bring it up, back it up, run a workload, recover from a human error by PITR, fail over; prints each step's time and the measured RTO/RPO",
   usage: 'npm run drill [-- --scale N] [--rate R] [--skip-failover] [--keep] [--json]',
+  resume:
+    'npx zx runbooks/local.ts status shows what is left; local.ts up repairs the site, failback.ts rejoins a fenced node; then run the drill again',
   flags: {
     ...HELP_FLAG,
     scale: { type: 'string', help: 'data set size if the site is new: 1 = about 1 GB (default 0.05)' },
@@ -29,6 +32,7 @@ const spec = {
 await runbook(spec, import.meta.url, async ({ flags }) => {
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
+  await acquireSiteLock(site.layout, 'drill.ts')
   const report = await runDrill(site, auditFor('drill.ts', 'local'), {
     scale: parseScale(flags.scale, 0.05),
     rate: parseRate(flags.rate),

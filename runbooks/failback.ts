@@ -14,6 +14,8 @@ const spec = {
   summary:
     'rejoin a fenced old primary as a hot standby of the current primary; --switchover then makes it primary again',
   usage: 'npx zx runbooks/failback.ts [--node NAME] [--switchover] [--yes] [--dry-run] [--json]',
+  resume:
+    'npx zx runbooks/failback.ts --yes: the node is still fenced until it streams, and rejoining starts over safely',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -26,7 +28,7 @@ const spec = {
 } as const
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
-  const ctx = await loadStack('failback.ts', flags)
+  const ctx = await loadStack('failback.ts', flags, { lock: !flags['dry-run'] })
   const site = requireLocal(ctx, 'failback.ts')
   const node = fencedNode(site, flags.node)
   const primary = site.state().primary

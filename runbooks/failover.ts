@@ -18,6 +18,8 @@ const spec = {
     'fail over to the hot (or warm) standby: fence the old primary, promote, switch the endpoint, verify a write, notify',
   usage:
     'npx zx runbooks/failover.ts [--stack local] [--to hot|warm] [--watch] [--dry-run] [--yes] [--accept-data-loss] [--switchover]',
+  resume:
+    'npx zx runbooks/failover.ts --yes: it gathers the facts again and carries on (a fenced old primary stays fenced); local.ts status shows where traffic goes',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -58,7 +60,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     automatic: false,
   }
   const confirmStep = (q: string) => confirm(q, !!flags.yes)
-  const ctx = await loadStack('failover.ts', flags)
+  const ctx = await loadStack('failover.ts', flags, { lock: !flags['dry-run'] && !flags.watch })
   if (!ctx.site) {
     const r = await cloudFailover(ctx.inventory, ctx.policy, o, run, ctx.audit, confirmStep)
     return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))

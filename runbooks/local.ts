@@ -5,6 +5,7 @@ import { log, printJson } from './lib/output/log.ts'
 import { inputError } from '../core/errors.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
+import { acquireSiteLock } from './lib/sites/local/lock.ts'
 import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
@@ -13,6 +14,7 @@ const spec = {
   name: 'local.ts',
   summary: 'build, inspect and stop the real local DR site (primary, hot, warm, cold, repos, endpoint)',
   usage: 'npx zx runbooks/local.ts up|status|down [--scale N] [--reset --yes] [--base-port P] [--json] [--purge --yes]',
+  resume: 're-run the same command: up and down check each part before they act',
   positionals: ['up', 'status', 'down'],
   flags: {
     ...HELP_FLAG,
@@ -40,6 +42,7 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
+  if (cmd !== 'status') await acquireSiteLock(site.layout, `local.ts ${process.argv.slice(2).join(' ')}`)
 
   if (cmd === 'up') {
     const scale = parseScale(flags.scale, 0.05)

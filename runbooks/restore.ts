@@ -16,6 +16,8 @@ const spec = {
   summary: 'restore to a point in time: into a new cluster (default), or in place after verifying the replacement',
   usage:
     'npx zx runbooks/restore.ts --target latest|<ISO-8601 time>|lsn:<LSN>|name:<point>|immediate [--repo N] [--into DIR] [--port P] [--in-place] [--yes] [--dry-run] [--json]',
+  resume:
+    'nothing is half done: a new-cluster restore removed its directory, an in-place one brought the original back (see the lines above); re-run the same command',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -42,7 +44,7 @@ const spec = {
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
   const target = parseTarget(flags.target)
-  const ctx = await loadStack('restore.ts', flags)
+  const ctx = await loadStack('restore.ts', flags, { lock: !flags['dry-run'] })
   const site = requireLocal(ctx, 'restore.ts')
   site.requireCipherPass()
   const opts = {

@@ -16,7 +16,8 @@ import {
   rmSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { testSite, runbook, json, serverNow, dropScratch, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
@@ -413,6 +414,37 @@ describe('in-place restore', () => {
       expect(readFileSync(join(l.node(n as 'node1').data, 'postgresql.auto.conf'), 'utf8'), n).not.toMatch(
         /pgBackRest|recovery_target|restoring-/,
       )
+  })
+})
+
+describe('Ctrl-C', () => {
+  it('during a restore: stops at a safe point, removes the partial restore, says what was done and how to finish', async () => {
+    const before = readdirSync(l.scratchDir)
+    const tsx = createRequire(import.meta.url).resolve('tsx')
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, join(ROOT, 'runbooks', 'restore.ts'), '--target', 'latest'],
+      {
+        env: { ...process.env, NODE_OPTIONS: '', ...t.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
+    await waitFor('the restore to begin', async () => readdirSync(l.scratchDir).length > before.length, 60_000, 10)
+    child.kill('SIGINT')
+    expect(await exited).toBe(130)
+    expect(stderr).toMatch(
+      /interrupted by SIGINT at a safe point: clean-up ran.*the partial restore was removed.*steps done: plan restore.*to finish:/s,
+    )
+    expect(readdirSync(l.scratchDir)).toEqual(before)
+    expect(pidsOf(t.stateDir).node1).toBeTruthy()
+    const audit = readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x))
+    expect(audit.some((e) => e.runbook === 'restore.ts' && e.result === 'interrupted')).toBe(true)
   })
 })
 

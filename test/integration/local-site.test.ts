@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync, readdirSync, statSync, existsSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
-import { testSite, runbook, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import { spawn } from 'node:child_process'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
@@ -224,6 +225,51 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
     } finally {
       await other.cleanup()
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('one mutating runbook at a time, and a damaged state file', () => {
+  it('a second runbook is refused, naming the holder; a stale lock is taken over', async () => {
+    const lock = join(t.stateDir, 'runbook.lock')
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
+    try {
+      writeFileSync(
+        lock,
+        JSON.stringify({ pid: holder.pid, command: 'restore.ts --in-place', since: '2026-11-27T03:00:00Z' }),
+      )
+      const backupsBefore = json(await runbook('local', ['status', '--json'], t.env)).repos.map((r: any) => r.backups)
+      const r = await runbook('backup', ['--type', 'full'], t.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(
+        new RegExp(`another runbook is changing this site: pid ${holder.pid} \\(restore.ts --in-place\\)`),
+      )
+      expect(json(await runbook('local', ['status', '--json'], t.env)).repos.map((x: any) => x.backups)).toEqual(
+        backupsBefore,
+      )
+    } finally {
+      holder.kill('SIGKILL')
+    }
+    writeFileSync(lock, JSON.stringify({ pid: 999999, command: 'failover.ts --yes', since: '2026-11-27T03:00:00Z' }))
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr).toMatch(/stale site lock from pid 999999 \(failover.ts --yes\).*taking it over/)
+    expect(existsSync(lock)).toBe(false) // released at exit
+  })
+
+  it('a truncated site.json is named with the way back, and nothing runs on it', async () => {
+    const file = join(t.stateDir, 'site.json')
+    const good = readFileSync(file, 'utf8')
+    writeFileSync(file, good.slice(0, 30))
+    try {
+      const r = await runbook('local', ['status'], t.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(new RegExp(`invalid site state in ${file}.*is not JSON.*site\\.json\\.prev`, 's'))
+      const b = await runbook('backup', ['--type', 'incr'], t.env)
+      expect(b.code).toBe(2)
+      expect(readFileSync(join(t.stateDir, 'pgbackrest', 'pgbackrest.conf'), 'utf8')).not.toMatch(/undefined/)
+    } finally {
+      writeFileSync(file, good)
     }
   })
 })

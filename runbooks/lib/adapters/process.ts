@@ -7,6 +7,7 @@ import { existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync,
 import { dirname, join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { isRoot, SITE_USER } from './exec.ts'
+import { checkInterrupted, Interrupted } from '../output/interrupt.ts'
 
 export interface SiteIds {
   uid: number
@@ -119,11 +120,12 @@ export async function waitFor<T>(
   const until = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
+    checkInterrupted()
     try {
       const v = await fn()
       if (v) return v
     } catch (e) {
-      if (fatal?.(e)) throw e
+      if (fatal?.(e) || e instanceof Interrupted) throw e
       last = e
     }
     if (Date.now() > until)

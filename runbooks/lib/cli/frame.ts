@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline/promises'
 import { InputError, inputError } from '../../../core/errors.ts'
 import { redact } from '../output/redact.ts'
 import { log } from '../output/log.ts'
+import { installInterruptHandlers, interruption, Interrupted, progress } from '../output/interrupt.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
 
@@ -26,6 +27,8 @@ export interface RunbookSpec<F extends Record<string, FlagSpec>> {
   summary: string
   usage: string
   flags: F
+  /** interrupted midway: how to finish (the command that completes or safely repeats the work) */
+  resume?: string
   /** what positionals are allowed, for the error message; none when absent */
   positionals?: readonly string[]
 }
@@ -138,18 +141,36 @@ export async function confirm(question: string, yes: boolean): Promise<void> {
  * Run a runbook body with the exit-code contract. Errors with `exitCode` 2 (bad input,
  * refusal) and command failures print one clear message, never a stack trace.
  */
-export async function main(body: () => Promise<number | void>): Promise<void> {
+export async function main(body: () => Promise<number | void>, resume?: string): Promise<void> {
   let code: number
   try {
     code = (await body()) ?? 0
   } catch (e) {
     const err = e as Error & { exitCode?: number }
+    if (interruption.signal) {
+      // the procedure unwound through its own clean-up, which may have wrapped the Interrupted error
+      process.stderr.write(redact(interruptedReport(interruption.signal, err, resume)) + '\n')
+      process.exitCode = 130
+      return
+    }
     code = err.exitCode === 2 ? 2 : 1
     const label = code === 2 ? (err.name === 'Refusal' ? 'refused' : 'error') : 'failed'
     process.stderr.write(redact(`${label}: ${err.message}`) + '\n')
     if (process.env.LABDOJO_DEBUG && err.stack) process.stderr.write(redact(err.stack) + '\n')
   }
   process.exitCode = code
+}
+
+/** Exactly what an interrupted run did, what it stopped, and how to finish. */
+function interruptedReport(signal: NodeJS.Signals, e: Error, resume?: string): string {
+  const done = progress.done.length ? progress.done.join('; ') : 'nothing'
+  const cleanUp = e instanceof Interrupted ? '' : `\n  ${e.message.split('\n').slice(1).join('\n  ') || e.message}`
+  return [
+    `interrupted by ${signal} at a safe point: clean-up ran, no step was left half done.${cleanUp}`,
+    `  steps done: ${done}`,
+    `  stopped before or during: ${progress.current ?? 'the next step'}`,
+    `  to finish: ${resume ?? 're-run the same command: every step checks before it acts'}`,
+  ].join('\n')
 }
 
 /**
@@ -161,11 +182,14 @@ export async function runbook<F extends Record<string, FlagSpec>>(
   entryUrl: string,
   body: (p: Parsed<F>) => Promise<number | void>,
 ): Promise<void> {
+  installInterruptHandlers((signal) =>
+    log.warn(`${signal} received: stopping at the next safe point (send it again to stop at once, as things are)`),
+  )
   await main(async () => {
     const parsed = parseFlags(spec, scriptArgs(entryUrl))
     const f = parsed.flags as Record<string, unknown>
     if (f.help) return void process.stdout.write(helpText(spec))
     log.quiet = !!f.json
     return body(parsed)
-  })
+  }, spec.resume)
 }

@@ -17,6 +17,7 @@ import { layout, type Layout } from '../sites/local/layout.ts'
 import { parseBasePort } from './flags.ts'
 import { LocalSite } from '../sites/local/site.ts'
 import { parseState } from '../sites/local/state.ts'
+import { acquireSiteLock } from '../sites/local/lock.ts'
 import { siteIds } from '../adapters/process.ts'
 import { execFileSync } from 'node:child_process'
 
@@ -97,6 +98,7 @@ export function auditFor(runbook: string, stack: string): AuditLog {
 export async function loadStack(
   runbook: string,
   flags: { stack?: string; inventory?: string; 'base-port'?: string },
+  o: { lock?: boolean } = {},
 ): Promise<StackContext> {
   const stack = flags.stack ?? LOCAL_STACK
   const policy = loadPolicyFor(stack)
@@ -120,6 +122,8 @@ export async function loadStack(
       },
     ])
   site.loadSecrets()
+  // a runbook that changes the site holds its lock until it exits
+  if (o.lock) await acquireSiteLock(site.layout, `${runbook} ${process.argv.slice(2).join(' ')}`.trim())
   return { stack, policy, audit, inventory: site.inventory(), site }
 }
 

@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 import { redactDeep } from './redact.ts'
+import { checkInterrupted, Interrupted, progress } from './interrupt.ts'
 
 export interface AuditEntry {
   ts: string
@@ -13,7 +14,7 @@ export interface AuditEntry {
   runbook: string
   stack: string
   action: string
-  result: 'start' | 'ok' | 'failed' | 'refused' | 'skipped' | 'dry-run'
+  result: 'start' | 'ok' | 'failed' | 'refused' | 'skipped' | 'dry-run' | 'interrupted'
   details?: Record<string, unknown>
 }
 
@@ -45,15 +46,22 @@ export class AuditLog {
 
   /** Run one step, recording its start and its outcome. */
   async step<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    checkInterrupted() // a signal stops the runbook between steps, never inside one
     this.record(action, 'start', details)
+    const outer = progress.current
+    progress.current = action
     try {
       const out = await fn()
       this.record(action, 'ok', details)
+      progress.done.push(action)
       return out
     } catch (e) {
       const exitCode = (e as { exitCode?: number }).exitCode
-      this.record(action, exitCode === 2 ? 'refused' : 'failed', { ...details, error: (e as Error).message })
+      const result = exitCode === 2 ? 'refused' : e instanceof Interrupted ? 'interrupted' : 'failed'
+      this.record(action, result, { ...details, error: (e as Error).message })
       throw e
+    } finally {
+      progress.current = outer
     }
   }
 }

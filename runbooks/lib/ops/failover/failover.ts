@@ -15,6 +15,7 @@ import { log } from '../../output/log.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
+import { acquireSiteLock } from '../../sites/local/lock.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
 
 export type { FailoverOptions }
@@ -107,6 +108,8 @@ export async function watch(
     audit.record('watch', 'ok', { result: 'primary stayed healthy' })
     return undefined
   }
+  // acting changes the site: take its lock (a backup holding it ends soon with its primary gone)
+  await acquireSiteLock(site.layout, 'failover.ts --watch (failing over)', 60_000)
   return failover(site, { ...o, automatic: true, detection }, audit, async () => {})
 }
 
