@@ -1,98 +1,11 @@
 /**
- * Recovery decisions, pure: parse a recovery target, compute each repo's recoverable window,
- * choose the backup set and repo that serve a target, and judge the catalog against the
- * tiers. Selection rule, written down: with no backup named, the newest backup that ended
- * at or before the target is used, from repo1 when it covers the target, else repo2.
+ * Recovery decisions, pure: each repo's recoverable windows, and the backup set and repo that
+ * serve a target. Selection rule, written down: with no backup named, the newest backup that
+ * ended at or before the target is used, from repo1 when its WAL covers the target, else repo2.
  */
 import { InputError, inputError } from './errors.ts'
-import { formatDuration } from './duration.ts'
-import type { DrPolicy, TierId } from './policy.ts'
-import { cronPeriodSeconds, cronUnionGapSeconds } from './cron.ts'
+import { describeTarget, targetArgs, type RecoveryTarget } from './recovery-target.ts'
 import { lsnToBigInt, segmentStart, type WalGap } from './wal.ts'
-
-export type RecoveryTarget =
-  | { kind: 'latest' }
-  | { kind: 'immediate' }
-  | { kind: 'time'; at: number; text: string }
-  | { kind: 'lsn'; lsn: string }
-  | { kind: 'name'; name: string }
-
-const ISO = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$/
-const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i
-
-export const TARGET_FORMS =
-  'latest | immediate | an ISO-8601 time with zone (2026-11-26T04:00:30Z) | lsn:0/3000060 | name:<restore point>'
-
-/**
- * What is impossible about a calendar date and time as written (JavaScript's Date silently rolls
- * 2026-02-30 over to March 2); undefined when every field is in range.
- */
-export function impossibleDate(text: string): string | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/.exec(text)
-  if (!m) return undefined
-  const [year, month, day, hour, minute, second] = m.slice(1).map((x) => Number(x ?? 0)) as number[]
-  if (month! < 1 || month! > 12) return `month ${m[2]} does not exist`
-  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate()
-  if (day! < 1 || day! > days) return `${m[1]}-${m[2]} has ${days} days`
-  if (hour! > 23 || minute! > 59 || second! > 59) return `${m[4]}:${m[5]}${m[6] ? `:${m[6]}` : ''} is not a time of day`
-  return undefined
-}
-
-export function parseTarget(raw: string | undefined): RecoveryTarget {
-  if (raw === undefined || raw === '') throw inputError('--target', raw, 'is required', `pass one of: ${TARGET_FORMS}`)
-  if (raw === 'latest' || raw === 'immediate') return { kind: raw }
-  if (raw.startsWith('lsn:')) {
-    const lsn = raw.slice(4)
-    if (!LSN.test(lsn))
-      throw inputError(
-        '--target',
-        raw,
-        'is not an LSN (hex X/Y)',
-        'e.g. --target lsn:0/3000060 (see the catalog for the valid range)',
-      )
-    return { kind: 'lsn', lsn: lsn.toUpperCase() }
-  }
-  if (raw.startsWith('name:')) {
-    const name = raw.slice(5)
-    if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name))
-      throw inputError(
-        '--target',
-        raw,
-        'is not a restore point name (letters, digits, _ . -; at most 63)',
-        'list them with catalog.ts',
-      )
-    return { kind: 'name', name }
-  }
-  if (!ISO.test(raw)) {
-    const hint = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(raw)
-      ? 'add a time zone (Z or +02:00): a time without one is ambiguous at 3 a.m.'
-      : `use one of: ${TARGET_FORMS}`
-    throw inputError('--target', raw, 'is not a recovery target', hint)
-  }
-  const at = Date.parse(raw.replace(' ', 'T').replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))
-  const impossible = impossibleDate(raw)
-  if (!Number.isFinite(at) || impossible)
-    throw inputError(
-      '--target',
-      raw,
-      `is not a valid date${impossible ? ` (${impossible})` : ''}`,
-      `use one of: ${TARGET_FORMS}`,
-    )
-  return { kind: 'time', at, text: raw }
-}
-
-export function describeTarget(t: RecoveryTarget): string {
-  switch (t.kind) {
-    case 'time':
-      return `time ${new Date(t.at).toISOString()}`
-    case 'lsn':
-      return `LSN ${t.lsn}`
-    case 'name':
-      return `restore point "${t.name}"`
-    default:
-      return t.kind
-  }
-}
 
 // ------------------------------------------------------------------ catalog facts
 
@@ -177,7 +90,7 @@ export interface RestorePlan {
   notes: string[]
 }
 
-function fmtPoint(p: Point): string {
+export function fmtPoint(p: Point): string {
   return `${new Date(p.time).toISOString()} (LSN ${p.lsn})`
 }
 
@@ -264,25 +177,6 @@ export function chooseBackup(c: RepoCatalog, t: RecoveryTarget, points: RestoreP
   }
 }
 
-export function targetArgs(t: RecoveryTarget): string[] {
-  switch (t.kind) {
-    case 'latest':
-      return ['--type=default']
-    case 'immediate':
-      return ['--type=immediate', '--target-action=promote']
-    case 'time':
-      return [
-        '--type=time',
-        `--target=${new Date(t.at).toISOString().replace('T', ' ').replace('Z', '+00')}`,
-        '--target-action=promote',
-      ]
-    case 'lsn':
-      return ['--type=lsn', `--target=${t.lsn}`, '--target-action=promote']
-    case 'name':
-      return ['--type=name', `--target=${t.name}`, '--target-action=promote']
-  }
-}
-
 /**
  * Choose repo and backup set for a target, or refuse with the valid range.
  * `repoChoice` undefined = automatic (repo1 first, then repo2).
@@ -361,66 +255,4 @@ export function planRestore(
       fix: 'pick a target inside a window (see `catalog.ts`), or --target latest',
     },
   ])
-}
-
-// ------------------------------------------------------------------ tier verdicts
-
-export interface TierVerdict {
-  tier: TierId
-  ok: boolean
-  findings: string[]
-}
-
-/** The longest gap between two scheduled backups of any type. */
-export function scheduledBackupGapSeconds(p: DrPolicy): number {
-  return Math.min(
-    ...[p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => cronPeriodSeconds(s.cron)),
-    cronUnionGapSeconds([p.schedules.full, p.schedules.incremental, p.schedules.differential].map((s) => s.cron)),
-  )
-}
-
-/**
- * Judge one repo against each tier: the latest backup older than the tier's frequency (or,
- * for continuous tiers, than the backup schedule's longest gap), or the latest recoverable
- * point older than the tier RPO, is flagged with the numbers.
- */
-export function tierVerdicts(
-  p: DrPolicy,
-  c: RepoCatalog,
-  now: number,
-  archiveCurrent = false,
-  graceSeconds = 3600,
-): TierVerdict[] {
-  return ([1, 2, 3] as TierId[]).map((tier) => {
-    const t = p.tiers[tier]
-    const findings: string[] = []
-    const latestBackup = c.backups.filter((b) => !b.error).sort((a, b) => b.stop - a.stop)[0]
-    const frequency =
-      t.backupFrequency > 0 ? Math.max(t.backupFrequency, scheduledBackupGapSeconds(p)) : scheduledBackupGapSeconds(p)
-    if (!c.reachable) findings.push(`repo${c.repo} is unreachable: ${c.error}`)
-    else if (!latestBackup) findings.push(`repo${c.repo} holds no valid backup`)
-    else {
-      const age = (now - latestBackup.stop) / 1000
-      if (age > frequency + graceSeconds)
-        findings.push(
-          `latest backup ${latestBackup.label} is ${formatDuration(age)} old; tier ${tier} expects one every ${formatDuration(frequency)}`,
-        )
-    }
-    if (c.reachable && c.latest && !archiveCurrent) {
-      // an idle database commits nothing: only a primary reporting unarchived WAL proves lag
-      const lag = (now - c.latest.time) / 1000
-      if (lag > t.rpo)
-        findings.push(
-          `latest recoverable point is ${formatDuration(lag)} old (archive lag); tier ${tier} RPO is ${formatDuration(t.rpo)}`,
-        )
-    } else if (c.reachable && !c.latest) findings.push(`no recoverable point in repo${c.repo}'s archive`)
-    for (const g of c.gaps ?? []) findings.push(gapFinding(c.repo, g))
-    return { tier, ok: findings.length === 0, findings }
-  })
-}
-
-function gapFinding(repo: number, g: CatalogGap): string {
-  const resumes = g.resumesAt ? `, the archive resumes at ${g.resumesAt}` : ', nothing after it'
-  const last = g.before ? fmtPoint(g.before) : `the end of ${g.lastPresent}`
-  return `WAL ${g.firstMissing} is missing from repo${repo}'s archive (after ${g.lastPresent}${resumes}): nothing after ${last} can be recovered from repo${repo} until a backup taken after the gap`
 }

@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as aws from '@pulumi/aws'
 import type { DrPolicy } from '../../core/policy.ts'
-import { scheduledBackupGapSeconds } from '../../core/recovery.ts'
+import { scheduledBackupGapSeconds } from '../../core/tier-verdicts.ts'
 import { drTags } from './tags.ts'
 
 export interface MonitoringArgs {

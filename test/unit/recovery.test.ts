@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import {
-  parseTarget,
   planRestore,
-  tierVerdicts,
-  targetArgs,
   earliestPoint,
   recoverableWindows,
   type RepoCatalog,
   type CatalogBackup,
 } from '../../core/recovery.ts'
+import { tierVerdicts } from '../../core/tier-verdicts.ts'
+import { parseTarget, targetArgs } from '../../core/recovery-target.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { planRestore, type CatalogBackup, type RepoCatalog, type RecoveryTarget } from '../../core/recovery.ts'
+import { planRestore, type CatalogBackup, type RepoCatalog } from '../../core/recovery.ts'
+import { type RecoveryTarget } from '../../core/recovery-target.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { restoreArgs, restoredClusterOptions } from '../../runbooks/lib/ops/restore/cluster.ts'
 

@@ -1,12 +1,11 @@
 /** The catalog report: facts from every repo plus the pure tier verdicts. */
 import {
   recoverableWindows,
-  tierVerdicts,
   type RecoveryWindow,
   type RepoCatalog,
   type RestorePoint,
-  type TierVerdict,
 } from '../../../../core/recovery.ts'
+import { tierVerdicts, type TierVerdict } from '../../../../core/tier-verdicts.ts'
 import { formatBytes, formatDuration } from '../../../../core/duration.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { readRestorePoints, repoCatalog } from './catalog.ts'

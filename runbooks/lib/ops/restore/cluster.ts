@@ -166,3 +166,11 @@ export class RecoveryStopped extends Error {
     this.name = 'RecoveryStopped'
   }
 }
+
+/** A restored cluster being built beside a site node: its directory, port, server log and time stamp. */
+export interface Staging {
+  dir: string
+  port: number
+  logFile: string
+  stamp: string
+}

@@ -1,7 +1,8 @@
 /** Restore into a NEW cluster (the default): new directory, new port; the running site is never touched. */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describeTarget, type RestorePlan } from '../../../../core/recovery.ts'
+import { type RestorePlan } from '../../../../core/recovery.ts'
+import { describeTarget } from '../../../../core/recovery-target.ts'
 import { logTail, postmasterPid, probe } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'

@@ -5,13 +5,8 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { InputError, inputError } from '../../../../core/errors.ts'
-import {
-  describeTarget,
-  planRestore,
-  type RecoveryTarget,
-  type RepoCatalog,
-  type RestorePlan,
-} from '../../../../core/recovery.ts'
+import { planRestore, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
+import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { portFree } from '../../adapters/net.ts'
 import { NODE_NAMES } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'

@@ -1,0 +1,99 @@
+/**
+ * In-place restore to `latest`: the newest acknowledged commit, handed over by the old primary.
+ * With traffic fenced it closes its WAL segment, the archive receives it, its own WAL proves no
+ * commit came after, and the staged copy replays it. A dead primary cannot hand it over.
+ */
+import { join } from 'node:path'
+import { inputError } from '../../../../core/errors.ts'
+import type { RestorePlan } from '../../../../core/recovery.ts'
+import { pgBin, probe, query } from '../../adapters/postgres.ts'
+import { waitFor } from '../../adapters/process.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import type { NodeName } from '../../sites/local/layout.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { caughtUp, restoredClusterOptions, waitForRecovery, type Staging } from './cluster.ts'
+import type { RestoreOptions } from './plan.ts'
+
+/** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */
+export interface Tail {
+  /** the end of the last WAL segment the old primary completed (pg_switch_wal), all of it archived */
+  lsn: string
+  segment: string
+}
+
+/**
+ * `latest` in place means the newest acknowledged commit, which only a running primary can hand
+ * over (its last WAL is archived at the fence). With the primary down, commits after the newest
+ * archived one are gone: say so with the numbers and require --accept-data-loss.
+ */
+export async function requireLatestReachable(
+  site: LocalSite,
+  primary: NodeName,
+  plan: RestorePlan,
+  o: RestoreOptions,
+): Promise<void> {
+  if (plan.target.kind !== 'latest' || o.acceptDataLoss) return
+  const p = await probe(primary, site.conn(primary, 'postgres'))
+  if (p.reachable && p.inRecovery === false) return
+  const last = plan.window.latest
+  throw inputError(
+    '--target',
+    'latest',
+    `primary ${primary} does not answer (${p.error ?? 'in recovery'}), so its unarchived WAL cannot be handed over: commits it acknowledged after the newest archived one (${new Date(last.time).toISOString()}, LSN ${last.lsn}) would be lost`,
+    'bring the primary back and retry, or pass --accept-data-loss to restore to the newest archived commit',
+  )
+}
+
+/** With traffic fenced: close the current WAL segment and wait until the archive holds it. */
+export async function archiveTheTail(site: LocalSite, primary: NodeName, audit: AuditLog): Promise<Tail> {
+  const conn = site.conn(primary, 'postgres')
+  const [sw] = await query<{ lsn: string; segment: string }>(
+    conn,
+    `SELECT l::text AS lsn, pg_walfile_name(l - 1) AS segment FROM (SELECT pg_switch_wal() AS l) s`,
+  )
+  const tail = { lsn: sw!.lsn, segment: sw!.segment }
+  const archived = async () => {
+    const [a] = await query<{ last: string | null }>(conn, 'SELECT last_archived_wal AS last FROM pg_stat_archiver')
+    return !!a?.last && a.last.slice(0, 24) >= tail.segment
+  }
+  await audit.step(`archive ${tail.segment} (the primary's last WAL before the fence)`, () =>
+    waitFor(`${tail.segment} to be archived`, archived, 300_000, 100),
+  )
+  return tail
+}
+
+/**
+ * The old primary, stopped, wrote no commit after the tail: its own WAL is read with pg_waldump.
+ * (A client that bypassed the endpoint could have; its commit would be lost, so we stop instead.)
+ */
+export async function requireNoCommitsAfter(site: LocalSite, dataDir: string, tail: Tail): Promise<void> {
+  const r = await site.run(
+    pgBin('pg_waldump'),
+    ['-p', join(dataDir, 'pg_wal'), `--start=${tail.lsn}`, '--rmgr=Transaction'],
+    {
+      asSiteUser: true,
+      nothrow: true,
+      timeoutMs: 120_000,
+    },
+  )
+  const commits = r.stdout.split('\n').filter((l) => /desc: COMMIT/.test(l)).length
+  if (commits > 0)
+    throw new Error(
+      `${commits} commit(s) reached the old primary after the fence (not through the endpoint): they are not in the archive`,
+    )
+}
+
+/** Start the staged copy again (still a standby) until it has replayed the tail, then stop it. */
+export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging: Staging, tail: Tail): Promise<void> {
+  await site.pg.start(
+    staging.dir,
+    staging.logFile,
+    restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
+  )
+  await waitForRecovery(
+    `the staged copy to replay up to ${tail.lsn}`,
+    { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
+    () => caughtUp(staging.port, tail.lsn),
+  )
+  await site.pg.stop(staging.dir, 'fast')
+}
