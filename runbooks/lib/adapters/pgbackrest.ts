@@ -189,7 +189,7 @@ export class PgBackRest {
     ])
     return r.stdout
       .split('\n')
-      .map((line) => /(?:^|\/)([0-9A-F]{24})-[0-9a-f]{40}/.exec(line.trim())?.[1])
+      .map((line) => /(?:^|\/)([0-9A-F]{24})-[0-9a-f]{40}(?:\.(?:lz4|gz|zst|bz2))?$/.exec(line.trim())?.[1])
       .filter((name): name is string => name !== undefined)
   }
 

@@ -6,7 +6,7 @@ import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 import { redactDeep } from './redact.ts'
-import { checkInterrupted, Interrupted, progress } from './interrupt.ts'
+import { checkInterrupted, Interrupted, interruption, progress } from './interrupt.ts'
 
 export interface AuditEntry {
   ts: string
@@ -46,7 +46,10 @@ export class AuditLog {
 
   /** Run one step, recording its start and its outcome. */
   async step<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
-    checkInterrupted() // a signal stops the runbook between steps, never inside one
+    // a signal stops the runbook between steps, never inside one
+    if (interruption.signal)
+      this.record(action, 'interrupted', { ...details, error: 'not started: stopped before this step' })
+    checkInterrupted()
     this.record(action, 'start', details)
     const outer = progress.current
     progress.current = action
