@@ -533,13 +533,15 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
 
   it('missing: the catalog shows the gap and the windows as they are; a restore across it comes from repo2 and says so', async () => {
     renameSync(file, aside())
-    const c = json(await runbook('catalog', ['--json'], t.env))
+    const cat = await runbook('catalog', ['--json'], t.env)
+    expect(cat.code, cat.stderr).toBe(1) // a flagged tier makes the catalog exit 1
+    const c = JSON.parse(cat.stdout)
     const [repo1, repo2] = c.repos
     expect(
       repo1.gaps.map((g: any) => g.firstMissing),
       JSON.stringify({ error: repo1.error, archiveMax: repo1.archiveMax }),
     ).toEqual([segment])
-    expect(Date.parse(repo1.windows.at(-1).to.time)).toBeLessThan(target)
+    expect(repo1.windows.at(-1).to.time).toBeLessThan(target)
     expect(repo1.verdicts.every((v: any) => !v.ok)).toBe(true)
     expect(repo1.verdicts[0].findings.join(' ')).toMatch(new RegExp(`WAL ${segment} is missing from repo1's archive`))
     expect(repo2.gaps).toEqual([])
@@ -568,6 +570,7 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
   })
 
   it('unreadable: the restore stops at once, naming the segment after the last one restored, and leaves nothing behind', async () => {
+    if (existsSync(aside())) renameSync(aside(), file) // whatever the test before left
     renameSync(file, aside())
     writeFileSync(file, Buffer.alloc(4096, 0x5a))
     try {
