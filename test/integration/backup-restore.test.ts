@@ -301,6 +301,24 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       expect(existsSync(f)).toBe(false)
       expect(readdirSync(l.scratchDir)).toEqual(before)
       expect(readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))).toEqual(repo1Before)
+      // the documented way through for one run: the pass and the S3 keys from the environment
+      const kv = Object.fromEntries(
+        readFileSync(`${f}.aside`, 'utf8')
+          .split('\n')
+          .map((x) => /^([\w-]+)=(.+)$/.exec(x))
+          .filter((m) => m !== null)
+          .map((m) => [`PGBACKREST_${m[1]!.toUpperCase().replace(/-/g, '_')}`, m[2]!]),
+      )
+      const onlyPass = await runbook('catalog', ['--json'], {
+        ...t.env,
+        PGBACKREST_REPO2_CIPHER_PASS: kv.PGBACKREST_REPO2_CIPHER_PASS!,
+      })
+      expect(onlyPass.code).toBe(2)
+      expect(onlyPass.stderr).toMatch(/PGBACKREST_REPO2_S3_KEY, PGBACKREST_REPO2_S3_KEY_SECRET are not set/)
+      const withEnv = await runbook('catalog', ['--json'], { ...t.env, ...kv })
+      expect(withEnv.code, withEnv.stderr).toBe(0)
+      expect(JSON.parse(withEnv.stdout).repos.map((r: any) => r.reachable)).toEqual([true, true])
+      expect(withEnv.stdout + withEnv.stderr).not.toContain(kv.PGBACKREST_REPO2_CIPHER_PASS!)
     } finally {
       renameSync(`${f}.aside`, f)
     }

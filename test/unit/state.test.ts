@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { InputError } from '../../core/errors.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { newSiteState, parseState, writeState } from '../../runbooks/lib/sites/local/state.ts'
+import { cipherPassMissing } from '../../runbooks/lib/sites/local/secrets.ts'
 
 const FILE = '/srv/site.json'
 const good = () => newSiteState(25400, 0.05, new Date('2026-11-27T00:00:00Z'))
@@ -65,5 +66,23 @@ describe('the state mid-failover', () => {
   it('accepts the old primary fenced with no new one promoted yet (a failover under way)', () => {
     const s = { ...good(), roles: { node1: 'fenced', node2: 'hot', node3: 'warm' } }
     expect(parseState(JSON.stringify(s), FILE).roles.node1).toBe('fenced')
+  })
+})
+
+describe('the secrets file and its environment overrides', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'labdojo-secrets-'))
+  const l = layout(dir, 25400, dir)
+  it('without the file, the pass alone is not enough: pgBackRest also needs the S3 keys', () => {
+    expect(cipherPassMissing(l, {})).toMatch(/pgbackrest-secrets.conf does not exist$/)
+    expect(cipherPassMissing(l, { PGBACKREST_REPO2_CIPHER_PASS: 'x' })).toMatch(
+      /does not exist and PGBACKREST_REPO2_S3_KEY, PGBACKREST_REPO2_S3_KEY_SECRET are not set/,
+    )
+    expect(
+      cipherPassMissing(l, {
+        PGBACKREST_REPO2_CIPHER_PASS: 'x',
+        PGBACKREST_REPO2_S3_KEY: 'k',
+        PGBACKREST_REPO2_S3_KEY_SECRET: 's',
+      }),
+    ).toBeUndefined()
   })
 })

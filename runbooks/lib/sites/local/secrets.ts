@@ -45,10 +45,22 @@ export function readSecrets(layout: Layout): Record<string, string> {
 }
 
 /** Why pgBackRest cannot get repo2's cipher pass; undefined when it can. */
-export function cipherPassMissing(layout: Layout): string | undefined {
-  if (process.env.PGBACKREST_REPO2_CIPHER_PASS) return undefined
+/** The environment overrides that stand in for the secrets file, for one run (pgBackRest reads them too). */
+export const SECRET_ENV = [
+  'PGBACKREST_REPO2_CIPHER_PASS',
+  'PGBACKREST_REPO2_S3_KEY',
+  'PGBACKREST_REPO2_S3_KEY_SECRET',
+] as const
+
+export function cipherPassMissing(layout: Layout, env = process.env): string | undefined {
   const file = layout.secrets.pgbackrest
-  if (!existsSync(file)) return `${file} does not exist`
+  if (!existsSync(file)) {
+    // without the file, pgBackRest needs the S3 keys from the environment as well as the pass
+    const unset = SECRET_ENV.filter((k) => !env[k])
+    if (unset.length === 0) return undefined
+    return `${file} does not exist${unset.length < SECRET_ENV.length ? ` and ${unset.join(', ')} ${unset.length === 1 ? 'is' : 'are'} not set` : ''}`
+  }
+  if (env.PGBACKREST_REPO2_CIPHER_PASS) return undefined
   try {
     if (!readSecrets(layout)['repo2-cipher-pass']) return `${file} has no repo2-cipher-pass line`
   } catch (e) {
@@ -65,7 +77,7 @@ export function requireCipherPass(layout: Layout): void {
       'repo2 cipher pass',
       why,
       "pgBackRest needs it for every command, repo1's too: the site's configuration names repo2 encrypted (aes-256-cbc). Nothing was changed",
-      `put the pass back from your secret store: ${layout.secrets.pgbackrest} (owner postgres, mode 0600) with the line repo2-cipher-pass=<pass> (and repo2-s3-key, repo2-s3-key-secret), or export PGBACKREST_REPO2_CIPHER_PASS for this run`,
+      `put the pass back from your secret store: ${layout.secrets.pgbackrest} (owner postgres, mode 0600) with the line repo2-cipher-pass=<pass> (and repo2-s3-key, repo2-s3-key-secret), or export PGBACKREST_REPO2_CIPHER_PASS for this run (with PGBACKREST_REPO2_S3_KEY and PGBACKREST_REPO2_S3_KEY_SECRET when the file is gone)`,
     )
 }
 
