@@ -63,13 +63,13 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
     })
     log.info(changes.length ? changes.map((c) => `+ ${c}`).join('\n') : 'local site is healthy: no changes')
     log.info(`up took ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-    const status = await site.status()
+    const status = await site.status(audit.file)
     if (flags.json) printJson({ changes, status })
     else process.stdout.write(renderStatus(status))
     return status.healthy ? 0 : 1
   }
   if (cmd === 'status') {
-    const status = await site.status()
+    const status = await site.status(audit.file)
     if (flags.json) printJson(status)
     else process.stdout.write(renderStatus(status))
     return status.healthy ? 0 : 1

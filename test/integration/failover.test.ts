@@ -146,11 +146,19 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
       `SELECT current_setting('archive_mode') AS a`,
     )
     expect(am!.a).toBe('off')
+    // and a session that reaches it directly gets a read-only transaction
+    await expect(
+      query(
+        { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
+        `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('split-brain', 1, 'x')`,
+      ),
+    ).rejects.toThrow(/read-only transaction/)
     const [viaEndpoint] = await query<{ p: number }>(endpoint, 'SELECT inet_server_port() AS p')
     expect(viaEndpoint!.p).toBe(BASE + 2)
     const r = await runbook('local', ['status', '--json'], t.env)
     expect(r.code).toBe(1) // a fenced node running as a primary makes the site unhealthy
     const s = JSON.parse(r.stdout)
+    expect(s.problems.join(' ')).toMatch(/node1 is FENCED but running as a primary/)
     expect(s.endpoint.target).toBe('node2')
     expect(s.nodes.find((n: any) => n.name === 'node1')).toMatchObject({
       role: 'fenced',

@@ -118,6 +118,10 @@ describe('local site: up from nothing', () => {
       500,
     )
     expect(s.repos.every((x: any) => x.backups >= 1)).toBe(true)
+    // repo2 is reached over verified TLS: the local S3 server's certificate is the CA
+    const conf = readFileSync(join(t.stateDir, 'pgbackrest', 'pgbackrest.conf'), 'utf8')
+    expect(conf).toMatch(/^repo2-storage-ca-file=.*cert\.pem$/m)
+    expect(conf).not.toMatch(/verify-tls=n/)
   })
 
   it('up on a healthy site changes nothing (same processes, "no changes")', async () => {
@@ -270,6 +274,27 @@ describe('one mutating runbook at a time, and a damaged state file', () => {
       expect(readFileSync(join(t.stateDir, 'pgbackrest', 'pgbackrest.conf'), 'utf8')).not.toMatch(/undefined/)
     } finally {
       writeFileSync(file, good)
+    }
+  })
+})
+
+describe('the audit log', () => {
+  it('is hash-chained: an entry whose outcome is rewritten makes status say so', async () => {
+    const file = t.env.LABDOJO_AUDIT_LOG!
+    const ok = json(await runbook('local', ['status', '--json'], t.env))
+    expect(ok.audit).toMatchObject({ ok: true })
+    const original = readFileSync(file, 'utf8')
+    const tampered = original.replace('"result":"ok"', '"result":"failed"')
+    expect(tampered).not.toBe(original)
+    writeFileSync(file, tampered)
+    try {
+      const r = await runbook('local', ['status', '--json'], t.env)
+      expect(r.code).toBe(1)
+      const s = JSON.parse(r.stdout)
+      expect(s.audit.ok).toBe(false)
+      expect(s.problems.join(' ')).toMatch(/audit log .* was tampered with: line \d+ does not follow line \d+/)
+    } finally {
+      writeFileSync(file, original)
     }
   })
 })

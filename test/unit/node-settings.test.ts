@@ -42,6 +42,7 @@ describe('node settings by role (the one place that says what each role runs wit
   it('a fenced node never archives, should anyone start it by hand', () => {
     const conf = nodeConf(site, settingsForRole(site, 'node1', 'fenced', { primary: 'node2' }))
     expect(conf).toMatch(/^archive_mode = off/m)
+    expect(conf).toMatch(/^default_transaction_read_only = on/m)
     expect(conf).not.toMatch(/primary_conninfo/)
   })
 

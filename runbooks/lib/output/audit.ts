@@ -1,8 +1,11 @@
 /**
  * The audit log: every runbook action appended as one JSON line (who, when, what, result).
- * Everything written passes through `redact`.
+ * Everything written passes through `redact`. Each line carries the SHA-256 of the line before
+ * it (`prev`), so an edited, removed or reordered line breaks the chain; `verifyAuditChain`
+ * finds where (status reports it).
  */
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 import { redactDeep } from './redact.ts'
@@ -16,6 +19,63 @@ export interface AuditEntry {
   action: string
   result: 'start' | 'ok' | 'failed' | 'refused' | 'skipped' | 'dry-run' | 'interrupted'
   details?: Record<string, unknown>
+  /** SHA-256 of the previous line ('' for the first) */
+  prev?: string
+}
+
+const sha256 = (line: string) => createHash('sha256').update(line).digest('hex')
+
+/** The last line of a file (read from its tail), '' when there is none. */
+function lastLine(file: string): string {
+  if (!existsSync(file)) return ''
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const length = Math.min(size, 1024 * 1024)
+    const buf = Buffer.alloc(length)
+    readSync(fd, buf, 0, length, size - length)
+    const lines = buf.toString('utf8').split('\n').filter(Boolean)
+    return lines.at(-1) ?? ''
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Where the chain breaks, if anywhere. Lines written before the chain existed (no `prev`) are counted apart. */
+export function verifyAuditChain(file: string): { ok: boolean; entries: number; unchained: number; problem?: string } {
+  if (!existsSync(file)) return { ok: true, entries: 0, unchained: 0 }
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  let unchained = 0
+  let chained = false
+  for (const [i, line] of lines.entries()) {
+    let entry: AuditEntry
+    try {
+      entry = JSON.parse(line) as AuditEntry
+    } catch {
+      return { ok: false, entries: lines.length, unchained, problem: `line ${i + 1} is not JSON` }
+    }
+    if (entry.prev === undefined) {
+      if (chained)
+        return {
+          ok: false,
+          entries: lines.length,
+          unchained,
+          problem: `line ${i + 1} has no hash link (removed or forged)`,
+        }
+      unchained++
+      continue
+    }
+    chained = true
+    const expected = i === 0 ? '' : sha256(lines[i - 1]!)
+    if (entry.prev !== expected)
+      return {
+        ok: false,
+        entries: lines.length,
+        unchained,
+        problem: `line ${i + 1} does not follow line ${i}: an entry was altered, removed or reordered there`,
+      }
+  }
+  return { ok: true, entries: lines.length, unchained }
 }
 
 export class AuditLog {
@@ -41,7 +101,9 @@ export class AuditLog {
       details,
     }
     mkdirSync(dirname(this.file), { recursive: true })
-    appendFileSync(this.file, JSON.stringify(redactDeep(entry)) + '\n', { mode: 0o600 })
+    const previous = lastLine(this.file)
+    const line = JSON.stringify({ ...redactDeep(entry), prev: previous ? sha256(previous) : '' })
+    appendFileSync(this.file, line + '\n', { mode: 0o600 })
   }
 
   /** Run one step, recording its start and its outcome. */

@@ -89,7 +89,8 @@ repo2-storage-port=${layout.ports.s3}
 repo2-s3-bucket=${BUCKET}
 repo2-s3-region=us-east-1
 repo2-s3-uri-style=path
-repo2-storage-verify-tls=n
+# TLS verified against the local S3 server's own certificate (self-signed, IP:127.0.0.1)
+repo2-storage-ca-file=${layout.s3.cert}
 repo2-cipher-type=aes-256-cbc
 repo2-retention-full-type=time
 repo2-retention-full=${offsiteRetentionDays(p)}

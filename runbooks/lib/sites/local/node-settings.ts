@@ -70,6 +70,7 @@ export function nodeConf(layout: Layout, o: NodeConfOptions): string {
   if (o.fenced)
     lines.push(
       `archive_mode = off  # fenced: a restart by hand must not push a divergent timeline into the shared archive`,
+      `default_transaction_read_only = on  # fenced: a restart by hand must not take writes either`,
     )
   return lines.join('\n') + '\n'
 }

@@ -28,6 +28,10 @@ export function renderStatus(s: SiteStatus): string {
   lines.push(
     `${ok(s.endpoint.healthy)} endpoint 127.0.0.1:${s.endpoint.port} -> ${s.endpoint.target ?? 'FENCED'}${s.endpoint.routesToPort ? ` (answers from port ${s.endpoint.routesToPort})` : ''}`,
   )
+  if (s.audit)
+    lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
+  if (s.audit)
+    lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))
   return lines.join('\n') + '\n'
 }

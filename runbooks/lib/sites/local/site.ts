@@ -33,8 +33,9 @@ export class LocalSite extends SiteHandle {
     purge(this)
   }
 
-  status(): Promise<SiteStatus> {
-    return siteStatus(this)
+  /** What the site is doing; with the audit log's path, its hash chain is verified too. */
+  status(auditFile?: string): Promise<SiteStatus> {
+    return siteStatus(this, auditFile)
   }
 
   inventory(state = this.state()): Inventory {

@@ -11,6 +11,7 @@ import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
 import { repoDown } from './provision.ts'
 import { registerSiteSecrets } from './secrets.ts'
+import { verifyAuditChain } from '../../output/audit.ts'
 import type { NodeRole, SiteState } from './state.ts'
 
 export interface NodeRow {
@@ -69,6 +70,8 @@ export type SiteStatus = {
   repos: RepoRow[]
   endpoint: EndpointRow
   s3: { port: number; running: boolean }
+  /** the audit log's hash chain (when a file was given) */
+  audit?: { file: string; ok: boolean; entries: number; problem?: string }
 }
 
 interface ReplicationView {
@@ -88,7 +91,7 @@ interface ArchiverView {
   current_wal: string
 }
 
-export async function siteStatus(site: SiteHandle): Promise<SiteStatus> {
+export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<SiteStatus> {
   const state = site.state()
   registerSiteSecrets(site.layout)
   const problems: string[] = []
@@ -99,6 +102,8 @@ export async function siteStatus(site: SiteHandle): Promise<SiteStatus> {
   const archive = archiveRow(views.archiver, problems)
   const repos = await Promise.all([1, 2].map((repo) => repoRow(site, repo, problems)))
   const endpoint = await endpointRow(site, state, problems)
+  const audit = auditFile ? { file: auditFile, ...verifyAuditChain(auditFile) } : undefined
+  if (audit && !audit.ok) problems.push(`audit log ${audit.file} was tampered with: ${audit.problem}`)
   return {
     stack: 'local',
     stateDir: site.layout.stateDir,
@@ -110,6 +115,7 @@ export async function siteStatus(site: SiteHandle): Promise<SiteStatus> {
     repos,
     endpoint,
     s3: { port: site.layout.ports.s3, running: s3Running(site.layout.s3) },
+    audit,
   }
 }
 
@@ -165,7 +171,11 @@ function nodeRow(
     },
     site.policy,
   )
-  if (!healthy) problems.push(`${n} (${role}) is not healthy${node.error ? `: ${node.error}` : ''}`)
+  if (role === 'fenced' && node.reachable && node.inRecovery === false)
+    problems.push(
+      `${n} is FENCED but running as a primary (started by hand?): it gets no traffic through the endpoint, archives nothing and is read-only by default, but a session can still write to it directly; stop it: pg_ctl -D ${site.layout.node(n).data} -m fast stop, then failback.ts`,
+    )
+  else if (!healthy) problems.push(`${n} (${role}) is not healthy${node.error ? `: ${node.error}` : ''}`)
   return {
     name: n,
     site: NODE_SITE[n],
