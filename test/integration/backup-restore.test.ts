@@ -596,9 +596,7 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
       const r = await runbook('restore', ['--target', new Date(target).toISOString(), '--repo', '1'], t.env)
       expect(r.code).toBe(1)
       expect(r.stderr).toMatch(
-        new RegExp(
-          `recovery ended before the target: repo1's WAL archive has a gap after [0-9A-F]{24}: ${segment} is missing`,
-        ),
+        new RegExp(`recovery ended before the target: ${segment} is missing from repo1's WAL archive or unreadable`),
       )
       expect(r.stderr).toMatch(/the partial restore was removed/)
       expect(existsSync(l.scratchDir) ? readdirSync(l.scratchDir) : []).toEqual(scratchBefore)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { planRestore, type CatalogBackup, type RepoCatalog } from '../../core/recovery.ts'
 import { type RecoveryTarget } from '../../core/recovery-target.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
-import { restoreArgs, restoredClusterOptions } from '../../runbooks/lib/ops/restore/cluster.ts'
+import { recoveryFailure, restoreArgs, restoredClusterOptions } from '../../runbooks/lib/ops/restore/cluster.ts'
 
 const site = layout('/srv/labdojo/.state/local', 25400, '/var/lib/postgresql')
 const H = 3600_000
@@ -68,6 +68,33 @@ describe('pgBackRest restore arguments', () => {
     const o = restoredClusterOptions(25410, 'restore-25410', '/run/x')
     expect(o).toBe(
       '-p 25410 -c archive_mode=off -c cluster_name=restore-25410 -c synchronous_standby_names= -c unix_socket_directories=/run/x -c hot_standby=on',
+    )
+  })
+})
+
+describe('why a restored cluster stopped during recovery, from its log', () => {
+  it('names the segment pgBackRest could not get, and why', () => {
+    const log = [
+      'ERROR: [042]: unable to get 00000003000000000000001C:',
+      '       repo1: 15-1/0000000300000000/00000003000000000000001C-80c4.lz4 [FormatError] lz4 error: [-13] ERROR_frameType_unknown',
+      '2026-11-27 11:00:48.159 UTC [32252] FATAL:  recovery ended before configured recovery target was reached',
+    ].join('\n')
+    expect(recoveryFailure(log, 1)).toMatch(
+      /^recovery ended before the target: 00000003000000000000001C is missing from repo1's WAL archive or unreadable \(repo1: .*lz4 error/,
+    )
+  })
+
+  it('else names the segment after the last one restored', () => {
+    const log =
+      'LOG:  restored log file "000000010000000000000005" from archive\nFATAL:  recovery ended before configured recovery target was reached'
+    expect(recoveryFailure(log, 2)).toMatch(
+      /000000010000000000000006 is missing from repo2's WAL archive or unreadable \(the last segment restored was 000000010000000000000005\)/,
+    )
+  })
+
+  it('any other stop is reported with its last FATAL', () => {
+    expect(recoveryFailure('FATAL:  could not locate required checkpoint record', 1)).toBe(
+      'the restored cluster stopped during recovery: could not locate required checkpoint record',
     )
   })
 })

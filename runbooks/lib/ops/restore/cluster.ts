@@ -112,18 +112,30 @@ export const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').slice(
 
 /**
  * Why recovery stopped, from the server log of a cluster that exited during recovery: a WAL
- * segment the target needs is not in the archive (the segment after the last one restored),
- * or the log's own last lines.
+ * segment the target needs could not be had from the archive (pgBackRest names it when it
+ * cannot read it; else it is the one after the last segment restored), or the log's last error.
  */
 export function recoveryFailure(log: string, repo: number): string {
-  const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
   if (/recovery ended before configured recovery target was reached/.test(log)) {
-    const next = restored ? nextSegmentName(restored) : undefined
-    const where = restored ? ` after ${restored}: ${next} is missing` : ''
-    return `recovery ended before the target: repo${repo}'s WAL archive has a gap${where}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
+    const unreadable = [...log.matchAll(/unable to get ([0-9A-F]{24}):\s*\n?\s*(.*)/g)].at(-1)
+    const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
+    const segment = unreadable?.[1] ?? (restored ? nextSegmentName(restored) : undefined)
+    const detail = unreadable?.[2]?.trim() ?? (restored ? `the last segment restored was ${restored}` : '')
+    const what = segment
+      ? `${segment} is missing from repo${repo}'s WAL archive or unreadable (${detail})`
+      : `repo${repo}'s WAL archive has a gap`
+    return `recovery ended before the target: ${what}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
   }
   const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.+)/g)].at(-1)?.[1]
   return `the restored cluster stopped during recovery${fatal ? `: ${fatal}` : ''}`
+}
+
+/** The reason a restored cluster's start or recovery failed, when its log says recovery ended early. */
+export function recoveryFailureIn(logFile: string, repo: number): string | undefined {
+  const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''
+  return /recovery ended before configured recovery target was reached/.test(text)
+    ? recoveryFailure(text, repo)
+    : undefined
 }
 
 function nextSegmentName(seg: string): string {

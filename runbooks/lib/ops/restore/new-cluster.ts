@@ -11,6 +11,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import {
   emptyDir,
   RecoveryStopped,
+  recoveryFailureIn,
   waitForRecovery,
   freeScratchPort,
   reachedFromLog,
@@ -62,9 +63,11 @@ export async function restoreNew(
   } catch (e) {
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
     const tail = e instanceof RecoveryStopped ? e.logTail : logTail(logFile, 8)
+    // the server can exit during recovery before pg_ctl even reports it started
+    const why = e instanceof RecoveryStopped ? undefined : recoveryFailureIn(logFile, plan.repo)
     emptyDir(dir, created)
     throw new Error(
-      `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
+      `${why ? `${why}\n` : ''}${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
       { cause: e },
     )
   }
