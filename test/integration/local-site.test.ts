@@ -278,6 +278,25 @@ describe('one mutating runbook at a time, and a damaged state file', () => {
   })
 })
 
+describe('a hung S3 server', () => {
+  it('up restarts it by pid instead of starting a second one that would orphan it; down still stops everything', async () => {
+    const hung = pidsOf(t.stateDir).s3rver!
+    process.kill(hung, 'SIGSTOP')
+    try {
+      const up = await runbook('local', ['up'], t.env)
+      expect(up.code, up.stderr).toBe(0)
+      expect(up.stderr).toMatch(/restarted a hung s3rver/)
+      expect(alive(hung)).toBe(false)
+      const fresh = pidsOf(t.stateDir).s3rver!
+      expect(fresh).not.toBe(hung)
+      expect(alive(fresh)).toBe(true)
+      expect(json(await runbook('local', ['status', '--json'], t.env)).repos.every((r: any) => r.healthy)).toBe(true)
+    } finally {
+      if (alive(hung)) process.kill(hung, 'SIGKILL')
+    }
+  })
+})
+
 describe('the audit log', () => {
   it('is hash-chained: an entry whose outcome is rewritten makes status say so', async () => {
     const file = t.env.LABDOJO_AUDIT_LOG!

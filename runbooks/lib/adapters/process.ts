@@ -94,7 +94,8 @@ export async function stopPid(pid: number | undefined, cmdlineHas: string, grace
     if (!pidAlive(pid)) return true
     await sleep(50)
   }
-  if (pidAlive(pid, cmdlineHas)) process.kill(pid!, 'SIGKILL')
+  if (pidAlive(pid, cmdlineHas)) process.kill(pid!, 'SIGKILL') // also ends a stopped (SIGSTOP) process
+  for (let i = 0; i < 100 && pidAlive(pid); i++) await sleep(50)
   return true
 }
 

@@ -91,9 +91,13 @@ function ensureDirs(site: SiteHandle): void {
 async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined> {
   const { layout } = site
   await ensureCert(site.run, layout.s3)
-  if (s3Running(layout.s3) && (await tlsReachable(layout.ports.s3))) return undefined
+  const running = s3Running(layout.s3)
+  if (running && (await tlsReachable(layout.ports.s3, 3000))) return undefined
+  // ours, by its pid file, but not answering: hung (stopped, deadlocked). A second server could
+  // not take the port, and would orphan this one: stop it by pid, then start afresh
+  if (running) await stopS3(layout.s3)
   await startS3(layout.s3, layout.ports.s3, BUCKET)
-  return `started s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
+  return `${running ? 'restarted a hung' : 'started'} s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
 }
 
 /** pgbackrest.conf: pg1 is the current primary, then the hot standbys (backup-standby). */
