@@ -9,6 +9,7 @@ import {
   readFileSync,
   writeFileSync,
   statSync,
+  chmodSync,
   openSync,
   writeSync,
   closeSync,
@@ -321,6 +322,20 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       expect(withEnv.stdout + withEnv.stderr).not.toContain(kv.PGBACKREST_REPO2_CIPHER_PASS!)
     } finally {
       renameSync(`${f}.aside`, f)
+    }
+  })
+
+  it('a read-only repo1: the backup is refused at once, naming the repo (it used to wait 60 s and blame archive_command)', async () => {
+    const mode = statSync(l.pgbackrest.repo1).mode & 0o777
+    chmodSync(l.pgbackrest.repo1, 0o555)
+    try {
+      const before = readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))
+      const r = await runbook('backup', ['--type', 'incr', '--repo', '1'], t.env)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/repo1 is unreachable: .*repo1 is not writable by the site user.*nothing was backed up/)
+      expect(readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))).toEqual(before)
+    } finally {
+      chmodSync(l.pgbackrest.repo1, mode)
     }
   })
 

@@ -240,6 +240,16 @@ export async function repoDown(site: SiteHandle, repo: number): Promise<string |
   if (repo === 2 && !(await tlsReachable(layout.ports.s3, 1500)))
     return `the S3 endpoint 127.0.0.1:${layout.ports.s3} does not answer (TLS connect failed)`
   if (repo === 1 && !existsSync(layout.pgbackrest.repo1)) return `${layout.pgbackrest.repo1} is missing`
+  if (repo === 1) {
+    // pgBackRest writes as the site user: a read-only repo would only show as a 60 s archive timeout
+    const w = await site.run('test', ['-w', layout.pgbackrest.repo1], {
+      asSiteUser: true,
+      nothrow: true,
+      timeoutMs: 10_000,
+    })
+    if (w.code !== 0)
+      return `${layout.pgbackrest.repo1} is not writable by the site user (read-only file system or permissions)`
+  }
   return undefined
 }
 
