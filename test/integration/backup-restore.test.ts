@@ -332,7 +332,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       const before = readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))
       const r = await runbook('backup', ['--type', 'incr', '--repo', '1'], t.env)
       expect(r.code).toBe(2)
-      expect(r.stderr).toMatch(/repo1 is unreachable: .*repo1 is not writable by the site user.*nothing was backed up/)
+      expect(r.stderr).toMatch(/repo1 is unreachable: .*repo1 is not writable by the site user.*nothing was backed up/s)
       expect(readdirSync(join(l.pgbackrest.repo1, 'backup', 'labdojo'))).toEqual(before)
     } finally {
       chmodSync(l.pgbackrest.repo1, mode)

@@ -242,13 +242,14 @@ export async function repoDown(site: SiteHandle, repo: number): Promise<string |
   if (repo === 1 && !existsSync(layout.pgbackrest.repo1)) return `${layout.pgbackrest.repo1} is missing`
   if (repo === 1) {
     // pgBackRest writes as the site user: a read-only repo would only show as a 60 s archive timeout
-    const w = await site.run('test', ['-w', layout.pgbackrest.repo1], {
-      asSiteUser: true,
-      nothrow: true,
-      timeoutMs: 10_000,
-    })
-    if (w.code !== 0)
-      return `${layout.pgbackrest.repo1} is not writable by the site user (read-only file system or permissions)`
+    const dirs = [
+      layout.pgbackrest.repo1,
+      ...['backup', 'archive'].map((d) => join(layout.pgbackrest.repo1, d, STANZA)),
+    ]
+    for (const dir of dirs.filter((d) => existsSync(d))) {
+      const w = await site.run('test', ['-w', dir], { asSiteUser: true, nothrow: true, timeoutMs: 10_000 })
+      if (w.code !== 0) return `${dir} is not writable by the site user (read-only file system or permissions)`
+    }
   }
   return undefined
 }
