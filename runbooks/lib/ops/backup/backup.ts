@@ -141,7 +141,7 @@ export async function requireRepoReachable(
   repos: number[],
   flagRepo?: string,
 ): Promise<void> {
-  const down = await site.repoDown(repo)
+  const down = await site.repoDown(repo, 'write')
   if (!down) return
   throw inputError(
     '--repo',

@@ -234,13 +234,17 @@ export function purge(site: SiteHandle): void {
   if (layout.socketDir.startsWith('/tmp/labdojo-')) rmSync(layout.socketDir, { recursive: true, force: true })
 }
 
-/** A fast reachability check of a repo's storage; undefined when reachable. */
-export async function repoDown(site: SiteHandle, repo: number): Promise<string | undefined> {
+/** A fast reachability check of a repo's storage (for writing: backups, archiving); undefined when usable. */
+export async function repoDown(
+  site: SiteHandle,
+  repo: number,
+  use: 'read' | 'write' = 'read',
+): Promise<string | undefined> {
   const { layout } = site
   if (repo === 2 && !(await tlsReachable(layout.ports.s3, 1500)))
     return `the S3 endpoint 127.0.0.1:${layout.ports.s3} does not answer (TLS connect failed)`
   if (repo === 1 && !existsSync(layout.pgbackrest.repo1)) return `${layout.pgbackrest.repo1} is missing`
-  if (repo === 1) {
+  if (repo === 1 && use === 'write') {
     // pgBackRest writes as the site user: a read-only repo would only show as a 60 s archive timeout
     const dirs = [
       layout.pgbackrest.repo1,

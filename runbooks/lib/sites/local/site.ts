@@ -68,8 +68,8 @@ export class LocalSite extends SiteHandle {
     writeBackrestConf(this, state)
   }
 
-  repoDown(repo: number): Promise<string | undefined> {
-    return repoDown(this, repo)
+  repoDown(repo: number, use: 'read' | 'write' = 'read'): Promise<string | undefined> {
+    return repoDown(this, repo, use)
   }
 
   cipherPassMissing(): string | undefined {

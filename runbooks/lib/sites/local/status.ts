@@ -219,7 +219,7 @@ async function repoRow(site: SiteHandle, repo: number, problems: string[]): Prom
     latestBackup: null,
     archiveMax: null,
   })
-  const down = await repoDown(site, repo)
+  const down = await repoDown(site, repo, 'write') // archiving writes: a healthy repo takes writes
   if (down) {
     problems.push(`repo${repo} unreachable: ${down}`)
     return unreachable(down)
