@@ -22,8 +22,14 @@ export interface S3ServerPaths {
 const require = createRequire(import.meta.url)
 export const S3RVER_BIN = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js')
 
-export async function ensureCert(run: Runner, p: S3ServerPaths): Promise<void> {
-  if (existsSync(p.cert) && existsSync(p.key)) return
+/**
+ * The server's self-signed certificate, which clients pin as their CA. It names 127.0.0.1 both
+ * as an IP address (Node's check) and as a DNS name (pgBackRest 2.45 matches the host against the
+ * common name and DNS names only). Returns true when it (re)generated one: an older certificate
+ * without the DNS name is replaced, and the server must be restarted to serve it.
+ */
+export async function ensureCert(run: Runner, p: S3ServerPaths): Promise<boolean> {
+  if (existsSync(p.cert) && existsSync(p.key) && (await namesLoopbackAsDns(run, p.cert))) return false
   await run(
     'openssl',
     [
@@ -37,7 +43,7 @@ export async function ensureCert(run: Runner, p: S3ServerPaths): Promise<void> {
       '-subj',
       '/CN=127.0.0.1',
       '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost',
       '-keyout',
       p.key,
       '-out',
@@ -47,6 +53,15 @@ export async function ensureCert(run: Runner, p: S3ServerPaths): Promise<void> {
   )
   giveToSiteUser(p.key)
   giveToSiteUser(p.cert)
+  return true
+}
+
+async function namesLoopbackAsDns(run: Runner, cert: string): Promise<boolean> {
+  const r = await run('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], {
+    nothrow: true,
+    timeoutMs: 10_000,
+  })
+  return /DNS:127\.0\.0\.1\b/.test(r.stdout)
 }
 
 export function s3Running(p: S3ServerPaths): boolean {

@@ -90,14 +90,16 @@ function ensureDirs(site: SiteHandle): void {
 /** The local S3 server (TLS) that holds repo2 and the sealed exports. */
 async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined> {
   const { layout } = site
-  await ensureCert(site.run, layout.s3)
+  const newCert = await ensureCert(site.run, layout.s3)
   const running = s3Running(layout.s3)
-  if (running && (await tlsReachable(layout.ports.s3, 3000))) return undefined
-  // ours, by its pid file, but not answering: hung (stopped, deadlocked). A second server could
-  // not take the port, and would orphan this one: stop it by pid, then start afresh
+  if (running && !newCert && (await tlsReachable(layout.ports.s3, 3000))) return undefined
+  // ours, by its pid file, but not answering: hung (stopped, deadlocked), or serving an old
+  // certificate. A second server could not take the port, and would orphan this one: stop it by
+  // pid, then start afresh
   if (running) await stopS3(layout.s3)
   await startS3(layout.s3, layout.ports.s3, BUCKET)
-  return `${running ? 'restarted a hung' : 'started'} s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
+  const how = running ? (newCert ? 'restarted (new certificate) the' : 'restarted a hung') : 'started'
+  return `${how} s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
 }
 
 /** pgbackrest.conf: pg1 is the current primary, then the hot standbys (backup-standby). */

@@ -30,8 +30,6 @@ export function renderStatus(s: SiteStatus): string {
   )
   if (s.audit)
     lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
-  if (s.audit)
-    lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))
   return lines.join('\n') + '\n'
 }
