@@ -151,3 +151,6 @@ export function processAlive(pid: number): boolean {
     return false
   }
 }
+
+/** A file-name-safe timestamp (20261127T093012), for directories kept aside. */
+export const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)

@@ -6,6 +6,7 @@
  */
 import { existsSync, renameSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
+import { stamp } from '../../adapters/process.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
@@ -86,7 +87,7 @@ async function rewindOrClone(
     const detail = (r as { stderr: string }).stderr.trim().split('\n').slice(-2).join(' ')
     return { method: /no rewind required/i.test(detail) ? 'no rewind needed' : 'rewind', detail }
   } catch (e) {
-    const aside = `${data}.unrewindable-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`
+    const aside = `${data}.unrewindable-${stamp()}`
     log.warn(
       `pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
     )

@@ -10,6 +10,7 @@ import type { RestorePlan } from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
 import { logTail, postmasterPid, query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
+import { nextSegment } from '../../../../core/wal.ts'
 import { pgbackrestCommand } from '../../sites/local/config-files.ts'
 import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
 import { DATABASE, type Layout } from '../../sites/local/layout.ts'
@@ -107,9 +108,6 @@ export function emptyDir(dir: string, created: boolean): void {
   else for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true })
 }
 
-/** A file-name-safe timestamp (20261127T093012). */
-export const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)
-
 /**
  * Why recovery stopped, from the server log of a cluster that exited during recovery: a WAL
  * segment the target needs could not be had from the archive (pgBackRest names it when it
@@ -119,7 +117,7 @@ export function recoveryFailure(log: string, repo: number): string {
   if (/recovery ended before configured recovery target was reached/.test(log)) {
     const unreadable = [...log.matchAll(/unable to get ([0-9A-F]{24}):\s*\n?\s*(.*)/g)].at(-1)
     const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
-    const segment = unreadable?.[1] ?? (restored ? nextSegmentName(restored) : undefined)
+    const segment = unreadable?.[1] ?? (restored ? nextSegment(restored) : undefined)
     const detail = unreadable?.[2]?.trim() ?? (restored ? `the last segment restored was ${restored}` : '')
     const what = segment
       ? `${segment} is missing from repo${repo}'s WAL archive or unreadable (${detail})`
@@ -136,12 +134,6 @@ export function recoveryFailureIn(logFile: string, repo: number): string | undef
   return /recovery ended before configured recovery target was reached/.test(text)
     ? recoveryFailure(text, repo)
     : undefined
-}
-
-function nextSegmentName(seg: string): string {
-  const n = (BigInt(`0x${seg.slice(8, 16)}`) << 8n) + BigInt(`0x${seg.slice(16, 24)}`) + 1n
-  const hex = (v: bigint) => v.toString(16).toUpperCase().padStart(8, '0')
-  return seg.slice(0, 8) + hex(n >> 8n) + hex(n & 0xffn)
 }
 
 /**

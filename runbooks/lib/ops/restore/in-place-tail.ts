@@ -3,10 +3,9 @@
  * With traffic fenced it closes its WAL segment, the archive receives it, its own WAL proves no
  * commit came after, and the staged copy replays it. A dead primary cannot hand it over.
  */
-import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
-import { pgBin, probe, query } from '../../adapters/postgres.ts'
+import { controlData, probe, query, walCommitsAfter } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
@@ -67,19 +66,11 @@ export async function archiveTheTail(site: LocalSite, primary: NodeName, audit: 
  * (A client that bypassed the endpoint could have; its commit would be lost, so we stop instead.)
  */
 export async function requireNoCommitsAfter(site: LocalSite, dataDir: string, tail: Tail): Promise<void> {
-  const r = await site.run(
-    pgBin('pg_waldump'),
-    ['-p', join(dataDir, 'pg_wal'), `--start=${tail.lsn}`, '--rmgr=Transaction'],
-    {
-      asSiteUser: true,
-      nothrow: true,
-      timeoutMs: 120_000,
-    },
-  )
-  const commits = r.stdout.split('\n').filter((l) => /desc: COMMIT/.test(l)).length
-  if (commits > 0)
+  const { timeline } = await controlData(site.run, dataDir)
+  const commits = await walCommitsAfter(site.run, dataDir, timeline, tail.lsn)
+  if (commits.length > 0)
     throw new Error(
-      `${commits} commit(s) reached the old primary after the fence (not through the endpoint): they are not in the archive`,
+      `${commits.length} commit(s) reached the old primary after the fence (not through the endpoint): they are not in the archive`,
     )
 }
 

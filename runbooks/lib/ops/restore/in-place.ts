@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
-import { mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
+import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { reposFor } from '../../../../core/backup-policy.ts'
@@ -26,7 +26,6 @@ import {
   reachedFromLog,
   restoreArgs,
   restoredClusterOptions,
-  stamp,
   verifyTables,
   type Staging,
 } from './cluster.ts'

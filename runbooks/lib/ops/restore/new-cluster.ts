@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { logTail, postmasterPid, probe } from '../../adapters/postgres.ts'
-import { mkdirForSiteUser } from '../../adapters/process.ts'
+import { mkdirForSiteUser, stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
@@ -17,7 +17,6 @@ import {
   reachedFromLog,
   restoreArgs,
   restoredClusterOptions,
-  stamp,
   verifyTables,
 } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
