@@ -84,3 +84,10 @@ export function archiveGaps(segments: string[]): WalGap[] {
   }
   return gaps
 }
+
+/** The name of the WAL segment on a timeline that holds an LSN. */
+export function segmentName(timeline: number, lsn: string): string {
+  const n = lsnToBigInt(lsn) / WAL_SEGMENT_BYTES
+  const hex = (v: bigint) => v.toString(16).toUpperCase().padStart(8, '0')
+  return hex(BigInt(timeline)) + hex(n >> 8n) + hex(n & 0xffn)
+}

@@ -11,7 +11,7 @@ import { parseTarget, targetArgs } from '../../core/recovery-target.ts'
 import { InputError } from '../../core/errors.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
-import { archiveGaps, lsnToBigInt as lsnValue, previousSegment, segmentEnd } from '../../core/wal.ts'
+import { archiveGaps, lsnToBigInt as lsnValue, previousSegment, segmentEnd, segmentName } from '../../core/wal.ts'
 import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'
 import { reachedFromLog } from '../../runbooks/lib/ops/restore/cluster.ts'
 
@@ -336,5 +336,12 @@ describe('WAL gaps: an archive holds windows, not one range', () => {
         `WAL ${gap.firstMissing} is missing from repo1's archive \\(after ${gap.lastPresent}, the archive resumes at ${gap.resumesAt}\\)`,
       ),
     )
+  })
+})
+
+describe('segment names', () => {
+  it('names the segment holding an LSN on a timeline', () => {
+    expect(segmentName(2, '0/10000000')).toBe('000000020000000000000010')
+    expect(segmentName(1, '1/FF000028')).toBe('0000000100000001000000FF')
   })
 })

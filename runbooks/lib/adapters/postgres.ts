@@ -7,6 +7,7 @@ import pg from 'pg'
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import type { Runner } from './exec.ts'
 import { processAlive } from './process.ts'
+import { segmentName } from '../../../core/wal.ts'
 
 export const PG_BIN_DIR = process.env.LABDOJO_PG_BIN ?? '/usr/lib/postgresql/15/bin'
 export const pgBin = (name: string): string => `${PG_BIN_DIR}/${name}`
@@ -320,7 +321,9 @@ export async function walCommitsAfter(
   // pg_waldump exits 1 at the end of valid WAL; that is the normal end, not a failure
   const endOfWal =
     /invalid record length|could not find a valid record|record with incorrect prev-link|invalid magic number|record length .* at .* too long|contrecord is requested/i
-  if (r.code !== 0 && !commits.length && !endOfWal.test(r.stderr))
+  // no file for the start segment at all: nothing was written from there on
+  const nothingAfter = r.stderr.includes(`could not find file "${segmentName(timeline, lsn)}"`)
+  if (r.code !== 0 && !commits.length && !endOfWal.test(r.stderr) && !nothingAfter)
     throw new Error(r.stderr.trim().split('\n').at(-1) ?? `pg_waldump exit ${r.code}`)
   return commits
 }
