@@ -24,7 +24,7 @@ try {
   for (let i = 0; i < runs; i++) {
     // ours: detection + fence + promote + endpoint switch, as the writer sees it
     const from = site.state().primary
-    const killed = killPrimary(site, from)
+    const killed = await killPrimary(site, from)
     const rep = await failover(
       site,
       { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
@@ -44,7 +44,7 @@ try {
     const p = site.state().primary
     const hot = Object.entries(site.state().roles).find(([, r]) => r === 'hot')![0] as NodeName
     const t0 = performance.now()
-    killPrimary(site, p)
+    await killPrimary(site, p)
     await site.pg.promote(site.layout.node(hot).data)
     await query(site.conn(hot), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('bare', $1, 'x')`, [
       Date.now(),

@@ -112,7 +112,7 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
   })
 
   it('after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint', async () => {
-    killPrimary(site, 'node1')
+    await killPrimary(site, 'node1')
     const r = json(
       await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env),
     )

@@ -89,7 +89,7 @@ describe('guards: refusals change nothing', () => {
 describe('kill -9 of the primary under workload (synchronous mode)', () => {
   let killedAt = 0
   it('fails over: fence, promote, endpoint follows, no acknowledged commit lost, plan notified in order', async () => {
-    killedAt = killPrimary(site, 'node1')
+    killedAt = await killPrimary(site, 'node1')
     // a webhook file others can read is bad input: refused before anything changes, primary dead or not
     chmodSync(hookFile, 0o644)
     const refused = await runbook('failover', ['--yes', '--json'], t.env)
@@ -194,7 +194,7 @@ describe("--watch: the guide's automated failover, with the same guards", () => 
     const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
     await sleep(1500) // it watches a healthy primary and does nothing
     expect((await status(t)).primary).toBe('node1')
-    killPrimary(site, 'node1')
+    await killPrimary(site, 'node1')
     expect(await exited).toBe(0)
     expect(JSON.parse(out)).toMatchObject({ mode: 'failover', from: 'node1', to: 'node2' })
     expect((await status(t)).endpoint.target).toBe('node2')
@@ -208,7 +208,7 @@ describe('failback when pg_rewind cannot run', () => {
   it('clones the old primary afresh from the new one (old directory kept aside), and it rejoins as a streaming standby', async () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
     const from = site.state().primary
-    killPrimary(site, from)
+    await killPrimary(site, from)
     const r = await failover(
       site,
       { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
@@ -232,7 +232,7 @@ describe('failback when pg_rewind cannot run', () => {
 
   it('clones the old primary when its data directory is gone (failback.ts), instead of failing on ENOENT', async () => {
     const from = site.state().primary
-    killPrimary(site, from)
+    await killPrimary(site, from)
     const r = json(await runbook('failover', ['--yes', '--json'], t.env))
     rmSync(site.layout.node(from).data, { recursive: true, force: true })
     const back = await runbook('failback', ['--node', from, '--yes'], t.env)
@@ -280,7 +280,7 @@ describe('"no data loss" rests on what was observed, not on the settings', () =>
     await client.end()
     expect(done.rowCount).toBe(1) // the client saw INSERT 0 1
     expect(notices.join(' ')).toMatch(/might not have been replicated/)
-    killPrimary(site, p)
+    await killPrimary(site, p)
     // someone starts the standby again by hand; then the failover
     await new Postgres(run).start(site.layout.node(h).data, site.layout.node(h).log, '', {
       port: site.port(h),
@@ -310,7 +310,7 @@ describe('20 failover/failback cycles in a row (synchronous mode)', () => {
     const rtos: number[] = []
     for (let i = 0; i < 20; i++) {
       const from = site.state().primary
-      const killed = killPrimary(site, from)
+      const killed = await killPrimary(site, from)
       const r = await failover(
         site,
         { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
@@ -356,7 +356,7 @@ describe('the warm site: manual activation', () => {
     const s = ws.state()
     const hot = Object.entries(s.roles).find(([, r]) => r === 'hot')![0] as 'node1' | 'node2'
     await new Postgres(run).stop(ws.layout.node(hot).data, 'immediate')
-    killPrimary(ws, s.primary)
+    await killPrimary(ws, s.primary)
     const refused = await runbook('failover', ['--yes'], w.env)
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(new RegExp(`refusing: candidate ${hot} is unreachable`))
@@ -413,7 +413,7 @@ describe("a warm standby that replayed past the next timeline's fork point", () 
       250,
     )
     // the primary dies; the hot standby comes back without that segment and is promoted: timeline 2 forks before it
-    killPrimary(vs, 'node1')
+    await killPrimary(vs, 'node1')
     await pg.start(vs.layout.node('node2').data, vs.layout.node('node2').log, `-c restore_command=/bin/false`)
     const hot = await runbook('failover', ['--yes', '--json'], v.env)
     expect(hot.code, hot.stderr).toBe(0)
@@ -427,7 +427,7 @@ describe("a warm standby that replayed past the next timeline's fork point", () 
       250,
     )
     // now the new primary dies too: only the warm site is left, on the abandoned timeline
-    killPrimary(vs, 'node2')
+    await killPrimary(vs, 'node2')
     const before = JSON.stringify(vs.state().roles)
     const r = await runbook('failover', ['--to', 'warm', '--yes'], v.env)
     expect(r.code, r.stderr).toBe(2)
@@ -466,7 +466,7 @@ describe('asynchronous mode', () => {
     expect(rep!.s).toBe('async')
     const w = json(await runbook('workload', ['start', '--rate', '200', '--json'], a.env)).writer
     await sleep(1500)
-    const killed = killPrimary(s2, 'node1')
+    const killed = await killPrimary(s2, 'node1')
     const r = json(await runbook('failover', ['--yes', '--json'], a.env))
     expect(r.lossWindowSeconds).toBeLessThanOrEqual(s2.policy.tiers[1].rpo)
     await waitFor('a commit after the failover', async () => acked(s2.layout, w).some((x) => x.at > killed + 1), 30_000)

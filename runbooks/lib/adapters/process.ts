@@ -99,6 +99,37 @@ export async function stopPid(pid: number | undefined, cmdlineHas: string, grace
   return true
 }
 
+/** The direct children of a process, from /proc (a postmaster's backends and workers). */
+export function childPids(pid: number): number[] {
+  const kids: number[] = []
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(e))
+    } catch {
+      // gone while we looked
+    }
+  }
+  return kids
+}
+
+/**
+ * kill -9 of a process and its direct children, as the loss of its host: resolves only once
+ * none of them runs (a killed postmaster's backends would otherwise answer for a moment).
+ */
+export async function killTree(pid: number): Promise<void> {
+  const all = [pid, ...childPids(pid)]
+  for (const p of all) {
+    try {
+      process.kill(p, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  await waitFor(`pid ${pid} and its children to die`, async () => all.every((p) => !processAlive(p)), 30_000, 10)
+}
+
 export async function stopByPidFile(file: string, cmdlineHas: string): Promise<boolean> {
   const stopped = await stopPid(readPid(file), cmdlineHas)
   rmSync(file, { force: true })

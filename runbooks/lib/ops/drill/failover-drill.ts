@@ -8,7 +8,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { acked, lostCommits } from '../../sites/local/workload.ts'
 import { postmasterPid } from '../../adapters/postgres.ts'
-import { waitFor } from '../../adapters/process.ts'
+import { killTree, waitFor } from '../../adapters/process.ts'
 import { failover } from '../failover/failover.ts'
 import { rejoin } from '../failback/rejoin.ts'
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
@@ -25,12 +25,16 @@ export interface FailoverDrillResult {
   switchbackSeconds: number
 }
 
-/** kill -9 of a node's postmaster, by pid. Returns the moment of the kill. */
-export function killPrimary(site: LocalSite, n: NodeName): number {
+/**
+ * kill -9 of a node as the loss of its host: the postmaster and its backends, by pid. Resolves
+ * once none of them runs (so no probe can still reach it); returns the moment of the kill.
+ */
+export async function killPrimary(site: LocalSite, n: NodeName): Promise<number> {
   const pid = postmasterPid(site.layout.node(n).data)
   if (!pid) throw new Error(`${n} is not running`)
-  process.kill(pid, 'SIGKILL')
-  return Date.now()
+  const at = Date.now()
+  await killTree(pid)
+  return at
 }
 
 export async function failoverDrill(
