@@ -3,7 +3,16 @@
  * pgBackRest repos (posix + S3 over TLS, encrypted), PgBouncer endpoint.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFileSync, readdirSync, statSync, existsSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import {
+  readFileSync,
+  readdirSync,
+  statSync,
+  existsSync,
+  writeFileSync,
+  mkdtempSync,
+  rmSync,
+  utimesSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
@@ -50,7 +59,7 @@ describe('local site: up from nothing', () => {
     )
     const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]))
     expect(s).toMatchObject({ data_checksums: 'on', wal_level: 'replica', archive_mode: 'on', archive_timeout: '60' })
-    expect(s.archive_command).toMatch(/pgbackrest .* archive-push %p/)
+    expect(s.archive_command).toMatch(/labdojo-pgbackrest-wal push .*\/node1\/data %p$/)
   })
 
   it('loads the LabDojo schema with realistic user_progress rows', async () => {
@@ -279,6 +288,59 @@ describe('one mutating runbook at a time, and a damaged state file', () => {
 })
 
 describe('a hung S3 server', () => {
+  it('does not hold repo1 back: archiving never fails, a repo1 backup runs, status names the queue for repo2, which ships once S3 answers', async () => {
+    const hung = pidsOf(t.stateDir).s3rver!
+    const archiver = async () =>
+      (
+        await query<{ last: string; failed: number }>(
+          node(1, 'postgres'),
+          `SELECT last_archived_wal AS last, failed_count::int AS failed FROM pg_stat_archiver`,
+        )
+      )[0]!
+    let seq = 0
+    const switchWal = async () => {
+      await query(node(1), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('repo2-hung', $1, 'x')`, [++seq])
+      const sql = `SELECT pg_walfile_name(pg_current_wal_lsn()) AS f, pg_switch_wal()`
+      return (await query<{ f: string }>(node(1, 'postgres'), sql))[0]!.f
+    }
+    const failedBefore = (await archiver()).failed
+    process.kill(hung, 'SIGSTOP')
+    try {
+      const segments: string[] = []
+      for (let i = 0; i < 3; i++) {
+        const seg = await switchWal()
+        segments.push(seg)
+        await waitFor(`PostgreSQL to archive ${seg}`, async () => (await archiver()).last >= seg, 120_000, 100)
+      }
+      // a fact, not a setting: PostgreSQL's archive_command never failed while repo2 was hung
+      expect((await archiver()).failed).toBe(failedBefore)
+      const backup = await runbook('backup', ['--type', 'incr', '--repo', '1', '--json'], t.env)
+      expect(backup.code, backup.stderr).toBe(0)
+      const queued = readdirSync(join(t.stateDir, 'pgbackrest', 'repo2-outbox')).filter((f) => !f.startsWith('.'))
+      expect(queued).toEqual(expect.arrayContaining(segments))
+      // once the oldest waits longer than archive_timeout, status says so plainly
+      const old = new Date(Date.now() - 120_000)
+      utimesSync(join(t.stateDir, 'pgbackrest', 'repo2-outbox', queued.sort()[0]!), old, old)
+      const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout) // exit 1: unhealthy
+      expect(st.offsiteQueue.files).toBeGreaterThanOrEqual(queued.length)
+      expect(st.problems.join(' ')).toMatch(
+        /repo2 is behind repo1: \d+ WAL file\(s\) queued for it.*repo1 is not held up/,
+      )
+    } finally {
+      process.kill(hung, 'SIGCONT')
+    }
+    const last = await switchWal()
+    await waitFor(
+      'the queue to ship to repo2',
+      async () => {
+        const st = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+        return st.offsiteQueue.files === 0 && st.repos[1].archiveMax >= last
+      },
+      120_000,
+      500,
+    )
+  })
+
   it('up restarts it by pid instead of starting a second one that would orphan it; down still stops everything', async () => {
     const hung = pidsOf(t.stateDir).s3rver!
     process.kill(hung, 'SIGSTOP')

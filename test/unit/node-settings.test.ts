@@ -13,7 +13,7 @@ describe('node settings by role (the one place that says what each role runs wit
     expect(conf).toContain('port = 25401')
     expect(conf).toContain("cluster_name = 'node1'")
     expect(conf).toMatch(
-      /archive_command = 'pgbackrest .*--pg1-path=\/srv\/labdojo\/.state\/local\/nodes\/node1\/data archive-push %p'/,
+      /archive_command = '\/srv\/labdojo\/.state\/local\/pgbackrest\/labdojo-pgbackrest-wal push \/srv\/labdojo\/.state\/local\/nodes\/node1\/data %p'/,
     )
     expect(conf).toContain("synchronous_standby_names = 'ANY 1 (node2)'")
     expect(conf).not.toMatch(/primary_conninfo|primary_slot_name|archive_mode/)

@@ -47,17 +47,38 @@ export interface PgHost {
   port: number
 }
 
-/** pgbackrest.conf: pg1 is the current primary, pg2 a streaming standby (backup-standby). */
-export function pgbackrestConf(layout: Layout, p: DrPolicy, hosts: PgHost[]): string {
+/** Which repositories a pgbackrest.conf names: both (backups, restores), or one WAL lane. */
+export type RepoSet = 'both' | 'repo1' | 'repo2'
+
+/**
+ * pgbackrest.conf: pg1 is the current primary, pg2 a streaming standby (backup-standby). The
+ * two one-repo variants serve WAL archiving, which runs in two independent lanes: PostgreSQL's
+ * archive_command pushes to repo1 alone, and the offsite shipper pushes the same files to repo2
+ * (pgBackRest's multi-repo archive-push would hold repo1 back while repo2 times out).
+ */
+export function pgbackrestConf(layout: Layout, p: DrPolicy, hosts: PgHost[], repos: RepoSet = 'both'): string {
   const pg = hosts
     .map(
       (h, i) =>
         `pg${i + 1}-path=${h.dataDir}\npg${i + 1}-port=${h.port}\npg${i + 1}-socket-path=${layout.socketDir}\npg${i + 1}-user=postgres`,
     )
     .join('\n')
-  return `# labdojo-dr local site. Secrets (repo2 cipher pass, S3 keys) are NOT here: they are in
+  const sections = [globalSection(layout, repos)]
+  if (repos !== 'repo2') sections.push(repo1Section(layout, p))
+  if (repos !== 'repo1') sections.push(repo2Section(layout, p))
+  return `# labdojo-dr local site (${repos === 'both' ? 'both repositories' : `${repos} only: a WAL archiving lane`}).
+# Secrets (repo2 cipher pass, S3 keys) are NOT here: they are in
 # ${layout.secrets.pgbackrest} (0600, outside the repo), loaded with --config-include-path.
-[global]
+${sections.join('\n')}
+[${STANZA}]
+${pg}
+`
+}
+
+function globalSection(layout: Layout, repos: RepoSet): string {
+  // the repo2 lane pushes from its queue, not pg_wal: no queue limit (it would read pg_wal/archive_status)
+  const queueMax = repos === 'repo2' ? '' : 'archive-push-queue-max=4GB\n'
+  return `[global]
 log-path=${layout.pgbackrest.log}
 lock-path=${layout.pgbackrest.lock}
 spool-path=${layout.pgbackrest.spool}
@@ -72,16 +93,21 @@ archive-async=y
 # pgBackRest retries a dead endpoint 4x io-timeout: keep a 3 a.m. answer under a minute
 io-timeout=10
 archive-get-queue-max=256MB
-archive-push-queue-max=4GB
+${queueMax}`
+}
 
-# repo1: the primary backup storage ("local SSD"), retention from the DR policy
+function repo1Section(layout: Layout, p: DrPolicy): string {
+  return `# repo1: the primary backup storage ("local SSD"), retention from the DR policy
 repo1-type=posix
 repo1-path=${layout.pgbackrest.repo1}
 repo1-retention-full-type=count
 repo1-retention-full=${fullsRetained(p)}
 repo1-retention-diff=${diffsRetained(p)}
+`
+}
 
-# repo2: offsite, S3 over TLS, encrypted; the cold site restores from it alone
+function repo2Section(layout: Layout, p: DrPolicy): string {
+  return `# repo2: offsite, S3 over TLS, encrypted; the cold site restores from it alone
 repo2-type=s3
 repo2-path=/pgbackrest
 repo2-s3-endpoint=127.0.0.1
@@ -94,10 +120,55 @@ repo2-storage-ca-file=${layout.s3.cert}
 repo2-cipher-type=aes-256-cbc
 repo2-retention-full-type=time
 repo2-retention-full=${offsiteRetentionDays(p)}
-
-[${STANZA}]
-${pg}
 `
+}
+
+/**
+ * The WAL archiving script (its name holds "pgbackrest": `pgbackrest check` insists on it).
+ * `push DATADIR FILE` is archive_command: repo1 synchronously, then the file is queued for repo2
+ * and the shipper started in the background; PostgreSQL waits for repo1 alone. `ship DATADIR`
+ * pushes the queue to repo2 oldest first and stops at the first failure (the next push retries).
+ * The queue lives on local disk; nothing is dropped while repo2 is away.
+ */
+export function walScript(layout: Layout): string {
+  const b = layout.pgbackrest
+  const br = (conf: string, include: string) =>
+    `pgbackrest --config=${conf}${include} --stanza=${STANZA} --pg1-path="$2"`
+  return `#!/bin/bash
+# labdojo-dr local site: WAL archiving in two independent lanes. Written by labdojo-dr.
+set -uo pipefail
+outbox=${b.outbox}
+case "\${1:-}" in
+push)
+  ${br(b.repo1Conf, '')} archive-push "$3" || exit $?
+  f=$(basename "$3")
+  cp "$3" "$outbox/.$f.partial" && mv "$outbox/.$f.partial" "$outbox/$f" || exit 1
+  setsid "$0" ship "$2" </dev/null >/dev/null 2>&1 &
+  ;;
+ship)
+  # one shipper at a time; after letting go of the lock, look again for a file that came meanwhile
+  while ls "$outbox" | grep -q .; do
+    (
+      flock -n 9 || exit 75
+      for f in $(ls "$outbox" | sort); do
+        ${br(b.repo2Conf, ` --config-include-path=${layout.secrets.dir}`)} --archive-async=n archive-push "$outbox/$f" || exit 1
+        rm -f "$outbox/$f"
+      done
+    ) 9>"${b.lock}/repo2-ship.lock"
+    case $? in 0) ;; 75) exit 0 ;; *) exit 1 ;; esac
+  done
+  ;;
+*)
+  echo "usage: $0 push DATADIR WALFILE | ship DATADIR" >&2
+  exit 2
+  ;;
+esac
+`
+}
+
+/** archive_command for a node: the repo1 lane now, repo2 through the queue. */
+export function archiveCommand(layout: Layout, dataDir: string): string {
+  return `${layout.pgbackrest.walScript} push ${dataDir} %p`
 }
 
 export function pgbackrestSecretsConf(cipherPass: string, s3Key: string, s3Secret: string): string {

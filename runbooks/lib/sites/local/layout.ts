@@ -35,7 +35,22 @@ export interface Layout {
   auditFile: string
   socketDir: string
   node(name: NodeName): { dir: string; data: string; conf: string; log: string }
-  pgbackrest: { dir: string; conf: string; log: string; lock: string; spool: string; repo1: string }
+  pgbackrest: {
+    dir: string
+    conf: string
+    /** repo1 only: what archive_command pushes to, so a repo2 outage cannot hold it up */
+    repo1Conf: string
+    /** repo2 only: what the offsite shipper pushes queued WAL to */
+    repo2Conf: string
+    /** WAL archived to repo1 and waiting for repo2, oldest first */
+    outbox: string
+    /** archive_command: `push DATADIR %p`, and the offsite shipper: `ship DATADIR` */
+    walScript: string
+    log: string
+    lock: string
+    spool: string
+    repo1: string
+  }
   s3: { dir: string; data: string; cert: string; key: string; pid: string; log: string }
   pgbouncer: { dir: string; ini: string; users: string; pid: string; log: string }
   workload: { dir: string; acks: string; pid: string; log: string }
@@ -85,6 +100,10 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     pgbackrest: {
       dir: d('pgbackrest'),
       conf: d('pgbackrest', 'pgbackrest.conf'),
+      repo1Conf: d('pgbackrest', 'pgbackrest-repo1.conf'),
+      repo2Conf: d('pgbackrest', 'pgbackrest-repo2.conf'),
+      outbox: d('pgbackrest', 'repo2-outbox'),
+      walScript: d('pgbackrest', 'labdojo-pgbackrest-wal'),
       log: d('pgbackrest', 'log'),
       lock: d('pgbackrest', 'lock'),
       spool: d('pgbackrest', 'spool'),

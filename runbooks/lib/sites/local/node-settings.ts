@@ -8,7 +8,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { giveToSiteUser } from '../../adapters/process.ts'
-import { PG_HBA, pgbackrestCommand, sharedPostgresConf, withoutRestoreSettings } from './config-files.ts'
+import {
+  PG_HBA,
+  archiveCommand,
+  pgbackrestCommand,
+  sharedPostgresConf,
+  withoutRestoreSettings,
+} from './config-files.ts'
 import type { SiteHandle } from './handle.ts'
 import type { Layout, NodeName } from './layout.ts'
 import type { NodeRole } from './state.ts'
@@ -57,7 +63,7 @@ export function nodeConf(layout: Layout, o: NodeConfOptions): string {
     `# node ${o.name}: written by labdojo-dr; per-node settings, outside the data directory`,
     `port = ${o.port}`,
     `cluster_name = '${o.name}'`,
-    `archive_command = '${pgbackrestCommand(layout, o.dataDir, 'archive-push %p')}'`,
+    `archive_command = '${archiveCommand(layout, o.dataDir)}'`,
     // synchronous archive-get: an async get waits up to archive-timeout for a segment that is not there yet
     `restore_command = '${pgbackrestCommand(layout, o.dataDir, '--archive-async=n archive-get %f "%p"')}'`,
   ]

@@ -3,7 +3,7 @@
  * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
  * is never started again by `up`.
  */
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
 import { mkdirForSiteUser, giveToSiteUser } from '../../adapters/process.ts'
@@ -11,7 +11,7 @@ import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { stopBouncer } from '../../adapters/pgbouncer.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { log } from '../../output/log.ts'
-import { pgbackrestConf } from './config-files.ts'
+import { pgbackrestConf, walScript } from './config-files.ts'
 import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
 import { ensureEndpoint } from './endpoint.ts'
 import type { SiteHandle } from './handle.ts'
@@ -42,6 +42,7 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
   writeBackrestConf(site, state)
   if (fresh) site.saveState(state)
   for (const change of await ensurePrimary(site, state)) note(change)
+  note(await ensureOffsiteQueueShipped(site, state))
   note(await ensureStanza(site))
   note(await ensureDataSet(site, state))
   for (const change of await ensureStandbys(site, state)) note(change)
@@ -74,6 +75,7 @@ function ensureDirs(site: SiteHandle): void {
     pgbackrest.log,
     pgbackrest.lock,
     pgbackrest.spool,
+    pgbackrest.outbox,
   ]
   dirs.push(
     pgbackrest.repo1,
@@ -102,14 +104,27 @@ async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined>
   return `${how} s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
 }
 
-/** pgbackrest.conf: pg1 is the current primary, then the hot standbys (backup-standby). */
+/**
+ * pgbackrest.conf (pg1 is the current primary, then the hot standbys for backup-standby), its
+ * one-repo variants for the two WAL lanes, and the archiving script that uses them.
+ */
 export function writeBackrestConf(site: SiteHandle, state: SiteState): void {
+  const { layout, policy } = site
   const hosts = [state.primary, ...nodesWithRole(state, 'hot')].map((n) => ({
-    dataDir: site.layout.node(n).data,
+    dataDir: layout.node(n).data,
     port: site.port(n),
   }))
-  writeFileSync(site.layout.pgbackrest.conf, pgbackrestConf(site.layout, site.policy, hosts), { mode: 0o640 })
-  giveToSiteUser(site.layout.pgbackrest.conf)
+  const files: [string, string, number][] = [
+    [layout.pgbackrest.conf, pgbackrestConf(layout, policy, hosts), 0o640],
+    [layout.pgbackrest.repo1Conf, pgbackrestConf(layout, policy, hosts, 'repo1'), 0o640],
+    [layout.pgbackrest.repo2Conf, pgbackrestConf(layout, policy, hosts, 'repo2'), 0o640],
+    [layout.pgbackrest.walScript, walScript(layout), 0o750],
+  ]
+  for (const [file, text, mode] of files) {
+    writeFileSync(file, text, { mode })
+    chmodSync(file, mode)
+    giveToSiteUser(file)
+  }
 }
 
 async function ensurePrimary(site: SiteHandle, state: SiteState): Promise<Change[]> {
@@ -126,6 +141,27 @@ async function ensurePrimary(site: SiteHandle, state: SiteState): Promise<Change
     changes.push(`started ${primary} (primary) on port ${site.port(primary)}`)
   state.timeline = (await probe(primary, site.conn(primary, 'postgres'))).timeline ?? state.timeline
   return changes
+}
+
+/** WAL queued for repo2 while it was away ships with the next archived file; `up` ships it now. */
+async function ensureOffsiteQueueShipped(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
+  const { outbox, walScript: script } = site.layout.pgbackrest
+  const queued = () => readdirSync(outbox).filter((f) => !f.startsWith('.')).length
+  const before = queued()
+  if (!before || !existsSync(script)) return undefined
+  const r = await site.run(script, ['ship', site.layout.node(state.primary).data], {
+    asSiteUser: true,
+    nothrow: true,
+    timeoutMs: 30 * 60_000,
+  })
+  const left = queued()
+  if (left)
+    log.warn(
+      `repo2: ${left} WAL file(s) still queued (${r.stderr.trim().split('\n')[0] || `shipper exit ${r.code}`}); they ship by themselves once the S3 server answers`,
+    )
+  return before > left
+    ? `shipped ${before - left} queued WAL file(s) to repo2${left ? `, ${left} left` : ''}`
+    : undefined
 }
 
 async function ensureStanza(site: SiteHandle): Promise<Change | undefined> {

@@ -23,7 +23,7 @@ export function renderStatus(s: SiteStatus): string {
     )
   for (const r of s.repos)
     lines.push(
-      `${ok(r.healthy)} repo${r.index}    ${r.type.padEnd(6)} ${r.backups} backup(s), latest ${r.latestBackup ?? 'none'}, WAL up to ${r.archiveMax ?? 'none'}${r.healthy ? '' : ` - ${r.message}`}`,
+      `${ok(r.healthy)} repo${r.index}    ${r.type.padEnd(6)} ${r.backups} backup(s), latest ${r.latestBackup ?? 'none'}, WAL up to ${r.archiveMax ?? 'none'}${r.healthy ? '' : ` - ${r.message}`}${r.index === 2 ? offsiteQueueNote(s.offsiteQueue) : ''}`,
     )
   lines.push(
     `${ok(s.endpoint.healthy)} endpoint 127.0.0.1:${s.endpoint.port} -> ${s.endpoint.target ?? 'FENCED'}${s.endpoint.routesToPort ? ` (answers from port ${s.endpoint.routesToPort})` : ''}`,
@@ -32,4 +32,9 @@ export function renderStatus(s: SiteStatus): string {
     lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))
   return lines.join('\n') + '\n'
+}
+
+function offsiteQueueNote(q: SiteStatus['offsiteQueue']): string {
+  if (!q.files) return ''
+  return `; ${q.files} WAL file(s) queued for it, oldest ${q.oldest} (${formatDuration(q.oldestAgeSeconds ?? 0)})`
 }

@@ -2,7 +2,11 @@
  * What the local site is doing right now: every node probed (with its role's health rule from
  * core/health.ts), archiving, both repos, and where the endpoint really routes. Read-only.
  */
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { formatDuration } from '../../../../core/duration.ts'
 import { nodeHealthy } from '../../../../core/health.ts'
+import { archiveTimeoutSeconds } from '../../../../core/policy.ts'
 import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
 import { bouncerRunning, configuredTarget } from '../../adapters/pgbouncer.ts'
 import { postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
@@ -49,6 +53,13 @@ export interface RepoRow {
   archiveMax: string | null
 }
 
+/** WAL in repo1 still waiting for repo2 (the offsite lane of archiving). */
+export interface OffsiteQueueRow {
+  files: number
+  oldest: string | null
+  oldestAgeSeconds: number | null
+}
+
 export interface EndpointRow {
   port: number
   running: boolean
@@ -68,6 +79,7 @@ export type SiteStatus = {
   nodes: NodeRow[]
   archive: ArchiveRow | null
   repos: RepoRow[]
+  offsiteQueue: OffsiteQueueRow
   endpoint: EndpointRow
   s3: { port: number; running: boolean }
   /** the audit log's hash chain (when a file was given) */
@@ -101,6 +113,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
   const nodes = NODE_NAMES.map((n) => nodeRow(site, state, probes, views.replication, n, problems))
   const archive = archiveRow(views.archiver, problems)
   const repos = await Promise.all([1, 2].map((repo) => repoRow(site, repo, problems)))
+  const offsiteQueue = offsiteQueueRow(site, problems)
   const endpoint = await endpointRow(site, state, problems)
   const audit = auditFile ? { file: auditFile, ...verifyAuditChain(auditFile) } : undefined
   if (audit && !audit.ok) problems.push(`audit log ${audit.file} was tampered with: ${audit.problem}`)
@@ -113,6 +126,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
     nodes,
     archive,
     repos,
+    offsiteQueue,
     endpoint,
     s3: { port: site.layout.ports.s3, running: s3Running(site.layout.s3) },
     audit,
@@ -244,6 +258,27 @@ async function repoRow(site: SiteHandle, repo: number, problems: string[]): Prom
     problems.push(`repo${repo} unreachable: ${message.split('\n')[0]}`)
     return unreachable(message.split('\n').slice(0, 3).join(' '))
   }
+}
+
+/**
+ * The offsite lane: WAL already in repo1 and queued for repo2. A queue older than archive_timeout
+ * means repo2 (the cold site's only source) falls behind while repo1 keeps up.
+ */
+function offsiteQueueRow(site: SiteHandle, problems: string[]): OffsiteQueueRow {
+  const dir = site.layout.pgbackrest.outbox
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => !f.startsWith('.'))
+        .sort()
+    : []
+  const oldest = files[0] ?? null
+  const oldestAgeSeconds = oldest ? (Date.now() - statSync(join(dir, oldest)).mtimeMs) / 1000 : null
+  const limit = archiveTimeoutSeconds(site.policy)
+  if (oldestAgeSeconds !== null && oldestAgeSeconds > limit)
+    problems.push(
+      `repo2 is behind repo1: ${files.length} WAL file(s) queued for it, the oldest (${oldest}) for ${formatDuration(oldestAgeSeconds)} (over archive_timeout, ${limit} s); repo1 is not held up. Check the S3 server; the queue ships by itself once it answers`,
+    )
+  return { files: files.length, oldest, oldestAgeSeconds }
 }
 
 /** Where the endpoint is configured to route, and where a session through it really lands. */
