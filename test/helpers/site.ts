@@ -8,7 +8,8 @@ import { mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:f
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { processAlive } from '../../runbooks/lib/adapters/process.ts'
+import { processAlive, siteIds } from '../../runbooks/lib/adapters/process.ts'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 const TSX = createRequire(import.meta.url).resolve('tsx')
@@ -30,6 +31,8 @@ export function testSite(basePort: number): TestSite {
     LABDOJO_BASE_PORT: String(basePort),
     LABDOJO_AUDIT_LOG: join(base, 'audit.log'),
   }
+  // the site's password file, for the test's own connections (TCP logins prove the password)
+  process.env.PGPASSFILE ??= layout(stateDir, basePort, siteIds().home).secrets.pgpass
   return {
     env,
     stateDir,

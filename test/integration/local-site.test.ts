@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
@@ -149,6 +149,8 @@ describe('local site: up from nothing', () => {
     expect(f.startsWith(ROOT)).toBe(false)
     const pass = /repo2-cipher-pass=(.+)/.exec(readFileSync(f, 'utf8'))![1]!
     expect(pass.length).toBeGreaterThanOrEqual(32)
+    const dbPass = readFileSync(l.secrets.pgpass, 'utf8').trim().split(':').at(-1)!
+    expect(dbPass.length).toBeGreaterThanOrEqual(32)
     // no file of the state dir (configs, logs, audit) holds it
     const hits: string[] = []
     const walk = (d: string) => {
@@ -156,7 +158,10 @@ describe('local site: up from nothing', () => {
         const p = join(d, e.name)
         if (e.isDirectory()) {
           if (!['data', 'repo1', 's3'].includes(e.name)) walk(p)
-        } else if (e.isFile() && statSync(p).size < 50_000_000 && readFileSync(p).includes(pass)) hits.push(p)
+        } else if (e.isFile() && statSync(p).size < 50_000_000) {
+          const text = readFileSync(p)
+          if (text.includes(pass) || text.includes(dbPass)) hits.push(p)
+        }
       }
     }
     walk(join(t.stateDir, '..'))
@@ -164,7 +169,9 @@ describe('local site: up from nothing', () => {
     // no process's argv holds it
     for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
       try {
-        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(pass)
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        expect(argv).not.toContain(pass)
+        expect(argv).not.toContain(dbPass)
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
       }
@@ -173,6 +180,42 @@ describe('local site: up from nothing', () => {
     const status = JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
     expect(status.repos[1].healthy).toBe(true)
     expect(JSON.stringify(status)).not.toContain(pass)
+  })
+})
+
+describe('local site: no trust on 127.0.0.1', () => {
+  it("a local user without the site's password gets no session: not on a node, the endpoint, its console or the socket", async () => {
+    const { layout } = await import('../../runbooks/lib/sites/local/layout.ts')
+    const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+    for (const f of [l.secrets.pgpass, l.secrets.bouncerUsers]) expect(statSync(f).mode & 0o777).toBe(0o600)
+    const readSecret = `SELECT pg_read_file('${l.secrets.pgbackrest}')`
+    const attempts: [string, string[]][] = [
+      ['node1 over TCP', ['-h', '127.0.0.1', '-p', String(BASE + 1), '-d', 'postgres', '-c', readSecret]],
+      ['the hot standby over TCP', ['-h', '127.0.0.1', '-p', String(BASE + 2), '-d', 'postgres', '-c', readSecret]],
+      ['the endpoint', ['-h', '127.0.0.1', '-p', String(BASE), '-d', 'labdojo', '-c', readSecret]],
+      ['the endpoint console', ['-h', '127.0.0.1', '-p', String(BASE), '-d', 'pgbouncer', '-c', 'SHOW USERS']],
+      ['the unix socket', ['-h', l.socketDir, '-p', String(BASE + 1), '-d', 'postgres', '-c', readSecret]],
+    ]
+    for (const [what, args] of attempts) {
+      const r = spawnSync(
+        'runuser',
+        ['-u', 'nobody', '--', '/usr/lib/postgresql/15/bin/psql', '-X', '-w', '-U', 'postgres', ...args],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH, HOME: '/tmp' },
+        },
+      )
+      expect(r.status, `${what}: ${r.stdout}`).not.toBe(0)
+      expect(r.stderr, what).toMatch(/password|peer authentication failed|SASL|no pg_hba|Permission denied/i)
+      expect(r.stdout, what).not.toMatch(/repo2-cipher-pass/)
+    }
+    // with the password file, the same login works (and the socket admits the postgres OS user)
+    expect(await query(node(1, 'postgres'), 'SELECT 1 AS ok')).toEqual([{ ok: 1 }])
+    const [{ rolpassword }] = (await query<{ rolpassword: string }>(
+      node(1, 'postgres'),
+      `SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'`,
+    )) as [{ rolpassword: string }]
+    expect(rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/)
   })
 })
 

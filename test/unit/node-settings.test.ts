@@ -26,8 +26,8 @@ describe('node settings by role (the one place that says what each role runs wit
 
   it('a hot standby streams from the primary over a slot named after itself', () => {
     const conf = nodeConf(site, settingsForRole(site, 'node2', 'hot', { primary: 'node3' }))
-    expect(conf).toContain(
-      "primary_conninfo = 'host=127.0.0.1 port=25403 user=postgres application_name=node2 connect_timeout=2'",
+    expect(conf).toMatch(
+      /^primary_conninfo = 'host=127\.0\.0\.1 port=25403 user=postgres passfile=\S+\/pgpass application_name=node2 connect_timeout=2'$/m,
     )
     expect(conf).toContain("primary_slot_name = 'node2'")
     expect(conf).toContain("synchronous_standby_names = ''")

@@ -6,24 +6,28 @@
 import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs'
 import pg from 'pg'
 import type { Runner } from './exec.ts'
+import { passwordFor } from './postgres.ts'
 import { pidAlive, readPid, waitFor } from './process.ts'
 import { giveToSiteUser } from './process.ts'
 
 export interface BouncerPaths {
   ini: string
+  /** pgbouncer's auth_file (a secret: the site's password) */
   users: string
+  /** the libpq password file its admin console is logged into with */
+  passfile: string
   pid: string
   log: string
 }
 
-export async function admin(port: number, sql: string, timeoutMs = 2000): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port,
-    user: 'postgres',
-    database: 'pgbouncer',
-    connectionTimeoutMillis: timeoutMs,
-  })
+export async function admin(
+  port: number,
+  sql: string,
+  timeoutMs = 2000,
+  passfile?: string,
+): Promise<Record<string, unknown>[]> {
+  const conn = { host: '127.0.0.1', port, user: 'postgres', database: 'pgbouncer', passfile }
+  const client = new pg.Client({ ...conn, password: passwordFor(conn), connectionTimeoutMillis: timeoutMs })
   client.on('error', () => {})
   await client.connect()
   try {
@@ -54,14 +58,11 @@ export function writeIni(p: BouncerPaths, text: string): void {
 
 export async function startBouncer(run: Runner, p: BouncerPaths, port: number): Promise<void> {
   if (bouncerRunning(p)) return
-  if (!existsSync(p.users)) {
-    writeFileSync(p.users, '"postgres" ""\n', { mode: 0o600 })
-    giveToSiteUser(p.users)
-  }
+  if (!existsSync(p.users)) throw new Error(`pgbouncer's auth file ${p.users} is missing`)
   await run('pgbouncer', ['-d', p.ini], { asSiteUser: true, timeoutMs: 20_000 })
   await waitFor(
     `pgbouncer on 127.0.0.1:${port} (log: ${p.log})`,
-    async () => (await admin(port, 'SHOW VERSION')).length > 0,
+    async () => (await admin(port, 'SHOW VERSION', 2000, p.passfile)).length > 0,
     15_000,
   )
 }
@@ -75,10 +76,10 @@ const DBS = ['labdojo', 'postgres']
  */
 export async function switchTarget(p: BouncerPaths, port: number, ini: string, fence = false): Promise<void> {
   writeIni(p, ini)
-  await admin(port, 'RELOAD')
+  await admin(port, 'RELOAD', 2000, p.passfile)
   for (const db of DBS) {
-    await admin(port, `KILL ${db}`).catch(() => {}) // already paused by a fence: nothing to drop
-    if (!fence) await admin(port, `RESUME ${db}`).catch(() => {})
+    await admin(port, `KILL ${db}`, 2000, p.passfile).catch(() => {}) // already paused by a fence: nothing to drop
+    if (!fence) await admin(port, `RESUME ${db}`, 2000, p.passfile).catch(() => {})
   }
 }
 

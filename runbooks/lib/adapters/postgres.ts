@@ -4,6 +4,7 @@
  * "unreachable" case.
  */
 import pg from 'pg'
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import type { Runner } from './exec.ts'
 import { processAlive } from './process.ts'
@@ -17,6 +18,39 @@ export interface Conn {
   port: number
   database?: string
   user?: string
+  /** a libpq password file (0600) to take the password from; default: $PGPASSFILE */
+  passfile?: string
+}
+
+/** A libpq password file line's fields: `:` and `\\` escaped with a backslash. */
+function passfileFields(line: string): string[] {
+  const fields: string[] = []
+  let field = ''
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!
+    if (ch === '\\' && i + 1 < line.length) field += line[++i]
+    else if (ch === ':') {
+      fields.push(field)
+      field = ''
+    } else field += ch
+  }
+  return [...fields, field]
+}
+
+/**
+ * The password for a connection, read the way libpq reads a password file (first matching
+ * line, `*` matches anything). Never from argv or a log: the file is the site's secret, 0600.
+ */
+export function passwordFor(c: Conn): string | undefined {
+  const file = c.passfile ?? process.env.PGPASSFILE
+  if (!file || !existsSync(file)) return undefined
+  const want = [c.host, String(c.port), c.database ?? 'postgres', c.user ?? 'postgres']
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue
+    const f = passfileFields(line)
+    if (f.length >= 5 && want.every((w, i) => f[i] === '*' || f[i] === w)) return f.slice(4).join(':')
+  }
+  return undefined
 }
 
 /** `queryTimeoutMs` bounds every query client-side too: a pooler may accept the connection and then queue it. */
@@ -31,6 +65,7 @@ export async function withClient<T>(
     port: c.port,
     user: c.user ?? 'postgres',
     database: c.database ?? 'postgres',
+    password: passwordFor(c),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: queryTimeoutMs,
     application_name: 'labdojo-dr',
@@ -200,14 +235,38 @@ export function clearStaleLocks(dataDir: string, socket?: { port: number; dir: s
   }
 }
 
+/**
+ * A SCRAM-SHA-256 verifier for a password (RFC 5802/7677, as PostgreSQL stores it): what
+ * ALTER ROLE receives, so the password itself never reaches the server, its logs or argv.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256')
+  const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest()
+  const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest()
+  const serverKey = hmac(salted, 'Server Key')
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`
+}
+
 export class Postgres {
   constructor(readonly run: Runner) {}
 
   initdb(dataDir: string): Promise<unknown> {
     return this.run(
       pgBin('initdb'),
-      ['-D', dataDir, '-k', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'],
+      ['-D', dataDir, '-k', '-U', 'postgres', '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8'].concat([
+        '--locale=C.UTF-8',
+      ]),
       { asSiteUser: true, timeoutMs: 120_000 },
+    )
+  }
+
+  /** Set the postgres role's password over the unix socket (peer: as the postgres OS user); the verifier goes on stdin. */
+  setPassword(socketDir: string, port: number, password: string): Promise<unknown> {
+    const sql = `SET log_statement = 'none';\nALTER ROLE postgres PASSWORD '${scramVerifier(password)}';\n`
+    return this.run(
+      pgBin('psql'),
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres'],
+      { asSiteUser: true, input: sql, timeoutMs: 30_000 },
     )
   }
 

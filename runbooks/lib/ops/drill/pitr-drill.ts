@@ -53,7 +53,7 @@ export async function pitrDrill(
   const report = await restoreBefore(site, mistake.target, audit)
   const rto = (Date.now() - t0) / 1000
   try {
-    const restored = { host: '127.0.0.1', port: report.port!, database: DATABASE }
+    const restored = { host: '127.0.0.1', port: report.port!, database: DATABASE, passfile: site.layout.secrets.pgpass }
     const check = await checkRestored(site, restored, writerId, mistake)
     if (check.missingRows === 0)
       await audit.step('repair: copy the lost rows back', () => copyRows(site, report.port!, mistake.slice))

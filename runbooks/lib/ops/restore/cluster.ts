@@ -85,8 +85,8 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
 }
 
 /** The restored cluster holds the LabDojo tables and answers; `write` also proves it accepts a write. */
-export async function verifyTables(port: number, write = false): Promise<void> {
-  const conn = { host: '127.0.0.1', port, database: DATABASE }
+export async function verifyTables(port: number, passfile: string, write = false): Promise<void> {
+  const conn = { host: '127.0.0.1', port, database: DATABASE, passfile }
   const rows = await query<{ t: string }>(conn, `SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`)
   const tables = rows.map((r) => r.t)
   const missing = LABDOJO_TABLES.filter((t) => !tables.includes(t))
@@ -96,9 +96,9 @@ export async function verifyTables(port: number, write = false): Promise<void> {
 }
 
 /** Has a cluster replayed up to an LSN. */
-export async function caughtUp(port: number, lsn: string): Promise<boolean> {
+export async function caughtUp(port: number, lsn: string, passfile: string): Promise<boolean> {
   const sql = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok`
-  const [r] = await query<{ ok: boolean }>({ host: '127.0.0.1', port, database: 'postgres' }, sql, [lsn])
+  const [r] = await query<{ ok: boolean }>({ host: '127.0.0.1', port, database: 'postgres', passfile }, sql, [lsn])
   return !!r?.ok
 }
 

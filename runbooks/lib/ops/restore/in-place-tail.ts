@@ -84,7 +84,7 @@ export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging:
   await waitForRecovery(
     `the staged copy to replay up to ${tail.lsn}`,
     { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
-    () => caughtUp(staging.port, tail.lsn),
+    () => caughtUp(staging.port, tail.lsn, site.layout.secrets.pgpass),
   )
   await site.pg.stop(staging.dir, 'fast')
 }

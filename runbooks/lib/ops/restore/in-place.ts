@@ -6,6 +6,7 @@
  * A failure before the swap leaves the original running and untouched; a failure while
  * bringing the restored data up rolls back to the original directory.
  */
+import { writeHba } from '../../sites/local/node-settings.ts'
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RestorePlan } from '../../../../core/recovery.ts'
@@ -113,6 +114,7 @@ async function stageAndVerify(
       repo: plan.repo,
       set: plan.backup.label,
     })
+    writeHba(staging.dir) // the backup may carry an older pg_hba.conf
     timings.restoreSeconds = (Date.now() - t0) / 1000
     await site.pg.start(
       staging.dir,
@@ -123,10 +125,11 @@ async function stageAndVerify(
       const sql = `SELECT pg_is_in_recovery() AS rec,
         CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() = 'paused' ELSE false END AS paused`
       const [r] = await query<{ paused: boolean; rec: boolean }>(
-        { host: '127.0.0.1', port: staging.port, database: 'postgres' },
+        { host: '127.0.0.1', port: staging.port, database: 'postgres', passfile: site.layout.secrets.pgpass },
         sql,
       )
-      if (plan.target.kind === 'latest') return r!.rec && (await caughtUp(staging.port, plan.window.latest.lsn))
+      if (plan.target.kind === 'latest')
+        return r!.rec && (await caughtUp(staging.port, plan.window.latest.lsn, site.layout.secrets.pgpass))
       return r!.paused
     }
     await waitForRecovery(
@@ -134,7 +137,7 @@ async function stageAndVerify(
       { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
       atTarget,
     )
-    await audit.step('verify staged restore', () => verifyTables(staging.port))
+    await audit.step('verify staged restore', () => verifyTables(staging.port, site.layout.secrets.pgpass))
     await site.pg.stop(staging.dir, 'fast')
   } catch (e) {
     if (postmasterPid(staging.dir)) await site.pg.stop(staging.dir, 'immediate').catch(() => {})

@@ -1,4 +1,5 @@
 /** Restore into a NEW cluster (the default): new directory, new port; the running site is never touched. */
+import { writeHba } from '../../sites/local/node-settings.ts'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type RestorePlan } from '../../../../core/recovery.ts'
@@ -40,6 +41,7 @@ export async function restoreNew(
       repo: plan.repo,
       set: plan.backup.label,
     })
+    writeHba(dir) // the backup may carry an older pg_hba.conf
     timings.restoreSeconds = (Date.now() - t0) / 1000
     const t1 = Date.now()
     await audit.step(
@@ -48,7 +50,12 @@ export async function restoreNew(
       { port },
     )
     const promoted = async () => {
-      const p = await probe('restore', { host: '127.0.0.1', port, database: 'postgres' })
+      const p = await probe('restore', {
+        host: '127.0.0.1',
+        port,
+        database: 'postgres',
+        passfile: site.layout.secrets.pgpass,
+      })
       return p.reachable && p.inRecovery === false
     }
     await waitForRecovery(
@@ -57,7 +64,7 @@ export async function restoreNew(
       promoted,
     )
     timings.recoverySeconds = (Date.now() - t1) / 1000
-    await verifyTables(port, true)
+    await verifyTables(port, site.layout.secrets.pgpass, true)
     timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   } catch (e) {
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})

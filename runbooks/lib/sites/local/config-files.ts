@@ -31,12 +31,23 @@ include_if_exists = '../node.conf'
 `
 }
 
-export const PG_HBA = `# labdojo-dr local site: loopback only, trust (a lab on 127.0.0.1, never exposed)
-local   all             all                                     trust
-host    all             all             127.0.0.1/32            trust
-local   replication     all                                     trust
-host    replication     all             127.0.0.1/32            trust
+/**
+ * Loopback only. Every TCP connection proves the password (SCRAM-SHA-256; the password is the
+ * site's secret, 0600); the unix socket admits the postgres OS user alone (peer). No trust: a
+ * local user must not read the site's secrets through a superuser session.
+ */
+export const PG_HBA = `# labdojo-dr local site: loopback only; TCP asks for the password (SCRAM), the socket is peer-only
+local   all             postgres                                peer
+local   replication     postgres                                peer
+host    all             all             127.0.0.1/32            scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
 `
+
+/** libpq's password file for the site (0600): the postgres role, any local host, port and database. */
+export const pgpassFile = (password: string): string => `*:*:*:postgres:${password}\n`
+
+/** PgBouncer's auth_file (0600): it checks clients with SCRAM and logs in to the primary with it. */
+export const bouncerUsersFile = (password: string): string => `"postgres" "${password}"\n`
 
 export function pgbackrestCommand(layout: Layout, dataDir: string, verb: string): string {
   return `pgbackrest --config=${layout.pgbackrest.conf} --config-include-path=${layout.secrets.dir} --stanza=${STANZA} --pg1-path=${dataDir} ${verb}`
@@ -188,7 +199,7 @@ postgres = ${target('postgres')}
 listen_addr = 127.0.0.1
 listen_port = ${layout.ports.endpoint}
 unix_socket_dir = ${layout.socketDir}
-auth_type = trust
+auth_type = scram-sha-256
 auth_file = ${layout.pgbouncer.users}
 admin_users = postgres
 pool_mode = session

@@ -17,13 +17,22 @@ export class SiteHandle {
   readonly pg: Postgres
   readonly br: PgBackRest
 
+  /** every command run for this site finds its password file (libpq's PGPASSFILE) */
+  readonly run: Runner
+
   constructor(
     readonly layout: Layout,
     readonly policy: DrPolicy,
-    readonly run: Runner,
+    run: Runner,
   ) {
-    this.pg = new Postgres(run)
-    this.br = new PgBackRest(run, { config: layout.pgbackrest.conf, includePath: layout.secrets.dir, stanza: STANZA })
+    this.run = (cmd, args, opts = {}) =>
+      run(cmd, args, { ...opts, env: { PGPASSFILE: layout.secrets.pgpass, ...opts.env } })
+    this.pg = new Postgres(this.run)
+    this.br = new PgBackRest(this.run, {
+      config: layout.pgbackrest.conf,
+      includePath: layout.secrets.dir,
+      stanza: STANZA,
+    })
   }
 
   exists(): boolean {
@@ -45,10 +54,10 @@ export class SiteHandle {
   }
 
   conn(node: NodeName, database = DATABASE): Conn {
-    return { host: '127.0.0.1', port: this.port(node), database }
+    return { host: '127.0.0.1', port: this.port(node), database, passfile: this.layout.secrets.pgpass }
   }
 
   endpointConn(database = DATABASE): Conn {
-    return { host: '127.0.0.1', port: this.layout.ports.endpoint, database }
+    return { host: '127.0.0.1', port: this.layout.ports.endpoint, database, passfile: this.layout.secrets.pgpass }
   }
 }

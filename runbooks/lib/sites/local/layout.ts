@@ -52,15 +52,25 @@ export interface Layout {
     repo1: string
   }
   s3: { dir: string; data: string; cert: string; key: string; pid: string; log: string }
-  pgbouncer: { dir: string; ini: string; users: string; pid: string; log: string }
+  pgbouncer: { dir: string; ini: string; users: string; passfile: string; pid: string; log: string }
   workload: { dir: string; acks: string; pid: string; log: string }
   scratchDir: string
-  secrets: { dir: string; pgbackrest: string }
+  /** 0600, owned by the site user, outside the repo */
+  secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string }
 }
 
 /** Secrets live outside the repo, in the site user's home, 0600. */
 export function secretsRoot(siteUserHome: string): string {
   return process.env.LABDOJO_SECRETS_DIR ?? join(siteUserHome, '.config', 'labdojo-dr')
+}
+
+function secretPaths(dir: string): Layout['secrets'] {
+  return {
+    dir,
+    pgbackrest: join(dir, 'pgbackrest-secrets.conf'),
+    pgpass: join(dir, 'pgpass'),
+    bouncerUsers: join(dir, 'pgbouncer-users.txt'),
+  }
 }
 
 /** The 20 ports from the base: endpoint, three nodes, S3, and ten for scratch (restored) clusters. */
@@ -120,7 +130,8 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     pgbouncer: {
       dir: d('pgbouncer'),
       ini: d('pgbouncer', 'pgbouncer.ini'),
-      users: d('pgbouncer', 'userlist.txt'),
+      users: secretPaths(secretsDir).bouncerUsers,
+      passfile: secretPaths(secretsDir).pgpass,
       pid: d('pgbouncer', 'pgbouncer.pid'),
       log: d('pgbouncer', 'pgbouncer.log'),
     },
@@ -131,6 +142,6 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
       log: d('workload', 'writer.log'),
     },
     scratchDir: d('scratch'),
-    secrets: { dir: secretsDir, pgbackrest: join(secretsDir, 'pgbackrest-secrets.conf') },
+    secrets: secretPaths(secretsDir),
   }
 }

@@ -69,7 +69,7 @@ export function nodeConf(layout: Layout, o: NodeConfOptions): string {
   ]
   if (o.upstreamPort)
     lines.push(
-      `primary_conninfo = 'host=127.0.0.1 port=${o.upstreamPort} user=postgres application_name=${o.name} connect_timeout=2'`,
+      `primary_conninfo = 'host=127.0.0.1 port=${o.upstreamPort} user=postgres passfile=${layout.secrets.pgpass} application_name=${o.name} connect_timeout=2'`,
     )
   if (o.slot) lines.push(`primary_slot_name = '${o.slot}'`)
   lines.push(`synchronous_standby_names = '${o.syncStandbys?.length ? `ANY 1 (${o.syncStandbys.join(', ')})` : ''}'`)
@@ -96,7 +96,16 @@ export function writeInitdbFiles(site: SiteHandle, node: NodeName): void {
   const data = site.layout.node(node).data
   const conf = join(data, 'postgresql.conf')
   writeFileSync(conf, readFileSync(conf, 'utf8') + sharedPostgresConf(site.layout, site.policy))
-  writeFileSync(join(data, 'pg_hba.conf'), PG_HBA)
+  writeHba(data)
+}
+
+/** pg_hba.conf for a site node or a restored cluster (a backup may carry an older one); true when it changed. */
+export function writeHba(dataDir: string): boolean {
+  const file = join(dataDir, 'pg_hba.conf')
+  if (existsSync(file) && readFileSync(file, 'utf8') === PG_HBA) return false
+  writeFileSync(file, PG_HBA, { mode: 0o600 })
+  giveToSiteUser(file)
+  return true
 }
 
 /** Make a data directory start as a standby. */

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
-import { mkdirForSiteUser, giveToSiteUser } from '../../adapters/process.ts'
+import { mkdirForSiteUser, giveToSiteUser, waitFor } from '../../adapters/process.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { stopBouncer } from '../../adapters/pgbouncer.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
@@ -16,10 +16,10 @@ import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
 import { ensureEndpoint } from './endpoint.ts'
 import type { SiteHandle } from './handle.ts'
 import { BUCKET, DATABASE, NODE_NAMES, STANZA, type NodeName } from './layout.ts'
-import { writeInitdbFiles } from './node-settings.ts'
+import { writeHba, writeInitdbFiles } from './node-settings.ts'
 import { checkBinaries, checkPorts } from './preflight.ts'
 import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFor } from './replication.ts'
-import { ensureCipherPass, registerSiteSecrets } from './secrets.ts'
+import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } from './secrets.ts'
 import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
 import { stopWriter } from './workload.ts'
 
@@ -36,6 +36,10 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
   const note = (change: Change | undefined | false) => change && changes.push(change)
 
   note(ensureCipherPass(site.layout, fresh) && 'generated the repo2 cipher pass (0600, outside the repo)')
+  note(
+    ensureDbPassword(site.layout) &&
+      'wrote the database password file and the endpoint auth file (0600, outside the repo)',
+  )
   ensureDirs(site)
   registerSiteSecrets(site.layout)
   note(await ensureOffsiteStore(site))
@@ -139,8 +143,45 @@ async function ensurePrimary(site: SiteHandle, state: SiteState): Promise<Change
   }
   if (await ensureRunning(site, state, primary))
     changes.push(`started ${primary} (primary) on port ${site.port(primary)}`)
+  const auth = await ensureDbAuth(site, primary)
+  if (auth) changes.push(auth)
   state.timeline = (await probe(primary, site.conn(primary, 'postgres'))).timeline ?? state.timeline
   return changes
+}
+
+/**
+ * Password authentication on every node: the postgres role has the site's password and every
+ * pg_hba.conf asks for it (SCRAM) on TCP. A site made when the lab trusted 127.0.0.1 moves over
+ * here; a password file put back from a secret store is taught to the role again.
+ */
+async function ensureDbAuth(site: SiteHandle, primary: NodeName): Promise<Change | undefined> {
+  const { layout } = site
+  const withData = NODE_NAMES.filter((n) => existsSync(layout.node(n).data))
+  const hbaChanged = withData.filter((n) => writeHba(layout.node(n).data))
+  const loginOk = await query(site.conn(primary, 'postgres'), 'SELECT 1').then(
+    () => true,
+    () => false,
+  )
+  const setPassword = hbaChanged.length > 0 || !loginOk
+  if (setPassword) await site.pg.setPassword(layout.socketDir, site.port(primary), dbPassword(layout)!)
+  // a standby asks for the password only once it has replayed it (the warm one reads the archive)
+  const sql = `SELECT pg_current_wal_lsn()::text AS lsn, pg_switch_wal()`
+  const [{ lsn }] = (await query<{ lsn: string }>(site.conn(primary, 'postgres'), sql)) as [{ lsn: string }]
+  for (const n of hbaChanged) {
+    const data = layout.node(n).data
+    if (!postmasterPid(data)) continue
+    if (n !== primary) await waitReplayed(site, n, lsn)
+    await site.pg.reload(data)
+  }
+  if (hbaChanged.length)
+    return `password authentication (SCRAM) on ${hbaChanged.join(', ')}: 127.0.0.1 is no longer trusted`
+  return setPassword ? `set the postgres role's password from ${layout.secrets.pgpass}` : undefined
+}
+
+async function waitReplayed(site: SiteHandle, node: NodeName, lsn: string): Promise<void> {
+  const sql = `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true) AS ok`
+  const replayed = async () => (await query<{ ok: boolean }>(site.conn(node, 'postgres'), sql, [lsn]))[0]?.ok
+  await waitFor(`${node} to replay the password change (${lsn})`, replayed, 180_000, 200)
 }
 
 /** WAL queued for repo2 while it was away ships with the next archived file; `up` ships it now. */

@@ -3,12 +3,13 @@
  * site user, outside the repo) that pgBackRest reads through --config-include-path. Generated
  * once for a new site; never printed, never on a command line; registered with the redactor.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { inputError } from '../../../../core/errors.ts'
 import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
 import { registerSecret } from '../../output/redact.ts'
-import { pgbackrestSecretsConf } from './config-files.ts'
+import { bouncerUsersFile, pgbackrestSecretsConf, pgpassFile } from './config-files.ts'
+import { passwordFor } from '../../adapters/postgres.ts'
 import type { Layout } from './layout.ts'
 
 export const S3_KEY = 'S3RVER'
@@ -29,6 +30,39 @@ export function ensureCipherPass(layout: Layout, freshSite: boolean): boolean {
   writeFileSync(file, pgbackrestSecretsConf(pass, S3_KEY, S3_SECRET), { mode: 0o600 })
   giveToSiteUser(file)
   return true
+}
+
+/**
+ * The postgres role's password (SCRAM on every TCP connection): generated once into libpq's
+ * password file and PgBouncer's auth file, both 0600 beside the cipher pass. True when it wrote
+ * either. The database learns it in provision's ensureDbAuth.
+ */
+export function ensureDbPassword(layout: Layout): boolean {
+  mkdirForSiteUser(layout.secrets.dir, 0o700)
+  let wrote = false
+  if (!existsSync(layout.secrets.pgpass)) {
+    writeSecretFile(layout.secrets.pgpass, pgpassFile(randomBytes(32).toString('base64url')))
+    wrote = true
+  }
+  const password = dbPassword(layout)!
+  const users = bouncerUsersFile(password)
+  if (!existsSync(layout.secrets.bouncerUsers) || readFileSync(layout.secrets.bouncerUsers, 'utf8') !== users) {
+    writeSecretFile(layout.secrets.bouncerUsers, users)
+    wrote = true
+  }
+  return wrote
+}
+
+/** The postgres role's password from the site's password file (undefined when there is none). */
+export function dbPassword(layout: Layout): string | undefined {
+  if (!existsSync(layout.secrets.pgpass)) return undefined
+  return passwordFor({ host: '127.0.0.1', port: 0, passfile: layout.secrets.pgpass })
+}
+
+function writeSecretFile(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 })
+  chmodSync(file, 0o600)
+  giveToSiteUser(file)
 }
 
 /** The secrets file's key=value lines ({} when it is absent). */
@@ -84,4 +118,6 @@ export function requireCipherPass(layout: Layout): void {
 /** Register every secret with the redactor, so no log line can carry one. */
 export function registerSiteSecrets(layout: Layout): void {
   for (const [k, v] of Object.entries(readSecrets(layout))) if (/^repo\d+-cipher-pass$/.test(k)) registerSecret(v)
+  const password = dbPassword(layout)
+  if (password) registerSecret(password)
 }

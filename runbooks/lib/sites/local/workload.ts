@@ -24,7 +24,7 @@ export async function startWriter(l: Layout, rate: number): Promise<string> {
   startDetached(
     process.execPath,
     ['--import', TSX, WRITER, String(l.ports.endpoint), l.workload.acks, String(rate), id],
-    { log: l.workload.log, pidFile: l.workload.pid },
+    { log: l.workload.log, pidFile: l.workload.pid, env: { PGPASSFILE: l.secrets.pgpass } },
   )
   await waitFor("the writer's first acknowledged commit", async () => acked(l, id).length > 0, 20_000)
   return id

@@ -7,6 +7,7 @@
  */
 import pg from 'pg'
 import { appendFileSync } from 'node:fs'
+import { passwordFor } from '../../adapters/postgres.ts'
 
 const [port, acks, rateRaw, writer] = process.argv.slice(2)
 const rate = Number(rateRaw)
@@ -20,11 +21,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function connect(): Promise<pg.Client> {
   for (;;) {
+    const conn = { host: '127.0.0.1', port: Number(port), user: 'postgres', database: 'labdojo' }
     const c = new pg.Client({
-      host: '127.0.0.1',
-      port: Number(port),
-      user: 'postgres',
-      database: 'labdojo',
+      ...conn,
+      password: passwordFor(conn), // from $PGPASSFILE, the site's password file
       connectionTimeoutMillis: 1000,
       query_timeout: 3000,
       application_name: `writer-${writer}`,
