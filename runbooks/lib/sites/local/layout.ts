@@ -33,6 +33,8 @@ export interface Layout {
   siteFile: string
   inventoryFile: string
   auditFile: string
+  /** the evidence ledger: proofs, hash-chained */
+  evidenceFile: string
   socketDir: string
   node(name: NodeName): { dir: string; data: string; conf: string; log: string }
   pgbackrest: {
@@ -100,6 +102,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     siteFile: d('site.json'),
     inventoryFile: d('inventory.json'),
     auditFile: d('audit.log'),
+    evidenceFile: d('evidence.jsonl'),
     socketDir,
     node: (name) => ({
       dir: d('nodes', name),

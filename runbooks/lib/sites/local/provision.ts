@@ -50,6 +50,7 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
   note(await ensureStanza(site))
   note(await ensureDataSet(site, state))
   for (const change of await ensureStandbys(site, state)) note(change)
+  note(await ensureWarmReplaying(site, state))
   note(await ensureSyncReplication(site, state))
   note(await ensureEndpoint(site, state.primary))
   for (const change of await ensureFirstBackups(site, state)) note(change)
@@ -182,6 +183,18 @@ async function waitReplayed(site: SiteHandle, node: NodeName, lsn: string): Prom
   const sql = `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true) AS ok`
   const replayed = async () => (await query<{ ok: boolean }>(site.conn(node, 'postgres'), sql, [lsn]))[0]?.ok
   await waitFor(`${node} to replay the password change (${lsn})`, replayed, 180_000, 200)
+}
+
+/** A proof pauses the warm standby's replay and resumes it; one killed midway leaves it paused: resume it. */
+async function ensureWarmReplaying(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
+  for (const n of nodesWithRole(state, 'warm')) {
+    const sql = `SELECT pg_is_in_recovery() AND pg_get_wal_replay_pause_state() <> 'not paused' AS paused`
+    const [r] = await query<{ paused: boolean }>(site.conn(n, 'postgres'), sql).catch(() => [])
+    if (!r?.paused) continue
+    await query(site.conn(n, 'postgres'), 'SELECT pg_wal_replay_resume()')
+    return `resumed ${n}'s replay (left paused by an interrupted verify)`
+  }
+  return undefined
 }
 
 /** WAL queued for repo2 while it was away ships with the next archived file; `up` ships it now. */

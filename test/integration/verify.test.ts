@@ -1,0 +1,136 @@
+/**
+ * verify.ts on a real local site: a backup is proven only when its restore, stopped at the exact
+ * LSN the warm standby is paused at, equals the warm standby table by table and is structurally
+ * sound. A flipped byte in the backup and a WAL segment missing from its range each fail the
+ * proof with the cause named; the warm standby replays again and no scratch cluster is left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
+import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
+import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
+import { LABDOJO_TABLES } from '../../runbooks/lib/sites/local/dataset.ts'
+
+const BASE = 26700
+let t: TestSite
+const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
+
+beforeAll(async () => {
+  t = testSite(BASE)
+  const up = await runbook('local', ['up', '--scale', '0.005'], t.env)
+  if (up.code !== 0) throw new Error(up.stderr)
+  const w = await runbook('workload', ['start', '--rate', '50', '--json'], t.env)
+  if (w.code !== 0) throw new Error(w.stderr)
+  await new Promise((r) => setTimeout(r, 1500))
+  await runbook('workload', ['stop'], t.env)
+})
+afterAll(async () => {
+  await t?.cleanup()
+})
+
+/** After any proof: the warm standby (node3) replays again, and no scratch cluster is left. */
+async function siteUntouched(): Promise<void> {
+  const [r] = await query<{ s: string }>(node(3), `SELECT pg_get_wal_replay_pause_state()::text AS s`)
+  expect(r!.s).toBe('not paused')
+  const scratch = join(t.stateDir, 'scratch')
+  expect(readdirSync(scratch).filter((d) => d.startsWith('verify-'))).toEqual([])
+}
+
+const ledger = () => join(t.stateDir, 'evidence.jsonl')
+
+describe('verify.ts', () => {
+  it('proves the newest backup of each repo equal to the warm standby at one exact LSN, and records it', async () => {
+    const r = await runbook('verify', ['--json'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    const { proofs } = JSON.parse(r.stdout)
+    expect(proofs.map((p: any) => [p.repo, p.verdict])).toEqual([
+      [1, 'proven'],
+      [2, 'proven'],
+    ])
+    for (const p of proofs) {
+      expect(p.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+      expect(p.tables).toBeGreaterThanOrEqual(LABDOJO_TABLES.length)
+      expect(p.digest).toMatch(/^[0-9a-f]{64}$/)
+      expect(p.structure).toEqual({ amcheck: [], foreignKeys: [], sequences: [], checksums: [] })
+      expect(p.objectives.rtoSeconds).toBeGreaterThan(0)
+    }
+    await siteUntouched()
+    const lines = readFileSync(ledger(), 'utf8').trim().split('\n')
+    expect(lines).toHaveLength(2)
+    expect(verifyChain(ledger())).toMatchObject({ ok: true, entries: 2 })
+    // nothing is pending once both are proven
+    const again = await runbook('verify', ['--backup', 'pending'], t.env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/nothing to prove/)
+  })
+
+  it('a flipped byte in the backup fails its proof, naming the backup and the repo', async () => {
+    const label = json(await runbook('catalog', ['--json'], t.env)).repos[0].backups.at(-1).label
+    const dir = join(t.stateDir, 'repo1', 'backup', 'labdojo', label, 'pg_data', 'base')
+    const victim = walkFiles(dir)
+      .filter((f) => statSync(f).size > 4096)
+      .sort((a, b) => statSync(b).size - statSync(a).size)[0]!
+    const original = readFileSync(victim)
+    const flipped = Buffer.from(original)
+    const at = Math.floor(flipped.length / 2)
+    flipped[at] = flipped[at]! ^ 0xff
+    writeFileSync(victim, flipped)
+    try {
+      const r = await runbook('verify', ['--backup', label, '--repo', '1', '--json'], t.env)
+      expect(r.code, r.stderr).toBe(1)
+      const [p] = JSON.parse(r.stdout).proofs
+      expect(p.verdict).toBe('failed')
+      expect(p.reason).toMatch(new RegExp(`^pgBackRest could not restore ${label} from repo1: `))
+      await siteUntouched()
+    } finally {
+      writeFileSync(victim, original)
+    }
+    expect(verifyChain(ledger())).toMatchObject({ ok: true, entries: 3 })
+  })
+
+  it('a WAL segment missing from the range fails the proof, naming the segment', async () => {
+    const full = await runbook('backup', ['--type', 'full', '--repo', '1', '--json'], t.env)
+    expect(full.code, full.stderr).toBe(0)
+    const admin = node(1, 'postgres')
+    const [{ s: segment }] = (await query<{ s: string }>(
+      admin,
+      `SELECT pg_walfile_name(pg_current_wal_lsn()) AS s`,
+    )) as [{ s: string }]
+    await query(node(1), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('verify-gap', 1, 'x')`)
+    await query(admin, 'SELECT pg_switch_wal()')
+    await query(node(1), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('verify-gap', 2, 'x')`)
+    await query(admin, 'SELECT pg_switch_wal()')
+    const archive = join(t.stateDir, 'repo1', 'archive', 'labdojo', '15-1', segment.slice(0, 16))
+    let file = ''
+    for (let i = 0; i < 600 && !file; i++) {
+      file = existsSync(archive) ? (readdirSync(archive).find((f) => f.startsWith(`${segment}-`)) ?? '') : ''
+      if (!file) await new Promise((r) => setTimeout(r, 100))
+    }
+    const path = join(archive, file)
+    renameSync(path, `${path}.aside`)
+    try {
+      const r = await runbook('verify', ['--backup', 'latest', '--repo', '1', '--json'], t.env)
+      expect(r.code, r.stderr).toBe(1)
+      const [p] = JSON.parse(r.stdout).proofs
+      expect(p.verdict).toBe('failed')
+      expect(p.reason).toMatch(new RegExp(`does not restore to .*${segment} is missing from repo1's WAL archive`))
+      await siteUntouched()
+    } finally {
+      renameSync(`${path}.aside`, path)
+    }
+  })
+
+  it('refuses a bad --backup or --repo with exit 2, pausing nothing', async () => {
+    const bad = await runbook('verify', ['--backup', 'yesterday'], t.env)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--backup.*latest, pending or a backup label/)
+    const unknown = await runbook('verify', ['--backup', '20200101-000000F'], t.env)
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/no such backup/)
+    const repo = await runbook('verify', ['--repo', '3'], t.env)
+    expect(repo.code).toBe(2)
+    await siteUntouched()
+  })
+})
