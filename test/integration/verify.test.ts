@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createHash } from 'node:crypto'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
@@ -132,5 +133,55 @@ describe('verify.ts', () => {
     const repo = await runbook('verify', ['--repo', '3'], t.env)
     expect(repo.code).toBe(2)
     await siteUntouched()
+  })
+})
+
+describe('evidence.ts', () => {
+  it('verify catches an edited record, and a forged ledger with its chain recomputed (by the offsite copy)', async () => {
+    const ok = await runbook('evidence', ['verify', '--json'], t.env)
+    expect(ok.code, ok.stderr).toBe(0)
+    const check = JSON.parse(ok.stdout)
+    expect(check).toMatchObject({ ok: true, offsite: 'matches' })
+    expect(check.offsiteRecords).toBe(check.records)
+    const original = readFileSync(ledger(), 'utf8')
+    const failed = original.split('\n').findIndex((l) => l.includes('"verdict":"failed"'))
+    expect(failed).toBeGreaterThanOrEqual(0)
+    const edited = original.split('\n')
+    edited[failed] = edited[failed]!.replace('"verdict":"failed"', '"verdict":"proven"')
+    try {
+      writeFileSync(ledger(), edited.join('\n'))
+      const r = await runbook('evidence', ['verify'], t.env)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toMatch(new RegExp(`line ${failed + 2} does not follow line ${failed + 1}`))
+      // the forger recomputes every hash link: the chain holds, the offsite copy does not
+      let prev = ''
+      const rechained = edited.filter(Boolean).map((l) => {
+        const line = JSON.stringify({ ...JSON.parse(l), prev })
+        prev = createHash('sha256').update(line).digest('hex')
+        return line
+      })
+      writeFileSync(ledger(), rechained.join('\n') + '\n')
+      expect(verifyChain(ledger()).ok).toBe(true)
+      const forged = await runbook('evidence', ['verify'], t.env)
+      expect(forged.code).toBe(1)
+      expect(forged.stdout).toMatch(new RegExp(`record ${failed + 1} differs from its offsite copy`))
+    } finally {
+      writeFileSync(ledger(), original)
+    }
+    expect((await runbook('evidence', ['verify'], t.env)).code).toBe(0)
+  })
+
+  it('sign records a human sign-off; due says what is due and never fakes the rest', async () => {
+    const bad = await runbook('evidence', ['sign', '--item', 'nap', '--by', 'Ada'], t.env)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--item.*training/)
+    const r = await runbook('evidence', ['sign', '--item', 'training', '--by', 'Ada Lovelace'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    const due = await runbook('evidence', ['due', '--json'], t.env)
+    expect(due.code).toBe(1) // the others were never signed
+    const items = Object.fromEntries(JSON.parse(due.stdout).due.map((d: any) => [d.item, d]))
+    expect(items.training).toMatchObject({ overdue: false, last: { by: 'Ada Lovelace' } })
+    expect(items['plan-review']).toMatchObject({ overdue: true, last: null })
+    expect((await runbook('evidence', ['verify'], t.env)).code).toBe(0)
   })
 })

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { verifyAuditChain } from './audit.ts'
 
 export interface EvidenceRecord {
-  kind: 'proof'
+  kind: 'proof' | 'signoff'
   at: string
   [k: string]: unknown
 }
@@ -24,6 +24,10 @@ export function appendEvidence(file: string, record: EvidenceRecord): void {
   const last = lastLine(file)
   const prev = last ? createHash('sha256').update(last).digest('hex') : ''
   appendFileSync(file, JSON.stringify({ ...record, prev }) + '\n', { mode: 0o640 })
+}
+
+export function ledgerLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []
 }
 
 export function readEvidence(file: string): EvidenceRecord[] {

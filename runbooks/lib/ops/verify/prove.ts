@@ -59,6 +59,8 @@ export interface Proof {
   timings: Record<string, number>
   scratch: { dir: string; port: number; kept: boolean }
   at: string
+  /** how the ledger record went (appended, copied offsite or not yet) */
+  ledger?: string
 }
 
 class ProofFailed extends Error {}

@@ -5,7 +5,8 @@
 import { inputError } from '../../../../core/errors.ts'
 import type { CatalogBackup, RepoCatalog } from '../../../../core/recovery.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { appendEvidence, readEvidence } from '../../output/evidence.ts'
+import { readEvidence } from '../../output/evidence.ts'
+import { recordEvidence } from '../evidence/ledger.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
 import { proveBackup, type Proof } from './prove.ts'
@@ -66,7 +67,7 @@ export async function verifyBackups(
   for (const b of backups) {
     const catalog = catalogs.find((c) => c.repo === b.repo)!
     const proof = await proveBackup(site, b, catalog.latest?.time ?? null, o, audit)
-    appendEvidence(site.layout.evidenceFile, { kind: 'proof', ...proofRecord(proof) })
+    proof.ledger = await recordEvidence(site, { kind: 'proof', ...proofRecord(proof) })
     proofs.push(proof)
   }
   return proofs

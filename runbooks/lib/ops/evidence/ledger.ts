@@ -1,0 +1,78 @@
+/**
+ * The evidence ledger of the local site: append a record and copy it offsite (best effort: a
+ * record that could not be copied goes with the next one), verify the chain and the offsite
+ * copy, record a human sign-off.
+ */
+import { signoffsDue, SIGNOFF_ITEMS, SIGNOFF_NAMES, type Signoff, type SignoffDue } from '../../../../core/signoffs.ts'
+import { inputError } from '../../../../core/errors.ts'
+import { appendEvidence, ledgerLines, readEvidence, verifyChain, type EvidenceRecord } from '../../output/evidence.ts'
+import { log } from '../../output/log.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { localOffsite } from '../exports/offsite.ts'
+import { compareWithOffsite, syncLedgerOffsite } from './offsite-ledger.ts'
+
+/** Append a record; then copy what the bucket lacks. Returns how the offsite copy went. */
+export async function recordEvidence(site: LocalSite, record: EvidenceRecord): Promise<string> {
+  appendEvidence(site.layout.evidenceFile, record)
+  const { store } = localOffsite(site.layout)
+  try {
+    const n = await syncLedgerOffsite(store, ledgerLines(site.layout.evidenceFile))
+    return `copied offsite (${n} record(s))`
+  } catch (e) {
+    const why = `not copied offsite yet (${(e as Error).message.split('\n')[0]}): the next record takes it along`
+    log.warn(`evidence ledger: ${why}`)
+    return why
+  } finally {
+    store.close()
+  }
+}
+
+export interface LedgerCheck {
+  ok: boolean
+  records: number
+  problems: string[]
+  offsite: 'matches' | 'unreachable' | 'differs'
+  /** records held offsite */
+  offsiteRecords: number | null
+}
+
+/** The chain intact, and every offsite record equal to the local one at its position. */
+export async function verifyLedger(site: LocalSite): Promise<LedgerCheck> {
+  const file = site.layout.evidenceFile
+  const chain = verifyChain(file)
+  const problems = chain.ok ? [] : [`${file}: ${chain.problem}`]
+  const { store } = localOffsite(site.layout)
+  let offsite: LedgerCheck['offsite'] = 'matches'
+  let offsiteRecords: number | null = null
+  try {
+    const cmp = await compareWithOffsite(store, ledgerLines(file))
+    offsiteRecords = cmp.offsite
+    if (cmp.departs) {
+      offsite = 'differs'
+      problems.push(`${file}: ${cmp.departs}`)
+    }
+  } catch (e) {
+    offsite = 'unreachable'
+    log.warn(`the ledger's offsite copy could not be read: ${(e as Error).message.split('\n')[0]}`)
+  } finally {
+    store.close()
+  }
+  return { ok: problems.length === 0, records: chain.entries, problems, offsite, offsiteRecords }
+}
+
+export function parseSignoff(item: string | undefined, by: string | undefined): { item: string; by: string } {
+  if (!item || !(SIGNOFF_NAMES as string[]).includes(item))
+    throw inputError('--item', item, `must be one of ${SIGNOFF_NAMES.join(', ')}`, 'e.g. --item training')
+  if (!by?.trim()) throw inputError('--by', by, 'must name the person signing off', 'e.g. --by "Ada Lovelace"')
+  return { item, by: by.trim() }
+}
+
+export async function signOff(site: LocalSite, item: string, by: string, note?: string): Promise<string> {
+  const what = SIGNOFF_ITEMS[item as keyof typeof SIGNOFF_ITEMS].what
+  return recordEvidence(site, { kind: 'signoff', at: new Date().toISOString(), item, what, by, note: note ?? null })
+}
+
+export function signoffStatus(site: LocalSite, now = new Date()): SignoffDue[] {
+  const signoffs = readEvidence(site.layout.evidenceFile).filter((r) => r.kind === 'signoff') as unknown as Signoff[]
+  return signoffsDue(signoffs, now)
+}
