@@ -21,6 +21,7 @@ export async function benchSite(
   chmodSync(dir, 0o755)
   const l = layout(`${dir}/local`, basePort, siteIds().home)
   const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
+  process.env.PGPASSFILE = l.secrets.pgpass // the bench's own psql/pg_dump log in with the site's password
   if (site.exists() && !reuse) {
     await site.down()
     site.purge()

@@ -98,7 +98,7 @@ class Checker {
 }
 
 const TIER_KEYS = ['name', 'data', 'rpo', 'rto', 'backupFrequency', 'retention'] as const
-const SITE_KEYS = ['sync', 'replication', 'failover', 'capacity', 'rto', 'rpo', 'testing'] as const
+const SITE_KEYS = ['sync', 'replication', 'failover', 'capacity', 'rto', 'rpo', 'testing', 'syncFallback'] as const
 
 function parseTier(c: Checker, raw: unknown, id: TierId): Tier {
   const key = `policy.tiers.${id}`
@@ -129,6 +129,16 @@ function parseTier(c: Checker, raw: unknown, id: TierId): Tier {
   }
 }
 
+function parseSyncFallback(c: Checker, s: Raw, key: string, name: SiteName): number | 'never' {
+  if (s.syncFallback === undefined || s.syncFallback === 'never') return 'never'
+  if (name !== 'hot') {
+    // (on an asynchronous hot site it is accepted and has no effect, so a stack can switch modes alone)
+    c.add(`${key}.syncFallback`, s.syncFallback, 'only the hot site replicates synchronously', 'remove syncFallback')
+    return 'never'
+  }
+  return c.duration(s, key, 'syncFallback', { min: 1, max: 3600 })
+}
+
 function parseSite(c: Checker, raw: unknown, name: SiteName): Site {
   const key = `policy.sites.${name}`
   const s = c.obj(raw, key)
@@ -142,6 +152,7 @@ function parseSite(c: Checker, raw: unknown, name: SiteName): Site {
     rto: c.duration(s, key, 'rto', { min: 0 }),
     rpo: c.duration(s, key, 'rpo', { min: 0 }),
     testing: c.oneOf(s, key, 'testing', ['never', 'monthly', 'quarterly', 'annually'] as const),
+    syncFallback: parseSyncFallback(c, s, key, name),
   }
   const expected: Record<SiteName, { sync: Sync[]; replication: ReplicationMode[] }> = {
     primary: { sync: ['source'], replication: ['none'] },

@@ -34,6 +34,11 @@ export interface Site {
   rto: number
   rpo: number
   testing: string
+  /**
+   * hot site, synchronous: seconds without a synchronous standby before the primary degrades to
+   * asynchronous (and back when one streams); 'never' = strict, commits wait (the default)
+   */
+  syncFallback: number | 'never'
 }
 
 export interface BackupSchedule {

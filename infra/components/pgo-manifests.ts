@@ -101,6 +101,8 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
     patroni: {
       dynamicConfiguration: {
         synchronous_mode: sync && args.config.instances > 1,
+        // strict: commits wait for a standby; else Patroni degrades at once when none is left
+        synchronous_mode_strict: sync && args.config.instances > 1 && args.policy.sites.hot.syncFallback === 'never',
         postgresql: {
           parameters: {
             archive_timeout: String(archiveTimeoutSeconds(args.policy)),

@@ -31,8 +31,10 @@ export function testSite(basePort: number): TestSite {
     LABDOJO_BASE_PORT: String(basePort),
     LABDOJO_AUDIT_LOG: join(base, 'audit.log'),
   }
-  // the site's password file, for the test's own connections (TCP logins prove the password)
-  process.env.PGPASSFILE ??= layout(stateDir, basePort, siteIds().home).secrets.pgpass
+  // the site's password file, for the test's own connections (TCP logins prove the password);
+  // its lines name the site's own ports, so the files of several test sites never shadow each other
+  const passfile = layout(stateDir, basePort, siteIds().home).secrets.pgpass
+  process.env.LABDOJO_PASSFILES = [process.env.LABDOJO_PASSFILES, passfile].filter(Boolean).join(':')
   return {
     env,
     stateDir,

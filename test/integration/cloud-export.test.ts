@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, readFileSync, readdirSync, chmodSync, rmSyn
 import { join } from 'node:path'
 import { testSite, runbook, type TestSite } from '../helpers/site.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { query, scramVerifier } from '../../runbooks/lib/adapters/postgres.ts'
 import { ObjectStore } from '../../runbooks/lib/adapters/object-store.ts'
 import { Sealer } from '../../runbooks/lib/ops/exports/sealed.ts'
 import { verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
@@ -29,6 +30,11 @@ beforeAll(async () => {
   t = testSite(BASE)
   expect((await runbook('local', ['up', '--scale', '0.002'], t.env)).code).toBe(0)
   const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+  // PGO's application user, whose password its secret mounts as PGPASSWORD (the site asks for it)
+  await query(
+    { host: '127.0.0.1', port: BASE + 1, database: 'postgres' },
+    `CREATE ROLE labdojo LOGIN SUPERUSER PASSWORD '${scramVerifier(DB_PASSWORD)}'`,
+  )
   sts = createServer((req, res) => {
     let b = ''
     req.on('data', (d) => (b += d))
@@ -89,7 +95,7 @@ beforeAll(async () => {
     // what the CronJob's secret mounts and service account give the pod
     PGHOST: '127.0.0.1',
     PGPORT: String(BASE + 1),
-    PGUSER: 'postgres',
+    PGUSER: 'labdojo',
     PGPASSWORD: DB_PASSWORD,
     PGDATABASE: 'labdojo',
     LABDOJO_EXPORT_CIPHER_PASS: PASS,

@@ -1,6 +1,7 @@
 /** The comparison a proof rests on: which tables differ, and the first differing rows by key. */
 import { describe, expect, it } from 'vitest'
 import {
+  blockRanges,
   differingTables,
   digestOf,
   firstDifferences,
@@ -57,5 +58,16 @@ describe('firstDifferences', () => {
       '(4): only in the restore',
     ])
     expect(firstDifferences(ref, ref)).toEqual([])
+  })
+})
+
+describe('blockRanges', () => {
+  it('reads a small table whole, and splits a big one into TID ranges that cover every block, the last open-ended', () => {
+    expect(blockRanges(100, 2)).toEqual([''])
+    expect(blockRanges(5000, 1)).toEqual([''])
+    expect(blockRanges(5000, 2)).toEqual([
+      " WHERE ctid >= '(0,0)'::tid AND ctid < '(2500,0)'::tid",
+      " WHERE ctid >= '(2500,0)'::tid",
+    ])
   })
 })

@@ -18,7 +18,7 @@ export interface Conn {
   port: number
   database?: string
   user?: string
-  /** a libpq password file (0600) to take the password from; default: $PGPASSFILE */
+  /** a libpq password file (0600) to take the password from; else $PGPASSFILE, then $LABDOJO_PASSFILES */
   passfile?: string
 }
 
@@ -42,13 +42,15 @@ function passfileFields(line: string): string[] {
  * line, `*` matches anything). Never from argv or a log: the file is the site's secret, 0600.
  */
 export function passwordFor(c: Conn): string | undefined {
-  const file = c.passfile ?? process.env.PGPASSFILE
-  if (!file || !existsSync(file)) return undefined
+  const files = [c.passfile, process.env.PGPASSFILE, ...(process.env.LABDOJO_PASSFILES ?? '').split(':')]
   const want = [c.host, String(c.port), c.database ?? 'postgres', c.user ?? 'postgres']
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim() || line.startsWith('#')) continue
-    const f = passfileFields(line)
-    if (f.length >= 5 && want.every((w, i) => f[i] === '*' || f[i] === w)) return f.slice(4).join(':')
+  for (const file of files) {
+    if (!file || !existsSync(file)) continue
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.trim() || line.startsWith('#')) continue
+      const f = passfileFields(line)
+      if (f.length >= 5 && want.every((w, i) => f[i] === '*' || f[i] === w)) return f.slice(4).join(':')
+    }
   }
   return undefined
 }

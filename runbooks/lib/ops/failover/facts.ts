@@ -34,15 +34,22 @@ export interface FailoverOptions {
 }
 
 /** Probe the local site's primary until a detection or an answer. */
-export function detect(site: LocalSite, o: { watch?: boolean; until?: number } = {}): Promise<DetectionResult> {
+export function detect(
+  site: LocalSite,
+  o: { watch?: boolean; until?: number; afterHealthyRound?: () => Promise<unknown> } = {},
+): Promise<DetectionResult> {
   const d = site.policy.detection
-  const round = () => {
+  const round = async () => {
     const primary = site.state().primary
-    return probePair(
+    const r = await probePair(
       { name: primary, ...site.conn(primary, 'postgres') },
       site.endpointConn('postgres'),
       d.probeTimeout * 1000,
     )
+    // a guard's failure is its own: it must not turn into a failed probe of the primary
+    if (r.ok && o.afterHealthyRound)
+      await o.afterHealthyRound().catch((e) => log.warn(`sync guard: ${(e as Error).message.split('\n')[0]}`))
+    return r
   }
   return detectFailures(d, round, o)
 }

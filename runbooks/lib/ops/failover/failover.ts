@@ -16,6 +16,7 @@ import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
+import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
 
 export type { FailoverOptions }
@@ -98,11 +99,14 @@ export async function watch(
   maxSeconds: number,
 ): Promise<FailoverReport | undefined> {
   const d = site.policy.detection
-  webhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
+  const hooks = webhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
+  // while the primary answers, the same loop keeps synchronous replication per the policy's syncFallback
+  const guard = new SyncGuard(site, audit, hooks)
   const detection = await detect(site, {
     watch: true,
     until: maxSeconds > 0 ? Date.now() + maxSeconds * 1000 : undefined,
+    afterHealthyRound: () => guard.round(),
   })
   if (detection.consecutiveFailures < detection.threshold) {
     audit.record('watch', 'ok', { result: 'primary stayed healthy' })

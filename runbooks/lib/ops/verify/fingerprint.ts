@@ -1,7 +1,8 @@
 /**
- * A logical fingerprint of a database: per user table, the row count and a 128-bit multiset hash
- * of every row's full text (every column), summed so row order does not matter. Tables are read
- * in parallel. Two clusters at the same LSN have equal fingerprints, table by table.
+ * A logical fingerprint of a database: per user table, the row count and two sums of 64-bit row
+ * hashes over every column (a 128-bit multiset hash: row order does not matter). Tables, and
+ * block ranges of big tables, are read in parallel. Two clusters at the same LSN have equal
+ * fingerprints, table by table; values equal by their type's equality hash the same.
  */
 import { createHash } from 'node:crypto'
 import { query, type Conn } from '../../adapters/postgres.ts'
@@ -9,7 +10,7 @@ import { query, type Conn } from '../../adapters/postgres.ts'
 export interface TableFingerprint {
   table: string
   rows: number
-  /** the two 64-bit hash sums, as PostgreSQL's numeric text */
+  /** the two sums of 64-bit row hashes, modulo 2^128, as decimal text */
   sums: [string, string]
 }
 
@@ -19,33 +20,75 @@ export interface Fingerprint {
   digest: string
 }
 
-/** Permanent user tables (unlogged ones are empty after a restore, and unreadable on a standby). */
-const TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS t
+/** Permanent user tables (unlogged ones are empty after a restore, and unreadable on a standby), with their size in blocks. */
+const TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS t,
+    (pg_relation_size(c.oid) / current_setting('block_size')::int)::int AS blocks
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND c.relpersistence = 'p'
     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
   ORDER BY 1`
 
-const tableSql = (table: string) => `SELECT count(*)::bigint::text AS n,
-  coalesce(sum(hashtextextended(r::text, 0)::numeric), 0)::text AS a,
-  coalesce(sum(hashtextextended(r::text, 1)::numeric), 0)::text AS b
-  FROM ${table} r`
+/**
+ * Each row hashed with its columns' own hash functions (no text conversion: about 3x cheaper
+ * than hashing the row's text), twice with different seeds; a table whose column type has no
+ * hash function falls back to the row's text.
+ */
+const rowHash = (seed: number, text: boolean) =>
+  text ? `hashtextextended(r::text, ${seed})` : `hash_record_extended(r, ${seed})`
 
-export async function userTables(c: Conn): Promise<string[]> {
-  return (await query<{ t: string }>(c, TABLES_SQL)).map((r) => r.t)
+const chunkSql = (table: string, range: string, text: boolean) => `SELECT count(*)::bigint::text AS n,
+  coalesce(sum(${rowHash(0, text)}), 0)::text AS a, coalesce(sum(${rowHash(1, text)}), 0)::text AS b
+  FROM ${table} r${range}`
+
+/** Block ranges a big table is read in, one TID range scan each, so one table can use every core. */
+export function blockRanges(blocks: number, parts: number, minBlocks = 1024): string[] {
+  if (parts < 2 || blocks < minBlocks) return ['']
+  const step = Math.ceil(blocks / parts)
+  return Array.from({ length: parts }, (_, i) => {
+    const lo = i * step
+    const hi = (i + 1) * step
+    // the last range is open-ended: it also covers a block added since the size was read
+    return i === parts - 1
+      ? ` WHERE ctid >= '(${lo},0)'::tid`
+      : ` WHERE ctid >= '(${lo},0)'::tid AND ctid < '(${hi},0)'::tid`
+  })
 }
 
-export async function fingerprint(c: Conn, tables?: string[], parallel = 2): Promise<Fingerprint> {
-  const names = tables ?? (await userTables(c))
-  const out: TableFingerprint[] = new Array(names.length)
+export async function userTables(c: Conn): Promise<{ t: string; blocks: number }[]> {
+  return query<{ t: string; blocks: number }>(c, TABLES_SQL)
+}
+
+async function chunk(c: Conn, table: string, range: string): Promise<{ n: string; a: string; b: string }> {
+  try {
+    return (await query<{ n: string; a: string; b: string }>(c, chunkSql(table, range, false), [], 0))[0]!
+  } catch (e) {
+    if (!/hash function/.test((e as Error).message)) throw e
+    return (await query<{ n: string; a: string; b: string }>(c, chunkSql(table, range, true), [], 0))[0]!
+  }
+}
+
+const MOD = 1n << 128n
+
+export async function fingerprint(c: Conn, parallel = 2): Promise<Fingerprint> {
+  const tables = await userTables(c)
+  const jobs = tables.flatMap((t, i) => blockRanges(t.blocks, parallel).map((range) => ({ i, range })))
+  const acc = tables.map(() => ({ rows: 0, a: 0n, b: 0n }))
   let next = 0
   const worker = async () => {
-    for (let i = next++; i < names.length; i = next++) {
-      const [r] = await query<{ n: string; a: string; b: string }>(c, tableSql(names[i]!), [], 0)
-      out[i] = { table: names[i]!, rows: Number(r!.n), sums: [r!.a, r!.b] }
+    for (let j = next++; j < jobs.length; j = next++) {
+      const { i, range } = jobs[j]!
+      const r = await chunk(c, tables[i]!.t, range)
+      acc[i]!.rows += Number(r.n)
+      acc[i]!.a += BigInt(r.a)
+      acc[i]!.b += BigInt(r.b)
     }
   }
-  await Promise.all(Array.from({ length: Math.min(parallel, names.length) }, worker))
+  await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker))
+  const out: TableFingerprint[] = tables.map((t, i) => ({
+    table: t.t,
+    rows: acc[i]!.rows,
+    sums: [(((acc[i]!.a % MOD) + MOD) % MOD).toString(), (((acc[i]!.b % MOD) + MOD) % MOD).toString()],
+  }))
   return { tables: out, digest: digestOf(out) }
 }
 

@@ -43,8 +43,13 @@ host    all             all             127.0.0.1/32            scram-sha-256
 host    replication     all             127.0.0.1/32            scram-sha-256
 `
 
-/** libpq's password file for the site (0600): the postgres role, any local host, port and database. */
-export const pgpassFile = (password: string): string => `*:*:*:postgres:${password}\n`
+/**
+ * libpq's password file for the site (0600): the postgres role on each of the site's own ports
+ * (endpoint, nodes, scratch clusters), so the password is never offered anywhere else and the
+ * files of several sites never shadow each other.
+ */
+export const pgpassFile = (password: string, ports: number[]): string =>
+  ports.map((p) => `127.0.0.1:${p}:*:postgres:${password}\n`).join('')
 
 /** PgBouncer's auth_file (0600): it checks clients with SCRAM and logs in to the primary with it. */
 export const bouncerUsersFile = (password: string): string => `"postgres" "${password}"\n`

@@ -40,11 +40,17 @@ export function ensureCipherPass(layout: Layout, freshSite: boolean): boolean {
 export function ensureDbPassword(layout: Layout): boolean {
   mkdirForSiteUser(layout.secrets.dir, 0o700)
   let wrote = false
-  if (!existsSync(layout.secrets.pgpass)) {
-    writeSecretFile(layout.secrets.pgpass, pgpassFile(randomBytes(32).toString('base64url')))
+  const ports = [...new Set(Object.values(layout.ports))]
+  for (let p = layout.ports.scratchFirst; p <= layout.ports.scratchLast; p++) if (!ports.includes(p)) ports.push(p)
+  const password = dbPassword(layout) ?? randomBytes(32).toString('base64url')
+  const pgpass = pgpassFile(
+    password,
+    ports.sort((a, b) => a - b),
+  )
+  if (!existsSync(layout.secrets.pgpass) || readFileSync(layout.secrets.pgpass, 'utf8') !== pgpass) {
+    writeSecretFile(layout.secrets.pgpass, pgpass)
     wrote = true
   }
-  const password = dbPassword(layout)!
   const users = bouncerUsersFile(password)
   if (!existsSync(layout.secrets.bouncerUsers) || readFileSync(layout.secrets.bouncerUsers, 'utf8') !== users) {
     writeSecretFile(layout.secrets.bouncerUsers, users)
@@ -56,7 +62,11 @@ export function ensureDbPassword(layout: Layout): boolean {
 /** The postgres role's password from the site's password file (undefined when there is none). */
 export function dbPassword(layout: Layout): string | undefined {
   if (!existsSync(layout.secrets.pgpass)) return undefined
-  return passwordFor({ host: '127.0.0.1', port: 0, passfile: layout.secrets.pgpass })
+  const file = layout.secrets.pgpass
+  const line = readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => /:postgres:/.test(l))
+  return line ? passwordFor({ host: '127.0.0.1', port: Number(line.split(':')[1]), passfile: file }) : undefined
 }
 
 function writeSecretFile(file: string, text: string): void {

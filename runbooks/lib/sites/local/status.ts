@@ -158,6 +158,11 @@ async function primaryViews(site: SiteHandle, state: SiteState, primary: NodeSta
        pg_walfile_name(pg_current_wal_lsn()) AS current_wal
      FROM pg_stat_archiver`,
   )
+  const [sync] = await query<{ names: string }>(conn, `SELECT current_setting('synchronous_standby_names') AS names`)
+  if (site.policy.sites.hot.replication === 'synchronous' && !sync?.names)
+    problems.push(
+      `replication to the hot site is asynchronous although the policy says synchronous (degraded: no hot standby was in sync for longer than syncFallback, or none exists): commits are acknowledged before any standby has them; local.ts up (or the --watch loop, once a hot standby streams) makes it synchronous again`,
+    )
   return { replication, archiver }
 }
 
