@@ -28,7 +28,7 @@ import { localOffsite, verifyOffsiteExport } from '../../runbooks/lib/ops/export
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
-import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { processesWith, waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 26100
 let t: TestSite
@@ -94,6 +94,36 @@ describe('backups', () => {
     expect(incr.label.split('_')[0]).toBe(diff[0].label.split('_')[0]) // same full underneath
     expect(incr.copiedBytes).toBeLessThan(incr.sizeBytes)
     for (const k of ['startLsn', 'stopLsn', 'startTime', 'stopTime', 'durationSeconds']) expect(incr[k]).toBeTruthy()
+  })
+
+  it('a killed runuser wrapper: the backup pgBackRest went on to finish is reported done, as the repo shows it', async () => {
+    const tsx = createRequire(import.meta.url).resolve('tsx')
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, join(ROOT, 'runbooks', 'backup.ts'), '--type', 'incr', '--repo', '1', '--json'],
+      { env: { ...process.env, NODE_OPTIONS: '', ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
+    const conf = `--config=${join(t.stateDir, 'pgbackrest', 'pgbackrest.conf')}`
+    const [wrapper] = await waitFor(
+      "the backup's runuser wrapper",
+      async () => {
+        const p = processesWith((argv) => argv[0] === 'runuser' && argv.includes(conf) && argv.includes('backup'))
+        return p.length ? p : undefined
+      },
+      60_000,
+      5,
+    )
+    process.kill(wrapper!, 'SIGKILL')
+    expect(await exited, stderr).toBe(0)
+    const r = JSON.parse(stdout)
+    expect(r.notes.join(' ')).toMatch(/the backup command ended with an error .* but pgBackRest went on and finished/)
+    const catalog = JSON.parse((await runbook('catalog', ['--json'], t.env)).stdout)
+    expect(catalog.repos[0].backups.map((b: any) => b.label)).toContain(r.label)
   })
 
   it('writes a logical export (pg_dump -Fd + user-progress CSV) with a manifest and SHA-256 sums that catch tampering', async () => {

@@ -99,6 +99,20 @@ export async function stopPid(pid: number | undefined, cmdlineHas: string, grace
   return true
 }
 
+/** The pids whose argv (as /proc shows it) satisfies `match`. */
+export function processesWith(match: (argv: string[]) => boolean): number[] {
+  const out: number[] = []
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      if (match(readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0'))) out.push(Number(e))
+    } catch {
+      // gone while we looked
+    }
+  }
+  return out
+}
+
 /** The direct children of a process, from /proc (a postmaster's backends and workers). */
 export function childPids(pid: number): number[] {
   const kids: number[] = []

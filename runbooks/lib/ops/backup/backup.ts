@@ -10,6 +10,7 @@ import type { BackupRecord, PhysicalType } from '../../../../core/backup-policy.
 import type { LocalSite } from '../../sites/local/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { probe } from '../../adapters/postgres.ts'
+import { processesWith, waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import { exportRecord, expireExports, withElapsed, writeExport } from '../exports/logical-export.ts'
 import { localOffsite, shipExport } from '../exports/offsite.ts'
@@ -36,14 +37,23 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
   for (const repo of repos) {
     const before = new Set((await site.br.info(repo)).backups.filter((b) => b.repoKey === repo).map((b) => b.label))
     const t0 = Date.now()
-    await withElapsed(`${type} backup into repo${repo}`, () =>
-      site.br.backup(type, repo, src.standby ? ['--backup-standby'] : []),
-    )
+    const notes = [src.reason]
+    try {
+      await withElapsed(`${type} backup into repo${repo}`, () =>
+        site.br.backup(type, repo, src.standby ? ['--backup-standby'] : []),
+      )
+    } catch (e) {
+      // the report must match the repo: the command we ran may have died while pgBackRest went on
+      const survived = await backupOutcome(site, repo, before)
+      if (!survived) throw e
+      const why = `the backup command ended with an error (${(e as Error).message.split('\n')[0]}), but pgBackRest went on and finished ${survived} in repo${repo}`
+      log.warn(why)
+      notes.push(why)
+    }
     const durationSeconds = (Date.now() - t0) / 1000
     const after = (await site.br.info(repo)).backups.filter((b) => b.repoKey === repo && !before.has(b.label))
     const b = after.at(-1)
     if (!b) throw new Error(`pgBackRest reported success but repo${repo} shows no new backup`)
-    const notes = [src.reason]
     if (b.type !== type) {
       const why = `no prior backup in repo${repo} to base a ${type} on: pgBackRest changed ${type} to ${b.type}`
       log.warn(why)
@@ -68,6 +78,24 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
     })
   }
   return out
+}
+
+/**
+ * After the backup command failed: wait while a pgBackRest backup of this site still runs (its
+ * wrapper was killed, not pgBackRest), then the label of a backup it finished, if any.
+ */
+async function backupOutcome(site: LocalSite, repo: number, before: Set<string>): Promise<string | undefined> {
+  const conf = site.layout.pgbackrest.conf
+  const running = () =>
+    processesWith(
+      (argv) => !!argv[0]?.endsWith('pgbackrest') && argv.includes(`--config=${conf}`) && argv.includes('backup'),
+    ).length > 0
+  if (running()) {
+    log.info('the backup command ended, but pgBackRest still runs: waiting for its outcome')
+    await waitFor('pgBackRest to finish the backup', async () => !running(), 4 * 3600_000, 500)
+  }
+  const info = await site.br.info(repo)
+  return info.backups.filter((b) => b.repoKey === repo && !before.has(b.label)).at(-1)?.label
 }
 
 /**
