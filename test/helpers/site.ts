@@ -122,6 +122,6 @@ export async function dropScratch(dir: string): Promise<void> {
 }
 
 export function json<T = any>(r: CliResult): T {
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`)
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`)
   return JSON.parse(r.stdout) as T
 }

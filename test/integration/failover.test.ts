@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
-import { query, Postgres } from '../../runbooks/lib/adapters/postgres.ts'
+import { passwordFor, query, Postgres } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
@@ -254,7 +254,8 @@ describe('"no data loss" rests on what was observed, not on the settings', () =>
     process.kill(hotPid, 'SIGKILL')
     await waitFor(`${h} to die`, async () => !alive(hotPid), 30_000)
     // an insert now waits for a standby that is gone; cancelling the wait commits it locally
-    const client = new pg.Client({ host: '127.0.0.1', port: site.port(p), database: 'labdojo', user: 'postgres' })
+    const conn = { ...site.conn(p), user: 'postgres' }
+    const client = new pg.Client({ ...conn, password: passwordFor(conn) })
     const notices: string[] = []
     client.on('notice', (n) => notices.push(`${n.message} ${n.detail ?? ''}`))
     await client.connect()

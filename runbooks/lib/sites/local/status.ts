@@ -159,9 +159,11 @@ async function primaryViews(site: SiteHandle, state: SiteState, primary: NodeSta
      FROM pg_stat_archiver`,
   )
   const [sync] = await query<{ names: string }>(conn, `SELECT current_setting('synchronous_standby_names') AS names`)
-  if (site.policy.sites.hot.replication === 'synchronous' && !sync?.names)
+  // degraded: a hot standby exists, the policy wants it synchronous, the primary does not wait for it
+  const hot = NODE_NAMES.filter((n) => state.roles[n] === 'hot')
+  if (site.policy.sites.hot.replication === 'synchronous' && hot.length && !sync?.names)
     problems.push(
-      `replication to the hot site is asynchronous although the policy says synchronous (degraded: no hot standby was in sync for longer than syncFallback, or none exists): commits are acknowledged before any standby has them; local.ts up (or the --watch loop, once a hot standby streams) makes it synchronous again`,
+      `replication to the hot site (${hot.join(', ')}) is asynchronous although the policy says synchronous (degraded after syncFallback without a standby in sync): commits are acknowledged before any standby has them; local.ts up (or the --watch loop, once the standby streams) makes it synchronous again`,
     )
   return { replication, archiver }
 }
