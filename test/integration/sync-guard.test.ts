@@ -17,7 +17,7 @@ import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { killTree, waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 
-const BASE = 26800
+const BASE = 25600
 let t: TestSite
 const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
 const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)

@@ -14,7 +14,7 @@ import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
 import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
 import { LABDOJO_TABLES } from '../../runbooks/lib/sites/local/dataset.ts'
 
-const BASE = 26700
+const BASE = 26900
 let t: TestSite
 const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
 
