@@ -58,6 +58,8 @@ describe('verify.ts', () => {
       expect(p.objectives.rtoSeconds).toBeGreaterThan(0)
     }
     await siteUntouched()
+    // the restores left the site's spool alone (the primary's archive-push status files live there)
+    expect(existsSync(join(t.stateDir, 'pgbackrest', 'spool', 'archive', 'labdojo', 'out'))).toBe(true)
     const lines = readFileSync(ledger(), 'utf8').trim().split('\n')
     expect(lines).toHaveLength(2)
     expect(verifyChain(ledger())).toMatchObject({ ok: true, entries: 2 })

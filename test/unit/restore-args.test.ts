@@ -49,6 +49,10 @@ describe('pgBackRest restore arguments', () => {
     const restoreCommand = args.find((a) => a.startsWith('--recovery-option=restore_command='))!
     expect(restoreCommand).toContain('--repo=2 --archive-async=n archive-get %f "%p"')
     expect(restoreCommand).toContain('--pg1-path=/scratch/r1')
+    // never the site's own spool: a restore empties it, and the primary's archive-push status lives there
+    const spool = args.find((a) => a.startsWith('--spool-path='))!
+    expect(spool).toBe(`--spool-path=${site.scratchDir}/restore-spool`)
+    expect(spool).not.toContain(site.pgbackrest.spool)
   })
 
   it('held for verification: pauses at a point target instead of promoting, and archives as the site does', () => {

@@ -32,6 +32,9 @@ export function restoreArgs(layout: Layout, plan: RestorePlan, dir: string, mode
     `--repo=${plan.repo}`,
     `--set=${plan.backup.label}`,
     '--no-delta', // an empty directory: nothing to compare against
+    // a restore empties its stanza's spool; the site's own spool holds the primary's archive-push
+    // status files, and losing them stalls its archiving for archive-timeout (measured: 60 s)
+    `--spool-path=${join(layout.scratchDir, 'restore-spool')}`,
     ...target,
     ...(mode === 'promote' ? ['--archive-mode=off'] : []),
     // WAL comes from the same repo the backup came from (the cold site has only repo2), fetched

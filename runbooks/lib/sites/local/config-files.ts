@@ -5,6 +5,7 @@
  */
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained, fullsRetained, offsiteRetentionDays } from '../../../../core/policy.ts'
+import { join } from 'node:path'
 import { BUCKET, STANZA, type Layout } from './layout.ts'
 
 /** Appended to every node's postgresql.conf: identical on all nodes. */
@@ -94,10 +95,13 @@ ${pg}
 function globalSection(layout: Layout, repos: RepoSet): string {
   // the repo2 lane pushes from its queue, not pg_wal: no queue limit (it would read pg_wal/archive_status)
   const queueMax = repos === 'repo2' ? '' : 'archive-push-queue-max=4GB\n'
+  // the repo2 lane keeps its own locks, spool and logs: its archive-push must never hold the lock
+  // that repo1's asynchronous archive-push waits for (a busy shipper would stall repo1 again)
+  const own = (dir: string) => (repos === 'repo2' ? join(dir, 'repo2-lane') : dir)
   return `[global]
-log-path=${layout.pgbackrest.log}
-lock-path=${layout.pgbackrest.lock}
-spool-path=${layout.pgbackrest.spool}
+log-path=${own(layout.pgbackrest.log)}
+lock-path=${own(layout.pgbackrest.lock)}
+spool-path=${own(layout.pgbackrest.spool)}
 log-level-console=warn
 log-level-file=info
 compress-type=lz4

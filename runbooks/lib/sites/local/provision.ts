@@ -81,6 +81,10 @@ function ensureDirs(site: SiteHandle): void {
     pgbackrest.lock,
     pgbackrest.spool,
     pgbackrest.outbox,
+    // the repo2 lane's own (config-files.ts)
+    join(pgbackrest.log, 'repo2-lane'),
+    join(pgbackrest.lock, 'repo2-lane'),
+    join(pgbackrest.spool, 'repo2-lane'),
   ]
   dirs.push(
     pgbackrest.repo1,
