@@ -88,15 +88,18 @@ process.stdout.write(
         Math.max(...ours),
         'median <= 3 s',
       ],
-      ...(bare.length ? [] : [['(bare promote not run: --no-bare)', 0, 0, 0, '']]),
-      [
-        'bare pg_ctl promote -> first write to the standby',
-        median(bare),
-        p99(bare),
-        Math.max(...bare),
-        '(no detection, fencing, switch)',
-      ],
-      ['ratio ours / bare (medians)', median(ours) / median(bare), 0, 0, ''],
+      ...(bare.length
+        ? [
+            [
+              'bare pg_ctl promote -> first write to the standby',
+              median(bare),
+              p99(bare),
+              Math.max(...bare),
+              '(no detection, fencing, switch)',
+            ],
+            ['ratio ours / bare (medians)', median(ours) / median(bare), 0, 0, ''],
+          ]
+        : [['(bare promote not run: --no-bare)', '-', '-', '-', '']]),
     ],
   )}\n\nacknowledged commits: ${acks.length}, lost: ${lost.length} (target 0)\n`,
 )
