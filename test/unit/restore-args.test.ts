@@ -96,6 +96,14 @@ describe('why a restored cluster stopped during recovery, from its log', () => {
     )
   })
 
+  it('a segment missing before the backup is even consistent is named the same way', () => {
+    const log =
+      'LOG:  restored log file "00000001000000000000000C" from archive\nFATAL:  WAL ends before consistent recovery point'
+    expect(recoveryFailure(log, 1)).toMatch(
+      /^recovery ended before the backup was consistent: 00000001000000000000000D is missing from repo1's WAL archive/,
+    )
+  })
+
   it('any other stop is reported with its last FATAL', () => {
     expect(recoveryFailure('FATAL:  could not locate required checkpoint record', 1)).toBe(
       'the restored cluster stopped during recovery: could not locate required checkpoint record',

@@ -116,8 +116,13 @@ export function emptyDir(dir: string, created: boolean): void {
  * segment the target needs could not be had from the archive (pgBackRest names it when it
  * cannot read it; else it is the one after the last segment restored), or the log's last error.
  */
+/** What PostgreSQL logs when the archive ran out: before the target, or before the backup was even consistent. */
+const ENDED_EARLY =
+  /recovery ended before configured recovery target was reached|WAL ends before (?:end of online backup|consistent recovery point)/
+
 export function recoveryFailure(log: string, repo: number): string {
-  if (/recovery ended before configured recovery target was reached/.test(log)) {
+  const early = ENDED_EARLY.exec(log)
+  if (early) {
     const unreadable = [...log.matchAll(/unable to get ([0-9A-F]{24}):\s*\n?\s*(.*)/g)].at(-1)
     const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
     const segment = unreadable?.[1] ?? (restored ? nextSegment(restored) : undefined)
@@ -125,7 +130,8 @@ export function recoveryFailure(log: string, repo: number): string {
     const what = segment
       ? `${segment} is missing from repo${repo}'s WAL archive or unreadable (${detail})`
       : `repo${repo}'s WAL archive has a gap`
-    return `recovery ended before the target: ${what}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
+    const before = early[0].startsWith('WAL ends') ? 'the backup was consistent' : 'the target'
+    return `recovery ended before ${before}: ${what}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
   }
   const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.+)/g)].at(-1)?.[1]
   return `the restored cluster stopped during recovery${fatal ? `: ${fatal}` : ''}`
@@ -134,9 +140,7 @@ export function recoveryFailure(log: string, repo: number): string {
 /** The reason a restored cluster's start or recovery failed, when its log says recovery ended early. */
 export function recoveryFailureIn(logFile: string, repo: number): string | undefined {
   const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''
-  return /recovery ended before configured recovery target was reached/.test(text)
-    ? recoveryFailure(text, repo)
-    : undefined
+  return ENDED_EARLY.test(text) ? recoveryFailure(text, repo) : undefined
 }
 
 /**
