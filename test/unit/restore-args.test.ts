@@ -104,6 +104,14 @@ describe('why a restored cluster stopped during recovery, from its log', () => {
     )
   })
 
+  it("the segment of the backup's starting checkpoint missing: named from backup_label", () => {
+    // from a standby, the starting checkpoint record can lie segments after the redo point
+    const label = 'START WAL LOCATION: 0/A000028 (file 00000001000000000000000A)\nCHECKPOINT LOCATION: 0/C000060\n'
+    expect(recoveryFailure('FATAL:  could not locate required checkpoint record', 1, label)).toMatch(
+      /^recovery could not start: 00000001000000000000000C is missing from repo1's WAL archive or unreadable, and it holds the backup's starting checkpoint \(backup_label\)/,
+    )
+  })
+
   it('any other stop is reported with its last FATAL', () => {
     expect(recoveryFailure('FATAL:  could not locate required checkpoint record', 1)).toBe(
       'the restored cluster stopped during recovery: could not locate required checkpoint record',

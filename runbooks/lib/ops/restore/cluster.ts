@@ -10,7 +10,7 @@ import type { RestorePlan } from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
 import { logTail, postmasterPid, query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
-import { nextSegment } from '../../../../core/wal.ts'
+import { nextSegment, segmentName } from '../../../../core/wal.ts'
 import { pgbackrestCommand } from '../../sites/local/config-files.ts'
 import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
 import { DATABASE, type Layout } from '../../sites/local/layout.ts'
@@ -120,7 +120,7 @@ export function emptyDir(dir: string, created: boolean): void {
 const ENDED_EARLY =
   /recovery ended before configured recovery target was reached|WAL ends before (?:end of online backup|consistent recovery point)/
 
-export function recoveryFailure(log: string, repo: number): string {
+export function recoveryFailure(log: string, repo: number, backupLabel?: string): string {
   const early = ENDED_EARLY.exec(log)
   if (early) {
     const unreadable = [...log.matchAll(/unable to get ([0-9A-F]{24}):\s*\n?\s*(.*)/g)].at(-1)
@@ -134,13 +134,26 @@ export function recoveryFailure(log: string, repo: number): string {
     return `recovery ended before ${before}: ${what}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
   }
   const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.+)/g)].at(-1)?.[1]
+  if (fatal === 'could not locate required checkpoint record' && backupLabel) {
+    // the checkpoint record the backup starts from (backup_label), in its segment on the start's timeline
+    const first = /^START WAL LOCATION: .*\(file ([0-9A-F]{24})\)/m.exec(backupLabel)?.[1]
+    const checkpoint = /^CHECKPOINT LOCATION: ([0-9A-F]+\/[0-9A-F]+)/m.exec(backupLabel)?.[1]
+    if (first && checkpoint) {
+      const seg = segmentName(parseInt(first.slice(0, 8), 16), checkpoint)
+      return `recovery could not start: ${seg} is missing from repo${repo}'s WAL archive or unreadable, and it holds the backup's starting checkpoint (backup_label). Check the catalog (catalog.ts), or restore from another repo with --repo`
+    }
+  }
   return `the restored cluster stopped during recovery${fatal ? `: ${fatal}` : ''}`
 }
 
 /** The reason a restored cluster's start or recovery failed, when its log says recovery ended early. */
-export function recoveryFailureIn(logFile: string, repo: number): string | undefined {
+export function recoveryFailureIn(logFile: string, repo: number, dataDir?: string): string | undefined {
   const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''
-  return ENDED_EARLY.test(text) ? recoveryFailure(text, repo) : undefined
+  if (ENDED_EARLY.test(text)) return recoveryFailure(text, repo)
+  const label =
+    dataDir && existsSync(join(dataDir, 'backup_label')) ? readFileSync(join(dataDir, 'backup_label'), 'utf8') : ''
+  if (label && /could not locate required checkpoint record/.test(text)) return recoveryFailure(text, repo, label)
+  return undefined
 }
 
 /**

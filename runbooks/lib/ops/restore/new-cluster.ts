@@ -70,7 +70,7 @@ export async function restoreNew(
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
     const tail = e instanceof RecoveryStopped ? e.logTail : logTail(logFile, 8)
     // the server can exit during recovery before pg_ctl even reports it started
-    const why = e instanceof RecoveryStopped ? undefined : recoveryFailureIn(logFile, plan.repo)
+    const why = e instanceof RecoveryStopped ? undefined : recoveryFailureIn(logFile, plan.repo, dir)
     emptyDir(dir, created)
     throw new Error(
       `${why ? `${why}\n` : ''}${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,

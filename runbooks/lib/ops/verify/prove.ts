@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CatalogBackup, RestorePlan } from '../../../../core/recovery.ts'
 import { lsnToBigInt } from '../../../../core/wal.ts'
-import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
+import { logTail, postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
@@ -203,7 +203,8 @@ async function restoreHeld(site: LocalSite, backup: CatalogBackup, lsn: string, 
     const why =
       e instanceof RecoveryStopped
         ? e.message
-        : (recoveryFailureIn(s.logFile, backup.repo) ?? (e as Error).message.split('\n')[0])
+        : (recoveryFailureIn(s.logFile, backup.repo, s.dir) ??
+          `${(e as Error).message.split('\n')[0]}; server log: ${logTail(s.logFile, 6).replace(/\s*\n\s*/g, ' | ')}`)
     throw new ProofFailed(`${backup.label} from repo${backup.repo} does not restore to ${lsn}: ${why}`)
   }
   const [r] = await query<{ lsn: string }>(s.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
