@@ -264,7 +264,8 @@ export class Postgres {
 
   /** Set the postgres role's password over the unix socket (peer: as the postgres OS user); the verifier goes on stdin. */
   setPassword(socketDir: string, port: number, password: string): Promise<unknown> {
-    const sql = `SET log_statement = 'none';\nALTER ROLE postgres PASSWORD '${scramVerifier(password)}';\n`
+    // committed locally: on a site whose standbys are not up yet, a synchronous commit would wait forever
+    const sql = `SET log_statement = 'none';\nSET synchronous_commit = local;\nALTER ROLE postgres PASSWORD '${scramVerifier(password)}';\n`
     return this.run(
       pgBin('psql'),
       ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres'],
