@@ -41,6 +41,12 @@ function lastLine(file: string): string {
   }
 }
 
+/** Append one JSON line carrying the SHA-256 of the line before it (the audit log's and the evidence ledger's chain). */
+export function appendChained(file: string, record: object, mode: number): void {
+  const previous = lastLine(file)
+  appendFileSync(file, JSON.stringify({ ...record, prev: previous ? sha256(previous) : '' }) + '\n', { mode })
+}
+
 /** Where the chain breaks, if anywhere. Lines written before the chain existed (no `prev`) are counted apart. */
 export function verifyAuditChain(file: string): { ok: boolean; entries: number; unchained: number; problem?: string } {
   if (!existsSync(file)) return { ok: true, entries: 0, unchained: 0 }
@@ -101,9 +107,7 @@ export class AuditLog {
       details,
     }
     mkdirSync(dirname(this.file), { recursive: true })
-    const previous = lastLine(this.file)
-    const line = JSON.stringify({ ...redactDeep(entry), prev: previous ? sha256(previous) : '' })
-    appendFileSync(this.file, line + '\n', { mode: 0o600 })
+    appendChained(this.file, redactDeep(entry), 0o600)
   }
 
   /** Run one step, recording its start and its outcome. */
