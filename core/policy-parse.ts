@@ -237,6 +237,17 @@ function parseTiers(c: Checker, raw: unknown): Record<TierId, Tier> {
   return tiers
 }
 
+function parseDrillCrons(c: Checker, raw: unknown): Schedules['drills'] {
+  const key = 'policy.schedules.drills'
+  const d = c.obj(raw, key)
+  c.known(d, key, ['monthly', 'quarterly', 'annual'])
+  return {
+    monthly: c.cron(d, key, 'monthly'),
+    quarterly: c.cron(d, key, 'quarterly'),
+    annual: c.cron(d, key, 'annual'),
+  }
+}
+
 function parseSchedules(c: Checker, raw: unknown): Schedules {
   const schedRaw = c.obj(raw, 'policy.schedules')
   c.known(schedRaw, 'policy.schedules', [
@@ -247,6 +258,7 @@ function parseSchedules(c: Checker, raw: unknown): Schedules {
     'pitrWindow',
     'logicalExport',
     'userProgressExport',
+    'drills',
   ])
   const schedules: Schedules = {
     full: parseSchedule(c, schedRaw.full, 'policy.schedules.full'),
@@ -256,6 +268,7 @@ function parseSchedules(c: Checker, raw: unknown): Schedules {
     pitrWindow: c.duration(schedRaw, 'policy.schedules', 'pitrWindow', { min: 3600 }),
     logicalExport: parseSchedule(c, schedRaw.logicalExport, 'policy.schedules.logicalExport'),
     userProgressExport: parseSchedule(c, schedRaw.userProgressExport, 'policy.schedules.userProgressExport'),
+    drills: parseDrillCrons(c, schedRaw.drills),
   }
   if (schedules.incremental.retention > schedules.full.retention)
     c.add(

@@ -55,6 +55,8 @@ export interface Schedules {
   pitrWindow: number
   logicalExport: BackupSchedule
   userProgressExport: BackupSchedule
+  /** when each drill level runs (5-field cron, UTC); what each runs follows the sites' testing */
+  drills: { monthly: string; quarterly: string; annual: string }
 }
 
 export interface Detection {

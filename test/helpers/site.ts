@@ -30,7 +30,9 @@ export function testSite(basePort: number): TestSite {
     LABDOJO_STATE_DIR: stateDir,
     LABDOJO_BASE_PORT: String(basePort),
     LABDOJO_AUDIT_LOG: join(base, 'audit.log'),
-  }
+    // test sites must not back up by the clock (a scheduled job would take the site lock mid-test)
+    LABDOJO_SCHEDULER: 'off',
+  } as Record<string, string>
   // the site's password file, for the test's own connections (TCP logins prove the password);
   // its lines name the site's own ports, so the files of several test sites never shadow each other
   const passfile = layout(stateDir, basePort, siteIds().home).secrets.pgpass

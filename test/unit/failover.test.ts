@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
-import { commitsIn, followedTimeline, parseControlData } from '../../runbooks/lib/adapters/postgres.ts'
+import { commitsIn, followedTimeline, parseControlData, strandedBefore } from '../../runbooks/lib/adapters/postgres.ts'
 import { cancelledSyncWaits } from '../../runbooks/lib/ops/failover/facts.ts'
 
 const facts = (over: Partial<FailoverFacts> = {}, flags: Partial<FailoverFacts['flags']> = {}): FailoverFacts => ({
@@ -156,6 +156,26 @@ describe('the timeline an archive-fed standby follows (from its server log)', ()
       ),
     ).toBe(3)
     expect(followedTimeline('LOG:  database system is ready to accept read-only connections\n')).toBeUndefined()
+  })
+  it('a standby started with the newest history already there follows it through older segments', () => {
+    // after a rewind: recovery begins on timeline 5's segments and crosses to 7 without a target switch
+    const run = ['5', '6', '7']
+      .map((tl) => `LOG:  restored log file "0000000${tl}000000000000002C" from archive\n`)
+      .join('')
+    expect(
+      followedTimeline(`LOG:  entering standby mode\nLOG:  restored log file "00000007.history" from archive\n${run}`),
+    ).toBe(7)
+  })
+})
+
+describe('strandedBefore: a warm standby that can never follow', () => {
+  const stranded = `LOG:  entering standby mode\nLOG:  restored log file "00000007.history" from archive\nLOG:  new timeline 7 forked off current database system timeline 5 before current recovery point 0/33000000\n`
+  it('names the timeline it cannot follow, from the current run only', () => {
+    expect(strandedBefore(stranded)).toBe(7)
+    expect(
+      strandedBefore(`${stranded}LOG:  database system is shut down\nLOG:  entering standby mode\n`),
+    ).toBeUndefined()
+    expect(strandedBefore('LOG:  entering standby mode\nLOG:  new target timeline is 7\n')).toBeUndefined()
   })
 })
 

@@ -5,7 +5,17 @@
  */
 import pg from 'pg'
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import type { Runner } from './exec.ts'
 import { processAlive } from './process.ts'
 import { segmentName } from '../../../core/wal.ts'
@@ -169,10 +179,44 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
 export function followedTimeline(log: string): number | undefined {
   const start = Math.max(log.lastIndexOf('entering standby mode'), log.lastIndexOf('starting archive recovery'))
   const run = start >= 0 ? log.slice(start) : log
-  const switched = [...run.matchAll(/new target timeline is (\d+)/g)].at(-1)
-  if (switched) return Number(switched[1])
-  const first = /restored log file "([0-9A-F]{8})[0-9A-F]{16}"/.exec(run)
-  return first ? parseInt(first[1]!, 16) : undefined
+  // a target switch names the timeline before any of its segments arrives; without one (the target
+  // was already the newest at start), the newest timeline whose segments it restored is the one it is on
+  const timelines = [
+    ...[...run.matchAll(/new target timeline is (\d+)/g)].map((m) => Number(m[1])),
+    ...[...run.matchAll(/restored log file "([0-9A-F]{8})[0-9A-F]{16}"/g)].map((m) => parseInt(m[1]!, 16)),
+  ]
+  return timelines.length ? Math.max(...timelines) : undefined
+}
+
+/**
+ * An archive-fed standby that replayed past the point where the primary's newer timeline forked
+ * (PostgreSQL: "new timeline N forked off current database system timeline M before current
+ * recovery point"): it can never follow. The timeline it cannot follow, if its current run says so.
+ */
+export function strandedBefore(log: string): number | undefined {
+  const start = Math.max(log.lastIndexOf('entering standby mode'), log.lastIndexOf('starting archive recovery'))
+  const run = start >= 0 ? log.slice(start) : log
+  const m = [
+    ...run.matchAll(
+      /new timeline (\d+) forked off current database system timeline \d+ before current recovery point/g,
+    ),
+  ].at(-1)
+  return m ? Number(m[1]) : undefined
+}
+
+/** A server log's last `maxBytes` (1 MiB: enough to reach back to a standby's last start); '' when there is none. */
+export function serverLog(file: string, maxBytes = 1 << 20): string {
+  if (!existsSync(file)) return ''
+  const size = statSync(file).size
+  const len = Math.min(size, maxBytes)
+  const fd = openSync(file, 'r')
+  try {
+    const buf = Buffer.alloc(len)
+    readSync(fd, buf, 0, len, size - len)
+    return buf.toString('utf8')
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** The last lines of a server log ('' when there is none). */

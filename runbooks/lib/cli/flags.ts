@@ -3,6 +3,7 @@
  * naming the flag, the valid range and an example.
  */
 import { inputError } from '../../../core/errors.ts'
+import { DRILL_LEVELS, type DrillLevel } from '../../../core/drill.ts'
 import { DEFAULT_BASE_PORT } from '../sites/local/layout.ts'
 
 export function parseBasePort(raw: string | undefined, key = '--base-port'): number {
@@ -29,6 +30,20 @@ export function parseScale(raw: string | undefined, fallback: number): number {
       'e.g. --scale 0.1 for ~100 MB',
     )
   return n
+}
+
+export function parseLevel(raw: string | undefined): DrillLevel {
+  if (raw === undefined) return 'monthly'
+  if ((DRILL_LEVELS as readonly string[]).includes(raw)) return raw as DrillLevel
+  throw inputError('--level', raw, `must be one of ${DRILL_LEVELS.join(', ')}`, 'e.g. --level quarterly')
+}
+
+export function parseMonth(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  const m = /^(\d{4})-(\d{2})$/.exec(raw)
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 12 || Number(m[1]) < 2000)
+    throw inputError('--month', raw, 'must be a month as YYYY-MM (01..12)', 'e.g. --month 2026-11')
+  return raw
 }
 
 export function parseRate(raw: string | undefined): number {

@@ -1,25 +1,53 @@
-/** The drill's procedure: each step timed and audited; the verdict comes from core/drill.ts. */
+/**
+ * The drill's procedure at the guide's levels (core/drill.ts says what each runs): each step
+ * timed and audited; the verdict per measure and per objective comes from core/drill.ts; the
+ * run is one record in the evidence ledger.
+ */
 import type { LocalSite, SiteStatus } from '../../sites/local/site.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { drillVerdict, type RecoveryMeasure, type StepResult } from '../../../../core/drill.ts'
+import {
+  drillPlan,
+  drillVerdict,
+  type DrillLevel,
+  type DrillPlan,
+  type ObjectiveVerdict,
+  type RecoveryMeasure,
+  type StepResult,
+} from '../../../../core/drill.ts'
 import { formatDuration } from '../../../../core/duration.ts'
 import { reposFor } from '../../../../core/backup-policy.ts'
+import type { SignoffDue } from '../../../../core/signoffs.ts'
+import type { Webhook } from '../../adapters/notify.ts'
 import { physicalBackup } from '../backup/backup.ts'
 import { startWriter, stopWriter, writerRunning } from '../../sites/local/workload.ts'
 import { pitrDrill } from './pitr-drill.ts'
 import { failoverDrill } from './failover-drill.ts'
+import { warmRoundTrip } from './warm-drill.ts'
+import { commsDrill } from './comms-drill.ts'
+import { coldRebuild } from './cold-drill.ts'
+import { readCatalogs, selectBackups, verifyBackups } from '../verify/verify.ts'
+import { recordEvidence, signoffStatus } from '../evidence/ledger.ts'
 import { log } from '../../output/log.ts'
+import type { EvidenceRecord } from '../../output/evidence.ts'
 
 export interface DrillOptions {
+  level: DrillLevel
   scale: number
   rate: number
   failover: boolean
   keep: boolean
+  /** the communication plan's webhooks (validated before the drill starts) */
+  hooks: Webhook[]
+  /** the annual level's compliance report: written here, returns where */
+  writeReport?: () => Promise<string>
   onHealth?: (s: SiteStatus) => void
 }
 
 export interface DrillReport {
+  level: DrillLevel
   ok: boolean
+  objectives: ObjectiveVerdict[]
+  signoffs: SignoffDue[]
   steps: StepResult[]
   measures: RecoveryMeasure[]
   details: Record<string, unknown>
@@ -51,7 +79,9 @@ class DrillRun {
 }
 
 export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions): Promise<DrillReport> {
+  const plan = drillPlan(site.policy, o.level)
   const drill = new DrillRun(audit)
+  const withFailovers = (s: 'hot' | 'warm') => o.failover && plan.sites.includes(s)
   let writer: string | undefined
   try {
     await bringUpHealthy(site, drill, o)
@@ -62,14 +92,25 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
       () => startWriter(site.layout, o.rate),
       (id) => `writer ${id} at ${o.rate} commits/s through the endpoint`,
     )
+    // under load: the reference then holds recent commits, and each proof measures its data-loss gap
+    await proveNewestBackups(site, drill, audit)
     await humanErrorAndPitr(site, drill, audit, writer, o.keep)
-    if (o.failover) await failoverUnderLoad(site, drill, audit, writer)
+    if (withFailovers('hot')) await failoverUnderLoad(site, drill, audit, writer)
+    if (withFailovers('warm')) await warmAndBack(site, drill, audit, writer)
+    await stopWriter(site.layout)
+    writer = undefined
+    if (plan.communication) await communicationPlan(site, drill, o.hooks)
+    if (plan.sites.includes('cold')) await coldSite(site, drill, audit, o.keep)
+    if (plan.compliance && o.writeReport)
+      drill.details.report = await drill.step('compliance report', o.writeReport, (f) => `written to ${f}`)
   } catch (e) {
     drill.details.error = (e as Error).message
   } finally {
     if (writer) await stopWriter(site.layout)
   }
-  return drillReport(site, drill)
+  const report = drillReport(site, drill, plan)
+  drill.details.ledger = await recordEvidence(site, drillRecord(report))
+  return report
 }
 
 async function bringUpHealthy(site: LocalSite, drill: DrillRun, o: DrillOptions): Promise<void> {
@@ -95,6 +136,37 @@ async function fullBackup(site: LocalSite, drill: DrillRun): Promise<void> {
     () => physicalBackup(site, 'full', repos),
     (b) => b.map((r) => `repo${r.repo} ${r.label} in ${formatDuration(r.durationSeconds)}`).join(', '),
   )
+}
+
+/** Integrity: the newest backup of every repo proven equal to the warm standby at an exact LSN. */
+async function proveNewestBackups(site: LocalSite, drill: DrillRun, audit: AuditLog): Promise<void> {
+  const repos = site.inventory().pgbackrest.repos.map((r) => r.index)
+  const proofs = await drill.step(
+    'prove the newest backup in every repo',
+    async () => {
+      const catalogs = await readCatalogs(site, repos)
+      const proofs = await verifyBackups(
+        site,
+        catalogs,
+        selectBackups(catalogs, { kind: 'latest' }, ''),
+        { keep: false },
+        audit,
+      )
+      const failed = proofs.filter((p) => p.verdict !== 'proven')
+      if (failed.length) throw new Error(failed.map((p) => p.reason).join('; '))
+      return proofs
+    },
+    (ps) => ps.map((p) => `repo${p.repo} ${p.backup}: ${p.tables} tables, ${p.rows} rows equal at ${p.lsn}`).join('; '),
+  )
+  drill.details.proofs = proofs.map((p) => ({ repo: p.repo, backup: p.backup, verdict: p.verdict, lsn: p.lsn }))
+  for (const p of proofs)
+    drill.measures.push({
+      what: `restore of ${p.backup} from repo${p.repo} (proof)`,
+      against: { kind: 'tiers' },
+      rtoSeconds: p.objectives.rtoSeconds ?? NaN,
+      rpoSeconds: p.objectives.rpoGapSeconds ?? NaN,
+      lostCommits: 0, // equality at the exact LSN was proven table by table
+    })
 }
 
 async function humanErrorAndPitr(
@@ -125,20 +197,91 @@ async function failoverUnderLoad(site: LocalSite, drill: DrillRun, audit: AuditL
   drill.measures.push(fo.measure)
 }
 
-function drillReport(site: LocalSite, drill: DrillRun): DrillReport {
+async function warmAndBack(site: LocalSite, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
+  const w = await drill.step(
+    'manual failover to the warm site and back',
+    () => warmRoundTrip(site, audit, writer),
+    (r) =>
+      `${r.rebuilt ? `${r.rebuilt}; ` : ''}${r.primary} -> ${r.warm} in ${formatDuration(r.toWarmSeconds)} (switchover, writes verified on ${r.warm}); back to ${r.primary} with every standby rejoined in ${formatDuration(r.backSeconds)}; ${r.measure.lostCommits} acknowledged commit(s) lost`,
+  )
+  drill.details.warm = w
+  drill.measures.push(w.measure)
+}
+
+async function communicationPlan(site: LocalSite, drill: DrillRun, hooks: Webhook[]): Promise<void> {
+  const c = await drill.step(
+    'communication plan: a test message to every channel in order',
+    async () => {
+      const r = await commsDrill(site.policy, hooks)
+      const missed = r.checks.filter((x) => !x.reached)
+      if (!r.ok)
+        throw new Error(
+          `${missed.map((x) => `${x.recipient} not reached (${x.status})`).join(', ') || 'messages out of order'}; ${r.note}`,
+        )
+      return r
+    },
+    (r) => `${r.checks.map((x) => `${x.recipient} ${x.latencyMs} ms`).join(', ')} (in the plan's order); ${r.note}`,
+  )
+  drill.details.communication = c
+}
+
+async function coldSite(site: LocalSite, drill: DrillRun, audit: AuditLog, keep: boolean): Promise<void> {
+  const c = await drill.step(
+    'cold site: rebuild from repo 2 alone',
+    () => coldRebuild(site, audit, keep),
+    (r) =>
+      `${r.backup} + archive to ${r.reachedIso ?? '(unknown)'}, first write after ${formatDuration(r.measure.rtoSeconds)}${r.kept ? `; kept at ${r.dataDir}` : ''}`,
+  )
+  drill.details.cold = c
+  drill.measures.push(c.measure)
+}
+
+function drillReport(site: LocalSite, drill: DrillRun, plan: DrillPlan): DrillReport {
   const { steps, measures, details } = drill
   const v = drillVerdict(site.policy, steps, measures)
   const ok = v.ok && !details.error
+  const signoffs = plan.compliance ? signoffStatus(site) : []
   const text = [
     '',
-    'drill report',
+    `drill report (${plan.level}: ${[...plan.sites.map((s) => `${s} site`), plan.communication && 'communication plan', plan.compliance && 'compliance'].filter(Boolean).join(', ') || 'integrity and PITR'})`,
     ...steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${formatDuration(s.seconds).padStart(8)}  ${s.name}: ${s.detail}`),
     '',
     ...v.lines.map((l) => `  ${l}`),
     ...(details.error ? [`  drill stopped: ${details.error}`] : []),
+    ...(signoffs.length
+      ? [
+          '',
+          '  for people to do (never counted as done by the drill):',
+          ...signoffs.map(
+            (d) =>
+              `  ${d.overdue ? 'DUE ' : 'ok  '} ${d.what} (${d.every}): last ${d.last ? `${d.last.at.slice(0, 10)} by ${d.last.by}` : 'never signed'}${d.due ? `, next due ${d.due.slice(0, 10)}` : ''} - evidence.ts sign --item ${d.item} --by NAME`,
+          ),
+        ]
+      : []),
     '',
-    ok ? 'DRILL PASSED' : 'DRILL FAILED',
+    ok ? `DRILL PASSED (${plan.level})` : `DRILL FAILED (${plan.level})`,
     '',
   ].join('\n')
-  return { ok, steps, measures, details, verdict: v.lines, text }
+  return { level: plan.level, ok, objectives: v.objectives, signoffs, steps, measures, details, verdict: v.lines, text }
+}
+
+/** The ledger's record of a drill: what ran, the numbers, the verdict. */
+function drillRecord(r: DrillReport): EvidenceRecord {
+  return {
+    kind: 'drill',
+    at: new Date().toISOString(),
+    level: r.level,
+    verdict: r.ok ? 'passed' : 'failed',
+    steps: r.steps.map((s) => ({ name: s.name, ok: s.ok, seconds: s.seconds })),
+    measures: r.measures,
+    objectives: r.objectives.map((o) => ({
+      name: o.name,
+      ok: o.ok,
+      rto: o.rto,
+      rpo: o.rpo,
+      worstRtoSeconds: o.worstRto?.seconds ?? null,
+      worstRpoSeconds: o.worstRpo?.seconds ?? null,
+    })),
+    error: r.details.error ?? null,
+  }
 }

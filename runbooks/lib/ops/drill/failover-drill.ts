@@ -84,7 +84,8 @@ export async function failoverDrill(
     from,
     to: report.to,
     measure: {
-      what: 'failover after kill -9 of the primary',
+      what: 'failover to hot after kill -9 of the primary',
+      against: { kind: 'site', site: 'hot' },
       rtoSeconds: writerRto,
       rpoSeconds: report.lossWindowSeconds,
       lostCommits: lost.length,

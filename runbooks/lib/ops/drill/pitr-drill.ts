@@ -64,6 +64,7 @@ export async function pitrDrill(
     return {
       measure: {
         what: 'PITR after human error',
+        against: { kind: 'tiers' },
         rtoSeconds: rto,
         rpoSeconds: Number.isFinite(reached) ? Math.max(0, (mistake.target - reached) / 1000) : NaN,
         lostCommits: check.lostCommits,

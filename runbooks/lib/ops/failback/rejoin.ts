@@ -6,7 +6,7 @@
  */
 import { existsSync, renameSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
-import { stamp } from '../../adapters/process.ts'
+import { stamp, waitFor } from '../../adapters/process.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
@@ -45,16 +45,24 @@ export function fencedNode(site: LocalSite, name?: string): NodeName {
   return fenced[0]!
 }
 
-/** Make a fenced node a hot standby of the current primary. */
-export async function rejoin(site: LocalSite, node: NodeName, audit: AuditLog): Promise<RejoinReport> {
+export type StandbyRole = 'hot' | 'warm'
+
+/** Make a fenced node a standby of the current primary: hot (streaming, the default) or warm (archive only). */
+export async function rejoin(
+  site: LocalSite,
+  node: NodeName,
+  audit: AuditLog,
+  role: StandbyRole = 'hot',
+): Promise<RejoinReport> {
   const t0 = Date.now()
   const state = site.state()
   const primary = state.primary
   const { method, detail } = existsSync(site.layout.node(node).data)
-    ? await rewindOrClone(site, state, node, audit)
-    : await cloneAfresh(site, state, node, audit, `${node}'s data directory is gone`)
-  await startAsStandby(site, node, primary, audit)
-  await recordHotRole(site, state, node)
+    ? await rewindOrClone(site, state, node, audit, role)
+    : await cloneAfresh(site, state, node, audit, `${node}'s data directory is gone`, role)
+  if (role === 'hot') await startAsStandby(site, node, primary, audit)
+  else await startAsWarm(site, state, node, audit)
+  await recordRole(site, state, node, role)
   return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
 }
 
@@ -75,6 +83,7 @@ async function rewindOrClone(
   state: SiteState,
   node: NodeName,
   audit: AuditLog,
+  role: StandbyRole,
 ): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
   const primary = state.primary
   const data = site.layout.node(node).data
@@ -92,7 +101,7 @@ async function rewindOrClone(
       `pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
     )
     renameSync(data, aside)
-    const cloned = await cloneAfresh(site, state, node, audit, 'pg_rewind failed')
+    const cloned = await cloneAfresh(site, state, node, audit, 'pg_rewind failed', role)
     return { ...cloned, detail: `${cloned.detail}; the old directory is kept at ${aside} until you remove it` }
   }
 }
@@ -104,9 +113,10 @@ async function cloneAfresh(
   node: NodeName,
   audit: AuditLog,
   why: string,
+  role: StandbyRole,
 ): Promise<Pick<RejoinReport, 'method' | 'detail'>> {
-  const asHot = { ...state, roles: { ...state.roles, [node]: 'hot' as const } }
-  await audit.step(`clone ${node} from ${state.primary} (pg_basebackup)`, () => site.cloneStandby(asHot, node))
+  const asRole = { ...state, roles: { ...state.roles, [node]: role } }
+  await audit.step(`clone ${node} from ${state.primary} (pg_basebackup)`, () => site.cloneStandby(asRole, node))
   return { method: 'fresh clone', detail: `${why}; cloned from ${state.primary}` }
 }
 
@@ -121,8 +131,29 @@ async function startAsStandby(site: LocalSite, node: NodeName, primary: NodeName
   await waitStreaming(site, primary, [node], 600_000)
 }
 
-async function recordHotRole(site: LocalSite, state: SiteState, node: NodeName): Promise<void> {
-  state.roles[node] = 'hot'
+/**
+ * A warm standby replays the archive only: its settings say so, and no slot on the primary holds
+ * WAL for it (an unused slot would keep every segment until the disk fills).
+ */
+async function startAsWarm(site: LocalSite, state: SiteState, node: NodeName, audit: AuditLog): Promise<void> {
+  const paths = site.layout.node(node)
+  site.writeNodeSettings(node, 'warm', { primary: state.primary })
+  writeStandbySignal(paths.data)
+  const dropSql = `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`
+  await query(site.conn(state.primary, 'postgres'), dropSql, [node])
+  // a rewound node is consistent only at the primary's position when it was rewound: close that
+  // segment so the archive has it now, not after archive_timeout
+  await query(site.conn(state.primary, 'postgres'), 'SELECT pg_switch_wal()')
+  await audit.step(`start ${node} as a warm standby (archive only)`, () =>
+    site.pg.start(paths.data, paths.log, '', { port: site.port(node), dir: site.layout.socketDir }),
+  )
+  const replaying = async () =>
+    (await query<{ r: boolean }>(site.conn(node, 'postgres'), 'SELECT pg_is_in_recovery() AS r'))[0]!.r
+  await waitFor(`${node} to accept read-only connections`, replaying, 600_000, 100)
+}
+
+async function recordRole(site: LocalSite, state: SiteState, node: NodeName, role: StandbyRole): Promise<void> {
+  state.roles[node] = role
   if (state.fencedReason) delete state.fencedReason[node]
   site.saveState(state)
   site.writeBackrestConf(state)

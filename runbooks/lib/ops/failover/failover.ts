@@ -17,6 +17,7 @@ import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
+import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
 
 export type { FailoverOptions }
@@ -64,7 +65,7 @@ export async function failover(
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
 ): Promise<FailoverReport> {
-  const hooks = webhooks(site) // every input read and validated before anything changes
+  const hooks = siteWebhooks(site) // every input read and validated before anything changes
   const { facts, candidate } = await gatherFacts(site, o)
   const decision = decide(facts, audit)
   const state = site.state()
@@ -99,7 +100,7 @@ export async function watch(
   maxSeconds: number,
 ): Promise<FailoverReport | undefined> {
   const d = site.policy.detection
-  const hooks = webhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
+  const hooks = siteWebhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
   // while the primary answers, the same loop keeps synchronous replication per the policy's syncFallback
   const guard = new SyncGuard(site, audit, hooks)
@@ -129,6 +130,7 @@ export async function execute(
   const old = state.primary
   const mode = decision.mode
   const t0 = Date.now()
+  if (mode === 'switchover' && facts.candidateSite === 'warm') await streamBeforeSwitchover(site, old, candidate, audit)
   await fenceOldPrimary(site, state, old, `${mode} to ${candidate}`, mode, audit)
   const tFenced = Date.now()
   if (mode === 'switchover') await catchUp(site, old, candidate, audit)
@@ -193,6 +195,22 @@ async function stopHard(site: LocalSite, node: NodeName): Promise<void> {
   await site.pg.stop(data, 'immediate').catch(async () => {
     const pid = postmasterPid(data)
     if (pid) process.kill(pid, 'SIGKILL') // STONITH, by pid
+  })
+}
+
+/**
+ * A planned switchover to the warm standby: it replays only archived segments, and the old
+ * primary's shutdown checkpoint sits in a segment nobody archives. Let it stream from the old
+ * primary first (over a slot of its own), so the clean stop hands it every record, as it does a
+ * hot standby.
+ */
+async function streamBeforeSwitchover(site: LocalSite, old: NodeName, candidate: NodeName, audit: AuditLog) {
+  const slotSql = `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
+  await audit.step(`let ${candidate} stream from ${old} for the switchover`, async () => {
+    await query(site.conn(old, 'postgres'), slotSql, [candidate])
+    site.writeNodeSettings(candidate, 'hot', { primary: old })
+    await site.pg.reload(site.layout.node(candidate).data)
+    await waitStreaming(site, old, [candidate], 600_000)
   })
 }
 
@@ -289,7 +307,8 @@ async function switchTraffic(
 }
 
 /** The communication plan's webhooks (a secret file, 0600): read before the first step that changes anything. */
-function webhooks(site: LocalSite): Webhook[] {
+/** The communication plan's webhooks for this site: webhooks.json in its secrets, or $LABDOJO_WEBHOOKS_FILE. */
+export function siteWebhooks(site: LocalSite): Webhook[] {
   return loadWebhooks(site.policy, process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'))
 }
 

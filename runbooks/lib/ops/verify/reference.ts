@@ -5,7 +5,7 @@
  * resumes one that a killed proof left paused.
  */
 import { lsnToBigInt, segmentName } from '../../../../core/wal.ts'
-import { query } from '../../adapters/postgres.ts'
+import { query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
@@ -67,13 +67,21 @@ export async function resumeReplay(site: LocalSite, node: NodeName): Promise<boo
 /** The warm standby replays from the archive: switch the primary's WAL until it has passed `lsn`. */
 async function replayedPast(site: LocalSite, node: NodeName, lsn: string): Promise<void> {
   const primary = site.conn(site.state().primary, 'postgres')
-  const past = async () =>
-    lsnToBigInt((await query<{ lsn: string }>(site.conn(node), lsnSql))[0]!.lsn) >= lsnToBigInt(lsn)
+  const past = async () => {
+    const stranded = strandedBefore(serverLog(site.layout.node(node).log))
+    if (stranded !== undefined)
+      throw new StrandedReference(
+        `${node} (warm), the proof's reference, replayed past timeline ${stranded}'s fork point and can never follow the primary: local.ts up rebuilds it, then verify again`,
+      )
+    return lsnToBigInt((await query<{ lsn: string }>(site.conn(node), lsnSql))[0]!.lsn) >= lsnToBigInt(lsn)
+  }
   if (await past()) return
   log.info(`waiting for ${node} to replay past the backup's end (${lsn})`)
   await query(primary, 'SELECT pg_switch_wal()')
-  await waitFor(`${node} to replay past ${lsn}`, past, 10 * 60_000, 250)
+  await waitFor(`${node} to replay past ${lsn}`, past, 10 * 60_000, 250, (e) => e instanceof StrandedReference)
 }
+
+class StrandedReference extends Error {}
 
 /**
  * A restore stops before the record that starts at X only once it has read that record: make

@@ -56,6 +56,8 @@ export interface Layout {
   s3: { dir: string; data: string; cert: string; key: string; pid: string; log: string }
   pgbouncer: { dir: string; ini: string; users: string; passfile: string; pid: string; log: string }
   workload: { dir: string; acks: string; pid: string; log: string }
+  /** the site's scheduler: the policy's backups, proofs and drills, run by themselves */
+  scheduler: { dir: string; pid: string; log: string }
   scratchDir: string
   /** 0600, owned by the site user, outside the repo */
   secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string }
@@ -87,6 +89,13 @@ export function portsFrom(basePort: number): Layout['ports'] {
     scratchLast: basePort + 19,
   }
 }
+
+/** A process the site starts: its directory, pid file and log. */
+const daemonPaths = (dir: string, name: string) => ({
+  dir,
+  pid: join(dir, `${name}.pid`),
+  log: join(dir, `${name}.log`),
+})
 
 export function layout(stateDir: string, basePort: number, siteUserHome = homedir()): Layout {
   const siteId = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
@@ -138,12 +147,8 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
       pid: d('pgbouncer', 'pgbouncer.pid'),
       log: d('pgbouncer', 'pgbouncer.log'),
     },
-    workload: {
-      dir: d('workload'),
-      acks: d('workload', 'acks.log'),
-      pid: d('workload', 'writer.pid'),
-      log: d('workload', 'writer.log'),
-    },
+    workload: { ...daemonPaths(d('workload'), 'writer'), acks: d('workload', 'acks.log') },
+    scheduler: daemonPaths(d('scheduler'), 'scheduler'),
     scratchDir: d('scratch'),
     secrets: secretPaths(secretsDir),
   }

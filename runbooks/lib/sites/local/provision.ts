@@ -3,11 +3,11 @@
  * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
  * is never started again by `up`.
  */
-import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
 import { mkdirForSiteUser, giveToSiteUser, waitFor } from '../../adapters/process.ts'
-import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { postmasterPid, probe, query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
 import { stopBouncer } from '../../adapters/pgbouncer.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { log } from '../../output/log.ts'
@@ -22,6 +22,7 @@ import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFo
 import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } from './secrets.ts'
 import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
 import { stopWriter } from './workload.ts'
+import { ensureScheduler, schedulerWanted, stopScheduler } from './scheduler.ts'
 
 export type Change = string
 
@@ -51,10 +52,18 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
   note(await ensureDataSet(site, state))
   for (const change of await ensureStandbys(site, state)) note(change)
   note(await ensureWarmReplaying(site, state))
+  for (const change of await ensureWarmFollows(site, state)) note(change)
   note(await ensureSyncReplication(site, state))
   note(await ensureEndpoint(site, state.primary))
   for (const change of await ensureFirstBackups(site, state)) note(change)
   site.saveState(state)
+  if (schedulerWanted())
+    note(
+      ensureScheduler(site.layout, {
+        LABDOJO_STATE_DIR: site.layout.stateDir,
+        LABDOJO_BASE_PORT: String(site.layout.basePort),
+      }) && `started the scheduler (backups, proofs and drills by the policy; log ${site.layout.scheduler.log})`,
+    )
   return changes
 }
 
@@ -201,6 +210,35 @@ async function ensureWarmReplaying(site: SiteHandle, state: SiteState): Promise<
   return undefined
 }
 
+/**
+ * A warm standby that replayed past a newer timeline's fork point can never follow the primary
+ * (status says so): clone it afresh from the primary. Its old directory is moved aside first and
+ * removed only once the clone replays; it holds nothing the primary lacks.
+ */
+async function ensureWarmFollows(site: SiteHandle, state: SiteState): Promise<Change[]> {
+  const changes: Change[] = []
+  for (const n of nodesWithRole(state, 'warm')) {
+    const paths = site.layout.node(n)
+    const stranded = postmasterPid(paths.data) ? strandedBefore(serverLog(paths.log)) : undefined
+    if (stranded === undefined) continue
+    log.step(`${n} replayed past timeline ${stranded}'s fork point and cannot follow it: cloning it afresh`)
+    await site.pg.stop(paths.data, 'fast')
+    const aside = `${paths.data}.stranded`
+    rmSync(aside, { recursive: true, force: true })
+    renameSync(paths.data, aside)
+    await cloneStandby(site, state, n)
+    await ensureRunning(site, state, n)
+    await waitFor(
+      `${n} to replay as a warm standby`,
+      async () => (await query<{ r: boolean }>(site.conn(n, 'postgres'), 'SELECT pg_is_in_recovery() AS r'))[0]!.r,
+      600_000,
+    )
+    rmSync(aside, { recursive: true, force: true })
+    changes.push(`rebuilt ${n} (warm): it had replayed past timeline ${stranded}'s fork point`)
+  }
+  return changes
+}
+
 /** WAL queued for repo2 while it was away ships with the next archived file; `up` ships it now. */
 async function ensureOffsiteQueueShipped(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
   const { outbox, walScript: script } = site.layout.pgbackrest
@@ -303,6 +341,7 @@ async function ensureFirstBackups(site: SiteHandle, state: SiteState): Promise<C
 export async function down(site: SiteHandle): Promise<Change[]> {
   const { layout } = site
   const changes: Change[] = []
+  if (await stopScheduler(layout)) changes.push('stopped the scheduler')
   if (await stopWriter(layout)) changes.push('stopped the workload writer')
   if (await stopBouncer(layout.pgbouncer)) changes.push('stopped PgBouncer')
   // standbys first, so the primary's shutdown checkpoint is not waiting on them

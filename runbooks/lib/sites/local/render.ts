@@ -28,6 +28,10 @@ export function renderStatus(s: SiteStatus): string {
   lines.push(
     `${ok(s.endpoint.healthy)} endpoint 127.0.0.1:${s.endpoint.port} -> ${s.endpoint.target ?? 'FENCED'}${s.endpoint.routesToPort ? ` (answers from port ${s.endpoint.routesToPort})` : ''}`,
   )
+  const sc = s.scheduler
+  lines.push(
+    `${ok(sc.running || !sc.wanted)} schedule ${sc.running ? `running (pid ${sc.pid})${sc.next ? `, next ${sc.next.job} at ${sc.next.at}` : ''}${sc.lastEnded ? `; last: ${sc.lastEnded.replace(/^\S+ end /, '')}` : ''}` : sc.wanted ? 'NOT RUNNING' : 'off (LABDOJO_SCHEDULER=off)'}`,
+  )
   if (s.audit)
     lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))

@@ -9,12 +9,13 @@ import { nodeHealthy } from '../../../../core/health.ts'
 import { archiveTimeoutSeconds } from '../../../../core/policy.ts'
 import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
 import { bouncerRunning, configuredTarget } from '../../adapters/pgbouncer.ts'
-import { postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { postmasterPid, probe, query, serverLog, strandedBefore, type NodeStatus } from '../../adapters/postgres.ts'
 import { s3Running } from '../../adapters/s3-server.ts'
 import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
 import { repoDown } from './provision.ts'
 import { registerSiteSecrets } from './secrets.ts'
+import { nextRuns, schedulerPid, schedulerWanted, type NextRun } from './scheduler.ts'
 import { verifyAuditChain } from '../../output/audit.ts'
 import type { NodeRole, SiteState } from './state.ts'
 
@@ -82,6 +83,7 @@ export type SiteStatus = {
   offsiteQueue: OffsiteQueueRow
   endpoint: EndpointRow
   s3: { port: number; running: boolean }
+  scheduler: { running: boolean; pid: number | null; wanted: boolean; next: NextRun | null; lastEnded: string | null }
   /** the audit log's hash chain (when a file was given) */
   audit?: { file: string; ok: boolean; entries: number; problem?: string }
 }
@@ -115,6 +117,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
   const repos = await Promise.all([1, 2].map((repo) => repoRow(site, repo, problems)))
   const offsiteQueue = offsiteQueueRow(site, problems)
   const endpoint = await endpointRow(site, state, problems)
+  const scheduler = schedulerRow(site, problems)
   const audit = auditFile ? { file: auditFile, ...verifyAuditChain(auditFile) } : undefined
   if (audit && !audit.ok) problems.push(`audit log ${audit.file} was tampered with: ${audit.problem}`)
   return {
@@ -129,7 +132,28 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
     offsiteQueue,
     endpoint,
     s3: { port: site.layout.ports.s3, running: s3Running(site.layout.s3) },
+    scheduler,
     audit,
+  }
+}
+
+/** The scheduler: running or not, the next job, the last that ended (from its log). */
+function schedulerRow(site: SiteHandle, problems: string[]): SiteStatus['scheduler'] {
+  const pid = schedulerPid(site.layout) ?? null
+  const wanted = schedulerWanted()
+  if (!pid && wanted)
+    problems.push(
+      `the scheduler is not running: no backup, proof or drill runs by the policy's schedule; local.ts up starts it (log ${site.layout.scheduler.log})`,
+    )
+  const ends = serverLog(site.layout.scheduler.log, 64 << 10)
+    .split('\n')
+    .filter((l) => / end /.test(l))
+  return {
+    running: !!pid,
+    pid,
+    wanted,
+    next: pid ? (nextRuns(site.policy)[0] ?? null) : null,
+    lastEnded: ends.at(-1) ?? null,
   }
 }
 
@@ -197,6 +221,11 @@ function nodeRow(
       `${n} is FENCED but running as a primary (started by hand?): it gets no traffic through the endpoint, archives nothing and is read-only by default, but a session can still write to it directly; stop it: pg_ctl -D ${site.layout.node(n).data} -m fast stop, then failback.ts`,
     )
   else if (!healthy) problems.push(`${n} (${role}) is not healthy${node.error ? `: ${node.error}` : ''}`)
+  const stranded = role === 'warm' && node.reachable ? strandedBefore(serverLog(site.layout.node(n).log)) : undefined
+  if (stranded !== undefined)
+    problems.push(
+      `${n} (warm) replayed past the point where timeline ${stranded} forked and can never follow the primary (the dead primary's last archived segment held WAL the promoted standby never got): local.ts up rebuilds it from the primary`,
+    )
   return {
     name: n,
     site: NODE_SITE[n],
@@ -210,7 +239,7 @@ function nodeRow(
     replayLagSeconds: rep?.replay_lag_s ?? (role === 'warm' ? replayAge : null),
     streaming: rep?.state === 'streaming',
     syncState: rep?.sync_state ?? null,
-    healthy,
+    healthy: healthy && stranded === undefined,
   }
 }
 

@@ -1,0 +1,108 @@
+/**
+ * The warm site's drill: a planned, manual failover to the warm standby (a switchover: no
+ * acknowledged commit may be lost), a write through the endpoint on it, and back — the old
+ * primary rejoins and takes over again, the hot standby rejoins it, and the warm node returns
+ * to replaying the archive. The site ends with the roles it started with.
+ */
+import type { RecoveryMeasure } from '../../../../core/drill.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import { followedTimeline, query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
+import { log } from '../../output/log.ts'
+import { waitFor } from '../../adapters/process.ts'
+import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
+import type { LocalSite } from '../../sites/local/site.ts'
+import { failover } from '../failover/failover.ts'
+import { rejoin } from '../failback/rejoin.ts'
+import { acked, lostCommits } from '../../sites/local/workload.ts'
+
+export interface WarmDrillResult {
+  primary: NodeName
+  warm: NodeName
+  measure: RecoveryMeasure
+  /** the switchover to warm: fence to a write acknowledged through the endpoint */
+  toWarmSeconds: number
+  /** everything after: rejoin, switch back, both standbys rejoined */
+  backSeconds: number
+  /** set when the warm standby had to be rebuilt before it could be drilled */
+  rebuilt: string
+}
+
+const noConfirm = async () => {}
+
+const logOf = (site: LocalSite, n: NodeName) => serverLog(site.layout.node(n).log)
+
+/**
+ * After the hot drill's failover and switch back the primary runs on a newer timeline, which
+ * the archive-fed warm standby follows once it fetches the new history and segments. End the
+ * primary's segment and wait until the warm standby has replayed past it on the primary's
+ * timeline. A warm standby that replayed past a fork point (the dead primary's last archived
+ * segment held WAL the promoted standby never received) can never follow: it is rewound (or
+ * cloned afresh) from the primary, as failback does, and said so.
+ */
+async function warmOnTimeline(site: LocalSite, primary: NodeName, warm: NodeName, audit: AuditLog): Promise<string> {
+  const conn = site.conn(primary, 'postgres')
+  const [p] = await query<{ lsn: string; tl: number }>(
+    conn,
+    `SELECT lsn::text, ('x' || substr(pg_walfile_name(lsn), 1, 8))::bit(32)::int AS tl FROM (SELECT pg_switch_wal() AS lsn) s`,
+  )
+  let rebuilt = ''
+  const caughtUp = async () => {
+    const stranded = strandedBefore(logOf(site, warm))
+    if (stranded !== undefined && !rebuilt) {
+      log.warn(
+        `${warm} replayed past timeline ${stranded}'s fork point and cannot follow it: rebuilding it from ${primary}`,
+      )
+      const r = await rejoin(site, warm, audit, 'warm')
+      rebuilt = `${warm} was stranded before timeline ${stranded} (replayed past its fork point); ${r.method} from ${primary}`
+    }
+    const [w] = await query<{ ok: boolean }>(
+      site.conn(warm, 'postgres'),
+      'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok',
+      [p!.lsn],
+    )
+    return w!.ok && followedTimeline(logOf(site, warm)) === p!.tl
+  }
+  await waitFor(`${warm} to replay ${p!.lsn} on timeline ${p!.tl}`, caughtUp, 120_000, 200)
+  return rebuilt
+}
+
+export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: string): Promise<WarmDrillResult> {
+  const start = site.state()
+  const primary = start.primary
+  const warm = NODE_NAMES.find((n) => start.roles[n] === 'warm')
+  const hot = NODE_NAMES.filter((n) => start.roles[n] === 'hot')
+  if (!warm) throw new Error('the site has no warm standby to drill (local.ts status shows the roles)')
+  const manual = { dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }
+
+  const rebuilt = await audit.step(`let ${warm} replay onto ${primary}'s timeline`, () =>
+    warmOnTimeline(site, primary, warm, audit),
+  )
+  const t0 = Date.now()
+  const toWarm = await failover(site, { ...manual, to: 'warm' }, audit, noConfirm)
+  const toWarmSeconds = (Date.now() - t0) / 1000
+  const lostOnWarm = await lostCommits(site.endpointConn(), acked(site.layout, writerId))
+
+  const t1 = Date.now()
+  await rejoin(site, primary, audit, 'hot')
+  const back = await failover(site, { ...manual, to: 'hot' }, audit, noConfirm)
+  if (back.to !== primary) throw new Error(`switching back chose ${back.to}, expected ${primary}`)
+  for (const n of hot) await rejoin(site, n, audit, 'hot')
+  await rejoin(site, warm, audit, 'warm')
+  const backSeconds = (Date.now() - t1) / 1000
+  const lostAfter = await lostCommits(site.endpointConn(), acked(site.layout, writerId))
+
+  return {
+    primary,
+    warm,
+    measure: {
+      what: `manual failover to the warm site (${primary} -> ${warm})`,
+      against: { kind: 'site', site: 'warm' },
+      rtoSeconds: toWarm.timings.rtoSeconds,
+      rpoSeconds: toWarm.lossWindowSeconds,
+      lostCommits: Math.max(lostOnWarm.length, lostAfter.length),
+    },
+    toWarmSeconds,
+    backSeconds,
+    rebuilt,
+  }
+}
