@@ -55,9 +55,7 @@ const plain: number[] = []
 for (let i = 0; i < runs; i++) {
   const [catalog] = await readCatalogs(site, [1])
   const backup = catalog!.backups.filter((x) => !x.error).at(-1)!
-  const [tp, proof] = await timed(() =>
-    proveBackup(site, backup, catalog!.latest?.time ?? null, { keep: false }, audit),
-  )
+  const [tp, proof] = await timed(() => proveBackup(site, backup, catalog!.latest ?? null, { keep: false }, audit))
   if (proof.verdict !== 'proven') throw new Error(`the proof failed: ${proof.reason}`)
   proofs.push(tp)
   const opts = { target: { kind: 'latest' as const }, repo: 1, inPlace: false, dryRun: false }

@@ -256,3 +256,14 @@ export function planRestore(
     },
   ])
 }
+
+/**
+ * What the restore lacks of the archive as it was when the proof began: nothing when the newest
+ * archived commit lies before X (by LSN, a fact); else the time from the last commit the
+ * restore holds to it; unknown (null) when neither can be said.
+ */
+export function rpoGap(newestArchived: Point | null, x: string, restoredAt: number | null): number | null {
+  if (!newestArchived) return null
+  if (lsnToBigInt(newestArchived.lsn) < lsnToBigInt(x)) return 0
+  return restoredAt === null ? null : Math.max(0, (newestArchived.time - restoredAt) / 1000)
+}

@@ -13,6 +13,10 @@ export function lsnToBigInt(lsn: string): bigint {
 }
 
 /** Bytes from b to a (a - b); undefined when either is unknown. */
+export function bigIntToLsn(v: bigint): string {
+  return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`
+}
+
 export function lsnDiff(a: string | undefined | null, b: string | undefined | null): number | undefined {
   if (!a || !b) return undefined
   return Number(lsnToBigInt(a) - lsnToBigInt(b))

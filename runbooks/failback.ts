@@ -8,18 +8,24 @@ import { requireLocal } from './lib/cli/stack.ts'
 import { fencedNode, rejoin } from './lib/ops/failback/rejoin.ts'
 import { failover } from './lib/ops/failover/failover.ts'
 import { formatDuration } from '../core/duration.ts'
+import { inputError } from '../core/errors.ts'
+import { parseStandbyRole } from './lib/cli/flags.ts'
 
 const spec = {
   name: 'failback.ts',
   summary:
     'rejoin a fenced old primary as a hot standby of the current primary; --switchover then makes it primary again',
-  usage: 'npx zx runbooks/failback.ts [--node NAME] [--switchover] [--yes] [--dry-run] [--json]',
+  usage: 'npx zx runbooks/failback.ts [--node NAME] [--as hot|warm] [--switchover] [--yes] [--dry-run] [--json]',
   resume:
     'npx zx runbooks/failback.ts --yes: the node is still fenced until it streams, and rejoining starts over safely',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
     node: { type: 'string', help: 'the fenced node to rejoin (default: the first fenced node)' },
+    as: {
+      type: 'string',
+      help: 'hot (default: streaming, synchronous per policy) or warm (archive only: e.g. the warm node after its site was drilled or used)',
+    },
     switchover: { type: 'boolean', help: 'after the rejoin, switch over back to it (planned, zero data loss)' },
     yes: { type: 'boolean', help: 'do not ask for confirmation' },
     'dry-run': { type: 'boolean', help: 'print what would be done; change nothing' },
@@ -31,10 +37,15 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const ctx = await loadStack('failback.ts', flags, { lock: !flags['dry-run'] })
   const site = requireLocal(ctx, 'failback.ts')
   const node = fencedNode(site, flags.node)
+  const role = parseStandbyRole(flags.as)
+  if (role === 'warm' && flags.switchover)
+    throw inputError('--switchover', 'with --as warm', 'a warm standby is not switched over to', 'drop one of them')
   const primary = site.state().primary
   const plan = [
     `1. CHECKPOINT on ${primary}; pg_rewind ${node} from it (archive as WAL source); if impossible, a fresh clone of ${node} from it (the old directory kept aside)`,
-    `2. start ${node} as a hot standby of ${primary} (slot ${node}), synchronous per policy`,
+    role === 'hot'
+      ? `2. start ${node} as a hot standby of ${primary} (slot ${node}), synchronous per policy`
+      : `2. start ${node} as a warm standby (archive only, no slot)`,
     ...(flags.switchover
       ? [`3. switchover ${primary} -> ${node} (zero data loss), then rejoin ${primary} as its standby`]
       : []),
@@ -48,7 +59,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     `Rewinding ${node} discards what it wrote after it was fenced (it is kept only in its own old WAL).`,
     !!flags.yes,
   )
-  const joined = await rejoin(site, node, ctx.audit)
+  const joined = await rejoin(site, node, ctx.audit, role)
   log.info(`${node} rejoined as a standby of ${primary} (${joined.method}, ${formatDuration(joined.seconds)})`)
   let back
   if (flags.switchover) {

@@ -8,6 +8,7 @@ import { run } from './lib/adapters/exec.ts'
 import { failover, watch, type FailoverReport } from './lib/ops/failover/failover.ts'
 import { renderCloudFailover, renderFailover } from './lib/ops/failover/render.ts'
 import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
+import { recordOutcome } from './lib/ops/evidence/ledger.ts'
 import { rejoin } from './lib/ops/failback/rejoin.ts'
 import { inputError } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
@@ -74,7 +75,12 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     )
     report = await watch(site, o, ctx.audit, maxSeconds)
     if (!report) return void log.info('primary stayed healthy')
-  } else report = await failover(site, o, ctx.audit, confirmStep)
+  } else
+    report = await failover(site, o, ctx.audit, confirmStep).catch(async (error) => {
+      await recordOutcome(site, 'failover', { error })
+      throw error
+    })
+  if (!o.dryRun) await recordOutcome(site, 'failover', { report: { ...report } })
   if (report.mode === 'switchover' && !o.dryRun) {
     const r = await rejoin(site, report.from, ctx.audit)
     log.info(`${r.node} rejoined as a standby of ${r.primary} (${r.method}, ${formatDuration(r.seconds)})`)

@@ -6,6 +6,7 @@ import { inputError } from '../core/errors.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
 import { LocalSite } from './lib/sites/local/site.ts'
 import { acquireSiteLock } from './lib/sites/local/lock.ts'
+import { stopScheduler } from './lib/sites/local/scheduler.ts'
 import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
@@ -42,7 +43,11 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
-  if (cmd !== 'status') await acquireSiteLock(site.layout, `local.ts ${process.argv.slice(2).join(' ')}`)
+  // a scheduled job may hold the lock: stopping the scheduler stops that job at a safe point
+  if (cmd === 'down' && (await stopScheduler(site.layout)))
+    log.info('stopped the scheduler (and any job it was running)')
+  if (cmd !== 'status')
+    await acquireSiteLock(site.layout, `local.ts ${process.argv.slice(2).join(' ')}`, cmd === 'down' ? 60_000 : 0)
 
   if (cmd === 'up') {
     const scale = parseScale(flags.scale, 0.05)

@@ -5,8 +5,9 @@ import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { requireLocal } from './lib/cli/stack.ts'
 import { parseTarget, describeTarget, TARGET_FORMS } from '../core/recovery-target.ts'
-import { planText, prepare } from './lib/ops/restore/plan.ts'
+import { planText, prepare, type RestoreReport } from './lib/ops/restore/plan.ts'
 import { restoreNew } from './lib/ops/restore/new-cluster.ts'
+import { recordOutcome } from './lib/ops/evidence/ledger.ts'
 import { restoreInPlace } from './lib/ops/restore/in-place.ts'
 import { parsePort, parseRepo } from './lib/cli/flags.ts'
 import { formatDuration } from '../core/duration.ts'
@@ -85,11 +86,19 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       `In-place restore replaces the data of primary ${site.state().primary} with ${describeTarget(target)}; commits after it will no longer be served (the old directory is kept).`,
       !!flags.yes,
     )
-  const report = opts.inPlace
-    ? await restoreInPlace(site, opts, plan, ctx.audit)
-    : await restoreNew(site, opts, plan, ctx.audit)
+  const report = await (
+    opts.inPlace ? restoreInPlace(site, opts, plan, ctx.audit) : restoreNew(site, opts, plan, ctx.audit)
+  ).catch(async (error) => {
+    await recordOutcome(site, 'restore', { error })
+    throw error
+  })
+  await recordOutcome(site, 'restore', { report: { ...report } })
   if (flags.json) return void printJson(report)
-  process.stdout.write(
+  process.stdout.write(renderRestore(report))
+})
+
+function renderRestore(report: RestoreReport): string {
+  return (
     [
       `restored ${report.target} from repo${report.repo} (${report.backupType} ${report.backup})`,
       `reached: ${report.reached?.time ?? 'unknown time'}${report.reached?.lsn ? `, redo done at ${report.reached.lsn}` : ''}${report.reached?.detail ? ` (${report.reached.detail})` : ''}`,
@@ -98,6 +107,6 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
         .join(', ')}`,
       `connect: ${report.connect}`,
       ...report.notes.map((n) => `note: ${n}`),
-    ].join('\n') + '\n',
+    ].join('\n') + '\n'
   )
-})
+}

@@ -42,7 +42,11 @@ export function testSite(basePort: number): TestSite {
     stateDir,
     basePort,
     async cleanup() {
-      if (existsSync(join(stateDir, 'site.json'))) await runbook('local', ['down', '--purge', '--yes'], env)
+      if (existsSync(join(stateDir, 'site.json'))) {
+        const down = await runbook('local', ['down', '--purge', '--yes'], env)
+        // never delete the state of a site still running: its processes could no longer be stopped by pid
+        if (down.code !== 0) return void console.error(`test site ${stateDir} kept: down failed: ${down.stderr}`)
+      }
       rmSync(base, { recursive: true, force: true })
     },
   }
@@ -56,18 +60,28 @@ export interface CliResult {
 
 /** Run `runbooks/<name>.ts` the way `npx zx runbooks/<name>.ts` does (node + tsx loader). */
 export function runbook(name: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'runbooks', `${name}.ts`), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  return startRunbook(name, args, env).done
+}
+
+/** The same, with the process at hand (to signal or kill it midway). */
+export function startRunbook(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { pid: number; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'runbooks', `${name}.ts`), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  const done = new Promise<CliResult>((resolve) =>
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })),
+  )
+  return { pid: child.pid!, done }
 }
 
 export function runbookSync(name: string, args: string[], env: Record<string, string> = {}): CliResult {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
-import { json, ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
+import { ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 
@@ -43,8 +43,8 @@ describe('npm run drill -- --level annual', () => {
   let r: any
   it('runs every part of the annual level, passes each objective with numbers, and leaves the roles as they were', async () => {
     const res = await runbook('drill', ['--level', 'annual', '--rate', '40', '--out', outDir, '--json'], t.env)
-    r = json(res)
-    expect(res.code, JSON.stringify(r.details?.error ?? r.verdict)).toBe(0)
+    r = JSON.parse(res.stdout)
+    expect(res.code, JSON.stringify({ error: r.details?.error, verdict: r.verdict, steps: r.steps })).toBe(0)
     expect(r.level).toBe('annual')
     const steps = r.steps.map((s: any) => s.name)
     for (const part of [
@@ -136,20 +136,20 @@ describe('npm run drill -- --level annual', () => {
   })
 
   it('a missed objective fails the drill with exit 1 and names it', async () => {
-    // the same site judged by a policy whose tier-1 RTO no restore can meet
+    // the same site judged by a policy whose tier-3 RTO no restore can meet
     const dir = mkdtempSync('/var/tmp/labdojo-strict-')
     try {
       writeFileSync(
         join(dir, 'Pulumi.yaml'),
-        readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace(/rpo: 15m\n(\s+)rto: 1h/, 'rpo: 15m\n$1rto: 1s'),
+        readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace(/rpo: 24h\n(\s+)rto: 24h/, 'rpo: 24h\n$1rto: 1s'),
       )
       const res = await runbook('drill', ['--level', 'monthly', '--skip-failover'], {
         ...t.env,
         LABDOJO_PROJECT_DIR: dir,
       })
       expect(res.code).toBe(1)
-      expect(res.stdout).toMatch(/FAIL tier 1 \(critical\): RTO 1 s, worst/)
-      expect(res.stdout).toMatch(/PASS tier 2 \(important\)/)
+      expect(res.stdout).toMatch(/FAIL tier 3 \(standard\): RTO 1 s, worst/)
+      expect(res.stdout).toMatch(/PASS tier 1 \(critical\)/)
       expect(res.stdout).toContain('DRILL FAILED (monthly)')
     } finally {
       rmSync(dir, { recursive: true, force: true })

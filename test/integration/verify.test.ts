@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, startRunbook, json, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
 import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
@@ -123,6 +123,48 @@ describe('verify.ts', () => {
     } finally {
       renameSync(`${path}.aside`, path)
     }
+  })
+
+  it('a restore a commit short of the reference fails its proof, naming where it stopped and the rows that differ', async () => {
+    // fault injection: the restore stops just before the last commit before X, as a short restore would
+    await runbook('workload', ['start', '--rate', '100'], t.env)
+    try {
+      const r = await runbook('verify', ['--backup', 'latest', '--repo', '1', '--json'], {
+        ...t.env,
+        LABDOJO_FAULT_PROOF: 'commit-short',
+      })
+      expect(r.code, r.stderr).toBe(1)
+      const [p] = JSON.parse(r.stdout).proofs
+      expect(p.verdict).toBe('failed')
+      expect(p.reason).toMatch(
+        /stopped at \S+, not at the warm standby's \S+: 1 table\(s\) differ, first public\.drill_ledger \(reference (\d+) rows, restore \d+ rows; /,
+      )
+      const [, ref, res] = /reference (\d+) rows, restore (\d+) rows/.exec(p.reason)!
+      expect(Number(ref) - Number(res)).toBe(1)
+    } finally {
+      await runbook('workload', ['stop'], t.env)
+    }
+    await siteUntouched()
+  })
+
+  it('killed midway (kill -9), it leaves the warm standby paused and its scratch cluster; up resumes one and removes the other', async () => {
+    const v = startRunbook('verify', ['--backup', 'latest', '--repo', '1'], t.env)
+    const scratch = join(t.stateDir, 'scratch')
+    const paused = async () =>
+      (await query<{ s: string }>(node(3), `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]!.s === 'paused'
+    const running = () =>
+      readdirSync(scratch).some((d) => d.startsWith('verify-') && existsSync(join(scratch, d, 'postmaster.pid')))
+    for (let i = 0; i < 1200 && !(running() && (await paused())); i++) await new Promise((r) => setTimeout(r, 50))
+    expect(running() && (await paused())).toBe(true)
+    process.kill(v.pid, 'SIGKILL')
+    await v.done
+    expect(await paused()).toBe(true) // nothing could clean up: that is up's job now
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr + up.stdout).toMatch(/removed the scratch cluster of a killed runbook: .*verify-/)
+    expect(up.stderr + up.stdout).toMatch(/resumed node3's replay/)
+    await siteUntouched()
+    expect(readdirSync(scratch).filter((d) => d.startsWith('verify-'))).toEqual([])
   })
 
   it('refuses a bad --backup or --repo with exit 2, pausing nothing', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  rpoGap,
   planRestore,
   earliestPoint,
   recoverableWindows,
@@ -343,5 +344,17 @@ describe('segment names', () => {
   it('names the segment holding an LSN on a timeline', () => {
     expect(segmentName(2, '0/10000000')).toBe('000000020000000000000010')
     expect(segmentName(1, '1/FF000028')).toBe('0000000100000001000000FF')
+  })
+})
+
+describe('rpoGap: what a proven restore lacks of the archive as it was', () => {
+  const newest = { time: Date.parse('2026-11-30T10:00:10Z'), lsn: '0/5000100' }
+  it('nothing when the newest archived commit lies before X (by LSN), whatever the clocks', () => {
+    expect(rpoGap(newest, '0/6000000', null)).toBe(0)
+  })
+  it('else the time from the last commit the restore holds; unknown when that is unknown', () => {
+    expect(rpoGap(newest, '0/5000000', Date.parse('2026-11-30T10:00:00Z'))).toBe(10)
+    expect(rpoGap(newest, '0/5000000', null)).toBeNull()
+    expect(rpoGap(null, '0/5000000', 0)).toBeNull()
   })
 })

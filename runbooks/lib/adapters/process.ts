@@ -144,8 +144,8 @@ export async function killTree(pid: number): Promise<void> {
   await waitFor(`pid ${pid} and its children to die`, async () => all.every((p) => !processAlive(p)), 30_000, 10)
 }
 
-export async function stopByPidFile(file: string, cmdlineHas: string): Promise<boolean> {
-  const stopped = await stopPid(readPid(file), cmdlineHas)
+export async function stopByPidFile(file: string, cmdlineHas: string, graceMs?: number): Promise<boolean> {
+  const stopped = await stopPid(readPid(file), cmdlineHas, graceMs)
   rmSync(file, { force: true })
   return stopped
 }

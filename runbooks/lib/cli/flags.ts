@@ -46,6 +46,11 @@ export function parseMonth(raw: string | undefined): string | undefined {
   return raw
 }
 
+export function parseStandbyRole(raw: string | undefined): 'hot' | 'warm' {
+  if (raw === undefined || raw === 'hot' || raw === 'warm') return raw ?? 'hot'
+  throw inputError('--as', raw, 'must be hot or warm', 'e.g. --as warm for the warm site')
+}
+
 export function parseRate(raw: string | undefined): number {
   if (raw === undefined) return 50
   const n = Number(raw)

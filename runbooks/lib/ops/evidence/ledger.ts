@@ -4,7 +4,7 @@
  * copy, record a human sign-off.
  */
 import { signoffsDue, SIGNOFF_ITEMS, SIGNOFF_NAMES, type Signoff, type SignoffDue } from '../../../../core/signoffs.ts'
-import { inputError } from '../../../../core/errors.ts'
+import { InputError, inputError, Refusal } from '../../../../core/errors.ts'
 import { appendEvidence, ledgerLines, readEvidence, verifyChain, type EvidenceRecord } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
@@ -76,3 +76,25 @@ export function signoffStatus(site: LocalSite, now = new Date()): SignoffDue[] {
   const signoffs = readEvidence(site.layout.evidenceFile).filter((r) => r.kind === 'signoff') as unknown as Signoff[]
   return signoffsDue(signoffs, now)
 }
+
+/** A failover's or restore's record: what happened, the numbers, or why it failed (refusals change nothing and are not recorded). */
+export async function recordOutcome(
+  site: LocalSite,
+  kind: 'failover' | 'restore',
+  outcome: { report: Record<string, unknown> } | { error: unknown },
+): Promise<void> {
+  if ('error' in outcome && (outcome.error instanceof InputError || outcome.error instanceof Refusal)) return
+  const at = new Date().toISOString()
+  const record: EvidenceRecord =
+    'report' in outcome
+      ? { kind, at, verdict: 'ok', ...pick(outcome.report, OUTCOME_FIELDS[kind]) }
+      : { kind, at, verdict: 'failed', error: (outcome.error as Error).message.split('\n')[0] }
+  await recordEvidence(site, record)
+}
+
+const OUTCOME_FIELDS = {
+  failover: ['from', 'to', 'mode', 'lossWindowSeconds', 'lossBasis', 'timings'],
+  restore: ['mode', 'target', 'repo', 'backup', 'backupType', 'reached', 'timings'],
+}
+
+const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k] ?? null]))

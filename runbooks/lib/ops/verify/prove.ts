@@ -8,14 +8,15 @@
  */
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { CatalogBackup, RestorePlan } from '../../../../core/recovery.ts'
-import { lsnToBigInt } from '../../../../core/wal.ts'
-import { logTail, postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
+import { rpoGap, type CatalogBackup, type Point, type RestorePlan } from '../../../../core/recovery.ts'
+import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
+import { logTail, postmasterPid, query, walCommitsAfter, type Conn } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import { writeHba } from '../../sites/local/node-settings.ts'
+import { claimScratch, releaseScratch, removeOrphanScratch } from '../../sites/local/scratch.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import {
   freeScratchPort,
@@ -72,11 +73,11 @@ interface Scratch {
   conn: Conn & { database: string }
 }
 
-/** The proof of one backup from one repo; `newestArchived` is the newest archived commit when the run began (ms). */
+/** The proof of one backup from one repo; `newestArchived` is the newest archived commit when the run began. */
 export async function proveBackup(
   site: LocalSite,
   backup: CatalogBackup,
-  newestArchived: number | null,
+  newestArchived: Point | null,
   o: { keep: boolean },
   audit: AuditLog,
 ): Promise<Proof> {
@@ -89,6 +90,9 @@ export async function proveBackup(
     conn: { host: '127.0.0.1', port, database: DATABASE, passfile: site.layout.secrets.pgpass },
   }
   const p = emptyProof(site, backup, scratch, o.keep)
+  for (const gone of await removeOrphanScratch(site))
+    log.warn(`removed the scratch cluster of a killed runbook: ${gone}`)
+  claimScratch(dir)
   const t0 = Date.now()
   try {
     await audit.step(`prove ${backup.label} (repo${backup.repo}): equal at an exact LSN`, () =>
@@ -99,8 +103,7 @@ export async function proveBackup(
     // what a real restore would take: restore and replay, then promote and take a write
     p.objectives.rtoSeconds = (p.timings.restoreSeconds ?? 0) + (p.timings.promoteToWriteSeconds ?? 0)
     const restoredAt = p.reference?.lastCommit ? Date.parse(p.reference.lastCommit) : null
-    p.objectives.rpoGapSeconds =
-      newestArchived !== null && restoredAt !== null ? Math.max(0, (newestArchived - restoredAt) / 1000) : null
+    p.objectives.rpoGapSeconds = rpoGap(newestArchived, p.lsn!, restoredAt)
     p.verdict = 'proven'
     p.reason = provenSentence(p)
   } catch (e) {
@@ -144,6 +147,7 @@ async function compareAtReference(site: LocalSite, backup: CatalogBackup, s: Scr
   p.reference = ref
   p.lsn = ref.lsn
   const t = Date.now()
+  let reached = ''
   try {
     // the reference is read while pgBackRest restores: both finish before anything is compared
     const [reference] = await Promise.all([
@@ -151,7 +155,7 @@ async function compareAtReference(site: LocalSite, backup: CatalogBackup, s: Scr
       (async () => {
         await nextRecordArchived(site, backup.repo, ref.timeline, ref.lsn)
         const tRestore = Date.now()
-        await restoreHeld(site, backup, ref.lsn, s)
+        reached = await restoreHeld(site, backup, await restoreTarget(site, ref.timeline, ref.lsn), s)
         p.timings.restoreSeconds = (Date.now() - tRestore) / 1000
       })(),
     ])
@@ -164,16 +168,40 @@ async function compareAtReference(site: LocalSite, backup: CatalogBackup, s: Scr
     await resumeReplay(site, ref.node)
     p.timings.warmPausedSeconds = (Date.now() - t) / 1000
   }
-  if (p.differences.length) {
-    const d = p.differences[0]!
-    throw new ProofFailed(
-      `${backup.label} from repo${backup.repo} restored to ${ref.lsn} differs from the warm standby at the same LSN: ${p.differences.length} table(s) differ, first ${d.table} (reference ${d.reference?.rows ?? 'absent'} rows, restore ${d.restored?.rows ?? 'absent'} rows${d.rows.length ? `; ${d.rows.join('; ')}` : ''})`,
-    )
+  const elsewhere = lsnToBigInt(reached) !== lsnToBigInt(ref.lsn)
+  if (p.differences.length || elsewhere) {
+    const d = p.differences[0]
+    const where = elsewhere
+      ? `stopped at ${reached}, not at the warm standby's ${ref.lsn}`
+      : `restored to ${ref.lsn} differs from the warm standby at the same LSN`
+    const rows = d
+      ? `${p.differences.length} table(s) differ, first ${d.table} (reference ${d.reference?.rows ?? 'absent'} rows, restore ${d.restored?.rows ?? 'absent'} rows${d.rows.length ? `; ${d.rows.join('; ')}` : ''})`
+      : 'every table is equal nonetheless'
+    throw new ProofFailed(`${backup.label} from repo${backup.repo} ${where}: ${rows}`)
   }
 }
 
-/** pgBackRest restore of the backup, its repo's WAL to exactly `lsn`, held paused (read-only). */
-async function restoreHeld(site: LocalSite, backup: CatalogBackup, lsn: string, s: Scratch): Promise<void> {
+/**
+ * Where the restore stops: exactly X. The test suite's fault injection
+ * (LABDOJO_FAULT_PROOF=commit-short) stops it just before the last commit before X instead, as a
+ * restore that came up a commit short would, so that the comparison is seen to catch it.
+ */
+async function restoreTarget(site: LocalSite, timeline: number, lsn: string): Promise<string> {
+  if (process.env.LABDOJO_FAULT_PROOF !== 'commit-short') return lsn
+  const primaryData = site.layout.node(site.state().primary).data
+  const seg = WAL_SEGMENT_BYTES
+  const from = bigIntToLsn(((lsnToBigInt(lsn) - 1n) / seg) * seg) // X's segment, or the one before a boundary
+  const commits = (await walCommitsAfter(site.run, primaryData, timeline, from).catch(() => [])).filter(
+    (c) => lsnToBigInt(c.lsn) < lsnToBigInt(lsn),
+  )
+  const last = commits.at(-1)
+  if (!last) throw new Error(`fault injection: no commit before ${lsn} in ${site.state().primary}'s pg_wal`)
+  log.warn(`FAULT INJECTION (LABDOJO_FAULT_PROOF=commit-short): restoring to ${last.lsn}, one commit short of ${lsn}`)
+  return last.lsn
+}
+
+/** pgBackRest restore of the backup, its repo's WAL to exactly `lsn`, held paused (read-only); the LSN it replayed to. */
+async function restoreHeld(site: LocalSite, backup: CatalogBackup, lsn: string, s: Scratch): Promise<string> {
   mkdirForSiteUser(s.dir, 0o700)
   const plan: RestorePlan = {
     repo: backup.repo,
@@ -208,8 +236,7 @@ async function restoreHeld(site: LocalSite, backup: CatalogBackup, lsn: string, 
     throw new ProofFailed(`${backup.label} from repo${backup.repo} does not restore to ${lsn}: ${why}`)
   }
   const [r] = await query<{ lsn: string }>(s.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
-  if (lsnToBigInt(r!.lsn) !== lsnToBigInt(lsn))
-    throw new ProofFailed(`${backup.label} from repo${backup.repo} stopped at ${r!.lsn}, not at the reference's ${lsn}`)
+  return r!.lsn
 }
 
 async function differences(ref: Conn, restored: Conn, a: Fingerprint, b: Fingerprint): Promise<TableDifference[]> {
@@ -251,4 +278,5 @@ async function dropScratch(site: LocalSite, s: Scratch, keep: boolean): Promise<
   }
   if (!keep && existsSync(s.dir)) rmSync(s.dir, { recursive: true, force: true })
   else if (keep) log.info(`kept the scratch cluster: ${s.dir} (port ${s.port})`)
+  releaseScratch(s.dir)
 }

@@ -66,7 +66,7 @@ export async function verifyBackups(
   const proofs: Proof[] = []
   for (const b of backups) {
     const catalog = catalogs.find((c) => c.repo === b.repo)!
-    const proof = await proveBackup(site, b, catalog.latest?.time ?? null, o, audit)
+    const proof = await proveBackup(site, b, catalog.latest ?? null, o, audit)
     proof.ledger = await recordEvidence(site, { kind: 'proof', ...proofRecord(proof) })
     proofs.push(proof)
   }

@@ -23,6 +23,7 @@ import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } f
 import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
 import { stopWriter } from './workload.ts'
 import { ensureScheduler, schedulerWanted, stopScheduler } from './scheduler.ts'
+import { removeOrphanScratch } from './scratch.ts'
 
 export type Change = string
 
@@ -51,6 +52,7 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
   note(await ensureStanza(site))
   note(await ensureDataSet(site, state))
   for (const change of await ensureStandbys(site, state)) note(change)
+  for (const gone of await removeOrphanScratch(site)) note(`removed the scratch cluster of a killed runbook: ${gone}`)
   note(await ensureWarmReplaying(site, state))
   for (const change of await ensureWarmFollows(site, state)) note(change)
   note(await ensureSyncReplication(site, state))

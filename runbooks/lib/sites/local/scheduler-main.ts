@@ -62,7 +62,7 @@ const stop = () => {
   say('scheduler stopping')
   for (const c of crons) c.stop()
   running?.kill('SIGTERM')
-  setTimeout(() => process.exit(0), running ? 5000 : 0).unref()
+  setTimeout(() => process.exit(0), running ? 10_000 : 0).unref()
   if (!running) process.exit(0)
   running.on('close', () => process.exit(0))
 }

@@ -34,7 +34,8 @@ export function ensureScheduler(l: Layout, env: NodeJS.ProcessEnv): boolean {
 }
 
 export function stopScheduler(l: Layout): Promise<boolean> {
-  return stopByPidFile(l.scheduler.pid, 'scheduler-main.ts')
+  // it stops the job it runs first (SIGTERM: the runbook stops at a safe point), waiting up to 10 s
+  return stopByPidFile(l.scheduler.pid, 'scheduler-main.ts', 15_000)
 }
 
 export interface NextRun {
