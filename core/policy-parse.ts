@@ -5,6 +5,7 @@
 import { InputError, type Problem } from './errors.ts'
 import { parseDuration } from './duration.ts'
 import { validCron } from './cron.ts'
+import { parseMonitoring } from './policy-parse-monitoring.ts'
 import {
   SITE_NAMES,
   type BackupSchedule,
@@ -21,10 +22,10 @@ import {
   type TierId,
 } from './policy.ts'
 
-type Raw = Record<string, unknown>
+export type Raw = Record<string, unknown>
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-class Checker {
+export class Checker {
   problems: Problem[] = []
   add(key: string, value: unknown, message: string, fix: string) {
     this.problems.push({ key, value, message, fix })
@@ -203,7 +204,7 @@ function parseSchedule(c: Checker, raw: unknown, key: string): BackupSchedule {
 export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   const c = new Checker()
   const root = c.obj(raw, 'policy')
-  c.known(root, 'policy', ['tiers', 'sites', 'schedules', 'detection', 'communication', 'team'])
+  c.known(root, 'policy', ['tiers', 'sites', 'schedules', 'detection', 'communication', 'team', 'monitoring'])
   const tiers = parseTiers(c, root.tiers)
   const sitesRaw = c.obj(root.sites, 'policy.sites')
   c.known(sitesRaw, 'policy.sites', SITE_NAMES)
@@ -213,7 +214,8 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   const communication = parseCommunication(c, root.communication)
   const team = parseTeam(c, root.team)
   if (c.problems.length) throw new InputError(`invalid DR policy in ${source}`, c.problems)
-  return { tiers, sites, schedules, detection, communication, team }
+  const monitoring = parseMonitoring(c, root.monitoring)
+  return { tiers, sites, schedules, detection, communication, team, monitoring }
 }
 
 function parseTiers(c: Checker, raw: unknown): Record<TierId, Tier> {

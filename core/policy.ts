@@ -77,6 +77,33 @@ export interface Communication {
   contacts: { primary: string; backup: string }
 }
 
+/** The guide's "Alert Configuration" classes. */
+export type AlertClass = 'backupFailure' | 'storageFull' | 'recoveryTestFailure'
+export const ALERT_CLASSES: readonly AlertClass[] = ['backupFailure', 'storageFull', 'recoveryTestFailure']
+
+export interface AlertClassPolicy {
+  severity: 'critical' | 'high' | 'warning'
+  /** the longest a firing alert may wait before the first person is told (seconds; 0 = at once) */
+  notify: number
+  /** unresolved this long: the next person in the notification order is told (seconds) */
+  escalate: number
+}
+
+export interface Monitoring {
+  /** seconds */
+  scrapeInterval: number
+  evaluationInterval: number
+  /** how often the exporter re-reads the expensive things (the catalog) */
+  catalogRefresh: number
+  /** the newest backup of a repo older than this alerts (the guide: 24 h) */
+  backupMaxAge: number
+  /** percent of a repo's capacity */
+  storageFullPercent: number
+  /** percent growth month over month */
+  storageGrowthPercent: number
+  alerting: Record<AlertClass, AlertClassPolicy>
+}
+
 export interface DrPolicy {
   tiers: Record<TierId, Tier>
   sites: Record<SiteName, Site>
@@ -84,6 +111,7 @@ export interface DrPolicy {
   detection: Detection
   communication: Communication
   team: TeamRole[]
+  monitoring: Monitoring
 }
 
 // ---------------------------------------------------------------------------------------

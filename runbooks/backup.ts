@@ -6,6 +6,8 @@ import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
 import { inputError } from '../core/errors.ts'
 import { logicalExport, physicalBackup, requireBackupInputs, requireRepoReachable } from './lib/ops/backup/backup.ts'
+import { alertNow } from './lib/ops/alert-now.ts'
+import { siteWebhooks } from './lib/sites/local/secrets.ts'
 import { createRestorePoint } from './lib/ops/backup/restore-points.ts'
 import { formatBytes, formatDuration } from '../core/duration.ts'
 import { requireLocal } from './lib/cli/stack.ts'
@@ -80,11 +82,16 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     ctx.inventory.pgbackrest.repos.map((r) => r.index),
   )
   requireBackupInputs(site, type!, repos)
+  const hooks = siteWebhooks(site) // read before anything starts: a failure is told at once
   for (const r of repos) await requireRepoReachable(site, r, repos, flags.repo)
-  const records: BackupRecord[] =
+  const records: BackupRecord[] = await (
     type === 'logical'
-      ? await ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
-      : await ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
+      ? ctx.audit.step('backup logical', () => logicalExport(site, repos), { type, repos })
+      : ctx.audit.step(`backup ${type}`, () => physicalBackup(site, type!, repos), { type, repos })
+  ).catch(async (e) => {
+    await alertNow(site.policy, hooks, `${type} backup into repo ${repos.join(', ')}`, (e as Error).message)
+    throw e
+  })
   printRecords(records, !!flags.json)
 })
 

@@ -10,7 +10,7 @@ import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
 import { runDrill } from './lib/ops/drill/drill.ts'
 import { parseLevel, parseRate } from './lib/cli/flags.ts'
-import { siteWebhooks } from './lib/ops/failover/failover.ts'
+import { siteWebhooks } from './lib/sites/local/secrets.ts'
 import { writeReport } from './lib/ops/report/report.ts'
 
 const spec = {

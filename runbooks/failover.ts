@@ -9,8 +9,10 @@ import { failover, watch, type FailoverReport } from './lib/ops/failover/failove
 import { renderCloudFailover, renderFailover } from './lib/ops/failover/render.ts'
 import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
 import { recordOutcome } from './lib/ops/evidence/ledger.ts'
+import { alertNow } from './lib/ops/alert-now.ts'
+import { siteWebhooks } from './lib/sites/local/secrets.ts'
 import { rejoin } from './lib/ops/failback/rejoin.ts'
-import { inputError } from '../core/errors.ts'
+import { InputError, inputError, Refusal } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
 
 const spec = {
@@ -78,6 +80,16 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   } else
     report = await failover(site, o, ctx.audit, confirmStep).catch(async (error) => {
       await recordOutcome(site, 'failover', { error })
+      if (!(error instanceof InputError || error instanceof Refusal)) {
+        const hooks = (() => {
+          try {
+            return siteWebhooks(site)
+          } catch {
+            return [] // a bad webhook file was the refusal already reported
+          }
+        })()
+        await alertNow(site.policy, hooks, `failover to ${o.to}`, (error as Error).message)
+      }
       throw error
     })
   if (!o.dryRun) await recordOutcome(site, 'failover', { report: { ...report } })

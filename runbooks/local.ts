@@ -14,7 +14,8 @@ import { run } from './lib/adapters/exec.ts'
 const spec = {
   name: 'local.ts',
   summary: 'build, inspect and stop the real local DR site (primary, hot, warm, cold, repos, endpoint)',
-  usage: 'npx zx runbooks/local.ts up|status|down [--scale N] [--reset --yes] [--base-port P] [--json] [--purge --yes]',
+  usage:
+    'npx zx runbooks/local.ts up|status|down [--scale N] [--monitoring] [--reset --yes] [--base-port P] [--json] [--purge --yes]',
   resume: 're-run the same command: up and down check each part before they act',
   positionals: ['up', 'status', 'down'],
   flags: {
@@ -22,6 +23,10 @@ const spec = {
     scale: { type: 'string', help: 'data set size of a new site: 1 = about 1 GB (default 0.05)' },
     reset: { type: 'boolean', help: 'up: destroy the existing site (data, repos, secrets) and build a new one' },
     purge: { type: 'boolean', help: 'down: also delete the site state and secrets' },
+    monitoring: {
+      type: 'boolean',
+      help: 'up: also run the DR exporter, Prometheus and Alertmanager (rules and routes from the policy); status shows the alerts firing',
+    },
     yes: { type: 'boolean', help: 'confirm destructive steps (--reset, --purge) without asking' },
     'base-port': {
       type: 'string',
@@ -62,7 +67,7 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
       })
     }
     const t0 = Date.now()
-    const changes = await audit.step('up', () => site.up({ scale }), {
+    const changes = await audit.step('up', () => site.up({ scale, monitoring: !!flags.monitoring }), {
       basePort: site.layout.basePort,
       ...(site.exists() ? {} : { scale }),
     })

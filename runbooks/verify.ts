@@ -4,6 +4,8 @@ import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { parseRepo } from './lib/cli/flags.ts'
 import { STACK_FLAGS, loadStack, requireLocal } from './lib/cli/stack.ts'
 import { printJson } from './lib/output/log.ts'
+import { alertNow } from './lib/ops/alert-now.ts'
+import { siteWebhooks } from './lib/sites/local/secrets.ts'
 import {
   parseBackupSelector,
   readCatalogs,
@@ -39,7 +41,10 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const repo = flags.repo === 'all' ? undefined : parseRepo(flags.repo, available)
   const catalogs = await readCatalogs(site, repo ? [repo] : available)
   const backups = selectBackups(catalogs, selector, site.layout.evidenceFile)
+  const hooks = siteWebhooks(site)
   const proofs = await verifyBackups(site, catalogs, backups, { keep: !!flags.keep }, ctx.audit)
+  for (const p of proofs.filter((x) => x.verdict !== 'proven'))
+    await alertNow(site.policy, hooks, `the proof of ${p.backup} (repo ${p.repo})`, p.reason)
   if (flags.json) printJson({ proofs })
   else process.stdout.write(renderProofs(proofs))
   return proofs.every((p) => p.verdict === 'proven') ? 0 : 1

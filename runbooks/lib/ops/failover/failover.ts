@@ -4,10 +4,9 @@
  * catch up (switchover only), promote, reassign roles, switch traffic and verify a write,
  * notify. Every step goes to the audit log.
  */
-import { join } from 'node:path'
 import type { FailoverFacts } from '../../../../core/failover.ts'
 import { formatDuration } from '../../../../core/duration.ts'
-import { loadWebhooks, notify, type NotifyResult, type Webhook } from '../../adapters/notify.ts'
+import { notify, type NotifyResult, type Webhook } from '../../adapters/notify.ts'
 import { controlData, logTail, postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -16,6 +15,7 @@ import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
+import { siteWebhooks } from '../../sites/local/secrets.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
@@ -307,10 +307,6 @@ async function switchTraffic(
 }
 
 /** The communication plan's webhooks (a secret file, 0600): read before the first step that changes anything. */
-/** The communication plan's webhooks for this site: webhooks.json in its secrets, or $LABDOJO_WEBHOOKS_FILE. */
-export function siteWebhooks(site: LocalSite): Webhook[] {
-  return loadWebhooks(site.policy, process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'))
-}
 
 /** Tell the people in the communication plan's order what happened and what is next. */
 async function notifyTeam(

@@ -34,7 +34,7 @@ export interface ReportFiles {
 
 const BACKUP_ACTION = /^(?:drill: )?(?:backup (full|diff|incr|logical)|(full) backup)$/
 
-function auditEntries(file: string): AuditEntry[] {
+export function auditEntries(file: string): AuditEntry[] {
   if (!existsSync(file)) return []
   return readFileSync(file, 'utf8')
     .split('\n')

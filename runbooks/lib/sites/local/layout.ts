@@ -27,6 +27,10 @@ export interface Layout {
     node1: number
     node2: number
     node3: number
+    /** monitoring (local.ts up --monitoring): the DR exporter, Prometheus, Alertmanager */
+    exporter: number
+    prometheus: number
+    alertmanager: number
     scratchFirst: number
     scratchLast: number
   }
@@ -58,6 +62,13 @@ export interface Layout {
   workload: { dir: string; acks: string; pid: string; log: string }
   /** the site's scheduler: the policy's backups, proofs and drills, run by themselves */
   scheduler: { dir: string; pid: string; log: string }
+  /** local.ts up --monitoring: each daemon's pid and log, and the generated configuration */
+  monitoring: {
+    dir: string
+    exporter: { pid: string; log: string }
+    prometheus: { pid: string; log: string; config: string; rules: string; data: string }
+    alertmanager: { pid: string; log: string; config: string; data: string }
+  }
   scratchDir: string
   /** 0600, owned by the site user, outside the repo */
   secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string }
@@ -77,13 +88,16 @@ function secretPaths(dir: string): Layout['secrets'] {
   }
 }
 
-/** The 20 ports from the base: endpoint, three nodes, S3, and ten for scratch (restored) clusters. */
+/** The 20 ports from the base: endpoint, three nodes, monitoring, S3, and ten for scratch (restored) clusters. */
 export function portsFrom(basePort: number): Layout['ports'] {
   return {
     endpoint: basePort,
     node1: basePort + 1,
     node2: basePort + 2,
     node3: basePort + 3,
+    exporter: basePort + 5,
+    prometheus: basePort + 6,
+    alertmanager: basePort + 7,
     s3: basePort + 9,
     scratchFirst: basePort + 10,
     scratchLast: basePort + 19,
@@ -96,6 +110,25 @@ const daemonPaths = (dir: string, name: string) => ({
   pid: join(dir, `${name}.pid`),
   log: join(dir, `${name}.log`),
 })
+
+function monitoringPaths(dir: string): Layout['monitoring'] {
+  const file = (name: string) => join(dir, name)
+  return {
+    dir,
+    exporter: { pid: file('exporter.pid'), log: file('exporter.log') },
+    prometheus: {
+      ...daemonPaths(dir, 'prometheus'),
+      config: file('prometheus.yml'),
+      rules: file('rules.yml'),
+      data: file('prometheus-data'),
+    },
+    alertmanager: {
+      ...daemonPaths(dir, 'alertmanager'),
+      config: file('alertmanager.yml'),
+      data: file('alertmanager-data'),
+    },
+  }
+}
 
 export function layout(stateDir: string, basePort: number, siteUserHome = homedir()): Layout {
   const siteId = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
@@ -149,6 +182,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     },
     workload: { ...daemonPaths(d('workload'), 'writer'), acks: d('workload', 'acks.log') },
     scheduler: daemonPaths(d('scheduler'), 'scheduler'),
+    monitoring: monitoringPaths(d('monitoring')),
     scratchDir: d('scratch'),
     secrets: secretPaths(secretsDir),
   }

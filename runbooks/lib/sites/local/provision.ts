@@ -3,12 +3,11 @@
  * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
  * is never started again by `up`.
  */
-import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
 import { mkdirForSiteUser, giveToSiteUser, waitFor } from '../../adapters/process.ts'
 import { postmasterPid, probe, query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
-import { stopBouncer } from '../../adapters/pgbouncer.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { log } from '../../output/log.ts'
 import { pgbackrestConf, walScript } from './config-files.ts'
@@ -21,14 +20,14 @@ import { checkBinaries, checkPorts } from './preflight.ts'
 import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFor } from './replication.ts'
 import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } from './secrets.ts'
 import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
-import { stopWriter } from './workload.ts'
-import { ensureScheduler, schedulerWanted, stopScheduler } from './scheduler.ts'
+import { ensureScheduler, schedulerWanted } from './scheduler.ts'
 import { removeOrphanScratch } from './scratch.ts'
+import { ensureMonitoring } from './monitoring.ts'
 
 export type Change = string
 
 /** Build or repair the site; the changes it made (none on a healthy site). */
-export async function up(site: SiteHandle, opts: { scale: number }): Promise<Change[]> {
+export async function up(site: SiteHandle, opts: { scale: number; monitoring?: boolean }): Promise<Change[]> {
   await checkBinaries()
   await checkPorts(site)
   const fresh = !site.exists()
@@ -66,6 +65,7 @@ export async function up(site: SiteHandle, opts: { scale: number }): Promise<Cha
         LABDOJO_BASE_PORT: String(site.layout.basePort),
       }) && `started the scheduler (backups, proofs and drills by the policy; log ${site.layout.scheduler.log})`,
     )
+  if (opts.monitoring) for (const change of await ensureMonitoring(site)) note(change)
   return changes
 }
 
@@ -339,39 +339,6 @@ async function ensureFirstBackups(site: SiteHandle, state: SiteState): Promise<C
   return changes
 }
 
-/** Stop everything the site started, by pid: the writer, the endpoint, the nodes (standbys first), scratch clusters, S3. */
-export async function down(site: SiteHandle): Promise<Change[]> {
-  const { layout } = site
-  const changes: Change[] = []
-  if (await stopScheduler(layout)) changes.push('stopped the scheduler')
-  if (await stopWriter(layout)) changes.push('stopped the workload writer')
-  if (await stopBouncer(layout.pgbouncer)) changes.push('stopped PgBouncer')
-  // standbys first, so the primary's shutdown checkpoint is not waiting on them
-  const state = site.exists() ? site.state() : undefined
-  const order = state ? [...NODE_NAMES.filter((n) => n !== state.primary), state.primary] : [...NODE_NAMES]
-  for (const n of order) {
-    if (!postmasterPid(layout.node(n).data)) continue
-    await site.pg.stop(layout.node(n).data, 'fast')
-    changes.push(`stopped ${n}`)
-  }
-  for (const dir of listDirs(layout.scratchDir)) {
-    if (!postmasterPid(dir)) continue
-    await site.pg.stop(dir, 'fast')
-    changes.push(`stopped scratch cluster ${dir}`)
-  }
-  if (await stopS3(layout.s3)) changes.push('stopped s3rver')
-  return changes
-}
-
-/** Delete the site's state and secrets (after down). */
-export function purge(site: SiteHandle): void {
-  const { layout } = site
-  rmSync(layout.stateDir, { recursive: true, force: true })
-  rmSync(layout.secrets.dir, { recursive: true, force: true })
-  if (layout.socketDir.startsWith('/tmp/labdojo-')) rmSync(layout.socketDir, { recursive: true, force: true })
-}
-
-/** A fast reachability check of a repo's storage (for writing: backups, archiving); undefined when usable. */
 export async function repoDown(
   site: SiteHandle,
   repo: number,
@@ -393,11 +360,4 @@ export async function repoDown(
     }
   }
   return undefined
-}
-
-function listDirs(dir: string): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir)
-    .map((d) => join(dir, d))
-    .filter((d) => statSync(d).isDirectory())
 }

@@ -32,6 +32,14 @@ export function renderStatus(s: SiteStatus): string {
   lines.push(
     `${ok(sc.running || !sc.wanted)} schedule ${sc.running ? `running (pid ${sc.pid})${sc.next ? `, next ${sc.next.job} at ${sc.next.at}` : ''}${sc.lastEnded ? `; last: ${sc.lastEnded.replace(/^\S+ end /, '')}` : ''}` : sc.wanted ? 'NOT RUNNING' : 'off (LABDOJO_SCHEDULER=off)'}`,
   )
+  if (s.alerts)
+    lines.push(
+      `${ok(!s.alerts.length)} alerts   ${s.alerts.length ? `${s.alerts.length} firing` : 'none firing'} (Alertmanager)`,
+      ...s.alerts.map(
+        (a) =>
+          `     ${a.severity.toUpperCase().padEnd(8)} ${a.name}${a.escalation !== '0' ? ` (escalated, level ${a.escalation})` : ''}: ${a.summary} (since ${a.since.slice(0, 19)})`,
+      ),
+    )
   if (s.audit)
     lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))

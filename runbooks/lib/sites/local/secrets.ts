@@ -11,6 +11,9 @@ import { registerSecret } from '../../output/redact.ts'
 import { bouncerUsersFile, pgbackrestSecretsConf, pgpassFile } from './config-files.ts'
 import { passwordFor } from '../../adapters/postgres.ts'
 import type { Layout } from './layout.ts'
+import { join } from 'node:path'
+import type { DrPolicy } from '../../../../core/policy.ts'
+import { loadWebhooks, type Webhook } from '../../adapters/notify.ts'
 
 export const S3_KEY = 'S3RVER'
 export const S3_SECRET = 'S3RVER'
@@ -130,4 +133,9 @@ export function registerSiteSecrets(layout: Layout): void {
   for (const [k, v] of Object.entries(readSecrets(layout))) if (/^repo\d+-cipher-pass$/.test(k)) registerSecret(v)
   const password = dbPassword(layout)
   if (password) registerSecret(password)
+}
+
+/** The communication plan's webhooks for this site: webhooks.json in its secrets, or $LABDOJO_WEBHOOKS_FILE (validated). */
+export function siteWebhooks(site: { layout: Layout; policy: DrPolicy }): Webhook[] {
+  return loadWebhooks(site.policy, process.env.LABDOJO_WEBHOOKS_FILE ?? join(site.layout.secrets.dir, 'webhooks.json'))
 }

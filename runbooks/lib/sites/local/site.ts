@@ -12,7 +12,8 @@ import { SiteHandle } from './handle.ts'
 import { siteInventory } from './inventory.ts'
 import type { NodeName } from './layout.ts'
 import { writeNodeSettings, type RoleContext } from './node-settings.ts'
-import { down, purge, repoDown, up, writeBackrestConf, type Change } from './provision.ts'
+import { repoDown, up, writeBackrestConf, type Change } from './provision.ts'
+import { down, purge } from './teardown.ts'
 import { cloneStandby, ensureRunning, ensureSyncReplication } from './replication.ts'
 import { cipherPassMissing, registerSiteSecrets, requireCipherPass } from './secrets.ts'
 import { siteStatus, type SiteStatus } from './status.ts'
@@ -21,7 +22,7 @@ import type { NodeRole, SiteState } from './state.ts'
 export type { Change, NodeRole, SiteState, SiteStatus }
 
 export class LocalSite extends SiteHandle {
-  up(opts: { scale: number }): Promise<Change[]> {
+  up(opts: { scale: number; monitoring?: boolean }): Promise<Change[]> {
     return up(this, opts)
   }
 

@@ -15,6 +15,7 @@ import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
 import { repoDown } from './provision.ts'
 import { registerSiteSecrets } from './secrets.ts'
+import { firingAlerts, monitoringRunning, type FiringAlert } from './monitoring.ts'
 import { nextRuns, schedulerPid, schedulerWanted, type NextRun } from './scheduler.ts'
 import { verifyAuditChain } from '../../output/audit.ts'
 import type { NodeRole, SiteState } from './state.ts'
@@ -84,6 +85,8 @@ export type SiteStatus = {
   endpoint: EndpointRow
   s3: { port: number; running: boolean }
   scheduler: { running: boolean; pid: number | null; wanted: boolean; next: NextRun | null; lastEnded: string | null }
+  /** alerts Alertmanager holds as firing (null: monitoring is not running; see up --monitoring) */
+  alerts: FiringAlert[] | null
   /** the audit log's hash chain (when a file was given) */
   audit?: { file: string; ok: boolean; entries: number; problem?: string }
 }
@@ -118,6 +121,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
   const offsiteQueue = offsiteQueueRow(site, problems)
   const endpoint = await endpointRow(site, state, problems)
   const scheduler = schedulerRow(site, problems)
+  const alerts = monitoringRunning(site) ? await firingAlerts(site).catch(() => null) : null
   const audit = auditFile ? { file: auditFile, ...verifyAuditChain(auditFile) } : undefined
   if (audit && !audit.ok) problems.push(`audit log ${audit.file} was tampered with: ${audit.problem}`)
   return {
@@ -133,6 +137,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
     endpoint,
     s3: { port: site.layout.ports.s3, running: s3Running(site.layout.s3) },
     scheduler,
+    alerts,
     audit,
   }
 }

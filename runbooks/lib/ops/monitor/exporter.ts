@@ -1,0 +1,272 @@
+/**
+ * The DR exporter of the local site: Prometheus metrics of what `status`, the catalog, the audit
+ * log and the evidence ledger say. Reads happen in the background — the site's status every
+ * scrape interval, the catalog every `catalogRefresh` — and a scrape answers from the last
+ * reading (ages are computed at scrape time, and the age of each reading is exported). A site
+ * that is down is reported as down (labdojo_site_up 0), never as an error page.
+ */
+import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { storageGrowth, monthOf } from '../../../../core/report.ts'
+import type { CatalogBackup } from '../../../../core/recovery.ts'
+import { readEvidence } from '../../output/evidence.ts'
+import { log } from '../../output/log.ts'
+import type { LocalSite, SiteStatus } from '../../sites/local/site.ts'
+import { buildCatalog, type CatalogReport } from '../catalog/report.ts'
+import { backupOutcomes, auditEntries } from '../report/report.ts'
+
+const now = () => Date.now() / 1000
+
+export class Exporter {
+  readonly registry = new Registry()
+  private status: { at: number; value: SiteStatus | null; error: string | null } = { at: 0, value: null, error: null }
+  private catalog: { at: number; value: CatalogReport | null } = { at: 0, value: null }
+  private failuresSeen = new Map<string, number>()
+  private timers: NodeJS.Timeout[] = []
+
+  private g = (name: string, help: string, labelNames: string[] = [], collect?: () => void) =>
+    new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect ? { collect } : {}) })
+
+  private readonly siteUp = this.g('labdojo_site_up', 'the primary answers (1) or not (0)')
+  private readonly nodeUp = this.g('labdojo_node_up', 'a node answers', ['node', 'role'])
+  private readonly lagBytes = this.g('labdojo_replication_lag_bytes', 'bytes a standby is behind the primary', [
+    'node',
+    'role',
+  ])
+  private readonly lagSeconds = this.g('labdojo_replication_lag_seconds', 'seconds a standby is behind (replay lag)', [
+    'node',
+    'role',
+  ])
+  private readonly sync = this.g('labdojo_replication_synchronous', 'the standby confirms commits (1) or not', ['node'])
+  private readonly endpoint = this.g('labdojo_endpoint_target', '1 for the node the endpoint routes to', ['node'])
+  private readonly archiveFailing = this.g('labdojo_wal_archive_failing', 'the primary archive_command is failing')
+  private readonly archiveCurrent = this.g(
+    'labdojo_wal_archive_current',
+    'everything but the segment being written is archived',
+  )
+  private readonly archiveBehind = this.g('labdojo_wal_segments_behind', 'WAL segments not yet archived')
+  private readonly archiveLast = this.g(
+    'labdojo_wal_last_archived_age_seconds',
+    'seconds since the last archived segment',
+  )
+  private readonly queueFiles = this.g('labdojo_offsite_queue_files', 'WAL files waiting for repo 2')
+  private readonly queueAge = this.g(
+    'labdojo_offsite_queue_oldest_age_seconds',
+    'age of the oldest WAL file waiting for repo 2',
+  )
+  private readonly repoReachable = this.g('labdojo_repo_reachable', 'pgBackRest can read the repo', ['repo'])
+  private readonly lastBackup = this.g(
+    'labdojo_backup_last_success_timestamp_seconds',
+    'end of the newest good backup',
+    ['repo', 'type'],
+  )
+  private readonly lastSize = this.g('labdojo_backup_last_size_bytes', 'stored size of the newest good backup', [
+    'repo',
+    'type',
+  ])
+  private readonly lastDuration = this.g('labdojo_backup_last_duration_seconds', 'duration of the newest good backup', [
+    'repo',
+    'type',
+  ])
+  private readonly pointTime = this.g('labdojo_recoverable_point_timestamp_seconds', 'the latest recoverable point', [
+    'repo',
+  ])
+  // ages are computed when scraped, from the time of the reading
+  private readonly pointAge: Gauge = this.g(
+    'labdojo_recoverable_point_age_seconds',
+    'age of the latest recoverable point',
+    ['repo'],
+    () => {
+      this.pointAge.reset()
+      for (const r of this.catalog.value?.repos ?? [])
+        if (r.latest) this.pointAge.set({ repo: String(r.repo) }, now() - r.latest.time / 1000)
+    },
+  )
+  private readonly used = this.g('labdojo_repo_used_bytes', 'bytes the repo stores', ['repo'])
+  private readonly capacity = this.g('labdojo_repo_capacity_bytes', 'size of the file system the repo lives on', [
+    'repo',
+  ])
+  private readonly growth = this.g('labdojo_repo_growth_ratio', 'stored bytes now vs a month ago, minus 1', ['repo'])
+  private readonly ledgerPresent = this.g(
+    'labdojo_evidence_ledger_present',
+    'the evidence ledger exists (proof metrics need it)',
+  )
+  private readonly proofVerdict = this.g('labdojo_proof_last_verdict', 'newest proof per repo: 1 proven, 0 failed', [
+    'repo',
+  ])
+  private readonly proofTime = this.g('labdojo_proof_last_timestamp_seconds', 'when the newest proof ran', ['repo'])
+  private readonly drillVerdict = this.g('labdojo_drill_last_verdict', 'newest drill per level: 1 passed, 0 failed', [
+    'level',
+  ])
+  private readonly drillTime = this.g('labdojo_drill_last_timestamp_seconds', 'when the newest drill ran', ['level'])
+  private readonly drillRto = this.g('labdojo_drill_last_rto_seconds', 'worst recovery time in the newest drill', [
+    'level',
+  ])
+  private readonly drillRpo = this.g('labdojo_drill_last_rpo_seconds', 'worst data-loss window in the newest drill', [
+    'level',
+  ])
+  private readonly failovers = this.g('labdojo_failovers_total', 'failovers recorded in the evidence ledger')
+  private readonly statusAge: Gauge = this.g('labdojo_status_age_seconds', 'age of the status reading', [], () =>
+    this.statusAge.set(this.status.at ? now() - this.status.at : -1),
+  )
+  private readonly catalogAge: Gauge = this.g('labdojo_catalog_age_seconds', 'age of the catalog reading', [], () =>
+    this.catalogAge.set(this.catalog.at ? now() - this.catalog.at : -1),
+  )
+  private readonly backupFailures = new Counter({
+    name: 'labdojo_backup_failures_total',
+    help: 'failed backups (audit log)',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+
+  constructor(
+    private readonly site: LocalSite,
+    private readonly auditFile: string,
+  ) {}
+
+  /** Read everything once (the first scrape has data), then keep reading in the background. */
+  async start(): Promise<void> {
+    await Promise.all([this.refreshStatus(), this.refreshCatalog()])
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const loop = async () => {
+        await fn()
+        this.timers.push(setTimeout(loop, ms))
+      }
+      this.timers.push(setTimeout(loop, ms))
+    }
+    every(this.site.policy.monitoring.scrapeInterval * 1000, () => this.refreshStatus())
+    every(this.site.policy.monitoring.catalogRefresh * 1000, () => this.refreshCatalog())
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t)
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  async refreshStatus(): Promise<void> {
+    try {
+      this.status = { at: now(), value: await this.site.status(), error: null }
+    } catch (e) {
+      this.status = { at: now(), value: null, error: (e as Error).message.split('\n')[0]! }
+      log.warn(`status: ${this.status.error}`)
+    }
+    this.fromStatus(this.status.value)
+    this.fromAuditAndLedger()
+  }
+
+  async refreshCatalog(): Promise<void> {
+    try {
+      this.catalog = { at: now(), value: await buildCatalog(this.site) }
+      this.fromCatalog(this.catalog.value!)
+    } catch (e) {
+      log.warn(`catalog: ${(e as Error).message.split('\n')[0]}`)
+    }
+  }
+
+  private fromStatus(s: SiteStatus | null): void {
+    for (const g of [this.nodeUp, this.lagBytes, this.lagSeconds, this.sync, this.endpoint, this.repoReachable])
+      g.reset()
+    const primary = s?.nodes.find((n) => n.name === s.primary)
+    this.siteUp.set(primary?.live === 'primary' ? 1 : 0)
+    if (!s) return
+    for (const n of s.nodes) {
+      const l = { node: n.name, role: n.role }
+      this.nodeUp.set(l, n.live === 'down' ? 0 : 1)
+      if (n.role === 'primary' || n.role === 'fenced') continue
+      if (n.replicationLagBytes !== null) this.lagBytes.set(l, n.replicationLagBytes)
+      if (n.replayLagSeconds !== null) this.lagSeconds.set(l, n.replayLagSeconds)
+      this.sync.set({ node: n.name }, n.syncState === 'sync' || n.syncState === 'quorum' ? 1 : 0)
+    }
+    if (s.endpoint.target) this.endpoint.set({ node: s.endpoint.target }, 1)
+    if (s.archive) {
+      this.archiveFailing.set(s.archive.failing ? 1 : 0)
+      this.archiveCurrent.set(!s.archive.failing && (s.archive.lagSegments ?? 99) <= 1 ? 1 : 0)
+      if (s.archive.lagSegments !== null) this.archiveBehind.set(s.archive.lagSegments)
+      if (s.archive.lastArchivedAgeSeconds !== null) this.archiveLast.set(s.archive.lastArchivedAgeSeconds)
+    }
+    for (const r of s.repos) this.repoReachable.set({ repo: String(r.index) }, r.healthy ? 1 : 0)
+    this.queueFiles.set(s.offsiteQueue.files)
+    this.queueAge.set(s.offsiteQueue.oldestAgeSeconds ?? 0)
+  }
+
+  private fromCatalog(c: CatalogReport): void {
+    for (const g of [
+      this.lastBackup,
+      this.lastSize,
+      this.lastDuration,
+      this.pointTime,
+      this.used,
+      this.capacity,
+      this.growth,
+    ])
+      g.reset()
+    for (const r of c.repos) {
+      const repo = String(r.repo)
+      const good = r.backups.filter((b) => !b.error)
+      for (const type of ['full', 'diff', 'incr'] as const) {
+        const b = good.filter((x) => x.type === type).at(-1)
+        if (!b) continue
+        this.lastBackup.set({ repo, type }, b.stop / 1000)
+        this.lastSize.set({ repo, type }, b.repoSize ?? b.size)
+        this.lastDuration.set({ repo, type }, (b.stop - b.start) / 1000)
+      }
+      if (r.latest) this.pointTime.set({ repo }, r.latest.time / 1000)
+      const g = storageGrowth(good as CatalogBackup[], monthOf(undefined, new Date()))
+      if (g.value !== null) this.growth.set({ repo }, g.value / 100)
+      const dir = r.repo === 1 ? this.site.layout.pgbackrest.repo1 : this.site.layout.s3.data
+      if (existsSync(dir)) {
+        this.used.set({ repo }, bytesUnder(dir))
+        const fs = statfsSync(dir)
+        this.capacity.set({ repo }, fs.blocks * fs.bsize)
+      }
+    }
+  }
+
+  private fromAuditAndLedger(): void {
+    const counts = new Map<string, number>()
+    for (const o of backupOutcomes(auditEntries(this.auditFile)))
+      if (!o.ok) counts.set(o.type, (counts.get(o.type) ?? 0) + 1)
+    for (const [type, n] of counts) {
+      const seen = this.failuresSeen.get(type) ?? 0
+      if (n > seen) this.backupFailures.inc({ type }, n - seen)
+      this.failuresSeen.set(type, n)
+    }
+    for (const type of ['full', 'diff', 'incr', 'logical']) if (!counts.has(type)) this.backupFailures.inc({ type }, 0)
+    const file = this.site.layout.evidenceFile
+    this.ledgerPresent.set(existsSync(file) ? 1 : 0)
+    if (!existsSync(file)) return
+    const ledger = readEvidence(file)
+    for (const r of ledger) {
+      const at = Date.parse(r.at) / 1000
+      if (r.kind === 'proof') {
+        this.proofVerdict.set({ repo: String(r.repo) }, r.verdict === 'proven' ? 1 : 0)
+        this.proofTime.set({ repo: String(r.repo) }, at)
+      } else if (r.kind === 'drill') {
+        const level = String(r.level)
+        const objectives = (r.objectives as { worstRtoSeconds: number | null; worstRpoSeconds: number | null }[]) ?? []
+        this.drillVerdict.set({ level }, r.verdict === 'passed' ? 1 : 0)
+        this.drillTime.set({ level }, at)
+        const worst = (k: 'worstRtoSeconds' | 'worstRpoSeconds') =>
+          Math.max(0, ...objectives.map((o) => o[k]).filter((v): v is number => typeof v === 'number'))
+        this.drillRto.set({ level }, worst('worstRtoSeconds'))
+        this.drillRpo.set({ level }, worst('worstRpoSeconds'))
+      }
+    }
+    this.failovers.set(ledger.filter((r) => r.kind === 'failover' && r.verdict === 'ok').length)
+  }
+}
+
+/** Bytes of every file under a directory. */
+function bytesUnder(dir: string): number {
+  let total = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) total += bytesUnder(p)
+    else if (e.isFile()) total += statSync(p).size
+  }
+  return total
+}
