@@ -7,22 +7,33 @@ import { pgBin, query, type Conn } from '../../adapters/postgres.ts'
 import type { Runner } from '../../adapters/exec.ts'
 
 export interface StructureReport {
-  amcheck: string[]
+  /** null: not run yet (a held restore without the amcheck extension is checked after promotion) */
+  amcheck: string[] | null
   foreignKeys: string[]
   sequences: string[]
   checksums: string[]
 }
 
 export const structureProblems = (s: StructureReport): string[] => [
-  ...s.amcheck,
+  ...(s.amcheck ?? ['pg_amcheck did not run']),
   ...s.foreignKeys,
   ...s.sequences,
   ...s.checksums,
 ]
 
-export async function checkStructure(run: Runner, c: Conn & { database: string }): Promise<StructureReport> {
+/**
+ * On a cluster held read-only in recovery (`heldInRecovery`), pg_amcheck runs only if the
+ * amcheck extension came with the backup (nothing can be installed there) and without
+ * --parent-check (it needs a lock recovery forbids); otherwise it is left for after promotion.
+ */
+export async function checkStructure(
+  run: Runner,
+  c: Conn & { database: string },
+  o: { heldInRecovery: boolean } = { heldInRecovery: false },
+): Promise<StructureReport> {
+  const amcheckHere = !o.heldInRecovery || (await hasAmcheck(c))
   const [amcheck, foreignKeys, sequences, checksums] = await Promise.all([
-    amcheckProblems(run, c),
+    amcheckHere ? amcheckProblems(run, c, o.heldInRecovery) : null,
     orphanProblems(c),
     sequenceProblems(c),
     checksumProblems(c),
@@ -30,14 +41,22 @@ export async function checkStructure(run: Runner, c: Conn & { database: string }
   return { amcheck, foreignKeys, sequences, checksums }
 }
 
+const hasAmcheck = async (c: Conn) =>
+  (await query<{ n: number }>(c, `SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'amcheck'`))[0]!.n > 0
+
 /** pg_amcheck: every table's heap, and every B-tree index checked against its heap. */
-async function amcheckProblems(run: Runner, c: Conn & { database: string }): Promise<string[]> {
+export async function amcheckProblems(
+  run: Runner,
+  c: Conn & { database: string },
+  inRecovery = false,
+): Promise<string[]> {
   const args = ['-h', c.host, '-p', String(c.port), '-U', c.user ?? 'postgres', '--no-password']
-  const r = await run(
-    pgBin('pg_amcheck'),
-    [...args, '--install-missing', '--heapallindexed', '--parent-check', '-d', c.database],
-    { asSiteUser: true, nothrow: true, timeoutMs: 4 * 3600_000 },
-  )
+  const mode = inRecovery ? ['--heapallindexed'] : ['--install-missing', '--heapallindexed', '--parent-check']
+  const r = await run(pgBin('pg_amcheck'), [...args, ...mode, '-d', c.database], {
+    asSiteUser: true,
+    nothrow: true,
+    timeoutMs: 4 * 3600_000,
+  })
   if (r.code === 0) return []
   const lines = `${r.stdout}\n${r.stderr}`.trim().split('\n').filter(Boolean)
   return [`pg_amcheck found corruption (exit ${r.code}): ${lines.slice(0, 5).join(' | ')}`]

@@ -50,6 +50,7 @@ export async function up(site: SiteHandle, opts: { scale: number; monitoring?: b
   note(await ensureOffsiteQueueShipped(site, state))
   note(await ensureStanza(site))
   note(await ensureDataSet(site, state))
+  note(await ensureAmcheck(site, state))
   for (const change of await ensureStandbys(site, state)) note(change)
   for (const gone of await removeOrphanScratch(site)) note(`removed the scratch cluster of a killed runbook: ${gone}`)
   note(await ensureWarmReplaying(site, state))
@@ -273,6 +274,15 @@ async function ensureDataSet(site: SiteHandle, state: SiteState): Promise<Change
   if (await dataSetLoaded(site, state.primary)) return undefined
   await loadDataSet(site, state.primary, state.scale)
   return `loaded the LabDojo data set (scale ${state.scale})`
+}
+
+/** Proofs check restores held read-only, where no extension can be installed: the primary carries amcheck. */
+async function ensureAmcheck(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
+  const conn = site.conn(state.primary)
+  const sql = `SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'amcheck'`
+  if ((await query<{ n: number }>(conn, sql))[0]!.n) return undefined
+  await query(conn, 'CREATE EXTENSION IF NOT EXISTS amcheck')
+  return 'installed the amcheck extension (proofs check a held restore with it; backups from now on carry it)'
 }
 
 async function dataSetLoaded(site: SiteHandle, node: NodeName): Promise<boolean> {
