@@ -6,7 +6,6 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as aws from '@pulumi/aws'
 import type { DrPolicy } from '../../core/policy.ts'
-import { scheduledBackupGapSeconds } from '../../core/tier-verdicts.ts'
 import { drTags } from './tags.ts'
 
 export interface MonitoringArgs {
@@ -31,42 +30,18 @@ export interface AlarmSpec {
   description: string
 }
 
-/** The alarms, as data: each threshold from the policy (or the guide's 85% storage rule). */
+/**
+ * The alarms, as data, on metrics AWS itself publishes: the bucket's size (daily) and the
+ * replication latency (replication metrics are enabled on the rule). Backup age, archive lag and
+ * replication lag alarms in a custom namespace were removed: nothing publishes those metrics, and
+ * with missing data treated as breaching they fired forever. Those conditions are the rules of
+ * core/alerts.ts, evaluated by Prometheus next to the database (README "Monitoring and alerting").
+ */
 export function alarmSpecs(
   a: Pick<MonitoringArgs, 'policy' | 'backupBucket' | 'replicaBucket' | 'replicationRuleId' | 'storageCapacityBytes'>,
 ): AlarmSpec[] {
   const p = a.policy
   return [
-    {
-      name: 'backup-age',
-      namespace: 'LabDojo/DR',
-      metricName: 'LatestBackupAgeSeconds',
-      threshold: scheduledBackupGapSeconds(p) + 3600,
-      statistic: 'Maximum',
-      period: 300,
-      dimensions: { Stack: 'prod' },
-      description: 'latest backup older than the schedule allows (catalog.ts publishes the metric)',
-    },
-    {
-      name: 'archive-lag',
-      namespace: 'LabDojo/DR',
-      metricName: 'ArchiveLagSeconds',
-      threshold: p.tiers[1].rpo,
-      statistic: 'Maximum',
-      period: 60,
-      dimensions: { Stack: 'prod' },
-      description: 'WAL archive lags beyond the tier-1 RPO',
-    },
-    {
-      name: 'replication-lag',
-      namespace: 'LabDojo/DR',
-      metricName: 'ReplicationLagSeconds',
-      threshold: p.sites.hot.rpo,
-      statistic: 'Maximum',
-      period: 60,
-      dimensions: { Site: 'hot' },
-      description: 'hot standby lag beyond the hot site RPO',
-    },
     {
       name: 'storage-usage',
       namespace: 'AWS/S3',
@@ -123,7 +98,7 @@ export class Monitoring extends pulumi.ComponentResource {
           evaluationPeriods: 1,
           threshold: s.threshold,
           comparisonOperator: 'GreaterThanThreshold',
-          treatMissingData: s.namespace === 'LabDojo/DR' ? 'breaching' : 'notBreaching',
+          treatMissingData: 'notBreaching',
           alarmActions: [this.topic.arn],
           okActions: [this.topic.arn],
           tags: drTags('primary', 'alarm'),

@@ -52,7 +52,6 @@ export function drStack(c: DrConfig) {
   transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
   transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
   warmCluster(c, prod, warmVault)
-  notificationChannels(c)
   const inventory: pulumi.Output<Inventory> = pulumi
     .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
     .apply(([wb, cb, wk, ck]) => drInventory(c, { wb, cb, wk, ck }))
@@ -111,21 +110,6 @@ function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVau
     standby: { repoName: 'repo1' },
     cipherPass: prod.requireOutput('repoCipherPass') as pulumi.Output<string>,
   })
-}
-
-/** One email channel per person in the communication plan's order. */
-function notificationChannels(c: DrConfig): void {
-  const p = c.policy
-  for (const [i, who] of p.communication.notificationOrder.entries()) {
-    const email = c.alertEmails[who]
-    if (!email) continue
-    new gcp.monitoring.NotificationChannel(`alert-${i + 1}-${who.toLowerCase().replace(/_/g, '-')}`, {
-      project: c.gcpProject,
-      type: 'email',
-      displayName: `${i + 1}. ${who}`,
-      labels: { email_address: email },
-    })
-  }
 }
 
 /** The dr stack's inventory (the runbooks' contract), from the names the providers assigned. */
