@@ -1,5 +1,5 @@
 /** The policy's monitoring section, validated like the rest (every problem at once). */
-import type { Checker } from './policy-parse.ts'
+import type { Checker } from './policy-check.ts'
 import { ALERT_CLASSES, type AlertClass, type AlertClassPolicy, type Monitoring } from './policy.ts'
 
 export function parseMonitoring(c: Checker, raw: unknown): Monitoring {

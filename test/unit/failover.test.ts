@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { decideFailover, lossWindow, type FailoverFacts } from '../../core/failover.ts'
-import { commitsIn, followedTimeline, parseControlData, strandedBefore } from '../../runbooks/lib/adapters/postgres.ts'
+import {
+  commitsIn,
+  followedTimeline,
+  parseControlData,
+  strandedBefore,
+} from '../../runbooks/lib/adapters/cluster-files.ts'
 import { cancelledSyncWaits } from '../../runbooks/lib/ops/failover/facts.ts'
 
 const facts = (over: Partial<FailoverFacts> = {}, flags: Partial<FailoverFacts['flags']> = {}): FailoverFacts => ({

@@ -6,7 +6,8 @@
  */
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { followedTimeline, query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
+import { query } from '../../adapters/postgres.ts'
+import { followedTimeline, serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { log } from '../../output/log.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'

@@ -8,14 +8,8 @@ import { basename, join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import { lossWindow, type DetectionResult, type FailoverFacts, type PrimaryWal } from '../../../../core/failover.ts'
 import { lsnToBigInt } from '../../../../core/wal.ts'
-import {
-  controlData,
-  followedTimeline,
-  probe,
-  query,
-  walCommitsAfter,
-  type NodeStatus,
-} from '../../adapters/postgres.ts'
+import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { controlData, followedTimeline, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import { waitFor, walkFiles } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import { NODE_NAMES, STANZA, type NodeName } from '../../sites/local/layout.ts'

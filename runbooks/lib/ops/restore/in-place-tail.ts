@@ -5,7 +5,8 @@
  */
 import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
-import { controlData, probe, query, walCommitsAfter } from '../../adapters/postgres.ts'
+import { probe, query } from '../../adapters/postgres.ts'
+import { controlData, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'

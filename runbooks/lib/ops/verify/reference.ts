@@ -5,7 +5,8 @@
  * resumes one that a killed proof left paused.
  */
 import { lsnToBigInt, segmentName } from '../../../../core/wal.ts'
-import { query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
+import { query } from '../../adapters/postgres.ts'
+import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import type { NodeName } from '../../sites/local/layout.ts'

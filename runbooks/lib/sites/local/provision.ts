@@ -3,11 +3,11 @@
  * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
  * is never started again by `up`.
  */
-import { chmodSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
 import { mkdirForSiteUser, giveToSiteUser, waitFor } from '../../adapters/process.ts'
-import { postmasterPid, probe, query, serverLog, strandedBefore } from '../../adapters/postgres.ts'
+import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { log } from '../../output/log.ts'
 import { pgbackrestConf, walScript } from './config-files.ts'
@@ -19,12 +19,11 @@ import { writeHba, writeInitdbFiles } from './node-settings.ts'
 import { checkBinaries, checkPorts } from './preflight.ts'
 import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFor } from './replication.ts'
 import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } from './secrets.ts'
-import { newSiteState, nodesWithRole, type SiteState } from './state.ts'
+import { newSiteState, nodesWithRole, type Change, type SiteState } from './state.ts'
 import { ensureScheduler, schedulerWanted } from './scheduler.ts'
 import { removeOrphanScratch } from './scratch.ts'
+import { ensureWarmFollows, ensureWarmReplaying } from './warm.ts'
 import { ensureMonitoring } from './monitoring.ts'
-
-export type Change = string
 
 /** Build or repair the site; the changes it made (none on a healthy site). */
 export async function up(site: SiteHandle, opts: { scale: number; monitoring?: boolean }): Promise<Change[]> {
@@ -199,47 +198,6 @@ async function waitReplayed(site: SiteHandle, node: NodeName, lsn: string): Prom
   const sql = `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true) AS ok`
   const replayed = async () => (await query<{ ok: boolean }>(site.conn(node, 'postgres'), sql, [lsn]))[0]?.ok
   await waitFor(`${node} to replay the password change (${lsn})`, replayed, 180_000, 200)
-}
-
-/** A proof pauses the warm standby's replay and resumes it; one killed midway leaves it paused: resume it. */
-async function ensureWarmReplaying(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
-  for (const n of nodesWithRole(state, 'warm')) {
-    const sql = `SELECT pg_is_in_recovery() AND pg_get_wal_replay_pause_state() <> 'not paused' AS paused`
-    const [r] = await query<{ paused: boolean }>(site.conn(n, 'postgres'), sql).catch(() => [])
-    if (!r?.paused) continue
-    await query(site.conn(n, 'postgres'), 'SELECT pg_wal_replay_resume()')
-    return `resumed ${n}'s replay (left paused by an interrupted verify)`
-  }
-  return undefined
-}
-
-/**
- * A warm standby that replayed past a newer timeline's fork point can never follow the primary
- * (status says so): clone it afresh from the primary. Its old directory is moved aside first and
- * removed only once the clone replays; it holds nothing the primary lacks.
- */
-async function ensureWarmFollows(site: SiteHandle, state: SiteState): Promise<Change[]> {
-  const changes: Change[] = []
-  for (const n of nodesWithRole(state, 'warm')) {
-    const paths = site.layout.node(n)
-    const stranded = postmasterPid(paths.data) ? strandedBefore(serverLog(paths.log)) : undefined
-    if (stranded === undefined) continue
-    log.step(`${n} replayed past timeline ${stranded}'s fork point and cannot follow it: cloning it afresh`)
-    await site.pg.stop(paths.data, 'fast')
-    const aside = `${paths.data}.stranded`
-    rmSync(aside, { recursive: true, force: true })
-    renameSync(paths.data, aside)
-    await cloneStandby(site, state, n)
-    await ensureRunning(site, state, n)
-    await waitFor(
-      `${n} to replay as a warm standby`,
-      async () => (await query<{ r: boolean }>(site.conn(n, 'postgres'), 'SELECT pg_is_in_recovery() AS r'))[0]!.r,
-      600_000,
-    )
-    rmSync(aside, { recursive: true, force: true })
-    changes.push(`rebuilt ${n} (warm): it had replayed past timeline ${stranded}'s fork point`)
-  }
-  return changes
 }
 
 /** WAL queued for repo2 while it was away ships with the next archived file; `up` ships it now. */

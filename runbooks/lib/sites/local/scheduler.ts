@@ -14,6 +14,7 @@ import type { DrPolicy } from '../../../../core/policy.ts'
 import { scheduledJobs } from '../../../../core/schedule.ts'
 import { pidAlive, readPid, startDetached, stopByPidFile } from '../../adapters/process.ts'
 import type { Layout } from './layout.ts'
+import { serverLog } from '../../adapters/cluster-files.ts'
 
 const MAIN = fileURLToPath(new URL('./scheduler-main.ts', import.meta.url))
 const TSX = createRequire(import.meta.url).resolve('tsx')
@@ -51,4 +52,32 @@ export function nextRuns(p: DrPolicy, now = new Date()): NextRun[] {
       at: new Cron(j.cron, { timezone: 'UTC', paused: true }).nextRun(now)?.toISOString() ?? '',
     }))
     .sort((a, b) => a.at.localeCompare(b.at))
+}
+
+export interface SchedulerRow {
+  running: boolean
+  pid: number | null
+  wanted: boolean
+  next: NextRun | null
+  lastEnded: string | null
+}
+
+/** The scheduler: running or not, the next job, the last that ended (from its log). */
+export function schedulerRow(site: { layout: Layout; policy: DrPolicy }, problems: string[]): SchedulerRow {
+  const pid = schedulerPid(site.layout) ?? null
+  const wanted = schedulerWanted()
+  if (!pid && wanted)
+    problems.push(
+      `the scheduler is not running: no backup, proof or drill runs by the policy's schedule; local.ts up starts it (log ${site.layout.scheduler.log})`,
+    )
+  const ends = serverLog(site.layout.scheduler.log, 64 << 10)
+    .split('\n')
+    .filter((l) => / end /.test(l))
+  return {
+    running: !!pid,
+    pid,
+    wanted,
+    next: pid ? (nextRuns(site.policy)[0] ?? null) : null,
+    lastEnded: ends.at(-1) ?? null,
+  }
 }

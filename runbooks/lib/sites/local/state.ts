@@ -119,3 +119,6 @@ export function writeState(layout: Layout, state: SiteState): void {
 export function nodesWithRole(state: SiteState, role: NodeRole): NodeName[] {
   return NODE_NAMES.filter((n) => state.roles[n] === role)
 }
+
+/** One thing `up` (or `down`) changed, in words. */
+export type Change = string

@@ -9,14 +9,15 @@ import { nodeHealthy } from '../../../../core/health.ts'
 import { archiveTimeoutSeconds } from '../../../../core/policy.ts'
 import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
 import { bouncerRunning, configuredTarget } from '../../adapters/pgbouncer.ts'
-import { postmasterPid, probe, query, serverLog, strandedBefore, type NodeStatus } from '../../adapters/postgres.ts'
+import { postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { s3Running } from '../../adapters/s3-server.ts'
 import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
 import { repoDown } from './provision.ts'
 import { registerSiteSecrets } from './secrets.ts'
 import { firingAlerts, monitoringRunning, type FiringAlert } from './monitoring.ts'
-import { nextRuns, schedulerPid, schedulerWanted, type NextRun } from './scheduler.ts'
+import { schedulerRow, type SchedulerRow } from './scheduler.ts'
 import { verifyAuditChain } from '../../output/audit.ts'
 import type { NodeRole, SiteState } from './state.ts'
 
@@ -84,7 +85,7 @@ export type SiteStatus = {
   offsiteQueue: OffsiteQueueRow
   endpoint: EndpointRow
   s3: { port: number; running: boolean }
-  scheduler: { running: boolean; pid: number | null; wanted: boolean; next: NextRun | null; lastEnded: string | null }
+  scheduler: SchedulerRow
   /** alerts Alertmanager holds as firing (null: monitoring is not running; see up --monitoring) */
   alerts: FiringAlert[] | null
   /** the audit log's hash chain (when a file was given) */
@@ -139,26 +140,6 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
     scheduler,
     alerts,
     audit,
-  }
-}
-
-/** The scheduler: running or not, the next job, the last that ended (from its log). */
-function schedulerRow(site: SiteHandle, problems: string[]): SiteStatus['scheduler'] {
-  const pid = schedulerPid(site.layout) ?? null
-  const wanted = schedulerWanted()
-  if (!pid && wanted)
-    problems.push(
-      `the scheduler is not running: no backup, proof or drill runs by the policy's schedule; local.ts up starts it (log ${site.layout.scheduler.log})`,
-    )
-  const ends = serverLog(site.layout.scheduler.log, 64 << 10)
-    .split('\n')
-    .filter((l) => / end /.test(l))
-  return {
-    running: !!pid,
-    pid,
-    wanted,
-    next: pid ? (nextRuns(site.policy)[0] ?? null) : null,
-    lastEnded: ends.at(-1) ?? null,
   }
 }
 

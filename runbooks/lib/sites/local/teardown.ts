@@ -8,7 +8,7 @@ import { stopS3 } from '../../adapters/s3-server.ts'
 import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES } from './layout.ts'
 import { stopMonitoring } from './monitoring.ts'
-import type { Change } from './provision.ts'
+import type { Change } from './state.ts'
 import { stopScheduler } from './scheduler.ts'
 import { stopWriter } from './workload.ts'
 
