@@ -109,11 +109,15 @@ describe('backups', () => {
     child.stderr.on('data', (d) => (stderr += d))
     const exited = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)))
     const conf = `--config=${join(t.stateDir, 'pgbackrest', 'pgbackrest.conf')}`
+    // the wrapper is killed once pgBackRest itself runs under it (killed earlier, nothing was started)
     const [wrapper] = await waitFor(
-      "the backup's runuser wrapper",
+      "the backup's runuser wrapper, with pgBackRest running under it",
       async () => {
         const p = processesWith((argv) => argv[0] === 'runuser' && argv.includes(conf) && argv.includes('backup'))
-        return p.length ? p : undefined
+        const br = processesWith(
+          (argv) => !!argv[0]?.endsWith('pgbackrest') && argv.includes(conf) && argv.includes('backup'),
+        )
+        return p.length && br.length ? p : undefined
       },
       60_000,
       5,

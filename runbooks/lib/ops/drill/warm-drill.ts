@@ -6,14 +6,10 @@
  */
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { query } from '../../adapters/postgres.ts'
-import { followedTimeline, serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
-import { log } from '../../output/log.ts'
-import { waitFor } from '../../adapters/process.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { failover } from '../failover/failover.ts'
-import { rejoin } from '../failback/rejoin.ts'
+import { keepWarmFollowing, rejoin } from '../failback/rejoin.ts'
 import { acked, lostCommits } from '../../sites/local/workload.ts'
 
 export interface WarmDrillResult {
@@ -30,43 +26,6 @@ export interface WarmDrillResult {
 
 const noConfirm = async () => {}
 
-const logOf = (site: LocalSite, n: NodeName) => serverLog(site.layout.node(n).log)
-
-/**
- * After the hot drill's failover and switch back the primary runs on a newer timeline, which
- * the archive-fed warm standby follows once it fetches the new history and segments. End the
- * primary's segment and wait until the warm standby has replayed past it on the primary's
- * timeline. A warm standby that replayed past a fork point (the dead primary's last archived
- * segment held WAL the promoted standby never received) can never follow: it is rewound (or
- * cloned afresh) from the primary, as failback does, and said so.
- */
-async function warmOnTimeline(site: LocalSite, primary: NodeName, warm: NodeName, audit: AuditLog): Promise<string> {
-  const conn = site.conn(primary, 'postgres')
-  const [p] = await query<{ lsn: string; tl: number }>(
-    conn,
-    `SELECT lsn::text, ('x' || substr(pg_walfile_name(lsn), 1, 8))::bit(32)::int AS tl FROM (SELECT pg_switch_wal() AS lsn) s`,
-  )
-  let rebuilt = ''
-  const caughtUp = async () => {
-    const stranded = strandedBefore(logOf(site, warm))
-    if (stranded !== undefined && !rebuilt) {
-      log.warn(
-        `${warm} replayed past timeline ${stranded}'s fork point and cannot follow it: rebuilding it from ${primary}`,
-      )
-      const r = await rejoin(site, warm, audit, 'warm')
-      rebuilt = `${warm} was stranded before timeline ${stranded} (replayed past its fork point); ${r.method} from ${primary}`
-    }
-    const [w] = await query<{ ok: boolean }>(
-      site.conn(warm, 'postgres'),
-      'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok',
-      [p!.lsn],
-    )
-    return w!.ok && followedTimeline(logOf(site, warm)) === p!.tl
-  }
-  await waitFor(`${warm} to replay ${p!.lsn} on timeline ${p!.tl}`, caughtUp, 120_000, 200)
-  return rebuilt
-}
-
 export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: string): Promise<WarmDrillResult> {
   const start = site.state()
   const primary = start.primary
@@ -75,9 +34,7 @@ export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: 
   if (!warm) throw new Error('the site has no warm standby to drill (local.ts status shows the roles)')
   const manual = { dryRun: false, acceptDataLoss: false, switchover: true, automatic: false }
 
-  const rebuilt = await audit.step(`let ${warm} replay onto ${primary}'s timeline`, () =>
-    warmOnTimeline(site, primary, warm, audit),
-  )
+  const rebuilt = await keepWarmFollowing(site, audit)
   const t0 = Date.now()
   const toWarm = await failover(site, { ...manual, to: 'warm' }, audit, noConfirm)
   const toWarmSeconds = (Date.now() - t0) / 1000

@@ -8,6 +8,7 @@ import { existsSync, renameSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
 import { stamp, waitFor } from '../../adapters/process.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
+import { followedTimeline, serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
@@ -63,7 +64,47 @@ export async function rejoin(
   if (role === 'hot') await startAsStandby(site, node, primary, audit)
   else await startAsWarm(site, state, node, audit)
   await recordRole(site, state, node, role)
-  return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail }
+  // the redundancy a failover took away is back only when the warm site follows the new history too
+  const warm = role === 'hot' ? await keepWarmFollowing(site, audit) : ''
+  return { node, primary, method, seconds: (Date.now() - t0) / 1000, detail: warm ? `${detail}; ${warm}` : detail }
+}
+
+/**
+ * After a failover the primary runs on a new timeline, which the archive-fed warm standby
+ * follows once it fetches the new history. End the primary's segment and wait until each running
+ * warm standby has replayed past it on the primary's timeline. One that replayed past the fork
+ * point (the dead primary's last archived segment held WAL the promoted standby never received)
+ * can never follow: it is rewound (or cloned afresh) from the primary as a warm standby, and
+ * said so. Returns what was done ('' when nothing had to be).
+ */
+export async function keepWarmFollowing(site: LocalSite, audit: AuditLog): Promise<string> {
+  const state = site.state()
+  const warm = NODE_NAMES.find((n) => state.roles[n] === 'warm' && postmasterPid(site.layout.node(n).data))
+  if (!warm) return ''
+  const primary = state.primary
+  const [p] = await query<{ lsn: string; tl: number }>(
+    site.conn(primary, 'postgres'),
+    `SELECT lsn::text, ('x' || substr(pg_walfile_name(lsn), 1, 8))::bit(32)::int AS tl FROM (SELECT pg_switch_wal() AS lsn) s`,
+  )
+  const logOf = () => serverLog(site.layout.node(warm).log)
+  let rebuilt = ''
+  const follows = async () => {
+    const stranded = strandedBefore(logOf())
+    if (stranded !== undefined && !rebuilt) {
+      log.warn(
+        `${warm} replayed past timeline ${stranded}'s fork point and cannot follow it: rebuilding it from ${primary}`,
+      )
+      const r = await rejoin(site, warm, audit, 'warm')
+      rebuilt = `${warm} (warm) was stranded before timeline ${stranded}: ${r.method} from ${primary}`
+    }
+    const sql = 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok'
+    const [w] = await query<{ ok: boolean }>(site.conn(warm, 'postgres'), sql, [p!.lsn])
+    return w!.ok && followedTimeline(logOf()) === p!.tl
+  }
+  await audit.step(`let ${warm} replay onto ${primary}'s timeline ${p!.tl}`, () =>
+    waitFor(`${warm} to replay ${p!.lsn} on timeline ${p!.tl}`, follows, 120_000, 200),
+  )
+  return rebuilt
 }
 
 async function stopFencedNode(site: LocalSite, node: NodeName, audit: AuditLog): Promise<void> {
