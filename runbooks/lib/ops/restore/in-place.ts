@@ -31,6 +31,7 @@ import {
   type Staging,
 } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
+import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 import {
   archiveTheTail,
   catchUpStaged,
@@ -58,6 +59,7 @@ export async function restoreInPlace(
   }
   const timings: Record<string, number> = {}
   await requireLatestReachable(site, primary, plan, o)
+  await readErasures(site) // read before anything changes: the restored data serves only once the ledger is re-applied
 
   await stageAndVerify(site, plan, staging, audit, timings, t0)
   timings.verifiedSeconds = (Date.now() - t0) / 1000
@@ -219,6 +221,8 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
     600_000,
     100,
   )
+  // before the endpoint routes to it: every erased person's rows go again (a failure rolls back)
+  await audit.step('re-apply the erasure ledger', () => reapplyErasures(site, site.conn(primary)))
   const verifySql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('restore-verify', $1, 'in-place restore verified') ON CONFLICT DO NOTHING`
   await query(site.conn(primary), verifySql, [Date.now()])
   // promoted: the restore's recovery settings (the staging path, the target) must not reach

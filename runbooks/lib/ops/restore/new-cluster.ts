@@ -22,6 +22,7 @@ import {
   verifyTables,
 } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
+import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 
 export async function restoreNew(
   site: LocalSite,
@@ -30,12 +31,14 @@ export async function restoreNew(
   audit: AuditLog,
 ): Promise<RestoreReport> {
   const t0 = Date.now()
+  await readErasures(site) // the erasure ledger must be readable before anything is restored: nothing serves without it
   const port = o.port ?? (await freeScratchPort(site.layout))
   const dir = o.into ?? join(site.layout.scratchDir, `restore-${stamp()}-${port}`)
   const created = !existsSync(dir)
   mkdirForSiteUser(dir, 0o700)
   const logFile = join(dir, 'restore.log')
   const timings: Record<string, number> = {}
+  let erased: { people: number; rows: number } | undefined
   try {
     await audit.step('pgbackrest restore', () => site.br.restore(restoreArgs(site.layout, plan, dir, 'promote')), {
       dir,
@@ -45,27 +48,9 @@ export async function restoreNew(
     writeHba(dir) // the backup may carry an older pg_hba.conf
     timings.restoreSeconds = (Date.now() - t0) / 1000
     const t1 = Date.now()
-    await audit.step(
-      'start restored cluster',
-      () => site.pg.start(dir, logFile, restoredClusterOptions(port, `restore-${port}`, site.layout.socketDir)),
-      { port },
-    )
-    const promoted = async () => {
-      const p = await probe('restore', {
-        host: '127.0.0.1',
-        port,
-        database: 'postgres',
-        passfile: site.layout.secrets.pgpass,
-      })
-      return p.reachable && p.inRecovery === false
-    }
-    await waitForRecovery(
-      'the restored cluster to finish recovery and promote',
-      { dir, logFile, repo: plan.repo },
-      promoted,
-    )
+    await startAndRecover(site, { dir, logFile, port, repo: plan.repo }, audit)
     timings.recoverySeconds = (Date.now() - t1) / 1000
-    await verifyTables(port, site.layout.secrets.pgpass, true)
+    erased = await serve(site, port, audit)
     timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   } catch (e) {
     if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
@@ -78,7 +63,36 @@ export async function restoreNew(
       { cause: e },
     )
   }
-  return newClusterReport(plan, dir, port, logFile, timings)
+  const report = newClusterReport(plan, dir, port, logFile, timings)
+  if (erased?.people)
+    report.notes.push(
+      `re-applied the erasure ledger before serving: ${erased.rows} row(s) of ${erased.people} erased person(s) purged`,
+    )
+  return report
+}
+
+/** Start the restored cluster and wait until it has recovered and promoted (a failed recovery is named). */
+async function startAndRecover(
+  site: LocalSite,
+  c: { dir: string; logFile: string; port: number; repo: number },
+  audit: AuditLog,
+): Promise<void> {
+  const options = restoredClusterOptions(c.port, `restore-${c.port}`, site.layout.socketDir)
+  await audit.step('start restored cluster', () => site.pg.start(c.dir, c.logFile, options), { port: c.port })
+  const conn = { host: '127.0.0.1', port: c.port, database: 'postgres', passfile: site.layout.secrets.pgpass }
+  const promoted = async () => {
+    const p = await probe('restore', conn)
+    return p.reachable && p.inRecovery === false
+  }
+  await waitForRecovery('the restored cluster to finish recovery and promote', c, promoted)
+}
+
+/** Before the restored cluster serves: the erasure ledger re-applied, then the tables read and a write taken. */
+async function serve(site: LocalSite, port: number, audit: AuditLog): Promise<{ people: number; rows: number }> {
+  const restored = { host: '127.0.0.1', port, database: DATABASE, passfile: site.layout.secrets.pgpass }
+  const erased = await audit.step('re-apply the erasure ledger', () => reapplyErasures(site, restored))
+  await verifyTables(port, site.layout.secrets.pgpass, true)
+  return erased
 }
 
 function newClusterReport(
