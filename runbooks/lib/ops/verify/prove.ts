@@ -18,6 +18,7 @@ import { log } from '../../output/log.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import { writeHba } from '../../sites/local/node-settings.ts'
 import { claimScratch, releaseScratch, removeOrphanScratch } from '../../sites/local/scratch.ts'
+import { reapplyErasures } from '../erasure/erasure.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import {
   freeScratchPort,
@@ -290,9 +291,24 @@ function provenSentence(p: Proof): string {
   return `${p.backup} from repo${p.repo} restores to ${p.lsn} equal to the warm standby there (${p.tables} tables, ${p.rows} rows), structure clean, first write after ${o.rtoSeconds?.toFixed(1)} s (tier-1 RTO ${o.rtoTargetSeconds} s)${o.rpoGapSeconds === null ? '' : `, ${o.rpoGapSeconds.toFixed(1)} s behind the newest archived commit (tier-1 RPO ${o.rpoTargetSeconds} s)`}`
 }
 
+/**
+ * A kept scratch cluster is the user's now (no longer an orphan to remove); a promoted one may
+ * be queried, so the erasure ledger is re-applied first — or it is stopped.
+ */
+async function keepScratch(site: LocalSite, s: Scratch): Promise<void> {
+  releaseScratch(s.dir)
+  const promoted = (await query<{ r: boolean }>(s.conn, 'SELECT NOT pg_is_in_recovery() AS r').catch(() => []))[0]?.r
+  if (promoted)
+    await reapplyErasures(site, s.conn).catch(async (e) => {
+      log.warn(`the erasure ledger could not be re-applied (${(e as Error).message}): stopping the kept cluster`)
+      await site.pg.stop(s.dir, 'immediate').catch(() => {})
+    })
+  log.info(`kept the scratch cluster: ${s.dir} (port ${s.port})`)
+}
+
 async function dropScratch(site: LocalSite, s: Scratch, keep: boolean): Promise<void> {
   if (postmasterPid(s.dir)) {
-    if (keep) return
+    if (keep) return keepScratch(site, s)
     await site.pg.stop(s.dir, 'immediate').catch(() => {})
   }
   if (!keep && existsSync(s.dir)) rmSync(s.dir, { recursive: true, force: true })
