@@ -41,16 +41,25 @@ export async function down(site: SiteHandle): Promise<Change[]> {
 
 /**
  * The repo2 lane's shipper (and the pgBackRest push it runs) can outlive the nodes by the length
- * of an S3 retry: stop this site's, by pid; the files stay queued and `up` ships them.
+ * of an S3 retry. S3 still runs here: give a shipper a few seconds to finish the queue, then stop
+ * what is left of this site's, by pid; those files stay queued and `up` ships them.
  */
 async function stopOffsiteShippers(layout: SiteHandle['layout']): Promise<number> {
   const mine = (argv: string[]) =>
     argv.some((a) => a.includes(layout.pgbackrest.dir)) &&
     (argv.some((a) => a.endsWith('labdojo-pgbackrest-wal')) || argv.some((a) => a.endsWith('pgbackrest')))
+  await waitFor('the offsite shippers to finish', async () => processesWith(mine).length === 0, 10_000).catch(() => {})
   const pids = processesWith(mine)
-  for (const pid of pids) process.kill(pid, 'SIGTERM')
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig)
+    } catch {
+      // it ended between the listing and the signal
+    }
+  }
+  for (const pid of pids) signal(pid, 'SIGTERM')
   await waitFor('the offsite shippers to stop', async () => processesWith(mine).length === 0, 10_000).catch(() =>
-    processesWith(mine).forEach((pid) => process.kill(pid, 'SIGKILL')),
+    processesWith(mine).forEach((pid) => signal(pid, 'SIGKILL')),
   )
   return pids.length
 }
