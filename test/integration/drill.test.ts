@@ -94,6 +94,14 @@ describe('npm run drill -- --level annual', () => {
     const drills = ledger.filter((e) => e.kind === 'drill')
     expect(drills).toHaveLength(1)
     expect(drills[0]).toMatchObject({ level: 'annual', verdict: 'passed' })
+    // and each failover and restore it ran is a record of its own: hot and back, warm and back; PITR, cold rebuild
+    expect(ledger.filter((e) => e.kind === 'failover' && e.verdict === 'ok').map((e) => e.mode)).toEqual([
+      'failover',
+      'switchover',
+      'switchover',
+      'switchover',
+    ])
+    expect(ledger.filter((e) => e.kind === 'restore' && e.verdict === 'ok')).toHaveLength(2)
     expect(ledger.filter((e) => e.kind === 'proof' && e.verdict === 'proven').length).toBeGreaterThanOrEqual(2)
     expect((await runbook('evidence', ['verify'], t.env)).code).toBe(0)
   })

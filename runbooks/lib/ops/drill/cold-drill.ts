@@ -10,6 +10,7 @@ import type { AuditLog } from '../../output/audit.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { restoreNew } from '../restore/new-cluster.ts'
 import { prepare } from '../restore/plan.ts'
+import { recordOutcome } from '../evidence/ledger.ts'
 
 export interface ColdDrillResult {
   measure: RecoveryMeasure
@@ -27,6 +28,7 @@ export async function coldRebuild(site: LocalSite, audit: AuditLog, keep: boolea
   const options = { target: { kind: 'latest' as const }, repo: OFFSITE_REPO, inPlace: false, dryRun: false }
   const { plan } = await prepare(site, options)
   const report = await restoreNew(site, options, plan, audit)
+  await recordOutcome(site, 'restore', { report: { ...report } })
   try {
     const reached = report.reached?.time ? Date.parse(report.reached.time) : NaN
     return {

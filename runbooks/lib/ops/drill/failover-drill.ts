@@ -13,6 +13,7 @@ import { failover } from '../failover/failover.ts'
 import { rejoin } from '../failback/rejoin.ts'
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
+import { recordOutcome } from '../evidence/ledger.ts'
 
 export interface FailoverDrillResult {
   from: NodeName
@@ -37,6 +38,14 @@ export async function killPrimary(site: LocalSite, n: NodeName): Promise<number>
   return at
 }
 
+/** A failover (or switchover) to the hot standby by the guarded procedure, recorded in the evidence ledger. */
+async function recordedFailover(site: LocalSite, audit: AuditLog, switchover: boolean) {
+  const o = { to: 'hot' as const, dryRun: false, acceptDataLoss: false, switchover, automatic: false }
+  const report = await failover(site, o, audit, async () => {})
+  await recordOutcome(site, 'failover', { report: { ...report } })
+  return report
+}
+
 export async function failoverDrill(
   site: LocalSite,
   audit: AuditLog,
@@ -46,12 +55,7 @@ export async function failoverDrill(
   const from = site.state().primary
   await waitFor('the writer to commit', async () => acked(site.layout, writerId).length > 10, 30_000)
   const killedAt = await audit.step(`kill -9 ${from}`, async () => killPrimary(site, from))
-  const report = await failover(
-    site,
-    { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: false, automatic: false },
-    audit,
-    async () => {},
-  )
+  const report = await recordedFailover(site, audit, false)
   const newPort = site.port(report.to)
   const firstAck = await waitFor(
     "the writer's first commit on the new primary",
@@ -70,12 +74,7 @@ export async function failoverDrill(
   let switchbackSeconds = 0
   if (opts.switchBack !== false) {
     const t2 = Date.now()
-    const back = await failover(
-      site,
-      { to: 'hot', dryRun: false, acceptDataLoss: false, switchover: true, automatic: false },
-      audit,
-      async () => {},
-    )
+    const back = await recordedFailover(site, audit, true)
     await rejoin(site, back.from, audit)
     switchbackSeconds = (Date.now() - t2) / 1000
   }

@@ -15,6 +15,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import { acked } from '../../sites/local/workload.ts'
 import { restoreNew } from '../restore/new-cluster.ts'
 import { prepare, type RestoreReport } from '../restore/plan.ts'
+import { recordOutcome } from '../evidence/ledger.ts'
 
 export interface PitrDrillResult {
   measure: RecoveryMeasure
@@ -52,6 +53,7 @@ export async function pitrDrill(
   const t0 = Date.now()
   const report = await restoreBefore(site, mistake.target, audit)
   const rto = (Date.now() - t0) / 1000
+  await recordOutcome(site, 'restore', { report: { ...report } })
   try {
     const restored = { host: '127.0.0.1', port: report.port!, database: DATABASE, passfile: site.layout.secrets.pgpass }
     const check = await checkRestored(site, restored, writerId, mistake)

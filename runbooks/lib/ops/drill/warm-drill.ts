@@ -11,6 +11,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import { failover } from '../failover/failover.ts'
 import { keepWarmFollowing, rejoin } from '../failback/rejoin.ts'
 import { acked, lostCommits } from '../../sites/local/workload.ts'
+import { recordOutcome } from '../evidence/ledger.ts'
 
 export interface WarmDrillResult {
   primary: NodeName
@@ -38,11 +39,13 @@ export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: 
   const t0 = Date.now()
   const toWarm = await failover(site, { ...manual, to: 'warm' }, audit, noConfirm)
   const toWarmSeconds = (Date.now() - t0) / 1000
+  await recordOutcome(site, 'failover', { report: { ...toWarm } })
   const lostOnWarm = await lostCommits(site.endpointConn(), acked(site.layout, writerId))
 
   const t1 = Date.now()
   await rejoin(site, primary, audit, 'hot')
   const back = await failover(site, { ...manual, to: 'hot' }, audit, noConfirm)
+  await recordOutcome(site, 'failover', { report: { ...back } })
   if (back.to !== primary) throw new Error(`switching back chose ${back.to}, expected ${primary}`)
   for (const n of hot) await rejoin(site, n, audit, 'hot')
   await rejoin(site, warm, audit, 'warm')
