@@ -199,11 +199,16 @@ async function restoreTarget(site: LocalSite, timeline: number, lsn: string): Pr
   if (process.env.LABDOJO_FAULT_PROOF !== 'commit-short') return lsn
   const primaryData = site.layout.node(site.state().primary).data
   const seg = WAL_SEGMENT_BYTES
-  const from = bigIntToLsn(((lsnToBigInt(lsn) - 1n) / seg) * seg) // X's segment, or the one before a boundary
-  const commits = (await walCommitsAfter(site.run, primaryData, timeline, from).catch(() => [])).filter(
-    (c) => lsnToBigInt(c.lsn) < lsnToBigInt(lsn),
-  )
-  const last = commits.at(-1)
+  const x = lsnToBigInt(lsn)
+  // the segments right before X may hold no commit (WAL switched by the proof itself): look further back
+  let last: { lsn: string } | undefined
+  for (let back = 1n; back <= 8n && !last && x - back * seg >= 0n; back++) {
+    const from = bigIntToLsn(((x - 1n) / seg - (back - 1n)) * seg)
+    const commits = (await walCommitsAfter(site.run, primaryData, timeline, from).catch(() => [])).filter(
+      (c) => lsnToBigInt(c.lsn) < x,
+    )
+    last = commits.at(-1)
+  }
   if (!last) throw new Error(`fault injection: no commit before ${lsn} in ${site.state().primary}'s pg_wal`)
   log.warn(`FAULT INJECTION (LABDOJO_FAULT_PROOF=commit-short): restoring to ${last.lsn}, one commit short of ${lsn}`)
   return last.lsn
