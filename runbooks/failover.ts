@@ -69,6 +69,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
   }
   const site = ctx.site
+  const hooks = siteWebhooks(site) // read and validated before anything changes; a failure is told through them
   let report: FailoverReport | undefined
   if (flags.watch) {
     const d = site.policy.detection
@@ -80,16 +81,8 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   } else
     report = await failover(site, o, ctx.audit, confirmStep).catch(async (error) => {
       await recordOutcome(site, 'failover', { error })
-      if (!(error instanceof InputError || error instanceof Refusal)) {
-        const hooks = (() => {
-          try {
-            return siteWebhooks(site)
-          } catch {
-            return [] // a bad webhook file was the refusal already reported
-          }
-        })()
+      if (!(error instanceof InputError || error instanceof Refusal))
         await alertNow(site.policy, hooks, `failover to ${o.to}`, (error as Error).message)
-      }
       throw error
     })
   if (!o.dryRun) await recordOutcome(site, 'failover', { report: { ...report } })

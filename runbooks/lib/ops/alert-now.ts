@@ -6,13 +6,14 @@
  */
 import { notify, type Webhook } from '../adapters/notify.ts'
 import { log } from '../output/log.ts'
+import { redact } from '../output/redact.ts'
 import type { DrPolicy } from '../../../core/policy.ts'
 
 export async function alertNow(p: DrPolicy, hooks: Webhook[], what: string, why: string): Promise<void> {
   const first = p.communication.notificationOrder[0]
   const to = hooks.filter((h) => h.recipient === first)
   if (!to.length) return
-  const text = `[FAILED] ${what}: ${why.split('\n')[0]} (labdojo-dr; the audit log has the details)`
+  const text = redact(`[FAILED] ${what}: ${why.split('\n')[0]} (labdojo-dr; the audit log has the details)`)
   for (const r of await notify(to, text))
     if (!r.ok) log.warn(`could not notify ${r.recipient} of the failure (${r.status})`)
 }

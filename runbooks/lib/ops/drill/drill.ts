@@ -148,7 +148,7 @@ async function proveNewestBackups(site: LocalSite, drill: DrillRun, audit: Audit
       const proofs = await verifyBackups(
         site,
         catalogs,
-        selectBackups(catalogs, { kind: 'latest' }, ''),
+        selectBackups(catalogs, { kind: 'latest' }, site.layout.evidenceFile),
         { keep: false },
         audit,
       )

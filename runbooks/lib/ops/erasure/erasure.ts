@@ -7,7 +7,6 @@
  * serves; a restore that cannot read the ledger does not serve.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { createHash } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { inputError } from '../../../../core/errors.ts'
@@ -18,6 +17,8 @@ import { appendChained, verifyAuditChain } from '../../output/audit.ts'
 import { PERSONAL_DATA_COLUMNS } from '../../sites/local/dataset.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { localOffsite } from '../exports/offsite.ts'
+import type { Sealer } from '../exports/sealed.ts'
+import { compareWithOffsite, syncLedgerOffsite, type OffsiteLedger } from '../evidence/offsite-ledger.ts'
 import { log } from '../../output/log.ts'
 
 export interface ErasureRecord {
@@ -75,9 +76,6 @@ export function parseUserId(raw: string | undefined): number {
 const ledgerLines = (site: LocalSite) =>
   existsSync(erasureLedger(site)) ? readFileSync(erasureLedger(site), 'utf8').split('\n').filter(Boolean) : []
 
-const offsiteKey = (index: number, line: string) =>
-  `${ERASURES_PREFIX}${String(index + 1).padStart(6, '0')}-${createHash('sha256').update(line).digest('hex').slice(0, 16)}.sealed`
-
 /**
  * The erasure ledger's records, trusted only when its hash chain holds and every record copied
  * offsite (written once, object-locked in the cloud) equals the local one — so an edited last
@@ -91,22 +89,18 @@ export async function readErasures(site: LocalSite): Promise<ErasureRecord[]> {
   const distrust = (why: string) => new Error(`the erasure ledger ${file} cannot be trusted: ${why}`)
   const chain = verifyAuditChain(file)
   if (!chain.ok) throw distrust(chain.problem ?? 'its hash chain is broken')
-  const { store } = localOffsite(site.layout)
+  const { store, sealer } = localOffsite(site.layout)
+  let cmp: { departs?: string } = {}
   try {
-    const keys = (await store.list(ERASURES_PREFIX)).map((o) => o.key).sort()
-    for (const key of keys) {
-      const i = Number(key.slice(ERASURES_PREFIX.length, ERASURES_PREFIX.length + 6)) - 1
-      if (lines[i] === undefined || offsiteKey(i, lines[i]!) !== key)
-        throw distrust(`record ${i + 1} differs from its sealed offsite copy (${key})`)
-    }
+    cmp = await compareWithOffsite(store, lines, sealedOffsite(sealer))
   } catch (e) {
-    if ((e as Error).message.includes('cannot be trusted')) throw e
     log.warn(
       `erasure ledger: the offsite copy could not be read (${(e as Error).message.split('\n')[0]}); using the local ledger, its chain intact`,
     )
   } finally {
     store.close()
   }
+  if (cmp.departs) throw distrust(`${cmp.departs} (sealed)`)
   return lines.map((l) => JSON.parse(l) as ErasureRecord)
 }
 
@@ -129,18 +123,7 @@ export async function erase(site: LocalSite, user: number): Promise<ErasureRecor
 async function copyOffsite(site: LocalSite): Promise<string> {
   const { store, sealer } = localOffsite(site.layout)
   try {
-    const lines = existsSync(erasureLedger(site))
-      ? readFileSync(erasureLedger(site), 'utf8').split('\n').filter(Boolean)
-      : []
-    const have = new Set((await store.list(ERASURES_PREFIX)).map((o) => o.key))
-    let put = 0
-    for (const [i, line] of lines.entries()) {
-      const key = offsiteKey(i, line)
-      if (have.has(key)) continue
-      const sealed = await collect(Readable.from([Buffer.from(line)]).pipe(sealer.seal(sealer.newSalt())))
-      await store.put(key, Readable.from([sealed]), sealed.length, createHash('md5').update(sealed).digest('base64'))
-      put++
-    }
+    const put = await syncLedgerOffsite(store, ledgerLines(site), sealedOffsite(sealer))
     return `sealed offsite (${put} new record(s))`
   } catch (e) {
     return `not copied offsite yet (${(e as Error).message.split('\n')[0]}): the next erasure takes it along`
@@ -149,11 +132,17 @@ async function copyOffsite(site: LocalSite): Promise<string> {
   }
 }
 
-async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of stream) chunks.push(c as Buffer)
-  return Buffer.concat(chunks)
-}
+/** The erasure ledger's offsite layout: each record sealed with the offsite cipher pass. */
+const sealedOffsite = (sealer: Sealer): OffsiteLedger => ({
+  prefix: ERASURES_PREFIX,
+  ext: '.sealed',
+  encode: async (line) => {
+    const chunks: Buffer[] = []
+    for await (const c of Readable.from([Buffer.from(line)]).pipe(sealer.seal(sealer.newSalt())))
+      chunks.push(c as Buffer)
+    return Buffer.concat(chunks)
+  },
+})
 
 /**
  * Re-apply the ledger to a restored database before it serves: every erased person's rows go

@@ -5,8 +5,8 @@
  * reading (ages are computed at scrape time, and the age of each reading is exported). A site
  * that is down is reported as down (labdojo_site_up 0), never as an error page.
  */
-import { existsSync, readdirSync, statfsSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, statfsSync, statSync } from 'node:fs'
+import { walkFiles } from '../../adapters/process.ts'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { storageGrowth, monthOf } from '../../../../core/report.ts'
 import type { CatalogBackup } from '../../../../core/recovery.ts'
@@ -219,7 +219,10 @@ export class Exporter {
       if (g.value !== null) this.growth.set({ repo }, g.value / 100)
       const dir = r.repo === 1 ? this.site.layout.pgbackrest.repo1 : this.site.layout.s3.data
       if (existsSync(dir)) {
-        this.used.set({ repo }, bytesUnder(dir))
+        this.used.set(
+          { repo },
+          walkFiles(dir).reduce((sum, f) => sum + statSync(f).size, 0),
+        )
         const fs = statfsSync(dir)
         this.capacity.set({ repo }, fs.blocks * fs.bsize)
       }
@@ -258,15 +261,4 @@ export class Exporter {
     }
     this.failovers.set(ledger.filter((r) => r.kind === 'failover' && r.verdict === 'ok').length)
   }
-}
-
-/** Bytes of every file under a directory. */
-function bytesUnder(dir: string): number {
-  let total = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) total += bytesUnder(p)
-    else if (e.isFile()) total += statSync(p).size
-  }
-  return total
 }

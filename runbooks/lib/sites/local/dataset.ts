@@ -9,8 +9,6 @@ export const PERSONAL_DATA_COLUMNS: readonly { table: string; column: string }[]
 ]
 
 export const SCHEMA_SQL = `
--- proofs check a restore held read-only at an exact LSN, where no extension can be installed
-CREATE EXTENSION IF NOT EXISTS amcheck;
 CREATE TABLE IF NOT EXISTS users (
   id bigserial PRIMARY KEY,
   email text NOT NULL UNIQUE,

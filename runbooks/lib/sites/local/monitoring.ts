@@ -6,7 +6,7 @@
  * secrets and sit in 0600 files beside the site's other secrets, read by Alertmanager
  * (api_url_file), never written into a configuration. `down` stops all three.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,6 +39,7 @@ export function writeMonitoringConfig(site: SiteHandle): void {
   const p = site.policy.monitoring
   mkdirSync(m.dir, { recursive: true, mode: 0o750 })
   const hookDir = join(site.layout.secrets.dir, 'alert-hooks')
+  rmSync(hookDir, { recursive: true, force: true }) // a webhook taken out of the plan leaves no URL behind
   mkdirSync(hookDir, { recursive: true, mode: 0o700 })
   const targets: ReceiverTarget[] = siteWebhooks(site).map((h, i) => {
     const urlFile = join(hookDir, `${i}.url`)
