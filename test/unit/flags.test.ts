@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { InputError } from '../../core/errors.ts'
 import { parseFlags } from '../../runbooks/lib/cli/frame.ts'
+import { parseLevel, parseMonth, parseStandbyRole } from '../../runbooks/lib/cli/flags.ts'
 
 const spec = {
   name: 'x.ts',
@@ -29,5 +30,27 @@ describe('flag parsing', () => {
 
   it('a flag that takes a list may repeat', () => {
     expect(parseFlags(spec, ['--path', 'a', '--path', 'b']).flags.path).toEqual(['a', 'b'])
+  })
+})
+
+describe('the new flag parsers: bad input names the flag and the valid values', () => {
+  const refuses = (fn: () => unknown, message: RegExp) => {
+    expect(fn).toThrow(InputError)
+    expect(fn).toThrow(message)
+  }
+  it('--level: monthly by default, one of the three levels', () => {
+    expect(parseLevel(undefined)).toBe('monthly')
+    expect(parseLevel('annual')).toBe('annual')
+    refuses(() => parseLevel('weekly'), /--level.*monthly, quarterly, annual/)
+  })
+  it('--month: YYYY-MM with a real month', () => {
+    expect(parseMonth('2026-11')).toBe('2026-11')
+    expect(parseMonth(undefined)).toBeUndefined()
+    for (const bad of ['2026-13', '2026-1', 'november', '1999-05']) refuses(() => parseMonth(bad), /--month.*YYYY-MM/)
+  })
+  it('--as: hot (default) or warm', () => {
+    expect(parseStandbyRole(undefined)).toBe('hot')
+    expect(parseStandbyRole('warm')).toBe('warm')
+    refuses(() => parseStandbyRole('cold'), /--as.*hot or warm/)
   })
 })
