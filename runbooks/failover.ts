@@ -2,6 +2,7 @@
 // Failover: detect, decide (guarded), fence, promote, switch traffic, verify, notify.
 import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
 import { log, printJson } from './lib/output/log.ts'
+import { interruption, progress } from './lib/output/interrupt.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { cloudFailover } from './lib/ops/failover/cloud-failover.ts'
 import { run } from './lib/adapters/exec.ts'
@@ -86,7 +87,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       throw error
     })
   if (!o.dryRun) await recordOutcome(site, 'failover', { report: { ...report } })
+  if (interruption.signal) log.warn(`${interruption.signal} came during the ${report.mode}: it was finished first`)
   if (report.mode === 'switchover' && !o.dryRun) {
+    progress.resume = `the switchover itself is done; npx zx runbooks/failback.ts --yes rejoins ${report.from} as a standby`
     const r = await rejoin(site, report.from, ctx.audit)
     log.info(`${r.node} rejoined as a standby of ${r.primary} (${r.method}, ${formatDuration(r.seconds)})`)
   }

@@ -141,3 +141,14 @@ export function json<T = any>(r: CliResult): T {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`)
   return JSON.parse(r.stdout) as T
 }
+
+/** The test site's audit log, entry by entry. */
+export function auditEntries(t: TestSite): { runbook: string; action: string; result: string }[] {
+  const f = t.env.LABDOJO_AUDIT_LOG!
+  if (!existsSync(f)) return []
+  return readFileSync(f, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((x) => JSON.parse(x))
+}

@@ -96,7 +96,7 @@ describe('backups', () => {
     for (const k of ['startLsn', 'stopLsn', 'startTime', 'stopTime', 'durationSeconds']) expect(incr[k]).toBeTruthy()
   })
 
-  it('a killed runuser wrapper: the backup pgBackRest went on to finish is reported done, as the repo shows it', async () => {
+  it('[fault] a killed runuser wrapper: the backup pgBackRest went on to finish is reported done, as the repo shows it', async () => {
     const tsx = createRequire(import.meta.url).resolve('tsx')
     const child = spawn(
       process.execPath,
@@ -319,7 +319,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     expect(r.stderr).not.toContain('not-the-pass-at-all')
   })
 
-  it('a missing cipher pass: restore, backup, catalog and up refuse, and up makes no new one', async () => {
+  it('[fault] a missing cipher pass: restore, backup, catalog and up refuse, and up makes no new one', async () => {
     const f = l.secrets.pgbackrest
     renameSync(f, `${f}.aside`)
     try {
@@ -363,7 +363,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     }
   })
 
-  it('a read-only repo1: the backup is refused at once, naming the repo (it used to wait 60 s and blame archive_command)', async () => {
+  it('[fault] a read-only repo1: the backup is refused at once, naming the repo (it used to wait 60 s and blame archive_command)', async () => {
     const mode = statSync(l.pgbackrest.repo1).mode & 0o777
     chmodSync(l.pgbackrest.repo1, 0o555)
     try {
@@ -377,7 +377,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     }
   })
 
-  it('an unreachable repo (the S3 server is down)', async () => {
+  it('[fault] an unreachable repo (the S3 server is down)', async () => {
     const pid = pidsOf(t.stateDir).s3rver!
     process.kill(pid, 'SIGTERM')
     await waitFor(
@@ -415,7 +415,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
 })
 
 describe('in-place restore', () => {
-  it('a restore that fails midway (corrupt backup) leaves the original running and untouched', async () => {
+  it('[fault] a restore that fails midway (corrupt backup) leaves the original running and untouched', async () => {
     const rec = json(await runbook('backup', ['--type', 'full', '--repo', '1', '--json'], t.env))
     // corrupt every relation file of the new full backup
     const base = join(l.pgbackrest.repo1, 'backup', 'labdojo', rec.label, 'pg_data', 'base')
@@ -489,7 +489,7 @@ describe('in-place restore', () => {
 })
 
 describe('Ctrl-C', () => {
-  it('during a restore: stops at a safe point, removes the partial restore, says what was done and how to finish', async () => {
+  it('[fault] during a restore: stops at a safe point, removes the partial restore, says what was done and how to finish', async () => {
     const before = readdirSync(l.scratchDir)
     const tsx = createRequire(import.meta.url).resolve('tsx')
     const child = spawn(
@@ -540,7 +540,7 @@ describe('in-place restore to latest', () => {
     expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
   })
 
-  it('with the primary down: refused (exit 2), naming the newest archived commit and --accept-data-loss; nothing changed', async () => {
+  it('[fault] with the primary down: refused (exit 2), naming the newest archived commit and --accept-data-loss; nothing changed', async () => {
     let restarted: { code: number; stderr: string }
     const pid = pidsOf(t.stateDir).node1!
     process.kill(pid, 'SIGKILL')
@@ -602,7 +602,7 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
     if (existsSync(aside())) renameSync(aside(), file)
   })
 
-  it('missing: the catalog shows the gap and the windows as they are; a restore across it comes from repo2 and says so', async () => {
+  it('[fault] missing: the catalog shows the gap and the windows as they are; a restore across it comes from repo2 and says so', async () => {
     renameSync(file, aside())
     const cat = await runbook('catalog', ['--json'], t.env)
     expect(cat.code, cat.stderr).toBe(1) // a flagged tier makes the catalog exit 1
@@ -640,7 +640,7 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
     renameSync(aside(), file)
   })
 
-  it('unreadable: the restore stops at once, naming the segment after the last one restored, and leaves nothing behind', async () => {
+  it('[fault] unreadable: the restore stops at once, naming the segment after the last one restored, and leaves nothing behind', async () => {
     if (existsSync(aside())) renameSync(aside(), file) // whatever the test before left
     renameSync(file, aside())
     writeFileSync(file, Buffer.alloc(4096, 0x5a))

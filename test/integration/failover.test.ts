@@ -88,7 +88,7 @@ describe('guards: refusals change nothing', () => {
 
 describe('kill -9 of the primary under workload (synchronous mode)', () => {
   let killedAt = 0
-  it('fails over: fence, promote, endpoint follows, no acknowledged commit lost, plan notified in order', async () => {
+  it('[fault] fails over: fence, promote, endpoint follows, no acknowledged commit lost, plan notified in order', async () => {
     killedAt = await killPrimary(site, 'node1')
     // a webhook file others can read is bad input: refused before anything changes, primary dead or not
     chmodSync(hookFile, 0o644)
@@ -124,7 +124,7 @@ describe('kill -9 of the primary under workload (synchronous mode)', () => {
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(HOOK_SECRET)
   })
 
-  it('an old primary that comes back never receives writes through the endpoint (no split brain)', async () => {
+  it('[fault] an old primary that comes back never receives writes through the endpoint (no split brain)', async () => {
     // someone restarts the fenced node by hand: it comes up as a primary of its own
     const pg = new Postgres(run)
     await pg.start(site.layout.node('node1').data, site.layout.node('node1').log)
@@ -230,7 +230,7 @@ describe('failback when pg_rewind cannot run', () => {
     expect(await lostCommits(endpoint, acked(site.layout, writer))).toEqual([])
   })
 
-  it('clones the old primary when its data directory is gone (failback.ts), instead of failing on ENOENT', async () => {
+  it('[fault] clones the old primary when its data directory is gone (failback.ts), instead of failing on ENOENT', async () => {
     const from = site.state().primary
     await killPrimary(site, from)
     const r = json(await runbook('failover', ['--yes', '--json'], t.env))
@@ -246,7 +246,7 @@ describe('failback when pg_rewind cannot run', () => {
 })
 
 describe('"no data loss" rests on what was observed, not on the settings', () => {
-  it('a commit released by a cancelled synchronous wait is reported lost (it never reached the standby)', async () => {
+  it('[fault] a commit released by a cancelled synchronous wait is reported lost (it never reached the standby)', async () => {
     const state = site.state()
     const p = state.primary
     const h = (['node1', 'node2', 'node3'] as const).find((n) => state.roles[n] === 'hot')!
@@ -306,7 +306,7 @@ describe('"no data loss" rests on what was observed, not on the settings', () =>
 })
 
 describe('20 failover/failback cycles in a row (synchronous mode)', () => {
-  it('loses no acknowledged write', async () => {
+  it('[fault] loses no acknowledged write', async () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
     const rtos: number[] = []
     for (let i = 0; i < 20; i++) {
@@ -345,7 +345,7 @@ describe('the warm site: manual activation', () => {
     await runbook('workload', ['stop'], w?.env ?? {})
     await w?.cleanup()
   })
-  it('refuses the hot standby when it is down, then activates warm after replaying the archive and reports the loss window', async () => {
+  it('[fault] refuses the hot standby when it is down, then activates warm after replaying the archive and reports the loss window', async () => {
     await runbook('workload', ['stop'], t.env) // the main site's writer is done
     w = testSite(BASE + 500)
     expect((await runbook('local', ['up', '--scale', '0.002'], w.env)).code).toBe(0)
@@ -394,7 +394,7 @@ describe("a warm standby that replayed past the next timeline's fork point", () 
   afterAll(async () => {
     await v?.cleanup()
   })
-  it('is refused for activation (it would fork an abandoned history), naming both timelines', async () => {
+  it('[fault] is refused for activation (it would fork an abandoned history), naming both timelines', async () => {
     v = testSite(BASE + 600)
     expect((await runbook('local', ['up', '--scale', '0.002'], v.env)).code).toBe(0)
     const vs = siteFor(v)
@@ -449,7 +449,7 @@ describe('asynchronous mode', () => {
     await a?.cleanup()
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
-  it('reports the acknowledged commits lost, within the tier RPO', async () => {
+  it('[fault] reports the acknowledged commits lost, within the tier RPO', async () => {
     dir = mkdtempSync('/var/tmp/labdojo-async-')
     writeFileSync(
       join(dir, 'Pulumi.yaml'),

@@ -235,7 +235,7 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
     expect(b.stderr).toMatch(/--scale.*0.001 to 20/)
   })
 
-  it('a port already taken: names the port and the fix, starts nothing', async () => {
+  it('[fault] a port already taken: names the port and the fix, starts nothing', async () => {
     const other = testSite(BASE + 100)
     const srv = createServer().listen(BASE + 100 + 2, '127.0.0.1')
     await new Promise((r) => srv.once('listening', r))
@@ -286,7 +286,7 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
 })
 
 describe('one mutating runbook at a time, and a damaged state file', () => {
-  it('a second runbook is refused, naming the holder; a stale lock is taken over', async () => {
+  it('[fault] a second runbook is refused, naming the holder; a stale lock is taken over', async () => {
     const lock = join(t.stateDir, 'runbook.lock')
     const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
     try {
@@ -313,7 +313,7 @@ describe('one mutating runbook at a time, and a damaged state file', () => {
     expect(existsSync(lock)).toBe(false) // released at exit
   })
 
-  it('a truncated site.json is named with the way back, and nothing runs on it', async () => {
+  it('[fault] a truncated site.json is named with the way back, and nothing runs on it', async () => {
     const file = join(t.stateDir, 'site.json')
     const good = readFileSync(file, 'utf8')
     writeFileSync(file, good.slice(0, 30))
@@ -331,7 +331,7 @@ describe('one mutating runbook at a time, and a damaged state file', () => {
 })
 
 describe('a hung S3 server', () => {
-  it('does not hold repo1 back: archiving never fails, a repo1 backup runs, status names the queue for repo2, which ships once S3 answers', async () => {
+  it('[fault] does not hold repo1 back: archiving never fails, a repo1 backup runs, status names the queue for repo2, which ships once S3 answers', async () => {
     const hung = pidsOf(t.stateDir).s3rver!
     const archiver = async () =>
       (
@@ -384,7 +384,7 @@ describe('a hung S3 server', () => {
     )
   })
 
-  it('up restarts it by pid instead of starting a second one that would orphan it; down still stops everything', async () => {
+  it('[fault] up restarts it by pid instead of starting a second one that would orphan it; down still stops everything', async () => {
     const hung = pidsOf(t.stateDir).s3rver!
     process.kill(hung, 'SIGSTOP')
     try {
@@ -403,7 +403,7 @@ describe('a hung S3 server', () => {
 })
 
 describe('the audit log', () => {
-  it('is hash-chained: an entry whose outcome is rewritten makes status say so', async () => {
+  it('[fault] is hash-chained: an entry whose outcome is rewritten makes status say so', async () => {
     const file = t.env.LABDOJO_AUDIT_LOG!
     const ok = json(await runbook('local', ['status', '--json'], t.env))
     expect(ok.audit).toMatchObject({ ok: true })

@@ -133,7 +133,7 @@ describe('local.ts up --monitoring', () => {
     expect(cfg).not.toContain(receiver.url(first)) // webhook URLs are secrets, read from 0600 files
   })
 
-  it('the hot standby killed: critical alert to the first person, escalated to the next when left alone, resolved when it is back', async () => {
+  it('[fault] the hot standby killed: critical alert to the first person, escalated to the next when left alone, resolved when it is back', async () => {
     const t0 = Date.now()
     const fired = await fault(
       'hot standby killed',

@@ -32,7 +32,7 @@ afterAll(async () => {
 })
 
 describe('the hot standby gone, synchronous replication (syncFallback 10s)', () => {
-  it('a blocked commit is released by degrading to asynchronous, with an alert; back to synchronous once the standby streams', async () => {
+  it('[fault] a blocked commit is released by degrading to asynchronous, with an alert; back to synchronous once the standby streams', async () => {
     const tsx = createRequire(import.meta.url).resolve('tsx')
     const watcher = spawn(
       process.execPath,

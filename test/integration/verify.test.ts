@@ -69,7 +69,7 @@ describe('verify.ts', () => {
     expect(again.stdout).toMatch(/nothing to prove/)
   })
 
-  it('a flipped byte in the backup fails its proof, naming the backup and the repo', async () => {
+  it('[fault] a flipped byte in the backup fails its proof, naming the backup and the repo', async () => {
     const label = json(await runbook('catalog', ['--json'], t.env)).repos[0].backups.at(-1).label
     const dir = join(t.stateDir, 'repo1', 'backup', 'labdojo', label, 'pg_data', 'base')
     const victim = walkFiles(dir)
@@ -93,7 +93,7 @@ describe('verify.ts', () => {
     expect(verifyChain(ledger())).toMatchObject({ ok: true, entries: 3 })
   })
 
-  it('a WAL segment missing from the range fails the proof, naming the segment', async () => {
+  it('[fault] a WAL segment missing from the range fails the proof, naming the segment', async () => {
     const full = await runbook('backup', ['--type', 'full', '--repo', '1', '--json'], t.env)
     expect(full.code, full.stderr).toBe(0)
     const admin = node(1, 'postgres')
@@ -125,7 +125,7 @@ describe('verify.ts', () => {
     }
   })
 
-  it('a restore a commit short of the reference fails its proof, naming where it stopped and the rows that differ', async () => {
+  it('[fault] a restore a commit short of the reference fails its proof, naming where it stopped and the rows that differ', async () => {
     // fault injection: the restore stops just before the last commit before X, as a short restore would
     await runbook('workload', ['start', '--rate', '100'], t.env)
     try {
@@ -147,7 +147,7 @@ describe('verify.ts', () => {
     await siteUntouched()
   })
 
-  it('killed midway (kill -9), it leaves the warm standby paused and its scratch cluster; up resumes one and removes the other', async () => {
+  it('[fault] killed midway (kill -9), it leaves the warm standby paused and its scratch cluster; up resumes one and removes the other', async () => {
     const v = startRunbook('verify', ['--backup', 'latest', '--repo', '1'], t.env)
     const scratch = join(t.stateDir, 'scratch')
     const paused = async () =>

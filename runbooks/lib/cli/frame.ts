@@ -168,8 +168,18 @@ function interruptedReport(signal: NodeJS.Signals, e: Error, resume?: string): s
   return [
     `interrupted by ${signal} at a safe point: clean-up ran, no step was left half done.${cleanUp}`,
     `  steps done: ${done}`,
-    `  stopped before or during: ${progress.current ?? 'the next step'}`,
-    `  to finish: ${resume ?? 're-run the same command: every step checks before it acts'}`,
+    `  stopped: ${progress.stoppedIn ?? progress.current ?? 'before the next step'}`,
+    `  to finish: ${progress.resume ?? resume ?? 're-run the same command: every step checks before it acts'}`,
+  ].join('\n')
+}
+
+/** The second signal: no clean-up ran; say where it stopped and where to look. */
+function stoppedAtOnceReport(signal: NodeJS.Signals, resume?: string): string {
+  return [
+    `stopped at once by a second ${signal}: no clean-up ran${progress.current ? `, "${progress.current}" was cut short` : ''}.`,
+    `  steps done: ${progress.done.length ? progress.done.join('; ') : 'nothing'}`,
+    `  now: npx zx runbooks/local.ts status shows what runs and where the endpoint routes`,
+    `  to finish: ${progress.resume ?? resume ?? 're-run the same command: every step checks before it acts'}`,
   ].join('\n')
 }
 
@@ -182,8 +192,14 @@ export async function runbook<F extends Record<string, FlagSpec>>(
   entryUrl: string,
   body: (p: Parsed<F>) => Promise<number | void>,
 ): Promise<void> {
-  installInterruptHandlers((signal) =>
-    log.warn(`${signal} received: stopping at the next safe point (send it again to stop at once, as things are)`),
+  installInterruptHandlers(
+    (signal) =>
+      log.warn(
+        interruption.shield
+          ? `${signal} received during "${interruption.shield}", which must not stop halfway: finishing it, then stopping (send it again to stop at once, as things are)`
+          : `${signal} received: stopping at the next safe point (send it again to stop at once, as things are)`,
+      ),
+    (signal) => process.stderr.write(redact(stoppedAtOnceReport(signal, spec.resume)) + '\n'),
   )
   await main(async () => {
     const parsed = parseFlags(spec, scriptArgs(entryUrl))

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 import { redactDeep } from './redact.ts'
-import { checkInterrupted, Interrupted, interruption, progress } from './interrupt.ts'
+import { checkInterrupted, Interrupted, progress, raiseIfFaultAt, shielded, stopRequested } from './interrupt.ts'
 
 export interface AuditEntry {
   ts: string
@@ -113,9 +113,21 @@ export class AuditLog {
   /** Run one step, recording its start and its outcome. */
   async step<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
     // a signal stops the runbook between steps, never inside one
-    if (interruption.signal)
+    if (stopRequested()) {
       this.record(action, 'interrupted', { ...details, error: 'not started: stopped before this step' })
+      progress.stoppedIn ??= `${action} (not started)`
+    }
     checkInterrupted()
+    return this.run(action, fn, details)
+  }
+
+  /** A clean-up step (undo a fence, roll back): it runs even when a signal is stopping the runbook. */
+  cleanup<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    return shielded(action, () => this.run(action, fn, details))
+  }
+
+  private async run<T>(action: string, fn: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    raiseIfFaultAt(action)
     this.record(action, 'start', details)
     const outer = progress.current
     progress.current = action
@@ -127,6 +139,7 @@ export class AuditLog {
     } catch (e) {
       const exitCode = (e as { exitCode?: number }).exitCode
       const result = exitCode === 2 ? 'refused' : e instanceof Interrupted ? 'interrupted' : 'failed'
+      if (result === 'interrupted') progress.stoppedIn ??= action
       this.record(action, result, { ...details, error: (e as Error).message })
       throw e
     } finally {

@@ -10,6 +10,7 @@ import { notify, type NotifyResult, type Webhook } from '../../adapters/notify.t
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { controlData, logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
+import { checkInterrupted, shielded } from '../../output/interrupt.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
@@ -67,7 +68,7 @@ export async function failover(
   confirmFn: (q: string) => Promise<void>,
 ): Promise<FailoverReport> {
   const hooks = siteWebhooks(site) // every input read and validated before anything changes
-  const { facts, candidate } = await gatherFacts(site, o)
+  const { facts, candidate } = await audit.step('gather the facts', () => gatherFacts(site, o))
   const decision = decide(facts, audit)
   const state = site.state()
   const plan = planLines(state, candidate, decision.mode, site.layout.ports.endpoint)
@@ -132,13 +133,20 @@ export async function execute(
   const mode = decision.mode
   const t0 = Date.now()
   if (mode === 'switchover' && facts.candidateSite === 'warm') await streamBeforeSwitchover(site, old, candidate, audit)
-  await fenceOldPrimary(site, state, old, `${mode} to ${candidate}`, mode, audit)
-  const tFenced = Date.now()
-  if (mode === 'switchover') await catchUp(site, old, candidate, audit)
-  await promote(site, candidate, audit)
-  const tPromoted = Date.now()
-  await reassignRoles(site, state, old, candidate, facts.candidateSite)
-  await switchTraffic(site, old, candidate, mode, audit)
+  // from the fence on, the only safe place to stop is a new primary serving the endpoint: a
+  // Ctrl-C here is honoured once the write through the endpoint is verified, not before
+  let tFenced = 0
+  let tPromoted = 0
+  checkInterrupted() // the last safe point before the fence
+  await shielded(`the ${mode} to ${candidate}`, async () => {
+    await fenceOldPrimary(site, state, old, `${mode} to ${candidate}`, mode, audit)
+    tFenced = Date.now()
+    if (mode === 'switchover') await catchUp(site, old, candidate, audit)
+    await promote(site, candidate, audit)
+    tPromoted = Date.now()
+    await reassignRoles(site, state, old, candidate, facts.candidateSite)
+    await switchTraffic(site, old, candidate, mode, audit)
+  })
   const tDone = Date.now()
 
   const detectStart = facts.detection.firstFailureAt ?? t0

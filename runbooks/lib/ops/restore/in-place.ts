@@ -14,6 +14,7 @@ import { describeTarget } from '../../../../core/recovery-target.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
+import { progress, shielded } from '../../output/interrupt.ts'
 import { log } from '../../output/log.ts'
 import { reposFor } from '../../../../core/backup-policy.ts'
 import { physicalBackup } from '../backup/backup.ts'
@@ -64,10 +65,18 @@ export async function restoreInPlace(
   await stageAndVerify(site, plan, staging, audit, timings, t0)
   timings.verifiedSeconds = (Date.now() - t0) / 1000
   const standbys = NODE_NAMES.filter((n) => n !== primary && state.roles[n] !== 'fenced')
-  const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit)
-  await bringUpOrRollBack(site, state, standbys, plan, staging, replaced, audit)
-  timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
-  await audit.step('route endpoint', () => site.routeEndpoint(primary))
+  const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit).catch(async (e) => {
+    await discardStaging(site, staging)
+    throw e
+  })
+  // swapped: the safe place to stop is the verified restore serving the endpoint (or, should it
+  // fail, the original back), so a Ctrl-C from here is honoured after traffic is routed
+  await shielded('bringing the restored primary into service', async () => {
+    await bringUpOrRollBack(site, state, standbys, plan, staging, replaced, audit)
+    timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+    await audit.step('route endpoint', () => site.routeEndpoint(primary))
+  })
+  progress.resume = `the restored ${primary} serves the endpoint; npx zx runbooks/local.ts up (rebuilds the standbys), then npx zx runbooks/backup.ts --type full (the new timeline's first backup)`
   const kept = [replaced, ...(await rebuildStandbys(site, state, standbys, staging.stamp, audit))]
   const fresh = await backupNewTimeline(site, audit)
   timings.totalSeconds = (Date.now() - t0) / 1000
@@ -84,18 +93,23 @@ export async function restoreInPlace(
       readFileSync(staging.logFile, 'utf8') + (existsSync(paths.log) ? readFileSync(paths.log, 'utf8') : ''),
     ),
     timings,
-    notes: [
-      ...plan.notes,
-      ...(tail
-        ? [
-            `latest = every commit ${primary} acknowledged before the endpoint was fenced: its WAL up to ${tail.lsn} (${tail.segment}) was archived and replayed into the restore, and its own WAL after that holds no commit`,
-          ]
-        : []),
-      `old data directories kept until you remove them: ${kept.join(', ')}`,
-      `a full backup of the restored primary's new timeline was taken: ${fresh}`,
-    ],
+    notes: [...plan.notes, ...tailNote(primary, tail), ...keptNotes(kept, fresh)],
     keptOldDataDirs: kept,
   }
+}
+
+function tailNote(primary: NodeName, tail: Tail | undefined): string[] {
+  if (!tail) return []
+  return [
+    `latest = every commit ${primary} acknowledged before the endpoint was fenced: its WAL up to ${tail.lsn} (${tail.segment}) was archived and replayed into the restore, and its own WAL after that holds no commit`,
+  ]
+}
+
+function keptNotes(kept: string[], fresh: string): string[] {
+  return [
+    `old data directories kept until you remove them: ${kept.join(', ')}`,
+    `a full backup of the restored primary's new timeline was taken: ${fresh}`,
+  ]
 }
 
 /** 1. Restore beside the primary and verify it, paused at the target (read-only, never promoted). */
@@ -142,13 +156,20 @@ async function stageAndVerify(
     await audit.step('verify staged restore', () => verifyTables(staging.port, site.layout.secrets.pgpass))
     await site.pg.stop(staging.dir, 'fast')
   } catch (e) {
-    if (postmasterPid(staging.dir)) await site.pg.stop(staging.dir, 'immediate').catch(() => {})
-    rmSync(staging.dir, { recursive: true, force: true })
+    await discardStaging(site, staging)
     throw new Error(
       `${(e as Error).message}\nin-place restore abandoned before the swap: the primary ${primary} is running and untouched`,
       { cause: e },
     )
   }
+}
+
+/** Abandoned before the swap: the staged copy goes (it can be made again), even under Ctrl-C. */
+async function discardStaging(site: LocalSite, staging: Staging): Promise<void> {
+  await shielded('removing the staged copy', async () => {
+    if (postmasterPid(staging.dir)) await site.pg.stop(staging.dir, 'immediate').catch(() => {})
+    rmSync(staging.dir, { recursive: true, force: true })
+  })
 }
 
 /**
@@ -179,7 +200,7 @@ async function swapIn(
       await audit.step('replay the tail into the staged copy', () => catchUpStaged(site, plan, staging, tail!))
     }
   } catch (e) {
-    await audit.step('undo the fence: the old primary serves again', () => resumeOldPrimary(site, primary, standbys))
+    await audit.cleanup('undo the fence: the old primary serves again', () => resumeOldPrimary(site, primary, standbys))
     throw new Error(
       `${(e as Error).message}\nin-place restore abandoned before the swap: ${primary} serves again behind the endpoint, nothing was replaced`,
       { cause: e },
@@ -230,7 +251,6 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
   if (clearRestoreSettings(paths.data)) await site.pg.reload(paths.data)
 }
 
-/** Put the original directory back and serve from it again. */
 /** 3 or 3'. Bring the restored data up; on failure put the original back (exit 1: something was swapped, then undone). */
 async function bringUpOrRollBack(
   site: LocalSite,
@@ -245,7 +265,7 @@ async function bringUpOrRollBack(
     await bringUpRestored(site, state.primary, plan, audit)
   } catch (e) {
     const why = (e as Error).message
-    const outcome = await audit.step('roll back to the original data directory', () =>
+    const outcome = await audit.cleanup('roll back to the original data directory', () =>
       rollBack(site, state, standbys, staging, replaced),
     )
     throw new Error(
@@ -269,7 +289,8 @@ async function rollBack(
   const primary = state.primary
   const paths = site.layout.node(primary)
   if (postmasterPid(paths.data)) await site.pg.stop(paths.data, 'immediate').catch(() => {})
-  renameSync(paths.data, `${paths.data}.failed-${staging.stamp}`)
+  const failed = `${paths.data}.failed-${staging.stamp}`
+  renameSync(paths.data, failed)
   renameSync(replaced, paths.data)
   site.writeNodeSettings(primary, 'primary', { primary, syncStandbys: [] })
   try {
@@ -282,7 +303,7 @@ async function rollBack(
     )
   } catch (e) {
     throw new Error(
-      `the original data directory is back at ${paths.data} but ${primary} does not serve (${(e as Error).message.split('\n')[0]}); the endpoint may still be fenced. Restore service with: npx zx runbooks/local.ts up`,
+      `the original data directory is back at ${paths.data} but ${primary} does not serve (${(e as Error).message.split('\n')[0]}); the endpoint may still be fenced; the restored copy is kept at ${failed}. Restore service with: npx zx runbooks/local.ts up`,
       { cause: e },
     )
   }

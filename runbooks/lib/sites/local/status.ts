@@ -322,7 +322,11 @@ async function endpointRow(site: SiteHandle, state: SiteState, problems: string[
     routesToPort === site.port(state.primary)
   if (!healthy)
     problems.push(
-      `endpoint 127.0.0.1:${layout.ports.endpoint} does not route writes to primary ${state.primary} (target ${target ?? 'none'}${via.reachable ? '' : `, ${via.error}`})`,
+      `endpoint 127.0.0.1:${layout.ports.endpoint} does not route writes to primary ${state.primary} (target ${target ?? 'none'}${via.reachable ? '' : `, ${via.error}`}); ${
+        state.roles[state.primary] === 'fenced'
+          ? `${state.primary} is fenced: a failover stopped before it promoted a standby; finish it: npx zx runbooks/failover.ts --yes`
+          : `route it to ${state.primary}: npx zx runbooks/local.ts up`
+      }`,
     )
   return {
     port: layout.ports.endpoint,

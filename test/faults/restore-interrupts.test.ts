@@ -1,0 +1,190 @@
+/**
+ * Fault suite: an in-place restore to `latest` interrupted at each of its steps (a real SIGINT),
+ * the primary's port stolen while it runs, and kill -9 of pgBackRest itself mid-backup and
+ * mid-restore, on a real site under a workload. After each: the exit code, what `status` says,
+ * the acknowledged commits lost (0), nothing left running or half-written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { testSite, runbook, startRunbook, json, auditEntries, ROOT, type TestSite } from '../helpers/site.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+
+const BASE = 24600
+let t: TestSite
+let site: LocalSite
+let writer = ''
+const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
+// status exits 1 on an unhealthy site: its JSON is what counts here
+const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+
+beforeAll(async () => {
+  t = testSite(BASE)
+  const up = await runbook('local', ['up', '--scale', '0.01'], t.env)
+  if (up.code !== 0) throw new Error(up.stderr)
+  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
+})
+afterAll(async () => {
+  await runbook('workload', ['stop'], t?.env ?? {})
+  await t?.cleanup()
+})
+
+/** Nothing half-written: no staged copy beside any node, and no scratch cluster. */
+function leftovers(): string[] {
+  const nodes = dirname(site.layout.node('node1').dir)
+  const beside = readdirSync(nodes).flatMap((n) => readdirSync(`${nodes}/${n}`).filter((f) => /restoring-/.test(f)))
+  const scratch = existsSync(site.layout.scratchDir) ? readdirSync(site.layout.scratchDir) : []
+  return [...beside, ...scratch]
+}
+
+/** A healthy site that serves writes and has lost no acknowledged commit. */
+async function serving() {
+  const s = await status()
+  expect(s.healthy, JSON.stringify(s.problems)).toBe(true)
+  await new Promise((r) => setTimeout(r, 500))
+  expect(await lostCommits(endpoint, acked(site.layout, writer))).toEqual([])
+}
+
+const inPlace = ['--target', 'latest', '--in-place', '--yes']
+
+describe('Ctrl-C during an in-place restore', () => {
+  // before the directories are exchanged: the restore is abandoned, the original serves again
+  it.each([
+    'plan restore',
+    'pgbackrest restore (staging)',
+    'verify staged restore',
+    'fence endpoint',
+    'archive ',
+    'stop ',
+    'check no commit after the fence',
+    'replay the tail into the staged copy',
+  ])('at "%s": abandoned, the original primary serves, nothing left behind', async (step) => {
+    const primary = (await status()).primary
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_SIGNAL_AT: step })
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toMatch(/interrupted by SIGINT at a safe point/)
+    expect(leftovers()).toEqual([])
+    expect((await status()).primary).toBe(primary)
+    await serving()
+  })
+
+  // after the exchange: the verified restore is brought into service first, then it stops
+  it.each(['start node1 on the restored data', 're-apply the erasure ledger', 'route endpoint'])(
+    'at "%s": the restored primary is put into service first; it stops before the standbys, naming local.ts up',
+    async (step) => {
+      const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_SIGNAL_AT: step })
+      expect(r.code, r.stderr).toBe(130)
+      expect(r.stderr).toMatch(/which must not stop halfway: finishing it/)
+      expect(r.stderr).toMatch(/to finish: the restored node1 serves the endpoint.*local.ts up/)
+      expect((await status()).endpoint.healthy).toBe(true)
+      const up = await runbook('local', ['up'], t.env)
+      expect(up.code, up.stderr).toBe(0)
+      await serving()
+    },
+  )
+
+  it('at "rebuild standbys": it stops there, the restored primary serving; local.ts up finishes the standbys', async () => {
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_SIGNAL_AT: 'rebuild standbys' })
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).toMatch(
+      /stopped: rebuild standbys\n.*to finish: the restored node1 serves the endpoint; npx zx runbooks\/local.ts up.*backup.ts --type full/s,
+    )
+    expect((await status()).endpoint.healthy).toBe(true)
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    await serving()
+  })
+})
+
+/** Hold a port as soon as it is free (the reproduction: bind it in a loop). */
+function grabPort(port: number): { child: ChildProcess; held: Promise<void> } {
+  const script = `const net = require('net');
+    (function grab() { const s = net.createServer(); s.once('error', () => setTimeout(grab, 5));
+      s.listen(${port}, '127.0.0.1', () => console.log('held')) })()`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const held = new Promise<void>((r) => child.stdout!.on('data', () => r()))
+  return { child, held }
+}
+
+describe("the primary's port stolen mid-restore", () => {
+  it('the restore and its rollback cannot start node1: exit 1 with the exact state and the one command; that command restores service', async () => {
+    const grabber = grabPort(site.port('node1'))
+    let r
+    try {
+      r = await runbook('restore', inPlace, t.env)
+      await grabber.held
+    } finally {
+      grabber.child.kill('SIGKILL')
+    }
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(
+      /the original data directory is back at .*node1.* does not serve.*Restore service with: npx zx runbooks\/local.ts up/s,
+    )
+    const rollback = auditEntries(t).filter((e) => e.action === 'roll back to the original data directory')
+    expect(rollback.map((e) => e.result)).toEqual(['start', 'failed'])
+    // the restored copy that could not start is kept for inspection, where the message says
+    const kept = r.stderr.match(/restored copy is kept at (\S+?)[.;]?\s/)?.[1]
+    expect(kept && existsSync(kept), r.stderr).toBe(true)
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    await serving()
+    rmSync(kept!, { recursive: true, force: true })
+  })
+})
+
+/** The site's own pgBackRest process running `command` (not its workers, not another site's). */
+function pgbackrestPid(command: string): number | undefined {
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let argv: string[]
+    try {
+      argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean)
+    } catch {
+      continue
+    }
+    if (
+      argv[0]?.endsWith('pgbackrest') &&
+      argv.at(-1) === command &&
+      argv.some((a) => a.startsWith(`--config=${site.layout.pgbackrest.dir}`))
+    )
+      return Number(p)
+  }
+}
+
+async function killPgbackrestDuring(name: string, args: string[], command: string) {
+  const child = startRunbook(name, args, t.env)
+  const pid = await waitFor(`pgbackrest ${command} to start`, async () => pgbackrestPid(command), 120_000, 5)
+  process.kill(pid, 'SIGKILL')
+  return child.done
+}
+
+describe('kill -9 of pgBackRest itself', () => {
+  it('mid-backup: the backup fails (exit 1) naming pgBackRest, no set is counted, and the next backup succeeds', async () => {
+    const sets = async () =>
+      json(await runbook('catalog', ['--json'], t.env)).repos.find((x: any) => x.repo === 1).backups.length
+    const before = await sets()
+    const r = await killPgbackrestDuring('backup', ['--type', 'full', '--repo', '1'], 'backup')
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(/pgbackrest/i)
+    expect(await sets()).toBe(before)
+    expect(pgbackrestPid('backup')).toBeUndefined()
+    await serving()
+    const again = await runbook('backup', ['--type', 'full', '--repo', '1'], t.env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(await sets()).toBe(before + 1)
+  })
+
+  it('mid-restore into a new cluster: fails (exit 1), the partial directory is removed, nothing runs', async () => {
+    const r = await killPgbackrestDuring('restore', ['--target', 'latest'], 'restore')
+    expect(r.code, r.stderr).toBe(1)
+    expect(leftovers()).toEqual([])
+    expect(pgbackrestPid('restore')).toBeUndefined()
+    await serving()
+  })
+})
