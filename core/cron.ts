@@ -2,6 +2,7 @@
  * The cron expressions the DR policy's schedules use (5 fields: minute hour day-of-month month
  * day-of-week): validation, field expansion, and the period between runs. Pure.
  */
+import { Cron } from 'croner'
 
 const CRON_RANGES: [number, number][] = [
   [0, 59],
@@ -61,4 +62,12 @@ export function cronUnionGapSeconds(crons: string[]): number {
     for (const x of d) days.add(x)
   }
   return days.size === 7 ? 86400 : 7 * 86400
+}
+
+/** The longest gap between two runs of any 5-field cron, over a week of its runs (UTC). */
+export function cronMaxGapSeconds(cron: string): number {
+  const runs = new Cron(cron, { timezone: 'UTC', paused: true }).nextRuns(3000, new Date(Date.UTC(2026, 0, 5)))
+  let gap = 0
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, (runs[i]!.getTime() - runs[i - 1]!.getTime()) / 1000)
+  return runs.length > 1 ? gap : Infinity
 }

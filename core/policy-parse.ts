@@ -4,6 +4,7 @@
  */
 import { InputError } from './errors.ts'
 import { parseMonitoring } from './policy-parse-monitoring.ts'
+import { parseFiles } from './policy-parse-files.ts'
 import {
   SITE_NAMES,
   type BackupSchedule,
@@ -128,7 +129,7 @@ function parseSchedule(c: Checker, raw: unknown, key: string): BackupSchedule {
 export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   const c = new Checker()
   const root = c.obj(raw, 'policy')
-  c.known(root, 'policy', ['tiers', 'sites', 'schedules', 'detection', 'communication', 'team', 'monitoring'])
+  c.known(root, 'policy', ['tiers', 'sites', 'schedules', 'detection', 'communication', 'team', 'monitoring', 'files'])
   const tiers = parseTiers(c, root.tiers)
   const sitesRaw = c.obj(root.sites, 'policy.sites')
   c.known(sitesRaw, 'policy.sites', SITE_NAMES)
@@ -137,9 +138,10 @@ export function parsePolicy(raw: unknown, source = 'policy'): DrPolicy {
   const detection = parseDetection(c, root.detection, tiers)
   const communication = parseCommunication(c, root.communication)
   const team = parseTeam(c, root.team)
-  if (c.problems.length) throw new InputError(`invalid DR policy in ${source}`, c.problems)
   const monitoring = parseMonitoring(c, root.monitoring)
-  return { tiers, sites, schedules, detection, communication, team, monitoring }
+  const files = parseFiles(c, root.files, tiers)
+  if (c.problems.length) throw new InputError(`invalid DR policy in ${source}`, c.problems)
+  return { tiers, sites, schedules, detection, communication, team, monitoring, files }
 }
 
 function parseTiers(c: Checker, raw: unknown): Record<TierId, Tier> {

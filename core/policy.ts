@@ -104,6 +104,23 @@ export interface Monitoring {
   alerting: Record<AlertClass, AlertClassPolicy>
 }
 
+/** files = data (uploads, logs), config = configuration (kept indefinitely), source = the code (git bundle + archive) */
+export type FileKind = 'files' | 'config' | 'source'
+export const FILE_KINDS: readonly FileKind[] = ['files', 'config', 'source']
+
+/** One data class of the application tree: what to back up (relative to the app root), when, how long. */
+export interface FileClass {
+  name: string
+  kind: FileKind
+  tier: TierId
+  paths: string[]
+  /** 5-field cron, UTC */
+  schedule: string
+  /** seconds, or kept forever */
+  retention: number | 'indefinite'
+  storage: string[]
+}
+
 export interface DrPolicy {
   tiers: Record<TierId, Tier>
   sites: Record<SiteName, Site>
@@ -112,6 +129,7 @@ export interface DrPolicy {
   communication: Communication
   team: TeamRole[]
   monitoring: Monitoring
+  files: FileClass[]
 }
 
 // ---------------------------------------------------------------------------------------

@@ -37,6 +37,12 @@ export function scheduledJobs(p: DrPolicy): ScheduledJob[] {
       then: PROVE_PENDING,
     },
     { name: 'logical export', cron: s.logicalExport.cron, runbook: 'backup', args: ['--type', 'logical'] },
+    ...p.files.map((c): ScheduledJob => ({
+      name: `${c.name} backup (${c.kind}, tier ${c.tier})`,
+      cron: c.schedule,
+      runbook: 'backup',
+      args: ['--type', c.kind, '--class', c.name],
+    })),
     ...DRILL_LEVELS.map((level): ScheduledJob => ({
       name: `${level} drill`,
       cron: s.drills[level],

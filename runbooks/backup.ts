@@ -12,18 +12,28 @@ import { createRestorePoint } from './lib/ops/backup/restore-points.ts'
 import { formatBytes, formatDuration } from '../core/duration.ts'
 import { requireLocal } from './lib/cli/stack.ts'
 import { cloudLogicalExport } from './lib/ops/exports/cloud-export.ts'
+import { filesBackup } from './lib/ops/files/files-backup.ts'
+import { classesFor, reposForClasses } from '../core/files.ts'
+import { FILE_KINDS, type FileKind } from '../core/policy.ts'
 
 const spec = {
   name: 'backup.ts',
   summary:
     'take a backup (full, diff, incr via pgBackRest; logical via pg_dump + user-progress CSV) or create a named restore point',
   usage:
-    'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
+    'npx zx runbooks/backup.ts --type full|diff|incr|logical [--repo 1|2|all] [--stack local] [--json]\n       npx zx runbooks/backup.ts --type files|config|source [--class NAME] [--repo 1|2|all] [--json]\n       npx zx runbooks/backup.ts --restore-point NAME',
   resume: 're-run the same backup: pgBackRest resumes or restarts it; catalog.ts shows what the repos hold',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
-    type: { type: 'string', help: 'full | diff | incr | logical' },
+    type: {
+      type: 'string',
+      help: 'full | diff | incr | logical (the database), or files | config | source (the application tree, by restic)',
+    },
+    class: {
+      type: 'string',
+      help: 'files|config|source: one data class of policy.files (default: every class of the type)',
+    },
     repo: {
       type: 'string',
       help: "1 (local), 2 (offsite S3; logical exports are sealed there under exports/) or all; default: the policy's storage for the type",
@@ -44,6 +54,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       'cannot be combined with --type',
       'run them as two commands',
     )
+  if ((FILE_KINDS as readonly string[]).includes(flags.type ?? '')) return filesBackupRun(flags)
+  if (flags.class !== undefined)
+    throw inputError('--class', flags.class, 'goes with --type files|config|source', 'drop --class')
   const type = flags['restore-point'] === undefined ? parseBackupType(flags.type) : undefined
   const ctx = await loadStack('backup.ts', flags, { lock: true })
   if (!ctx.site && type === 'logical') {
@@ -94,6 +107,26 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   })
   printRecords(records, !!flags.json)
 })
+
+/** The application tree's classes (restic), into the repos their storage names. */
+async function filesBackupRun(flags: { type?: string; class?: string; repo?: string; json?: boolean; stack?: string }) {
+  const ctx = await loadStack('backup.ts', flags, { lock: true })
+  const site = requireLocal(ctx, 'backup.ts')
+  const classes = classesFor(ctx.policy, flags.type as FileKind, flags.class)
+  const repos = reposForClasses(classes, flags.repo)
+  const hooks = siteWebhooks(site)
+  for (const r of repos) await requireRepoReachable(site, r, repos, flags.repo)
+  const records = await filesBackup(site, classes, flags.repo, ctx.audit).catch(async (e) => {
+    await alertNow(site.policy, hooks, `${flags.type} backup into repo ${repos.join(', ')}`, (e as Error).message)
+    throw e
+  })
+  if (flags.json) return printJson(records.length === 1 ? records[0] : records)
+  for (const r of records)
+    process.stdout.write(
+      `${r.kind} backup ${r.class} -> repo${r.repo} snapshot ${r.snapshot}: ${r.files} files, ${formatBytes(r.bytes)}, ${formatBytes(r.addedBytes)} added in ${formatDuration(r.durationSeconds)}${r.pruned ? `; retention removed ${r.pruned} snapshot(s)` : ''}\n` +
+        r.notes.map((n) => `  ${n}\n`).join(''),
+    )
+}
 
 function printRecords(records: BackupRecord[], json: boolean): void {
   if (json) return printJson(records.length === 1 ? records[0] : records)

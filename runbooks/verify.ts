@@ -6,6 +6,8 @@ import { STACK_FLAGS, loadStack, requireLocal } from './lib/cli/stack.ts'
 import { printJson } from './lib/output/log.ts'
 import { alertNow } from './lib/ops/alert-now.ts'
 import { siteWebhooks } from './lib/sites/local/secrets.ts'
+import { proveFiles } from './lib/ops/files/files-proof.ts'
+import { inputError } from '../core/errors.ts'
 import {
   parseBackupSelector,
   readCatalogs,
@@ -18,7 +20,8 @@ const spec = {
   name: 'verify.ts',
   summary:
     'prove backups restorable: restore each into a scratch cluster at the exact LSN the warm standby is paused at, compare every table, check structure and the tier-1 objectives; every proof goes to the evidence ledger',
-  usage: 'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--keep] [--json]',
+  usage:
+    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--keep] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -27,12 +30,17 @@ const spec = {
       help: 'LABEL, latest (the newest in each repo, default) or pending (every backup without a proof)',
     },
     repo: { type: 'string', help: "N or all (default): repo 2 alone is the cold site's path" },
+    files: {
+      type: 'boolean',
+      help: "prove the application tree's snapshots instead (every class of policy.files, newest snapshot)",
+    },
     keep: { type: 'boolean', help: 'keep the scratch cluster (stopped on failure, running on success) for inspection' },
     json: { type: 'boolean', help: 'machine-readable output' },
   },
 } as const
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
+  if (flags.files) return proveFilesRun(flags)
   const selector = parseBackupSelector(flags.backup)
   const ctx = await loadStack('verify.ts', flags, { lock: true })
   const site = requireLocal(ctx, 'verify.ts')
@@ -49,3 +57,28 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   else process.stdout.write(renderProofs(proofs))
   return proofs.every((p) => p.verdict === 'proven') ? 0 : 1
 })
+
+async function proveFilesRun(flags: {
+  repo?: string
+  json?: boolean
+  backup?: string
+  keep?: boolean
+  stack?: string
+}) {
+  if (flags.backup || flags.keep)
+    throw inputError('--files', true, 'proves the newest snapshot of each class', 'drop --backup and --keep')
+  const ctx = await loadStack('verify.ts', flags, { lock: true })
+  const site = requireLocal(ctx, 'verify.ts')
+  const repos = flags.repo === undefined || flags.repo === 'all' ? undefined : [parseRepo(flags.repo, [1, 2])!]
+  const proofs = await proveFiles(site, site.policy.files, repos, ctx.audit)
+  const hooks = siteWebhooks(site)
+  for (const p of proofs.filter((x) => x.verdict !== 'proven'))
+    await alertNow(site.policy, hooks, `the proof of ${p.class} files (repo ${p.repo})`, p.reason)
+  if (flags.json) printJson({ proofs })
+  else
+    for (const p of proofs)
+      process.stdout.write(
+        `${p.verdict.toUpperCase().padEnd(7)} ${p.class} repo${p.repo} ${p.snapshot ?? '-'}: ${p.reason}\n`,
+      )
+  return proofs.every((p) => p.verdict === 'proven') ? 0 : 1
+}

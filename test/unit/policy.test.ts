@@ -74,7 +74,9 @@ describe('the declared DR policy', () => {
     expect(diffsRetained(policy)).toBe(4)
     expect(offsiteRetentionDays(policy)).toBe(365)
     expect(archiveTimeoutSeconds(policy)).toBe(60) // 15 min / 15
-    const tighter = parsePolicy(deepMerge(rawPolicy(), { tiers: { 1: { rpo: '5m' } } }))
+    const tighter = parsePolicy(
+      deepMerge(rawPolicy(), { tiers: { 1: { rpo: '5m' } }, files: { config: { schedule: '*/5 * * * *' } } }),
+    )
     expect(archiveTimeoutSeconds(tighter)).toBe(20)
   })
 

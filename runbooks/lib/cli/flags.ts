@@ -2,7 +2,9 @@
  * Flag values every runbook parses the same way: each bad value is an InputError (exit 2)
  * naming the flag, the valid range and an example.
  */
+import { isAbsolute, resolve } from 'node:path'
 import { inputError } from '../../../core/errors.ts'
+import { impossibleDate, parseTarget } from '../../../core/recovery-target.ts'
 import { DRILL_LEVELS, type DrillLevel } from '../../../core/drill.ts'
 import { DEFAULT_BASE_PORT } from '../sites/local/layout.ts'
 
@@ -87,4 +89,39 @@ export function parseSeconds(raw: string | undefined, key: string, fallback: num
   const n = Number(raw)
   if (!Number.isFinite(n) || n < 0) throw inputError(key, raw, 'must be a number of seconds >= 0', `e.g. ${key} 600`)
   return n
+}
+
+/** --files|--config|--source: --at (a time), --repo, and exactly one of --into DIR or --in-place. */
+export function parseFilesRestore(flags: Record<string, string | boolean | undefined>, kinds: string[]) {
+  for (const bad of ['target', 'port', 'accept-data-loss', 'dry-run'])
+    if (flags[bad] !== undefined && flags[bad] !== false)
+      throw inputError(`--${bad}`, flags[bad], `does not go with --${kinds.join(', --')}`, `drop --${bad}`)
+  let at: ReturnType<typeof parseTarget> | undefined
+  try {
+    at = flags.at === undefined ? undefined : parseTarget(String(flags.at))
+  } catch {
+    at = undefined
+  }
+  if (flags.at !== undefined && at?.kind !== 'time')
+    throw inputError(
+      '--at',
+      flags.at,
+      `must be an ISO-8601 time with zone${impossibleDate(String(flags.at)) ? ` (${impossibleDate(String(flags.at))})` : ''}`,
+      'e.g. --at 2026-11-26T04:00:30Z, or leave it out for the newest snapshot',
+    )
+  const into = flags.into as string | undefined
+  const inPlace = !!flags['in-place']
+  if (!!into === inPlace)
+    throw inputError(
+      '--into',
+      into ?? 'absent',
+      'give exactly one of --into DIR and --in-place',
+      'e.g. --into /var/tmp/restored',
+    )
+  if (into && !isAbsolute(into))
+    throw inputError('--into', into, 'must be an absolute path', `e.g. --into ${resolve(into)}`)
+  const repo = flags.repo === undefined ? undefined : Number(flags.repo)
+  if (repo !== undefined && repo !== 1 && repo !== 2)
+    throw inputError('--repo', flags.repo, 'must be 1 or 2', 'e.g. --repo 2')
+  return { at: at?.kind === 'time' ? new Date(at.at) : undefined, into, inPlace, repo }
 }

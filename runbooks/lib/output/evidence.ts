@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { appendChained, verifyAuditChain } from './audit.ts'
 
 export interface EvidenceRecord {
-  kind: 'proof' | 'signoff' | 'drill' | 'failover' | 'restore'
+  kind: 'proof' | 'files-proof' | 'signoff' | 'drill' | 'failover' | 'restore'
   at: string
   [k: string]: unknown
 }

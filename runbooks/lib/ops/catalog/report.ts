@@ -12,6 +12,7 @@ import { readRestorePoints, repoCatalog } from './catalog.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { query } from '../../adapters/postgres.ts'
 import { walSegmentDistance } from '../../../../core/wal.ts'
+import { filesCatalog, type FilesCatalogRow } from './files-catalog.ts'
 
 export interface CatalogReport {
   stack: string
@@ -25,19 +26,22 @@ export interface CatalogReport {
     windows: RecoveryWindow[]
   })[]
   restorePoints: RestorePoint[]
+  /** the application tree (restic), per class and repo; its verdicts do not change `ok` (the database's) */
+  files: FilesCatalogRow[]
 }
 
 export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
   const s = site.state()
   const pgPath = site.layout.node(s.primary).data
   const now = Date.now()
-  const [repos, archiveCurrent] = await Promise.all([
+  const [repos, archiveCurrent, files] = await Promise.all([
     Promise.all(
       site
         .inventory()
         .pgbackrest.repos.map((r) => repoCatalog(site.run, site.br, r.index, pgPath, () => site.repoDown(r.index))),
     ),
     primaryArchiveCurrent(site),
+    filesCatalog(site),
   ])
   const withVerdicts = repos.map((c) => ({
     ...c,
@@ -53,6 +57,7 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
     pitrWindowSeconds: site.policy.schedules.pitrWindow,
     repos: withVerdicts,
     restorePoints: readRestorePoints(restorePointsFile(site)),
+    files,
   }
 }
 
@@ -107,5 +112,10 @@ export function renderCatalog(r: CatalogReport): string {
       ...r.restorePoints.map((p) => `  ${p.name}  LSN ${p.lsn}  ${new Date(p.time).toISOString()}`),
       '',
     )
-  return out.join('\n')
+  out.push('application tree (restic snapshots, newest per class and repo):')
+  for (const f of r.files)
+    out.push(
+      `  ${f.class.padEnd(9)} tier ${f.tier} repo${f.repo}: ${f.error ? `UNREADABLE: ${f.error}` : f.newest ? `${f.snapshots} snapshot(s), newest ${f.newest.id} ${f.newest.time.slice(0, 19)}Z, age ${formatDuration(f.ageSeconds!)}` : 'never backed up'}  ${f.ok ? 'OK' : `FLAGGED - older than the tier RPO ${formatDuration(f.rpoSeconds)}`}`,
+    )
+  return out.join('\n') + '\n'
 }

@@ -70,8 +70,16 @@ export interface Layout {
     alertmanager: { pid: string; log: string; config: string; data: string }
   }
   scratchDir: string
+  /** the LabDojo application tree the files backups cover (source, config, uploads, logs); restic's repo1 repository */
+  app: { root: string; restic1: string; port: number; pid: string; log: string }
   /** 0600, owned by the site user, outside the repo */
-  secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string }
+  secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string; restic: string }
+}
+
+/** The application tree, restic's repo1 repository, and the app's own process (port base+8). */
+function appPaths(d: (...p: string[]) => string, basePort: number): Layout['app'] {
+  const run = (f: string) => d('app-run', f)
+  return { root: d('app'), restic1: d('repo1', 'restic'), port: basePort + 8, pid: run('app.pid'), log: run('app.log') }
 }
 
 /** Secrets live outside the repo, in the site user's home, 0600. */
@@ -85,6 +93,7 @@ function secretPaths(dir: string): Layout['secrets'] {
     pgbackrest: join(dir, 'pgbackrest-secrets.conf'),
     pgpass: join(dir, 'pgpass'),
     bouncerUsers: join(dir, 'pgbouncer-users.txt'),
+    restic: join(dir, 'restic-password'),
   }
 }
 
@@ -184,6 +193,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     scheduler: daemonPaths(d('scheduler'), 'scheduler'),
     monitoring: monitoringPaths(d('monitoring')),
     scratchDir: d('scratch'),
+    app: appPaths(d, basePort),
     secrets: secretPaths(secretsDir),
   }
 }

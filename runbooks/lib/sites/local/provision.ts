@@ -13,6 +13,7 @@ import { log } from '../../output/log.ts'
 import { pgbackrestConf, walScript } from './config-files.ts'
 import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
 import { ensureEndpoint } from './endpoint.ts'
+import { ensureAppTree } from './app-tree.ts'
 import type { SiteHandle } from './handle.ts'
 import { BUCKET, DATABASE, NODE_NAMES, STANZA, type NodeName } from './layout.ts'
 import { writeHba, writeInitdbFiles } from './node-settings.ts'
@@ -50,6 +51,8 @@ export async function up(site: SiteHandle, opts: { scale: number; monitoring?: b
   note(await ensureStanza(site))
   note(await ensureDataSet(site, state))
   note(await ensureAmcheck(site, state))
+  const app = site.layout.app.root
+  note((await ensureAppTree(site.run, app, state.scale)) && `generated the LabDojo application tree: ${app}`)
   for (const change of await ensureStandbys(site, state)) note(change)
   for (const gone of await removeOrphanScratch(site)) note(`removed the scratch cluster of a killed runbook: ${gone}`)
   note(await ensureWarmReplaying(site, state))

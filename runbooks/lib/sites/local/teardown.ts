@@ -11,6 +11,7 @@ import { stopMonitoring } from './monitoring.ts'
 import type { Change } from './state.ts'
 import { stopScheduler } from './scheduler.ts'
 import { stopWriter } from './workload.ts'
+import { stopApp } from './app.ts'
 
 /** Stop everything the site started, by pid: the writer, the endpoint, the nodes (standbys first), scratch clusters, S3. */
 export async function down(site: SiteHandle): Promise<Change[]> {
@@ -19,6 +20,7 @@ export async function down(site: SiteHandle): Promise<Change[]> {
   if (await stopScheduler(layout)) changes.push('stopped the scheduler')
   changes.push(...(await stopMonitoring(site)))
   if (await stopWriter(layout)) changes.push('stopped the workload writer')
+  if (await stopApp(layout)) changes.push('stopped the LabDojo app')
   if (await stopBouncer(layout.pgbouncer)) changes.push('stopped PgBouncer')
   // standbys first, so the primary's shutdown checkpoint is not waiting on them
   const state = site.exists() ? site.state() : undefined
