@@ -26,7 +26,22 @@ const d = formatDuration
 
 /** Every alert, its condition and the sentence a person reads at 3 a.m. */
 export function alertDefs(p: DrPolicy): AlertDef[] {
-  return [...siteAlerts(p), ...backupAlerts(p), ...capacityAndTestAlerts(p)]
+  return [...siteAlerts(p), ...backupAlerts(p), ...filesAlerts(), ...capacityAndTestAlerts(p)]
+}
+
+/** The application tree (policy.files): each class's newest snapshot within its tier's RPO. */
+function filesAlerts(): AlertDef[] {
+  return [
+    {
+      name: 'LabdojoFilesBackupTooOld',
+      class: 'backupFailure',
+      expr: 'labdojo_files_snapshot_age_seconds > labdojo_files_rpo_seconds',
+      for: 0,
+      summary: 'The newest {{ $labels.class }} snapshot in repo {{ $labels.repo }} is older than its tier RPO',
+      description:
+        'The application tree (policy.files) is not being backed up on time. Check the scheduler (`local.ts status`) and `catalog.ts`; take one with `backup.ts --type files|config|source --class {{ $labels.class }}`.',
+    },
+  ]
 }
 
 /** The site and its watchers: down, the hot standby down or lagging. */

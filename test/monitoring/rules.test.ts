@@ -87,6 +87,16 @@ const cases: Case[] = [
     fires: [{ repo: '1' }],
   },
   {
+    alert: 'LabdojoFilesBackupTooOld',
+    series: [
+      ['labdojo_files_snapshot_age_seconds{class="uploads",repo="1"}', '7200x40'],
+      ['labdojo_files_rpo_seconds{class="uploads",repo="1"}', '3600x40'],
+      ['labdojo_files_snapshot_age_seconds{class="config",repo="2"}', '60x40'],
+      ['labdojo_files_rpo_seconds{class="config",repo="2"}', '900x40'],
+    ],
+    fires: [{ class: 'uploads', repo: '1' }],
+  },
+  {
     alert: 'LabdojoRepoUnreachable',
     series: [
       ['labdojo_repo_reachable{repo="2"}', '0x40'],

@@ -4,6 +4,8 @@
  * password travels as a file path in the environment (RESTIC_PASSWORD_FILE), the S3 keys in the
  * environment; argv holds neither. Snapshots are tagged `class=<name>` (the policy's data class).
  */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Runner } from './exec.ts'
 
 export interface ResticTarget {
@@ -71,6 +73,8 @@ export class Restic {
 
   /** Create the repository once; true when it did. */
   async ensureInit(): Promise<boolean> {
+    // a local repository shows itself without a command (each one pays restic's key derivation)
+    if (!this.target.url.includes(':') && existsSync(join(this.target.url, 'config'))) return false
     const probe = await this.restic(['cat', 'config'], undefined, 60_000).catch((e: Error) => e)
     if (!(probe instanceof Error)) return false
     if (!/does not exist|Is there a repository|unable to open config file/i.test(probe.message)) throw probe

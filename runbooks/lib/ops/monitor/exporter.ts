@@ -83,6 +83,21 @@ export class Exporter {
         if (r.latest) this.pointAge.set({ repo: String(r.repo) }, now() - r.latest.time / 1000)
     },
   )
+  private readonly filesRpo = this.g('labdojo_files_rpo_seconds', "a files class's tier RPO", ['class', 'repo'])
+  private readonly filesAge: Gauge = this.g(
+    'labdojo_files_snapshot_age_seconds',
+    'age of the newest snapshot of a files class (policy.files) in a repo; absent: never backed up',
+    ['class', 'repo'],
+    () => {
+      this.filesAge.reset()
+      this.filesRpo.reset()
+      for (const f of this.catalog.value?.files ?? []) {
+        const l = { class: f.class, repo: String(f.repo) }
+        this.filesRpo.set(l, f.rpoSeconds)
+        if (f.newest) this.filesAge.set(l, now() - Date.parse(f.newest.time) / 1000)
+      }
+    },
+  )
   private readonly used = this.g('labdojo_repo_used_bytes', 'bytes the repo stores', ['repo'])
   private readonly capacity = this.g('labdojo_repo_capacity_bytes', 'size of the file system the repo lives on', [
     'repo',
