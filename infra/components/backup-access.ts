@@ -1,8 +1,10 @@
 /**
  * labdojo:dr:BackupAccess - least privilege around the backup vaults:
- * - writer: put and read, never delete (pgBackRest backup and archive-push);
- * - retention: may only place delete markers (pgBackRest expire); versions stay until the
- *   lock and the lifecycle release them;
+ * - writer: what pgBackRest itself needs (backup, archive-push, and expire, which every backup
+ *   runs: expire-auto, plus the clean-up of an interrupted backup): list, get, put, delete. On a
+ *   versioned, object-locked bucket a delete only places a delete marker: the version stays until
+ *   the lock and the lifecycle release it (DeleteObjectVersion stays denied). A writer without
+ *   delete fails every backup with 403 and never applies retention;
  * - restore reader: read only;
  * - drill: read, and restore objects from Glacier for drills.
  * Every role is denied version deletion, lock changes and policy changes outright.
@@ -20,11 +22,13 @@ export interface BackupAccessArgs {
 }
 
 export const ROLE_ACTIONS = {
-  writer: ['s3:PutObject', 's3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
-  retention: ['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject'],
+  writer: ['s3:PutObject', 's3:GetObject', 's3:ListBucket', 's3:GetBucketLocation', 's3:DeleteObject'],
   reader: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketLocation'],
   drill: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:RestoreObject', 's3:GetBucketLocation'],
 } as const
+
+/** Marks the statement of the role pgBackRest runs as (the policy pack checks its actions). */
+export const PGBACKREST_SID = 'PgBackRestRepo'
 
 export const ALWAYS_DENIED = [
   's3:DeleteObjectVersion',
@@ -45,9 +49,7 @@ export class BackupAccess extends pulumi.ComponentResource {
     super('labdojo:dr:BackupAccess', name, {}, opts)
     const objects = args.bucketArns.map((a) => pulumi.interpolate`${a}/*`)
     const kmsFor = (role: keyof typeof ROLE_ACTIONS) =>
-      role === 'writer' || role === 'retention'
-        ? ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt']
-        : ['kms:Decrypt']
+      role === 'writer' ? ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'] : ['kms:Decrypt']
     this.roles = Object.fromEntries(
       (Object.keys(ROLE_ACTIONS) as (keyof typeof ROLE_ACTIONS)[]).map((role) => {
         const r = new aws.iam.Role(
@@ -71,7 +73,7 @@ export class BackupAccess extends pulumi.ComponentResource {
               Version: '2012-10-17',
               Statement: [
                 {
-                  Sid: 'Allowed',
+                  Sid: role === 'writer' ? PGBACKREST_SID : 'Allowed',
                   Effect: 'Allow',
                   Action: [...ROLE_ACTIONS[role]],
                   Resource: [...args.bucketArns, ...objects],

@@ -1,8 +1,8 @@
 /**
  * labdojo:dr:BackupVault - the S3 backup storage of the guide: versioning, object lock in
  * compliance mode aligned with pgBackRest's retention (so expiry never fights the lock),
- * SSE-KMS with a customer key, lifecycle to Glacier that leaves pgBackRest's catalog
- * (archive.info, backup.info, manifests) in standard storage, no public access, TLS only,
+ * SSE-KMS with a customer key, lifecycle to Glacier for noncurrent versions only (pgBackRest
+ * cannot read a Glacier object, so nothing it may read moves), no public access, TLS only,
  * and cross-region replication of tier-1 data to a replica vault in another region.
  */
 import * as pulumi from '@pulumi/pulumi'
@@ -15,26 +15,15 @@ export interface BackupVaultArgs {
   kmsKeyArn: pulumi.Input<string>
   /** compliance-mode object lock, in days: at most as long as pgBackRest keeps what it wrote */
   lockDays: number
-  /** transition pgBackRest data (not its catalog) to Glacier after this many days */
+  /** move versions pgBackRest no longer uses (expired, replaced) to Glacier after this many days */
   glacierAfterDays: number
   /** how long a version stays recoverable after pgBackRest expired it (tier retention) */
   keepVersionsDays: number
-  /** the pgBackRest repo path and stanza, to address the catalog files exactly */
-  repoPath: string
-  stanza: string
   tier: 1 | 2 | 3
-  /** logical exports (exports/, written by the export CronJobs, which cannot delete) expire after this */
+  /** logical exports (exports/, written by the export CronJobs, which delete nothing) expire after this */
   exportRetentionDays?: number
   /** replicate everything to this vault (tier-1: another region) */
   replicateTo?: { bucketArn: pulumi.Input<string>; region: string; kmsKeyArn: pulumi.Input<string> }
-}
-
-/** Catalog files stay in standard storage: only bulk data under these prefixes, above 1 MiB, moves. */
-export function glacierPrefixes(repoPath: string, stanza: string): string[] {
-  const p = repoPath.replace(/^\/+|\/+$/g, '')
-  // WAL lives in archive/<stanza>/<pg-version>-<id>/ (archive.info sits beside those dirs);
-  // backups in backup/<stanza>/<YYYYMMDD-...>/ (backup.info and backup.history beside them)
-  return [`${p}/archive/${stanza}/1`, `${p}/backup/${stanza}/2`]
 }
 
 export function validateVaultArgs(a: BackupVaultArgs): string[] {
@@ -177,12 +166,14 @@ export class BackupVault extends pulumi.ComponentResource {
         region,
         bucket,
         rules: [
-          ...glacierPrefixes(args.repoPath, args.stanza).map((prefix, i) => ({
-            id: `data-to-glacier-${i}`,
+          // pgBackRest cannot read a Glacier object (GET: 403 InvalidObjectState), so no live
+          // object moves: only the versions pgBackRest expired or replaced, kept for the lock
+          {
+            id: 'history-to-glacier',
             status: 'Enabled',
-            filter: { and: { prefix, objectSizeGreaterThan: 1024 * 1024 } },
-            transitions: [{ days: args.glacierAfterDays, storageClass: 'GLACIER' }],
-          })),
+            filter: { prefix: '' },
+            noncurrentVersionTransitions: [{ noncurrentDays: args.glacierAfterDays, storageClass: 'GLACIER' }],
+          },
           ...(args.exportRetentionDays
             ? [
                 {

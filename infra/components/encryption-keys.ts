@@ -10,6 +10,41 @@ export interface AwsKeyArgs {
   site: string
   region: string
   purpose: string
+  /** the account (its root administers the key, as the default policy does) */
+  accountId?: pulumi.Input<string>
+  /** AWS services that must encrypt with the key (e.g. CloudWatch publishing to an encrypted topic) */
+  services?: string[]
+}
+
+/**
+ * A key policy: the account administers the key (what the default policy says), and each named
+ * service may generate data keys and decrypt. Without the second statement CloudWatch cannot
+ * publish to an SNS topic encrypted with the key, and every alarm notification is dropped.
+ */
+export function keyPolicy(accountId: string, services: string[]) {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'AccountAdministers',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+      ...(services.length
+        ? [
+            {
+              Sid: 'ServicesEncrypt',
+              Effect: 'Allow',
+              Principal: { Service: services },
+              Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+              Resource: '*',
+            },
+          ]
+        : []),
+    ],
+  }
 }
 
 export class AwsKey extends pulumi.ComponentResource {
@@ -25,6 +60,9 @@ export class AwsKey extends pulumi.ComponentResource {
         enableKeyRotation: true,
         rotationPeriodInDays: ROTATION_DAYS,
         deletionWindowInDays: 30,
+        ...(args.services?.length && args.accountId
+          ? { policy: pulumi.output(args.accountId).apply((a) => JSON.stringify(keyPolicy(a, args.services!))) }
+          : {}),
         tags: drTags(args.site, args.purpose),
       },
       { parent: this, protect: true },

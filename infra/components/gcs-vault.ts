@@ -1,12 +1,14 @@
 /**
- * labdojo:dr:GcsVault - GCS backup storage: versioning, a retention policy, CMEK, lifecycle to
- * ARCHIVE, uniform access, public access prevented.
+ * labdojo:dr:GcsVault - GCS backup storage: versioning, soft delete, CMEK, lifecycle to ARCHIVE,
+ * uniform access, public access prevented.
  *
- * Warning: a GCS retention policy forbids *replacing* an object before it expires, and
- * pgBackRest rewrites backup.info after every backup (twice within an hour on Wednesdays).
- * So the bucket-level lock is short (`lockSeconds`), and the tier's long retention comes from
- * versioning: replaced or deleted versions are kept `keepVersionsDays`, and no identity of
- * ours may delete a version.
+ * No bucket retention policy: GCS refuses one on a bucket with Object Versioning ("Object
+ * versioning cannot be enabled on a bucket with a retention policy"), and a retention policy
+ * forbids replacing an object before it expires, while pgBackRest rewrites backup.info,
+ * archive.info and their copies after every backup and expire. The protection comes from
+ * versioning instead: a replaced or deleted object stays as a noncurrent version for the tier's
+ * retention (`keepVersionsDays`), soft delete keeps even a deleted version recoverable for
+ * `softDeleteDays`, and no identity of ours may delete a version.
  */
 import * as pulumi from '@pulumi/pulumi'
 import * as gcp from '@pulumi/gcp'
@@ -17,8 +19,8 @@ export interface GcsVaultArgs {
   location: string
   project: string
   kmsKeyId: pulumi.Input<string>
-  /** bucket retention policy: no deletion or replacement younger than this */
-  lockSeconds: number
+  /** soft delete: a deleted object (or version) stays recoverable this long (GCS allows 7..90 days) */
+  softDeleteDays: number
   /** noncurrent versions are kept this long (the tier's retention) */
   keepVersionsDays: number
   archiveAfterDays: number
@@ -30,6 +32,8 @@ export class GcsVault extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>
   constructor(name: string, args: GcsVaultArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:GcsVault', name, {}, opts)
+    if (args.softDeleteDays < 7 || args.softDeleteDays > 90)
+      throw new Error(`GcsVault ${name}: softDeleteDays ${args.softDeleteDays} is outside GCS's 7..90`)
     if (args.archiveAfterDays < 30)
       throw new Error(
         `GcsVault ${name}: archiveAfterDays ${args.archiveAfterDays} is below ARCHIVE's useful minimum (30)`,
@@ -53,7 +57,7 @@ export class GcsVault extends pulumi.ComponentResource {
         location: args.location.toUpperCase(),
         storageClass: 'STANDARD',
         versioning: { enabled: true },
-        retentionPolicy: { retentionPeriod: String(args.lockSeconds), isLocked: false },
+        softDeletePolicy: { retentionDurationSeconds: args.softDeleteDays * 86400 },
         encryption: { defaultKmsKeyName: args.kmsKeyId },
         uniformBucketLevelAccess: true,
         publicAccessPrevention: 'enforced',

@@ -12,6 +12,8 @@ export interface RepoSpec {
   name: 'repo1' | 'repo2' | 'repo3'
   s3?: { bucket: pulumi.Input<string>; region: string; roleArn: pulumi.Input<string> }
   gcs?: { bucket: pulumi.Input<string> }
+  /** repoN-path: PGO's default is /pgbackrest/repoN, which the vault's lifecycle rules would not match */
+  path: string
   /** schedules run against this repo */
   scheduled: boolean
   retentionFull: number
@@ -42,9 +44,15 @@ export function pgbackrestGlobal(policy: DrPolicy, repos: RepoSpec[]): Record<st
     'compress-type': 'lz4',
     'process-max': '2',
     'start-fast': 'y',
-    'backup-standby': 'y',
+    // pgBackRest 2.54 (PGO 5.7): from a standby when one answers, else the primary ('y' fails the
+    // backup when none does: one instance, or after a promotion)
+    'backup-standby': 'prefer',
   }
   for (const r of repos) {
+    g[`${r.name}-path`] = r.path
+    // block incremental (GA since 2.46): an incr after ~1% of rows changed stores that 1%, not whole files
+    g[`${r.name}-bundle`] = 'y'
+    g[`${r.name}-block`] = 'y'
     g[`${r.name}-cipher-type`] = 'aes-256-cbc'
     g[`${r.name}-retention-full-type`] = r.retentionFullType
     g[`${r.name}-retention-full`] = String(r.retentionFull)
@@ -70,7 +78,6 @@ const PG_ENV = { host: 'PGHOST', port: 'PGPORT', user: 'PGUSER', password: 'PGPA
 /** Names of the objects the spec refers to. */
 export interface SpecNames {
   cipherSecret: pulumi.Input<string>
-  serviceAccount: pulumi.Input<string>
 }
 
 /** The PostgresCluster spec: instances, Patroni settings, pgBackRest repos and schedules, standby, service. */
@@ -83,6 +90,7 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
     ...(r.scheduled && !args.standby ? { schedules: schedulesFor(args.policy) } : {}),
   }))
   return {
+    ...irsaMetadata(args),
     postgresVersion: 15,
     instances: [
       {
@@ -104,10 +112,10 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
         // strict: commits wait for a standby; else Patroni degrades at once when none is left
         synchronous_mode_strict: sync && args.config.instances > 1 && args.policy.sites.hot.syncFallback === 'never',
         postgresql: {
+          // data checksums are not a parameter (read-only, set at initdb): PGO's initdb turns them on
           parameters: {
             archive_timeout: String(archiveTimeoutSeconds(args.policy)),
             wal_level: 'replica',
-            data_checksums: 'on',
           },
         },
       },
@@ -116,7 +124,6 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
       pgbackrest: {
         configuration: [{ secret: { name: names.cipherSecret } }],
         global: pgbackrestGlobal(args.policy, args.repos),
-        metadata: { annotations: { 'labdojo.com/service-account': names.serviceAccount } },
         repos,
       },
     },
@@ -129,8 +136,23 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
           },
         }
       : {}),
-    service: { type: 'LoadBalancer' },
+    // reachable inside the network only: a LoadBalancer without the annotation is internet-facing
+    service: { type: 'LoadBalancer', metadata: { annotations: INTERNAL_LB[args.config.provider] } },
   }
+}
+
+export const INTERNAL_LB = {
+  aws: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' },
+  gcp: { 'networking.gke.io/load-balancer-type': 'Internal' },
+} as const
+
+/**
+ * IRSA for pgBackRest: PGO 5.7 runs archive-push in the instance pods and backups on the repo
+ * host, under service accounts it creates; they take their annotations from spec.metadata.
+ */
+function irsaMetadata(args: PostgresClusterArgs) {
+  const s3 = args.repos.find((r) => r.s3)?.s3
+  return s3 ? { metadata: { annotations: { 'eks.amazonaws.com/role-arn': s3.roleArn } } } : {}
 }
 
 /** The exports our runbooks run on a schedule (the primary site only): name, cron, backup type. */

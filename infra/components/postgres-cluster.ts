@@ -60,7 +60,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
           namespace: ns.metadata.name,
           labels: { 'labdojo.com/site': args.site, 'labdojo.com/stack': args.stack },
         },
-        spec: postgresClusterSpec(args, { cipherSecret: secret.metadata.name, serviceAccount: sa.metadata.name }),
+        spec: postgresClusterSpec(args, { cipherSecret: secret.metadata.name }),
       },
       { ...o, dependsOn: [pgo, secret] },
     )
@@ -80,7 +80,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     this.registerOutputs({ host: this.host })
   }
 
-  /** The service account whose IRSA annotation lets pgBackRest reach the S3 repo. */
+  /**
+   * The export CronJobs' service account (IRSA: they write sealed exports to the bucket). Not
+   * pgBackRest's: PGO makes its own accounts and annotates them from spec.metadata; a Pulumi-made
+   * account of PGO's naming would collide with its backup-job account.
+   */
   private serviceAccount(
     name: string,
     args: PostgresClusterArgs,
@@ -88,10 +92,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     o: pulumi.CustomResourceOptions,
   ): k8s.core.v1.ServiceAccount {
     return new k8s.core.v1.ServiceAccount(
-      `${name}-pgbackrest-sa`,
+      `${name}-export-sa`,
       {
         metadata: {
-          name: 'labdojo-pgbackrest',
+          name: 'labdojo-export',
           namespace,
           annotations: args.repos.find((r) => r.s3)
             ? ({

@@ -113,7 +113,14 @@ export const backupBucketsVersionedAndLocked: StackValidationPolicy = {
     }
     for (const b of args.resources.filter((r) => r.type === T.gcs && isBackup(r))) {
       if (b.props.versioning?.enabled !== true) report(`${b.name}: GCS versioning is off`, b.urn)
-      if (!b.props.retentionPolicy?.retentionPeriod) report(`${b.name}: GCS bucket without a retention policy`, b.urn)
+      // GCS refuses a retention policy beside versioning, and pgBackRest must replace its catalog files
+      if (b.props.retentionPolicy)
+        report(
+          `${b.name}: a GCS retention policy cannot stand beside versioning, and would stop pgBackRest rewriting backup.info; keep history with versioning and soft delete`,
+          b.urn,
+        )
+      if (!(Number(b.props.softDeletePolicy?.retentionDurationSeconds) >= 7 * 86400))
+        report(`${b.name}: GCS soft delete is off or under 7 days`, b.urn)
     }
   },
 }
@@ -232,7 +239,47 @@ export const retentionAtLeastTier: StackValidationPolicy = {
   },
 }
 
-export const RESOURCE_POLICIES = [customerManagedEncryption, keyRotation]
+/** What pgBackRest does to an S3 repo: list, read, write, delete (expire), and use the bucket's key. */
+export const PGBACKREST_NEEDS = [
+  's3:ListBucket',
+  's3:GetObject',
+  's3:PutObject',
+  's3:DeleteObject',
+  'kms:GenerateDataKey',
+  'kms:Decrypt',
+]
+
+interface Statement {
+  Sid?: string
+  Effect: 'Allow' | 'Deny'
+  Action: string | string[]
+}
+
+/** The actions pgBackRest needs that a role policy document does not grant (or denies). */
+export function pgbackrestActionsMissing(doc: { Statement: Statement[] }): string[] {
+  const acts = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action])
+  const allowed = new Set(doc.Statement.filter((s) => s.Effect === 'Allow').flatMap(acts))
+  const denied = new Set(doc.Statement.filter((s) => s.Effect === 'Deny').flatMap(acts))
+  const grants = (a: string) =>
+    !denied.has(a) && !denied.has(`${a.split(':')[0]}:*`) && (allowed.has(a) || allowed.has(`${a.split(':')[0]}:*`))
+  return PGBACKREST_NEEDS.filter((a) => !grants(a))
+}
+
+export const pgbackrestRoleCanRun: ResourceValidationPolicy = {
+  name: 'pgbackrest-role-can-run',
+  description:
+    'The role pgBackRest runs as may list, get, put and delete in its repo (every backup runs expire) and use the key; a 403 there fails every backup.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== 'aws:iam/rolePolicy:RolePolicy' || typeof args.props.policy !== 'string') return
+    const doc = JSON.parse(args.props.policy) as { Statement: Statement[] }
+    if (!doc.Statement.some((s) => s.Sid === 'PgBackRestRepo')) return
+    const missing = pgbackrestActionsMissing(doc)
+    if (missing.length) report(`pgBackRest's role is not granted ${missing.join(', ')}`)
+  },
+}
+
+export const RESOURCE_POLICIES = [customerManagedEncryption, keyRotation, pgbackrestRoleCanRun]
 export const STACK_POLICIES = [
   backupBucketsVersionedAndLocked,
   tier1CrossRegionReplication,

@@ -14,8 +14,8 @@ import { PostgresCluster } from '../components/postgres-cluster.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import { REPO_PATH, STANZA } from './prod.ts'
 
-/** Shorter than the shortest gap between two rewrites of backup.info (see GcsVault). */
-export const GCS_LOCK_SECONDS = 1800
+/** GCS soft delete, at its maximum: a deleted object or version stays recoverable 90 days (see GcsVault). */
+export const GCS_SOFT_DELETE_DAYS = 90
 
 /** Storage Transfer Service: copy prod's replica vault into a GCS vault on a schedule. */
 function transfer(
@@ -68,7 +68,7 @@ function drVaults(c: DrConfig) {
     location: c.warm.region,
     project: c.gcpProject,
     kmsKeyId: warmKey.id,
-    lockSeconds: GCS_LOCK_SECONDS,
+    softDeleteDays: GCS_SOFT_DELETE_DAYS,
     keepVersionsDays: offsiteRetentionDays(p),
     archiveAfterDays: c.archiveAfterDays,
     tier: 1,
@@ -78,7 +78,7 @@ function drVaults(c: DrConfig) {
     location: c.cold.region,
     project: c.gcpProject,
     kmsKeyId: coldKey.id,
-    lockSeconds: GCS_LOCK_SECONDS,
+    softDeleteDays: GCS_SOFT_DELETE_DAYS,
     keepVersionsDays: offsiteRetentionDays(p),
     archiveAfterDays: c.archiveAfterDays,
     tier: 1,
@@ -101,6 +101,7 @@ function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVau
     repos: [
       {
         name: 'repo1',
+        path: REPO_PATH,
         gcs: { bucket: warmVault.name },
         scheduled: false,
         retentionFull: fullsRetained(p),

@@ -38,10 +38,18 @@ export function prodStack(c: ProdConfig) {
     healthCheckPath: c.dns.healthCheckPath,
     policy: p,
   })
+  // the alert topic's own key: CloudWatch must be able to encrypt with it (the backup key's policy stays closed)
+  const alertsKey = new AwsKey('alerts', {
+    site: 'primary',
+    region: c.primary.region,
+    purpose: 'alerts',
+    accountId: account.accountId,
+    services: ['cloudwatch.amazonaws.com'],
+  })
   const monitoring = new Monitoring('dr', {
     region: c.primary.region,
     policy: p,
-    kmsKeyArn: primaryKey.arn,
+    kmsKeyArn: alertsKey.arn,
     recipients: c.alertEmails,
     backupBucket: vault.name,
     replicaBucket: replica.name,
@@ -79,8 +87,6 @@ function prodVaults(c: ProdConfig) {
     lockDays: fullBackupLockDays(p),
     keepVersionsDays: offsiteRetentionDays(p),
     glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH,
-    stanza: STANZA,
     exportRetentionDays: exportDays,
   })
   const vault = new BackupVault(`${c.bucketPrefix}-primary`, {
@@ -91,8 +97,6 @@ function prodVaults(c: ProdConfig) {
     lockDays: fullBackupLockDays(p),
     keepVersionsDays: offsiteRetentionDays(p),
     glacierAfterDays: c.glacierAfterDays,
-    repoPath: REPO_PATH,
-    stanza: STANZA,
     exportRetentionDays: exportDays,
     replicateTo: { bucketArn: replica.arn, region: c.hot.region, kmsKeyArn: hotKey.arn },
   })
@@ -113,6 +117,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     repos: [
       {
         name: 'repo1',
+        path: REPO_PATH,
         s3: { bucket: vault.name, region: c.primary.region, roleArn: access.roles.writer.arn },
         scheduled: true,
         retentionFull: fullsRetained(p),
@@ -131,6 +136,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     repos: [
       {
         name: 'repo1',
+        path: REPO_PATH,
         s3: { bucket: replica.name, region: c.hot.region, roleArn: access.roles.reader.arn },
         scheduled: false,
         retentionFull: fullsRetained(p),

@@ -67,7 +67,7 @@ describe('the policy pack', () => {
       [
         r('gcp:storage/bucket:Bucket', 'g', {
           versioning: { enabled: true },
-          retentionPolicy: { retentionPeriod: '1800' },
+          softDeletePolicy: { retentionDurationSeconds: 7776000 },
           publicAccessPrevention: 'enforced',
         }),
       ],
@@ -83,6 +83,22 @@ describe('the policy pack', () => {
       'key-rotation (yearly)',
       [r('aws:kms/key:Key', 'k', { enableKeyRotation: true, rotationPeriodInDays: 365 })],
       /every 365 days/,
+    ],
+    [
+      // defect 5: the writer pgBackRest ran as could not delete, so every backup's expire got 403
+      'pgbackrest-role-can-run',
+      [
+        r('aws:iam/rolePolicy:RolePolicy', 'w', {
+          policy: JSON.stringify({
+            Statement: [
+              { Sid: 'PgBackRestRepo', Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject', 's3:ListBucket'] },
+              { Sid: 'Keys', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'] },
+              { Sid: 'NeverDestroyBackups', Effect: 'Deny', Action: ['s3:DeleteObjectVersion'] },
+            ],
+          }),
+        }),
+      ],
+      /pgBackRest's role is not granted s3:DeleteObject/,
     ],
     [
       'key-rotation (GCP)',
@@ -190,11 +206,25 @@ describe('the policy pack', () => {
       encryption: { defaultKmsKeyName: 'k' },
       publicAccessPrevention: 'enforced',
       versioning: { enabled: true },
-      retentionPolicy: { retentionPeriod: '1800' },
+      softDeletePolicy: { retentionDurationSeconds: 7776000 },
       lifecycleRules: [{ action: { type: 'Delete' }, condition: { age: 30 } }],
     })
     expect((await violations([...compliantStack(), gcs])).join()).toMatch(
       /g: deletes objects at age 30 days; tier 2 needs 180/,
     )
+  })
+
+  it('backup-buckets-versioned-and-locked refuses a GCS retention policy beside versioning (GCS rejects the pair; defect 1)', async () => {
+    const gcs = r('gcp:storage/bucket:Bucket', 'g', {
+      labels: { purpose: 'backup', tier: '1' },
+      encryption: { defaultKmsKeyName: 'k' },
+      publicAccessPrevention: 'enforced',
+      versioning: { enabled: true },
+      retentionPolicy: { retentionPeriod: '1800' },
+      lifecycleRules: [],
+    })
+    const v = (await violations([...compliantStack(), gcs])).join('\n')
+    expect(v).toMatch(/g: a GCS retention policy cannot stand beside versioning/)
+    expect(v).toMatch(/g: GCS soft delete is off/)
   })
 })

@@ -4,7 +4,7 @@ import * as pulumi from '@pulumi/pulumi'
 import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
 import { parseInventory } from '../../core/inventory.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { glacierPrefixes } from '../../infra/components/backup-vault.ts'
+import { pgbackrestActionsMissing } from '../../infra/policy/rules.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'prod')
@@ -13,15 +13,6 @@ let r: Awaited<ReturnType<typeof runProgram>>
 beforeAll(async () => {
   r = await runProgram('prod')
 })
-
-/** S3 lifecycle filter semantics, for one key of a given size. */
-function matches(rule: any, key: string, size: number): boolean {
-  const f = rule.filter ?? {}
-  const and = f.and ?? f
-  if (and.prefix !== undefined && !key.startsWith(and.prefix)) return false
-  if (and.objectSizeGreaterThan !== undefined && !(size > and.objectSizeGreaterThan)) return false
-  return true
-}
 
 describe('prod: backup storage', () => {
   it('has two tier-1 backup buckets, each created with object lock, versioned, locked in compliance mode for the full-backup retention', () => {
@@ -44,7 +35,7 @@ describe('prod: backup storage', () => {
 
   it('encrypts with customer KMS keys (SSE-KMS, bucket keys), rotated quarterly', () => {
     const keys = r.of('aws:kms/key:Key')
-    expect(keys).toHaveLength(2)
+    expect(keys).toHaveLength(3) // a backup key per region, and the alert topic's
     for (const k of keys) expect([k.inputs.enableKeyRotation, k.inputs.rotationPeriodInDays]).toEqual([true, 90])
     for (const s of r.of('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration')) {
       const d = s.inputs.rules[0].applyServerSideEncryptionByDefault
@@ -53,34 +44,17 @@ describe('prod: backup storage', () => {
     }
   })
 
-  it("moves data to Glacier after 90 days but leaves pgBackRest's catalog in standard storage", () => {
+  it('never moves a live object to Glacier (pgBackRest cannot read one); versions it no longer uses move after 90 days', () => {
     const lc = r.of('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration')[0]!
-    const toGlacier = lc.inputs.rules.filter((x: any) => x.transitions?.some((t: any) => t.storageClass === 'GLACIER'))
-    expect(toGlacier.every((x: any) => x.transitions[0].days === 90)).toBe(true)
-    const root = 'pgbackrest/labdojo/repo1'
-    const catalog = [
-      `${root}/archive/db/archive.info`,
-      `${root}/archive/db/archive.info.copy`,
-      `${root}/backup/db/backup.info`,
-      `${root}/backup/db/backup.info.copy`,
-      `${root}/backup/db/backup.history/2026/20261101-020000F.manifest.gz`,
-      `${root}/backup/db/20261101-020000F/backup.manifest`,
-    ]
-    for (const key of catalog)
-      expect(
-        toGlacier.some((x: any) => matches(x, key, key.includes('manifest') ? 900_000 : 10_000)),
-        key,
-      ).toBe(false)
-    const data = [
-      `${root}/archive/db/15-1/0000000100000001/000000010000000100000002-abc.lz4`,
-      `${root}/backup/db/20261101-020000F/pg_data/base/5/16384.lz4`,
-    ]
-    for (const key of data)
-      expect(
-        toGlacier.some((x: any) => matches(x, key, 16 * 1024 * 1024)),
-        key,
-      ).toBe(true)
-    expect(glacierPrefixes('/pgbackrest/labdojo/repo1', 'db')).toEqual([`${root}/archive/db/1`, `${root}/backup/db/2`])
+    expect(lc.inputs.rules.filter((x: any) => x.transitions?.length)).toEqual([])
+    const history = lc.inputs.rules.find((x: any) => x.noncurrentVersionTransitions?.length)
+    expect(history.noncurrentVersionTransitions).toEqual([{ noncurrentDays: 90, storageClass: 'GLACIER' }])
+    expect(history.filter).toEqual({ prefix: '' })
+  })
+
+  it('pgBackRest writes where the lifecycle looks: repo1-path is set (PGO would default to /pgbackrest/repo1)', () => {
+    for (const c of r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'))
+      expect(c.inputs.spec.backups.pgbackrest.global['repo1-path']).toBe('/pgbackrest/labdojo/repo1')
   })
 
   it("replicates tier-1 backups to the other region, without replicating pgBackRest's deletes", () => {
@@ -110,12 +84,12 @@ describe('prod: backup storage', () => {
 describe('prod: least-privilege access', () => {
   const policyOf = (role: string) =>
     JSON.parse(r.of('aws:iam/rolePolicy:RolePolicy').find((p) => p.name === `backup-access-${role}`)!.inputs.policy)
-  it('the writer can put but not delete; no role can delete versions or change the lock', () => {
+  it('the writer is what pgBackRest needs (delete too: expire runs with every backup, a delete marker on a locked bucket); no role can delete versions or change the lock', () => {
     const w = policyOf('writer')
     const allowed = w.Statement.filter((s: any) => s.Effect === 'Allow').flatMap((s: any) => s.Action)
-    expect(allowed).toContain('s3:PutObject')
-    expect(allowed.filter((a: string) => a.startsWith('s3:Delete'))).toEqual([])
-    for (const role of ['writer', 'retention', 'reader', 'drill']) {
+    expect(allowed).toEqual(expect.arrayContaining(['s3:PutObject', 's3:DeleteObject', 'kms:GenerateDataKey']))
+    expect(pgbackrestActionsMissing(w)).toEqual([])
+    for (const role of ['writer', 'reader', 'drill']) {
       const deny = policyOf(role).Statement.find((s: any) => s.Effect === 'Deny').Action
       expect(deny).toEqual(
         expect.arrayContaining([
@@ -157,6 +131,31 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     expect(h.backups.pgbackrest.repos[0].s3.region).toBe('us-west-2')
     expect(h.backups.pgbackrest.repos[0].schedules).toBeUndefined()
   })
+  it('deploys as PGO 5.7 and pgBackRest 2.54 behave (each item a defect a real `pulumi up` would hit)', () => {
+    for (const c of clusters()) {
+      const spec = c.inputs.spec
+      const g = spec.backups.pgbackrest.global
+      // backup-standby=y fails with no standby (one instance, after a promotion); prefer falls back
+      expect(g['backup-standby']).toBe('prefer')
+      // block incremental: an incr stores the changed blocks, not whole files
+      expect(g).toMatchObject({ 'repo1-bundle': 'y', 'repo1-block': 'y' })
+      // data_checksums is read-only (initdb's); Patroni would refuse or ignore it
+      expect(spec.patroni.dynamicConfiguration.postgresql.parameters.data_checksums).toBeUndefined()
+      // not internet-facing
+      expect(spec.service).toEqual({
+        type: 'LoadBalancer',
+        metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
+      })
+      // IRSA where pgBackRest runs: PGO copies spec.metadata onto the accounts it makes
+      expect(spec.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::/)
+      expect(spec.backups.pgbackrest.metadata).toBeUndefined()
+    }
+    // no Pulumi-made account of PGO's naming (it would collide with PGO's backup-job account)
+    const accounts = r.of('kubernetes:core/v1:ServiceAccount').map((a) => a.inputs.metadata.name)
+    expect(accounts).not.toContain('labdojo-pgbackrest')
+    expect(accounts).toContain('labdojo-export')
+  })
+
   it('keeps the repo cipher pass a secret: only inside a Kubernetes Secret, exported as a secret output', async () => {
     const secret = r.of('kubernetes:core/v1:Secret').find((s) => s.name === 'primary-pgbackrest-conf')!
     // Pulumi's secret signature: the value travels encrypted in state
@@ -244,6 +243,18 @@ describe('prod: DNS failover and monitoring', () => {
     expect(alarms['storage-usage']!.threshold).toBe(Math.round(10240 * 1024 ** 3 * 0.85))
     const topic = r.of('aws:sns/topic:Topic')[0]!
     for (const a of Object.values(alarms)) expect(a.alarmActions).toEqual([topic.state.arn])
+  })
+  it('encrypts the alert topic with a key CloudWatch may use (with the default key policy every alarm notification is dropped)', () => {
+    const topic = r.of('aws:sns/topic:Topic')[0]!
+    const key = r.of('aws:kms/key:Key').find((k) => k.state.arn === topic.inputs.kmsMasterKeyId)!
+    const policy = JSON.parse(key.inputs.policy)
+    const svc = policy.Statement.find((st: any) => st.Principal.Service)
+    expect(svc.Principal.Service).toEqual(['cloudwatch.amazonaws.com'])
+    expect(svc.Action).toEqual(['kms:GenerateDataKey*', 'kms:Decrypt'])
+    expect(policy.Statement.find((st: any) => st.Action === 'kms:*').Principal.AWS).toMatch(/^arn:aws:iam::\d+:root$/)
+    // the backup keys keep their closed policy
+    const backupKeys = r.of('aws:kms/key:Key').filter((k) => k !== key)
+    expect(backupKeys.every((k) => k.inputs.policy === undefined)).toBe(true)
   })
   it("subscribes the communication plan's recipients in its order", () => {
     expect(r.of('aws:sns/topicSubscription:TopicSubscription').map((s) => s.inputs.endpoint)).toEqual([

@@ -1,0 +1,116 @@
+/**
+ * What the programs emit, against the real schema mocks cannot give: every PostgresCluster of
+ * the prod and dr stacks validated against PGO 5.7.4's CRD (vendored under test/fixtures/, its
+ * openAPIV3Schema through ajv). A field PGO does not know, a wrong type or a missing required
+ * field is what `pulumi up` would hit on the cluster.
+ */
+import { describe, expect, it, vi } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import { Ajv } from 'ajv'
+import { runProgram } from '../helpers/infra.ts'
+
+const CRD = parse(
+  readFileSync(
+    new URL('../fixtures/pgo-5.7.4/postgres-operator.crunchydata.com_postgresclusters.yaml', import.meta.url),
+    'utf8',
+  ),
+)
+const TYPE = 'kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'
+
+/** The CRD's structural schema, as ajv reads it: Kubernetes' own keywords are annotations. */
+export function crdValidator(crd: any, version: string) {
+  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false })
+  ajv.addVocabulary([
+    'x-kubernetes-int-or-string',
+    'x-kubernetes-preserve-unknown-fields',
+    'x-kubernetes-list-type',
+    'x-kubernetes-list-map-keys',
+    'x-kubernetes-map-type',
+    'x-kubernetes-validations',
+    'x-kubernetes-embedded-resource',
+  ])
+  const schema = crd.spec.versions.find((v: any) => v.name === version).schema.openAPIV3Schema
+  return ajv.compile(intOrString(schema))
+}
+
+/** `x-kubernetes-int-or-string` fields carry no type: allow both, as the API server does. */
+function intOrString(s: any): any {
+  if (Array.isArray(s)) return s.map(intOrString)
+  if (!s || typeof s !== 'object') return s
+  const out: any = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, intOrString(v)]))
+  // the API server prunes (or, with strict field validation, refuses) fields the schema does not
+  // name: either way the setting never reaches PGO, so an unknown field is an error here
+  const open = out.additionalProperties !== undefined || out['x-kubernetes-preserve-unknown-fields']
+  if (out.type === 'object' && out.properties && !open) out.additionalProperties = false
+  if (out['x-kubernetes-int-or-string']) {
+    delete out.type
+    out.anyOf = [{ type: 'integer' }, { type: 'string' }]
+  }
+  return out
+}
+
+const validate = crdValidator(CRD, 'v1beta1')
+
+describe('the vendored CRD validates', () => {
+  it('rejects what PGO rejects (a field it does not know, a wrong type, a missing required field)', () => {
+    const ok = {
+      apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
+      kind: 'PostgresCluster',
+      metadata: { name: 'x' },
+      spec: {
+        postgresVersion: 15,
+        instances: [
+          {
+            name: 'a',
+            dataVolumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+          },
+        ],
+        backups: {
+          pgbackrest: {
+            repos: [
+              {
+                name: 'repo1',
+                volume: {
+                  volumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+                },
+              },
+            ],
+          },
+        },
+      },
+    }
+    expect(validate(ok), JSON.stringify(validate.errors)).toBe(true)
+    expect(validate({ ...ok, spec: { ...ok.spec, postgresVersion: 'fifteen' } })).toBe(false)
+    expect(validate({ ...ok, spec: { ...ok.spec, instances: undefined } })).toBe(false)
+    const unknown = structuredClone(ok) as any
+    unknown.spec.backups.pgbackrest.repos[0].bogus = true
+    expect(validate(unknown)).toBe(false)
+  })
+})
+
+describe.each(['prod', 'dr'] as const)('stack %s', (stack) => {
+  it("every PostgresCluster validates against PGO 5.7.4's CRD", async () => {
+    vi.resetModules() // each stack's program runs in a fresh module graph
+    const r = await runProgram(stack)
+    const clusters = r.of(TYPE)
+    expect(clusters.length).toBeGreaterThan(0)
+    for (const c of clusters) {
+      const obj = {
+        apiVersion: c.inputs.apiVersion,
+        kind: c.inputs.kind,
+        metadata: c.inputs.metadata,
+        spec: c.inputs.spec,
+      }
+      const ok = validate(obj)
+      expect(
+        ok
+          ? []
+          : validate.errors!.map(
+              (e: { instancePath: string; message?: string; params: unknown }) =>
+                `${c.name}${e.instancePath}: ${e.message} ${JSON.stringify(e.params)}`,
+            ),
+      ).toEqual([])
+    }
+  })
+})
