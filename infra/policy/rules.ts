@@ -41,9 +41,19 @@ const tierOf = (r: { props: Record<string, any> }): 1 | 2 | 3 | undefined => {
   const t = Number(r.props.tags?.tier ?? r.props.labels?.tier)
   return t === 1 || t === 2 || t === 3 ? t : undefined
 }
-/** the S3 bucket a child resource configures: props.bucket is the bucket's name (its id) */
-const childOf = (rs: PolicyResource[], type: string, bucketName: string) =>
-  rs.filter((r) => r.type === type && r.props.bucket === bucketName)
+/**
+ * The resources of a type that configure a bucket. At `pulumi preview` a new bucket's name is
+ * unknown, so its children's props.bucket is too: the link is taken from the dependency graph
+ * (propertyDependencies.bucket names the bucket resource), which preview knows, and from the
+ * name when it is known. A rule that matched by name alone reported every new bucket as bare.
+ */
+const childOf = (rs: PolicyResource[], type: string, bucket: PolicyResource) =>
+  rs.filter(
+    (r) =>
+      r.type === type &&
+      ((r.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn) ||
+        (r.props.bucket !== undefined && r.props.bucket === bucket.props.bucket)),
+  )
 const bucketName = (b: PolicyResource) => b.props.bucket as string
 const bucketArnName = (arn: string) => arn.replace(/^arn:aws:s3:::/, '')
 
@@ -93,24 +103,19 @@ export const keyRotation: ResourceValidationPolicy = {
 export const backupBucketsVersionedAndLocked: StackValidationPolicy = {
   name: 'backup-buckets-versioned-and-locked',
   description:
-    'Every backup bucket is versioned and write-once (S3 object lock in compliance mode; GCS retention policy).',
+    'Every backup bucket is versioned and write-once (S3: object lock in compliance mode and SSE-KMS; GCS: versioning and soft delete, no retention policy).',
   enforcementLevel: 'mandatory',
   validateStack: (args, report) => {
     for (const b of args.resources.filter((r) => r.type === T.bucket && isBackup(r))) {
       if (b.props.objectLockEnabled !== true) report(`${b.name}: backup bucket created without object lock`, b.urn)
-      if (
-        !childOf(args.resources, T.versioning, bucketName(b)).some(
-          (v) => v.props.versioningConfiguration?.status === 'Enabled',
-        )
-      )
+      if (!childOf(args.resources, T.versioning, b).some((v) => v.props.versioningConfiguration?.status === 'Enabled'))
         report(`${b.name}: versioning is not enabled`, b.urn)
-      if (
-        !childOf(args.resources, T.lock, bucketName(b)).some(
-          (l) => l.props.rule?.defaultRetention?.mode === 'COMPLIANCE',
-        )
-      )
+      if (!childOf(args.resources, T.lock, b).some((l) => l.props.rule?.defaultRetention?.mode === 'COMPLIANCE'))
         report(`${b.name}: no compliance-mode object lock retention`, b.urn)
     }
+    for (const b of args.resources.filter((r) => r.type === T.bucket && isBackup(r)))
+      if (!childOf(args.resources, T.sse, b).length)
+        report(`${b.name}: backup bucket without a server-side encryption configuration (SSE-KMS)`, b.urn)
     for (const b of args.resources.filter((r) => r.type === T.gcs && isBackup(r))) {
       if (b.props.versioning?.enabled !== true) report(`${b.name}: GCS versioning is off`, b.urn)
       // GCS refuses a retention policy beside versioning, and pgBackRest must replace its catalog files
@@ -131,29 +136,32 @@ export const tier1CrossRegionReplication: StackValidationPolicy = {
   enforcementLevel: 'mandatory',
   validateStack: (args, report) => {
     const buckets = args.resources.filter((r) => r.type === T.bucket && isBackup(r) && tierOf(r) === 1)
-    const regionOf = (name: string) => buckets.find((b) => bucketName(b) === name)?.props.region
     const replications = args.resources.filter((r) => r.type === T.replication)
-    const destinations = new Set(
-      replications.flatMap((r) =>
-        (r.props.rules ?? []).map((x: any) => bucketArnName(String(x.destination?.bucket ?? ''))),
-      ),
-    )
+    // the destination bucket: from the dependency graph (known at preview), else by its ARN
+    const destinationsOf = (rep: PolicyResource): PolicyResource[] => {
+      const byDep = (rep.propertyDependencies?.rules ?? []).filter((d) => d.type === T.bucket)
+      if (byDep.length) return byDep
+      const names = (rep.props.rules ?? []).map((x: any) => bucketArnName(String(x.destination?.bucket ?? '')))
+      return buckets.filter((b) => names.includes(bucketName(b)))
+    }
+    const copies = new Set(replications.flatMap((rep) => destinationsOf(rep).map((d) => d.urn)))
     for (const b of buckets) {
-      if (destinations.has(bucketName(b))) continue // it is the cross-region copy
-      const out = replications
-        .filter((r) => r.props.bucket === bucketName(b))
-        .flatMap((r) => r.props.rules ?? [])
-        .filter((x: any) => x.status === 'Enabled')
-      if (out.length === 0) report(`${b.name}: tier-1 backups are not replicated to another region`, b.urn)
-      for (const rule of out) {
-        const dest = bucketArnName(String(rule.destination?.bucket ?? ''))
-        const destRegion = regionOf(dest)
-        if (!destRegion || destRegion === b.props.region)
-          report(
-            `${b.name}: replicates to ${dest} in ${destRegion ?? 'an unknown region'}, not another region than ${b.props.region}`,
-            b.urn,
-          )
-      }
+      if (copies.has(b.urn)) continue // it is the cross-region copy
+      const reps = childOf(args.resources, T.replication, b).filter((rep) =>
+        (rep.props.rules ?? [{ status: 'Enabled' }]).some((x: any) => x.status === 'Enabled'),
+      )
+      if (reps.length === 0) report(`${b.name}: tier-1 backups are not replicated to another region`, b.urn)
+      for (const rep of reps)
+        for (const dest of destinationsOf(rep)) {
+          const region = args.resources.find((r) => r.urn === dest.urn)?.props.region ?? dest.props.region
+          if (!region || region === b.props.region)
+            report(
+              `${b.name}: replicates to ${dest.name} in ${region ?? 'an unknown region'}, not another region than ${b.props.region}`,
+              b.urn,
+            )
+        }
+      if (reps.length && !reps.some((rep) => destinationsOf(rep).length))
+        report(`${b.name}: replicates to a bucket outside this stack (its region cannot be checked)`, b.urn)
     }
   },
 }
@@ -164,7 +172,7 @@ export const noPublicBuckets: StackValidationPolicy = {
   enforcementLevel: 'mandatory',
   validateStack: (args, report) => {
     for (const b of args.resources.filter((r) => r.type === T.bucket)) {
-      const pab = childOf(args.resources, T.pab, bucketName(b))[0]
+      const pab = childOf(args.resources, T.pab, b)[0]
       const on =
         pab &&
         ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets'].every(
@@ -201,13 +209,13 @@ export const retentionAtLeastTier: StackValidationPolicy = {
       }
       const need = Math.ceil(p.tiers[tier].retention / 86400)
       if (b.type === T.bucket) {
-        const rules = childOf(args.resources, T.lifecycle, bucketName(b))
+        const rules = childOf(args.resources, T.lifecycle, b)
           .flatMap((l) => l.props.rules ?? [])
           .filter((r: any) => r.status === 'Enabled')
         const keep = Math.max(0, ...rules.map((r: any) => r.noncurrentVersionExpiration?.noncurrentDays ?? 0))
         if (keep < need) report(`${b.name}: expired versions are kept ${keep} days; tier ${tier} needs ${need}`, b.urn)
         // on a versioned bucket, expiring an object leaves its data as a noncurrent version for `keep` more days
-        const versioned = childOf(args.resources, T.versioning, bucketName(b)).some(
+        const versioned = childOf(args.resources, T.versioning, b).some(
           (v) => v.props.versioningConfiguration?.status === 'Enabled',
         )
         for (const r of rules) {
@@ -219,7 +227,7 @@ export const retentionAtLeastTier: StackValidationPolicy = {
             )
         }
         const lockDays =
-          childOf(args.resources, T.lock, bucketName(b)).map((l) => l.props.rule?.defaultRetention?.days ?? 0)[0] ?? 0
+          childOf(args.resources, T.lock, b).map((l) => l.props.rule?.defaultRetention?.days ?? 0)[0] ?? 0
         if (lockDays > keep)
           report(`${b.name}: object lock (${lockDays} days) outlasts the lifecycle (${keep} days)`, b.urn)
       } else {

@@ -6,6 +6,8 @@ export interface Fake {
   name: string
   urn: string
   props: Record<string, any>
+  /** propertyDependencies by URN (what preview knows when values are unknown) */
+  deps?: Record<string, string[]>
 }
 
 export const asPolicyResources = (rs: Recorded[]): Fake[] =>
@@ -38,7 +40,14 @@ export async function violations(resources: Fake[]): Promise<string[]> {
   for (const p of STACK_POLICIES)
     await (p.validateStack as any)(
       {
-        resources: resources.map((r) => ({ ...r, dependencies: [], propertyDependencies: {}, opts: {} })),
+        resources: resources.map((r) => ({
+          ...r,
+          dependencies: [],
+          propertyDependencies: Object.fromEntries(
+            Object.entries(r.deps ?? {}).map(([k, urns]) => [k, resources.filter((x) => urns.includes(x.urn))]),
+          ),
+          opts: {},
+        })),
         getConfig: () => ({}),
       },
       (m: string) => out.push(`${p.name}: ${m}`),

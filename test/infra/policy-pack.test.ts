@@ -28,6 +28,12 @@ const children = (name: string, over: { lockDays?: number; keep?: number; pab?: 
     ignorePublicAcls: true,
     restrictPublicBuckets: over.pab ?? true,
   }),
+  r('aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration', `${name}-sse`, {
+    bucket: name,
+    rules: [
+      { applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: `arn:aws:kms:k/${name}` } },
+    ],
+  }),
   r('aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration', `${name}-lc`, {
     bucket: name,
     rules: [{ id: 'v', status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays: over.keep ?? 365 } }],
@@ -46,7 +52,33 @@ const compliantStack = () => [
   replication('src', 'dst'),
 ]
 
+/** The same stack as `pulumi preview` sees it: new buckets' names unknown, the links in the dependency graph. */
+const atPreview = (stack: Fake[]): Fake[] =>
+  stack.map((x) => {
+    const props = { ...x.props }
+    if (x.type === 'aws:s3/bucket:Bucket') delete props.bucket
+    else if (props.bucket !== undefined) {
+      const owner = stack.find((b) => b.type === 'aws:s3/bucket:Bucket' && b.props.bucket === props.bucket)!
+      delete props.bucket
+      const dest = (props.rules ?? []).map((rule: any) => rule.destination?.bucket).filter(Boolean)
+      const destUrns = stack.filter((b) => dest.includes(b.props.arn)).map((b) => b.urn)
+      if (dest.length) props.rules = props.rules.map((rule: any) => ({ ...rule, destination: {} }))
+      return { ...x, props, deps: { bucket: [owner.urn], ...(destUrns.length ? { rules: destUrns } : {}) } }
+    }
+    return { ...x, props }
+  })
+
 describe('the policy pack', () => {
+  it('at preview (bucket names unknown) judges by the dependency graph: a compliant stack passes, a bare bucket fails', async () => {
+    expect(await violations(atPreview(compliantStack()))).toEqual([])
+    const bare = atPreview(compliantStack()).filter(
+      (x) => !(x.deps?.bucket?.includes('urn:src') && /Versioning|Encryption/.test(x.type)),
+    )
+    const v = (await violations(bare)).join('\n')
+    expect(v).toMatch(/src: versioning is not enabled/)
+    expect(v).toMatch(/src: backup bucket without a server-side encryption configuration/)
+  })
+
   it('passes a compliant stack', async () => {
     expect(await violations(compliantStack())).toEqual([])
   })
@@ -226,5 +258,22 @@ describe('the policy pack', () => {
     const v = (await violations([...compliantStack(), gcs])).join('\n')
     expect(v).toMatch(/g: a GCS retention policy cannot stand beside versioning/)
     expect(v).toMatch(/g: GCS soft delete is off/)
+  })
+})
+
+describe('the pack loads as Pulumi loads it', () => {
+  it('has a PulumiPolicy.yaml (nodejs runtime) and an entry whose PolicyPack holds every rule', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { parse } = await import('yaml')
+    const dir = new URL('../../infra/policy/', import.meta.url)
+    const spec = parse(readFileSync(new URL('PulumiPolicy.yaml', dir), 'utf8'))
+    expect(spec.runtime.name).toBe('nodejs')
+    const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'))
+    expect(readFileSync(new URL(pkg.main, dir), 'utf8')).toMatch(
+      /new PolicyPack\('labdojo-dr-guide', \{ policies: ALL_POLICIES \}\)/,
+    )
+    const { ALL_POLICIES } = await import('../../infra/policy/rules.ts')
+    expect(ALL_POLICIES.map((p) => p.name)).toContain('pgbackrest-role-can-run')
+    expect(ALL_POLICIES.every((p) => p.enforcementLevel === 'mandatory')).toBe(true)
   })
 })
