@@ -18,6 +18,8 @@ export interface SiteConfig {
   storage: string
   /** the DNS name clients of this site reach PostgreSQL at (its load balancer) */
   endpoint?: string
+  /** EKS: the cluster's OIDC issuer (oidc.eks.<region>.amazonaws.com/id/<ID>): its pods assume roles by web identity */
+  oidcIssuer?: string
 }
 
 export interface ProdConfig {
@@ -32,6 +34,8 @@ export interface ProdConfig {
   storageCapacityBytes: number
   pgoVersion: string
   runbookImage: string
+  /** the GCP Storage Transfer service agent's subject id (it reads the replica vault by Google federation) */
+  transferAgentSubjectId: string
 }
 
 export interface DrConfig {
@@ -116,6 +120,14 @@ class Reader {
       site.memory = this.str(key, s, 'memory', /^\d+(Mi|Gi|Ti)$/, 'a memory quantity like 16Gi')
       site.storage = this.str(key, s, 'storage', /^\d+(Gi|Ti)$/, 'a volume size like 500Gi')
       site.endpoint = this.str(key, s, 'endpoint', /^[a-z0-9.-]+$/, 'a DNS name')
+      if (opts.provider === 'aws')
+        site.oidcIssuer = this.str(
+          key,
+          s,
+          'oidcIssuer',
+          /^oidc\.eks\.[a-z0-9-]+\.amazonaws\.com\/id\/[A-F0-9]{8,40}$/,
+          'the EKS cluster OIDC issuer without https:// (aws eks describe-cluster --query cluster.identity.oidc.issuer)',
+        )
     }
     return site
   }
@@ -158,18 +170,30 @@ export function scaleQuantity(q: string, percent: number): string {
   return `${Math.max(1, Math.round((Number(m[1]) * percent) / 100))}${unit}`
 }
 
+const SAME_REGION = (region: string): Problem => ({
+  key: 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region',
+  value: region,
+  message: 'the hot site must be in another region than the primary',
+  fix: 'pick a second region',
+})
+
+/** The dr project's Storage Transfer agent, which the prod reader role trusts by Google federation. */
+function transferAgent(r: Reader): string {
+  return r.str(
+    'transferAgentSubjectId',
+    undefined,
+    undefined,
+    /^\d{10,30}$/,
+    "the dr project's Storage Transfer agent subject id (the dr stack's transferAgentSubjectId output)",
+  )
+}
+
 export function readProdConfig(cfg: ConfigMap): ProdConfig {
   const r = new Reader(cfg, 'Pulumi.prod.yaml')
   const policy = resolvePolicy(cfg, 'Pulumi.yaml + Pulumi.prod.yaml')
   const primary = r.site('sites', 'primary', { provider: 'aws', k8s: true })
   const hot = r.site('sites', 'hot', { provider: 'aws', k8s: true })
-  if (primary.region && primary.region === hot.region)
-    r.problems.push({
-      key: 'Pulumi.prod.yaml: labdojo-dr:sites.hot.region',
-      value: hot.region,
-      message: 'the hot site must be in another region than the primary',
-      fix: 'pick a second region',
-    })
+  if (primary.region && primary.region === hot.region) r.problems.push(SAME_REGION(hot.region))
   const backup = r.obj('backup')
   const dns = r.obj('dns')
   const out: ProdConfig = {
@@ -201,6 +225,7 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
       /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/,
       'an image with a tag, never :latest',
     ),
+    transferAgentSubjectId: transferAgent(r),
   }
   if (out.runbookImage.endsWith(':latest'))
     r.problems.push({

@@ -13,6 +13,12 @@ import { drStack } from './sites/dr.ts'
 export function pulumiConfigMap(): ConfigMap {
   const out: ConfigMap = {}
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    // objects arrive as JSON text; a plain value stays the string it is (JSON.parse would turn a
+    // numeric id such as a 21-digit subject id into a rounded number)
+    if (!/^\s*[[{]/.test(v)) {
+      out[k] = v
+      continue
+    }
     try {
       out[k] = JSON.parse(v)
     } catch {

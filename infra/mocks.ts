@@ -71,6 +71,14 @@ export function mockCall(args: { token: string; inputs: Record<string, any> }): 
   switch (args.token) {
     case 'aws:index/getCallerIdentity:getCallerIdentity':
       return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/pulumi`, userId: 'AIDAPULUMI', id: ACCOUNT }
+    case 'gcp:storage/getTransferProjectServiceAccount:getTransferProjectServiceAccount':
+      return {
+        email: 'project-1234@storage-transfer-service.iam.gserviceaccount.com',
+        member: 'serviceAccount:project-1234@storage-transfer-service.iam.gserviceaccount.com',
+        subjectId: '112233445566778899001',
+        project: args.inputs.project,
+        id: 'sts',
+      }
     case 'gcp:storage/getProjectServiceAccount:getProjectServiceAccount':
       return {
         emailAddress: `service-1234@gs-project-accounts.iam.gserviceaccount.com`,

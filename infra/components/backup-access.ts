@@ -17,8 +17,50 @@ export interface BackupAccessArgs {
   site: string
   bucketArns: pulumi.Input<string>[]
   kmsKeyArns: pulumi.Input<string>[]
-  /** who may assume the roles (e.g. the EKS OIDC provider's service accounts) */
-  trustedPrincipal: pulumi.Input<string>
+  accountId: pulumi.Input<string>
+  /** EKS OIDC issuers whose service accounts (PGO's and the export job's) assume the writer role */
+  writerIssuers: string[]
+  /** EKS OIDC issuers whose service accounts assume the reader role (the hot standby cluster) */
+  readerIssuers: string[]
+  /** the GCP Storage Transfer agent, which reads by Google federation (accounts.google.com) */
+  transferAgentSubjectId: string
+}
+
+/** PGO's accounts for cluster `labdojo` (instances: archive-push; repo host and backup jobs) and the export job's. */
+export const POD_ACCOUNTS = ['labdojo-instance', 'labdojo-pgbackrest', 'labdojo-export']
+const NAMESPACE = 'labdojo'
+
+/**
+ * Pods authenticate by web identity (IRSA: the cluster's OIDC provider, AssumeRoleWithWebIdentity,
+ * the audience and the service accounts pinned); the transfer agent by Google federation, its
+ * subject pinned; people (drills) by the account. An `arn:aws:iam::<account>:root` AssumeRole
+ * trust lets no pod in.
+ */
+export function trustPolicy(
+  accountId: string,
+  o: { issuers?: string[]; googleSubject?: string; account?: boolean },
+): Record<string, unknown> {
+  const statements: Record<string, unknown>[] = (o.issuers ?? []).map((issuer) => ({
+    Effect: 'Allow',
+    Principal: { Federated: `arn:aws:iam::${accountId}:oidc-provider/${issuer}` },
+    Action: 'sts:AssumeRoleWithWebIdentity',
+    Condition: {
+      StringEquals: {
+        [`${issuer}:aud`]: 'sts.amazonaws.com',
+        [`${issuer}:sub`]: POD_ACCOUNTS.map((sa) => `system:serviceaccount:${NAMESPACE}:${sa}`),
+      },
+    },
+  }))
+  if (o.googleSubject)
+    statements.push({
+      Effect: 'Allow',
+      Principal: { Federated: 'accounts.google.com' },
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Condition: { StringEquals: { 'accounts.google.com:sub': o.googleSubject } },
+    })
+  if (o.account)
+    statements.push({ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'sts:AssumeRole' })
+  return { Version: '2012-10-17', Statement: statements }
 }
 
 export const ROLE_ACTIONS = {
@@ -56,10 +98,20 @@ export class BackupAccess extends pulumi.ComponentResource {
           `${name}-${role}`,
           {
             description: `labdojo-dr ${args.site} backup ${role}`,
-            assumeRolePolicy: pulumi.jsonStringify({
-              Version: '2012-10-17',
-              Statement: [{ Effect: 'Allow', Principal: { AWS: args.trustedPrincipal }, Action: 'sts:AssumeRole' }],
-            }),
+            assumeRolePolicy: pulumi
+              .output(args.accountId)
+              .apply((a) =>
+                JSON.stringify(
+                  trustPolicy(
+                    a,
+                    role === 'writer'
+                      ? { issuers: args.writerIssuers }
+                      : role === 'reader'
+                        ? { issuers: args.readerIssuers, googleSubject: args.transferAgentSubjectId }
+                        : { account: true },
+                  ),
+                ),
+              ),
             maxSessionDuration: 8 * 3600, // the guide: token lifetime 8 hours
             tags: drTags(args.site, `backup-${role}`),
           },

@@ -44,18 +44,37 @@ function transfer(
   })
 }
 
+/**
+ * The Storage Transfer service agent writes into the sink vaults: it needs the bucket (legacy
+ * writer: list, create, replace) and to read what it wrote (object viewer). Without these grants
+ * every transfer fails with 403.
+ */
+function transferAgentOnSinks(c: DrConfig, sinks: Record<string, GcsVault>) {
+  const agent = gcp.storage.getTransferProjectServiceAccountOutput({ project: c.gcpProject })
+  for (const [site, v] of Object.entries(sinks))
+    for (const role of ['roles/storage.legacyBucketWriter', 'roles/storage.objectViewer'])
+      new gcp.storage.BucketIAMMember(`${site}-transfer-${role.split('.').pop()}`, {
+        bucket: v.name,
+        role,
+        member: pulumi.interpolate`serviceAccount:${agent.email}`,
+      })
+  return agent
+}
+
 export function drStack(c: DrConfig) {
   const p = c.policy
   const prod = new pulumi.StackReference(c.prodStack)
   const { warmKey, coldKey, warmVault, coldVault } = drVaults(c)
   // sync cadence from the policy: warm hourly (its RPO), cold daily (its RPO)
+  const agent = transferAgentOnSinks(c, { warm: warmVault, cold: coldVault })
   transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
   transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
   warmCluster(c, prod, warmVault)
   const inventory: pulumi.Output<Inventory> = pulumi
     .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
     .apply(([wb, cb, wk, ck]) => drInventory(c, { wb, cb, wk, ck }))
-  return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name }
+  // prod's labdojo-dr:transferAgentSubjectId: the reader role trusts this agent by Google federation
+  return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name, transferAgentSubjectId: agent.subjectId }
 }
 
 /** Customer keys and the two GCS vaults: warm (the repo the warm standby replays) and cold (backup only). */

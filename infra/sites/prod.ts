@@ -26,7 +26,10 @@ export function prodStack(c: ProdConfig) {
     site: 'prod',
     bucketArns: [vault.arn, replica.arn],
     kmsKeyArns: [primaryKey.arn, hotKey.arn],
-    trustedPrincipal: pulumi.interpolate`arn:aws:iam::${account.accountId}:root`,
+    accountId: account.accountId,
+    writerIssuers: [c.primary.oidcIssuer!],
+    readerIssuers: [c.hot.oidcIssuer!],
+    transferAgentSubjectId: c.transferAgentSubjectId,
   })
   const primary = prodClusters(c, vault, replica, access)
   const dns = new DnsFailover('db', {

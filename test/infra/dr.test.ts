@@ -88,3 +88,22 @@ describe('the exported inventories load in the runbooks', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 })
+
+describe('dr: the Storage Transfer agent', () => {
+  it('may write into both sink vaults (without these grants every transfer fails with 403), and its subject id is an output for prod', async () => {
+    const grants = r.of('gcp:storage/bucketIAMMember:BucketIAMMember')
+    const sinks = r.of('gcp:storage/bucket:Bucket').map((b) => b.state.name ?? b.inputs.name)
+    for (const role of ['roles/storage.legacyBucketWriter', 'roles/storage.objectViewer'])
+      expect(
+        grants
+          .filter((g) => g.inputs.role === role)
+          .map((g) => g.inputs.bucket)
+          .sort(),
+      ).toEqual([...sinks].sort())
+    expect(
+      grants.every(
+        (g) => g.inputs.member === 'serviceAccount:project-1234@storage-transfer-service.iam.gserviceaccount.com',
+      ),
+    ).toBe(true)
+  })
+})

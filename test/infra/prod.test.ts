@@ -100,6 +100,35 @@ describe('prod: least-privilege access', () => {
       )
     }
   })
+  it('pods assume their roles by web identity (IRSA), the transfer agent by Google federation; no bare account trust (defect 3)', () => {
+    const trustOf = (role: string) =>
+      JSON.parse(r.of('aws:iam/role:Role').find((x) => x.name === `backup-access-${role}`)!.inputs.assumeRolePolicy)
+    const w = trustOf('writer').Statement
+    expect(w).toHaveLength(1)
+    expect(w[0]).toMatchObject({
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Principal: {
+        Federated: expect.stringMatching(
+          /^arn:aws:iam::\d+:oidc-provider\/oidc\.eks\.us-east-1\.amazonaws\.com\/id\/0A1B2C3D4E5F60718293A4B5C6D7E8F9$/,
+        ),
+      },
+    })
+    const cond = w[0].Condition.StringEquals
+    const issuer = 'oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F60718293A4B5C6D7E8F9'
+    expect(cond[`${issuer}:aud`]).toBe('sts.amazonaws.com')
+    expect(cond[`${issuer}:sub`]).toEqual([
+      'system:serviceaccount:labdojo:labdojo-instance',
+      'system:serviceaccount:labdojo:labdojo-pgbackrest',
+      'system:serviceaccount:labdojo:labdojo-export',
+    ])
+    const reader = trustOf('reader').Statement
+    expect(reader.map((x: any) => x.Principal.Federated)).toEqual([
+      expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
+      'accounts.google.com',
+    ])
+    expect(reader[1].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
+    for (const role of ['writer', 'reader']) expect(JSON.stringify(trustOf(role))).not.toMatch(/:root"/)
+  })
   it('the restore reader and the drill role only read (the drill may restore from Glacier)', () => {
     const reader = policyOf('reader').Statement.find((s: any) => s.Sid === 'Allowed').Action
     expect(reader.every((a: string) => /^s3:(Get|List)/.test(a))).toBe(true)
