@@ -11,7 +11,8 @@ import type { SiteConfig } from '../config.ts'
 export interface RepoSpec {
   name: 'repo1' | 'repo2' | 'repo3'
   s3?: { bucket: pulumi.Input<string>; region: string; roleArn: pulumi.Input<string> }
-  gcs?: { bucket: pulumi.Input<string> }
+  /** serviceAccount: the Google account PGO's pods act as through Workload Identity */
+  gcs?: { bucket: pulumi.Input<string>; serviceAccount?: pulumi.Input<string> }
   /** repoN-path: PGO's default is /pgbackrest/repoN, which the vault's lifecycle rules would not match */
   path: string
   /** schedules run against this repo */
@@ -58,6 +59,8 @@ export function pgbackrestGlobal(policy: DrPolicy, repos: RepoSpec[]): Record<st
     g[`${r.name}-retention-full`] = String(r.retentionFull)
     g[`${r.name}-retention-diff`] = String(diffsRetained(policy))
     if (r.s3) g[`${r.name}-s3-key-type`] = 'web-id'
+    // GKE Workload Identity: the pods' Kubernetes account acts as a Google account (no key file)
+    if (r.gcs) g[`${r.name}-gcs-key-type`] = 'auto'
   }
   return g
 }
@@ -152,7 +155,11 @@ export const INTERNAL_LB = {
  */
 function irsaMetadata(args: PostgresClusterArgs) {
   const s3 = args.repos.find((r) => r.s3)?.s3
-  return s3 ? { metadata: { annotations: { 'eks.amazonaws.com/role-arn': s3.roleArn } } } : {}
+  if (s3) return { metadata: { annotations: { 'eks.amazonaws.com/role-arn': s3.roleArn } } }
+  const gcs = args.repos.find((r) => r.gcs)?.gcs
+  if (gcs?.serviceAccount)
+    return { metadata: { annotations: { 'iam.gke.io/gcp-service-account': gcs.serviceAccount } } }
+  return {}
 }
 
 /** The exports our runbooks run on a schedule (the primary site only): name, cron, backup type. */

@@ -106,6 +106,31 @@ function drVaults(c: DrConfig) {
 }
 
 /** The warm site: a repo-fed PGO standby at the policy's share of the primary's capacity. */
+/**
+ * The Google account the warm cluster's pgBackRest acts as (GKE Workload Identity: PGO's pod
+ * accounts may act as it; repo-gcs-key-type=auto, no key file). pgBackRest lists, reads, writes
+ * and expires (a delete leaves a noncurrent version: versioning and soft delete keep it).
+ */
+function warmRepoAccount(c: DrConfig, vault: GcsVault): pulumi.Output<string> {
+  const sa = new gcp.serviceaccount.Account('warm-pgbackrest', {
+    project: c.gcpProject,
+    accountId: 'labdojo-warm-pgbackrest',
+    displayName: 'labdojo-dr warm site pgBackRest (Workload Identity)',
+  })
+  new gcp.storage.BucketIAMMember('warm-pgbackrest-objects', {
+    bucket: vault.name,
+    role: 'roles/storage.objectAdmin',
+    member: pulumi.interpolate`serviceAccount:${sa.email}`,
+  })
+  for (const ksa of ['labdojo-instance', 'labdojo-pgbackrest'])
+    new gcp.serviceaccount.IAMMember(`warm-pgbackrest-wi-${ksa}`, {
+      serviceAccountId: sa.name,
+      role: 'roles/iam.workloadIdentityUser',
+      member: `serviceAccount:${c.gcpProject}.svc.id.goog[labdojo/${ksa}]`,
+    })
+  return sa.email
+}
+
 function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVault): PostgresCluster {
   const p = c.policy
   const capacity = p.sites.warm.capacity
@@ -121,7 +146,7 @@ function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVau
       {
         name: 'repo1',
         path: REPO_PATH,
-        gcs: { bucket: warmVault.name },
+        gcs: { bucket: warmVault.name, serviceAccount: warmRepoAccount(c, warmVault) },
         scheduled: false,
         retentionFull: fullsRetained(p),
         retentionFullType: 'count',

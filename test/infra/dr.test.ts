@@ -91,7 +91,7 @@ describe('the exported inventories load in the runbooks', () => {
 
 describe('dr: the Storage Transfer agent', () => {
   it('may write into both sink vaults (without these grants every transfer fails with 403), and its subject id is an output for prod', async () => {
-    const grants = r.of('gcp:storage/bucketIAMMember:BucketIAMMember')
+    const grants = r.of('gcp:storage/bucketIAMMember:BucketIAMMember').filter((g) => g.name.includes('-transfer-'))
     const sinks = r.of('gcp:storage/bucket:Bucket').map((b) => b.state.name ?? b.inputs.name)
     for (const role of ['roles/storage.legacyBucketWriter', 'roles/storage.objectViewer'])
       expect(
@@ -105,5 +105,21 @@ describe('dr: the Storage Transfer agent', () => {
         (g) => g.inputs.member === 'serviceAccount:project-1234@storage-transfer-service.iam.gserviceaccount.com',
       ),
     ).toBe(true)
+  })
+})
+
+describe('dr: the warm site reaches its GCS repo (defect 6)', () => {
+  it('by Workload Identity: repo-gcs-key-type=auto, the pods act as a Google account granted on the vault', () => {
+    const w = r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')[0]!.inputs.spec
+    expect(w.backups.pgbackrest.global['repo1-gcs-key-type']).toBe('auto')
+    const sa = r.of('gcp:serviceaccount/account:Account').find((a) => a.name === 'warm-pgbackrest')!
+    expect(w.metadata.annotations['iam.gke.io/gcp-service-account']).toBe(sa.state.email)
+    const bindings = r.of('gcp:serviceaccount/iAMMember:IAMMember').map((m) => m.inputs.member)
+    expect(bindings).toEqual([
+      'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-instance]',
+      'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-pgbackrest]',
+    ])
+    const grant = r.of('gcp:storage/bucketIAMMember:BucketIAMMember').find((g) => g.name === 'warm-pgbackrest-objects')!
+    expect(grant.inputs.role).toBe('roles/storage.objectAdmin')
   })
 })

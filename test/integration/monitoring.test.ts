@@ -31,7 +31,7 @@ beforeAll(async () => {
   receiver = await WebhookReceiver.start()
   dir = mkdtempSync('/var/tmp/labdojo-mon-')
   const yaml = readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8').replace(
-    /\n {6}monitoring:\n[\s\S]*?\n(?= {6}communication:)/,
+    /\n {6}monitoring:\n[\s\S]*?\n(?= {6}[a-z]\w*:)/,
     `
       monitoring:
         scrapeInterval: 1s

@@ -61,6 +61,8 @@ export interface CloudFailoverReport {
   dnsChange: string
   rtoSeconds: number
   lossWindowSeconds: number
+  /** what the window rests on (the candidate's last replayed commit against the primary's last answer) */
+  lossBasis: string
   plan: string[]
 }
 
@@ -91,6 +93,7 @@ export async function cloudFailover(
       dnsChange: 'none',
       rtoSeconds: 0,
       lossWindowSeconds: 0,
+      lossBasis: 'dry run: no facts gathered',
       plan,
     }
   }
@@ -119,6 +122,7 @@ export async function cloudFailover(
     dnsChange,
     rtoSeconds: rto,
     lossWindowSeconds: facts.lossWindowSeconds,
+    lossBasis: facts.lossBasis,
     plan,
   }
 }
@@ -140,7 +144,10 @@ async function gatherCloudFacts(
     probe(candidate.name, conn(candidate)),
   ])
   const loss = lossWindow(snap(cs), {
-    synchronous: o.to === 'hot' && policy.sites.hot.replication === 'synchronous',
+    // the hot site is a PGO *standby cluster* in another region: it streams asynchronously whatever
+    // the policy says (Patroni's synchronous mode holds among one cluster's instances only), so
+    // the window is bounded by what the candidate has replayed, and the RPO guard applies
+    synchronous: false,
     lastSafeAt: cs.lastReplayTs ? Date.parse(cs.lastReplayTs) : null,
     primaryLastSeenAt: detection.lastSeenAt ?? detection.firstFailureAt,
     now: Date.now(),
@@ -210,9 +217,13 @@ function promoteStandbyCluster(run: Runner, candidate: PgNode) {
 
 function verifyWrite(inv: Inventory, candidate: PgNode): Promise<boolean> {
   const ep = inv.endpoint
-  const sql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2)`
+  // a table of our own: the application's tables are not ours to write into (drill_ledger exists
+  // only in the local site's generated data)
+  const create = `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`
+  const sql = `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`
   const write = async () => {
-    await query(conn(ep, ep.database), sql, [Date.now(), `${inv.stack} -> ${candidate.name}`], 5000)
+    await query(conn(ep, ep.database), create, [], 5000)
+    await query(conn(ep, ep.database), sql, [`failover ${inv.stack} -> ${candidate.name}`], 5000)
     return true
   }
   return waitFor('a write through the endpoint', write, 600_000, 500)

@@ -21,5 +21,8 @@ export function renderFailover(report: FailoverReport, dryRun: boolean): string 
 
 export function renderCloudFailover(stack: string, r: CloudFailoverReport, dryRun: boolean): string {
   if (dryRun) return `failover plan for stack ${stack}:\n${indent(r.plan)}\n(dry run: nothing was changed)\n`
-  return `failover of stack ${stack}: ${r.from} -> ${r.to} done, RTO ${formatDuration(r.rtoSeconds)}, DNS change ${r.dnsChange}\n`
+  return (
+    `failover of stack ${stack}: ${r.from} -> ${r.to} done, RTO ${formatDuration(r.rtoSeconds)}, DNS change ${r.dnsChange}\n` +
+    `  data-loss window ${formatDuration(r.lossWindowSeconds)}: ${r.lossBasis}\n`
+  )
 }
