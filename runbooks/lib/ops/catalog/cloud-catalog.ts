@@ -1,0 +1,124 @@
+/**
+ * The recovery catalog of a cloud stack, read straight from its vaults with pgBackRest (the same
+ * repoCatalog as the local site): the repos come from the stack's inventory, the credentials from
+ * the environment only (never argv, never the generated file):
+ *   S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN], or web identity
+ *       (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA sets them);
+ *   the repo cipher pass: LABDOJO_REPO_CIPHER_PASS (the stack's repoCipherPass secret output);
+ *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE.
+ * pgBackRest reads its secrets from PGBACKREST_REPOn_* variables set for its process alone.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Inventory, Repo } from '../../../../core/inventory.ts'
+import type { DrPolicy } from '../../../../core/policy.ts'
+import { inputError } from '../../../../core/errors.ts'
+import { recoverableWindows } from '../../../../core/recovery.ts'
+import { tierVerdicts } from '../../../../core/tier-verdicts.ts'
+import type { Runner } from '../../adapters/exec.ts'
+import { giveToSiteUser } from '../../adapters/process.ts'
+import { PgBackRest } from '../../adapters/pgbackrest.ts'
+import { registerSecret } from '../../output/redact.ts'
+import { repoCatalog } from './catalog.ts'
+import type { CatalogReport } from './report.ts'
+
+/** The pgBackRest settings of one cloud repo (no secret among them). */
+export function repoSettings(r: Repo, env = process.env): string[] {
+  const k = `repo${r.index}`
+  if (r.type !== 's3')
+    throw inputError(
+      `inventory repo ${r.index}`,
+      r.type,
+      'only S3 repos are read from here',
+      'read a GCS repo from a machine with Google credentials through PGO (kubectl exec ... pgbackrest info)',
+    )
+  const endpoint = r.endpoint ?? `s3.${r.region}.amazonaws.com`
+  const [host, port] = endpoint.replace(/^https?:\/\//, '').split(':')
+  const custom = !host!.endsWith('.amazonaws.com')
+  return [
+    `${k}-type=s3`,
+    `${k}-path=${r.path}`,
+    `${k}-s3-bucket=${r.bucket}`,
+    `${k}-s3-region=${r.region ?? 'us-east-1'}`,
+    `${k}-s3-endpoint=${host}`,
+    ...(port ? [`${k}-storage-port=${port}`] : []),
+    ...(custom ? [`${k}-s3-uri-style=path`] : []),
+    ...(env.LABDOJO_S3_CA_FILE ? [`${k}-storage-ca-file=${env.LABDOJO_S3_CA_FILE}`] : []),
+    ...(env.AWS_WEB_IDENTITY_TOKEN_FILE ? [`${k}-s3-key-type=web-id`] : []),
+    ...(r.encrypted ? [`${k}-cipher-type=aes-256-cbc`] : []),
+  ]
+}
+
+/** The secrets for pgBackRest's process, from the environment; every one missing is named. */
+export function repoSecrets(repos: Repo[], env = process.env): Record<string, string> {
+  const out: Record<string, string> = {}
+  const missing: string[] = []
+  for (const r of repos) {
+    const k = `PGBACKREST_REPO${r.index}`
+    if (!env.AWS_WEB_IDENTITY_TOKEN_FILE) {
+      if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+        out[`${k}_S3_KEY`] = env.AWS_ACCESS_KEY_ID
+        out[`${k}_S3_KEY_SECRET`] = env.AWS_SECRET_ACCESS_KEY
+        if (env.AWS_SESSION_TOKEN) out[`${k}_S3_TOKEN`] = env.AWS_SESSION_TOKEN
+      } else missing.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_WEB_IDENTITY_TOKEN_FILE)')
+    }
+    if (r.encrypted) {
+      if (env.LABDOJO_REPO_CIPHER_PASS) out[`${k}_CIPHER_PASS`] = env.LABDOJO_REPO_CIPHER_PASS
+      else
+        missing.push('LABDOJO_REPO_CIPHER_PASS (the stack output repoCipherPass: pulumi stack output --show-secrets)')
+    }
+  }
+  if (missing.length)
+    throw inputError(
+      'environment',
+      [...new Set(missing)].join('; '),
+      'is not set: the cloud repos cannot be read',
+      'export them for this run (never pass them as arguments)',
+    )
+  for (const v of Object.values(out)) registerSecret(v)
+  return out
+}
+
+export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy): Promise<CatalogReport> {
+  const repos = inv.pgbackrest.repos.filter((r) => r.type === 's3')
+  if (!repos.length)
+    throw inputError('inventory', inv.stack, 'has no S3 repo to read', 'catalog the GCS repos through PGO')
+  const settings = repos.flatMap((r) => repoSettings(r))
+  const secrets = repoSecrets(repos)
+  const dir = mkdtempSync('/var/tmp/labdojo-cloud-catalog-')
+  try {
+    const pg = join(dir, 'pg') // archive-get needs a pg1-path; nothing is written there but fetched WAL
+    mkdirSync(pg, { mode: 0o700 })
+    const conf = join(dir, 'pgbackrest.conf')
+    const stanza = inv.pgbackrest.stanza
+    writeFileSync(
+      conf,
+      `[global]\n${settings.join('\n')}\nlog-level-console=warn\nlog-path=${dir}\nlock-path=${dir}\nspool-path=${dir}\n\n[${stanza}]\npg1-path=${pg}\n`,
+      { mode: 0o600 },
+    )
+    for (const p of [dir, pg, conf]) giveToSiteUser(p)
+    chmodSync(dir, 0o700)
+    const br = new PgBackRest(run, { config: conf, stanza, env: secrets })
+    const now = Date.now()
+    const catalogs = await Promise.all(repos.map((r) => repoCatalog(run, br, r.index, pg)))
+    const withVerdicts = catalogs.map((c) => ({
+      ...c,
+      earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
+      latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
+      windows: recoverableWindows(c),
+      // the primary's archiver cannot be asked from here: only what the vault holds counts
+      verdicts: tierVerdicts(policy, c, now, false),
+    }))
+    return {
+      stack: inv.stack,
+      generatedAt: new Date(now).toISOString(),
+      ok: withVerdicts.every((r) => r.verdicts.every((v) => v.ok)),
+      pitrWindowSeconds: policy.schedules.pitrWindow,
+      repos: withVerdicts,
+      restorePoints: [],
+      files: [],
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
