@@ -110,7 +110,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
 
 /** The application tree's classes (restic), into the repos their storage names. */
 async function filesBackupRun(flags: { type?: string; class?: string; repo?: string; json?: boolean; stack?: string }) {
-  const ctx = await loadStack('backup.ts', flags, { lock: true })
+  // no site lock: the application tree's backups touch neither the database nor the site's state
+  // (restic locks its own repositories), so a failover is never refused because one runs
+  const ctx = await loadStack('backup.ts', flags, { lock: false })
   const site = requireLocal(ctx, 'backup.ts')
   const classes = classesFor(ctx.policy, flags.type as FileKind, flags.class)
   const repos = reposForClasses(classes, flags.repo)

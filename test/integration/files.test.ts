@@ -25,6 +25,7 @@ import { loadPolicy } from '../../core/project-config.ts'
 import { resticFor } from '../../runbooks/lib/sites/local/files-site.ts'
 import { classTag } from '../../runbooks/lib/adapters/restic.ts'
 import { walk } from '../../runbooks/lib/ops/files/files-restore.ts'
+import { acquireSiteLock } from '../../runbooks/lib/sites/local/lock.ts'
 
 const BASE = 24400
 let t: TestSite
@@ -100,6 +101,21 @@ describe('files, config and source backups into both repos', () => {
     expect(statSync(site.layout.secrets.restic).mode & 0o777).toBe(0o600)
     expect(site.layout.secrets.restic.startsWith(ROOT)).toBe(false)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(pw)
+  })
+})
+
+describe('files backups and the site lock', () => {
+  it('a files backup runs while a database runbook holds the site lock (it touches neither), so it never blocks a failover', async () => {
+    const release = await acquireSiteLock(site.layout, 'test: a failover in progress')
+    try {
+      const db = await runbook('backup', ['--type', 'incr'], t.env)
+      expect(db.code).toBe(2)
+      expect(db.stderr).toMatch(/test: a failover in progress/)
+      const [rec] = await backup(['--type', 'config', '--repo', '1'])
+      expect(rec.class).toBe('config')
+    } finally {
+      release()
+    }
   })
 })
 
