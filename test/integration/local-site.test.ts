@@ -21,6 +21,8 @@ import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 26000
+// the throw-away sites some tests add: a range no other test file uses (files run two at a time)
+const OTHER = 23100
 let t: TestSite
 const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
 const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
@@ -236,13 +238,14 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
   })
 
   it('[fault] a port already taken: names the port and the fix, starts nothing', async () => {
-    const other = testSite(BASE + 100)
-    const srv = createServer().listen(BASE + 100 + 2, '127.0.0.1')
-    await new Promise((r) => srv.once('listening', r))
+    const other = testSite(OTHER)
+    const srv = createServer().listen(OTHER + 2, '127.0.0.1')
+    // a port taken by anything else fails the test here, never hangs it
+    await new Promise((r, j) => srv.once('listening', r).once('error', j))
     try {
       const r = await runbook('local', ['up', '--scale', '0.001'], other.env)
       expect(r.code).toBe(2)
-      expect(r.stderr).toMatch(new RegExp(`127.0.0.1:${BASE + 102} is already in use.*--base-port`, 's'))
+      expect(r.stderr).toMatch(new RegExp(`127.0.0.1:${OTHER + 2} is already in use.*--base-port`, 's'))
       expect(existsSync(join(other.stateDir, 'site.json'))).toBe(false)
       expect(existsSync(join(other.stateDir, 'nodes'))).toBe(false)
     } finally {
@@ -252,7 +255,7 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
   })
 
   it('missing binaries: lists them with the apt-get fix, starts nothing', async () => {
-    const other = testSite(BASE + 200)
+    const other = testSite(OTHER + 100)
     try {
       const r = await runbook('local', ['up'], { ...other.env, LABDOJO_PG_BIN: '/nonexistent/bin' })
       expect(r.code).toBe(2)
@@ -271,7 +274,7 @@ describe('local site: bad input is refused with exit 2 and nothing started', () 
       .replace('rpo: 15m', 'rpo: fifteen')
       .replace('capacity: 75', 'capacity: 175')
     writeFileSync(join(dir, 'Pulumi.yaml'), text)
-    const other = testSite(BASE + 300)
+    const other = testSite(OTHER + 200)
     try {
       const r = await runbook('local', ['up'], { ...other.env, LABDOJO_PROJECT_DIR: dir })
       expect(r.code).toBe(2)
