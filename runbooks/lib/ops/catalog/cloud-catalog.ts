@@ -13,14 +13,12 @@ import { join } from 'node:path'
 import type { Inventory, Repo } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { inputError } from '../../../../core/errors.ts'
-import { recoverableWindows } from '../../../../core/recovery.ts'
-import { tierVerdicts } from '../../../../core/tier-verdicts.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import { PgBackRest } from '../../adapters/pgbackrest.ts'
 import { registerSecret } from '../../output/redact.ts'
 import { repoCatalog } from './catalog.ts'
-import type { CatalogReport } from './report.ts'
+import { judgedRepo, type CatalogReport } from './report.ts'
 
 /** The pgBackRest settings of one cloud repo (no secret among them). */
 export function repoSettings(r: Repo, env = process.env): string[] {
@@ -101,14 +99,8 @@ export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy
     const br = new PgBackRest(run, { config: conf, stanza, env: secrets })
     const now = Date.now()
     const catalogs = await Promise.all(repos.map((r) => repoCatalog(run, br, r.index, pg)))
-    const withVerdicts = catalogs.map((c) => ({
-      ...c,
-      earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
-      latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
-      windows: recoverableWindows(c),
-      // the primary's archiver cannot be asked from here: only what the vault holds counts
-      verdicts: tierVerdicts(policy, c, now, false),
-    }))
+    // the primary's archiver cannot be asked from here: only what the vault holds counts
+    const withVerdicts = catalogs.map((c) => judgedRepo(policy, c, now, false))
     return {
       stack: inv.stack,
       generatedAt: new Date(now).toISOString(),

@@ -4,11 +4,10 @@
  * password is made by the first one); until then every class reads "never backed up".
  */
 import { existsSync } from 'node:fs'
-import { freshness } from '../../../../core/files.ts'
+import { freshness, reposForClasses } from '../../../../core/files.ts'
 import { classTag, type Snapshot } from '../../adapters/restic.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { resticFor } from '../../sites/local/files-site.ts'
-import { reposForClasses } from '../../../../core/files.ts'
 
 export interface FilesCatalogRow {
   class: string

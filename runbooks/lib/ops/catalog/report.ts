@@ -8,6 +8,7 @@ import {
 import { tierVerdicts, type TierVerdict } from '../../../../core/tier-verdicts.ts'
 import { formatBytes, formatDuration } from '../../../../core/duration.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
+import type { DrPolicy } from '../../../../core/policy.ts'
 import { readRestorePoints, repoCatalog } from './catalog.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { query } from '../../adapters/postgres.ts'
@@ -43,13 +44,7 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
     primaryArchiveCurrent(site),
     filesCatalog(site),
   ])
-  const withVerdicts = repos.map((c) => ({
-    ...c,
-    earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
-    latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
-    windows: recoverableWindows(c),
-    verdicts: tierVerdicts(site.policy, c, now, archiveCurrent),
-  }))
+  const withVerdicts = repos.map((c) => judgedRepo(site.policy, c, now, archiveCurrent))
   return {
     stack: 'local',
     generatedAt: new Date(now).toISOString(),
@@ -58,6 +53,17 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
     repos: withVerdicts,
     restorePoints: readRestorePoints(restorePointsFile(site)),
     files,
+  }
+}
+
+/** One repo's catalog with its dates, recoverable windows and tier verdicts. */
+export function judgedRepo(policy: DrPolicy, c: RepoCatalog, now: number, archiveCurrent: boolean) {
+  return {
+    ...c,
+    earliestTime: c.earliest ? new Date(c.earliest.time).toISOString() : null,
+    latestTime: c.latest ? new Date(c.latest.time).toISOString() : null,
+    windows: recoverableWindows(c),
+    verdicts: tierVerdicts(policy, c, now, archiveCurrent),
   }
 }
 

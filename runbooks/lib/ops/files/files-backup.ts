@@ -4,13 +4,13 @@
  * working tree without .git, node_modules, dist) -> restic snapshot tagged with the class ->
  * retention: snapshots past the class's retention are forgotten and pruned (never the newest).
  */
-import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
 import { join } from 'node:path'
 import type { FileClass } from '../../../../core/policy.ts'
 import { expiredSnapshots, reposForClasses } from '../../../../core/files.ts'
 import { classTag } from '../../adapters/restic.ts'
+import { sha256 } from '../exports/logical-export.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
@@ -126,14 +126,4 @@ async function prepareSource(site: LocalSite, cls: FileClass) {
     )
   }
   return { cwd: out, paths: [cls.name], notes }
-}
-
-export function sha256(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256')
-    createReadStream(file)
-      .on('data', (d) => h.update(d))
-      .on('end', () => resolve(h.digest('hex')))
-      .on('error', reject)
-  })
 }

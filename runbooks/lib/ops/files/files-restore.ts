@@ -16,7 +16,7 @@ import { stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
-import { sha256 } from './files-backup.ts'
+import { sha256 } from '../exports/logical-export.ts'
 
 export interface FilesRestoreOptions {
   at?: Date

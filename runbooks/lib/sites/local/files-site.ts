@@ -3,15 +3,15 @@
  * secrets, never in argv or logs) and its two repositories, in the same two places the
  * database's backups live: repo1's local storage and the offsite S3 bucket (verified TLS).
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
-import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
+import { mkdirForSiteUser } from '../../adapters/process.ts'
 import { Restic } from '../../adapters/restic.ts'
 import { registerSecret } from '../../output/redact.ts'
 import { BUCKET, type Layout } from './layout.ts'
-import { S3_KEY, S3_SECRET } from './secrets.ts'
+import { S3_KEY, S3_SECRET, writeSecretFile } from './secrets.ts'
 import type { SiteHandle } from './handle.ts'
 
 /** The password file, made on first use; refused when repositories exist that it would orphan. */
@@ -26,9 +26,7 @@ export function ensureResticPassword(layout: Layout): void {
         `put the password back from your secret store into ${file} (mode 0600)`,
       )
     mkdirForSiteUser(layout.secrets.dir, 0o700)
-    writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600 })
-    chmodSync(file, 0o600)
-    giveToSiteUser(file)
+    writeSecretFile(file, randomBytes(48).toString('base64url'))
   }
   registerSecret(readFileSync(file, 'utf8').trim())
 }

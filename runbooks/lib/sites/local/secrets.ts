@@ -72,7 +72,8 @@ export function dbPassword(layout: Layout): string | undefined {
   return line ? passwordFor({ host: '127.0.0.1', port: Number(line.split(':')[1]), passfile: file }) : undefined
 }
 
-function writeSecretFile(file: string, text: string): void {
+/** A secret file: 0600, owned by the site user, in the secrets directory outside the repo. */
+export function writeSecretFile(file: string, text: string): void {
   writeFileSync(file, text, { mode: 0o600 })
   chmodSync(file, 0o600)
   giveToSiteUser(file)
