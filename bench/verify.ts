@@ -64,7 +64,9 @@ for (let i = 0; i < runs; i++) {
   await site.pg.stop(rep.dataDir!, 'immediate')
   rmSync(rep.dataDir!, { recursive: true, force: true })
   process.stderr.write(
-    `proof run ${i + 1}/${runs}: proof ${tp.toFixed(2)} s, plain restore to first write ${tr.toFixed(2)} s\n`,
+    `proof run ${i + 1}/${runs}: proof ${tp.toFixed(2)} s (${Object.entries(proof.timings)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ')}), plain restore to first write ${tr.toFixed(2)} s\n`,
   )
 }
 

@@ -11,6 +11,8 @@ import { archiveTimeoutSeconds, type AlertClass, type DrPolicy } from './policy.
 
 export const RUNBOOK_URL = 'https://github.com/labdojo/labdojo-dr/blob/main/README.md#alerts'
 export const EXPORTER_JOB = 'labdojo'
+/** The port a cloud stack's exporter serves on in its pod (the Service and the ServiceMonitor name it). */
+export const CLOUD_EXPORTER_PORT = 9187
 
 export interface AlertDef {
   name: string

@@ -1,30 +1,46 @@
 #!/usr/bin/env zx
-// The DR exporter: Prometheus metrics of the local site on 127.0.0.1 (see README "Monitoring").
+// The DR exporter: Prometheus metrics of a site (see README "Monitoring").
 import { createServer } from 'node:http'
+import { isIPv4 } from 'node:net'
+import { inputError } from '../core/errors.ts'
+import { CLOUD_EXPORTER_PORT } from '../core/alerts.ts'
 import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { parsePort } from './lib/cli/flags.ts'
-import { STACK_FLAGS, loadStack, requireLocal } from './lib/cli/stack.ts'
+import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { run } from './lib/adapters/exec.ts'
 import { log } from './lib/output/log.ts'
 import { Exporter } from './lib/ops/monitor/exporter.ts'
+import { localSource } from './lib/ops/monitor/source.ts'
+import { cloudSource } from './lib/ops/monitor/cloud-source.ts'
 
 const spec = {
   name: 'monitor.ts',
   summary:
-    "serve the local site's DR metrics for Prometheus on 127.0.0.1 (/metrics): backups, WAL archiving, recoverable points, storage, offsite queue, replication, endpoint, proofs, drills, failovers. Reads in the background; a scrape answers from the last reading. --once prints them and exits",
-  usage: 'npx zx runbooks/monitor.ts [--port P] [--once]',
+    "serve a site's DR metrics for Prometheus (/metrics): backups, WAL archiving, recoverable points, storage, offsite queue, replication, endpoint, proofs, drills, failovers. Reads in the background; a scrape answers from the last reading. The local site by default; a cloud stack from its inventory (--stack prod|dr --inventory FILE: the nodes over libpq, the vaults with pgBackRest, PGO's backup jobs). --once prints them and exits",
+  usage: 'npx zx runbooks/monitor.ts [--stack local|prod|dr] [--inventory FILE] [--port P] [--listen ADDR] [--once]',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
-    port: { type: 'string', help: "port on 127.0.0.1 (default: the site's exporter port, base + 5)" },
+    port: {
+      type: 'string',
+      help: `port (default: the local site's exporter port, base + 5; ${CLOUD_EXPORTER_PORT} for a cloud stack)`,
+    },
+    listen: {
+      type: 'string',
+      help: 'IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 inside a pod, for Prometheus to reach)',
+    },
     once: { type: 'boolean', help: 'read once, print the metrics, exit' },
   },
 } as const
 
 await runbook(spec, import.meta.url, async ({ flags }) => {
+  const listen = flags.listen ?? '127.0.0.1'
+  if (!isIPv4(listen))
+    throw inputError('--listen', listen, 'must be an IPv4 address', 'e.g. --listen 127.0.0.1 (or 0.0.0.0 in a pod)')
   const ctx = await loadStack('monitor.ts', flags)
-  const site = requireLocal(ctx, 'monitor.ts')
-  const port = parsePort(flags.port, site.layout.ports.exporter) ?? site.layout.ports.exporter
-  const exporter = new Exporter(site, ctx.audit.file)
+  const source = ctx.site ? localSource(ctx.site, ctx.audit.file) : cloudSource(ctx.inventory, ctx.policy, run)
+  const port = parsePort(flags.port, CLOUD_EXPORTER_PORT) ?? ctx.site?.layout.ports.exporter ?? CLOUD_EXPORTER_PORT
+  const exporter = new Exporter(source)
   if (flags.once) {
     await Promise.all([exporter.refreshStatus(), exporter.refreshCatalog()])
     return void process.stdout.write(await exporter.metrics())
@@ -39,9 +55,9 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
+    server.listen(port, listen, () => resolve())
   })
-  log.info(`serving http://127.0.0.1:${port}/metrics`)
+  log.info(`serving http://${listen}:${port}/metrics (${ctx.stack})`)
   await new Promise<void>((resolve) => {
     const stop = () => {
       exporter.stop()

@@ -1,10 +1,12 @@
 /**
- * catalog.ts on a cloud stack (issue 14, deliverable 4): the repos of a cloud-format inventory,
- * read straight with real pgBackRest from an S3 server on 127.0.0.1 (the local site's offsite
- * repo stands in for the prod vault), credentials from the environment only.
+ * catalog.ts and monitor.ts on a cloud stack (issue 14, deliverable 4; issue 12, deliverable 6):
+ * the repos of a cloud-format inventory, read straight with real pgBackRest from an S3 server on
+ * 127.0.0.1 (the local site's offsite repo stands in for the prod vault), credentials from the
+ * environment only; the inventory's nodes are the local site's real PostgreSQL, its endpoint the
+ * real PgBouncer. Only PGO's API is simulated: a `kubectl` on PATH answers with a PostgresCluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'
@@ -82,6 +84,45 @@ beforeAll(async () => {
     LABDOJO_REPO_CIPHER_PASS: s['repo2-cipher-pass']!,
     LABDOJO_S3_CA_FILE: l.s3.cert,
   }
+  // PGO's view of the primary cluster's scheduled backups: a full that succeeded (after a failed
+  // pod: retried), an incr whose job failed, a diff still running
+  const status = {
+    metadata: { name: 'labdojo', namespace: 'labdojo' },
+    status: {
+      pgbackrest: {
+        scheduledBackups: [
+          {
+            cronJobName: 'labdojo-repo1-full',
+            repo: 'repo1',
+            type: 'full',
+            startTime: '2026-11-29T01:00:00Z',
+            succeeded: 1,
+            failed: 1,
+          },
+          {
+            cronJobName: 'labdojo-repo1-incr',
+            repo: 'repo1',
+            type: 'incr',
+            startTime: '2026-11-29T02:00:00Z',
+            failed: 2,
+          },
+          {
+            cronJobName: 'labdojo-repo1-diff',
+            repo: 'repo1',
+            type: 'diff',
+            startTime: '2026-11-29T03:00:00Z',
+            active: 1,
+          },
+        ],
+      },
+    },
+  }
+  writeFileSync(join(dir, 'cluster.json'), JSON.stringify(status))
+  writeFileSync(
+    join(dir, 'kubectl'),
+    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\ncase "$2" in ctx-primary) cat "${dir}/cluster.json";; *) echo '{"metadata":{"name":"labdojo","namespace":"labdojo"}}';; esac\n`,
+  )
+  chmodSync(join(dir, 'kubectl'), 0o755)
 })
 afterAll(async () => {
   await t?.cleanup()
@@ -118,5 +159,72 @@ describe('catalog.ts --stack prod --inventory FILE', () => {
     })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.*LABDOJO_REPO_CIPHER_PASS/s)
+  })
+})
+
+/** value of one series in Prometheus text format (undefined: absent) */
+function metric(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}}` : `${name} `))
+  return line === undefined ? undefined : Number(line.split(' ').at(-1))
+}
+
+describe('monitor.ts --stack prod --inventory FILE (the exporter of a cloud stack)', () => {
+  it("reads the nodes, the endpoint, archiving, the vault and PGO's backup jobs into the same metrics as the local site", async () => {
+    const r = await runbook('monitor', ['--stack', 'prod', '--inventory', inventory, '--once'], {
+      ...env,
+      PATH: `${dir}:${process.env.PATH}`,
+    })
+    expect(r.code, r.stderr).toBe(0)
+    const m = r.stdout
+    expect(metric(m, 'labdojo_site_up')).toBe(1)
+    expect(metric(m, 'labdojo_node_up', 'node="primary",role="primary"')).toBe(1)
+    expect(metric(m, 'labdojo_node_up', 'node="hot",role="hot"')).toBe(1)
+    expect(metric(m, 'labdojo_replication_lag_bytes', 'node="hot",role="hot"')).toBeGreaterThanOrEqual(0)
+    expect(metric(m, 'labdojo_endpoint_target', 'node="primary"')).toBe(1)
+    expect(metric(m, 'labdojo_wal_archive_failing')).toBe(0)
+    expect(metric(m, 'labdojo_repo_reachable', 'repo="2"')).toBe(1)
+    // the vault's newest full is the one the site's own catalog shows in repo 2
+    const local = json(await runbook('catalog', ['--json'], t.env)).repos.find((x: any) => x.repo === 2)
+    const full = local.backups.filter((b: any) => b.type === 'full' && !b.error).at(-1)
+    expect(metric(m, 'labdojo_backup_last_success_timestamp_seconds', 'repo="2",type="full"')).toBe(full.stop / 1000)
+    expect(metric(m, 'labdojo_recoverable_point_timestamp_seconds', 'repo="2"')).toBeGreaterThan(0)
+    // PGO's jobs: the retried full succeeded, the incr failed, the running diff is not a run yet
+    expect(metric(m, 'labdojo_backup_successes_total', 'type="full"')).toBe(1)
+    expect(metric(m, 'labdojo_backup_failures_total', 'type="full"')).toBe(0)
+    expect(metric(m, 'labdojo_backup_failures_total', 'type="incr"')).toBe(1)
+    expect(metric(m, 'labdojo_backup_failures_total', 'type="diff"')).toBe(0)
+    expect(metric(m, 'labdojo_backup_successes_total', 'type="diff"')).toBe(0)
+    const calls = readFileSync(join(dir, 'kubectl.calls'), 'utf8')
+    expect(calls).toContain('--context ctx-primary -n labdojo get postgrescluster labdojo -o json')
+    expect(calls).toContain('--context ctx-hot')
+    // what the cloud cannot say is absent, never invented: no capacity of an object store, no ledger here
+    expect(metric(m, 'labdojo_repo_capacity_bytes', 'repo="2"')).toBeUndefined()
+    expect(metric(m, 'labdojo_evidence_ledger_present')).toBe(0)
+    for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!])
+      expect(r.stdout + r.stderr).not.toContain(secret)
+  })
+
+  it('a stack whose nodes all fail to answer is reported as down (site_up 0, exit 0), not as an error', async () => {
+    const down = JSON.parse(readFileSync(inventory, 'utf8'))
+    down.inventory.nodes = down.inventory.nodes.map((n: any, i: number) => ({ ...n, port: BASE + 40 + i }))
+    down.inventory.endpoint.port = BASE + 45
+    const file = join(dir, 'down.json')
+    writeFileSync(file, JSON.stringify(down))
+    const r = await runbook('monitor', ['--stack', 'prod', '--inventory', file, '--once'], {
+      ...env,
+      PATH: `${dir}:${process.env.PATH}`,
+    })
+    expect(r.code, r.stderr).toBe(0)
+    expect(metric(r.stdout, 'labdojo_site_up')).toBe(0)
+    expect(metric(r.stdout, 'labdojo_node_up', 'node="primary",role="primary"')).toBe(0)
+    expect(metric(r.stdout, 'labdojo_node_up', 'node="hot",role="hot"')).toBe(0)
+    expect(metric(r.stdout, 'labdojo_replication_lag_bytes', 'node="hot",role="hot"')).toBeUndefined()
+    expect(metric(r.stdout, 'labdojo_endpoint_target', 'node="primary"')).toBeUndefined()
+  })
+
+  it('refuses a --listen that is not an IPv4 address before reading anything (exit 2)', async () => {
+    const r = await runbook('monitor', ['--stack', 'prod', '--inventory', inventory, '--listen', 'everywhere'], env)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--listen.*IPv4/)
   })
 })

@@ -19,6 +19,7 @@ import { detectFailures, probePair, snap } from './detect.ts'
 import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
+import { promoteStandbyCluster } from '../../adapters/kube.ts'
 
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
@@ -105,7 +106,13 @@ export async function cloudFailover(
   const dnsChange = await audit.step('fence + switch DNS', () =>
     switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`),
   )
-  await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, candidate))
+  await audit.step(`promote ${candidate.name}`, () =>
+    promoteStandbyCluster(run, {
+      context: candidate.kubeContext,
+      namespace: candidate.namespace ?? 'labdojo',
+      name: 'labdojo',
+    }),
+  )
   await waitFor(
     `${candidate.name} to accept writes`,
     async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
@@ -191,28 +198,6 @@ function switchDns(inv: Inventory, primary: PgNode | undefined, candidate: PgNod
     newTarget: candidate.host,
     ttl: 30,
   })
-}
-
-/** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false. */
-function promoteStandbyCluster(run: Runner, candidate: PgNode) {
-  const context = candidate.kubeContext ? ['--context', candidate.kubeContext] : []
-  const patch = '{"spec":{"standby":{"enabled":false}}}'
-  return run(
-    'kubectl',
-    [
-      ...context,
-      '-n',
-      candidate.namespace ?? 'labdojo',
-      'patch',
-      'postgrescluster',
-      'labdojo',
-      '--type',
-      'merge',
-      '-p',
-      patch,
-    ],
-    { timeoutMs: 60_000 },
-  )
 }
 
 function verifyWrite(inv: Inventory, candidate: PgNode): Promise<boolean> {

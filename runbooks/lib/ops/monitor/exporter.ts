@@ -1,28 +1,31 @@
 /**
- * The DR exporter of the local site: Prometheus metrics of what `status`, the catalog, the audit
- * log and the evidence ledger say. Reads happen in the background — the site's status every
- * scrape interval, the catalog every `catalogRefresh` — and a scrape answers from the last
- * reading (ages are computed at scrape time, and the age of each reading is exported). A site
- * that is down is reported as down (labdojo_site_up 0), never as an error page.
+ * The DR exporter: Prometheus metrics of what a site's status, catalog, backup runs and evidence
+ * ledger say, read through a MonitorSource (the local site, or a cloud stack). Reads happen in
+ * the background — the status every scrape interval, the catalog every `catalogRefresh` — and a
+ * scrape answers from the last reading (ages are computed at scrape time, and the age of each
+ * reading is exported). A site that is down is reported as down (labdojo_site_up 0), never as
+ * an error page.
  */
-import { existsSync, statfsSync, statSync } from 'node:fs'
-import { walkFiles } from '../../adapters/process.ts'
+import { existsSync } from 'node:fs'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { storageGrowth, monthOf } from '../../../../core/report.ts'
 import type { CatalogBackup } from '../../../../core/recovery.ts'
 import { readEvidence } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
-import type { LocalSite, SiteStatus } from '../../sites/local/site.ts'
-import { buildCatalog, type CatalogReport } from '../catalog/report.ts'
-import { backupOutcomes, auditEntries } from '../report/report.ts'
+import type { CatalogReport } from '../catalog/report.ts'
+import type { MonitorSource, StatusReading } from './source.ts'
 
 const now = () => Date.now() / 1000
 
 export class Exporter {
   readonly registry = new Registry()
-  private status: { at: number; value: SiteStatus | null; error: string | null } = { at: 0, value: null, error: null }
+  private status: { at: number; value: StatusReading | null; error: string | null } = {
+    at: 0,
+    value: null,
+    error: null,
+  }
   private catalog: { at: number; value: CatalogReport | null } = { at: 0, value: null }
-  private failuresSeen = new Map<string, number>()
+  private runsSeen = new Set<string>()
   private timers: NodeJS.Timeout[] = []
 
   private g = (name: string, help: string, labelNames: string[] = [], collect?: () => void) =>
@@ -55,7 +58,20 @@ export class Exporter {
     'labdojo_offsite_queue_oldest_age_seconds',
     'age of the oldest WAL file waiting for repo 2',
   )
-  private readonly repoReachable = this.g('labdojo_repo_reachable', 'pgBackRest can read the repo', ['repo'])
+  // from the status where it probes the repos (the local site), else from the catalog's reading (a cloud stack)
+  private readonly repoReachable: Gauge = this.g(
+    'labdojo_repo_reachable',
+    'pgBackRest can read the repo',
+    ['repo'],
+    () => {
+      this.repoReachable.reset()
+      const fromStatus = this.status.value?.repos ?? []
+      const rows = fromStatus.length
+        ? fromStatus
+        : (this.catalog.value?.repos ?? []).map((r) => ({ index: r.repo, healthy: r.reachable }))
+      for (const r of rows) this.repoReachable.set({ repo: String(r.index) }, r.healthy ? 1 : 0)
+    },
+  )
   private readonly lastBackup = this.g(
     'labdojo_backup_last_success_timestamp_seconds',
     'end of the newest good backup',
@@ -130,15 +146,25 @@ export class Exporter {
   )
   private readonly backupFailures = new Counter({
     name: 'labdojo_backup_failures_total',
-    help: 'failed backups (audit log)',
+    help: 'failed backups (the audit log; in the cloud, PGO backup jobs)',
     labelNames: ['type'],
     registers: [this.registry],
   })
+  private readonly backupSuccesses = new Counter({
+    name: 'labdojo_backup_successes_total',
+    help: 'backups that succeeded (the audit log; in the cloud, PGO backup jobs)',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+  private readonly proofs = new Counter({
+    name: 'labdojo_proofs_total',
+    help: 'proofs in the evidence ledger, by verdict (the data integrity score is proven / all)',
+    labelNames: ['verdict'],
+    registers: [this.registry],
+  })
+  private proofsSeen = 0
 
-  constructor(
-    private readonly site: LocalSite,
-    private readonly auditFile: string,
-  ) {}
+  constructor(private readonly source: MonitorSource) {}
 
   /** Read everything once (the first scrape has data), then keep reading in the background. */
   async start(): Promise<void> {
@@ -150,8 +176,8 @@ export class Exporter {
       }
       this.timers.push(setTimeout(loop, ms))
     }
-    every(this.site.policy.monitoring.scrapeInterval * 1000, () => this.refreshStatus())
-    every(this.site.policy.monitoring.catalogRefresh * 1000, () => this.refreshCatalog())
+    every(this.source.policy.monitoring.scrapeInterval * 1000, () => this.refreshStatus())
+    every(this.source.policy.monitoring.catalogRefresh * 1000, () => this.refreshCatalog())
   }
 
   stop(): void {
@@ -164,27 +190,27 @@ export class Exporter {
 
   async refreshStatus(): Promise<void> {
     try {
-      this.status = { at: now(), value: await this.site.status(), error: null }
+      this.status = { at: now(), value: await this.source.status(), error: null }
     } catch (e) {
       this.status = { at: now(), value: null, error: (e as Error).message.split('\n')[0]! }
       log.warn(`status: ${this.status.error}`)
     }
     this.fromStatus(this.status.value)
-    this.fromAuditAndLedger()
+    await this.fromBackupRuns()
+    this.fromLedger()
   }
 
   async refreshCatalog(): Promise<void> {
     try {
-      this.catalog = { at: now(), value: await buildCatalog(this.site) }
+      this.catalog = { at: now(), value: await this.source.catalog() }
       this.fromCatalog(this.catalog.value!)
     } catch (e) {
       log.warn(`catalog: ${(e as Error).message.split('\n')[0]}`)
     }
   }
 
-  private fromStatus(s: SiteStatus | null): void {
-    for (const g of [this.nodeUp, this.lagBytes, this.lagSeconds, this.sync, this.endpoint, this.repoReachable])
-      g.reset()
+  private fromStatus(s: StatusReading | null): void {
+    for (const g of [this.nodeUp, this.lagBytes, this.lagSeconds, this.sync, this.endpoint]) g.reset()
     const primary = s?.nodes.find((n) => n.name === s.primary)
     this.siteUp.set(primary?.live === 'primary' ? 1 : 0)
     if (!s) return
@@ -203,9 +229,10 @@ export class Exporter {
       if (s.archive.lagSegments !== null) this.archiveBehind.set(s.archive.lagSegments)
       if (s.archive.lastArchivedAgeSeconds !== null) this.archiveLast.set(s.archive.lastArchivedAgeSeconds)
     }
-    for (const r of s.repos) this.repoReachable.set({ repo: String(r.index) }, r.healthy ? 1 : 0)
-    this.queueFiles.set(s.offsiteQueue.files)
-    this.queueAge.set(s.offsiteQueue.oldestAgeSeconds ?? 0)
+    if (s.offsiteQueue) {
+      this.queueFiles.set(s.offsiteQueue.files)
+      this.queueAge.set(s.offsiteQueue.oldestAgeSeconds ?? 0)
+    }
   }
 
   private fromCatalog(c: CatalogReport): void {
@@ -232,32 +259,41 @@ export class Exporter {
       if (r.latest) this.pointTime.set({ repo }, r.latest.time / 1000)
       const g = storageGrowth(good as CatalogBackup[], monthOf(undefined, new Date()))
       if (g.value !== null) this.growth.set({ repo }, g.value / 100)
-      const dir = r.repo === 1 ? this.site.layout.pgbackrest.repo1 : this.site.layout.s3.data
-      if (existsSync(dir)) {
-        this.used.set(
-          { repo },
-          walkFiles(dir).reduce((sum, f) => sum + statSync(f).size, 0),
-        )
-        const fs = statfsSync(dir)
-        this.capacity.set({ repo }, fs.blocks * fs.bsize)
+      const storage = this.source.storage(r.repo)
+      if (storage) {
+        this.used.set({ repo }, storage.used)
+        this.capacity.set({ repo }, storage.capacity)
       }
     }
   }
 
-  private fromAuditAndLedger(): void {
-    const counts = new Map<string, number>()
-    for (const o of backupOutcomes(auditEntries(this.auditFile)))
-      if (!o.ok) counts.set(o.type, (counts.get(o.type) ?? 0) + 1)
-    for (const [type, n] of counts) {
-      const seen = this.failuresSeen.get(type) ?? 0
-      if (n > seen) this.backupFailures.inc({ type }, n - seen)
-      this.failuresSeen.set(type, n)
+  /** Each finished backup run counted once (a series exists per type from the start, so increase() sees the first failure). */
+  private async fromBackupRuns(): Promise<void> {
+    for (const type of ['full', 'diff', 'incr', 'logical']) {
+      this.backupFailures.inc({ type }, 0)
+      this.backupSuccesses.inc({ type }, 0)
     }
-    for (const type of ['full', 'diff', 'incr', 'logical']) if (!counts.has(type)) this.backupFailures.inc({ type }, 0)
-    const file = this.site.layout.evidenceFile
-    this.ledgerPresent.set(existsSync(file) ? 1 : 0)
-    if (!existsSync(file)) return
+    const runs = await this.source.backupRuns().catch((e: Error) => {
+      log.warn(`backup runs: ${e.message.split('\n')[0]}`)
+      return []
+    })
+    for (const r of runs) {
+      if (this.runsSeen.has(r.key)) continue
+      this.runsSeen.add(r.key)
+      ;(r.ok ? this.backupSuccesses : this.backupFailures).inc({ type: r.type })
+    }
+  }
+
+  private fromLedger(): void {
+    const file = this.source.evidenceFile
+    this.ledgerPresent.set(file && existsSync(file) ? 1 : 0)
+    for (const verdict of ['proven', 'failed']) this.proofs.inc({ verdict }, 0)
+    if (!file || !existsSync(file)) return
     const ledger = readEvidence(file)
+    const proofs = ledger.filter((r) => r.kind === 'proof')
+    for (const r of proofs.slice(this.proofsSeen))
+      this.proofs.inc({ verdict: r.verdict === 'proven' ? 'proven' : 'failed' })
+    this.proofsSeen = proofs.length
     for (const r of ledger) {
       const at = Date.parse(r.at) / 1000
       if (r.kind === 'proof') {

@@ -7,9 +7,17 @@ import { join } from 'node:path'
 import { formatDuration } from '../../../../core/duration.ts'
 import { nodeHealthy } from '../../../../core/health.ts'
 import { archiveTimeoutSeconds } from '../../../../core/policy.ts'
-import { lsnDiff, walSegmentDistance } from '../../../../core/wal.ts'
+import { lsnDiff } from '../../../../core/wal.ts'
 import { bouncerRunning, configuredTarget } from '../../adapters/pgbouncer.ts'
 import { postmasterPid, probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import {
+  archiveFacts,
+  archiverView,
+  replicationView,
+  type ArchiveRow,
+  type ArchiverView,
+  type ReplicationView,
+} from '../../adapters/pg-views.ts'
 import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { s3Running } from '../../adapters/s3-server.ts'
 import type { SiteHandle } from './handle.ts'
@@ -37,14 +45,7 @@ export interface NodeRow {
   healthy: boolean
 }
 
-export interface ArchiveRow {
-  lastArchivedWal: string | null
-  lastArchivedAgeSeconds: number | null
-  currentWal: string
-  lagSegments: number | null
-  failedCount: number
-  failing: boolean
-}
+export type { ArchiveRow }
 
 export interface RepoRow {
   index: number
@@ -90,23 +91,6 @@ export type SiteStatus = {
   alerts: FiringAlert[] | null
   /** the audit log's hash chain (when a file was given) */
   audit?: { file: string; ok: boolean; entries: number; problem?: string }
-}
-
-interface ReplicationView {
-  application_name: string
-  state: string
-  sync_state: string
-  replay_lsn: string | null
-  replay_lag_s: number | null
-}
-
-interface ArchiverView {
-  last_archived_wal: string | null
-  last_archived_age_s: number | null
-  failed_count: number
-  last_failed_wal: string | null
-  failing: boolean
-  current_wal: string
 }
 
 export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<SiteStatus> {
@@ -155,19 +139,7 @@ async function primaryViews(site: SiteHandle, state: SiteState, primary: NodeSta
     return { replication: [] as ReplicationView[], archiver: undefined }
   }
   const conn = site.conn(state.primary, 'postgres')
-  const replication = await query<ReplicationView>(
-    conn,
-    `SELECT application_name, state, sync_state, replay_lsn::text, extract(epoch FROM replay_lag)::float8 AS replay_lag_s
-     FROM pg_stat_replication`,
-  )
-  const [archiver] = await query<ArchiverView>(
-    conn,
-    `SELECT last_archived_wal, extract(epoch FROM now() - last_archived_time)::float8 AS last_archived_age_s,
-       failed_count::int, last_failed_wal,
-       coalesce(last_failed_time > last_archived_time, last_failed_time IS NOT NULL) AS failing,
-       pg_walfile_name(pg_current_wal_lsn()) AS current_wal
-     FROM pg_stat_archiver`,
-  )
+  const [replication, archiver] = await Promise.all([replicationView(conn), archiverView(conn)])
   const [sync] = await query<{ names: string }>(conn, `SELECT current_setting('synchronous_standby_names') AS names`)
   // degraded: a hot standby exists, the policy wants it synchronous, the primary does not wait for it
   const hot = NODE_NAMES.filter((n) => state.roles[n] === 'hot')
@@ -232,16 +204,7 @@ function nodeRow(
 function archiveRow(archiver: ArchiverView | undefined, problems: string[]): ArchiveRow | null {
   if (!archiver) return null
   if (archiver.failing) problems.push(`archiving is failing (last failed WAL ${archiver.last_failed_wal})`)
-  return {
-    lastArchivedWal: archiver.last_archived_wal,
-    lastArchivedAgeSeconds: archiver.last_archived_age_s,
-    currentWal: archiver.current_wal,
-    lagSegments: archiver.last_archived_wal
-      ? walSegmentDistance(archiver.current_wal, archiver.last_archived_wal)
-      : null,
-    failedCount: archiver.failed_count,
-    failing: archiver.failing,
-  }
+  return archiveFacts(archiver)
 }
 
 async function repoRow(site: SiteHandle, repo: number, problems: string[]): Promise<RepoRow> {

@@ -1,0 +1,106 @@
+/**
+ * The Kubernetes adapter: PGO's PostgresCluster objects, read and patched. Inside a pod (the
+ * exporter's Deployment) it talks to the API server with the pod's service-account token and CA
+ * (no kubectl in the image); from a workstation it runs `kubectl --context <the node's context>`.
+ * The token is a secret: it travels in a header, never in argv or a log.
+ */
+import { readFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { join } from 'node:path'
+import type { Runner } from './exec.ts'
+import { registerSecret } from '../output/redact.ts'
+
+export interface ClusterRef {
+  /** kubectl context; ignored inside a pod, where only the pod's own cluster is reachable */
+  context?: string
+  namespace: string
+  name: string
+}
+
+/** What the exporter reads of a PostgresCluster's status (PGO 5.7, status.pgbackrest.scheduledBackups). */
+export interface ScheduledBackupStatus {
+  cronJobName: string
+  repo?: string
+  type?: string
+  startTime?: string
+  completionTime?: string
+  active?: number
+  succeeded?: number
+  failed?: number
+}
+
+export interface PostgresClusterObject {
+  metadata: { name: string; namespace: string }
+  spec?: { standby?: { enabled?: boolean } }
+  status?: { pgbackrest?: { scheduledBackups?: ScheduledBackupStatus[] } }
+}
+
+const PGO_PATH = (ns: string, name: string) =>
+  `/apis/postgres-operator.crunchydata.com/v1beta1/namespaces/${encodeURIComponent(ns)}/postgresclusters/${encodeURIComponent(name)}`
+
+/** Inside a pod: the API server and the service account's files (the directory can be moved for tests). */
+export function inCluster(env = process.env): { host: string; port: string; saDir: string } | null {
+  if (!env.KUBERNETES_SERVICE_HOST) return null
+  return {
+    host: env.KUBERNETES_SERVICE_HOST,
+    port: env.KUBERNETES_SERVICE_PORT ?? '443',
+    saDir: env.LABDOJO_KUBE_SA_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount',
+  }
+}
+
+function apiGet(api: NonNullable<ReturnType<typeof inCluster>>, path: string, timeoutMs: number): Promise<unknown> {
+  const token = readFileSync(join(api.saDir, 'token'), 'utf8').trim()
+  registerSecret(token)
+  const ca = readFileSync(join(api.saDir, 'ca.crt'))
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: api.host, port: api.port, path, ca, headers: { authorization: `Bearer ${token}` }, timeout: timeoutMs },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (body += d))
+        res.on('end', () => {
+          if (res.statusCode !== 200)
+            return reject(new Error(`GET ${path}: ${res.statusCode} ${body.slice(0, 200).replace(/\s+/g, ' ')}`))
+          try {
+            resolve(JSON.parse(body))
+          } catch (e) {
+            reject(new Error(`GET ${path}: not JSON (${(e as Error).message})`))
+          }
+        })
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const contextArgs = (c: ClusterRef) => (c.context ? ['--context', c.context] : [])
+
+export async function getPostgresCluster(
+  run: Runner,
+  c: ClusterRef,
+  timeoutMs = 10_000,
+): Promise<PostgresClusterObject> {
+  const api = inCluster()
+  if (api) return (await apiGet(api, PGO_PATH(c.namespace, c.name), timeoutMs)) as PostgresClusterObject
+  const r = await run(
+    'kubectl',
+    [...contextArgs(c), '-n', c.namespace, 'get', 'postgrescluster', c.name, '-o', 'json'],
+    {
+      timeoutMs,
+    },
+  )
+  return JSON.parse(r.stdout) as PostgresClusterObject
+}
+
+/** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false (from a workstation). */
+export function promoteStandbyCluster(run: Runner, c: ClusterRef) {
+  const patch = '{"spec":{"standby":{"enabled":false}}}'
+  return run(
+    'kubectl',
+    [...contextArgs(c), '-n', c.namespace, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch],
+    { timeoutMs: 60_000 },
+  )
+}
