@@ -187,8 +187,16 @@ export const ESCALATION_LEVELS = 3
 
 const seconds = (s: number) => `${Math.round(s)}s`
 
-/** The Prometheus rule file (as an object to serialize to YAML). */
-export function ruleGroups(p: DrPolicy): { groups: { name: string; interval: string; rules: object[] }[] } {
+export interface AlertRule {
+  alert: string
+  expr: string
+  for: string
+  labels: Record<string, string>
+  annotations: Record<string, string>
+}
+
+/** The Prometheus rule file (as an object to serialize to YAML; a PrometheusRule's spec in a cluster). */
+export function ruleGroups(p: DrPolicy): { groups: { name: string; interval: string; rules: AlertRule[] }[] } {
   const rules = alertDefs(p).flatMap((a) => {
     const cls = p.monitoring.alerting[a.class]
     return Array.from({ length: ESCALATION_LEVELS }, (_, level) => ({
@@ -210,6 +218,8 @@ export interface ReceiverTarget {
   recipient: string
   /** a file holding the Slack-compatible webhook URL (a secret: never in the configuration itself) */
   urlFile?: string
+  /** the URL itself: only for a configuration that is itself stored as a secret (the cloud's Kubernetes Secret) */
+  url?: string
   email?: string
 }
 
@@ -226,14 +236,14 @@ export function alertmanagerConfig(p: DrPolicy, targets: ReceiverTarget[], smart
     { name: 'nobody' },
     ...order.map((recipient) => {
       const mine = targets.filter((t) => t.recipient === recipient)
-      const slack = mine.filter((t) => t.urlFile)
+      const slack = mine.filter((t) => t.urlFile || t.url)
       const mail = mine.filter((t) => t.email)
       return {
         name: receiverName(recipient),
         ...(slack.length
           ? {
               slack_configs: slack.map((t) => ({
-                api_url_file: t.urlFile,
+                ...(t.url ? { api_url: t.url } : { api_url_file: t.urlFile }),
                 send_resolved: true,
                 title: '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }})',
                 text: '{{ range .Alerts }}{{ .Annotations.summary }}: {{ .Annotations.description }} Runbook: {{ .Annotations.runbook_url }}\n{{ end }}',

@@ -22,6 +22,17 @@ export interface SiteConfig {
   oidcIssuer?: string
 }
 
+/** Where each cluster's monitoring plugs in (the Prometheus Operator's Prometheus and Alertmanager). */
+export interface MonitoringConfig {
+  /** labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by */
+  prometheusLabels: Record<string, string>
+  alertmanager: { name: string; namespace: string }
+  /** the mail relay Alertmanager sends through (host:port) */
+  smarthost: string
+  /** recipient -> Slack-compatible webhook URL(s); a secret: pulumi config set --secret --path */
+  webhooks: Record<string, string | string[]>
+}
+
 export interface ProdConfig {
   stack: 'prod'
   policy: DrPolicy
@@ -31,6 +42,7 @@ export interface ProdConfig {
   glacierAfterDays: number
   dns: { zoneId: string; recordName: string; healthCheckPort: number; healthCheckPath: string }
   alertEmails: Record<string, string>
+  monitoring: MonitoringConfig
   storageCapacityBytes: number
   pgoVersion: string
   runbookImage: string
@@ -48,6 +60,7 @@ export interface DrConfig {
   bucketPrefix: string
   archiveAfterDays: number
   alertEmails: Record<string, string>
+  monitoring: MonitoringConfig
   pgoVersion: string
   runbookImage: string
 }
@@ -155,6 +168,68 @@ class Reader {
       )
     return out
   }
+  monitoring(policy: DrPolicy): MonitoringConfig {
+    const k = 'monitoring'
+    const m = this.obj(k)
+    const labels = isObj(m.prometheusLabels) ? m.prometheusLabels : {}
+    const prometheusLabels: Record<string, string> = {}
+    for (const [key, v] of Object.entries(labels)) {
+      if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(key) || typeof v !== 'string')
+        this.bad(`${this.key(k)}.prometheusLabels.${key}`, v, 'not a Kubernetes label', 'write name: value')
+      else prometheusLabels[key] = v
+    }
+    const am = isObj(m.alertmanager) ? m.alertmanager : {}
+    const dns = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+    return {
+      prometheusLabels,
+      alertmanager: {
+        name: this.str(
+          `${k}.alertmanager`,
+          am,
+          'name',
+          dns,
+          "the Alertmanager resource's name (its Secret is alertmanager-<name>)",
+        ),
+        namespace: this.str(`${k}.alertmanager`, am, 'namespace', dns, "the Alertmanager resource's namespace"),
+      },
+      smarthost: this.str(k, m, 'smarthost', /^[a-z0-9.-]+:\d{1,5}$/, 'the mail relay as host:port'),
+      webhooks: this.webhooks(policy),
+    }
+  }
+  /** Optional: without webhooks the plan's people are reached by email only. */
+  private webhooks(policy: DrPolicy): Record<string, string | string[]> {
+    const raw = this.cfg[this.key('alertWebhooks')]
+    if (raw === undefined) return {}
+    if (!isObj(raw)) {
+      this.bad(
+        this.key('alertWebhooks'),
+        '(hidden)',
+        'not a mapping',
+        'pulumi config set --secret --path alertWebhooks.<recipient> https://...',
+      )
+      return {}
+    }
+    const out: Record<string, string | string[]> = {}
+    for (const [who, urls] of Object.entries(raw)) {
+      const list = [urls].flat()
+      if (!policy.communication.notificationOrder.includes(who))
+        this.bad(
+          `${this.key('alertWebhooks')}.${who}`,
+          who,
+          "is not in the policy's notification order",
+          `use one of ${policy.communication.notificationOrder.join(', ')}`,
+        )
+      else if (!list.every((u) => typeof u === 'string' && /^https:\/\//.test(u)))
+        this.bad(
+          `${this.key('alertWebhooks')}.${who}`,
+          '(hidden)',
+          'must be https URL(s)',
+          'set the Slack-compatible incoming webhook URL',
+        )
+      else out[who] = urls as string | string[]
+    }
+    return out
+  }
   done<T>(v: T): T {
     if (this.problems.length) throw new InputError(`invalid stack configuration in ${this.file}`, this.problems)
     return v
@@ -217,6 +292,7 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
       healthCheckPath: r.str('dns', dns, 'healthCheckPath', /^\//, 'a path like /health'),
     },
     alertEmails: r.emails('alertEmails', policy),
+    monitoring: r.monitoring(policy),
     pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
     runbookImage: r.str(
       'runbookImage',
@@ -272,6 +348,7 @@ export function readDrConfig(cfg: ConfigMap): DrConfig {
     ),
     archiveAfterDays: r.int('backup', backup, 'archiveAfterDays', 30, 3650),
     alertEmails: r.emails('alertEmails', policy),
+    monitoring: r.monitoring(policy),
     pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
     runbookImage: r.str('runbookImage', undefined, undefined, /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, 'an image with a tag'),
   } satisfies DrConfig)

@@ -12,6 +12,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as aws from '@pulumi/aws'
 import { drTags } from './tags.ts'
+import { MONITOR_NAME } from './monitoring-manifests.ts'
 
 export interface BackupAccessArgs {
   site: string
@@ -24,6 +25,8 @@ export interface BackupAccessArgs {
   readerIssuers: string[]
   /** the GCP Storage Transfer agent, which reads by Google federation (accounts.google.com) */
   transferAgentSubjectId: string
+  /** EKS OIDC issuers whose DR exporter (labdojo-monitor, and it alone) assumes the reader role */
+  monitorIssuers: string[]
 }
 
 /** PGO's accounts for cluster `labdojo` (instances: archive-push; repo host and backup jobs) and the export job's. */
@@ -38,19 +41,23 @@ const NAMESPACE = 'labdojo'
  */
 export function trustPolicy(
   accountId: string,
-  o: { issuers?: string[]; googleSubject?: string; account?: boolean },
+  o: { issuers?: string[]; googleSubject?: string; account?: boolean; monitorIssuers?: string[] },
 ): Record<string, unknown> {
-  const statements: Record<string, unknown>[] = (o.issuers ?? []).map((issuer) => ({
+  const web = (issuer: string, accounts: string[]) => ({
     Effect: 'Allow',
     Principal: { Federated: `arn:aws:iam::${accountId}:oidc-provider/${issuer}` },
     Action: 'sts:AssumeRoleWithWebIdentity',
     Condition: {
       StringEquals: {
         [`${issuer}:aud`]: 'sts.amazonaws.com',
-        [`${issuer}:sub`]: POD_ACCOUNTS.map((sa) => `system:serviceaccount:${NAMESPACE}:${sa}`),
+        [`${issuer}:sub`]: accounts.map((sa) => `system:serviceaccount:${NAMESPACE}:${sa}`),
       },
     },
-  }))
+  })
+  const statements: Record<string, unknown>[] = [
+    ...(o.issuers ?? []).map((issuer) => web(issuer, POD_ACCOUNTS)),
+    ...(o.monitorIssuers ?? []).map((issuer) => web(issuer, [MONITOR_NAME])),
+  ]
   if (o.googleSubject)
     statements.push({
       Effect: 'Allow',
@@ -85,6 +92,18 @@ export const ALWAYS_DENIED = [
   's3:DeleteBucket',
 ]
 
+/** Who may assume each role: pgBackRest's pods the writer; the hot cluster's pods, the exporters and the transfer agent the reader; people the drill role. */
+function whoAssumes(role: keyof typeof ROLE_ACTIONS, args: BackupAccessArgs): Parameters<typeof trustPolicy>[1] {
+  if (role === 'writer') return { issuers: args.writerIssuers }
+  if (role === 'reader')
+    return {
+      issuers: args.readerIssuers,
+      googleSubject: args.transferAgentSubjectId,
+      monitorIssuers: args.monitorIssuers,
+    }
+  return { account: true }
+}
+
 export class BackupAccess extends pulumi.ComponentResource {
   readonly roles: Record<keyof typeof ROLE_ACTIONS, aws.iam.Role>
   constructor(name: string, args: BackupAccessArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -100,18 +119,7 @@ export class BackupAccess extends pulumi.ComponentResource {
             description: `labdojo-dr ${args.site} backup ${role}`,
             assumeRolePolicy: pulumi
               .output(args.accountId)
-              .apply((a) =>
-                JSON.stringify(
-                  trustPolicy(
-                    a,
-                    role === 'writer'
-                      ? { issuers: args.writerIssuers }
-                      : role === 'reader'
-                        ? { issuers: args.readerIssuers, googleSubject: args.transferAgentSubjectId }
-                        : { account: true },
-                  ),
-                ),
-              ),
+              .apply((a) => JSON.stringify(trustPolicy(a, whoAssumes(role, args)))),
             maxSessionDuration: 8 * 3600, // the guide: token lifetime 8 hours
             tags: drTags(args.site, `backup-${role}`),
           },

@@ -23,6 +23,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
   readonly cluster: k8s.apiextensions.CustomResource
   readonly host: pulumi.Output<string>
   readonly cipherPass: pulumi.Output<string>
+  /** the cluster's Kubernetes provider (for what else runs beside PostgreSQL: the monitoring) */
+  readonly provider: k8s.Provider
   private readonly k8sOpts: pulumi.CustomResourceOptions
   private readonly namespaceName: pulumi.Output<string>
   private readonly resourceName: string
@@ -34,6 +36,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
       { context: args.config.kubeContext, enableServerSideApply: true },
       { parent: this },
     )
+    this.provider = provider
     const o = { parent: this, provider }
     const ns = new k8s.core.v1.Namespace(
       `${name}-ns`,

@@ -11,6 +11,8 @@ import { fullBackupLockDays, fullsRetained, offsiteRetentionDays } from '../../c
 import { GcpKey } from '../components/encryption-keys.ts'
 import { GcsVault } from '../components/gcs-vault.ts'
 import { PostgresCluster } from '../components/postgres-cluster.ts'
+import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
+import { MONITOR_NAME } from '../components/monitoring-manifests.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import { REPO_PATH, STANZA } from './prod.ts'
 
@@ -69,10 +71,23 @@ export function drStack(c: DrConfig) {
   const agent = transferAgentOnSinks(c, { warm: warmVault, cold: coldVault })
   transfer('warm-sync', c, prod, warmVault.name, Math.max(1, Math.round(p.sites.warm.rpo / 3600)))
   transfer('cold-sync', c, prod, coldVault.name, Math.max(1, Math.round(p.sites.cold.rpo / 3600)))
-  warmCluster(c, prod, warmVault)
+  const warm = warmCluster(c, prod, warmVault)
   const inventory: pulumi.Output<Inventory> = pulumi
     .all([warmVault.name, coldVault.name, warmKey.id, coldKey.id])
     .apply(([wb, cb, wk, ck]) => drInventory(c, { wb, cb, wk, ck }))
+  const published = warm.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
+  new ClusterMonitoring('warm-monitoring', {
+    ...c.monitoring,
+    site: 'warm',
+    stack: 'dr',
+    policy: p,
+    namespace: 'labdojo',
+    runbookImage: c.runbookImage,
+    emails: c.alertEmails,
+    identity: { gcpServiceAccount: monitorAccount(c, [warmVault, coldVault]) },
+    provider: warm.provider,
+    dependsOn: [published, warm.cluster],
+  })
   // prod's labdojo-dr:transferAgentSubjectId: the reader role trusts this agent by Google federation
   return { inventory, warmBucket: warmVault.name, coldBucket: coldVault.name, transferAgentSubjectId: agent.subjectId }
 }
@@ -128,6 +143,29 @@ function warmRepoAccount(c: DrConfig, vault: GcsVault): pulumi.Output<string> {
       role: 'roles/iam.workloadIdentityUser',
       member: `serviceAccount:${c.gcpProject}.svc.id.goog[labdojo/${ksa}]`,
     })
+  return sa.email
+}
+
+/** The DR exporter's Google account (Workload Identity for labdojo-monitor): it reads both vaults, nothing more. */
+function monitorAccount(c: DrConfig, vaults: GcsVault[]): pulumi.Output<string> {
+  const sa = new gcp.serviceaccount.Account('dr-monitor', {
+    project: c.gcpProject,
+    accountId: 'labdojo-dr-monitor',
+    displayName: 'labdojo-dr exporter (reads the vaults; Workload Identity)',
+  })
+  vaults.forEach(
+    (v, i) =>
+      new gcp.storage.BucketIAMMember(`dr-monitor-read-${i}`, {
+        bucket: v.name,
+        role: 'roles/storage.objectViewer',
+        member: pulumi.interpolate`serviceAccount:${sa.email}`,
+      }),
+  )
+  new gcp.serviceaccount.IAMMember('dr-monitor-wi', {
+    serviceAccountId: sa.name,
+    role: 'roles/iam.workloadIdentityUser',
+    member: `serviceAccount:${c.gcpProject}.svc.id.goog[labdojo/${MONITOR_NAME}]`,
+  })
   return sa.email
 }
 

@@ -13,6 +13,7 @@ import { BackupAccess } from '../components/backup-access.ts'
 import { PostgresCluster } from '../components/postgres-cluster.ts'
 import { DnsFailover } from '../components/dns-failover.ts'
 import { Monitoring } from '../components/monitoring.ts'
+import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
 import type { Inventory } from '../../core/inventory.ts'
 
 export const STANZA = 'db' // PGO's stanza name
@@ -30,8 +31,9 @@ export function prodStack(c: ProdConfig) {
     writerIssuers: [c.primary.oidcIssuer!],
     readerIssuers: [c.hot.oidcIssuer!],
     transferAgentSubjectId: c.transferAgentSubjectId,
+    monitorIssuers: [c.primary.oidcIssuer!, c.hot.oidcIssuer!],
   })
-  const primary = prodClusters(c, vault, replica, access)
+  const { primary, hot } = prodClusters(c, vault, replica, access)
   const dns = new DnsFailover('db', {
     zoneId: c.dns.zoneId,
     recordName: c.dns.recordName,
@@ -62,9 +64,7 @@ export function prodStack(c: ProdConfig) {
   const inventory: pulumi.Output<Inventory> = pulumi
     .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id])
     .apply(([vb, rb, pk, hk]) => prodInventory(c, { vb, rb, pk, hk }))
-  // the export CronJobs read the stack's inventory (where to put exports) from this ConfigMap
-  primary.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
-
+  monitorEachCluster(c, { primary, hot }, access, inventory)
   return {
     inventory,
     replicaBucket: replica.name,
@@ -72,6 +72,33 @@ export function prodStack(c: ProdConfig) {
     transferReaderRoleArn: access.roles.reader.arn,
     repoCipherPass: pulumi.secret(primary.cipherPass),
     alertTopicArn: monitoring.topic.arn,
+  }
+}
+
+/**
+ * The export CronJobs and the DR exporter read the stack's inventory from a ConfigMap; each
+ * region watches the whole stack and alerts on its own (a lost primary region cannot silence the hot one).
+ */
+function monitorEachCluster(
+  c: ProdConfig,
+  clusters: Record<'primary' | 'hot', PostgresCluster>,
+  access: BackupAccess,
+  inventory: pulumi.Output<Inventory>,
+) {
+  for (const [site, cluster] of Object.entries(clusters) as ['primary' | 'hot', PostgresCluster][]) {
+    const published = cluster.publishInventory(inventory.apply((i) => JSON.stringify(i, null, 2)))
+    new ClusterMonitoring(`${site}-monitoring`, {
+      ...c.monitoring,
+      site,
+      stack: 'prod',
+      policy: c.policy,
+      namespace: 'labdojo',
+      runbookImage: c.runbookImage,
+      emails: c.alertEmails,
+      identity: { awsRoleArn: access.roles.reader.arn },
+      provider: cluster.provider,
+      dependsOn: [published, cluster.cluster],
+    })
   }
 }
 
@@ -107,7 +134,7 @@ function prodVaults(c: ProdConfig) {
 }
 
 /** The primary cluster (schedules, writer role) and the hot standby cluster (streaming, reader role). */
-function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, access: BackupAccess): PostgresCluster {
+function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, access: BackupAccess) {
   const p = c.policy
   const primary = new PostgresCluster('primary', {
     site: 'primary',
@@ -128,7 +155,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
       },
     ],
   })
-  new PostgresCluster('hot', {
+  const hot = new PostgresCluster('hot', {
     site: 'hot',
     config: c.hot,
     policy: p,
@@ -149,7 +176,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
   })
-  return primary
+  return { primary, hot }
 }
 
 /** The prod stack's inventory (the runbooks' contract), from the names the providers assigned. */

@@ -114,10 +114,19 @@ describe('dr: the warm site reaches its GCS repo (defect 6)', () => {
     expect(w.backups.pgbackrest.global['repo1-gcs-key-type']).toBe('auto')
     const sa = r.of('gcp:serviceaccount/account:Account').find((a) => a.name === 'warm-pgbackrest')!
     expect(w.metadata.annotations['iam.gke.io/gcp-service-account']).toBe(sa.state.email)
-    const bindings = r.of('gcp:serviceaccount/iAMMember:IAMMember').map((m) => m.inputs.member)
+    const bindings = r.of('gcp:serviceaccount/iAMMember:IAMMember').map((m) => [m.name, m.inputs.member])
     expect(bindings).toEqual([
-      'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-instance]',
-      'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-pgbackrest]',
+      ['warm-pgbackrest-wi-labdojo-instance', 'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-instance]'],
+      ['warm-pgbackrest-wi-labdojo-pgbackrest', 'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-pgbackrest]'],
+      // the DR exporter acts as its own account, which only reads the vaults
+      ['dr-monitor-wi', 'serviceAccount:labdojo-dr.svc.id.goog[labdojo/labdojo-monitor]'],
+    ])
+    const monitorGrants = r
+      .of('gcp:storage/bucketIAMMember:BucketIAMMember')
+      .filter((g) => g.name.startsWith('dr-monitor'))
+    expect(monitorGrants.map((g) => g.inputs.role)).toEqual([
+      'roles/storage.objectViewer',
+      'roles/storage.objectViewer',
     ])
     const grant = r.of('gcp:storage/bucketIAMMember:BucketIAMMember').find((g) => g.name === 'warm-pgbackrest-objects')!
     expect(grant.inputs.role).toBe('roles/storage.objectAdmin')

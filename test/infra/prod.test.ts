@@ -124,9 +124,16 @@ describe('prod: least-privilege access', () => {
     const reader = trustOf('reader').Statement
     expect(reader.map((x: any) => x.Principal.Federated)).toEqual([
       expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
+      // the DR exporter of each cluster (labdojo-monitor alone) reads the vaults
+      expect.stringContaining('oidc.eks.us-east-1.amazonaws.com'),
+      expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
       'accounts.google.com',
     ])
-    expect(reader[1].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
+    for (const st of reader.slice(1, 3))
+      expect(Object.entries(st.Condition.StringEquals).find(([k]) => k.endsWith(':sub'))![1]).toEqual([
+        'system:serviceaccount:labdojo:labdojo-monitor',
+      ])
+    expect(reader[3].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
     for (const role of ['writer', 'reader']) expect(JSON.stringify(trustOf(role))).not.toMatch(/:root"/)
   })
   it('the restore reader and the drill role only read (the drill may restore from Glacier)', () => {

@@ -4,6 +4,8 @@
  * the environment only (never argv, never the generated file):
  *   S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN], or web identity
  *       (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, as IRSA sets them);
+ *   GCS: Workload Identity inside a GKE pod (gcs-key-type auto), or a service-account key file
+ *       named by LABDOJO_GCS_KEY_FILE (a path; the file is the secret, never read here);
  *   the repo cipher pass: LABDOJO_REPO_CIPHER_PASS (the stack's repoCipherPass secret output);
  *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE.
  * pgBackRest reads its secrets from PGBACKREST_REPOn_* variables set for its process alone.
@@ -23,13 +25,19 @@ import { judgedRepo, type CatalogReport } from './report.ts'
 /** The pgBackRest settings of one cloud repo (no secret among them). */
 export function repoSettings(r: Repo, env = process.env): string[] {
   const k = `repo${r.index}`
+  const cipher = r.encrypted ? [`${k}-cipher-type=aes-256-cbc`] : []
+  if (r.type === 'gcs')
+    return [
+      `${k}-type=gcs`,
+      `${k}-path=${r.path}`,
+      `${k}-gcs-bucket=${r.bucket}`,
+      ...(env.LABDOJO_GCS_KEY_FILE
+        ? [`${k}-gcs-key-type=service`, `${k}-gcs-key=${env.LABDOJO_GCS_KEY_FILE}`]
+        : [`${k}-gcs-key-type=auto`]),
+      ...cipher,
+    ]
   if (r.type !== 's3')
-    throw inputError(
-      `inventory repo ${r.index}`,
-      r.type,
-      'only S3 repos are read from here',
-      'read a GCS repo from a machine with Google credentials through PGO (kubectl exec ... pgbackrest info)',
-    )
+    throw inputError(`inventory repo ${r.index}`, r.type, 'is not a cloud repo (s3 or gcs)', 'fix the inventory')
   const endpoint = r.endpoint ?? `s3.${r.region}.amazonaws.com`
   const [host, port] = endpoint.replace(/^https?:\/\//, '').split(':')
   const custom = !host!.endsWith('.amazonaws.com')
@@ -43,7 +51,7 @@ export function repoSettings(r: Repo, env = process.env): string[] {
     ...(custom ? [`${k}-s3-uri-style=path`] : []),
     ...(env.LABDOJO_S3_CA_FILE ? [`${k}-storage-ca-file=${env.LABDOJO_S3_CA_FILE}`] : []),
     ...(env.AWS_WEB_IDENTITY_TOKEN_FILE ? [`${k}-s3-key-type=web-id`] : []),
-    ...(r.encrypted ? [`${k}-cipher-type=aes-256-cbc`] : []),
+    ...cipher,
   ]
 }
 
@@ -53,7 +61,7 @@ export function repoSecrets(repos: Repo[], env = process.env): Record<string, st
   const missing: string[] = []
   for (const r of repos) {
     const k = `PGBACKREST_REPO${r.index}`
-    if (!env.AWS_WEB_IDENTITY_TOKEN_FILE) {
+    if (r.type === 's3' && !env.AWS_WEB_IDENTITY_TOKEN_FILE) {
       if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
         out[`${k}_S3_KEY`] = env.AWS_ACCESS_KEY_ID
         out[`${k}_S3_KEY_SECRET`] = env.AWS_SECRET_ACCESS_KEY
@@ -78,9 +86,9 @@ export function repoSecrets(repos: Repo[], env = process.env): Record<string, st
 }
 
 export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy): Promise<CatalogReport> {
-  const repos = inv.pgbackrest.repos.filter((r) => r.type === 's3')
+  const repos = inv.pgbackrest.repos.filter((r) => r.type === 's3' || r.type === 'gcs')
   if (!repos.length)
-    throw inputError('inventory', inv.stack, 'has no S3 repo to read', 'catalog the GCS repos through PGO')
+    throw inputError('inventory', inv.stack, 'has no cloud repo (s3 or gcs) to read', 'fix the inventory')
   const settings = repos.flatMap((r) => repoSettings(r))
   const secrets = repoSecrets(repos)
   const dir = mkdtempSync('/var/tmp/labdojo-cloud-catalog-')
