@@ -12,6 +12,7 @@ import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
 import { recordOutcome } from './lib/ops/evidence/ledger.ts'
 import { alertNow } from './lib/ops/alert-now.ts'
 import { siteWebhooks } from './lib/sites/local/secrets.ts'
+import { loadWebhooks } from './lib/adapters/notify.ts'
 import { rejoin } from './lib/ops/failback/rejoin.ts'
 import { InputError, inputError, Refusal } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
@@ -66,7 +67,15 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const confirmStep = (q: string) => confirm(q, !!flags.yes)
   const ctx = await loadStack('failover.ts', flags, { lock: !flags['dry-run'] && !flags.watch })
   if (!ctx.site) {
-    const r = await cloudFailover(ctx.inventory, ctx.policy, o, run, ctx.audit, confirmStep)
+    // read and validated before anything changes ($LABDOJO_WEBHOOKS_FILE, 0600, or $LABDOJO_WEBHOOK_URL)
+    const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
+    const r = await cloudFailover(ctx.inventory, ctx.policy, o, run, ctx.audit, confirmStep, hooks).catch(
+      async (error) => {
+        if (!(error instanceof InputError || error instanceof Refusal))
+          await alertNow(ctx.policy, hooks, `failover of stack ${ctx.stack} to ${o.to}`, (error as Error).message)
+        throw error
+      },
+    )
     return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
   }
   const site = ctx.site

@@ -16,11 +16,13 @@ import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { ROOT } from '../helpers/site.ts'
+import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 
 const BASE = 26400
 let t: TestSite
 let site: LocalSite
 let receiver: Server
+let people: WebhookReceiver
 const changes: string[] = []
 let dir = ''
 let env: Record<string, string> = {}
@@ -43,7 +45,7 @@ beforeAll(async () => {
   dir = mkdtempSync('/tmp/labdojo-cloud-')
   writeFileSync(
     join(dir, 'kubectl'),
-    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
+    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
   )
   chmodSync(join(dir, 'kubectl'), 0o755)
   const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({
@@ -89,8 +91,15 @@ beforeAll(async () => {
       },
     }),
   )
+  // the communication plan's channels: a local receiver, the URLs in a 0600 file (secrets)
+  people = await WebhookReceiver.start()
+  const order = loadPolicy(ROOT, 'local').communication.notificationOrder
+  writeFileSync(join(dir, 'webhooks.json'), JSON.stringify(Object.fromEntries(order.map((r) => [r, people.url(r)]))), {
+    mode: 0o600,
+  })
   env = {
     ...t.env,
+    LABDOJO_WEBHOOKS_FILE: join(dir, 'webhooks.json'),
     PATH: `${dir}:${process.env.PATH}`,
     LABDOJO_ROUTE53_ENDPOINT: `http://127.0.0.1:${BASE + 50}`,
     AWS_ACCESS_KEY_ID: 'AKIATEST',
@@ -99,6 +108,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   receiver?.close()
+  await people?.close()
   if (dir) rmSync(dir, { recursive: true, force: true })
   await t?.cleanup()
 })
@@ -110,9 +120,10 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     expect(r.stderr).toMatch(/refusing: primary primary is healthy/)
     expect(changes).toEqual([])
     expect(existsSync(join(dir, 'kubectl.calls'))).toBe(false)
+    expect(people.received).toEqual([]) // a refusal is not a failure: nobody is paged
   })
 
-  it('after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint', async () => {
+  it('a promotion that fails tells the first person of the plan at once, and says what is left (exit 1)', async () => {
     // the primary was taking writes: the hot cluster has replayed a commit it can date
     await query(site.conn('node1'), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('before-kill', 1, 'x')`)
     await waitFor(
@@ -127,6 +138,28 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
       30_000,
     )
     await killPrimary(site, 'node1')
+    writeFileSync(join(dir, 'kubectl.fail'), '')
+    try {
+      const r = await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes'], env)
+      expect(r.code, r.stderr).toBe(1)
+      // what is done, where it failed, and how to finish
+      expect(r.stderr).toMatch(/steps done: .*fence \+ switch DNS/)
+      expect(r.stderr).toMatch(/failed in: promote hot/)
+      expect(r.stderr).toMatch(/to finish: DNS already names hot.*Re-run the same failover.ts command/)
+    } finally {
+      rmSync(join(dir, 'kubectl.fail'))
+    }
+    const order = loadPolicy(ROOT, 'local').communication.notificationOrder
+    expect(people.received.map((m) => decodeURIComponent(m.path.slice(1)))).toEqual([order[0]])
+    expect(JSON.parse(people.received[0]!.body).text).toMatch(
+      /^\[FAILED\] failover of stack prod to hot: .*unable to handle/,
+    )
+    changes.length = 0
+    rmSync(join(dir, 'kubectl.calls'))
+  })
+
+  it('run again, after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint, tells the plan in order', async () => {
+    people.received.length = 0
     const r = json(
       await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env),
     )
@@ -147,5 +180,14 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     )
     expect(w!.p).toBe(BASE + 2)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain('not-a-real-secret-key')
+    // everyone in the communication plan, in its order, with the measured facts
+    const order = loadPolicy(ROOT, 'local').communication.notificationOrder
+    expect(people.received.map((m) => decodeURIComponent(m.path.slice(1)))).toEqual(order)
+    expect(JSON.parse(people.received[0]!.body).text).toMatch(
+      /^\[labdojo-dr prod\] failover primary -> hot: traffic restored, measured RTO .*; data-loss window .* \(hot holds everything/,
+    )
+    expect(r.notified.map((n: any) => n.ok)).toEqual(order.map(() => true))
+    // the URLs are secrets: never in the report or the audit log
+    expect(JSON.stringify(r) + readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(`:${people.port}/`)
   })
 })

@@ -156,6 +156,8 @@ export async function main(body: () => Promise<number | void>, resume?: string):
     code = err.exitCode === 2 ? 2 : 1
     const label = code === 2 ? (err.name === 'Refusal' ? 'refused' : 'error') : 'failed'
     process.stderr.write(redact(`${label}: ${err.message}`) + '\n')
+    // a step failed after others changed things: say what is done and how to finish
+    if (code === 1 && progress.done.length) process.stderr.write(redact(failedReport(resume)) + '\n')
     if (process.env.LABDOJO_DEBUG && err.stack) process.stderr.write(redact(err.stack) + '\n')
   }
   process.exitCode = code
@@ -170,6 +172,14 @@ function interruptedReport(signal: NodeJS.Signals, e: Error, resume?: string): s
     `  steps done: ${done}`,
     `  stopped: ${progress.stoppedIn ?? progress.current ?? 'before the next step'}`,
     `  to finish: ${progress.resume ?? resume ?? 're-run the same command: every step checks before it acts'}`,
+  ].join('\n')
+}
+
+function failedReport(resume?: string): string {
+  return [
+    `  steps done: ${progress.done.join('; ')}`,
+    `  failed in: ${progress.failedIn ?? 'the step after them'}`,
+    `  to finish: ${progress.resume ?? resume ?? 'fix the cause above, then re-run the same command: every step checks before it acts'}`,
   ].join('\n')
 }
 

@@ -13,7 +13,9 @@ export async function alertNow(p: DrPolicy, hooks: Webhook[], what: string, why:
   const first = p.communication.notificationOrder[0]
   const to = hooks.filter((h) => h.recipient === first)
   if (!to.length) return
-  const text = redact(`[FAILED] ${what}: ${why.split('\n')[0]} (labdojo-dr; the audit log has the details)`)
+  // a failed command's message is the command, then what it printed: both, on one line
+  const cause = why.split('\n').filter(Boolean).slice(0, 2).join(' | ')
+  const text = redact(`[FAILED] ${what}: ${cause} (labdojo-dr; the audit log has the details)`)
   for (const r of await notify(to, text))
     if (!r.ok) log.warn(`could not notify ${r.recipient} of the failure (${r.status})`)
 }

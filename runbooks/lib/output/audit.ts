@@ -140,6 +140,7 @@ export class AuditLog {
       const exitCode = (e as { exitCode?: number }).exitCode
       const result = exitCode === 2 ? 'refused' : e instanceof Interrupted ? 'interrupted' : 'failed'
       if (result === 'interrupted') progress.stoppedIn ??= action
+      if (result === 'failed') progress.failedIn ??= action
       this.record(action, result, { ...details, error: (e as Error).message })
       throw e
     } finally {

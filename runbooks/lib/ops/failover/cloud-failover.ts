@@ -19,7 +19,10 @@ import { detectFailures, probePair, snap } from './detect.ts'
 import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
+import { progress } from '../../output/interrupt.ts'
 import { promoteStandbyCluster } from '../../adapters/kube.ts'
+import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
+import { notifyFailover } from './notify-failover.ts'
 
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
@@ -56,6 +59,8 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
 const conn = (n: { host: string; port: number }, database = 'postgres') => ({ host: n.host, port: n.port, database })
 
 export interface CloudFailoverReport {
+  /** failover or switchover ('none' for a dry run) */
+  mode: string
   decision: string
   from: string
   to: string
@@ -65,6 +70,10 @@ export interface CloudFailoverReport {
   /** what the window rests on (the candidate's last replayed commit against the primary's last answer) */
   lossBasis: string
   plan: string[]
+  /** what is left to do */
+  next: string
+  /** each recipient of the communication plan told, in order */
+  notified: NotifyResult[]
 }
 
 export interface CloudFailoverOptions {
@@ -81,22 +90,14 @@ export async function cloudFailover(
   run: Runner,
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
+  hooks: Webhook[] = [],
 ): Promise<CloudFailoverReport> {
   const { primary, candidate } = cloudNodes(inv, o.to)
   const plan = cloudFailoverPlan(inv, o.to)
   const from = primary?.name ?? 'primary'
   if (o.dryRun) {
     audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
-    return {
-      decision: 'dry run',
-      from,
-      to: candidate.name,
-      dnsChange: 'none',
-      rtoSeconds: 0,
-      lossWindowSeconds: 0,
-      lossBasis: 'dry run: no facts gathered',
-      plan,
-    }
+    return dryRunReport(from, candidate.name, plan)
   }
   const facts = await gatherCloudFacts(inv, policy, o, primary, candidate)
   const decision = decide(facts, audit)
@@ -106,6 +107,9 @@ export async function cloudFailover(
   const dnsChange = await audit.step('fence + switch DNS', () =>
     switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`),
   )
+  progress.resume =
+    `DNS already names ${candidate.name}: clients no longer reach ${from}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
+    `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
   await audit.step(`promote ${candidate.name}`, () =>
     promoteStandbyCluster(run, {
       context: candidate.kubeContext,
@@ -122,16 +126,22 @@ export async function cloudFailover(
   await audit.step('verify a write through the endpoint', () => verifyWrite(inv, candidate))
   const rto = (Date.now() - t0) / 1000
   log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
-  return {
-    decision: decision.reason,
+  const outcome = {
+    mode: decision.mode,
     from,
     to: candidate.name,
-    dnsChange,
     rtoSeconds: rto,
     lossWindowSeconds: facts.lossWindowSeconds,
     lossBasis: facts.lossBasis,
-    plan,
+    next: `DNS no longer names ${from}; next: rejoin it as a standby cluster (spec.standby.enabled=true) once its region is back`,
   }
+  const notified = await notifyFailover(policy, inv.stack, outcome, hooks, audit)
+  return { ...outcome, decision: decision.reason, dnsChange, plan, notified }
+}
+
+function dryRunReport(from: string, to: string, plan: string[]): CloudFailoverReport {
+  const none = { rtoSeconds: 0, lossWindowSeconds: 0, lossBasis: 'dry run: no facts gathered' }
+  return { mode: 'none', decision: 'dry run', from, to, dnsChange: 'none', ...none, next: '', plan, notified: [] }
 }
 
 async function gatherCloudFacts(

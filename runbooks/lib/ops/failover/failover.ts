@@ -5,8 +5,7 @@
  * notify. Every step goes to the audit log.
  */
 import type { FailoverFacts } from '../../../../core/failover.ts'
-import { formatDuration } from '../../../../core/duration.ts'
-import { notify, type NotifyResult, type Webhook } from '../../adapters/notify.ts'
+import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
 import { controlData, logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
@@ -18,6 +17,7 @@ import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
 import { siteWebhooks } from '../../sites/local/secrets.ts'
+import { notifyFailover } from './notify-failover.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
@@ -170,7 +170,13 @@ export async function execute(
     notified: [],
     plan,
   }
-  report.notified = await notifyTeam(site, report, hooks, audit)
+  report.notified = await notifyFailover(
+    site.policy,
+    'local',
+    { ...report, rtoSeconds: report.timings.rtoSeconds, next: `${report.from} is fenced; next: failback.ts` },
+    hooks,
+    audit,
+  )
   return report
 }
 
@@ -313,24 +319,4 @@ async function switchTraffic(
   await audit.step('verify a write through the endpoint', () =>
     waitFor('a write through the endpoint', write, 60_000, 20),
   )
-}
-
-/** The communication plan's webhooks (a secret file, 0600): read before the first step that changes anything. */
-
-/** Tell the people in the communication plan's order what happened and what is next. */
-async function notifyTeam(
-  site: LocalSite,
-  report: FailoverReport,
-  hooks: Webhook[],
-  audit: AuditLog,
-): Promise<NotifyResult[]> {
-  const commander = site.policy.team.find((t) => t.role === 'incident_commander')?.contact ?? 'n/a'
-  const { mode, from, to } = report
-  const text =
-    `[labdojo-dr local] ${mode} ${from} -> ${to}: traffic restored, measured RTO ${formatDuration(report.timings.rtoSeconds)}; ` +
-    `data-loss window ${formatDuration(report.lossWindowSeconds)} (${report.lossBasis}). ${from} is fenced; next: failback.ts. ` +
-    `Incident commander: ${commander}`
-  const results = await notify(hooks, text)
-  audit.record('notify', results.every((n) => n.ok) ? 'ok' : 'failed', { results })
-  return results
 }

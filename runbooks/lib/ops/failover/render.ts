@@ -23,6 +23,7 @@ export function renderCloudFailover(stack: string, r: CloudFailoverReport, dryRu
   if (dryRun) return `failover plan for stack ${stack}:\n${indent(r.plan)}\n(dry run: nothing was changed)\n`
   return (
     `failover of stack ${stack}: ${r.from} -> ${r.to} done, RTO ${formatDuration(r.rtoSeconds)}, DNS change ${r.dnsChange}\n` +
-    `  data-loss window ${formatDuration(r.lossWindowSeconds)}: ${r.lossBasis}\n`
+    `  data-loss window ${formatDuration(r.lossWindowSeconds)}: ${r.lossBasis}\n` +
+    `  notified: ${r.notified.map((n) => `${n.recipient} ${n.ok ? 'ok' : `FAILED (${n.status})`}`).join(', ') || 'no webhooks configured'}\n`
   )
 }
