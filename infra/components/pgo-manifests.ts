@@ -4,6 +4,7 @@
  * settings, the backup schedules, and the export CronJobs. Tests check them against the schemas.
  */
 import type * as pulumi from '@pulumi/pulumi'
+import type * as k8s from '@pulumi/kubernetes'
 import type { DrPolicy } from '../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained } from '../../core/policy.ts'
 import type { SiteConfig } from '../config.ts'
@@ -181,7 +182,7 @@ export function exportCronJob(
   type: string,
   namespace: pulumi.Input<string>,
   serviceAccount: pulumi.Input<string>,
-) {
+): k8s.types.input.batch.v1.CronJob {
   return {
     metadata: { name: `labdojo-${job}`, namespace: namespace },
     spec: {

@@ -12,16 +12,10 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
-import { Service } from 'kubernetes-models/v1/Service'
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
-import { Secret } from 'kubernetes-models/v1/Secret'
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role'
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'
-import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import { runProgram } from '../helpers/infra.ts'
+import { K8S_MODELS, isSecret, schemaErrors, unsecret } from '../helpers/k8s-schemas.ts'
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
 import { loadPolicy } from '../../core/project-config.ts'
 import { alertDefs, CLOUD_EXPORTER_PORT, EXPORTER_JOB } from '../../core/alerts.ts'
 import { dashboardPanels } from '../../core/dashboard.ts'
@@ -41,17 +35,7 @@ beforeAll(async () => {
   runs.dr = await runProgram('dr')
 })
 
-const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
-  'kubernetes:apps/v1:Deployment': Deployment,
-  'kubernetes:core/v1:Service': Service,
-  'kubernetes:core/v1:ServiceAccount': ServiceAccount,
-  'kubernetes:core/v1:Secret': Secret,
-  'kubernetes:core/v1:ConfigMap': ConfigMap,
-  'kubernetes:rbac.authorization.k8s.io/v1:Role': Role,
-  'kubernetes:rbac.authorization.k8s.io/v1:RoleBinding': RoleBinding,
-  'kubernetes:monitoring.coreos.com/v1:ServiceMonitor': ServiceMonitor,
-  'kubernetes:monitoring.coreos.com/v1:PrometheusRule': PrometheusRule,
-}
+const MODELS = K8S_MODELS
 
 /** The monitoring objects a stack created (by the part-of and name labels the manifests set). */
 function monitoringObjects(r: Run) {
@@ -78,11 +62,6 @@ const exported = new Set(
     .getMetricsAsArray()
     .map((m) => m.name),
 )
-/** Pulumi's mock runtime records a secret as { <secret signature>: ..., value } */
-const SECRET_SIG = '4dabf18193072939515e22adb298388d'
-const isSecret = (v: any) => !!v && typeof v === 'object' && SECRET_SIG in v
-const unsecret = (v: any) => (isSecret(v) ? v.value : v)
-
 const namedMetrics = (expr: string) => [...expr.matchAll(/\blabdojo_[a-z_]+\b/g)].map((m) => m[0])
 
 describe('the schemas bite', () => {
@@ -131,28 +110,7 @@ describe.each(['prod', 'dr'] as const)('stack %s: monitoring in each cluster', (
   it('every object validates against its schema', () => {
     const objs = monitoringObjects(runs[stack]!)
     expect(objs.length).toBe(9 * sites.length)
-    const errors: string[] = []
-    for (const o of objs) {
-      const { apiVersion, kind, metadata, spec, data, stringData, rules, roleRef, subjects } = o.inputs
-      const obj = Object.fromEntries(
-        Object.entries({
-          apiVersion,
-          kind,
-          metadata,
-          spec,
-          data,
-          stringData: unsecret(stringData),
-          rules,
-          roleRef,
-          subjects,
-        }).filter(([, v]) => v !== undefined),
-      )
-      try {
-        new MODELS[o.type]!(obj).validate()
-      } catch (e) {
-        errors.push(`${o.name}: ${(e as Error).message}`)
-      }
-    }
+    const errors = schemaErrors(objs)
     expect(errors).toEqual([])
   })
 

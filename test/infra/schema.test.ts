@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { Ajv } from 'ajv'
 import { runProgram } from '../helpers/infra.ts'
+import { K8S_MODELS, schemaErrors } from '../helpers/k8s-schemas.ts'
 
 const CRD = parse(
   readFileSync(
@@ -90,7 +91,7 @@ describe('the vendored CRD validates', () => {
 })
 
 describe.each(['prod', 'dr'] as const)('stack %s', (stack) => {
-  it("every PostgresCluster validates against PGO 5.7.4's CRD", async () => {
+  it("every PostgresCluster validates against PGO 5.7.4's CRD, every other object against the Kubernetes schemas", async () => {
     vi.resetModules() // each stack's program runs in a fresh module graph
     const r = await runProgram(stack)
     const clusters = r.of(TYPE)
@@ -112,5 +113,11 @@ describe.each(['prod', 'dr'] as const)('stack %s', (stack) => {
             ),
       ).toEqual([])
     }
+    // every other Kubernetes object against the Kubernetes / Prometheus Operator schemas
+    const k8s = r.recorded.filter((x) => x.type.startsWith('kubernetes:') && x.type !== TYPE)
+    const unchecked = k8s.filter((x) => !K8S_MODELS[x.type]).map((x) => x.type)
+    expect([...new Set(unchecked)]).toEqual(['kubernetes:helm.sh/v3:Release']) // a Pulumi construct, not an API object
+    expect(k8s.some((x) => x.type === 'kubernetes:batch/v1:CronJob') || stack === 'dr').toBe(true)
+    expect(schemaErrors(k8s)).toEqual([])
   })
 })
