@@ -38,7 +38,7 @@ describe('Dockerfile (the runbooks image)', () => {
       'ns',
       'sa',
     )
-    const sc = job.spec.jobTemplate.spec.template.spec.securityContext
+    const sc = (job as any).spec.jobTemplate.spec.template.spec.securityContext // plain values here, not Outputs
     expect(sc.runAsNonRoot).toBe(true)
     expect(lines.find((l) => l.startsWith('USER '))).toBe(`USER ${sc.runAsUser}`)
     expect(dockerfile).toMatch(new RegExp(`useradd[^\\n]*--uid ${sc.runAsUser}\\b`))
