@@ -1,7 +1,8 @@
 /**
  * `npm run plan -- --stack prod|dr`: run the program offline under the mock runtime, print the
- * resource tree and a topology diagram (Mermaid), and write the exported inventory to
- * out/<stack>-inventory.json, which the runbooks load with `--inventory FILE`.
+ * resource tree and a topology diagram (Mermaid, and SVG rendered in headless Chromium when it
+ * is installed), and write the exported inventory to out/<stack>-inventory.json, which the
+ * runbooks load with `--inventory FILE`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { installMocks, PROD_OUTPUTS_FOR_DR, valueOf } from './mocks.ts'
 import { topologyMermaid, resourceTree } from './topology.ts'
+import { renderMermaidSvg } from './render-svg.ts'
 import { formatProblem, InputError } from '../core/errors.ts'
 import { loadPolicy } from '../core/project-config.ts'
 
@@ -32,8 +34,13 @@ try {
   writeFileSync(invFile, JSON.stringify({ inventory }, null, 2) + '\n')
   const mermaid = topologyMermaid(stack, inventory, loadPolicy(ROOT, stack))
   writeFileSync(join(out, `${stack}-topology.mmd`), mermaid)
+  const rendered = await renderMermaidSvg(mermaid)
+  const svgFile = join(out, `${stack}-topology.svg`)
+  if (rendered.svg !== null) writeFileSync(svgFile, rendered.svg)
+  const svgNote = rendered.svg === null ? `not rendered: ${rendered.why}` : svgFile
   process.stdout.write(
-    `stack ${stack}: ${recorded.length} resources (offline plan under Pulumi's mock runtime)\n\n${resourceTree(recorded)}\n\ntopology (Mermaid; also ${join(out, `${stack}-topology.mmd`)}):\n\n${mermaid}\ninventory: ${invFile}\n`,
+    `stack ${stack}: ${recorded.length} resources (offline plan under Pulumi's mock runtime)\n\n${resourceTree(recorded)}\n\ntopology (Mermaid; also ${join(out, `${stack}-topology.mmd`)}):\n\n${mermaid}\n` +
+      `topology SVG: ${svgNote}\ninventory: ${invFile}\n`,
   )
 } catch (e) {
   if (e instanceof InputError) {

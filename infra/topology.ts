@@ -38,8 +38,8 @@ export function topologyMermaid(stack: string, inv: Inventory, p: DrPolicy): str
   }
   const [warmVault, coldVault] = inv.buckets
   return `flowchart LR
-  prod(["prod S3 replica vault"]) -- "Storage Transfer, every ${p.sites.warm.rpo / 3600} h" --> wv["GCS ${warmVault?.name}<br/>CMEK, retention, ARCHIVE lifecycle"]
-  prod -- "Storage Transfer, every ${p.sites.cold.rpo / 3600} h" --> cv["GCS ${coldVault?.name}<br/>${coldVault?.region}, ${Math.round(p.tiers[1].retention / 86400)}-day retention"]
+  prod(["prod S3 replica vault"]) -- "Storage Transfer, every ${p.sites.warm.rpo / 3600} h" --> wv["GCS ${warmVault?.name}<br/>CMEK, versioning + soft delete, ARCHIVE lifecycle"]
+  prod -- "Storage Transfer, every ${p.sites.cold.rpo / 3600} h" --> cv["GCS ${coldVault?.name}<br/>${coldVault?.region}, versions kept ${Math.round(p.tiers[1].retention / 86400)} days"]
   wv -- "repo-fed standby (WAL replay)" --> warm[("warm site<br/>GCP ${region('warm')}<br/>PGO standby, ${p.sites.warm.capacity}% capacity")]
   cv -. "restore from repo alone (cold site, RTO ${p.sites.cold.rto / 3600} h)" .-> cold["cold site: backup only"]
   warm -. "manual failover: failover.ts --to warm" .-> clients((clients))
