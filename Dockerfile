@@ -5,7 +5,7 @@
 FROM node:20-bookworm-slim
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-15 pgbackrest restic git ca-certificates \
+ && apt-get install -y --no-install-recommends postgresql-client-15 pgbackrest restic git lz4 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 # the CronJobs run as uid 26, not root (securityContext runAsNonRoot, runAsUser 26)

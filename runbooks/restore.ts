@@ -15,6 +15,10 @@ import { FILE_KINDS, type FileKind } from '../core/policy.ts'
 import { classesFor } from '../core/files.ts'
 import { parseFilesRestore } from './lib/cli/flags.ts'
 import { restoreFiles } from './lib/ops/files/files-restore.ts'
+import type { RecoveryTarget } from '../core/recovery-target.ts'
+import { run } from './lib/adapters/exec.ts'
+import type { StackContext } from './lib/cli/stack.ts'
+import { CLOUD_RESTORE_PORTS, cloudRestore } from './lib/ops/restore/cloud-restore.ts'
 
 const spec = {
   name: 'restore.ts',
@@ -57,6 +61,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (kinds.length) return filesRestoreRun(flags, kinds)
   const target = parseTarget(flags.target)
   const ctx = await loadStack('restore.ts', flags, { lock: !flags['dry-run'] })
+  if (!ctx.site) return cloudRestoreRun(ctx, flags, target)
   const site = requireLocal(ctx, 'restore.ts')
   site.requireCipherPass()
   const opts = {
@@ -107,6 +112,29 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (flags.json) return void printJson(report)
   process.stdout.write(renderRestore(report))
 })
+
+/** A cloud stack: the cold site's path, from the stack's vaults into a new cluster on this machine. */
+async function cloudRestoreRun(
+  ctx: StackContext,
+  flags: Record<string, string | boolean | undefined>,
+  target: RecoveryTarget,
+): Promise<void> {
+  const o = {
+    target,
+    repo: parseRepo(
+      flags.repo as string | undefined,
+      ctx.inventory.pgbackrest.repos.map((r) => r.index),
+    ),
+    into: flags.into as string | undefined,
+    port: parsePort(flags.port as string | undefined, CLOUD_RESTORE_PORTS.first),
+    inPlace: !!flags['in-place'],
+    dryRun: !!flags['dry-run'],
+  }
+  const r = await cloudRestore(run, ctx.inventory, o, ctx.audit)
+  if (flags.json) return void printJson(r.report ?? { mode: 'dry-run', plan: r.plan })
+  if (r.report) return void process.stdout.write(renderRestore(r.report))
+  process.stdout.write(planText(r.plan, r.dest.into, r.dest.port) + '\n(dry run: nothing was changed)\n')
+}
 
 /** --files|--config|--source: each class restored, verified file by file, and placed (new directory or in place). */
 async function filesRestoreRun(flags: Record<string, string | boolean | undefined>, kinds: FileKind[]) {

@@ -6,11 +6,14 @@
  * real PgBouncer. Only PGO's API is simulated: a `kubectl` on PATH answers with a PostgresCluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'
 import { readSecrets } from '../../runbooks/lib/sites/local/secrets.ts'
+import { Postgres, postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 24200
 let t: TestSite
@@ -24,6 +27,7 @@ beforeAll(async () => {
   if (up.code !== 0) throw new Error(up.stderr)
   const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
   dir = mkdtempSync('/var/tmp/labdojo-cloud-catalog-test-')
+  chmodSync(dir, 0o755) // the restored cluster's directory goes in here, the site user's
   inventory = join(dir, 'prod.json')
   const node = (name: string, site: string, role: string, port: number) => ({
     name,
@@ -125,6 +129,8 @@ beforeAll(async () => {
   chmodSync(join(dir, 'kubectl'), 0o755)
 })
 afterAll(async () => {
+  const cold = join(dir, 'cold')
+  if (dir && postmasterPid(cold)) await new Postgres(run).stop(cold, 'immediate').catch(() => {})
   await t?.cleanup()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
@@ -226,5 +232,83 @@ describe('monitor.ts --stack prod --inventory FILE (the exporter of a cloud stac
     const r = await runbook('monitor', ['--stack', 'prod', '--inventory', inventory, '--listen', 'everywhere'], env)
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--listen.*IPv4/)
+  })
+})
+
+describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the cold site path)', () => {
+  const before = () => readdirSync('/var/tmp').filter((f) => f.startsWith('labdojo-cloud-repos-'))
+
+  it.each([
+    [['--target', 'latest'], /--into.*required/],
+    [['--target', 'latest', '--into', 'relative/dir'], /--into.*absolute/],
+    [['--target', 'latest', '--into', '/etc'], /--into.*not empty/],
+    [['--target', 'latest', '--into', '/var/tmp/x-cold', '--in-place'], /--in-place.*PGO/],
+    [['--target', 'yesterday-ish', '--into', '/var/tmp/x-cold'], /--target/],
+  ])('bad input %j: exit 2, named, nothing written', async (args, why) => {
+    const left = before()
+    const r = await runbook('restore', ['--stack', 'prod', '--inventory', inventory, ...args], env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(existsSync('/var/tmp/x-cold')).toBe(false)
+    expect(before()).toEqual(left)
+  })
+
+  it('restores the vault to a point in time into a new cluster on this machine: the row before T is there, the one after is not', async () => {
+    const left = before()
+    const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
+    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('cold-before', 1, 'x')`)
+    await new Promise((r) => setTimeout(r, 1100))
+    const target = new Date().toISOString()
+    await new Promise((r) => setTimeout(r, 1100))
+    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('cold-after', 1, 'x')`)
+    await query(primary, 'SELECT pg_switch_wal()')
+    // the vault (repo 2) must hold WAL past T before a restore to T can end there
+    await waitFor(
+      'repo 2 to hold WAL past the target',
+      async () => {
+        const c = JSON.parse(
+          (await runbook('catalog', ['--stack', 'prod', '--inventory', inventory, '--json'], env)).stdout,
+        )
+        return (c.repos[0].latestTime ?? '') > target
+      },
+      120_000,
+      1000,
+    )
+    const into = join(dir, 'cold')
+    const r = await runbook(
+      'restore',
+      [
+        '--stack',
+        'prod',
+        '--inventory',
+        inventory,
+        '--target',
+        target,
+        '--into',
+        into,
+        '--port',
+        String(BASE + 60),
+        '--json',
+      ],
+      env,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect([report.mode, report.repo, report.dataDir, report.port]).toEqual(['new-cluster', 2, into, BASE + 60])
+    expect(Date.parse(report.reached.time)).toBeLessThanOrEqual(Date.parse(target))
+    const restored = { host: `/tmp/labdojo-cold-restore-${BASE + 60}`, port: BASE + 60, database: 'labdojo' }
+    const rows = await query<{ writer: string }>(restored, `SELECT writer FROM drill_ledger WHERE writer LIKE 'cold-%'`)
+    expect(rows.map((x) => x.writer)).toEqual(['cold-before'])
+    const [{ rec }] = (await query<{ rec: boolean }>(restored, 'SELECT pg_is_in_recovery() AS rec')) as [
+      { rec: boolean },
+    ]
+    expect(rec).toBe(false)
+    // its own settings, not the source's; the vault's credentials are gone from the disk
+    expect(readFileSync(join(into, 'labdojo-restore.conf'), 'utf8')).toContain(`port = ${BASE + 60}`)
+    expect(before()).toEqual(left)
+    for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!]) {
+      expect(r.stdout + r.stderr).not.toContain(secret)
+      expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(secret)
+    }
   })
 })

@@ -181,6 +181,42 @@ export class PgBackRest {
     )
   }
 
+  /**
+   * One archived WAL segment read without a cluster to check it against (archive-get wants the
+   * stanza's pg_control, which a machine reading a cloud vault has not): repo-ls finds its file,
+   * repo-get decrypts it, the compressor's own tool unpacks it. False when the repo lacks it.
+   */
+  async segmentGet(segment: string, dest: string, repo: number, archiveId: string): Promise<boolean> {
+    const dir = `archive/${this.target.stanza}/${archiveId}/${segment.slice(0, 16)}`
+    const ls = await this.exec('repo-ls', [`--repo=${repo}`, '--output=text'], { nothrow: true, timeoutMs: 120_000 }, [
+      dir,
+    ])
+    const name = ls.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => new RegExp(`^${segment}-[0-9a-f]{40}(\\.(lz4|gz|zst|bz2))?$`).test(l))
+    if (!name) return false
+    const unpack =
+      { lz4: 'lz4 -d -c', gz: 'gzip -d -c', zst: 'zstd -d -c', bz2: 'bzip2 -d -c' }[name.split('.')[1] ?? ''] ?? 'cat'
+    const r = await this.run(
+      'bash',
+      [
+        '-o',
+        'pipefail',
+        '-c',
+        `pgbackrest "\${@:3}" repo-get "$1" | ${unpack} > "$2"`,
+        'segment-get',
+        `${dir}/${name}`,
+        dest,
+        ...this.base(),
+        `--repo=${repo}`,
+      ],
+      { asSiteUser: true, nothrow: true, timeoutMs: 120_000, env: this.target.env },
+    )
+    if (r.code !== 0) throw new Error(`could not read ${segment} from repo${repo}: ${r.stderr.trim().split('\n')[0]}`)
+    return true
+  }
+
   /** The WAL segment names (24 hex digits) a repo's archive holds for one archive id (e.g. 15-1); partial segments left out. */
   async archiveSegments(repo: number, archiveId: string): Promise<string[]> {
     const path = `archive/${this.target.stanza}/${archiveId}`

@@ -39,9 +39,17 @@ export async function latestRecoverable(
   archiveMax: string,
   pgPath: string,
   floorLsn?: string,
+  archiveIds: string[] = [],
   maxSteps = 8,
 ): Promise<Point | undefined> {
   const floor = floorLsn ? lsnToBigInt(floorLsn) : 0n
+  // archive-get checks the segment against the stanza's cluster; a machine reading a cloud vault has none
+  const withCluster = existsSync(join(pgPath, 'global', 'pg_control'))
+  const fetch = async (seg: string, dest: string): Promise<boolean> => {
+    if (withCluster) return (await br.archiveGet(seg, dest, repo, pgPath)).code === 0 && existsSync(dest)
+    for (const id of [...archiveIds].reverse()) if (await br.segmentGet(seg, dest, repo, id)) return true
+    return false
+  }
   const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
   chmodSync(dir, 0o700)
   giveToSiteUser(dir)
@@ -49,8 +57,7 @@ export async function latestRecoverable(
     let seg: string | undefined = archiveMax
     for (let i = 0; seg && i < maxSteps && segmentEnd(seg) > floor; i++, seg = previousSegment(seg)) {
       const dest = join(dir, seg)
-      const got = await br.archiveGet(seg, dest, repo, pgPath)
-      if (got.code !== 0 || !existsSync(dest)) continue
+      if (!(await fetch(seg, dest))) continue
       // only transaction records: a segment of bulk writes prints 100k lines otherwise
       const dump = await run(pgBin('pg_waldump'), ['--rmgr=Transaction', dest], {
         asSiteUser: true,
@@ -119,7 +126,7 @@ async function walGaps(
   const out: CatalogGap[] = []
   for (const g of gaps) {
     const floor = ok.filter((b) => lsnToBigInt(b.lsnStop) < segmentStart(g.firstMissing)).at(-1)?.lsnStop
-    const before = (await latestRecoverable(run, br, repo, g.lastPresent, pgPath, floor)) ?? null
+    const before = (await latestRecoverable(run, br, repo, g.lastPresent, pgPath, floor, archiveIds)) ?? null
     out.push({ ...g, before })
   }
   return out
@@ -171,7 +178,8 @@ export async function repoCatalog(
   let latest: Point | null = gapAfterNewest ? gapAfterNewest.before : null
   if (archiveMax && !gapAfterNewest) {
     try {
-      latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn)) ?? null
+      const ids = arch.map((a) => a.id)
+      latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn, ids)) ?? null
     } catch (e) {
       error = (e as Error).message.split('\n')[0]
     }

@@ -85,30 +85,80 @@ export function repoSecrets(repos: Repo[], env = process.env): Record<string, st
   return out
 }
 
-export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy): Promise<CatalogReport> {
+/** The repos of a stack this machine can read: S3 and GCS. */
+export function cloudRepos(inv: Inventory): Repo[] {
   const repos = inv.pgbackrest.repos.filter((r) => r.type === 's3' || r.type === 'gcs')
   if (!repos.length)
     throw inputError('inventory', inv.stack, 'has no cloud repo (s3 or gcs) to read', 'fix the inventory')
-  const settings = repos.flatMap((r) => repoSettings(r))
-  const secrets = repoSecrets(repos)
-  const dir = mkdtempSync('/var/tmp/labdojo-cloud-catalog-')
-  try {
-    const pg = join(dir, 'pg') // archive-get needs a pg1-path; nothing is written there but fetched WAL
-    mkdirSync(pg, { mode: 0o700 })
-    const conf = join(dir, 'pgbackrest.conf')
-    const stanza = inv.pgbackrest.stanza
-    writeFileSync(
-      conf,
-      `[global]\n${settings.join('\n')}\nlog-level-console=warn\nlog-path=${dir}\nlock-path=${dir}\nspool-path=${dir}\n\n[${stanza}]\npg1-path=${pg}\n`,
-      { mode: 0o600 },
+  return repos
+}
+
+export interface CloudRepoConfig {
+  dir: string
+  conf: string
+  /** a pg1-path pgBackRest requires; nothing is written there but fetched WAL */
+  pg: string
+  br: PgBackRest
+}
+
+/**
+ * pgBackRest's configuration for a stack's cloud repos in a fresh 0700 directory of the site
+ * user (the caller removes it). The secrets stay in pgBackRest's environment, unless
+ * `secretsOnDisk` (a restored cluster's restore_command runs without that environment): then
+ * they go to conf.d/secrets.conf, 0600, in the same directory, which the caller removes.
+ */
+export function cloudRepoConfig(
+  run: Runner,
+  inv: Inventory,
+  repos: Repo[],
+  o: { secretsOnDisk?: boolean; env?: NodeJS.ProcessEnv } = {},
+): CloudRepoConfig {
+  const settings = repos.flatMap((r) => repoSettings(r, o.env))
+  const secrets = repoSecrets(repos, o.env)
+  const dir = mkdtempSync('/var/tmp/labdojo-cloud-repos-')
+  const pg = join(dir, 'pg')
+  mkdirSync(pg, { mode: 0o700 })
+  const include = join(dir, 'conf.d')
+  mkdirSync(include, { mode: 0o700 })
+  const conf = join(dir, 'pgbackrest.conf')
+  const stanza = inv.pgbackrest.stanza
+  writeFileSync(
+    conf,
+    `[global]\n${settings.join('\n')}\nlog-level-console=warn\nlog-path=${dir}\nlock-path=${dir}\nspool-path=${dir}\n\n[${stanza}]\npg1-path=${pg}\n`,
+    { mode: 0o600 },
+  )
+  const paths = [dir, pg, include, conf]
+  if (o.secretsOnDisk) {
+    const file = join(include, 'secrets.conf')
+    // PGBACKREST_REPO2_S3_KEY -> repo2-s3-key
+    const lines = Object.entries(secrets).map(
+      ([k, v]) =>
+        `${k
+          .replace(/^PGBACKREST_/, '')
+          .toLowerCase()
+          .replace(/_/g, '-')}=${v}`,
     )
-    for (const p of [dir, pg, conf]) giveToSiteUser(p)
-    chmodSync(dir, 0o700)
-    const br = new PgBackRest(run, { config: conf, stanza, env: secrets })
+    writeFileSync(file, `[global]\n${lines.join('\n')}\n`, { mode: 0o600 })
+    paths.push(file)
+  }
+  for (const p of paths) giveToSiteUser(p)
+  chmodSync(dir, 0o700)
+  const br = new PgBackRest(run, {
+    config: conf,
+    stanza,
+    ...(o.secretsOnDisk ? { includePath: include } : { env: secrets }),
+  })
+  return { dir, conf, pg, br }
+}
+
+export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy): Promise<CatalogReport> {
+  const repos = cloudRepos(inv)
+  const c = cloudRepoConfig(run, inv, repos)
+  try {
     const now = Date.now()
-    const catalogs = await Promise.all(repos.map((r) => repoCatalog(run, br, r.index, pg)))
+    const catalogs = await Promise.all(repos.map((r) => repoCatalog(run, c.br, r.index, c.pg)))
     // the primary's archiver cannot be asked from here: only what the vault holds counts
-    const withVerdicts = catalogs.map((c) => judgedRepo(policy, c, now, false))
+    const withVerdicts = catalogs.map((x) => judgedRepo(policy, x, now, false))
     return {
       stack: inv.stack,
       generatedAt: new Date(now).toISOString(),
@@ -119,6 +169,6 @@ export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy
       files: [],
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    rmSync(c.dir, { recursive: true, force: true })
   }
 }
