@@ -57,6 +57,16 @@ function computed(
         id: inputs.name,
         state: { url: `gs://${inputs.name}`, selfLink: `https://www.googleapis.com/storage/v1/b/${inputs.name}` },
       }
+    case 'tls:index/privateKey:PrivateKey':
+      return { id: name, state: { privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${name}\n-----END PRIVATE KEY-----\n` } }
+    case 'tls:index/selfSignedCert:SelfSignedCert':
+    case 'tls:index/locallySignedCert:LocallySignedCert':
+      return { id: name, state: { certPem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n` } }
+    case 'tls:index/certRequest:CertRequest':
+      return {
+        id: name,
+        state: { certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n${name}\n-----END CERTIFICATE REQUEST-----\n` },
+      }
     case 'random:index/randomPassword:RandomPassword':
       return { id: name, state: { result: 'x'.repeat(inputs.length ?? 32) } }
     case 'pulumi:pulumi:StackReference':

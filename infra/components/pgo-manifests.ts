@@ -8,6 +8,7 @@ import type * as k8s from '@pulumi/kubernetes'
 import type { DrPolicy } from '../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained } from '../../core/policy.ts'
 import type { SiteConfig } from '../config.ts'
+import type { ClusterTls } from './replication-tls.ts'
 
 export interface RepoSpec {
   name: 'repo1' | 'repo2' | 'repo3'
@@ -34,6 +35,8 @@ export interface PostgresClusterArgs {
   standby?: { host?: pulumi.Input<string>; repoName?: string }
   /** the cipher pass shared by every site reading the same repo */
   cipherPass?: pulumi.Input<string>
+  /** certificates from the CA shared by the clusters that stream to each other (replication-tls.ts) */
+  tls?: ClusterTls
   stack: string
 }
 
@@ -82,6 +85,8 @@ const PG_ENV = { host: 'PGHOST', port: 'PGPORT', user: 'PGUSER', password: 'PGPA
 /** Names of the objects the spec refers to. */
 export interface SpecNames {
   cipherSecret: pulumi.Input<string>
+  /** the server and replication certificate Secrets, when the cluster streams across PGO installs */
+  tls?: { server: pulumi.Input<string>; replication: pulumi.Input<string> }
 }
 
 /** The PostgresCluster spec: instances, Patroni settings, pgBackRest repos and schedules, standby, service. */
@@ -95,6 +100,9 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
   }))
   return {
     ...irsaMetadata(args),
+    ...(names.tls
+      ? { customTLSSecret: { name: names.tls.server }, customReplicationTLSSecret: { name: names.tls.replication } }
+      : {}),
     postgresVersion: 15,
     instances: [
       {

@@ -16,6 +16,7 @@ import {
   postgresClusterSpec,
   type PostgresClusterArgs,
 } from './pgo-manifests.ts'
+import type { ClusterTls } from './replication-tls.ts'
 
 export { PGO_GROUP, pgbackrestGlobal, schedulesFor, type PostgresClusterArgs, type RepoSpec } from './pgo-manifests.ts'
 
@@ -52,6 +53,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const secret = this.cipherSecret(name, args, ns.metadata.name, o, pass)
 
     const sa = this.serviceAccount(name, args, ns.metadata.name, o)
+    const tls = args.tls ? this.tlsSecrets(name, args.tls, ns.metadata.name, o) : undefined
 
     this.cluster = new k8s.apiextensions.CustomResource(
       `${name}-postgres`,
@@ -63,9 +65,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
           namespace: ns.metadata.name,
           labels: { 'labdojo.com/site': args.site, 'labdojo.com/stack': args.stack },
         },
-        spec: postgresClusterSpec(args, { cipherSecret: secret.metadata.name }),
+        spec: postgresClusterSpec(args, {
+          cipherSecret: secret.metadata.name,
+          ...(tls ? { tls: { server: tls[0].metadata.name, replication: tls[1].metadata.name } } : {}),
+        }),
       },
-      { ...o, dependsOn: [pgo, secret] },
+      { ...o, dependsOn: [pgo, secret, ...(tls ?? [])] },
     )
 
     // the guide's logical exports, run by our own runbooks
@@ -144,6 +149,30 @@ export class PostgresCluster extends pulumi.ComponentResource {
       },
       o,
     )
+  }
+
+  /** The certificates of the shared CA, as PGO's custom TLS Secrets (ca.crt, tls.crt, tls.key). */
+  private tlsSecrets(
+    name: string,
+    t: ClusterTls,
+    namespace: pulumi.Input<string>,
+    o: pulumi.CustomResourceOptions,
+  ): [k8s.core.v1.Secret, k8s.core.v1.Secret] {
+    const secret = (
+      suffix: string,
+      secretName: string,
+      pair: { cert: pulumi.Input<string>; key: pulumi.Input<string> },
+    ) =>
+      new k8s.core.v1.Secret(
+        `${name}-${suffix}`,
+        {
+          metadata: { name: secretName, namespace },
+          type: 'kubernetes.io/tls',
+          stringData: { 'ca.crt': t.ca, 'tls.crt': pair.cert, 'tls.key': pulumi.secret(pair.key) },
+        },
+        o,
+      )
+    return [secret('tls', 'labdojo-tls', t.server), secret('replication-tls', 'labdojo-replication-tls', t.replication)]
   }
 
   /** The stack's inventory as a ConfigMap beside the cluster: the export CronJobs read it. */

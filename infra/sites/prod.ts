@@ -14,6 +14,7 @@ import { PostgresCluster } from '../components/postgres-cluster.ts'
 import { DnsFailover } from '../components/dns-failover.ts'
 import { Monitoring } from '../components/monitoring.ts'
 import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
+import { ReplicationTls } from '../components/replication-tls.ts'
 import type { Inventory } from '../../core/inventory.ts'
 
 export const STANZA = 'db' // PGO's stanza name
@@ -136,6 +137,14 @@ function prodVaults(c: ProdConfig) {
 /** The primary cluster (schedules, writer role) and the hot standby cluster (streaming, reader role). */
 function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, access: BackupAccess) {
   const p = c.policy
+  // one CA for both: PGO replicates with verify-ca and certificates, and two installs each make their own
+  const tls = new ReplicationTls('replication')
+  const names = (cfg: typeof c.primary) => [
+    'labdojo-primary.labdojo.svc',
+    'labdojo-primary.labdojo.svc.cluster.local',
+    'labdojo-primary',
+    cfg.endpoint!,
+  ]
   const primary = new PostgresCluster('primary', {
     site: 'primary',
     config: c.primary,
@@ -144,6 +153,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     pgoVersion: c.pgoVersion,
     runbookImage: c.runbookImage,
     stack: 'prod',
+    tls: tls.forCluster('primary', names(c.primary)),
     repos: [
       {
         name: 'repo1',
@@ -175,6 +185,7 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     ],
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
+    tls: tls.forCluster('hot', names(c.hot)),
   })
   return { primary, hot }
 }

@@ -318,3 +318,34 @@ describe('prod: inventory and policy pack', () => {
     )
   })
 })
+
+describe('prod: the hot site streams across two PGO installs (defect 7)', () => {
+  it('both clusters carry certificates of one CA: server, and replication with CN _crunchyrepl; the keys stay secret', async () => {
+    const { unsecret, isSecret } = await import('../helpers/k8s-schemas.ts')
+    for (const c of r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'))
+      expect([c.inputs.spec.customTLSSecret, c.inputs.spec.customReplicationTLSSecret]).toEqual([
+        { name: 'labdojo-tls' },
+        { name: 'labdojo-replication-tls' },
+      ])
+    const secrets = r
+      .of('kubernetes:core/v1:Secret')
+      .filter((s) => ['labdojo-tls', 'labdojo-replication-tls'].includes(s.inputs.metadata.name))
+    expect(secrets).toHaveLength(4) // two per cluster
+    expect(new Set(secrets.map((s) => unsecret(s.inputs.stringData)['ca.crt'])).size).toBe(1)
+    for (const s of secrets) {
+      expect(isSecret(s.inputs.stringData)).toBe(true)
+      expect(Object.keys(unsecret(s.inputs.stringData)).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key'])
+    }
+    const ca = r.of('tls:index/selfSignedCert:SelfSignedCert')
+    expect(ca.map((x) => x.inputs.isCaCertificate)).toEqual([true])
+    const csrs = r.of('tls:index/certRequest:CertRequest')
+    expect(csrs.find((x) => x.name.includes('replication'))!.inputs.subject.commonName).toBe('_crunchyrepl')
+    const hot = csrs.find((x) => x.name === 'hot-server-csr')!
+    expect(hot.inputs.dnsNames).toEqual(
+      expect.arrayContaining(['labdojo-primary.labdojo.svc', 'db-hot.usw2.labdojo.internal']),
+    )
+    // every leaf is signed by that one CA
+    for (const cert of r.of('tls:index/locallySignedCert:LocallySignedCert'))
+      expect(cert.inputs.caCertPem).toBe(ca[0]!.state.certPem)
+  })
+})
