@@ -15,10 +15,13 @@ import { DnsFailover } from '../components/dns-failover.ts'
 import { Monitoring } from '../components/monitoring.ts'
 import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
 import { ReplicationTls } from '../components/replication-tls.ts'
+import { StandbyAccess } from '../components/standby-access.ts'
 import type { Inventory } from '../../core/inventory.ts'
 
 export const STANZA = 'db' // PGO's stanza name
 export const REPO_PATH = '/pgbackrest/labdojo/repo1'
+/** the hot cluster's own repo in the replica vault: where it archives and backs up once promoted (defect 8) */
+export const HOT_REPO_PATH = '/pgbackrest/labdojo/hot'
 
 export function prodStack(c: ProdConfig) {
   const p = c.policy
@@ -30,11 +33,12 @@ export function prodStack(c: ProdConfig) {
     kmsKeyArns: [primaryKey.arn, hotKey.arn],
     accountId: account.accountId,
     writerIssuers: [c.primary.oidcIssuer!],
-    readerIssuers: [c.hot.oidcIssuer!],
+    readerIssuers: [], // the hot cluster's pods have a role of their own (StandbyAccess)
     transferAgentSubjectId: c.transferAgentSubjectId,
     monitorIssuers: [c.primary.oidcIssuer!, c.hot.oidcIssuer!],
   })
-  const { primary, hot } = prodClusters(c, vault, replica, access)
+  const standby = hotStandbyAccess(c, replica, hotKey, account.accountId)
+  const { primary, hot } = prodClusters(c, { vault, replica }, access, standby)
   const dns = new DnsFailover('db', {
     zoneId: c.dns.zoneId,
     recordName: c.dns.recordName,
@@ -103,6 +107,16 @@ function monitorEachCluster(
   }
 }
 
+function hotStandbyAccess(c: ProdConfig, replica: BackupVault, hotKey: AwsKey, accountId: pulumi.Input<string>) {
+  return new StandbyAccess('hot-pgbackrest', {
+    accountId,
+    issuer: c.hot.oidcIssuer!,
+    bucketArn: replica.arn,
+    prefix: HOT_REPO_PATH.slice(1),
+    kmsKeyArn: hotKey.arn,
+  })
+}
+
 /** The customer keys and the two vaults: the primary's, replicated to the hot region's. */
 function prodVaults(c: ProdConfig) {
   const p = c.policy
@@ -135,7 +149,12 @@ function prodVaults(c: ProdConfig) {
 }
 
 /** The primary cluster (schedules, writer role) and the hot standby cluster (streaming, reader role). */
-function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, access: BackupAccess) {
+function prodClusters(
+  c: ProdConfig,
+  { vault, replica }: { vault: BackupVault; replica: BackupVault },
+  access: BackupAccess,
+  standby: StandbyAccess,
+) {
   const p = c.policy
   // one CA for both: PGO replicates with verify-ca and certificates, and two installs each make their own
   const tls = new ReplicationTls('replication')
@@ -176,8 +195,8 @@ function prodClusters(c: ProdConfig, vault: BackupVault, replica: BackupVault, a
     repos: [
       {
         name: 'repo1',
-        path: REPO_PATH,
-        s3: { bucket: replica.name, region: c.hot.region, roleArn: access.roles.reader.arn },
+        path: HOT_REPO_PATH,
+        s3: { bucket: replica.name, region: c.hot.region, roleArn: standby.role.arn },
         scheduled: false,
         retentionFull: fullsRetained(p),
         retentionFullType: 'count',

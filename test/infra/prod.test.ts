@@ -53,8 +53,15 @@ describe('prod: backup storage', () => {
   })
 
   it('pgBackRest writes where the lifecycle looks: repo1-path is set (PGO would default to /pgbackrest/repo1)', () => {
-    for (const c of r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'))
-      expect(c.inputs.spec.backups.pgbackrest.global['repo1-path']).toBe('/pgbackrest/labdojo/repo1')
+    // the primary's repo, and the hot cluster's own (defect 8): both under the vaults' lifecycle (prefix '')
+    expect(
+      r
+        .of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')
+        .map((c) => [c.name, c.inputs.spec.backups.pgbackrest.global['repo1-path']]),
+    ).toEqual([
+      ['primary-postgres', '/pgbackrest/labdojo/repo1'],
+      ['hot-postgres', '/pgbackrest/labdojo/hot'],
+    ])
   })
 
   it("replicates tier-1 backups to the other region, without replicating pgBackRest's deletes", () => {
@@ -123,17 +130,17 @@ describe('prod: least-privilege access', () => {
     ])
     const reader = trustOf('reader').Statement
     expect(reader.map((x: any) => x.Principal.Federated)).toEqual([
-      expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
-      // the DR exporter of each cluster (labdojo-monitor alone) reads the vaults
+      // the DR exporter of each cluster (labdojo-monitor alone) reads the vaults; the hot cluster's
+      // PGO pods have a role of their own (StandbyAccess, defect 8)
       expect.stringContaining('oidc.eks.us-east-1.amazonaws.com'),
       expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
       'accounts.google.com',
     ])
-    for (const st of reader.slice(1, 3))
+    for (const st of reader.slice(0, 2))
       expect(Object.entries(st.Condition.StringEquals).find(([k]) => k.endsWith(':sub'))![1]).toEqual([
         'system:serviceaccount:labdojo:labdojo-monitor',
       ])
-    expect(reader[3].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
+    expect(reader[2].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
     for (const role of ['writer', 'reader']) expect(JSON.stringify(trustOf(role))).not.toMatch(/:root"/)
   })
   it('the restore reader and the drill role only read (the drill may restore from Glacier)', () => {
@@ -347,5 +354,30 @@ describe('prod: the hot site streams across two PGO installs (defect 7)', () => 
     // every leaf is signed by that one CA
     for (const cert of r.of('tls:index/locallySignedCert:LocallySignedCert'))
       expect(cert.inputs.caCertPem).toBe(ca[0]!.state.certPem)
+  })
+})
+
+describe('prod: the hot site can archive and back up once promoted, into a repo of its own (defect 8)', () => {
+  it("its pods' role writes under its own prefix of the replica vault only, reads the rest, never deletes a version", () => {
+    const hot = r
+      .of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')
+      .find((c) => c.name === 'hot-postgres')!
+    const role = r.of('aws:iam/role:Role').find((x) => x.name === 'hot-pgbackrest')!
+    expect(hot.inputs.spec.metadata.annotations['eks.amazonaws.com/role-arn']).toBe(role.state.arn)
+    const trust = JSON.parse(role.inputs.assumeRolePolicy).Statement
+    expect(trust.map((x: any) => x.Principal.Federated)).toEqual([
+      expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
+    ])
+    const doc = JSON.parse(
+      r.of('aws:iam/rolePolicy:RolePolicy').find((x) => x.name === 'hot-pgbackrest')!.inputs.policy,
+    )
+    expect(pgbackrestActionsMissing(doc)).toEqual([]) // list, get, put, delete and the key: a promoted hot site backs up
+    const write = doc.Statement.find((x: any) => x.Sid === 'PgBackRestRepo')
+    const replica = r
+      .of('aws:s3/bucket:Bucket')
+      .find((b) => b.inputs.region === 'us-west-2' && b.inputs.tags?.purpose === 'backup')!
+    expect(write.Resource).toEqual([replica.state.arn, `${replica.state.arn}/pgbackrest/labdojo/hot/*`])
+    const deny = doc.Statement.find((x: any) => x.Effect === 'Deny')
+    expect(deny.Action).toEqual(expect.arrayContaining(['s3:DeleteObjectVersion']))
   })
 })
