@@ -13,6 +13,9 @@ export const RUNBOOK_URL = 'https://github.com/labdojo/labdojo-dr/blob/main/READ
 export const EXPORTER_JOB = 'labdojo'
 /** The port a cloud stack's exporter serves on in its pod (the Service and the ServiceMonitor name it). */
 export const CLOUD_EXPORTER_PORT = 9187
+/** What each cloud exporter publishes to CloudWatch for the DNS failover record's health (see dns-failover.ts). */
+export const CLOUDWATCH_NAMESPACE = 'LabDojo/DR'
+export const PRIMARY_UP_METRIC = 'PrimaryUp'
 
 export interface AlertDef {
   name: string

@@ -40,7 +40,7 @@ export interface ProdConfig {
   hot: SiteConfig
   bucketPrefix: string
   glacierAfterDays: number
-  dns: { zoneId: string; recordName: string; healthCheckPort: number; healthCheckPath: string }
+  dns: { zoneId: string; recordName: string }
   alertEmails: Record<string, string>
   monitoring: MonitoringConfig
   storageCapacityBytes: number
@@ -288,8 +288,6 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
     dns: {
       zoneId: r.str('dns', dns, 'zoneId', /^Z[A-Z0-9]{4,32}$/, 'a Route53 hosted zone id like Z123456789ABC'),
       recordName: r.str('dns', dns, 'recordName', /^[a-z0-9.-]+\.[a-z]{2,}$/, 'a DNS name like db.labdojo.com'),
-      healthCheckPort: r.int('dns', dns, 'healthCheckPort', 1, 65535),
-      healthCheckPath: r.str('dns', dns, 'healthCheckPath', /^\//, 'a path like /health'),
     },
     alertEmails: r.emails('alertEmails', policy),
     monitoring: r.monitoring(policy),

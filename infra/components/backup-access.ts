@@ -13,6 +13,7 @@ import * as pulumi from '@pulumi/pulumi'
 import * as aws from '@pulumi/aws'
 import { drTags } from './tags.ts'
 import { MONITOR_NAME } from './monitoring-manifests.ts'
+import { CLOUDWATCH_NAMESPACE } from '../../core/alerts.ts'
 
 export interface BackupAccessArgs {
   site: string
@@ -25,7 +26,7 @@ export interface BackupAccessArgs {
   readerIssuers: string[]
   /** the GCP Storage Transfer agent, which reads by Google federation (accounts.google.com) */
   transferAgentSubjectId: string
-  /** EKS OIDC issuers whose DR exporter (labdojo-monitor, and it alone) assumes the reader role */
+  /** EKS OIDC issuers whose DR exporter (labdojo-monitor, and it alone) assumes the monitor role */
   monitorIssuers: string[]
 }
 
@@ -74,7 +75,18 @@ export const ROLE_ACTIONS = {
   writer: ['s3:PutObject', 's3:GetObject', 's3:ListBucket', 's3:GetBucketLocation', 's3:DeleteObject'],
   reader: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketLocation'],
   drill: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 's3:RestoreObject', 's3:GetBucketLocation'],
+  /** the DR exporter: reads the vaults (and publishes PrimaryUp: see PUBLISH_PRIMARY_UP) */
+  monitor: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
 } as const
+
+/** The exporter's one write: its own metric namespace (PutMetricData has no resource-level ARN, hence the condition). */
+const PUBLISH_PRIMARY_UP = {
+  Sid: 'PublishPrimaryUp',
+  Effect: 'Allow',
+  Action: ['cloudwatch:PutMetricData'],
+  Resource: '*',
+  Condition: { StringEquals: { 'cloudwatch:namespace': CLOUDWATCH_NAMESPACE } },
+}
 
 /** Marks the statement of the role pgBackRest runs as (the policy pack checks its actions). */
 export const PGBACKREST_SID = 'PgBackRestRepo'
@@ -95,12 +107,8 @@ export const ALWAYS_DENIED = [
 /** Who may assume each role: pgBackRest's pods the writer; the hot cluster's pods, the exporters and the transfer agent the reader; people the drill role. */
 function whoAssumes(role: keyof typeof ROLE_ACTIONS, args: BackupAccessArgs): Parameters<typeof trustPolicy>[1] {
   if (role === 'writer') return { issuers: args.writerIssuers }
-  if (role === 'reader')
-    return {
-      issuers: args.readerIssuers,
-      googleSubject: args.transferAgentSubjectId,
-      monitorIssuers: args.monitorIssuers,
-    }
+  if (role === 'reader') return { issuers: args.readerIssuers, googleSubject: args.transferAgentSubjectId }
+  if (role === 'monitor') return { monitorIssuers: args.monitorIssuers }
   return { account: true }
 }
 
@@ -139,6 +147,7 @@ export class BackupAccess extends pulumi.ComponentResource {
                   Resource: [...args.bucketArns, ...objects],
                 },
                 { Sid: 'Keys', Effect: 'Allow', Action: kmsFor(role), Resource: args.kmsKeyArns },
+                ...(role === 'monitor' ? [PUBLISH_PRIMARY_UP] : []),
                 {
                   Sid: 'NeverDestroyBackups',
                   Effect: 'Deny',

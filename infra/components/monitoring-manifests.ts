@@ -35,6 +35,8 @@ export interface MonitoringManifestArgs {
   alertmanager: { name: string; namespace: string }
   smarthost: string
   emails: Record<string, string>
+  /** where the exporter publishes PrimaryUp for the DNS failover record's health (AWS stacks) */
+  cloudwatch?: { namespace: string; region: string }
   /** the exporter's cloud identity: an IAM role (IRSA) or a Google account (Workload Identity) */
   identity: { awsRoleArn?: pulumi.Input<string>; gcpServiceAccount?: pulumi.Input<string> }
 }
@@ -75,10 +77,6 @@ export function monitorRoleBinding(a: MonitoringManifestArgs): k8s.types.input.r
 
 /** The exporter: one replica (it only reads), as uid 26, its secrets from the environment (never argv). */
 export function monitorDeployment(a: MonitoringManifestArgs): k8s.types.input.apps.v1.Deployment {
-  const secretEnv = (name: string, secret: string, key: string) => ({
-    name,
-    valueFrom: { secretKeyRef: { name: secret, key } },
-  })
   const args = [
     'npx',
     'zx',
@@ -104,12 +102,7 @@ export function monitorDeployment(a: MonitoringManifestArgs): k8s.types.input.ap
               image: a.runbookImage,
               args: [...args, '--listen', '0.0.0.0', '--port', String(CLOUD_EXPORTER_PORT)],
               ports: [{ name: 'metrics', containerPort: CLOUD_EXPORTER_PORT }],
-              env: [
-                { name: 'LABDOJO_SITE', value: a.site },
-                secretEnv('PGUSER', 'labdojo-pguser-labdojo', 'user'),
-                secretEnv('PGPASSWORD', 'labdojo-pguser-labdojo', 'password'),
-                secretEnv('LABDOJO_REPO_CIPHER_PASS', 'labdojo-pgbackrest-conf', 'export-cipher-pass'),
-              ],
+              env: monitorEnv(a),
               readinessProbe: { httpGet: { path: '/metrics', port: 'metrics' }, periodSeconds: 30, timeoutSeconds: 5 },
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
@@ -129,6 +122,26 @@ export function monitorDeployment(a: MonitoringManifestArgs): k8s.types.input.ap
       },
     },
   }
+}
+
+/** The exporter's environment: its site, where to publish PrimaryUp, its secrets from Secrets (never argv). */
+function monitorEnv(a: MonitoringManifestArgs): k8s.types.input.core.v1.EnvVar[] {
+  const secretEnv = (name: string, secret: string, key: string) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+  })
+  return [
+    { name: 'LABDOJO_SITE', value: a.site },
+    ...(a.cloudwatch
+      ? [
+          { name: 'LABDOJO_CLOUDWATCH_NAMESPACE', value: a.cloudwatch.namespace },
+          { name: 'LABDOJO_CLOUDWATCH_REGION', value: a.cloudwatch.region },
+        ]
+      : []),
+    secretEnv('PGUSER', 'labdojo-pguser-labdojo', 'user'),
+    secretEnv('PGPASSWORD', 'labdojo-pguser-labdojo', 'password'),
+    secretEnv('LABDOJO_REPO_CIPHER_PASS', 'labdojo-pgbackrest-conf', 'export-cipher-pass'),
+  ]
 }
 
 export function monitorService(a: MonitoringManifestArgs): k8s.types.input.core.v1.Service {

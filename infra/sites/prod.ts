@@ -15,6 +15,7 @@ import { DnsFailover } from '../components/dns-failover.ts'
 import { Monitoring } from '../components/monitoring.ts'
 import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
 import { ReplicationTls } from '../components/replication-tls.ts'
+import { CLOUDWATCH_NAMESPACE } from '../../core/alerts.ts'
 import { StandbyAccess } from '../components/standby-access.ts'
 import type { Inventory } from '../../core/inventory.ts'
 
@@ -44,8 +45,8 @@ export function prodStack(c: ProdConfig) {
     recordName: c.dns.recordName,
     primaryTarget: c.primary.endpoint!,
     secondaryTarget: c.hot.endpoint!,
-    healthCheckPort: c.dns.healthCheckPort,
-    healthCheckPath: c.dns.healthCheckPath,
+    alarmRegion: c.hot.region,
+    stack: 'prod',
     policy: p,
   })
   // the alert topic's own key: CloudWatch must be able to encrypt with it (the backup key's policy stays closed)
@@ -100,7 +101,8 @@ function monitorEachCluster(
       namespace: 'labdojo',
       runbookImage: c.runbookImage,
       emails: c.alertEmails,
-      identity: { awsRoleArn: access.roles.reader.arn },
+      identity: { awsRoleArn: access.roles.monitor.arn },
+      cloudwatch: { namespace: CLOUDWATCH_NAMESPACE, region: c.hot.region },
       provider: cluster.provider,
       dependsOn: [published, cluster.cluster],
     })
@@ -288,9 +290,7 @@ export function prodInventory(c: ProdConfig, names: { vb: string; rb: string; pk
       zoneId: c.dns.zoneId,
       recordName: c.dns.recordName,
     },
-    healthChecks: [
-      { site: 'primary', url: `https://${c.primary.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-      { site: 'hot', url: `https://${c.hot.endpoint}:${c.dns.healthCheckPort}${c.dns.healthCheckPath}` },
-    ],
+    // DNS health is a CloudWatch alarm on the exporters' PrimaryUp (DnsFailover), not a URL to probe
+    healthChecks: [],
   }
 }

@@ -201,13 +201,13 @@ describe('one source of truth for metric names', () => {
   })
 })
 
-describe('stack prod: the exporter reads the vaults with the reader role, and only it', () => {
-  it("the reader role trusts labdojo-monitor from both clusters' issuers; the writer role does not", () => {
+describe('stack prod: the exporter reads the vaults with a role of its own, and only it assumes it', () => {
+  it("the monitor role trusts labdojo-monitor from both clusters' issuers; no other role does", () => {
     const roles = runs.prod!.of('aws:iam/role:Role')
     const trust = (name: string) => JSON.stringify(roles.find((x) => x.name.endsWith(name))!.inputs.assumeRolePolicy)
-    expect(trust('-reader').match(/labdojo-monitor/g)).toHaveLength(2)
-    expect(trust('-writer')).not.toContain('labdojo-monitor')
+    expect(trust('-monitor').match(/labdojo-monitor/g)).toHaveLength(2)
+    for (const other of ['-writer', '-reader', '-drill']) expect(trust(other)).not.toContain('labdojo-monitor')
     const sa = monitoringObjects(runs.prod!).filter((o) => o.type === 'kubernetes:core/v1:ServiceAccount')
-    for (const s of sa) expect(s.inputs.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(/-reader$/)
+    for (const s of sa) expect(s.inputs.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(/-monitor$/)
   })
 })

@@ -129,18 +129,19 @@ describe('prod: least-privilege access', () => {
       'system:serviceaccount:labdojo:labdojo-export',
     ])
     const reader = trustOf('reader').Statement
-    expect(reader.map((x: any) => x.Principal.Federated)).toEqual([
-      // the DR exporter of each cluster (labdojo-monitor alone) reads the vaults; the hot cluster's
-      // PGO pods have a role of their own (StandbyAccess, defect 8)
+    // the hot cluster's PGO pods have a role of their own (StandbyAccess, defect 8), the DR
+    // exporters theirs (monitor): the reader is the transfer agent's
+    expect(reader.map((x: any) => x.Principal.Federated)).toEqual(['accounts.google.com'])
+    expect(reader[0].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
+    const monitor = trustOf('monitor').Statement
+    expect(monitor.map((x: any) => x.Principal.Federated)).toEqual([
       expect.stringContaining('oidc.eks.us-east-1.amazonaws.com'),
       expect.stringContaining('oidc.eks.us-west-2.amazonaws.com'),
-      'accounts.google.com',
     ])
-    for (const st of reader.slice(0, 2))
+    for (const st of monitor)
       expect(Object.entries(st.Condition.StringEquals).find(([k]) => k.endsWith(':sub'))![1]).toEqual([
         'system:serviceaccount:labdojo:labdojo-monitor',
       ])
-    expect(reader[2].Condition.StringEquals['accounts.google.com:sub']).toBe('112233445566778899001')
     for (const role of ['writer', 'reader']) expect(JSON.stringify(trustOf(role))).not.toMatch(/:root"/)
   })
   it('the restore reader and the drill role only read (the drill may restore from Glacier)', () => {
@@ -257,13 +258,42 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
 })
 
 describe('prod: DNS failover and monitoring', () => {
-  it('fails over by Route53: a health check on the primary and PRIMARY/SECONDARY records', () => {
+  it("fails over by Route53: PRIMARY/SECONDARY records, the primary's health from the exporters' PrimaryUp alarm (defect 9)", () => {
+    // Route53's checkers cannot reach a private endpoint: the health check reads a CloudWatch alarm
     const [hc] = r.of('aws:route53/healthCheck:HealthCheck')
+    const alarm = r.of('aws:cloudwatch/metricAlarm:MetricAlarm').find((a) => a.name === 'db-primary-up')!
     expect(hc!.inputs).toMatchObject({
-      type: 'HTTPS',
-      fqdn: 'db-primary.use1.labdojo.internal',
-      failureThreshold: policy.detection.failureThreshold,
-      requestInterval: 10,
+      type: 'CLOUDWATCH_METRIC',
+      cloudwatchAlarmRegion: 'us-west-2', // the hot region: losing the primary's region must not take the alarm
+      insufficientDataHealthStatus: 'LastKnownStatus', // no data (exporters down) never moves traffic
+    })
+    expect(hc!.inputs.fqdn).toBeUndefined()
+    expect(alarm.inputs).toMatchObject({
+      region: 'us-west-2',
+      namespace: 'LabDojo/DR',
+      metricName: 'PrimaryUp',
+      dimensions: { Stack: 'prod' },
+      statistic: 'Maximum', // down only when no observer sees the primary
+      comparisonOperator: 'LessThanThreshold',
+      threshold: 1,
+      evaluationPeriods: policy.detection.failureThreshold,
+      treatMissingData: 'missing',
+    })
+    // every exporter publishes there, with a role allowed that namespace alone
+    const deps = r.of('kubernetes:apps/v1:Deployment').filter((d) => d.inputs.metadata.name === 'labdojo-monitor')
+    expect(deps).toHaveLength(2)
+    for (const d of deps)
+      expect(d.inputs.spec.template.spec.containers[0].env).toEqual(
+        expect.arrayContaining([
+          { name: 'LABDOJO_CLOUDWATCH_NAMESPACE', value: 'LabDojo/DR' },
+          { name: 'LABDOJO_CLOUDWATCH_REGION', value: 'us-west-2' },
+        ]),
+      )
+    const monitorPolicy = JSON.parse(
+      r.of('aws:iam/rolePolicy:RolePolicy').find((x) => x.name === 'backup-access-monitor')!.inputs.policy,
+    )
+    expect(monitorPolicy.Statement.find((x: any) => x.Sid === 'PublishPrimaryUp').Condition).toEqual({
+      StringEquals: { 'cloudwatch:namespace': 'LabDojo/DR' },
     })
     const recs = r
       .of('aws:route53/record:Record')
@@ -277,7 +307,7 @@ describe('prod: DNS failover and monitoring', () => {
     ])
   })
   it('alarms only on metrics AWS publishes (storage usage, offsite replication latency), thresholds from the policy', () => {
-    const all = r.of('aws:cloudwatch/metricAlarm:MetricAlarm')
+    const all = r.of('aws:cloudwatch/metricAlarm:MetricAlarm').filter((a) => a.name !== 'db-primary-up')
     const alarms = Object.fromEntries(all.map((a) => [a.name.replace('dr-', ''), a.inputs]))
     expect(Object.keys(alarms).sort()).toEqual(['offsite-sync', 'storage-usage'])
     // an alarm on a metric nobody publishes (treated as breaching) fires forever: none is declared

@@ -14,6 +14,7 @@ import { readSecrets } from '../../runbooks/lib/sites/local/secrets.ts'
 import { Postgres, postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 
 const BASE = 24200
 let t: TestSite
@@ -175,13 +176,41 @@ function metric(text: string, name: string, labels = ''): number | undefined {
 }
 
 describe('monitor.ts --stack prod --inventory FILE (the exporter of a cloud stack)', () => {
+  // CloudWatch's stand-in: the exporter publishes PrimaryUp there for the DNS failover record's health
+  let cloudwatch: WebhookReceiver
+  let cwEnv: Record<string, string> = {}
+  beforeAll(async () => {
+    cloudwatch = await WebhookReceiver.start()
+    cwEnv = {
+      LABDOJO_CLOUDWATCH_NAMESPACE: 'LabDojo/DR',
+      LABDOJO_CLOUDWATCH_ENDPOINT: `http://127.0.0.1:${cloudwatch.port}`,
+      AWS_REGION: 'us-east-1',
+    }
+  })
+  afterAll(() => cloudwatch?.close())
+  const published = () => cloudwatch.received.map((m) => Object.fromEntries(new URLSearchParams(m.body)))
+
   it("reads the nodes, the endpoint, archiving, the vault and PGO's backup jobs into the same metrics as the local site", async () => {
     const r = await runbook('monitor', ['--stack', 'prod', '--inventory', inventory, '--once'], {
       ...env,
+      ...cwEnv,
       PATH: `${dir}:${process.env.PATH}`,
     })
     expect(r.code, r.stderr).toBe(0)
     const m = r.stdout
+    expect(published()).toEqual([
+      expect.objectContaining({
+        Action: 'PutMetricData',
+        Namespace: 'LabDojo/DR',
+        'MetricData.member.1.MetricName': 'PrimaryUp',
+        'MetricData.member.1.Value': '1',
+        'MetricData.member.1.Dimensions.member.1.Name': 'Stack',
+        'MetricData.member.1.Dimensions.member.1.Value': 'prod',
+      }),
+    ])
+    expect(cloudwatch.received[0]!.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=\S+\/\d{8}\/us-east-1\/monitoring\/aws4_request/,
+    )
     expect(metric(m, 'labdojo_site_up')).toBe(1)
     expect(metric(m, 'labdojo_node_up', 'node="primary",role="primary"')).toBe(1)
     expect(metric(m, 'labdojo_node_up', 'node="hot",role="hot"')).toBe(1)
@@ -216,11 +245,14 @@ describe('monitor.ts --stack prod --inventory FILE (the exporter of a cloud stac
     down.inventory.endpoint.port = BASE + 45
     const file = join(dir, 'down.json')
     writeFileSync(file, JSON.stringify(down))
+    cloudwatch.received.length = 0
     const r = await runbook('monitor', ['--stack', 'prod', '--inventory', file, '--once'], {
       ...env,
+      ...cwEnv,
       PATH: `${dir}:${process.env.PATH}`,
     })
     expect(r.code, r.stderr).toBe(0)
+    expect(published().map((p) => p['MetricData.member.1.Value'])).toEqual(['0']) // this observer does not see the primary
     expect(metric(r.stdout, 'labdojo_site_up')).toBe(0)
     expect(metric(r.stdout, 'labdojo_node_up', 'node="primary",role="primary"')).toBe(0)
     expect(metric(r.stdout, 'labdojo_node_up', 'node="hot",role="hot"')).toBe(0)

@@ -9,6 +9,8 @@ export interface Received {
   path: string
   body: string
   at: number
+  /** the Authorization header (a signed AWS call's SigV4), when there was one */
+  authorization?: string
 }
 
 export class WebhookReceiver {
@@ -24,7 +26,12 @@ export class WebhookReceiver {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
-        received.push({ path: req.url ?? '/', body: Buffer.concat(chunks).toString('utf8'), at: Date.now() })
+        received.push({
+          path: req.url ?? '/',
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+          ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        })
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
       })
     })

@@ -16,6 +16,8 @@ import { getPostgresCluster, inCluster, type ClusterRef } from '../../adapters/k
 import { archiveFacts, archiverView, replicationView } from '../../adapters/pg-views.ts'
 import { probe, type NodeStatus } from '../../adapters/postgres.ts'
 import { cloudCatalog } from '../catalog/cloud-catalog.ts'
+import { putMetricData } from '../../adapters/cloudwatch.ts'
+import { PRIMARY_UP_METRIC } from '../../../../core/alerts.ts'
 import type { BackupRun, MonitorSource, NodeReading, StatusReading } from './source.ts'
 
 const conn = (n: { host: string; port: number; database: string }) => ({
@@ -32,7 +34,26 @@ export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env =
     storage: () => null,
     backupRuns: () => pgoBackupRuns(run, clustersToRead(inv, env)),
     evidenceFile: null,
+    ...(env.LABDOJO_CLOUDWATCH_NAMESPACE ? { publish: (s) => publishPrimaryUp(inv, s, env) } : {}),
   }
+}
+
+/**
+ * PrimaryUp (1: this observer sees the provisioned primary answer as a primary; 0: it does not,
+ * or nothing answers): every region's exporter publishes it, and the failover record's health
+ * check turns unhealthy only when no observer sees the primary (the alarm takes the maximum), so
+ * one observer's partition does not move DNS.
+ */
+async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: NodeJS.ProcessEnv): Promise<void> {
+  const provisioned = inv.nodes.find((n) => n.role === 'primary')
+  const up = s?.nodes.find((n) => n.name === provisioned?.name)?.live === 'primary' ? 1 : 0
+  // every observer publishes to the one region the alarm lives in (the hot site's)
+  await putMetricData(
+    env.LABDOJO_CLOUDWATCH_REGION ?? env.AWS_REGION ?? 'us-east-1',
+    env.LABDOJO_CLOUDWATCH_NAMESPACE!,
+    [{ name: PRIMARY_UP_METRIC, value: up, dimensions: { Stack: inv.stack } }],
+    env,
+  )
 }
 
 async function cloudStatus(inv: Inventory): Promise<StatusReading> {

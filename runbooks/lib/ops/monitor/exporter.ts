@@ -196,6 +196,7 @@ export class Exporter {
       log.warn(`status: ${this.status.error}`)
     }
     this.fromStatus(this.status.value)
+    await this.source.publish?.(this.status.value).catch((e: Error) => log.warn(`publish: ${e.message.split('\n')[0]}`))
     await this.fromBackupRuns()
     this.fromLedger()
   }

@@ -48,6 +48,8 @@ export interface MonitorSource {
   backupRuns(): Promise<BackupRun[]>
   /** the evidence ledger's file, when this source has one */
   readonly evidenceFile: string | null
+  /** hand a fresh status reading to whoever else watches (a cloud stack: CloudWatch, for DNS failover) */
+  publish?(s: StatusReading | null): Promise<void>
 }
 
 export function localSource(site: LocalSite, auditFile: string): MonitorSource {
