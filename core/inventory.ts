@@ -65,6 +65,8 @@ export interface TrafficEndpoint {
   recordName?: string
   /** pgbouncer: admin console user */
   adminUser?: string
+  /** cloud: the distributed observer a --watch asks before promoting (the PrimaryUp alarm) */
+  observer?: { alarmName: string; region: string }
 }
 
 export interface SiteInventory {

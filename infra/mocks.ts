@@ -46,6 +46,10 @@ function computed(
         id: `arn:aws:sns:${region}:${ACCOUNT}:${name}`,
         state: { arn: `arn:aws:sns:${region}:${ACCOUNT}:${name}`, name },
       }
+    case 'aws:cloudwatch/metricAlarm:MetricAlarm': {
+      const alarm = inputs.name ?? `${name}-a1b2c3`
+      return { id: alarm, state: { name: alarm, arn: `arn:aws:cloudwatch:${region}:${ACCOUNT}:alarm:${alarm}` } }
+    }
     case 'aws:route53/healthCheck:HealthCheck':
       return { id: `hc-${name}`, state: { arn: `arn:aws:route53:::healthcheck/hc-${name}` } }
     case 'gcp:kms/keyRing:KeyRing':

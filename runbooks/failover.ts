@@ -4,15 +4,13 @@ import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
 import { log, printJson } from './lib/output/log.ts'
 import { interruption, progress } from './lib/output/interrupt.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
-import { cloudFailover } from './lib/ops/failover/cloud-failover.ts'
-import { run } from './lib/adapters/exec.ts'
+import { cloudFailoverRun } from './lib/ops/failover/cloud-watch.ts'
 import { failover, watch, type FailoverReport } from './lib/ops/failover/failover.ts'
 import { renderCloudFailover, renderFailover } from './lib/ops/failover/render.ts'
 import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
 import { recordOutcome } from './lib/ops/evidence/ledger.ts'
 import { alertNow } from './lib/ops/alert-now.ts'
 import { siteWebhooks } from './lib/sites/local/secrets.ts'
-import { loadWebhooks } from './lib/adapters/notify.ts'
 import { rejoin } from './lib/ops/failback/rejoin.ts'
 import { InputError, inputError, Refusal } from '../core/errors.ts'
 import { formatDuration } from '../core/duration.ts'
@@ -67,15 +65,11 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const confirmStep = (q: string) => confirm(q, !!flags.yes)
   const ctx = await loadStack('failover.ts', flags, { lock: !flags['dry-run'] && !flags.watch })
   if (!ctx.site) {
-    // read and validated before anything changes ($LABDOJO_WEBHOOKS_FILE, 0600, or $LABDOJO_WEBHOOK_URL)
-    const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
-    const r = await cloudFailover(ctx.inventory, ctx.policy, o, run, ctx.audit, confirmStep, hooks).catch(
-      async (error) => {
-        if (!(error instanceof InputError || error instanceof Refusal))
-          await alertNow(ctx.policy, hooks, `failover of stack ${ctx.stack} to ${o.to}`, (error as Error).message)
-        throw error
-      },
-    )
+    const r = await cloudFailoverRun(ctx.inventory, ctx.policy, o, ctx.audit, confirmStep, {
+      watch: !!flags.watch,
+      maxSeconds,
+    })
+    if (!r) return void log.info('watch ended: no failover (the decisions are above and in the audit log)')
     return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
   }
   const site = ctx.site

@@ -41,6 +41,8 @@ export function healthCheckTiming(p: DrPolicy): { requestInterval: 10 | 30; fail
 export class DnsFailover extends pulumi.ComponentResource {
   readonly healthCheck: aws.route53.HealthCheck
   readonly fqdn: pulumi.Output<string>
+  /** the PrimaryUp alarm: the distributed observer failover.ts --watch asks too */
+  readonly alarmName: pulumi.Output<string>
   constructor(name: string, args: DnsFailoverArgs, opts?: pulumi.ComponentResourceOptions) {
     super('labdojo:dr:DnsFailover', name, {}, opts)
     const alarm = new aws.cloudwatch.MetricAlarm(
@@ -61,6 +63,7 @@ export class DnsFailover extends pulumi.ComponentResource {
       },
       { parent: this },
     )
+    this.alarmName = alarm.name
     this.healthCheck = new aws.route53.HealthCheck(
       `${name}-primary-health`,
       {

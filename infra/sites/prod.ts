@@ -68,8 +68,8 @@ export function prodStack(c: ProdConfig) {
     storageCapacityBytes: c.storageCapacityBytes,
   })
   const inventory: pulumi.Output<Inventory> = pulumi
-    .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.healthCheck.id])
-    .apply(([vb, rb, pk, hk]) => prodInventory(c, { vb, rb, pk, hk }))
+    .all([vault.name, replica.name, primaryKey.arn, hotKey.arn, dns.alarmName])
+    .apply(([vb, rb, pk, hk, alarm]) => prodInventory(c, { vb, rb, pk, hk, alarm }))
   monitorEachCluster(c, { primary, hot }, access, inventory)
   return {
     inventory,
@@ -213,7 +213,10 @@ function prodClusters(
 
 /** The prod stack's inventory (the runbooks' contract), from the names the providers assigned. */
 // eslint-disable-next-line max-lines-per-function -- one literal: the inventory contract, field by field
-export function prodInventory(c: ProdConfig, names: { vb: string; rb: string; pk: string; hk: string }): Inventory {
+export function prodInventory(
+  c: ProdConfig,
+  names: { vb: string; rb: string; pk: string; hk: string; alarm: string },
+): Inventory {
   const p = c.policy
   const { vb, rb, pk, hk } = names
   const node = (name: string, site: 'primary' | 'hot', cfg: typeof c.primary, role: 'primary' | 'standby') => ({
@@ -289,6 +292,7 @@ export function prodInventory(c: ProdConfig, names: { vb: string; rb: string; pk
       database: 'labdojo',
       zoneId: c.dns.zoneId,
       recordName: c.dns.recordName,
+      observer: { alarmName: names.alarm, region: c.hot.region },
     },
     // DNS health is a CloudWatch alarm on the exporters' PrimaryUp (DnsFailover), not a URL to probe
     healthChecks: [],

@@ -268,6 +268,8 @@ describe('prod: DNS failover and monitoring', () => {
       insufficientDataHealthStatus: 'LastKnownStatus', // no data (exporters down) never moves traffic
     })
     expect(hc!.inputs.fqdn).toBeUndefined()
+    // failover.ts --watch asks the same alarm before it promotes (defect 16)
+    expect(r.inventory.endpoint.observer).toEqual({ alarmName: alarm.state.name, region: 'us-west-2' })
     expect(alarm.inputs).toMatchObject({
       region: 'us-west-2',
       namespace: 'LabDojo/DR',

@@ -23,6 +23,9 @@ let t: TestSite
 let site: LocalSite
 let receiver: Server
 let people: WebhookReceiver
+// CloudWatch's stand-in: the PrimaryUp alarm, the distributed observer a --watch asks
+let observer: Server
+let alarm = 'OK'
 const changes: string[] = []
 let dir = ''
 let env: Record<string, string> = {}
@@ -42,10 +45,19 @@ beforeAll(async () => {
       )
     })
   }).listen(BASE + 50, '127.0.0.1')
+  observer = createServer((req, res) => {
+    req.resume()
+    req.on('end', () =>
+      res.end(
+        `<DescribeAlarmsResponse><DescribeAlarmsResult><MetricAlarms><member><AlarmName>db-primary-up</AlarmName><StateValue>${alarm}</StateValue></member></MetricAlarms></DescribeAlarmsResult></DescribeAlarmsResponse>`,
+      ),
+    )
+  }).listen(BASE + 51, '127.0.0.1')
   dir = mkdtempSync('/tmp/labdojo-cloud-')
+  // the primary's region is gone: its cluster API does not answer (PGO's shutdown cannot reach it)
   writeFileSync(
     join(dir, 'kubectl'),
-    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
+    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\ncase "$*" in *ctx-primary*) echo 'Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout' >&2; exit 1;; esac\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
   )
   chmodSync(join(dir, 'kubectl'), 0o755)
   const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({
@@ -87,6 +99,7 @@ beforeAll(async () => {
           database: 'labdojo',
           zoneId: 'ZTEST12345',
           recordName: 'db.labdojo.test',
+          observer: { alarmName: 'db-primary-up', region: 'us-west-2' },
         },
       },
     }),
@@ -102,12 +115,14 @@ beforeAll(async () => {
     LABDOJO_WEBHOOKS_FILE: join(dir, 'webhooks.json'),
     PATH: `${dir}:${process.env.PATH}`,
     LABDOJO_ROUTE53_ENDPOINT: `http://127.0.0.1:${BASE + 50}`,
+    LABDOJO_CLOUDWATCH_ENDPOINT: `http://127.0.0.1:${BASE + 51}`,
     AWS_ACCESS_KEY_ID: 'AKIATEST',
     AWS_SECRET_ACCESS_KEY: 'not-a-real-secret-key',
   }
 })
 afterAll(async () => {
   receiver?.close()
+  observer?.close()
   await people?.close()
   if (dir) rmSync(dir, { recursive: true, force: true })
   await t?.cleanup()
@@ -158,11 +173,32 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     rmSync(join(dir, 'kubectl.calls'))
   })
 
-  it('run again, after kill -9 of the primary: switches the Route53 failover record, promotes through kubectl, verifies a write through the endpoint, tells the plan in order', async () => {
-    people.received.length = 0
-    const r = json(
-      await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--yes', '--json'], env),
+  it('--watch: this watcher sees the primary dead, the distributed observer does not (a partition): it holds, says so, promotes nothing', async () => {
+    alarm = 'OK'
+    const r = await runbook(
+      'failover',
+      ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--watch', '--max-seconds', '6'],
+      env,
     )
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(
+      /the distributed observer still sees it answer as a primary \(alarm db-primary-up in us-west-2: OK\).*no failover/,
+    )
+    expect(r.stderr).toMatch(/watch ended: no failover/)
+    expect(existsSync(join(dir, 'kubectl.calls'))).toBe(false)
+    expect(changes).toEqual([])
+    expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toContain('watch decision: hold')
+  })
+
+  it('--watch, when the observer agrees the primary is down: switches the Route53 record, tries to shut the old primary down, promotes, verifies a write through the endpoint, tells the plan in order', async () => {
+    people.received.length = 0
+    alarm = 'ALARM'
+    const r = json(
+      await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--watch', '--json'], env),
+    )
+    expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toContain('watch decision: fail over')
+    // the old primary's cluster API does not answer: said plainly, DNS is the fence
+    expect(r.oldPrimaryFence).toMatch(/^NOT shut down: .*i\/o timeout/)
     expect([r.from, r.to, r.dnsChange]).toEqual(['primary', 'hot', '/change/CTEST'])
     // the hot site is a standby cluster, asynchronous across regions: the window is the observed
     // bound (what hot replayed against the primary's last answer), never a zero taken from settings
@@ -171,9 +207,10 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     expect(changes[0]).toMatch(
       /<Action>UPSERT<\/Action>[\s\S]*<Name>db.labdojo.test<\/Name>[\s\S]*<Failover>PRIMARY<\/Failover>[\s\S]*<Value>127.0.0.1<\/Value>/,
     )
-    expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim()).toBe(
+    expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim().split('\n')).toEqual([
+      `--context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"shutdown":true}}`,
       `--context ctx-hot -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"standby":{"enabled":false}}}`,
-    )
+    ])
     const [w] = await query<{ p: number }>(
       { host: '127.0.0.1', port: BASE, database: 'labdojo' },
       `SELECT inet_server_port() AS p FROM labdojo_dr_write_checks WHERE note = 'failover prod -> hot' LIMIT 1`,

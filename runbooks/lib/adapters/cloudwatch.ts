@@ -32,15 +32,10 @@ export function putMetricBody(namespace: string, data: MetricDatum[]): string {
   return p.toString()
 }
 
-export async function putMetricData(
-  region: string,
-  namespace: string,
-  data: MetricDatum[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<void> {
+/** One signed Query API call; the response body. */
+async function call(region: string, body: string, env: NodeJS.ProcessEnv, what: string): Promise<string> {
   const credentials = await awsCredentials(region, env)
   const base = new URL(env.LABDOJO_CLOUDWATCH_ENDPOINT ?? `https://monitoring.${region}.amazonaws.com`)
-  const body = putMetricBody(namespace, data)
   const signer = new SignatureV4({ service: 'monitoring', region, sha256: Sha256, credentials })
   const signed = await signer.sign({
     method: 'POST',
@@ -57,6 +52,31 @@ export async function putMetricData(
     body,
     signal: AbortSignal.timeout(10_000),
   })
-  if (!res.ok)
-    throw new Error(`CloudWatch PutMetricData failed (HTTP ${res.status}): ${(await res.text()).slice(0, 300)}`)
+  const text = await res.text()
+  if (!res.ok) throw new Error(`CloudWatch ${what} failed (HTTP ${res.status}): ${text.slice(0, 300)}`)
+  return text
+}
+
+export async function putMetricData(
+  region: string,
+  namespace: string,
+  data: MetricDatum[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  await call(region, putMetricBody(namespace, data), env, 'PutMetricData')
+}
+
+/** An alarm's state (OK, ALARM, INSUFFICIENT_DATA) by DescribeAlarms; undefined when no such alarm. */
+export async function alarmState(
+  region: string,
+  alarmName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  const body = new URLSearchParams({
+    Action: 'DescribeAlarms',
+    Version: '2010-08-01',
+    'AlarmNames.member.1': alarmName,
+  })
+  const text = await call(region, body.toString(), env, 'DescribeAlarms')
+  return /<StateValue>([A-Z_]+)<\/StateValue>/.exec(text)?.[1]
 }

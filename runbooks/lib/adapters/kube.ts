@@ -95,6 +95,26 @@ export async function getPostgresCluster(
   return JSON.parse(r.stdout) as PostgresClusterObject
 }
 
+/** PGO's documented shutdown (spec.shutdown: true): every instance of the cluster stops (a fence for a deposed primary). */
+export function shutdownCluster(run: Runner, c: ClusterRef) {
+  return run(
+    'kubectl',
+    [
+      ...contextArgs(c),
+      '-n',
+      c.namespace,
+      'patch',
+      'postgrescluster',
+      c.name,
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"shutdown":true}}',
+    ],
+    { timeoutMs: 30_000 },
+  )
+}
+
 /** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false (from a workstation). */
 export function promoteStandbyCluster(run: Runner, c: ClusterRef) {
   const patch = '{"spec":{"standby":{"enabled":false}}}'

@@ -20,7 +20,7 @@ import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
 import { progress } from '../../output/interrupt.ts'
-import { promoteStandbyCluster } from '../../adapters/kube.ts'
+import { promoteStandbyCluster, shutdownCluster } from '../../adapters/kube.ts'
 import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
 import { notifyFailover } from './notify-failover.ts'
 
@@ -49,7 +49,7 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
       : `replace the Cloud DNS record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host}`
   return [
     `1. detect: probe ${old} and ${ep.host}:${ep.port} in parallel; fail over only after the policy's consecutive failures`,
-    `2. fence + switch traffic: ${dns}`,
+    `2. fence + switch traffic: ${dns}; then shut ${old}'s cluster down through PGO (spec.shutdown=true) if its API answers`,
     `3. promote: kubectl --context ${candidate.kubeContext ?? '<candidate context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`,
     `4. verify: a write through ${ep.host}:${ep.port} lands on ${candidate.host}`,
     `5. notify along the communication plan; afterwards rejoin the old site as a standby cluster (spec.standby.enabled=true)`,
@@ -72,6 +72,8 @@ export interface CloudFailoverReport {
   plan: string[]
   /** what is left to do */
   next: string
+  /** whether the old primary's cluster was shut down beyond DNS, or why not */
+  oldPrimaryFence: string
   /** each recipient of the communication plan told, in order */
   notified: NotifyResult[]
 }
@@ -107,6 +109,7 @@ export async function cloudFailover(
   const dnsChange = await audit.step('fence + switch DNS', () =>
     switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`),
   )
+  const oldPrimaryFence = await fenceOldPrimary(run, primary, audit)
   progress.resume =
     `DNS already names ${candidate.name}: clients no longer reach ${from}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
     `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
@@ -136,12 +139,33 @@ export async function cloudFailover(
     next: `DNS no longer names ${from}; next: rejoin it as a standby cluster (spec.standby.enabled=true) once its region is back`,
   }
   const notified = await notifyFailover(policy, inv.stack, outcome, hooks, audit)
-  return { ...outcome, decision: decision.reason, dnsChange, plan, notified }
+  return { ...outcome, decision: decision.reason, dnsChange, oldPrimaryFence, plan, notified }
 }
 
 function dryRunReport(from: string, to: string, plan: string[]): CloudFailoverReport {
-  const none = { rtoSeconds: 0, lossWindowSeconds: 0, lossBasis: 'dry run: no facts gathered' }
+  const none = { rtoSeconds: 0, lossWindowSeconds: 0, lossBasis: 'dry run: no facts gathered', oldPrimaryFence: 'none' }
   return { mode: 'none', decision: 'dry run', from, to, dnsChange: 'none', ...none, next: '', plan, notified: [] }
+}
+
+/**
+ * Beyond DNS: the old primary's cluster shut down through its API (PGO's spec.shutdown), so a
+ * client that bypasses DNS cannot write to it. When its region does not answer, say so plainly:
+ * DNS is then the only fence until it is back.
+ */
+async function fenceOldPrimary(run: Runner, primary: PgNode | undefined, audit: AuditLog): Promise<string> {
+  if (!primary?.kubeContext) return 'not attempted: the inventory names no kube context for the old primary'
+  const ref = { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' }
+  try {
+    await audit.step(`fence ${primary.name} through PGO (spec.shutdown=true)`, () => shutdownCluster(run, ref))
+    return 'its cluster was shut down through PGO (spec.shutdown=true)'
+  } catch (e) {
+    progress.failedIn = undefined // handled here (said below): not the failure that stops the run
+    const why = (e as Error).message.split('\n').filter(Boolean).slice(0, 2).join(' | ')
+    log.warn(
+      `could NOT shut ${primary.name}'s cluster down through its API (${why}): only DNS fences it now; a client that connects to it directly can still write until it is shut down — when its region answers: kubectl --context ${ref.context} -n ${ref.namespace} patch postgrescluster labdojo --type merge -p '{"spec":{"shutdown":true}}'`,
+    )
+    return `NOT shut down: its cluster API did not answer (${why}); DNS is the only fence until it does`
+  }
 }
 
 async function gatherCloudFacts(
