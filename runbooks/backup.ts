@@ -4,7 +4,11 @@ import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { log, printJson } from './lib/output/log.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { parseBackupType, reposFor, type BackupRecord } from '../core/backup-policy.ts'
-import { inputError } from '../core/errors.ts'
+import { InputError, inputError } from '../core/errors.ts'
+import { run } from './lib/adapters/exec.ts'
+import { loadWebhooks } from './lib/adapters/notify.ts'
+import type { StackContext } from './lib/cli/stack.ts'
+import { pgoBackup } from './lib/ops/backup/pgo-backup.ts'
 import { logicalExport, physicalBackup, requireBackupInputs, requireRepoReachable } from './lib/ops/backup/backup.ts'
 import { alertNow } from './lib/ops/alert-now.ts'
 import { siteWebhooks } from './lib/sites/local/secrets.ts'
@@ -76,6 +80,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       !!flags.json,
     )
   }
+  if (!ctx.site && (type === 'full' || type === 'diff' || type === 'incr')) return pgoBackupRun(ctx, type, !!flags.json)
   const site = requireLocal(ctx, 'backup.ts')
 
   if (flags['restore-point'] !== undefined) {
@@ -128,6 +133,18 @@ async function filesBackupRun(flags: { type?: string; class?: string; repo?: str
       `${r.kind} backup ${r.class} -> repo${r.repo} snapshot ${r.snapshot}: ${r.files} files, ${formatBytes(r.bytes)}, ${formatBytes(r.addedBytes)} added in ${formatDuration(r.durationSeconds)}${r.pruned ? `; retention removed ${r.pruned} snapshot(s)` : ''}\n` +
         r.notes.map((n) => `  ${n}\n`).join(''),
     )
+}
+
+/** A cloud stack's physical backup: asked of PGO, its job's result awaited; a failure pages the plan's first person. */
+async function pgoBackupRun(ctx: StackContext, type: 'full' | 'diff' | 'incr', json: boolean): Promise<void> {
+  const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
+  const r = await pgoBackup(run, ctx.inventory, type, ctx.audit).catch(async (e) => {
+    if (!(e instanceof InputError))
+      await alertNow(ctx.policy, hooks, `${type} backup of stack ${ctx.stack} (PGO)`, (e as Error).message)
+    throw e
+  })
+  if (json) return printJson(r)
+  process.stdout.write(`${type} backup ${r.id} taken by PGO into ${r.repo} in ${formatDuration(r.seconds)}\n`)
 }
 
 function printRecords(records: BackupRecord[], json: boolean): void {

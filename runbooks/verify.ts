@@ -8,6 +8,10 @@ import { alertNow } from './lib/ops/alert-now.ts'
 import { siteWebhooks } from './lib/sites/local/secrets.ts'
 import { proveFiles } from './lib/ops/files/files-proof.ts'
 import { inputError } from '../core/errors.ts'
+import { run } from './lib/adapters/exec.ts'
+import { loadWebhooks } from './lib/adapters/notify.ts'
+import type { StackContext } from './lib/cli/stack.ts'
+import { renderCloudProofs, verifyCloudRepos } from './lib/ops/verify/cloud-verify.ts'
 import {
   parseBackupSelector,
   readCatalogs,
@@ -43,6 +47,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   if (flags.files) return proveFilesRun(flags)
   const selector = parseBackupSelector(flags.backup)
   const ctx = await loadStack('verify.ts', flags, { lock: true })
+  if (!ctx.site) return proveCloudRun(ctx, flags)
   const site = requireLocal(ctx, 'verify.ts')
   site.requireCipherPass()
   const available = site.inventory().pgbackrest.repos.map((r) => r.index)
@@ -57,6 +62,26 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   else process.stdout.write(renderProofs(proofs))
   return proofs.every((p) => p.verdict === 'proven') ? 0 : 1
 })
+
+/** A cloud stack: each vault's newest backup proven on this machine (checksums, restore alone, structure). */
+async function proveCloudRun(ctx: StackContext, flags: Record<string, string | boolean | undefined>) {
+  if (flags.backup !== undefined && flags.backup !== 'latest')
+    throw inputError(
+      '--backup',
+      flags.backup,
+      'on a cloud stack the newest backup of each repo is proven',
+      'drop --backup',
+    )
+  const repos = ctx.inventory.pgbackrest.repos.map((r) => r.index)
+  const repo = flags.repo === 'all' ? undefined : parseRepo(flags.repo as string | undefined, repos)
+  const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
+  const proofs = await verifyCloudRepos(run, ctx.inventory, { repo }, ctx.audit)
+  for (const p of proofs.filter((x) => x.verdict !== 'proven'))
+    await alertNow(ctx.policy, hooks, `the proof of repo ${p.repo} of stack ${ctx.stack}`, p.reason)
+  if (flags.json) printJson({ stack: ctx.stack, proofs })
+  else process.stdout.write(renderCloudProofs(ctx.stack, proofs))
+  return proofs.every((p) => p.verdict === 'proven') ? 0 : 1
+}
 
 async function proveFilesRun(flags: {
   repo?: string

@@ -7,9 +7,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { Ajv } from 'ajv'
 import { runProgram } from '../helpers/infra.ts'
-import { K8S_MODELS, schemaErrors } from '../helpers/k8s-schemas.ts'
+import { K8S_MODELS, crdValidator, schemaErrors } from '../helpers/k8s-schemas.ts'
 
 const CRD = parse(
   readFileSync(
@@ -18,38 +17,6 @@ const CRD = parse(
   ),
 )
 const TYPE = 'kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'
-
-/** The CRD's structural schema, as ajv reads it: Kubernetes' own keywords are annotations. */
-export function crdValidator(crd: any, version: string) {
-  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false })
-  ajv.addVocabulary([
-    'x-kubernetes-int-or-string',
-    'x-kubernetes-preserve-unknown-fields',
-    'x-kubernetes-list-type',
-    'x-kubernetes-list-map-keys',
-    'x-kubernetes-map-type',
-    'x-kubernetes-validations',
-    'x-kubernetes-embedded-resource',
-  ])
-  const schema = crd.spec.versions.find((v: any) => v.name === version).schema.openAPIV3Schema
-  return ajv.compile(intOrString(schema))
-}
-
-/** `x-kubernetes-int-or-string` fields carry no type: allow both, as the API server does. */
-function intOrString(s: any): any {
-  if (Array.isArray(s)) return s.map(intOrString)
-  if (!s || typeof s !== 'object') return s
-  const out: any = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, intOrString(v)]))
-  // the API server prunes (or, with strict field validation, refuses) fields the schema does not
-  // name: either way the setting never reaches PGO, so an unknown field is an error here
-  const open = out.additionalProperties !== undefined || out['x-kubernetes-preserve-unknown-fields']
-  if (out.type === 'object' && out.properties && !open) out.additionalProperties = false
-  if (out['x-kubernetes-int-or-string']) {
-    delete out.type
-    out.anyOf = [{ type: 'integer' }, { type: 'string' }]
-  }
-  return out
-}
 
 const validate = crdValidator(CRD, 'v1beta1')
 

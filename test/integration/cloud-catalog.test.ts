@@ -6,7 +6,7 @@
  * real PgBouncer. Only PGO's API is simulated: a `kubectl` on PATH answers with a PostgresCluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'
@@ -344,3 +344,48 @@ describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the co
     }
   })
 })
+
+describe('verify.ts --stack prod --inventory FILE (each offsite copy proven on this machine)', () => {
+  const scratch = () => readdirSync('/var/tmp').filter((f) => f.startsWith('labdojo-cloud-verify-'))
+
+  it("proves the vault's newest backup: checksums, restored on its own, promoted, a write, structure clean; nothing left behind", async () => {
+    const left = scratch()
+    const r = await runbook('verify', ['--stack', 'prod', '--inventory', inventory, '--json'], env)
+    expect(r.code, r.stderr).toBe(0)
+    const { proofs } = JSON.parse(r.stdout)
+    expect(proofs).toHaveLength(1)
+    expect(proofs[0]).toMatchObject({ repo: 2, verdict: 'proven', checksums: { ok: true } })
+    expect(proofs[0].structure).toEqual({ amcheck: [], foreignKeys: [], sequences: [], checksums: [] })
+    expect(proofs[0].untilFirstWriteSeconds).toBeGreaterThan(0)
+    expect(scratch()).toEqual(left)
+    for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!])
+      expect(r.stdout + r.stderr).not.toContain(secret)
+  })
+
+  it('a copy with a flipped byte fails its proof (exit 1), naming the repo and what pgBackRest found', async () => {
+    const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+    // the biggest stored file of a backup in the vault (s3rver keeps each object as a file)
+    const files = run('find', [l.s3.data, '-path', '*backup*', '-name', '*_S3rver_object', '-size', '+8k'], {
+      nothrow: true,
+    })
+    const victim = (await files).stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .sort((a, b) => statSize(b) - statSize(a))[0]!
+    const bytes = readFileSync(victim)
+    const at = Math.floor(bytes.length / 2)
+    bytes[at] = bytes[at]! ^ 0xff
+    writeFileSync(victim, bytes)
+    const r = await runbook('verify', ['--stack', 'prod', '--inventory', inventory, '--json'], env)
+    expect(r.code, r.stderr).toBe(1)
+    const { proofs } = JSON.parse(r.stdout)
+    expect(proofs[0].verdict).toBe('failed')
+    expect(proofs[0].reason).toMatch(/repo2/)
+    expect(proofs[0].checksums.ok).toBe(false)
+  })
+})
+
+function statSize(f: string): number {
+  return statSync(f).size
+}

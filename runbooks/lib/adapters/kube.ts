@@ -29,10 +29,49 @@ export interface ScheduledBackupStatus {
   failed?: number
 }
 
+/** PGO's status of the manual backup asked for by the pgbackrest-backup annotation. */
+export interface ManualBackupStatus {
+  id: string
+  finished: boolean
+  active?: number
+  succeeded?: number
+  failed?: number
+  startTime?: string
+  completionTime?: string
+}
+
 export interface PostgresClusterObject {
   metadata: { name: string; namespace: string }
   spec?: { standby?: { enabled?: boolean } }
-  status?: { pgbackrest?: { scheduledBackups?: ScheduledBackupStatus[] } }
+  status?: { pgbackrest?: { scheduledBackups?: ScheduledBackupStatus[]; manualBackup?: ManualBackupStatus } }
+}
+
+/** PGO's documented annotation that starts the manual backup spec.backups.pgbackrest.manual describes. */
+export const PGO_BACKUP_ANNOTATION = 'postgres-operator.crunchydata.com/pgbackrest-backup'
+
+/** The merge patch that describes a manual backup (validated against PGO's CRD in the tests). */
+export const manualBackupPatch = (repoName: string, options: string[]) => ({
+  spec: { backups: { pgbackrest: { manual: { repoName, options } } } },
+})
+
+/** Ask PGO for a manual backup: describe it, then annotate the cluster with a new id (from a workstation). */
+export async function requestManualBackup(
+  run: Runner,
+  c: ClusterRef,
+  b: { repoName: string; options: string[]; id: string },
+): Promise<void> {
+  const patch = JSON.stringify(manualBackupPatch(b.repoName, b.options))
+  const at = [...contextArgs(c), '-n', c.namespace]
+  await run('kubectl', [...at, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch], {
+    timeoutMs: 30_000,
+  })
+  await run(
+    'kubectl',
+    [...at, 'annotate', 'postgrescluster', c.name, '--overwrite', `${PGO_BACKUP_ANNOTATION}=${b.id}`],
+    {
+      timeoutMs: 30_000,
+    },
+  )
 }
 
 const PGO_PATH = (ns: string, name: string) =>

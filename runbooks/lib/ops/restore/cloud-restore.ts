@@ -165,7 +165,7 @@ export async function cloudRestoreNew(
   const { into: dir, port } = dest
   const created = !existsSync(dir)
   mkdirForSiteUser(dir, 0o700)
-  const socketDir = `/tmp/labdojo-cold-restore-${port}`
+  const socketDir = coldSocketDir(port)
   mkdirForSiteUser(socketDir, 0o700)
   const logFile = join(dir, 'restore.log')
   const pg = new Postgres(run)
@@ -254,12 +254,20 @@ function cloudReport(
 }
 
 /** The restored cluster answers, holds user tables and accepts a write. */
-async function verifyRestored(conn: { host: string; port: number; database: string }): Promise<void> {
+/** Where a restored cluster's socket is: a 0700 directory of the site user (trust: only it and root reach it). */
+export const coldSocketDir = (port: number) => `/tmp/labdojo-cold-restore-${port}`
+
+/** The application's database in a restored cluster: the first that is neither a template nor postgres. */
+export async function userDatabase(conn: { host: string; port: number; database: string }): Promise<string> {
   const [db] = await query<{ d: string }>(
     conn,
     `SELECT datname AS d FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1 LIMIT 1`,
   )
-  const target = { ...conn, database: db?.d ?? 'postgres' }
+  return db?.d ?? 'postgres'
+}
+
+async function verifyRestored(conn: { host: string; port: number; database: string }): Promise<void> {
+  const target = { ...conn, database: await userDatabase(conn) }
   const [t] = await query<{ n: number }>(
     target,
     `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,

@@ -1,0 +1,66 @@
+/**
+ * A physical backup on a cloud stack: PGO takes it (it runs pgBackRest in the cluster, with the
+ * repo's credentials); this asks for it the documented way — spec.backups.pgbackrest.manual
+ * (the repo, --type) and the pgbackrest-backup annotation with a new id — and waits for PGO's
+ * job to finish, reading status.pgbackrest.manualBackup for that id. Succeeded or failed, the
+ * answer is PGO's, not assumed.
+ */
+import { inputError } from '../../../../core/errors.ts'
+import type { Inventory } from '../../../../core/inventory.ts'
+import type { Runner } from '../../adapters/exec.ts'
+import { getPostgresCluster, requestManualBackup, type ManualBackupStatus } from '../../adapters/kube.ts'
+import { stamp, waitFor } from '../../adapters/process.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import { log } from '../../output/log.ts'
+
+export interface PgoBackupRecord {
+  type: string
+  repo: string
+  id: string
+  job: ManualBackupStatus
+  seconds: number
+}
+
+export async function pgoBackup(
+  run: Runner,
+  inv: Inventory,
+  type: 'full' | 'diff' | 'incr',
+  audit: AuditLog,
+  o: { pollMs?: number; timeoutMs?: number } = {},
+): Promise<PgoBackupRecord> {
+  const primary = inv.nodes.find((n) => n.role === 'primary')
+  if (!primary?.kubeContext)
+    throw inputError(
+      'inventory',
+      inv.stack,
+      'names no kube context for the primary',
+      'export the primary with its kubeContext',
+    )
+  const ref = { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' }
+  const repo = 'repo1' // PGO's repo of the primary's vault (the others are copies, not written by PGO)
+  const id = `labdojo-${type}-${stamp()}`
+  const t0 = Date.now()
+  await audit.step(`ask PGO for a ${type} backup (${id})`, () =>
+    requestManualBackup(run, ref, { repoName: repo, options: [`--type=${type}`], id }),
+  )
+  let job: ManualBackupStatus | undefined
+  await audit.step(`wait for PGO's backup job ${id}`, () =>
+    waitFor(
+      `PGO's backup job ${id} to finish`,
+      async () => {
+        const m = (await getPostgresCluster(run, ref)).status?.pgbackrest?.manualBackup
+        if (m?.id === id) job = m
+        return !!job?.finished
+      },
+      o.timeoutMs ?? 4 * 3600_000,
+      o.pollMs ?? 5000,
+    ),
+  )
+  if (!job?.succeeded)
+    throw new Error(
+      `PGO's backup job ${id} failed (${job?.failed ?? 0} failed pod(s)): kubectl --context ${ref.context} -n ${ref.namespace} logs -l postgres-operator.crunchydata.com/pgbackrest-backup=manual`,
+    )
+  const seconds = (Date.now() - t0) / 1000
+  log.info(`PGO took the ${type} backup ${id} in ${seconds.toFixed(0)} s`)
+  return { type, repo, id, job, seconds }
+}
