@@ -365,9 +365,13 @@ describe('verify.ts --stack prod --inventory FILE (each offsite copy proven on t
   it('a copy with a flipped byte fails its proof (exit 1), naming the repo and what pgBackRest found', async () => {
     const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
     // the biggest stored file of a backup in the vault (s3rver keeps each object as a file)
-    const files = run('find', [l.s3.data, '-path', '*backup*', '-name', '*_S3rver_object', '-size', '+8k'], {
-      nothrow: true,
-    })
+    const files = run(
+      'find',
+      [l.s3.data, '-path', '*/pgbackrest/backup/*', '-name', '*_S3rver_object', '-size', '+8k'],
+      {
+        nothrow: true,
+      },
+    )
     const victim = (await files).stdout
       .trim()
       .split('\n')
