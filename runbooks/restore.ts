@@ -19,6 +19,7 @@ import type { RecoveryTarget } from '../core/recovery-target.ts'
 import { run } from './lib/adapters/exec.ts'
 import type { StackContext } from './lib/cli/stack.ts'
 import { CLOUD_RESTORE_PORTS, cloudRestore } from './lib/ops/restore/cloud-restore.ts'
+import { cloudRestoreInPlace } from './lib/ops/restore/pgo-restore.ts'
 
 const spec = {
   name: 'restore.ts',
@@ -129,6 +130,17 @@ async function cloudRestoreRun(
     port: parsePort(flags.port as string | undefined, CLOUD_RESTORE_PORTS.first),
     inPlace: !!flags['in-place'],
     dryRun: !!flags['dry-run'],
+  }
+  if (o.inPlace) {
+    const p = await cloudRestoreInPlace(run, ctx.inventory, o, ctx.audit, (q) => confirm(q, !!flags.yes))
+    if (flags.json)
+      return void printJson(
+        p.result ? { mode: 'in-place', ...p.result, plan: p.plan } : { mode: 'dry-run', plan: p.plan },
+      )
+    if (!p.result) return void process.stdout.write(`${p.text}\n(dry run: nothing was changed)\n`)
+    return void process.stdout.write(
+      `restored in place by PGO (${p.result.id}, ${formatDuration(p.result.seconds)}); the primary answers and took a write\n`,
+    )
   }
   const r = await cloudRestore(run, ctx.inventory, o, ctx.audit)
   if (flags.json) return void printJson(r.report ?? { mode: 'dry-run', plan: r.plan })

@@ -6,7 +6,17 @@
  * real PgBouncer. Only PGO's API is simulated: a `kubectl` on PATH answers with a PostgresCluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'
@@ -15,6 +25,7 @@ import { Postgres, postmasterPid, query } from '../../runbooks/lib/adapters/post
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
+import { postgresClusterValidator } from '../helpers/k8s-schemas.ts'
 
 const BASE = 24200
 let t: TestSite
@@ -274,7 +285,7 @@ describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the co
     [['--target', 'latest'], /--into.*required/],
     [['--target', 'latest', '--into', 'relative/dir'], /--into.*absolute/],
     [['--target', 'latest', '--into', '/etc'], /--into.*not empty/],
-    [['--target', 'latest', '--into', '/var/tmp/x-cold', '--in-place'], /--in-place.*PGO/],
+    [['--target', 'latest', '--into', '/var/tmp/x-cold', '--in-place'], /--in-place.*drop --into/],
     [['--target', 'yesterday-ish', '--into', '/var/tmp/x-cold'], /--target/],
   ])('bad input %j: exit 2, named, nothing written', async (args, why) => {
     const left = before()
@@ -342,6 +353,103 @@ describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the co
       expect(r.stdout + r.stderr).not.toContain(secret)
       expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(secret)
     }
+  })
+})
+
+describe('restore.ts --in-place --stack prod (PGO restores the primary cluster where it is)', () => {
+  // PGO's API: a kubectl that keeps what it was told and answers with the restore job PGO would run
+  let pgo = ''
+  let inv1 = ''
+  let penv: Record<string, string> = {}
+  beforeAll(() => {
+    pgo = join(dir, 'pgo')
+    mkdirSync(pgo)
+    writeFileSync(
+      join(pgo, 'kubectl'),
+      `#!/bin/bash
+echo "$@" >> "${pgo}/calls"
+case "$*" in
+  *" patch "*) printf '%s\\n' "\${@: -1}" >> "${pgo}/patches" ;;
+  *" annotate "*) a="\${@: -1}"; printf '%s' "\${a#*=}" > "${pgo}/id" ;;
+  *" get "*) printf '{"metadata":{"name":"labdojo","namespace":"labdojo"},"status":{"pgbackrest":{"restore":{"id":"%s","finished":true,"succeeded":1}}}}' "$(cat "${pgo}/id")" ;;
+esac
+`,
+    )
+    chmodSync(join(pgo, 'kubectl'), 0o755)
+    // PGO restores from the primary's own repo: the vault as repo 1
+    const raw = JSON.parse(readFileSync(inventory, 'utf8'))
+    raw.inventory.pgbackrest.repos[0].index = 1
+    inv1 = join(dir, 'prod-repo1.json')
+    writeFileSync(inv1, JSON.stringify(raw))
+    penv = { ...env, PATH: `${pgo}:${process.env.PATH}` }
+  })
+  const calls = () =>
+    existsSync(join(pgo, 'calls')) ? readFileSync(join(pgo, 'calls'), 'utf8').trim().split('\n') : []
+
+  it('--dry-run plans the target against the vault and prints the exact patch; asks PGO nothing', async () => {
+    const r = await runbook(
+      'restore',
+      ['--stack', 'prod', '--inventory', inv1, '--in-place', '--target', 'latest', '--dry-run'],
+      penv,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(
+      /kubectl patch postgrescluster labdojo --type merge -p .*"restore":\{"enabled":true,"repoName":"repo1","options":\["--set=\d{8}-\d{6}F/,
+    )
+    expect(calls()).toEqual([])
+  })
+
+  it.each([
+    [['--target', '2001-01-01T00:00:00Z', '--yes'], /--target/],
+    [['--target', 'latest', '--repo', '2', '--yes'], /--repo/],
+    [['--target', 'latest', '--into', '/var/tmp/x', '--yes'], /--in-place.*--into/],
+    [['--target', 'latest'], /--yes/], // no terminal, no --yes: refused
+  ])('refuses %j before asking PGO anything (exit 2)', async (args, why) => {
+    const r = await runbook('restore', ['--stack', 'prod', '--inventory', inv1, '--in-place', ...args], penv)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(calls()).toEqual([])
+  })
+
+  it('--yes: describes the restore, annotates, waits for PGO, switches it off, and sees the primary take a write', async () => {
+    const r = await runbook(
+      'restore',
+      ['--stack', 'prod', '--inventory', inv1, '--in-place', '--target', 'latest', '--yes', '--json'],
+      penv,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out).toMatchObject({ mode: 'in-place', job: { finished: true, succeeded: 1 } })
+    const c = calls()
+    expect(c[0]).toMatch(
+      /^--context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p .*"enabled":true/,
+    )
+    expect(c[1]).toBe(
+      `--context ctx-primary -n labdojo annotate postgrescluster labdojo --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=${out.id}`,
+    )
+    expect(c.at(-1)).toMatch(/patch .*\{"restore":\{"enabled":false,"repoName":"repo1"\}/)
+    // every patch is one PGO's CRD accepts
+    const validate = postgresClusterValidator()
+    const volume = { volumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }
+    for (const line of readFileSync(join(pgo, 'patches'), 'utf8').trim().split('\n')) {
+      const p = JSON.parse(line).spec.backups.pgbackrest
+      const cluster = {
+        apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
+        kind: 'PostgresCluster',
+        metadata: { name: 'labdojo' },
+        spec: {
+          postgresVersion: 15,
+          instances: [{ name: 'a', dataVolumeClaimSpec: volume.volumeClaimSpec }],
+          backups: { pgbackrest: { repos: [{ name: 'repo1', volume }], ...p } },
+        },
+      }
+      expect(validate(cluster), JSON.stringify(validate.errors)).toBe(true)
+    }
+    const rows = await query<{ note: string }>(
+      { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
+      `SELECT note FROM labdojo_dr_write_checks`,
+    )
+    expect(rows.map((x) => x.note)).toContain(`in-place restore ${out.id}`)
   })
 })
 

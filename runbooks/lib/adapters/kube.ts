@@ -43,7 +43,54 @@ export interface ManualBackupStatus {
 export interface PostgresClusterObject {
   metadata: { name: string; namespace: string }
   spec?: { standby?: { enabled?: boolean } }
-  status?: { pgbackrest?: { scheduledBackups?: ScheduledBackupStatus[]; manualBackup?: ManualBackupStatus } }
+  status?: {
+    pgbackrest?: {
+      scheduledBackups?: ScheduledBackupStatus[]
+      manualBackup?: ManualBackupStatus
+      /** the in-place restore asked for by the pgbackrest-restore annotation (same shape as a manual backup's) */
+      restore?: ManualBackupStatus
+    }
+  }
+}
+
+/** PGO's documented annotation that starts the in-place restore spec.backups.pgbackrest.restore describes. */
+export const PGO_RESTORE_ANNOTATION = 'postgres-operator.crunchydata.com/pgbackrest-restore'
+
+/** The merge patch of an in-place restore (enabled: false afterwards, so no later annotation repeats it). */
+export const inPlaceRestorePatch = (enabled: boolean, repoName: string, options?: string[]) => ({
+  spec: { backups: { pgbackrest: { restore: { enabled, repoName, ...(options ? { options } : {}) } } } },
+})
+
+/** Ask PGO to restore the cluster in place: describe the restore, then annotate with a new id. */
+export async function requestInPlaceRestore(
+  run: Runner,
+  c: ClusterRef,
+  r: { repoName: string; options: string[]; id: string },
+): Promise<void> {
+  const at = [...contextArgs(c), '-n', c.namespace]
+  const patch = JSON.stringify(inPlaceRestorePatch(true, r.repoName, r.options))
+  await run('kubectl', [...at, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch], {
+    timeoutMs: 30_000,
+  })
+  await run(
+    'kubectl',
+    [...at, 'annotate', 'postgrescluster', c.name, '--overwrite', `${PGO_RESTORE_ANNOTATION}=${r.id}`],
+    {
+      timeoutMs: 30_000,
+    },
+  )
+}
+
+/** Turn the in-place restore off again once it has run. */
+export function disableInPlaceRestore(run: Runner, c: ClusterRef) {
+  const patch = JSON.stringify(inPlaceRestorePatch(false, 'repo1'))
+  return run(
+    'kubectl',
+    [...contextArgs(c), '-n', c.namespace, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch],
+    {
+      timeoutMs: 30_000,
+    },
+  )
 }
 
 /** PGO's documented annotation that starts the manual backup spec.backups.pgbackrest.manual describes. */

@@ -8,8 +8,9 @@
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { getPostgresCluster, requestManualBackup, type ManualBackupStatus } from '../../adapters/kube.ts'
-import { stamp, waitFor } from '../../adapters/process.ts'
+import { requestManualBackup, type ManualBackupStatus } from '../../adapters/kube.ts'
+import { stamp } from '../../adapters/process.ts'
+import { awaitPgoJob } from '../pgo-job.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 
@@ -43,19 +44,7 @@ export async function pgoBackup(
   await audit.step(`ask PGO for a ${type} backup (${id})`, () =>
     requestManualBackup(run, ref, { repoName: repo, options: [`--type=${type}`], id }),
   )
-  let job: ManualBackupStatus | undefined
-  await audit.step(`wait for PGO's backup job ${id}`, () =>
-    waitFor(
-      `PGO's backup job ${id} to finish`,
-      async () => {
-        const m = (await getPostgresCluster(run, ref)).status?.pgbackrest?.manualBackup
-        if (m?.id === id) job = m
-        return !!job?.finished
-      },
-      o.timeoutMs ?? 4 * 3600_000,
-      o.pollMs ?? 5000,
-    ),
-  )
+  const job = await audit.step(`wait for PGO's backup job ${id}`, () => awaitPgoJob(run, ref, 'manualBackup', id, o))
   if (!job?.succeeded)
     throw new Error(
       `PGO's backup job ${id} failed (${job?.failed ?? 0} failed pod(s)): kubectl --context ${ref.context} -n ${ref.namespace} logs -l postgres-operator.crunchydata.com/pgbackrest-backup=manual`,

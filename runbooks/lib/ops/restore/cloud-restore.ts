@@ -45,13 +45,6 @@ export async function cloudRestore(
   o: CloudRestoreOptions,
   audit: AuditLog,
 ): Promise<{ plan: RestorePlan; dest: { into: string; port: number }; report?: RestoreReport }> {
-  if (o.inPlace)
-    throw inputError(
-      '--in-place',
-      true,
-      `is not available on stack ${inv.stack} from here: its primary is PGO's`,
-      "restore into a new cluster on this machine (--into DIR), or use PGO's in-place restore (spec.backups.pgbackrest.restore and its annotation)",
-    )
   const dest = await validateCloudRestore(o) // every input, before anything is written
   const repos = cloudRepoConfig(run, inv, cloudRepos(inv), { secretsOnDisk: !o.dryRun })
   try {

@@ -1,0 +1,158 @@
+/**
+ * restore.ts --in-place on a cloud stack: PGO's documented in-place restore of the primary
+ * cluster (spec.backups.pgbackrest.restore: enabled, repo, options; then the pgbackrest-restore
+ * annotation with a new id). Before anything irreversible: the target is planned against the
+ * vault's own catalog (same choice of backup set and window checks as locally; the plan pins the
+ * set), the dry run prints exactly what would be patched, and a person confirms. After PGO's job:
+ * the restore is switched off again (no later annotation repeats it), and the primary must answer
+ * as a primary and take a write before the run says done. PGO brings the pods back itself, so
+ * clients reach the restored data as soon as it serves: the verification follows, it cannot precede.
+ */
+import { inputError } from '../../../../core/errors.ts'
+import type { Inventory } from '../../../../core/inventory.ts'
+import type { RestorePlan } from '../../../../core/recovery.ts'
+import type { Runner } from '../../adapters/exec.ts'
+import {
+  disableInPlaceRestore,
+  inPlaceRestorePatch,
+  requestInPlaceRestore,
+  type ManualBackupStatus,
+} from '../../adapters/kube.ts'
+import { probe, query } from '../../adapters/postgres.ts'
+import { stamp, waitFor } from '../../adapters/process.ts'
+import type { AuditLog } from '../../output/audit.ts'
+import { progress } from '../../output/interrupt.ts'
+import { awaitPgoJob } from '../pgo-job.ts'
+import { rmSync } from 'node:fs'
+import { describeTarget } from '../../../../core/recovery-target.ts'
+import { log } from '../../output/log.ts'
+import { cloudRepoConfig, cloudRepos } from '../catalog/cloud-catalog.ts'
+import { planCloudRestore, type CloudRestoreOptions } from './cloud-restore.ts'
+import { planText } from './plan.ts'
+
+/** PGO's restore options from the plan: the set pinned, a time target quoted as PGO's docs show. */
+export function pgoRestoreOptions(plan: RestorePlan): string[] {
+  return [
+    `--set=${plan.backup.label}`,
+    ...plan.targetArgs.map((a) => (a.startsWith('--target=') && a.includes(' ') ? `--target="${a.slice(9)}"` : a)),
+  ]
+}
+
+export function pgoRestoreRef(inv: Inventory) {
+  const primary = inv.nodes.find((n) => n.role === 'primary')
+  if (!primary?.kubeContext)
+    throw inputError(
+      'inventory',
+      inv.stack,
+      'names no kube context for the primary',
+      'export the primary with its kubeContext',
+    )
+  return {
+    node: primary,
+    ref: { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' },
+  }
+}
+
+/** What the run would do, in words and as the patch itself (the dry run prints it). */
+export function pgoRestoreText(inv: Inventory, plan: RestorePlan): string {
+  const { ref } = pgoRestoreRef(inv)
+  const patch = JSON.stringify(inPlaceRestorePatch(true, 'repo1', pgoRestoreOptions(plan)))
+  return [
+    `in-place restore of stack ${inv.stack} by PGO (cluster ${ref.name} in ${ref.context}/${ref.namespace}):`,
+    `  kubectl patch postgrescluster ${ref.name} --type merge -p '${patch}'`,
+    `  kubectl annotate postgrescluster ${ref.name} --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=<new id>`,
+    `  then: wait for PGO's restore job, switch the restore off, verify the primary answers and takes a write`,
+  ].join('\n')
+}
+
+export async function pgoRestoreInPlace(
+  run: Runner,
+  inv: Inventory,
+  plan: RestorePlan,
+  audit: AuditLog,
+  o: { pollMs?: number } = {},
+): Promise<{ id: string; job: ManualBackupStatus; seconds: number }> {
+  const { node, ref } = pgoRestoreRef(inv)
+  const id = `labdojo-restore-${stamp()}`
+  const t0 = Date.now()
+  await audit.step(`ask PGO to restore ${ref.name} in place (${id})`, () =>
+    requestInPlaceRestore(run, ref, { repoName: 'repo1', options: pgoRestoreOptions(plan), id }),
+  )
+  progress.resume = `PGO is restoring ${ref.name} in place (${id}); watch it with kubectl --context ${ref.context} -n ${ref.namespace} get postgrescluster ${ref.name} -o jsonpath='{.status.pgbackrest.restore}', then switch it off: kubectl patch ... -p '${JSON.stringify(inPlaceRestorePatch(false, 'repo1'))}'`
+  const job = await audit.step(`wait for PGO's restore job ${id}`, () => awaitPgoJob(run, ref, 'restore', id, o))
+  await audit.step('switch the in-place restore off again', () => disableInPlaceRestore(run, ref))
+  if (!job.succeeded)
+    throw new Error(
+      `PGO's restore job ${id} failed (${job.failed ?? 0} failed pod(s)): kubectl --context ${ref.context} -n ${ref.namespace} logs -l postgres-operator.crunchydata.com/pgbackrest-restore`,
+    )
+  const conn = { host: node.host, port: node.port, database: node.database }
+  await audit.step('verify the restored primary answers and takes a write', async () => {
+    await waitFor(
+      `${node.name} to answer as a primary`,
+      async () => (await probe(node.name, conn)).inRecovery === false,
+      600_000,
+      1000,
+    )
+    await query(
+      conn,
+      `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`,
+    )
+    await query(conn, `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`, [`in-place restore ${id}`])
+  })
+  return { id, job, seconds: (Date.now() - t0) / 1000 }
+}
+
+/**
+ * The whole in-place run: inputs checked, the target planned against repo 1's own catalog (the
+ * vault PGO restores from), the dry run's text, a person's confirmation, then PGO's restore.
+ */
+export async function cloudRestoreInPlace(
+  run: Runner,
+  inv: Inventory,
+  o: CloudRestoreOptions,
+  audit: AuditLog,
+  confirmFn: (q: string) => Promise<void>,
+): Promise<{ plan: RestorePlan; text: string; result?: Awaited<ReturnType<typeof pgoRestoreInPlace>> }> {
+  if (o.into !== undefined || o.port !== undefined)
+    throw inputError(
+      '--in-place',
+      true,
+      'restores the primary cluster where it is',
+      'drop --into/--port, or drop --in-place to restore into a new cluster on this machine',
+    )
+  if (o.repo !== undefined && o.repo !== 1)
+    throw inputError(
+      '--repo',
+      o.repo,
+      "PGO restores from the primary's own repo (repo1)",
+      'drop --repo, or restore that repo into a new cluster here (--into DIR)',
+    )
+  const { node } = pgoRestoreRef(inv)
+  const repo1 = cloudRepos(inv).filter((r) => r.index === 1)
+  if (!repo1.length)
+    throw inputError('inventory', inv.stack, 'has no cloud repo 1 (the vault PGO restores from)', 'fix the inventory')
+  const repos = cloudRepoConfig(run, inv, repo1)
+  try {
+    const plan = await audit.step('plan restore', () => planCloudRestore(run, inv, { ...o, repo: 1 }, repos), {
+      target: describeTarget(o.target),
+      repo: 1,
+    })
+    const text = pgoRestoreText(inv, plan)
+    if (o.dryRun) {
+      audit.record('restore', 'dry-run', {
+        target: describeTarget(o.target),
+        repo: 1,
+        set: plan.backup.label,
+        inPlace: true,
+      })
+      return { plan, text }
+    }
+    log.info(`${planText(plan, `in place: ${node.name} (PGO)`, node.port)}\n${text}`)
+    await confirmFn(
+      `In-place restore of stack ${inv.stack}: PGO stops the primary cluster and replaces its data with ${describeTarget(o.target)}; commits after it will no longer be served.`,
+    )
+    return { plan, text, result: await pgoRestoreInPlace(run, inv, plan, audit) }
+  } finally {
+    rmSync(repos.dir, { recursive: true, force: true })
+  }
+}
