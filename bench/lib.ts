@@ -1,4 +1,5 @@
 /** Bench helpers: a private local site, timing, and a table. Benchmarks print; they never assert. */
+import type { DrPolicy } from '../core/policy.ts'
 import { mkdirSync, chmodSync } from 'node:fs'
 import { LocalSite } from '../runbooks/lib/sites/local/site.ts'
 import { layout } from '../runbooks/lib/sites/local/layout.ts'
@@ -15,12 +16,13 @@ export async function benchSite(
   name: string,
   basePort: number,
   reuse = false,
+  policyOf: (p: DrPolicy) => DrPolicy = (p) => p,
 ): Promise<{ site: LocalSite; audit: AuditLog }> {
   const dir = `/var/tmp/labdojo-bench-${name}`
   mkdirSync(dir, { recursive: true })
   chmodSync(dir, 0o755)
   const l = layout(`${dir}/local`, basePort, siteIds().home)
-  const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
+  const site = new LocalSite(l, policyOf(loadPolicy(ROOT, 'local')), run)
   process.env.PGPASSFILE = l.secrets.pgpass // the bench's own psql/pg_dump log in with the site's password
   if (site.exists() && !reuse) {
     await site.down()

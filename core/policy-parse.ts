@@ -176,6 +176,19 @@ function parseDrillCrons(c: Checker, raw: unknown): Schedules['drills'] {
   }
 }
 
+/** off (default) or beta: pgBackRest 2.45 has block incremental as a beta feature only (the cloud's 2.54 has it GA). */
+function parseLocalBlockIncremental(c: Checker, raw: unknown): 'off' | 'beta' {
+  if (raw === undefined || raw === 'off') return 'off'
+  if (raw === 'beta') return 'beta'
+  c.add(
+    'policy.schedules.localBlockIncremental',
+    raw,
+    'must be off or beta',
+    'leave it off unless bench/block-incremental.ts shows it pays (pgBackRest 2.45 ships it as beta)',
+  )
+  return 'off'
+}
+
 function parseSchedules(c: Checker, raw: unknown): Schedules {
   const schedRaw = c.obj(raw, 'policy.schedules')
   c.known(schedRaw, 'policy.schedules', [
@@ -187,6 +200,7 @@ function parseSchedules(c: Checker, raw: unknown): Schedules {
     'logicalExport',
     'userProgressExport',
     'drills',
+    'localBlockIncremental',
   ])
   const schedules: Schedules = {
     full: parseSchedule(c, schedRaw.full, 'policy.schedules.full'),
@@ -197,6 +211,7 @@ function parseSchedules(c: Checker, raw: unknown): Schedules {
     logicalExport: parseSchedule(c, schedRaw.logicalExport, 'policy.schedules.logicalExport'),
     userProgressExport: parseSchedule(c, schedRaw.userProgressExport, 'policy.schedules.userProgressExport'),
     drills: parseDrillCrons(c, schedRaw.drills),
+    localBlockIncremental: parseLocalBlockIncremental(c, schedRaw.localBlockIncremental),
   }
   if (schedules.incremental.retention > schedules.full.retention)
     c.add(

@@ -57,6 +57,11 @@ export interface Schedules {
   userProgressExport: BackupSchedule
   /** when each drill level runs (5-field cron, UTC); what each runs follows the sites' testing */
   drills: { monthly: string; quarterly: string; annual: string }
+  /**
+   * the local site's pgBackRest 2.45 has block incremental as a beta only: off by default; beta
+   * turns on repo1-bundle/repo1-block (with beta=y) to measure it (bench/block-incremental.ts)
+   */
+  localBlockIncremental: 'off' | 'beta'
 }
 
 export interface Detection {

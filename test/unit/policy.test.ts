@@ -128,6 +128,12 @@ describe('policy validation reports every problem with key, value and fix', () =
     ],
     ['a bad cron', (p) => (p.schedules.full.cron = '0 2 * * Sunday'), 'policy.schedules.full.cron', /cron/],
     [
+      'block incremental neither off nor beta',
+      (p) => (p.schedules.localBlockIncremental = 'on'),
+      'policy.schedules.localBlockIncremental',
+      /off or beta/,
+    ],
+    [
       'incrementals outliving their full',
       (p) => (p.schedules.incremental.retention = '8w'),
       'policy.schedules.incremental.retention',
@@ -205,5 +211,25 @@ describe('policy validation reports every problem with key, value and fix', () =
 
   it('accepts the shipped policy for every stack', () => {
     for (const stack of ['local', 'prod', 'dr']) expect(() => loadPolicy(ROOT, stack)).not.toThrow()
+  })
+})
+
+describe('local block incremental (pgBackRest 2.45 beta): off unless the policy says beta', async () => {
+  const { pgbackrestConf } = await import('../../runbooks/lib/sites/local/config-files.ts')
+  const { layout } = await import('../../runbooks/lib/sites/local/layout.ts')
+  const l = layout('/var/tmp/x/local', 26000, '/var/lib/postgresql')
+  const hosts = [{ dataDir: '/d1', port: 26001 }]
+  it('the declared policy leaves it off: no beta feature in pgbackrest.conf', () => {
+    const p = loadPolicy(ROOT, 'local')
+    expect(p.schedules.localBlockIncremental).toBe('off')
+    expect(pgbackrestConf(l, p, hosts)).not.toMatch(/beta=y|repo1-block|repo1-bundle/)
+  })
+  it('beta turns on repo1-bundle and repo1-block, with beta=y, for repo1 only', () => {
+    const p = loadPolicy(ROOT, 'local')
+    const conf = pgbackrestConf(l, { ...p, schedules: { ...p.schedules, localBlockIncremental: 'beta' } }, hosts)
+    expect(conf).toMatch(/^beta=y$/m)
+    expect(conf).toMatch(/^repo1-bundle=y$/m)
+    expect(conf).toMatch(/^repo1-block=y$/m)
+    expect(conf).not.toMatch(/repo2-block/)
   })
 })

@@ -117,13 +117,18 @@ ${queueMax}`
 }
 
 function repo1Section(layout: Layout, p: DrPolicy): string {
+  // block incremental: GA in 2.46+ (the cloud stacks turn it on), beta in the local 2.45: only when the policy says beta
+  const block =
+    p.schedules.localBlockIncremental === 'beta'
+      ? '# policy.schedules.localBlockIncremental: beta (pgBackRest 2.45 beta feature)\nbeta=y\nrepo1-bundle=y\nrepo1-block=y\n'
+      : ''
   return `# repo1: the primary backup storage ("local SSD"), retention from the DR policy
 repo1-type=posix
 repo1-path=${layout.pgbackrest.repo1}
 repo1-retention-full-type=count
 repo1-retention-full=${fullsRetained(p)}
 repo1-retention-diff=${diffsRetained(p)}
-`
+${block}`
 }
 
 function repo2Section(layout: Layout, p: DrPolicy): string {
