@@ -143,6 +143,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const cold = join(dir, 'cold')
   if (dir && postmasterPid(cold)) await new Postgres(run).stop(cold, 'immediate').catch(() => {})
+  rmSync(`/tmp/labdojo-cold-restore-${BASE + 60}`, { recursive: true, force: true }) // its socket directory
   await t?.cleanup()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })

@@ -187,9 +187,10 @@ describe('logical exports on a cloud stack (the export CronJob)', () => {
     expect(readdirSync(join(dir, 'export', 'labdojo-exports'))).toEqual(before)
   })
 
-  it("physical backups on a cloud stack are PGO's: exit 2 with the operator command", async () => {
+  it("physical backups on a cloud stack are asked of PGO: without the primary's kube context, refused before anything (exit 2)", async () => {
+    // test/integration/pgo-backup.test.ts asks PGO for real (through a kubectl stand-in)
     const r = await runbook('backup', ['--type', 'full', '--stack', 'prod', '--inventory', join(dir, 'prod.json')], env)
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/pgbackrest-backup/)
+    expect(r.stderr).toMatch(/names no kube context for the primary/)
   })
 })
