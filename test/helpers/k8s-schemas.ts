@@ -105,3 +105,18 @@ export function postgresClusterValidator() {
   )
   return crdValidator(crd, 'v1beta1')
 }
+
+/** The smallest PostgresCluster PGO's CRD accepts, with more pgBackRest settings merged in (a patch under test). */
+export function minimalPostgresCluster(pgbackrest: object = {}) {
+  const volumeClaimSpec = { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }
+  return {
+    apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
+    kind: 'PostgresCluster',
+    metadata: { name: 'labdojo' },
+    spec: {
+      postgresVersion: 15,
+      instances: [{ name: 'a', dataVolumeClaimSpec: volumeClaimSpec }],
+      backups: { pgbackrest: { repos: [{ name: 'repo1', volume: { volumeClaimSpec } }], ...pgbackrest } },
+    },
+  }
+}

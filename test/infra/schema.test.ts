@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { runProgram } from '../helpers/infra.ts'
-import { K8S_MODELS, crdValidator, schemaErrors } from '../helpers/k8s-schemas.ts'
+import { K8S_MODELS, crdValidator, minimalPostgresCluster, schemaErrors } from '../helpers/k8s-schemas.ts'
 
 const CRD = parse(
   readFileSync(
@@ -22,32 +22,7 @@ const validate = crdValidator(CRD, 'v1beta1')
 
 describe('the vendored CRD validates', () => {
   it('rejects what PGO rejects (a field it does not know, a wrong type, a missing required field)', () => {
-    const ok = {
-      apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
-      kind: 'PostgresCluster',
-      metadata: { name: 'x' },
-      spec: {
-        postgresVersion: 15,
-        instances: [
-          {
-            name: 'a',
-            dataVolumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-          },
-        ],
-        backups: {
-          pgbackrest: {
-            repos: [
-              {
-                name: 'repo1',
-                volume: {
-                  volumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-                },
-              },
-            ],
-          },
-        },
-      },
-    }
+    const ok = minimalPostgresCluster()
     expect(validate(ok), JSON.stringify(validate.errors)).toBe(true)
     expect(validate({ ...ok, spec: { ...ok.spec, postgresVersion: 'fifteen' } })).toBe(false)
     expect(validate({ ...ok, spec: { ...ok.spec, instances: undefined } })).toBe(false)

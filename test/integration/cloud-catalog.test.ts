@@ -25,7 +25,8 @@ import { Postgres, postmasterPid, query } from '../../runbooks/lib/adapters/post
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
-import { postgresClusterValidator } from '../helpers/k8s-schemas.ts'
+import { cloudInventory } from '../helpers/cloud-inventory.ts'
+import { minimalPostgresCluster, postgresClusterValidator } from '../helpers/k8s-schemas.ts'
 
 const BASE = 24200
 let t: TestSite
@@ -41,56 +42,23 @@ beforeAll(async () => {
   dir = mkdtempSync('/var/tmp/labdojo-cloud-catalog-test-')
   chmodSync(dir, 0o755) // the restored cluster's directory goes in here, the site user's
   inventory = join(dir, 'prod.json')
-  const node = (name: string, site: string, role: string, port: number) => ({
-    name,
-    site,
-    role,
-    host: '127.0.0.1',
-    port,
-    database: 'labdojo',
-    user: 'postgres',
-    kubeContext: `ctx-${name}`,
-    namespace: 'labdojo',
-  })
+  const repo = {
+    index: 2,
+    type: 's3',
+    path: '/pgbackrest',
+    bucket: BUCKET,
+    endpoint: `127.0.0.1:${l.ports.s3}`,
+    region: 'us-east-1',
+    encrypted: true,
+    site: 'primary',
+  }
+  const nodes = [
+    { name: 'primary', site: 'primary', role: 'primary', port: BASE + 1, kubeContext: 'ctx-primary' },
+    { name: 'hot', site: 'hot', role: 'standby', port: BASE + 2, kubeContext: 'ctx-hot' },
+  ] as const
   writeFileSync(
     inventory,
-    JSON.stringify({
-      inventory: {
-        stack: 'prod',
-        provider: 'aws',
-        sites: [
-          { name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] },
-          { name: 'hot', provider: 'aws', region: 'us-west-2', nodes: ['hot'] },
-        ],
-        nodes: [node('primary', 'primary', 'primary', BASE + 1), node('hot', 'hot', 'standby', BASE + 2)],
-        pgbackrest: {
-          stanza: STANZA,
-          repos: [
-            {
-              index: 2,
-              type: 's3',
-              path: '/pgbackrest',
-              bucket: BUCKET,
-              endpoint: `127.0.0.1:${l.ports.s3}`,
-              region: 'us-east-1',
-              encrypted: true,
-              site: 'primary',
-            },
-          ],
-        },
-        buckets: [],
-        keys: [],
-        healthChecks: [],
-        endpoint: {
-          kind: 'route53',
-          host: '127.0.0.1',
-          port: BASE,
-          database: 'labdojo',
-          zoneId: 'ZTEST1',
-          recordName: 'db.x.test',
-        },
-      },
-    }),
+    JSON.stringify(cloudInventory({ nodes: [...nodes], repos: [repo], endpointPort: BASE, stanza: STANZA })),
   )
   const s = readSecrets(l)
   env = {
@@ -431,19 +399,8 @@ esac
     expect(c.at(-1)).toMatch(/patch .*\{"restore":\{"enabled":false,"repoName":"repo1"\}/)
     // every patch is one PGO's CRD accepts
     const validate = postgresClusterValidator()
-    const volume = { volumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }
     for (const line of readFileSync(join(pgo, 'patches'), 'utf8').trim().split('\n')) {
-      const p = JSON.parse(line).spec.backups.pgbackrest
-      const cluster = {
-        apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
-        kind: 'PostgresCluster',
-        metadata: { name: 'labdojo' },
-        spec: {
-          postgresVersion: 15,
-          instances: [{ name: 'a', dataVolumeClaimSpec: volume.volumeClaimSpec }],
-          backups: { pgbackrest: { repos: [{ name: 'repo1', volume }], ...p } },
-        },
-      }
+      const cluster = minimalPostgresCluster(JSON.parse(line).spec.backups.pgbackrest)
       expect(validate(cluster), JSON.stringify(validate.errors)).toBe(true)
     }
     const rows = await query<{ note: string }>(

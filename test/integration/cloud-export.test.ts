@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http'
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, type TestSite } from '../helpers/site.ts'
+import { cloudInventory } from '../helpers/cloud-inventory.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { query, scramVerifier } from '../../runbooks/lib/adapters/postgres.ts'
 import { ObjectStore } from '../../runbooks/lib/adapters/object-store.ts'
@@ -59,36 +60,13 @@ beforeAll(async () => {
   })
   writeFileSync(
     join(dir, 'prod.json'),
-    JSON.stringify({
-      inventory: {
-        stack: 'prod',
-        provider: 'aws',
-        sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }],
-        nodes: [
-          {
-            name: 'primary',
-            site: 'primary',
-            role: 'primary',
-            host: '127.0.0.1',
-            port: BASE + 1,
-            database: 'labdojo',
-            user: 'postgres',
-          },
-        ],
-        pgbackrest: { stanza: 'db', repos: [repo(1, 'us-east-1'), repo(2, 'us-west-2')] },
-        buckets: [],
-        keys: [],
-        healthChecks: [],
-        endpoint: {
-          kind: 'route53',
-          host: '127.0.0.1',
-          port: BASE,
-          database: 'labdojo',
-          zoneId: 'ZTEST12345',
-          recordName: 'db.labdojo.test',
-        },
-      },
-    }),
+    JSON.stringify(
+      cloudInventory({
+        nodes: [{ name: 'primary', site: 'primary', role: 'primary', port: BASE + 1 }],
+        repos: [repo(1, 'us-east-1'), repo(2, 'us-west-2')],
+        endpointPort: BASE,
+      }),
+    ),
   )
   env = {
     ...t.env,

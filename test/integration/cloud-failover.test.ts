@@ -17,6 +17,7 @@ import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { ROOT } from '../helpers/site.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
+import { cloudInventory } from '../helpers/cloud-inventory.ts'
 
 const BASE = 26400
 let t: TestSite
@@ -60,49 +61,19 @@ beforeAll(async () => {
     `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\ncase "$*" in *ctx-primary*) echo 'Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout' >&2; exit 1;; esac\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
   )
   chmodSync(join(dir, 'kubectl'), 0o755)
-  const node = (name: string, site_: string, role: string, port: number, ctx: string) => ({
-    name,
-    site: site_,
-    role,
-    host: '127.0.0.1',
-    port,
-    database: 'labdojo',
-    user: 'postgres',
-    kubeContext: ctx,
-    namespace: 'labdojo',
-  })
   writeFileSync(
     join(dir, 'prod.json'),
-    JSON.stringify({
-      inventory: {
-        stack: 'prod',
-        provider: 'aws',
-        sites: [
-          { name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] },
-          { name: 'hot', provider: 'aws', region: 'us-west-2', nodes: ['hot'] },
-        ],
+    JSON.stringify(
+      cloudInventory({
         nodes: [
-          node('primary', 'primary', 'primary', BASE + 1, 'ctx-primary'),
-          node('hot', 'hot', 'standby', BASE + 2, 'ctx-hot'),
+          { name: 'primary', site: 'primary', role: 'primary', port: BASE + 1, kubeContext: 'ctx-primary' },
+          { name: 'hot', site: 'hot', role: 'standby', port: BASE + 2, kubeContext: 'ctx-hot' },
         ],
-        pgbackrest: {
-          stanza: 'db',
-          repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }],
-        },
-        buckets: [],
-        keys: [],
-        healthChecks: [],
-        endpoint: {
-          kind: 'route53',
-          host: '127.0.0.1',
-          port: BASE,
-          database: 'labdojo',
-          zoneId: 'ZTEST12345',
-          recordName: 'db.labdojo.test',
-          observer: { alarmName: 'db-primary-up', region: 'us-west-2' },
-        },
-      },
-    }),
+        repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }],
+        endpointPort: BASE,
+        endpoint: { observer: { alarmName: 'db-primary-up', region: 'us-west-2' } },
+      }),
+    ),
   )
   // the communication plan's channels: a local receiver, the URLs in a 0600 file (secrets)
   people = await WebhookReceiver.start()

@@ -9,45 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runbook } from '../helpers/site.ts'
-import { postgresClusterValidator } from '../helpers/k8s-schemas.ts'
+import { cloudInventory } from '../helpers/cloud-inventory.ts'
+import { minimalPostgresCluster, postgresClusterValidator } from '../helpers/k8s-schemas.ts'
 
 let dir = ''
 let env: Record<string, string> = {}
-const inventory = (kubeContext?: string) => ({
-  inventory: {
-    stack: 'prod',
-    provider: 'aws',
-    sites: [{ name: 'primary', provider: 'aws', region: 'us-east-1', nodes: ['primary'] }],
-    nodes: [
-      {
-        name: 'primary',
-        site: 'primary',
-        role: 'primary',
-        host: '127.0.0.1',
-        port: 1,
-        database: 'labdojo',
-        user: 'postgres',
-        ...(kubeContext ? { kubeContext } : {}),
-        namespace: 'labdojo',
-      },
-    ],
-    pgbackrest: {
-      stanza: 'db',
-      repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }],
-    },
-    buckets: [],
-    keys: [],
-    healthChecks: [],
-    endpoint: {
-      kind: 'route53',
-      host: '127.0.0.1',
-      port: 1,
-      database: 'labdojo',
-      zoneId: 'Z1',
-      recordName: 'db.x.test',
-    },
-  },
-})
+const inventory = (kubeContext?: string) =>
+  cloudInventory({
+    nodes: [{ name: 'primary', site: 'primary', role: 'primary', port: 1, kubeContext }],
+    repos: [{ index: 1, type: 's3', path: '/pgbackrest', encrypted: true, site: 'primary' }],
+    endpointPort: 1,
+  })
 
 beforeAll(() => {
   dir = mkdtempSync('/tmp/labdojo-pgo-backup-')
@@ -96,17 +68,7 @@ describe('backup.ts --type full --stack prod (asked of PGO)', () => {
   it("the patch is one PGO's CRD accepts", () => {
     const patch = JSON.parse(readFileSync(join(dir, 'patch.json'), 'utf8'))
     const validate = postgresClusterValidator()
-    const volume = { volumeClaimSpec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }
-    const cluster = {
-      apiVersion: 'postgres-operator.crunchydata.com/v1beta1',
-      kind: 'PostgresCluster',
-      metadata: { name: 'labdojo' },
-      spec: {
-        postgresVersion: 15,
-        instances: [{ name: 'a', dataVolumeClaimSpec: volume.volumeClaimSpec }],
-        backups: { pgbackrest: { repos: [{ name: 'repo1', volume }], ...patch.spec.backups.pgbackrest } },
-      },
-    }
+    const cluster = minimalPostgresCluster(patch.spec.backups.pgbackrest)
     expect(validate(cluster), JSON.stringify(validate.errors)).toBe(true)
   })
 

@@ -22,31 +22,22 @@ const noKubectl: Runner = async () => {
   throw new Error('kubectl must not run inside a pod')
 }
 
-beforeAll(async () => {
-  dir = mkdtempSync('/tmp/labdojo-kube-test-')
+/** A throw-away self-signed certificate for 127.0.0.1 (key.pem, ca.crt) in a directory. */
+function selfSigned(at: string): void {
+  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1']
   execFileSync(
     'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'ca.crt'),
-    ],
-    { stdio: 'ignore' },
+    ['req', '-x509', ...ec, ...subject, '-keyout', join(at, 'key.pem'), '-out', join(at, 'ca.crt')],
+    {
+      stdio: 'ignore',
+    },
   )
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync('/tmp/labdojo-kube-test-')
+  selfSigned(dir)
   writeFileSync(join(dir, 'token'), 'sa-token-0123456789\n', { mode: 0o600 })
   server = createServer(
     { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'ca.crt')) },
@@ -93,27 +84,7 @@ describe('kube.ts inside a pod', () => {
 
   it("another CA is refused: the server is not trusted without the pod's ca.crt", async () => {
     const other = mkdtempSync('/tmp/labdojo-kube-other-')
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-keyout',
-        join(other, 'key.pem'),
-        '-out',
-        join(other, 'ca.crt'),
-      ],
-      { stdio: 'ignore' },
-    )
+    selfSigned(other)
     writeFileSync(join(other, 'token'), 'x')
     process.env.LABDOJO_KUBE_SA_DIR = other
     try {

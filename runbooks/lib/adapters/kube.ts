@@ -62,35 +62,17 @@ export const inPlaceRestorePatch = (enabled: boolean, repoName: string, options?
 })
 
 /** Ask PGO to restore the cluster in place: describe the restore, then annotate with a new id. */
-export async function requestInPlaceRestore(
+export function requestInPlaceRestore(
   run: Runner,
   c: ClusterRef,
   r: { repoName: string; options: string[]; id: string },
 ): Promise<void> {
-  const at = [...contextArgs(c), '-n', c.namespace]
-  const patch = JSON.stringify(inPlaceRestorePatch(true, r.repoName, r.options))
-  await run('kubectl', [...at, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch], {
-    timeoutMs: 30_000,
-  })
-  await run(
-    'kubectl',
-    [...at, 'annotate', 'postgrescluster', c.name, '--overwrite', `${PGO_RESTORE_ANNOTATION}=${r.id}`],
-    {
-      timeoutMs: 30_000,
-    },
-  )
+  return patchAndAnnotate(run, c, inPlaceRestorePatch(true, r.repoName, r.options), PGO_RESTORE_ANNOTATION, r.id)
 }
 
 /** Turn the in-place restore off again once it has run. */
 export function disableInPlaceRestore(run: Runner, c: ClusterRef) {
-  const patch = JSON.stringify(inPlaceRestorePatch(false, 'repo1'))
-  return run(
-    'kubectl',
-    [...contextArgs(c), '-n', c.namespace, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch],
-    {
-      timeoutMs: 30_000,
-    },
-  )
+  return patch(run, c, inPlaceRestorePatch(false, 'repo1'))
 }
 
 /** PGO's documented annotation that starts the manual backup spec.backups.pgbackrest.manual describes. */
@@ -102,23 +84,12 @@ export const manualBackupPatch = (repoName: string, options: string[]) => ({
 })
 
 /** Ask PGO for a manual backup: describe it, then annotate the cluster with a new id (from a workstation). */
-export async function requestManualBackup(
+export function requestManualBackup(
   run: Runner,
   c: ClusterRef,
   b: { repoName: string; options: string[]; id: string },
 ): Promise<void> {
-  const patch = JSON.stringify(manualBackupPatch(b.repoName, b.options))
-  const at = [...contextArgs(c), '-n', c.namespace]
-  await run('kubectl', [...at, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch], {
-    timeoutMs: 30_000,
-  })
-  await run(
-    'kubectl',
-    [...at, 'annotate', 'postgrescluster', c.name, '--overwrite', `${PGO_BACKUP_ANNOTATION}=${b.id}`],
-    {
-      timeoutMs: 30_000,
-    },
-  )
+  return patchAndAnnotate(run, c, manualBackupPatch(b.repoName, b.options), PGO_BACKUP_ANNOTATION, b.id)
 }
 
 const PGO_PATH = (ns: string, name: string) =>
@@ -162,7 +133,21 @@ function apiGet(api: NonNullable<ReturnType<typeof inCluster>>, path: string, ti
   })
 }
 
-const contextArgs = (c: ClusterRef) => (c.context ? ['--context', c.context] : [])
+/** kubectl against one cluster's namespace, from a workstation (the node's kube context). */
+function kubectl(run: Runner, c: ClusterRef, args: string[], timeoutMs = 30_000) {
+  return run('kubectl', [...(c.context ? ['--context', c.context] : []), '-n', c.namespace, ...args], { timeoutMs })
+}
+
+/** A merge patch of the PostgresCluster. */
+function patch(run: Runner, c: ClusterRef, body: object, timeoutMs = 30_000) {
+  return kubectl(run, c, ['patch', 'postgrescluster', c.name, '--type', 'merge', '-p', JSON.stringify(body)], timeoutMs)
+}
+
+/** PGO's request pattern: describe the job in the spec, then annotate the cluster with a new id. */
+async function patchAndAnnotate(run: Runner, c: ClusterRef, body: object, annotation: string, id: string) {
+  await patch(run, c, body)
+  await kubectl(run, c, ['annotate', 'postgrescluster', c.name, '--overwrite', `${annotation}=${id}`])
+}
 
 export async function getPostgresCluster(
   run: Runner,
@@ -171,42 +156,21 @@ export async function getPostgresCluster(
 ): Promise<PostgresClusterObject> {
   const api = inCluster()
   if (api) return (await apiGet(api, PGO_PATH(c.namespace, c.name), timeoutMs)) as PostgresClusterObject
-  const r = await run(
-    'kubectl',
-    [...contextArgs(c), '-n', c.namespace, 'get', 'postgrescluster', c.name, '-o', 'json'],
-    {
-      timeoutMs,
-    },
-  )
+  const r = await kubectl(run, c, ['get', 'postgrescluster', c.name, '-o', 'json'], timeoutMs)
   return JSON.parse(r.stdout) as PostgresClusterObject
 }
 
 /** PGO's documented shutdown (spec.shutdown: true): every instance of the cluster stops (a fence for a deposed primary). */
 export function shutdownCluster(run: Runner, c: ClusterRef) {
-  return run(
-    'kubectl',
-    [
-      ...contextArgs(c),
-      '-n',
-      c.namespace,
-      'patch',
-      'postgrescluster',
-      c.name,
-      '--type',
-      'merge',
-      '-p',
-      '{"spec":{"shutdown":true}}',
-    ],
-    { timeoutMs: 30_000 },
-  )
+  return patch(run, c, { spec: { shutdown: true } })
 }
 
 /** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false (from a workstation). */
 export function promoteStandbyCluster(run: Runner, c: ClusterRef) {
-  const patch = '{"spec":{"standby":{"enabled":false}}}'
-  return run(
-    'kubectl',
-    [...contextArgs(c), '-n', c.namespace, 'patch', 'postgrescluster', c.name, '--type', 'merge', '-p', patch],
-    { timeoutMs: 60_000 },
-  )
+  return patch(run, c, { spec: { standby: { enabled: false } } }, 60_000)
+}
+
+/** The PGO cluster (always named labdojo) an inventory node runs in. */
+export function clusterOf(n: { kubeContext?: string; namespace?: string }): ClusterRef {
+  return { context: n.kubeContext, namespace: n.namespace ?? 'labdojo', name: 'labdojo' }
 }

@@ -2,9 +2,24 @@
  * Waiting for a job PGO runs on our request (a manual backup, an in-place restore): its status
  * for our id, until finished. Succeeded or failed is PGO's answer, never assumed.
  */
+import { inputError } from '../../../core/errors.ts'
+import type { Inventory, PgNode } from '../../../core/inventory.ts'
 import type { Runner } from '../adapters/exec.ts'
-import { getPostgresCluster, type ClusterRef, type ManualBackupStatus } from '../adapters/kube.ts'
+import { clusterOf, getPostgresCluster, type ClusterRef, type ManualBackupStatus } from '../adapters/kube.ts'
 import { waitFor } from '../adapters/process.ts'
+
+/** The primary's PGO cluster, which takes manual backups and in-place restores: refused without its kube context. */
+export function primaryCluster(inv: Inventory): { node: PgNode; ref: ClusterRef } {
+  const node = inv.nodes.find((n) => n.role === 'primary')
+  if (!node?.kubeContext)
+    throw inputError(
+      'inventory',
+      inv.stack,
+      'names no kube context for the primary',
+      'export the primary with its kubeContext',
+    )
+  return { node, ref: clusterOf(node) }
+}
 
 export async function awaitPgoJob(
   run: Runner,

@@ -131,6 +131,7 @@ export class AuditLog {
     this.record(action, 'start', details)
     const outer = progress.current
     progress.current = action
+    progress.failedIn = undefined // a failure some earlier step's caller handled is not what stops the run
     try {
       const out = await fn()
       this.record(action, 'ok', details)

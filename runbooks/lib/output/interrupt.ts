@@ -23,7 +23,7 @@ export const progress = {
   current: undefined as string | undefined,
   /** the step a signal stopped (before it started, or inside it at a wait) */
   stoppedIn: undefined as string | undefined,
-  /** the innermost step that failed (an error, not a signal) */
+  /** the innermost step that failed since the last step began (an error, not a signal) */
   failedIn: undefined as string | undefined,
   /** how to finish from where the procedure now is, when that differs from the runbook's usual advice */
   resume: undefined as string | undefined,

@@ -5,12 +5,11 @@
  * job to finish, reading status.pgbackrest.manualBackup for that id. Succeeded or failed, the
  * answer is PGO's, not assumed.
  */
-import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { requestManualBackup, type ManualBackupStatus } from '../../adapters/kube.ts'
 import { stamp } from '../../adapters/process.ts'
-import { awaitPgoJob } from '../pgo-job.ts'
+import { awaitPgoJob, primaryCluster } from '../pgo-job.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 
@@ -29,15 +28,7 @@ export async function pgoBackup(
   audit: AuditLog,
   o: { pollMs?: number; timeoutMs?: number } = {},
 ): Promise<PgoBackupRecord> {
-  const primary = inv.nodes.find((n) => n.role === 'primary')
-  if (!primary?.kubeContext)
-    throw inputError(
-      'inventory',
-      inv.stack,
-      'names no kube context for the primary',
-      'export the primary with its kubeContext',
-    )
-  const ref = { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' }
+  const { ref } = primaryCluster(inv)
   const repo = 'repo1' // PGO's repo of the primary's vault (the others are copies, not written by PGO)
   const id = `labdojo-${type}-${stamp()}`
   const t0 = Date.now()

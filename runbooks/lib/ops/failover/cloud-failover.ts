@@ -20,7 +20,7 @@ import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
 import { progress } from '../../output/interrupt.ts'
-import { promoteStandbyCluster, shutdownCluster } from '../../adapters/kube.ts'
+import { clusterOf, promoteStandbyCluster, shutdownCluster } from '../../adapters/kube.ts'
 import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
 import { notifyFailover } from './notify-failover.ts'
 
@@ -113,13 +113,7 @@ export async function cloudFailover(
   progress.resume =
     `DNS already names ${candidate.name}: clients no longer reach ${from}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
     `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
-  await audit.step(`promote ${candidate.name}`, () =>
-    promoteStandbyCluster(run, {
-      context: candidate.kubeContext,
-      namespace: candidate.namespace ?? 'labdojo',
-      name: 'labdojo',
-    }),
-  )
+  await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, clusterOf(candidate)))
   await waitFor(
     `${candidate.name} to accept writes`,
     async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
@@ -154,12 +148,11 @@ function dryRunReport(from: string, to: string, plan: string[]): CloudFailoverRe
  */
 async function fenceOldPrimary(run: Runner, primary: PgNode | undefined, audit: AuditLog): Promise<string> {
   if (!primary?.kubeContext) return 'not attempted: the inventory names no kube context for the old primary'
-  const ref = { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' }
+  const ref = clusterOf(primary)
   try {
     await audit.step(`fence ${primary.name} through PGO (spec.shutdown=true)`, () => shutdownCluster(run, ref))
     return 'its cluster was shut down through PGO (spec.shutdown=true)'
   } catch (e) {
-    progress.failedIn = undefined // handled here (said below): not the failure that stops the run
     const why = (e as Error).message.split('\n').filter(Boolean).slice(0, 2).join(' | ')
     log.warn(
       `could NOT shut ${primary.name}'s cluster down through its API (${why}): only DNS fences it now; a client that connects to it directly can still write until it is shut down — when its region answers: kubectl --context ${ref.context} -n ${ref.namespace} patch postgrescluster labdojo --type merge -p '{"spec":{"shutdown":true}}'`,

@@ -12,7 +12,7 @@ import type { Inventory, PgNode } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { lsnDiff } from '../../../../core/wal.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { getPostgresCluster, inCluster, type ClusterRef } from '../../adapters/kube.ts'
+import { clusterOf, getPostgresCluster, inCluster, type ClusterRef } from '../../adapters/kube.ts'
 import { archiveFacts, archiverView, replicationView } from '../../adapters/pg-views.ts'
 import { probe, type NodeStatus } from '../../adapters/postgres.ts'
 import { cloudCatalog } from '../catalog/cloud-catalog.ts'
@@ -114,7 +114,7 @@ export function clustersToRead(inv: Inventory, env = process.env): ClusterRef[] 
   const nodes = inCluster(env)
     ? inv.nodes.filter((n) => n.site === env.LABDOJO_SITE).map((n) => ({ ...n, kubeContext: undefined }))
     : inv.nodes.filter((n) => n.kubeContext)
-  const refs = nodes.map((n) => ({ context: n.kubeContext, namespace: n.namespace ?? 'labdojo', name: 'labdojo' }))
+  const refs = nodes.map(clusterOf)
   return refs.filter((r, i) => refs.findIndex((x) => x.context === r.context && x.namespace === r.namespace) === i)
 }
 

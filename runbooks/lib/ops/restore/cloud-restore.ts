@@ -8,8 +8,8 @@
  * the site user (trust: only that user and root reach it), fetches WAL with the vault's
  * credentials from a 0600 file removed after promotion, and must accept a write before it counts.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
@@ -23,8 +23,9 @@ import { Postgres, postmasterPid, probe, query } from '../../adapters/postgres.t
 import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import { emptyDir, reachedFromLog, RecoveryStopped, recoveryFailureIn, waitForRecovery } from './cluster.ts'
-import { planText, type RestoreReport } from './plan.ts'
+import { emptyDir, RecoveryStopped, recoveryFailureIn, waitForRecovery } from './cluster.ts'
+import { insideDataDirectory, planText, requireNewDirectory, type RestoreReport } from './plan.ts'
+import { newClusterReport } from './new-cluster.ts'
 
 export interface CloudRestoreOptions {
   target: RecoveryTarget
@@ -70,17 +71,9 @@ export const CLOUD_RESTORE_PORTS = { first: 55432, last: 55531 }
 export async function validateCloudRestore(o: CloudRestoreOptions): Promise<{ into: string; port: number }> {
   const example = '--into /var/lib/postgresql/cold-restore'
   if (!o.into) throw inputError('--into', undefined, 'is required on a cloud stack (a new or empty directory)', example)
-  if (!o.into.startsWith('/')) throw inputError('--into', o.into, 'must be an absolute path', example)
-  if (existsSync(o.into) && readdirSync(o.into).length > 0)
-    throw inputError(
-      '--into',
-      o.into,
-      'is not empty; a restore never writes over existing files',
-      'pass a new or empty directory',
-    )
-  for (let p = dirname(o.into); p !== dirname(p); p = dirname(p))
-    if (existsSync(join(p, 'PG_VERSION')))
-      throw inputError('--into', o.into, `is inside the PostgreSQL data directory ${p}`, example)
+  requireNewDirectory(o.into, example)
+  const clash = insideDataDirectory(o.into)
+  if (clash) throw inputError('--into', o.into, clash, example)
   if (o.port !== undefined) {
     if (!(await portFree(o.port)))
       throw inputError('--port', o.port, `127.0.0.1:${o.port} is already in use`, 'pick a free port')
@@ -227,19 +220,12 @@ function cloudReport(
   d: { dir: string; port: number; socketDir: string; logFile: string },
   timings: Record<string, number>,
 ): RestoreReport {
+  const connect = `sudo -u postgres psql -h ${d.socketDir} -p ${d.port} (or -h 127.0.0.1 with a restored role's password)`
+  const r = newClusterReport(plan, d.dir, d.port, d.logFile, timings, connect)
   return {
-    mode: 'new-cluster',
-    target: describeTarget(plan.target),
-    repo: plan.repo,
-    backup: plan.backup.label,
-    backupType: plan.backup.type,
-    dataDir: d.dir,
-    port: d.port,
-    connect: `sudo -u postgres psql -h ${d.socketDir} -p ${d.port} (or -h 127.0.0.1 with a restored role's password)`,
-    reached: reachedFromLog(existsSync(d.logFile) ? readFileSync(d.logFile, 'utf8') : ''),
-    timings,
+    ...r,
     notes: [
-      ...plan.notes,
+      ...r.notes,
       `server log: ${d.logFile}`,
       'the erasure ledger is not re-applied on a cloud restore (no ledger is kept for cloud stacks yet): purge erased people before this cluster serves anyone',
     ],

@@ -95,12 +95,14 @@ async function serve(site: LocalSite, port: number, audit: AuditLog): Promise<{ 
   return erased
 }
 
-function newClusterReport(
+/** The report of a restore into a new cluster (the local site's and the cold site's path alike). */
+export function newClusterReport(
   plan: RestorePlan,
   dir: string,
   port: number,
   logFile: string,
   timings: Record<string, number>,
+  connect = `psql -h 127.0.0.1 -p ${port} -U postgres ${DATABASE}`,
 ): RestoreReport {
   return {
     mode: 'new-cluster',
@@ -110,7 +112,7 @@ function newClusterReport(
     backupType: plan.backup.type,
     dataDir: dir,
     port,
-    connect: `psql -h 127.0.0.1 -p ${port} -U postgres ${DATABASE}`,
+    connect,
     reached: reachedFromLog(readFileSync(logFile, 'utf8')),
     timings,
     notes: plan.notes,

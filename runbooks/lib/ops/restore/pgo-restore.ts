@@ -22,7 +22,7 @@ import { probe, query } from '../../adapters/postgres.ts'
 import { stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { progress } from '../../output/interrupt.ts'
-import { awaitPgoJob } from '../pgo-job.ts'
+import { awaitPgoJob, primaryCluster } from '../pgo-job.ts'
 import { rmSync } from 'node:fs'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { log } from '../../output/log.ts'
@@ -38,24 +38,9 @@ export function pgoRestoreOptions(plan: RestorePlan): string[] {
   ]
 }
 
-export function pgoRestoreRef(inv: Inventory) {
-  const primary = inv.nodes.find((n) => n.role === 'primary')
-  if (!primary?.kubeContext)
-    throw inputError(
-      'inventory',
-      inv.stack,
-      'names no kube context for the primary',
-      'export the primary with its kubeContext',
-    )
-  return {
-    node: primary,
-    ref: { context: primary.kubeContext, namespace: primary.namespace ?? 'labdojo', name: 'labdojo' },
-  }
-}
-
 /** What the run would do, in words and as the patch itself (the dry run prints it). */
 export function pgoRestoreText(inv: Inventory, plan: RestorePlan): string {
-  const { ref } = pgoRestoreRef(inv)
+  const { ref } = primaryCluster(inv)
   const patch = JSON.stringify(inPlaceRestorePatch(true, 'repo1', pgoRestoreOptions(plan)))
   return [
     `in-place restore of stack ${inv.stack} by PGO (cluster ${ref.name} in ${ref.context}/${ref.namespace}):`,
@@ -72,7 +57,7 @@ export async function pgoRestoreInPlace(
   audit: AuditLog,
   o: { pollMs?: number } = {},
 ): Promise<{ id: string; job: ManualBackupStatus; seconds: number }> {
-  const { node, ref } = pgoRestoreRef(inv)
+  const { node, ref } = primaryCluster(inv)
   const id = `labdojo-restore-${stamp()}`
   const t0 = Date.now()
   await audit.step(`ask PGO to restore ${ref.name} in place (${id})`, () =>
@@ -127,7 +112,7 @@ export async function cloudRestoreInPlace(
       "PGO restores from the primary's own repo (repo1)",
       'drop --repo, or restore that repo into a new cluster here (--into DIR)',
     )
-  const { node } = pgoRestoreRef(inv)
+  const { node } = primaryCluster(inv)
   const repo1 = cloudRepos(inv).filter((r) => r.index === 1)
   if (!repo1.length)
     throw inputError('inventory', inv.stack, 'has no cloud repo 1 (the vault PGO restores from)', 'fix the inventory')

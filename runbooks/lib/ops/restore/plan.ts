@@ -49,8 +49,8 @@ const within = (path: string, parent: string) => path === parent || path.startsW
 export function protectedPathClash(site: LocalSite, into: string): string | undefined {
   const dir = resolve(into)
   const { layout } = site
-  for (let p = dirname(dir); p !== dirname(p); p = dirname(p))
-    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
+  const inData = insideDataDirectory(dir)
+  if (inData) return inData
   const guarded: [string, string][] = [
     ...NODE_NAMES.map((n): [string, string] => [layout.node(n).data, `${n}'s data directory`]),
     [layout.pgbackrest.repo1, 'repo1'],
@@ -66,6 +66,25 @@ export function protectedPathClash(site: LocalSite, into: string): string | unde
   return undefined
 }
 
+/** A restore never lands inside a PostgreSQL data directory (a cluster in a live primary's pg_tblspc breaks its backups). */
+export function insideDataDirectory(into: string): string | undefined {
+  for (let p = dirname(resolve(into)); p !== dirname(p); p = dirname(p))
+    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
+  return undefined
+}
+
+/** --into: an absolute path to a new or empty directory (a restore never writes over files). */
+export function requireNewDirectory(into: string, example: string): void {
+  if (!into.startsWith('/')) throw inputError('--into', into, 'must be an absolute path', example)
+  if (existsSync(into) && readdirSync(into).length > 0)
+    throw inputError(
+      '--into',
+      into,
+      'is not empty; a restore never writes over existing files',
+      'pass a new or empty directory',
+    )
+}
+
 async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<void> {
   if (o.inPlace && (o.into || o.port))
     throw inputError(
@@ -75,15 +94,7 @@ async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<
       'drop --into/--port, or drop --in-place to restore into a new cluster',
     )
   if (o.into !== undefined) {
-    if (!o.into.startsWith('/'))
-      throw inputError('--into', o.into, 'must be an absolute path', `e.g. --into ${site.layout.scratchDir}/my-restore`)
-    if (existsSync(o.into) && readdirSync(o.into).length > 0)
-      throw inputError(
-        '--into',
-        o.into,
-        'is not empty; a restore never writes over existing files',
-        'pass a new or empty directory',
-      )
+    requireNewDirectory(o.into, `e.g. --into ${site.layout.scratchDir}/my-restore`)
     const clash = protectedPathClash(site, o.into)
     if (clash)
       throw inputError(
