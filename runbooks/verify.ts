@@ -25,7 +25,7 @@ const spec = {
   summary:
     'prove backups restorable: restore each into a scratch cluster at the exact LSN the warm standby is paused at, compare every table, check structure and the tier-1 objectives; every proof goes to the evidence ledger',
   usage:
-    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--keep] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
+    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--heapallindexed] [--keep] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -39,6 +39,10 @@ const spec = {
       help: "prove the application tree's snapshots instead (every class of policy.files, newest snapshot)",
     },
     keep: { type: 'boolean', help: 'keep the scratch cluster (stopped on failure, running on success) for inspection' },
+    heapallindexed: {
+      type: 'boolean',
+      help: 'also look every heap row up in every index (pg_amcheck --heapallindexed): finds an index missing entries; re-reads each table once per index',
+    },
     json: { type: 'boolean', help: 'machine-readable output' },
   },
 } as const
@@ -55,7 +59,8 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const catalogs = await readCatalogs(site, repo ? [repo] : available)
   const backups = selectBackups(catalogs, selector, site.layout.evidenceFile)
   const hooks = siteWebhooks(site)
-  const proofs = await verifyBackups(site, catalogs, backups, { keep: !!flags.keep }, ctx.audit)
+  const checks = { keep: !!flags.keep, heapAllIndexed: !!flags.heapallindexed }
+  const proofs = await verifyBackups(site, catalogs, backups, checks, ctx.audit)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(site.policy, hooks, `the proof of ${p.backup} (repo ${p.repo})`, p.reason)
   if (flags.json) printJson({ proofs })
@@ -75,7 +80,8 @@ async function proveCloudRun(ctx: StackContext, flags: Record<string, string | b
   const repos = ctx.inventory.pgbackrest.repos.map((r) => r.index)
   const repo = flags.repo === 'all' ? undefined : parseRepo(flags.repo as string | undefined, repos)
   const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
-  const proofs = await verifyCloudRepos(run, ctx.inventory, { repo }, ctx.audit)
+  const checks = { repo, heapAllIndexed: !!flags.heapallindexed }
+  const proofs = await verifyCloudRepos(run, ctx.inventory, checks, ctx.audit)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(ctx.policy, hooks, `the proof of repo ${p.repo} of stack ${ctx.stack}`, p.reason)
   if (flags.json) printJson({ stack: ctx.stack, proofs })
@@ -88,10 +94,16 @@ async function proveFilesRun(flags: {
   json?: boolean
   backup?: string
   keep?: boolean
+  heapallindexed?: boolean
   stack?: string
 }) {
-  if (flags.backup || flags.keep)
-    throw inputError('--files', true, 'proves the newest snapshot of each class', 'drop --backup and --keep')
+  if (flags.backup || flags.keep || flags.heapallindexed)
+    throw inputError(
+      '--files',
+      true,
+      'proves the newest snapshot of each class',
+      'drop --backup, --keep and --heapallindexed',
+    )
   const ctx = await loadStack('verify.ts', flags, { lock: true })
   const site = requireLocal(ctx, 'verify.ts')
   const repos = flags.repo === undefined || flags.repo === 'all' ? undefined : [parseRepo(flags.repo, [1, 2])!]

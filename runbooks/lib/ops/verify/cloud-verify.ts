@@ -18,7 +18,7 @@ import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
 import { cloudRestoreNew, coldSocketDir, userDatabase, validateCloudRestore } from '../restore/cloud-restore.ts'
-import { checkStructure, structureProblems, type StructureReport } from './structure.ts'
+import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
 
 export interface CloudProof {
   repo: number
@@ -33,21 +33,28 @@ export interface CloudProof {
 export async function verifyCloudRepos(
   run: Runner,
   inv: Inventory,
-  o: { repo?: number },
+  o: { repo?: number } & StructureOptions,
   audit: AuditLog,
 ): Promise<CloudProof[]> {
   const repos = cloudRepos(inv).filter((r) => o.repo === undefined || r.index === o.repo)
   const c = cloudRepoConfig(run, inv, repos, { secretsOnDisk: true })
   try {
     const out: CloudProof[] = []
-    for (const r of repos) out.push(await proveRepo(run, inv, r.index, c, audit))
+    for (const r of repos) out.push(await proveRepo(run, inv, r.index, c, audit, o))
     return out
   } finally {
     rmSync(c.dir, { recursive: true, force: true })
   }
 }
 
-async function proveRepo(run: Runner, inv: Inventory, repo: number, c: CloudRepoConfig, audit: AuditLog) {
+async function proveRepo(
+  run: Runner,
+  inv: Inventory,
+  repo: number,
+  c: CloudRepoConfig,
+  audit: AuditLog,
+  checks: StructureOptions,
+) {
   const p: CloudProof = {
     repo,
     backup: null,
@@ -82,7 +89,7 @@ async function proveRepo(run: Runner, inv: Inventory, repo: number, c: CloudRepo
     p.untilFirstWriteSeconds = report.timings.untilFirstWriteSeconds ?? null
     const conn = { host: coldSocketDir(dest.port), port: dest.port, database: 'postgres', user: 'postgres' }
     p.structure = await audit.step(`structure of ${plan.backup.label} from repo${repo}`, async () =>
-      checkStructure(run, { ...conn, database: await userDatabase(conn) }),
+      checkStructure(run, { ...conn, database: await userDatabase(conn) }, checks),
     )
     const problems = structureProblems(p.structure)
     p.verdict = problems.length ? 'failed' : 'proven'

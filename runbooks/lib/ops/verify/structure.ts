@@ -5,35 +5,39 @@
  */
 import { pgBin, query, type Conn } from '../../adapters/postgres.ts'
 import type { Runner } from '../../adapters/exec.ts'
+import { CHECK_PARALLELISM } from './fingerprint.ts'
 
 export interface StructureReport {
-  /** null: not run yet (a held restore without the amcheck extension is checked after promotion) */
-  amcheck: string[] | null
+  amcheck: string[]
   foreignKeys: string[]
   sequences: string[]
   checksums: string[]
 }
 
 export const structureProblems = (s: StructureReport): string[] => [
-  ...(s.amcheck ?? ['pg_amcheck did not run']),
+  ...s.amcheck,
   ...s.foreignKeys,
   ...s.sequences,
   ...s.checksums,
 ]
 
-/**
- * On a cluster held read-only in recovery (`heldInRecovery`), pg_amcheck runs only if the
- * amcheck extension came with the backup (nothing can be installed there) and without
- * --parent-check (it needs a lock recovery forbids); otherwise it is left for after promotion.
- */
+export interface StructureOptions {
+  /**
+   * pg_amcheck --heapallindexed as well: every heap row looked up in every index (an index
+   * missing entries, which its own structure does not show). It re-reads each table once per
+   * index: measured at scale 1 (1.3 GiB), 0.78 s against 0.29 s for the heap and B-tree checks.
+   */
+  heapAllIndexed?: boolean
+}
+
+/** Every check of a promoted cluster, run side by side. */
 export async function checkStructure(
   run: Runner,
   c: Conn & { database: string },
-  o: { heldInRecovery: boolean } = { heldInRecovery: false },
+  o: StructureOptions = {},
 ): Promise<StructureReport> {
-  const amcheckHere = !o.heldInRecovery || (await hasAmcheck(c))
   const [amcheck, foreignKeys, sequences, checksums] = await Promise.all([
-    amcheckHere ? amcheckProblems(run, c, o.heldInRecovery) : null,
+    amcheckProblems(run, c, o),
     orphanProblems(c),
     sequenceProblems(c),
     checksumProblems(c),
@@ -41,18 +45,19 @@ export async function checkStructure(
   return { amcheck, foreignKeys, sequences, checksums }
 }
 
-const hasAmcheck = async (c: Conn) =>
-  (await query<{ n: number }>(c, `SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'amcheck'`))[0]!.n > 0
-
-/** pg_amcheck: every table's heap, and every B-tree index checked against its heap. */
+/**
+ * pg_amcheck: every table's heap (tuples, TOAST pointers) and every B-tree index (key order
+ * within and across levels: --parent-check); with `heapAllIndexed`, each index against its heap.
+ */
 export async function amcheckProblems(
   run: Runner,
   c: Conn & { database: string },
-  inRecovery = false,
+  o: StructureOptions = {},
 ): Promise<string[]> {
   const args = ['-h', c.host, '-p', String(c.port), '-U', c.user ?? 'postgres', '--no-password']
-  const mode = inRecovery ? ['--heapallindexed'] : ['--install-missing', '--heapallindexed', '--parent-check']
-  const r = await run(pgBin('pg_amcheck'), [...args, ...mode, '-d', c.database], {
+  const mode = ['--install-missing', '--parent-check', ...(o.heapAllIndexed ? ['--heapallindexed'] : [])]
+  const jobs = `--jobs=${CHECK_PARALLELISM}`
+  const r = await run(pgBin('pg_amcheck'), [...args, ...mode, jobs, '-d', c.database], {
     asSiteUser: true,
     nothrow: true,
     timeoutMs: 4 * 3600_000,

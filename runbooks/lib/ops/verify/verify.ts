@@ -9,7 +9,7 @@ import { readEvidence } from '../../output/evidence.ts'
 import { recordEvidence } from '../evidence/ledger.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import { proveBackup, type Proof } from './prove.ts'
+import { proveBackup, type Proof, type ProofOptions } from './prove.ts'
 
 export type BackupSelector = { kind: 'latest' } | { kind: 'pending' } | { kind: 'label'; label: string }
 
@@ -60,7 +60,7 @@ export async function verifyBackups(
   site: LocalSite,
   catalogs: RepoCatalog[],
   backups: CatalogBackup[],
-  o: { keep: boolean },
+  o: ProofOptions,
   audit: AuditLog,
 ): Promise<Proof[]> {
   const proofs: Proof[] = []

@@ -237,13 +237,13 @@ async function ensureDataSet(site: SiteHandle, state: SiteState): Promise<Change
   return `loaded the LabDojo data set (scale ${state.scale})`
 }
 
-/** Proofs check restores held read-only, where no extension can be installed: the primary carries amcheck. */
+/** The primary carries amcheck, so standbys and held restores (read-only: nothing can be installed there) can be checked too. */
 async function ensureAmcheck(site: SiteHandle, state: SiteState): Promise<Change | undefined> {
   const conn = site.conn(state.primary)
   const sql = `SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'amcheck'`
   if ((await query<{ n: number }>(conn, sql))[0]!.n) return undefined
   await query(conn, 'CREATE EXTENSION IF NOT EXISTS amcheck')
-  return 'installed the amcheck extension (proofs check a held restore with it; backups from now on carry it)'
+  return 'installed the amcheck extension (standbys and backups from now on carry it)'
 }
 
 async function dataSetLoaded(site: SiteHandle, node: NodeName): Promise<boolean> {
