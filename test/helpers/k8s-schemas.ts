@@ -120,3 +120,18 @@ export function minimalPostgresCluster(pgbackrest: object = {}) {
     },
   }
 }
+
+/** A JSON merge patch (RFC 7386) applied to a copy of `target`: what the API server stores. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as object) } : {}
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k]
+    else out[k] = mergePatch(out[k], v)
+  }
+  return out
+}
+
+/** The minimal PostgresCluster with a merge patch applied (each patch a runbook sends is validated this way). */
+export const patchedPostgresCluster = (patch: object) => mergePatch(minimalPostgresCluster(), patch)

@@ -42,7 +42,10 @@ export interface ManualBackupStatus {
 
 export interface PostgresClusterObject {
   metadata: { name: string; namespace: string }
-  spec?: { standby?: { enabled?: boolean } }
+  spec?: {
+    standby?: { enabled?: boolean }
+    patroni?: { dynamicConfiguration?: { postgresql?: { pg_hba?: string[] } } }
+  }
   status?: {
     pgbackrest?: {
       scheduledBackups?: ScheduledBackupStatus[]
@@ -73,6 +76,19 @@ export function requestInPlaceRestore(
 /** Turn the in-place restore off again once it has run. */
 export function disableInPlaceRestore(run: Runner, c: ClusterRef) {
   return patch(run, c, inPlaceRestorePatch(false, 'repo1'))
+}
+
+/**
+ * pg_hba rules through Patroni's dynamic configuration. PGO writes them after its own mandatory
+ * rules (replication, the local postgres user) and leaves its defaults out while any are set;
+ * null removes them (PGO's defaults come back). Patroni writes pg_hba.conf and reloads.
+ */
+export const hbaPatch = (rules: string[] | null) => ({
+  spec: { patroni: { dynamicConfiguration: { postgresql: { pg_hba: rules } } } },
+})
+
+export function setHba(run: Runner, c: ClusterRef, rules: string[] | null) {
+  return patch(run, c, hbaPatch(rules))
 }
 
 /** PGO's documented annotation that starts the manual backup spec.backups.pgbackrest.manual describes. */

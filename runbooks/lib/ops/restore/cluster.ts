@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
-import { postmasterPid, query } from '../../adapters/postgres.ts'
+import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { nextSegment, segmentName } from '../../../../core/wal.ts'
@@ -91,12 +91,17 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
 /** The restored cluster holds the LabDojo tables and answers; `write` also proves it accepts a write. */
 export async function verifyTables(port: number, passfile: string, write = false): Promise<void> {
   const conn = { host: '127.0.0.1', port, database: DATABASE, passfile }
+  await requireTables(conn)
+  if (write) await query(conn, 'SELECT txid_current()') // assigns an xid: needs a writable server
+}
+
+/** Every table of the platform is there, and users reads. */
+export async function requireTables(conn: Conn): Promise<void> {
   const rows = await query<{ t: string }>(conn, `SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`)
   const tables = rows.map((r) => r.t)
   const missing = LABDOJO_TABLES.filter((t) => !tables.includes(t))
   if (missing.length) throw new Error(`the restored cluster lacks tables ${missing.join(', ')}`)
   await query(conn, 'SELECT count(*) FROM users')
-  if (write) await query(conn, 'SELECT txid_current()') // assigns an xid: needs a writable server
 }
 
 /** Has a cluster replayed up to an LSN. */

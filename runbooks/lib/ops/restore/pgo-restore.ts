@@ -3,22 +3,28 @@
  * cluster (spec.backups.pgbackrest.restore: enabled, repo, options; then the pgbackrest-restore
  * annotation with a new id). Before anything irreversible: the target is planned against the
  * vault's own catalog (same choice of backup set and window checks as locally; the plan pins the
- * set), the dry run prints exactly what would be patched, and a person confirms. After PGO's job:
- * the restore is switched off again (no later annotation repeats it), and the primary must answer
- * as a primary and take a write before the run says done. PGO brings the pods back itself, so
- * clients reach the restored data as soon as it serves: the verification follows, it cannot precede.
+ * set), the dry run prints exactly what would be patched, and a person confirms. Then the cluster
+ * is closed to clients (a pg_hba gate, outside the data, seen loaded) so that nobody reaches the
+ * restored data before it is verified. After PGO's job: the restore is switched off again (no
+ * later annotation repeats it); the primary must answer as a primary, still gated, with every
+ * table of the platform readable, and take a write; only then is the gate lifted. A failure
+ * leaves the gate closed and says how to lift it.
  */
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
+import { gateRules } from '../../../../core/client-gate.ts'
 import {
   disableInPlaceRestore,
+  hbaPatch,
   inPlaceRestorePatch,
   requestInPlaceRestore,
   type ManualBackupStatus,
 } from '../../adapters/kube.ts'
-import { probe, query } from '../../adapters/postgres.ts'
+import { probe, query, type Conn } from '../../adapters/postgres.ts'
+import { closeGate, gateState, planGate, reopenCommand, reopenGate } from './client-gate.ts'
+import { requireTables } from './cluster.ts'
 import { stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { progress } from '../../output/interrupt.ts'
@@ -40,13 +46,17 @@ export function pgoRestoreOptions(plan: RestorePlan): string[] {
 
 /** What the run would do, in words and as the patch itself (the dry run prints it). */
 export function pgoRestoreText(inv: Inventory, plan: RestorePlan): string {
-  const { ref } = primaryCluster(inv)
+  const { node, ref } = primaryCluster(inv)
   const patch = JSON.stringify(inPlaceRestorePatch(true, 'repo1', pgoRestoreOptions(plan)))
   return [
     `in-place restore of stack ${inv.stack} by PGO (cluster ${ref.name} in ${ref.context}/${ref.namespace}):`,
     `  kubectl patch postgrescluster ${ref.name} --type merge -p '${patch}'`,
     `  kubectl annotate postgrescluster ${ref.name} --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=<new id>`,
     `  then: wait for PGO's restore job, switch the restore off, verify the primary answers and takes a write`,
+    `before the restore, clients are refused (only the inventory's user ${node.user ?? 'postgres'} gets in):`,
+    `  kubectl patch postgrescluster ${ref.name} --type merge -p '${JSON.stringify(hbaPatch(['<the gate>']))}'`,
+    `  the gate: ${gateRules(node.user ?? 'postgres', false).join(' | ')} (hostssl for the user when this run connects over TLS)`,
+    `after the verification, the cluster's own pg_hba rules (or PGO's defaults) come back`,
   ].join('\n')
 }
 
@@ -58,33 +68,47 @@ export async function pgoRestoreInPlace(
   o: { pollMs?: number } = {},
 ): Promise<{ id: string; job: ManualBackupStatus; seconds: number }> {
   const { node, ref } = primaryCluster(inv)
+  const conn = { host: node.host, port: node.port, database: node.database, user: node.user }
   const id = `labdojo-restore-${stamp()}`
   const t0 = Date.now()
+  const gate = await audit.step('plan the client gate', () => planGate(run, ref, conn, node.user ?? 'postgres'))
+  progress.resume = `${ref.name} was not restored; its pg_hba gate (clients refused) may be in place: reopen it with ${reopenCommand(gate)}`
+  await audit.step(`close ${ref.name} to clients`, () => closeGate(run, gate, conn))
   await audit.step(`ask PGO to restore ${ref.name} in place (${id})`, () =>
     requestInPlaceRestore(run, ref, { repoName: 'repo1', options: pgoRestoreOptions(plan), id }),
   )
-  progress.resume = `PGO is restoring ${ref.name} in place (${id}); watch it with kubectl --context ${ref.context} -n ${ref.namespace} get postgrescluster ${ref.name} -o jsonpath='{.status.pgbackrest.restore}', then switch it off: kubectl patch ... -p '${JSON.stringify(inPlaceRestorePatch(false, 'repo1'))}'`
+  progress.resume = `PGO is restoring ${ref.name} in place (${id}) with the cluster closed to clients; watch it with kubectl --context ${ref.context} -n ${ref.namespace} get postgrescluster ${ref.name} -o jsonpath='{.status.pgbackrest.restore}', switch it off (kubectl patch ... -p '${JSON.stringify(inPlaceRestorePatch(false, 'repo1'))}'), verify the restored primary, then reopen it: ${reopenCommand(gate)}`
   const job = await audit.step(`wait for PGO's restore job ${id}`, () => awaitPgoJob(run, ref, 'restore', id, o))
   await audit.step('switch the in-place restore off again', () => disableInPlaceRestore(run, ref))
+  progress.resume = `${ref.name} stays closed to clients until its data is known good: find out why the run stopped (above), restore again or check the primary, then reopen it with ${reopenCommand(gate)}`
   if (!job.succeeded)
     throw new Error(
       `PGO's restore job ${id} failed (${job.failed ?? 0} failed pod(s)): kubectl --context ${ref.context} -n ${ref.namespace} logs -l postgres-operator.crunchydata.com/pgbackrest-restore`,
     )
-  const conn = { host: node.host, port: node.port, database: node.database }
-  await audit.step('verify the restored primary answers and takes a write', async () => {
-    await waitFor(
-      `${node.name} to answer as a primary`,
-      async () => (await probe(node.name, conn)).inRecovery === false,
-      600_000,
-      1000,
-    )
-    await query(
-      conn,
-      `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`,
-    )
-    await query(conn, `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`, [`in-place restore ${id}`])
-  })
+  await audit.step('verify the restored primary before clients return', () => verifyRestored(node.name, conn, id))
+  await audit.step(`reopen ${ref.name} to clients`, () => reopenGate(run, gate, conn))
+  progress.resume = undefined
   return { id, job, seconds: (Date.now() - t0) / 1000 }
+}
+
+/** The restored primary answers as a primary, is still closed to clients, reads every platform table and takes a write. */
+async function verifyRestored(name: string, conn: Conn, id: string): Promise<void> {
+  await waitFor(
+    `${name} to answer as a primary`,
+    async () => (await probe(name, conn)).inRecovery === false,
+    600_000,
+    1000,
+  )
+  if ((await gateState(conn)) !== 'closed')
+    log.warn(
+      `${name} came back without the client gate (PGO's restore did not keep the cluster's pg_hba): clients may have reached the restored data before this verification`,
+    )
+  await requireTables(conn)
+  await query(
+    conn,
+    `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`,
+  )
+  await query(conn, `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`, [`in-place restore ${id}`])
 }
 
 /**
@@ -136,7 +160,13 @@ export async function cloudRestoreInPlace(
     await confirmFn(
       `In-place restore of stack ${inv.stack}: PGO stops the primary cluster and replaces its data with ${describeTarget(o.target)}; commits after it will no longer be served.`,
     )
-    return { plan, text, result: await pgoRestoreInPlace(run, inv, plan, audit) }
+    const result = await pgoRestoreInPlace(run, inv, plan, audit)
+    const standbys = inv.nodes.filter((n) => n.role === 'standby').map((n) => n.name)
+    if (standbys.length)
+      log.warn(
+        `the standby clusters (${standbys.join(', ')}) replayed the old history past the target and cannot follow the restored primary's new timeline: rebuild each from it (PGO: recreate the standby cluster), then take a full backup`,
+      )
+    return { plan, text, result }
   } finally {
     rmSync(repos.dir, { recursive: true, force: true })
   }
