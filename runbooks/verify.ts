@@ -25,7 +25,7 @@ const spec = {
   summary:
     'prove backups restorable: restore each into a scratch cluster at the exact LSN the warm standby is paused at, compare every table, check structure and the tier-1 objectives; every proof goes to the evidence ledger',
   usage:
-    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--heapallindexed] [--keep] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
+    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--heapallindexed] [--keep] [--json]\n       npx zx runbooks/verify.ts --stack prod|dr --inventory FILE [--repo N|all] [--reference NODE] [--heapallindexed] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -39,6 +39,10 @@ const spec = {
       help: "prove the application tree's snapshots instead (every class of policy.files, newest snapshot)",
     },
     keep: { type: 'boolean', help: 'keep the scratch cluster (stopped on failure, running on success) for inspection' },
+    reference: {
+      type: 'string',
+      help: "a cloud stack's standby to compare each restore with, row by row, at one exact LSN (default: the warm site's standby, if any); its replay pauses meanwhile",
+    },
     heapallindexed: {
       type: 'boolean',
       help: 'also look every heap row up in every index (pg_amcheck --heapallindexed): finds an index missing entries; re-reads each table once per index',
@@ -52,6 +56,13 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const selector = parseBackupSelector(flags.backup)
   const ctx = await loadStack('verify.ts', flags, { lock: true })
   if (!ctx.site) return proveCloudRun(ctx, flags)
+  if (flags.reference !== undefined)
+    throw inputError(
+      '--reference',
+      flags.reference,
+      "is for cloud stacks: the local site's reference is its warm standby",
+      'drop --reference',
+    )
   const site = requireLocal(ctx, 'verify.ts')
   site.requireCipherPass()
   const available = site.inventory().pgbackrest.repos.map((r) => r.index)
@@ -80,7 +91,7 @@ async function proveCloudRun(ctx: StackContext, flags: Record<string, string | b
   const repos = ctx.inventory.pgbackrest.repos.map((r) => r.index)
   const repo = flags.repo === 'all' ? undefined : parseRepo(flags.repo as string | undefined, repos)
   const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
-  const checks = { repo, heapAllIndexed: !!flags.heapallindexed }
+  const checks = { repo, heapAllIndexed: !!flags.heapallindexed, reference: flags.reference as string | undefined }
   const proofs = await verifyCloudRepos(run, ctx.inventory, checks, ctx.audit)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(ctx.policy, hooks, `the proof of repo ${p.repo} of stack ${ctx.stack}`, p.reason)

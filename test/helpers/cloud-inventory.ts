@@ -4,14 +4,14 @@
  */
 export interface NodeSpec {
   name: string
-  site: 'primary' | 'hot'
+  site: 'primary' | 'hot' | 'warm'
   role: 'primary' | 'standby'
   port: number
   /** the node's PGO cluster context (none: a test of what happens without one) */
   kubeContext?: string
 }
 
-const REGION = { primary: 'us-east-1', hot: 'us-west-2' } as const
+const REGION = { primary: 'us-east-1', hot: 'us-west-2', warm: 'us-east-2' } as const
 
 export function cloudInventory(o: {
   nodes: NodeSpec[]

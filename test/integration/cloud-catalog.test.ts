@@ -474,6 +474,84 @@ describe('verify.ts --stack prod --inventory FILE (each offsite copy proven on t
       expect(r.stdout + r.stderr).not.toContain(secret)
   })
 
+  // the same stack with a warm site: the local site's warm standby (node3), replaying from its own archive
+  const withWarm = () => {
+    const raw = JSON.parse(readFileSync(inventory, 'utf8'))
+    raw.inventory.sites.push({ name: 'warm', provider: 'aws', region: 'us-east-2', nodes: ['warm'] })
+    raw.inventory.nodes.push({
+      name: 'warm',
+      site: 'warm',
+      role: 'standby',
+      host: '127.0.0.1',
+      port: BASE + 3,
+      database: 'labdojo',
+      user: 'postgres',
+      namespace: 'labdojo',
+    })
+    const f = join(dir, 'prod-warm.json')
+    writeFileSync(f, JSON.stringify(raw))
+    return f
+  }
+  const warm = { host: '127.0.0.1', port: BASE + 3, database: 'labdojo' }
+  const pauseState = async () =>
+    (await query<{ s: string }>(warm, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]!.s
+
+  it('with the warm standby as reference: the restore equals it row by row at one exact LSN; the standby replays again after', async () => {
+    const r = await runbook('verify', ['--stack', 'prod', '--inventory', withWarm(), '--json'], env)
+    expect(r.code, r.stderr).toBe(0)
+    const [p] = JSON.parse(r.stdout).proofs
+    expect(p).toMatchObject({ repo: 2, verdict: 'proven', reference: { node: 'warm' }, differences: [] })
+    expect(p.reference.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+    expect(p.tables).toBeGreaterThan(5)
+    expect(p.rows).toBeGreaterThan(100)
+    expect(p.reason).toMatch(new RegExp(`restores on its own to ${p.reference.lsn} equal to warm there`))
+    expect(await pauseState()).toBe('not paused')
+  })
+
+  it('[fault] a restore a commit short of the reference fails its proof, naming where it stopped and the table that differs', async () => {
+    // a commit the warm standby has replayed: the last one before the proof's X
+    const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
+    const seq = Date.now()
+    await query(primary, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('cloud-proof', $1, 'last commit')`, [
+      seq,
+    ])
+    await query(primary, 'SELECT pg_switch_wal()')
+    await waitFor(
+      'the warm standby to replay the commit',
+      async () =>
+        (await query(warm, `SELECT 1 FROM drill_ledger WHERE writer = 'cloud-proof' AND seq = $1`, [seq])).length > 0,
+      120_000,
+    )
+    const r = await runbook('verify', ['--stack', 'prod', '--inventory', withWarm(), '--json'], {
+      ...env,
+      LABDOJO_FAULT_PROOF: 'commit-short',
+    })
+    expect(r.code, r.stderr).toBe(1)
+    const [p] = JSON.parse(r.stdout).proofs
+    expect(p.verdict).toBe('failed')
+    expect(p.reason).toMatch(
+      /^\S+ from repo2 stopped at \S+, not at warm's \S+: 1 table\(s\) differ, first public\.drill_ledger \(reference (\d+) rows, restore \d+ rows; .*missing from the restore/,
+    )
+    expect(await pauseState()).toBe('not paused')
+  })
+
+  it.each([
+    [['--reference', 'primary'], /--reference.*must name a standby of stack prod \(hot, warm\)/],
+    [['--reference', 'nosuch'], /--reference.*must name a standby/],
+  ])('refuses %j before pausing or restoring anything (exit 2)', async (args, why) => {
+    const left = scratch()
+    const r = await runbook('verify', ['--stack', 'prod', '--inventory', withWarm(), ...args], env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(scratch()).toEqual(left)
+  })
+
+  it('refuses --reference on the local site, whose reference is its warm standby (exit 2)', async () => {
+    const r = await runbook('verify', ['--reference', 'node2'], t.env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/--reference.*for cloud stacks/)
+  })
+
   it('a copy with a flipped byte fails its proof (exit 1), naming the repo and what pgBackRest found', async () => {
     const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
     // the biggest stored file of a backup in the vault (s3rver keeps each object as a file)

@@ -146,6 +146,7 @@ export async function cloudRestoreNew(
   dest: { into: string; port: number },
   c: CloudRepoConfig,
   audit: AuditLog,
+  o: { hold?: boolean } = {},
 ): Promise<RestoreReport> {
   const t0 = Date.now()
   const { into: dir, port } = dest
@@ -160,17 +161,17 @@ export async function cloudRestoreNew(
     await restoreAndStart(pg, inv, plan, { dir, port, socketDir, logFile }, c, audit)
     timings.restoreSeconds = (Date.now() - t0) / 1000
     const conn = { host: socketDir, port, database: 'postgres' }
+    // held: paused at the target (--target-action=pause), read-only, for the caller to compare
     await waitForRecovery(
-      'the restored cluster to finish recovery and promote',
+      o.hold ? 'the restored cluster to pause at its target' : 'the restored cluster to finish recovery and promote',
       { dir, logFile, repo: plan.repo },
-      async () => {
-        const p = await probe('restore', conn)
-        return p.reachable && p.inRecovery === false
-      },
+      o.hold ? () => pausedAtTarget(conn) : async () => (await probe('restore', conn)).inRecovery === false,
     )
     timings.recoverySeconds = (Date.now() - t0) / 1000 - timings.restoreSeconds
-    await audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
-    timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+    if (!o.hold) {
+      await audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
+      timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+    }
   } catch (e) {
     if (postmasterPid(dir)) await pg.stop(dir, 'immediate').catch(() => {})
     const tail = e instanceof RecoveryStopped ? e.logTail : logTail(logFile, 8)
@@ -232,7 +233,6 @@ function cloudReport(
   }
 }
 
-/** The restored cluster answers, holds user tables and accepts a write. */
 /** Where a restored cluster's socket is: a 0700 directory of the site user (trust: only it and root reach it). */
 export const coldSocketDir = (port: number) => `/tmp/labdojo-cold-restore-${port}`
 
@@ -245,7 +245,11 @@ export async function userDatabase(conn: { host: string; port: number; database:
   return db?.d ?? 'postgres'
 }
 
-async function verifyRestored(conn: { host: string; port: number; database: string }): Promise<void> {
+const pausedAtTarget = async (conn: { host: string; port: number; database: string }) =>
+  (await query<{ s: string }>(conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]?.s === 'paused'
+
+/** The restored cluster answers, holds user tables and accepts a write. */
+export async function verifyRestored(conn: { host: string; port: number; database: string }): Promise<void> {
   const target = { ...conn, database: await userDatabase(conn) }
   const [t] = await query<{ n: number }>(
     target,

@@ -29,15 +29,16 @@ import {
   restoredClusterOptions,
   waitForRecovery,
 } from '../restore/cluster.ts'
+import { fingerprint, type Fingerprint, type TableDifference } from './fingerprint.ts'
+import { inequality, tableDifferences } from './compare.ts'
 import {
-  differingTables,
-  fingerprint,
-  firstDifferences,
-  rowHashes,
-  type Fingerprint,
-  type TableDifference,
-} from './fingerprint.ts'
-import { nextRecordArchived, pauseWarm, resumeReplay, type Reference } from './reference.ts'
+  localReference,
+  nextRecordArchived,
+  pauseAt,
+  resumeReplay,
+  type Reference,
+  type ReferenceSource,
+} from './reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
 
 export interface Proof {
@@ -161,7 +162,8 @@ async function proveAtReference(
   p: Proof,
   audit: AuditLog,
 ): Promise<void> {
-  const ref = await pauseWarm(site, backup.lsnStop)
+  const src = localReference(site)
+  const ref = await pauseAt(src, backup.lsnStop)
   p.reference = ref
   p.lsn = ref.lsn
   const t = Date.now()
@@ -169,7 +171,7 @@ async function proveAtReference(
   try {
     const what = `prove ${backup.label} (repo${backup.repo})`
     const [reference, at] = await audit.step(`${what}: the warm standby's rows, the restore held at ${ref.lsn}`, () =>
-      Promise.all([fingerprint(site.conn(ref.node)), restoreAtReference(site, backup, ref, s, p)]),
+      Promise.all([fingerprint(src.conn), restoreAtReference(site, src, backup, ref, s, p)]),
     )
     reached = at
     const same = lsnToBigInt(reached) === lsnToBigInt(ref.lsn)
@@ -179,9 +181,9 @@ async function proveAtReference(
     p.tables = restored.tables.length
     p.rows = restored.tables.reduce((a, x) => a + x.rows, 0)
     p.digest = restored.digest
-    p.differences = await differences(site.conn(ref.node), s.conn, reference, restored)
+    p.differences = await tableDifferences(src.conn, s.conn, reference, restored)
   } finally {
-    await resumeReplay(site, ref.node)
+    await resumeReplay(src.conn)
     p.timings.warmPausedSeconds = (Date.now() - t) / 1000
   }
   judge(p, reached, ref.lsn)
@@ -190,6 +192,7 @@ async function proveAtReference(
 /** The backup restored with its repo's WAL and held paused at the reference's LSN; the LSN it reached. */
 async function restoreAtReference(
   site: LocalSite,
+  src: ReferenceSource,
   backup: CatalogBackup,
   ref: Omit<Reference, 'fingerprint'>,
   s: Scratch,
@@ -197,7 +200,7 @@ async function restoreAtReference(
 ): Promise<string> {
   const t = Date.now()
   const target = await restoreTarget(site, ref.timeline, ref.lsn)
-  const archived = () => nextRecordArchived(site, backup.repo, ref.timeline, ref.lsn)
+  const archived = () => nextRecordArchived(src, backup.repo, ref.timeline, ref.lsn)
   const reached = await restoreHeld(site, backup, target, s, archived)
   p.timings.restoreSeconds = (Date.now() - t) / 1000
   return reached
@@ -222,18 +225,9 @@ async function readWhilePromoting(site: LocalSite, s: Scratch, p: Proof, promote
 
 /** The verdict on what was compared: a difference or another LSN first, then the structure. */
 function judge(p: Proof, reached: string, lsn: string): void {
-  const elsewhere = lsnToBigInt(reached) !== lsnToBigInt(lsn)
   const what = `${p.backup} from repo${p.repo}`
-  if (p.differences.length || elsewhere) {
-    const d = p.differences[0]
-    const where = elsewhere
-      ? `stopped at ${reached}, not at the warm standby's ${lsn}`
-      : `restored to ${lsn} differs from the warm standby at the same LSN`
-    const rows = d
-      ? `${p.differences.length} table(s) differ, first ${d.table} (reference ${d.reference?.rows ?? 'absent'} rows, restore ${d.restored?.rows ?? 'absent'} rows${d.rows.length ? `; ${d.rows.join('; ')}` : ''})`
-      : 'every table is equal nonetheless'
-    throw new ProofFailed(`${what} ${where}: ${rows}`)
-  }
+  const unequal = inequality('the warm standby', reached, lsn, p.differences)
+  if (unequal) throw new ProofFailed(`${what} ${unequal}`)
   const problems = p.structure ? structureProblems(p.structure) : ['its structure was not checked']
   if (problems.length) throw new ProofFailed(`${what} restores, but ${problems.join('; ')}`)
 }
@@ -313,17 +307,6 @@ async function restoreHeld(
   }
   const [r] = await query<{ lsn: string }>(s.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
   return r!.lsn
-}
-
-async function differences(ref: Conn, restored: Conn, a: Fingerprint, b: Fingerprint): Promise<TableDifference[]> {
-  const out: TableDifference[] = []
-  for (const table of differingTables(a, b)) {
-    const ra = a.tables.find((t) => t.table === table)
-    const rb = b.tables.find((t) => t.table === table)
-    const rows = ra && rb ? firstDifferences(await rowHashes(ref, table), await rowHashes(restored, table)) : []
-    out.push({ table, reference: ra ? { rows: ra.rows } : null, restored: rb ? { rows: rb.rows } : null, rows })
-  }
-  return out
 }
 
 /**

@@ -1,21 +1,21 @@
 /**
- * The reference a proof compares against: the warm standby, paused at an exact LSN X it has
- * replayed (past the backup's end and archived in the repo under proof), fingerprinted there,
- * then resumed. It is never left paused by us: resume runs in `finally`, and `local.ts up`
- * resumes one that a killed proof left paused.
+ * The reference a proof compares against: a standby, paused at an exact LSN X it has replayed
+ * (past the backup's end and archived in the repo under proof), fingerprinted there, then
+ * resumed. It is never left paused by us: resume runs in `finally`, and `local.ts up` resumes one
+ * that a killed proof left paused. The local site's reference is its warm standby; a cloud
+ * stack's is a standby of its inventory (cloud-verify.ts).
  */
 import { lsnToBigInt, segmentName } from '../../../../core/wal.ts'
-import { query } from '../../adapters/postgres.ts'
+import { query, type Conn } from '../../adapters/postgres.ts'
 import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
-import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import type { Fingerprint } from './fingerprint.ts'
 
 export interface Reference {
-  node: NodeName
-  /** the end of the last record the warm standby had replayed when paused */
+  node: string
+  /** the end of the last record the standby had replayed when paused */
   lsn: string
   timeline: number
   /** the last commit replayed there (ISO), or null */
@@ -23,63 +23,82 @@ export interface Reference {
   fingerprint: Fingerprint
 }
 
-const lsnSql = `SELECT pg_last_wal_replay_lsn()::text AS lsn`
-
-export function warmNode(site: LocalSite): NodeName {
-  const state = site.state()
-  const warm = (Object.keys(state.roles) as NodeName[]).find((n) => state.roles[n] === 'warm')
-  if (!warm) throw new Error('no warm standby to take the reference from: local.ts up restores one')
-  return warm
+/** Where a reference comes from: the standby to pause, the primary that writes, the repos that archive. */
+export interface ReferenceSource {
+  name: string
+  /** the standby, in the database the proof compares */
+  conn: Conn
+  /** the live primary */
+  primary: Conn
+  /** the newest WAL segment archived in a repo */
+  archivedMax(repo: number): Promise<string | null | undefined>
+  /** why the standby can never reach the primary's timeline, if it cannot (read from its log) */
+  stranded?(): string | undefined
 }
 
+/** The local site's reference: its warm standby. */
+export function localReference(site: LocalSite): ReferenceSource {
+  const state = site.state()
+  const node = (Object.keys(state.roles) as (keyof typeof state.roles)[]).find((n) => state.roles[n] === 'warm')
+  if (!node) throw new Error('no warm standby to take the reference from: local.ts up restores one')
+  return {
+    name: node,
+    conn: site.conn(node),
+    primary: site.conn(state.primary, 'postgres'),
+    archivedMax: async (repo) => (await site.br.info(repo)).archives.find((a) => a.repoKey === repo)?.max,
+    stranded: () => {
+      const tl = strandedBefore(serverLog(site.layout.node(node).log))
+      return tl === undefined
+        ? undefined
+        : `${node} (warm), the proof's reference, replayed past timeline ${tl}'s fork point and can never follow the primary: local.ts up rebuilds it, then verify again`
+    },
+  }
+}
+
+const lsnSql = `SELECT pg_last_wal_replay_lsn()::text AS lsn`
+
 /**
- * Pause the warm standby once it has replayed past `after` and read where it stopped. The caller
+ * Pause the standby once it has replayed past `after` and read where it stopped. The caller
  * resumes it (resumeReplay) in a `finally`, once it has compared what it needed.
  */
-export async function pauseWarm(site: LocalSite, after: string): Promise<Omit<Reference, 'fingerprint'>> {
-  const node = warmNode(site)
-  const conn = site.conn(node)
-  await replayedPast(site, node, after)
-  await query(conn, 'SELECT pg_wal_replay_pause()')
+export async function pauseAt(src: ReferenceSource, after: string): Promise<Omit<Reference, 'fingerprint'>> {
+  await replayedPast(src, after)
+  await query(src.conn, 'SELECT pg_wal_replay_pause()')
   await waitFor(
-    `${node}'s replay to pause`,
+    `${src.name}'s replay to pause`,
     async () =>
-      (await query<{ s: string }>(conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]!.s === 'paused',
+      (await query<{ s: string }>(src.conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]!.s === 'paused',
     60_000,
   )
   const [r] = await query<{ lsn: string; tli: number; commit: string | null }>(
-    conn,
+    src.conn,
     `SELECT pg_last_wal_replay_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli,
        to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS commit`,
   )
-  log.info(`reference: ${node} paused at ${r!.lsn}`)
-  return { node, lsn: r!.lsn, timeline: r!.tli, lastCommit: r!.commit }
+  log.info(`reference: ${src.name} paused at ${r!.lsn}`)
+  return { node: src.name, lsn: r!.lsn, timeline: r!.tli, lastCommit: r!.commit }
 }
 
-export async function resumeReplay(site: LocalSite, node: NodeName): Promise<boolean> {
+export async function resumeReplay(conn: Conn): Promise<boolean> {
   const [r] = await query<{ paused: boolean }>(
-    site.conn(node),
+    conn,
     `SELECT pg_is_in_recovery() AND pg_get_wal_replay_pause_state() <> 'not paused' AS paused`,
   )
-  if (r?.paused) await query(site.conn(node), 'SELECT pg_wal_replay_resume()')
+  if (r?.paused) await query(conn, 'SELECT pg_wal_replay_resume()')
   return !!r?.paused
 }
 
-/** The warm standby replays from the archive: switch the primary's WAL until it has passed `lsn`. */
-async function replayedPast(site: LocalSite, node: NodeName, lsn: string): Promise<void> {
-  const primary = site.conn(site.state().primary, 'postgres')
+/** A standby replaying from the archive: switch the primary's WAL until it has passed `lsn`. */
+async function replayedPast(src: ReferenceSource, lsn: string): Promise<void> {
   const past = async () => {
-    const stranded = strandedBefore(serverLog(site.layout.node(node).log))
-    if (stranded !== undefined)
-      throw new StrandedReference(
-        `${node} (warm), the proof's reference, replayed past timeline ${stranded}'s fork point and can never follow the primary: local.ts up rebuilds it, then verify again`,
-      )
-    return lsnToBigInt((await query<{ lsn: string }>(site.conn(node), lsnSql))[0]!.lsn) >= lsnToBigInt(lsn)
+    const stranded = src.stranded?.()
+    if (stranded) throw new StrandedReference(stranded)
+    return lsnToBigInt((await query<{ lsn: string }>(src.conn, lsnSql))[0]!.lsn) >= lsnToBigInt(lsn)
   }
   if (await past()) return
-  log.info(`waiting for ${node} to replay past the backup's end (${lsn})`)
-  await query(primary, 'SELECT pg_switch_wal()')
-  await waitFor(`${node} to replay past ${lsn}`, past, 10 * 60_000, 250, (e) => e instanceof StrandedReference)
+  log.info(`waiting for ${src.name} to replay past the backup's end (${lsn})`)
+  await query(src.primary, 'SELECT pg_switch_wal()')
+  await waitFor(`${src.name} to replay past ${lsn}`, past, 10 * 60_000, 250, (e) => e instanceof StrandedReference)
 }
 
 class StrandedReference extends Error {}
@@ -89,14 +108,18 @@ class StrandedReference extends Error {}
  * sure one exists (a WAL message on the primary), close its segment, and wait until that
  * segment is in the repo under proof (repo2 ships a moment after repo1).
  */
-export async function nextRecordArchived(site: LocalSite, repo: number, timeline: number, lsn: string): Promise<void> {
-  const primary = site.conn(site.state().primary, 'postgres')
-  await query(primary, `SELECT pg_logical_emit_message(false, 'labdojo-dr', 'proof'), pg_switch_wal()`)
+export async function nextRecordArchived(
+  src: ReferenceSource,
+  repo: number,
+  timeline: number,
+  lsn: string,
+): Promise<void> {
+  await query(src.primary, `SELECT pg_logical_emit_message(false, 'labdojo-dr', 'proof'), pg_switch_wal()`)
   const seg = segmentName(timeline, lsn)
   await waitFor(
     `${seg} to be archived in repo${repo}`,
     async () => {
-      const max = (await site.br.info(repo)).archives.find((a) => a.repoKey === repo)?.max
+      const max = await src.archivedMax(repo)
       return !!max && max >= seg
     },
     10 * 60_000,
