@@ -2,7 +2,9 @@
 #   docker build -t ghcr.io/labdojo/labdojo-dr-runbooks:0.1.0 . && docker push ghcr.io/labdojo/labdojo-dr-runbooks:0.1.0
 # Node (the runbooks), the PostgreSQL 15 client (pg_dump, psql), pgBackRest (catalog and
 # restores from the cloud repos), restic and git (the application tree), and the project.
-FROM node:20-bookworm-slim
+# BASE: the official Node image; the build test passes the same layout built from Debian (no registry here)
+ARG BASE=node:20-bookworm-slim
+FROM ${BASE}
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client-15 pgbackrest restic git lz4 ca-certificates \
