@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { query, type Conn } from '../../adapters/postgres.ts'
+import type pg from 'pg'
+import { query, withClient, type Conn } from '../../adapters/postgres.ts'
 
 export interface TableFingerprint {
   table: string
@@ -60,12 +61,12 @@ export async function userTables(c: Conn): Promise<{ t: string; blocks: number }
   return query<{ t: string; blocks: number }>(c, TABLES_SQL)
 }
 
-async function chunk(c: Conn, table: string, range: string): Promise<{ n: string; s: string }> {
+async function chunk(c: pg.Client, table: string, range: string): Promise<{ n: string; s: string }> {
   try {
-    return (await query<{ n: string; s: string }>(c, chunkSql(table, range, false), [], 0))[0]!
+    return (await c.query<{ n: string; s: string }>(chunkSql(table, range, false))).rows[0]!
   } catch (e) {
     if (!/hash function/.test((e as Error).message)) throw e
-    return (await query<{ n: string; s: string }>(c, chunkSql(table, range, true), [], 0))[0]!
+    return (await c.query<{ n: string; s: string }>(chunkSql(table, range, true))).rows[0]!
   }
 }
 
@@ -80,14 +81,17 @@ export async function fingerprint(c: Conn, parallel = CHECK_PARALLELISM): Promis
     .sort((x, y) => y.blocks - x.blocks)
   const acc = tables.map(() => ({ rows: 0, sum: 0n }))
   let next = 0
-  const worker = async () => {
-    for (let j = next++; j < jobs.length; j = next++) {
-      const { i, range } = jobs[j]!
-      const r = await chunk(c, tables[i]!.t, range)
-      acc[i]!.rows += Number(r.n)
-      acc[i]!.sum += BigInt(r.s)
-    }
-  }
+  // one session per worker (its queries may still use parallel workers: measured, turning them
+  // off made no difference the noise did not swamp)
+  const worker = () =>
+    withClient(c, async (client) => {
+      for (let j = next++; j < jobs.length; j = next++) {
+        const { i, range } = jobs[j]!
+        const r = await chunk(client, tables[i]!.t, range)
+        acc[i]!.rows += Number(r.n)
+        acc[i]!.sum += BigInt(r.s)
+      }
+    })
   await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker))
   const out: TableFingerprint[] = tables.map((t, i) => ({
     table: t.t,
