@@ -25,6 +25,9 @@ export interface PgNode {
   namespace?: string
 }
 
+/** How the runbooks reach a node over libpq (its password from the environment's password file). */
+export const nodeConn = (n: PgNode) => ({ host: n.host, port: n.port, database: n.database, user: n.user })
+
 export interface Repo {
   index: number
   type: 'posix' | 's3' | 'gcs'

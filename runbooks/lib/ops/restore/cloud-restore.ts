@@ -23,7 +23,7 @@ import { Postgres, postmasterPid, probe, query } from '../../adapters/postgres.t
 import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import { emptyDir, RecoveryStopped, recoveryFailureIn, waitForRecovery } from './cluster.ts'
+import { emptyDir, RecoveryStopped, recoveryFailureIn, replayPaused, waitForRecovery } from './cluster.ts'
 import { insideDataDirectory, planText, requireNewDirectory, type RestoreReport } from './plan.ts'
 import { newClusterReport } from './new-cluster.ts'
 
@@ -165,7 +165,7 @@ export async function cloudRestoreNew(
     await waitForRecovery(
       o.hold ? 'the restored cluster to pause at its target' : 'the restored cluster to finish recovery and promote',
       { dir, logFile, repo: plan.repo },
-      o.hold ? () => pausedAtTarget(conn) : async () => (await probe('restore', conn)).inRecovery === false,
+      o.hold ? () => replayPaused(conn) : async () => (await probe('restore', conn)).inRecovery === false,
     )
     timings.recoverySeconds = (Date.now() - t0) / 1000 - timings.restoreSeconds
     if (!o.hold) {
@@ -244,9 +244,6 @@ export async function userDatabase(conn: { host: string; port: number; database:
   )
   return db?.d ?? 'postgres'
 }
-
-const pausedAtTarget = async (conn: { host: string; port: number; database: string }) =>
-  (await query<{ s: string }>(conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]?.s === 'paused'
 
 /** The restored cluster answers, holds user tables and accepts a write. */
 export async function verifyRestored(conn: { host: string; port: number; database: string }): Promise<void> {

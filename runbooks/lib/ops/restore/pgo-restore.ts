@@ -11,7 +11,7 @@
  * leaves the gate closed and says how to lift it.
  */
 import { inputError } from '../../../../core/errors.ts'
-import type { Inventory } from '../../../../core/inventory.ts'
+import { nodeConn, type Inventory } from '../../../../core/inventory.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { gateRules } from '../../../../core/client-gate.ts'
@@ -53,9 +53,9 @@ export function pgoRestoreText(inv: Inventory, plan: RestorePlan): string {
     `  kubectl patch postgrescluster ${ref.name} --type merge -p '${patch}'`,
     `  kubectl annotate postgrescluster ${ref.name} --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=<new id>`,
     `  then: wait for PGO's restore job, switch the restore off, verify the primary answers and takes a write`,
-    `before the restore, clients are refused (only the inventory's user ${node.user ?? 'postgres'} gets in):`,
+    `before the restore, clients are refused (only the inventory's user ${node.user} gets in):`,
     `  kubectl patch postgrescluster ${ref.name} --type merge -p '${JSON.stringify(hbaPatch(['<the gate>']))}'`,
-    `  the gate: ${gateRules(node.user ?? 'postgres', false).join(' | ')} (hostssl for the user when this run connects over TLS)`,
+    `  the gate: ${gateRules(node.user, false).join(' | ')} (hostssl for the user when this run connects over TLS)`,
     `after the verification, the cluster's own pg_hba rules (or PGO's defaults) come back`,
   ].join('\n')
 }
@@ -68,10 +68,10 @@ export async function pgoRestoreInPlace(
   o: { pollMs?: number } = {},
 ): Promise<{ id: string; job: ManualBackupStatus; seconds: number }> {
   const { node, ref } = primaryCluster(inv)
-  const conn = { host: node.host, port: node.port, database: node.database, user: node.user }
+  const conn = nodeConn(node)
   const id = `labdojo-restore-${stamp()}`
   const t0 = Date.now()
-  const gate = await audit.step('plan the client gate', () => planGate(run, ref, conn, node.user ?? 'postgres'))
+  const gate = await audit.step('plan the client gate', () => planGate(run, ref, conn, node.user))
   progress.resume = `${ref.name} was not restored; its pg_hba gate (clients refused) may be in place: reopen it with ${reopenCommand(gate)}`
   await audit.step(`close ${ref.name} to clients`, () => closeGate(run, gate, conn))
   await audit.step(`ask PGO to restore ${ref.name} in place (${id})`, () =>

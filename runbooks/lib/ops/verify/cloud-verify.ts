@@ -12,11 +12,10 @@
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
-import type { Inventory, PgNode } from '../../../../core/inventory.ts'
+import { nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { Postgres, postmasterPid, probe, query, type Conn } from '../../adapters/postgres.ts'
-import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
@@ -28,7 +27,8 @@ import {
   validateCloudRestore,
   verifyRestored,
 } from '../restore/cloud-restore.ts'
-import { inequality, tableDifferences } from './compare.ts'
+import { inequality, ProofFailed, tableDifferences } from './compare.ts'
+import { promoteHeld } from '../restore/cluster.ts'
 import { fingerprint, type TableDifference } from './fingerprint.ts'
 import { nextRecordArchived, pauseAt, resumeReplay, type ReferenceSource } from './reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
@@ -91,8 +91,6 @@ export async function verifyCloudRepos(
     rmSync(c.dir, { recursive: true, force: true })
   }
 }
-
-const nodeConn = (n: PgNode): Conn => ({ host: n.host, port: n.port, database: n.database, user: n.user })
 
 /**
  * A cloud stack's reference: the standby over libpq, the live primary for the WAL switch that puts
@@ -183,12 +181,13 @@ async function proveRepo(
       checkStructure(run, { ...s!.conn, database: await userDatabase(s!.conn) }, o),
     )
     const problems = structureProblems(p.structure)
-    p.verdict = problems.length || p.reason ? 'failed' : 'proven'
-    p.reason ||= problems.length
+    p.verdict = problems.length ? 'failed' : 'proven'
+    p.reason = problems.length
       ? `${plan.backup.label} from repo${repo} restores, but ${problems.join('; ')}`
       : provenSentence(p)
   } catch (e) {
-    p.reason ||= `repo${repo} does not restore: ${(e as Error).message.split('\n')[0]}`
+    p.reason =
+      e instanceof ProofFailed ? e.message : `repo${repo} does not restore: ${(e as Error).message.split('\n')[0]}`
   } finally {
     if (s && postmasterPid(s.into)) await new Postgres(run).stop(s.into, 'immediate').catch(() => {})
     rmSync(base, { recursive: true, force: true })
@@ -207,8 +206,8 @@ function provenSentence(p: CloudProof): string {
 /**
  * The exact comparison: the reference paused at X and read while the backup is restored and held
  * at X (stopping before the record that starts there); the restored rows read; the reference
- * resumed (always); on equality, the restore promoted and a write taken. A difference is the
- * proof's failure (p.reason), thrown to skip the rest.
+ * resumed (always); on equality, the restore promoted and a write taken. A difference fails the
+ * proof (ProofFailed, its sentence the reason).
  */
 async function compareAtReference(
   run: Runner,
@@ -242,16 +241,8 @@ async function compareAtReference(
     await resumeReplay(src.conn)
   }
   const unequal = inequality(src.name, reached, ref.lsn, p.differences)
-  if (unequal) {
-    p.reason = `${plan.backup.label} from repo${plan.repo} ${unequal}`
-    throw new Error(p.reason)
-  }
-  await query(s.conn, 'SELECT pg_wal_replay_resume()') // paused at its target: a resume promotes it
-  await waitFor(
-    'the restored cluster to promote',
-    async () => (await probe('restore', s.conn)).inRecovery === false,
-    120_000,
-  )
+  if (unequal) throw new ProofFailed(`${plan.backup.label} from repo${plan.repo} ${unequal}`)
+  await promoteHeld(s.conn)
   await audit.step('verify the restored cluster takes a write', () => verifyRestored(s.conn))
 }
 

@@ -13,7 +13,7 @@ import { rpoGap, type CatalogBackup, type Point, type RestorePlan } from '../../
 import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { logTail, walCommitsAfter } from '../../adapters/cluster-files.ts'
-import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
+import { mkdirForSiteUser, stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
@@ -23,6 +23,8 @@ import { reapplyErasures } from '../erasure/erasure.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import {
   freeScratchPort,
+  promoteHeld,
+  replayPaused,
   RecoveryStopped,
   recoveryFailureIn,
   restoreArgs,
@@ -30,7 +32,7 @@ import {
   waitForRecovery,
 } from '../restore/cluster.ts'
 import { fingerprint, type Fingerprint, type TableDifference } from './fingerprint.ts'
-import { inequality, tableDifferences } from './compare.ts'
+import { inequality, ProofFailed, tableDifferences } from './compare.ts'
 import {
   localReference,
   nextRecordArchived,
@@ -71,8 +73,6 @@ export interface Proof {
 export interface ProofOptions extends StructureOptions {
   keep: boolean
 }
-
-class ProofFailed extends Error {}
 
 interface Scratch {
   dir: string
@@ -292,10 +292,9 @@ async function restoreHeld(
   writeHba(s.dir)
   try {
     await site.pg.start(s.dir, s.logFile, restoredClusterOptions(s.port, `verify-${s.port}`, site.layout.socketDir))
-    await waitForRecovery('the restore to pause at the reference LSN', { ...s, repo: backup.repo }, async () => {
-      const [r] = await query<{ s: string }>(s.conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`)
-      return r?.s === 'paused'
-    })
+    await waitForRecovery('the restore to pause at the reference LSN', { ...s, repo: backup.repo }, () =>
+      replayPaused(s.conn),
+    )
   } catch (e) {
     // the server can exit during recovery before pg_ctl even reports it started
     const why =
@@ -309,19 +308,10 @@ async function restoreHeld(
   return r!.lsn
 }
 
-/**
- * Promote the restored cluster, take a write (timed: the restore's RTO), then check its structure.
- * Paused at its recovery target, it promotes on a resume at once; pg_promote would wait up to a
- * second for the paused startup process to look again (measured: 1.0 s of a 1.25 s promotion).
- */
+/** Promote the restored cluster, take a write (timed: the restore's RTO), then check its structure. */
 async function promoteAndCheck(site: LocalSite, s: Scratch, p: Proof): Promise<void> {
   const t = Date.now()
-  await query(s.conn, 'SELECT pg_wal_replay_resume()')
-  await waitFor(
-    'the restored cluster to promote',
-    async () => (await query<{ r: boolean }>(s.conn, 'SELECT pg_is_in_recovery() AS r'))[0]!.r === false,
-    120_000,
-  )
+  await promoteHeld(s.conn)
   await query(s.conn, 'SELECT txid_current()') // assigns an xid: the first accepted write
   p.timings.promoteToWriteSeconds = (Date.now() - t) / 1000
   p.structure = await checkStructure(site.run, s.conn, s.checks)

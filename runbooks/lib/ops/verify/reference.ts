@@ -11,6 +11,8 @@ import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
+import { nodesWithRole } from '../../sites/local/state.ts'
+import { replayPaused } from '../restore/cluster.ts'
 import type { Fingerprint } from './fingerprint.ts'
 
 export interface Reference {
@@ -39,7 +41,7 @@ export interface ReferenceSource {
 /** The local site's reference: its warm standby. */
 export function localReference(site: LocalSite): ReferenceSource {
   const state = site.state()
-  const node = (Object.keys(state.roles) as (keyof typeof state.roles)[]).find((n) => state.roles[n] === 'warm')
+  const [node] = nodesWithRole(state, 'warm')
   if (!node) throw new Error('no warm standby to take the reference from: local.ts up restores one')
   return {
     name: node,
@@ -64,12 +66,7 @@ const lsnSql = `SELECT pg_last_wal_replay_lsn()::text AS lsn`
 export async function pauseAt(src: ReferenceSource, after: string): Promise<Omit<Reference, 'fingerprint'>> {
   await replayedPast(src, after)
   await query(src.conn, 'SELECT pg_wal_replay_pause()')
-  await waitFor(
-    `${src.name}'s replay to pause`,
-    async () =>
-      (await query<{ s: string }>(src.conn, `SELECT pg_get_wal_replay_pause_state()::text AS s`))[0]!.s === 'paused',
-    60_000,
-  )
+  await waitFor(`${src.name}'s replay to pause`, () => replayPaused(src.conn), 60_000)
   const [r] = await query<{ lsn: string; tli: number; commit: string | null }>(
     src.conn,
     `SELECT pg_last_wal_replay_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli,
