@@ -25,7 +25,7 @@ const spec = {
   summary:
     'prove backups restorable: restore each into a scratch cluster at the exact LSN the warm standby is paused at, compare every table, check structure and the tier-1 objectives; every proof goes to the evidence ledger',
   usage:
-    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--heapallindexed] [--keep] [--json]\n       npx zx runbooks/verify.ts --stack prod|dr --inventory FILE [--repo N|all] [--reference NODE] [--heapallindexed] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
+    'npx zx runbooks/verify.ts [--backup LABEL|latest|pending] [--repo N|all] [--heapallindexed] [--synced] [--keep] [--json]\n       npx zx runbooks/verify.ts --stack prod|dr --inventory FILE [--repo N|all] [--reference NODE] [--heapallindexed] [--json]\n       npx zx runbooks/verify.ts --files [--repo N|all] [--json]   (the application tree: restic check + the newest snapshot of each class restored and compared)',
   flags: {
     ...HELP_FLAG,
     ...STACK_FLAGS,
@@ -38,7 +38,14 @@ const spec = {
       type: 'boolean',
       help: "prove the application tree's snapshots instead (every class of policy.files, newest snapshot)",
     },
-    keep: { type: 'boolean', help: 'keep the scratch cluster (stopped on failure, running on success) for inspection' },
+    keep: {
+      type: 'boolean',
+      help: 'keep the scratch cluster (stopped on failure, running on success) for inspection; it is written durably',
+    },
+    synced: {
+      type: 'boolean',
+      help: 'write the scratch restore durably, as a real restore does, so that its RTO counts the syncing (by default a scratch thrown away once read is never synced)',
+    },
     reference: {
       type: 'string',
       help: "a cloud stack's standby to compare each restore with, row by row, at one exact LSN (default: the warm site's standby, if any); its replay pauses meanwhile",
@@ -70,7 +77,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const catalogs = await readCatalogs(site, repo ? [repo] : available)
   const backups = selectBackups(catalogs, selector, site.layout.evidenceFile)
   const hooks = siteWebhooks(site)
-  const checks = { keep: !!flags.keep, heapAllIndexed: !!flags.heapallindexed }
+  const checks = { keep: !!flags.keep, synced: !!flags.synced, heapAllIndexed: !!flags.heapallindexed }
   const proofs = await verifyBackups(site, catalogs, backups, checks, ctx.audit)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(site.policy, hooks, `the proof of ${p.backup} (repo ${p.repo})`, p.reason)

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { testSite, runbook, startRunbook, json, type TestSite } from '../helpers/site.ts'
-import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { testSite, runbook, startRunbook, json, dropScratch, type TestSite } from '../helpers/site.ts'
+import { postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
+import { eatmydataLibrary } from '../../runbooks/lib/adapters/eatmydata.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
 import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
 import { LABDOJO_TABLES } from '../../runbooks/lib/sites/local/dataset.ts'
@@ -39,6 +40,9 @@ async function siteUntouched(): Promise<void> {
   expect(readdirSync(scratch).filter((d) => d.startsWith('verify-'))).toEqual([])
 }
 
+/** A process's environment, as the kernel holds it. */
+const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+
 const ledger = () => join(t.stateDir, 'evidence.jsonl')
 
 describe('verify.ts', () => {
@@ -56,6 +60,8 @@ describe('verify.ts', () => {
       expect(p.digest).toMatch(/^[0-9a-f]{64}$/)
       expect(p.structure).toEqual({ amcheck: [], foreignKeys: [], sequences: [], checksums: [] })
       expect(p.objectives.rtoSeconds).toBeGreaterThan(0)
+      expect(p.scratch).toMatchObject({ kept: false, synced: false })
+      expect(p.reason).toMatch(/first write after [\d.]+ s unsynced/)
     }
     await siteUntouched()
     // the restores left the site's spool alone (the primary's archive-push status files live there)
@@ -158,6 +164,14 @@ describe('verify.ts', () => {
     expect(running() && (await paused())).toBe(true)
     process.kill(v.pid, 'SIGKILL')
     await v.done
+    // a scratch cluster thrown away once read is never synced: its server runs with fsync off and
+    // under eatmydata (as did the restore that wrote it)
+    const dir = join(
+      scratch,
+      readdirSync(scratch).find((d) => d.startsWith('verify-'))!,
+    )
+    expect(readFileSync(join(dir, 'postmaster.opts'), 'utf8')).toMatch(/"fsync=off"/)
+    expect(environOf(postmasterPid(dir)!)).toContain(`LD_PRELOAD=${eatmydataLibrary()}`)
     expect(await paused()).toBe(true) // nothing could clean up: that is up's job now
     const up = await runbook('local', ['up'], t.env)
     expect(up.code, up.stderr).toBe(0)
@@ -165,6 +179,25 @@ describe('verify.ts', () => {
     expect(up.stderr + up.stdout).toMatch(/resumed node3's replay/)
     await siteUntouched()
     expect(readdirSync(scratch).filter((d) => d.startsWith('verify-'))).toEqual([])
+  })
+
+  it('--keep: the kept scratch cluster is written durably (fsync on, no eatmydata), and its proof says synced', async () => {
+    const r = await runbook('verify', ['--backup', 'latest', '--repo', '1', '--keep', '--json'], t.env)
+    expect(r.code, r.stderr).toBe(0)
+    const [p] = JSON.parse(r.stdout).proofs
+    expect(p.scratch).toMatchObject({ kept: true, synced: true })
+    expect(p.reason).not.toMatch(/unsynced/)
+    try {
+      const [f] = await query<{ fsync: string }>(
+        { host: '127.0.0.1', port: p.scratch.port, database: 'postgres' },
+        'SHOW fsync',
+      )
+      expect(f!.fsync).toBe('on')
+      expect(environOf(postmasterPid(p.scratch.dir)!).filter((e) => e.startsWith('LD_PRELOAD='))).toEqual([])
+    } finally {
+      await dropScratch(p.scratch.dir)
+    }
+    await siteUntouched()
   })
 
   it('refuses a bad --backup or --repo with exit 2, pausing nothing', async () => {

@@ -257,11 +257,12 @@ export class Postgres {
     logFile: string,
     extraOptions = '',
     socket?: { port: number; dir: string },
+    env?: Record<string, string>,
   ): Promise<unknown> {
     clearStaleLocks(dataDir, socket)
     const args = ['-D', dataDir, '-l', logFile, '-w', '-t', '120']
     if (extraOptions) args.push('-o', extraOptions)
-    return this.run(pgBin('pg_ctl'), [...args, 'start'], { asSiteUser: true, timeoutMs: 130_000 })
+    return this.run(pgBin('pg_ctl'), [...args, 'start'], { asSiteUser: true, timeoutMs: 130_000, env })
   }
 
   stop(dataDir: string, mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<unknown> {

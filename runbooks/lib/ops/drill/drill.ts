@@ -167,7 +167,7 @@ async function proveNewestBackups(
   drill.details.proofs = proofs.map((p) => ({ repo: p.repo, backup: p.backup, verdict: p.verdict, lsn: p.lsn }))
   for (const p of proofs)
     drill.measures.push({
-      what: `restore of ${p.backup} from repo${p.repo} (proof)`,
+      what: `restore of ${p.backup} from repo${p.repo} (proof${p.scratch.synced ? '' : '; unsynced scratch: a lower bound'})`,
       against: { kind: 'tiers' },
       rtoSeconds: p.objectives.rtoSeconds ?? NaN,
       rpoSeconds: p.objectives.rpoGapSeconds ?? NaN,

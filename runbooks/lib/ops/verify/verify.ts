@@ -88,6 +88,8 @@ function proofRecord(p: Proof): Record<string, unknown> & { at: string } {
     tables: p.tables,
     rows: p.rows,
     objectives: p.objectives,
+    // an unsynced scratch restore's RTO is a lower bound
+    synced: p.scratch.synced,
     timings: p.timings,
   }
 }
