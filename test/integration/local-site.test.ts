@@ -18,7 +18,11 @@ import { createServer } from 'node:net'
 import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
 import { spawn, spawnSync } from 'node:child_process'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
-import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { siteIds, waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
+import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { loadPolicy } from '../../core/project-config.ts'
 
 const BASE = 26000
 // the throw-away sites some tests add: a range no other test file uses (files run two at a time)
@@ -133,6 +137,19 @@ describe('local site: up from nothing', () => {
     const conf = readFileSync(join(t.stateDir, 'pgbackrest', 'pgbackrest.conf'), 'utf8')
     expect(conf).toMatch(/^repo2-storage-ca-file=.*cert\.pem$/m)
     expect(conf).not.toMatch(/verify-tls=n/)
+  })
+
+  it("[fault] stanza-create waits out the archive lock another pgBackRest holds for a moment (a new primary's archive-push)", async () => {
+    const site = new LocalSite(layout(t.stateDir, BASE, siteIds().home), loadPolicy(ROOT, 'local'), run)
+    const lock = join(site.layout.pgbackrest.lock, 'labdojo-archive.lock')
+    // the lock pgBackRest takes (flock), held by another process for a second and a half
+    const holder = spawn('runuser', ['-u', 'postgres', '--', 'flock', '-x', lock, 'sleep', '1.5'])
+    const released = new Promise<number>((r) => holder.on('exit', () => r(Date.now())))
+    const held = () => spawnSync('runuser', ['-u', 'postgres', '--', 'flock', '-n', lock, 'true']).status !== 0
+    await waitFor('the lock to be held', async () => held(), 10_000, 20)
+    await site.br.stanzaCreate() // exit 50 at first: retried, not thrown
+    const done = Date.now()
+    expect(await released).toBeLessThanOrEqual(done)
   })
 
   it('up on a healthy site changes nothing (same processes, "no changes")', async () => {

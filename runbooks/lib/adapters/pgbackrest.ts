@@ -4,6 +4,10 @@
  * path or the environment, never argv.
  */
 import type { Runner, RunOptions } from './exec.ts'
+import { CommandError } from '../../../core/errors.ts'
+
+/** pgBackRest's exit code for LockAcquireError */
+const LOCK_ACQUIRE_EXIT = 50
 
 export interface BackRestTarget {
   config: string
@@ -143,8 +147,20 @@ export class PgBackRest {
     })
   }
 
-  stanzaCreate() {
-    return this.exec('stanza-create', [], { timeoutMs: 120_000 })
+  /**
+   * stanza-create takes the stanza's archive lock, which a new primary's asynchronous
+   * archive-push may hold for a moment (seen once in CI, on a site's first `up`: exit 50, "unable
+   * to acquire lock"): a lock conflict is retried for up to 30 s, any other failure is not.
+   */
+  async stanzaCreate() {
+    for (let waited = 0; ; waited += 250) {
+      try {
+        return await this.exec('stanza-create', [], { timeoutMs: 120_000 })
+      } catch (e) {
+        if (!(e instanceof CommandError && e.code === LOCK_ACQUIRE_EXIT) || waited >= 30_000) throw e
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    }
   }
 
   check(repo?: number) {
