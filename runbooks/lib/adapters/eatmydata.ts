@@ -15,8 +15,12 @@ export function eatmydataLibrary(): string | null {
   return found
 }
 
-/** The environment under which a process and its children do not sync: empty without the library. */
-export function unsyncedEnv(): Record<string, string> {
+/**
+ * The environment under which a process and its children do not sync (the library ahead of
+ * whatever is preloaded already): empty without the library.
+ */
+export function unsyncedEnv(preloaded = process.env.LD_PRELOAD): Record<string, string> {
   const lib = eatmydataLibrary()
-  return lib ? { LD_PRELOAD: lib } : {}
+  if (!lib) return {}
+  return { LD_PRELOAD: preloaded ? `${lib}:${preloaded}` : lib }
 }
