@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { processAlive, siteIds } from '../../runbooks/lib/adapters/process.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')
 const TSX = createRequire(import.meta.url).resolve('tsx')
@@ -50,6 +53,11 @@ export function testSite(basePort: number): TestSite {
       rmSync(base, { recursive: true, force: true })
     },
   }
+}
+
+/** The runbooks' own view of a test site (its layout and a project's policy), to call an op directly. */
+export function localSiteOf(tt: TestSite, projectDir = ROOT): LocalSite {
+  return new LocalSite(layout(tt.stateDir, tt.basePort, siteIds().home), loadPolicy(projectDir, 'local'), run)
 }
 
 export interface CliResult {

@@ -21,8 +21,8 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { ROOT } from '../helpers/site.ts'
 
-const ROOT = new URL('../../', import.meta.url).pathname
 const ENV = { STORAGE_DRIVER: 'vfs', BUILDAH_ISOLATION: 'chroot' }
 const tag = `${process.pid}-${Date.now()}`
 const BASE = `localhost/labdojo-test-node20-bookworm:${tag}`

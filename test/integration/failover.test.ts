@@ -8,13 +8,11 @@ import { readFileSync, writeFileSync, chmodSync, mkdtempSync, copyFileSync, rmSy
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, pidsOf, alive, localSiteOf, ROOT, type TestSite } from '../helpers/site.ts'
 import { passwordFor, query, Postgres } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
 import { AuditLog } from '../../runbooks/lib/output/audit.ts'
 import { failover } from '../../runbooks/lib/ops/failover/failover.ts'
 import { rejoin } from '../../runbooks/lib/ops/failback/rejoin.ts'
@@ -31,9 +29,6 @@ let receiver: Server
 const HOOK_SECRET = 'T000/B000/supersecretwebhooktoken'
 let hookFile = ''
 
-function siteFor(tt: TestSite, projectDir = ROOT): LocalSite {
-  return new LocalSite(layout(tt.stateDir, tt.basePort, '/var/lib/postgresql'), loadPolicy(projectDir, 'local'), run)
-}
 const status = async (tt: TestSite) => json(await runbook('local', ['status', '--json'], tt.env))
 
 beforeAll(async () => {
@@ -58,7 +53,7 @@ beforeAll(async () => {
   t.env.LABDOJO_WEBHOOKS_FILE = hookFile
   const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
-  site = siteFor(t)
+  site = localSiteOf(t)
   writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
 })
 afterAll(async () => {
@@ -349,7 +344,7 @@ describe('the warm site: manual activation', () => {
     await runbook('workload', ['stop'], t.env) // the main site's writer is done
     w = testSite(BASE + 500)
     expect((await runbook('local', ['up', '--scale', '0.002'], w.env)).code).toBe(0)
-    const ws = siteFor(w)
+    const ws = localSiteOf(w)
     const we = { host: '127.0.0.1', port: w.basePort, database: 'labdojo' }
     const warmWriter = json(await runbook('workload', ['start', '--rate', '100', '--json'], w.env)).writer
     await sleep(2000)
@@ -397,7 +392,7 @@ describe("a warm standby that replayed past the next timeline's fork point", () 
   it('[fault] is refused for activation (it would fork an abandoned history), naming both timelines', async () => {
     v = testSite(BASE + 600)
     expect((await runbook('local', ['up', '--scale', '0.002'], v.env)).code).toBe(0)
-    const vs = siteFor(v)
+    const vs = localSiteOf(v)
     const pg = new Postgres(run)
     const admin = (n: 'node1' | 'node2' | 'node3') => ({ host: '127.0.0.1', port: vs.port(n), database: 'postgres' })
     // the hot standby is away; the primary ends a segment that only the archive, and so the warm standby, receives
@@ -459,7 +454,7 @@ describe('asynchronous mode', () => {
     a = testSite(BASE + 300)
     a.env.LABDOJO_PROJECT_DIR = dir
     expect((await runbook('local', ['up', '--scale', '0.002'], a.env)).code).toBe(0)
-    const s2 = siteFor(a, dir)
+    const s2 = localSiteOf(a, dir)
     const [rep] = await query<{ s: string }>(
       { host: '127.0.0.1', port: a.basePort + 1, database: 'postgres' },
       `SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = 'node2'`,

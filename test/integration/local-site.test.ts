@@ -15,14 +15,10 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
-import { testSite, runbook, json, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, pidsOf, alive, localSiteOf, ROOT, type TestSite } from '../helpers/site.ts'
 import { spawn, spawnSync } from 'node:child_process'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
-import { siteIds, waitFor } from '../../runbooks/lib/adapters/process.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
-import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 
 const BASE = 26000
 // the throw-away sites some tests add: a range no other test file uses (files run two at a time)
@@ -140,7 +136,7 @@ describe('local site: up from nothing', () => {
   })
 
   it("[fault] stanza-create waits out the archive lock another pgBackRest holds for a moment (a new primary's archive-push)", async () => {
-    const site = new LocalSite(layout(t.stateDir, BASE, siteIds().home), loadPolicy(ROOT, 'local'), run)
+    const site = localSiteOf(t)
     const lock = join(site.layout.pgbackrest.lock, 'labdojo-archive.lock')
     // the lock pgBackRest takes (flock), held by another process for a second and a half
     const holder = spawn('runuser', ['-u', 'postgres', '--', 'flock', '-x', lock, 'sleep', '1.5'])

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { eatmydataLibrary, unsyncedEnv } from '../../runbooks/lib/adapters/eatmydata.ts'
@@ -31,8 +31,9 @@ function syncCalls(env: Record<string, string>): number {
       { env: { ...process.env, ...env }, encoding: 'utf8' },
     )
     expect(r.status, r.stderr).toBe(0)
-    const trace = spawnSync('cat', [join(dir, 'trace')], { encoding: 'utf8' }).stdout
-    return trace.split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length
+    return readFileSync(join(dir, 'trace'), 'utf8')
+      .split('\n')
+      .filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -105,14 +105,15 @@ export async function proveBackup(
 ): Promise<Proof> {
   const port = await freeScratchPort(site.layout)
   const dir = join(site.layout.scratchDir, `verify-${stamp()}-${port}`)
+  const synced = o.keep || !!o.synced
   const scratch: Scratch = {
     dir,
     port,
     logFile: join(dir, 'verify.log'),
     conn: { host: '127.0.0.1', port, database: DATABASE, passfile: site.layout.secrets.pgpass },
     checks: { heapAllIndexed: o.heapAllIndexed },
-    synced: o.keep || !!o.synced,
-    env: o.keep || o.synced ? {} : unsyncedEnv(),
+    synced,
+    env: synced ? {} : unsyncedEnv(),
   }
   const p = emptyProof(site, backup, scratch, o.keep)
   for (const gone of await removeOrphanScratch(site))
