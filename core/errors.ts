@@ -54,3 +54,8 @@ export class CommandError extends Error {
     this.name = 'CommandError'
   }
 }
+
+/** The first line of an error's message (a command's stderr can follow on the next lines). */
+export function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!
+}

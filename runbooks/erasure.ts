@@ -33,7 +33,14 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
     const r = await ctx.audit.step(`erase user ${user}`, () => erase(site, user))
     if (flags.json) return void printJson(r)
     const rows = Object.entries(r.rows).map(([t, n]) => `${t} ${n}`)
-    return void log.info(`erased user ${user}: ${rows.join(', ')} row(s); recorded in the erasure ledger, ${r.offsite}`)
+    const deleted = Object.values(r.rows).reduce((a, b) => a + b, 0)
+    const what =
+      deleted === 0
+        ? `user ${user} was already erased (recorded ${r.at}); no row of it is live`
+        : r.finished
+          ? `finished the erasure of user ${user} recorded ${r.at}: ${rows.join(', ')} row(s)`
+          : `erased user ${user}: ${rows.join(', ')} row(s); recorded in the erasure ledger`
+    return void log.info(`${what}, ${r.offsite}`)
   }
   const rows = await erasureReport(site)
   if (flags.json) printJson({ erasures: rows })

@@ -10,6 +10,8 @@ import { stopScheduler } from './lib/sites/local/scheduler.ts'
 import { parseScale } from './lib/cli/flags.ts'
 import { renderStatus } from './lib/sites/local/render.ts'
 import { run } from './lib/adapters/exec.ts'
+import { anchorAuditWith } from './lib/output/audit.ts'
+import { anchorAuditHead } from './lib/sites/local/audit-anchor.ts'
 
 const spec = {
   name: 'local.ts',
@@ -48,6 +50,7 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
+  anchorAuditWith(() => anchorAuditHead(site.layout, audit.file))
   // a scheduled job may hold the lock: stopping the scheduler stops that job at a safe point
   if (cmd === 'down' && (await stopScheduler(site.layout)))
     log.info('stopped the scheduler (and any job it was running)')

@@ -45,7 +45,6 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     await Promise.all([exporter.refreshStatus(), exporter.refreshCatalog()])
     return void process.stdout.write(await exporter.metrics())
   }
-  await exporter.start()
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') return void res.writeHead(404).end('see /metrics\n')
     exporter
@@ -53,10 +52,23 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
       .then((text) => res.writeHead(200, { 'content-type': exporter.registry.contentType }).end(text))
       .catch((e: Error) => res.writeHead(500).end(`${e.message}\n`))
   })
+  // the port first: a taken one is bad input, before any refresh loop could keep the process alive
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE' || e.code === 'EACCES'
+          ? inputError(
+              '--port',
+              port,
+              e.code === 'EADDRINUSE' ? `is already in use on ${listen}` : `cannot be bound on ${listen}`,
+              'pick a free port, or stop what holds it',
+            )
+          : e,
+      ),
+    )
     server.listen(port, listen, () => resolve())
   })
+  await exporter.start()
   log.info(`serving http://${listen}:${port}/metrics (${ctx.stack})`)
   await new Promise<void>((resolve) => {
     const stop = () => {

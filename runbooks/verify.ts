@@ -17,6 +17,7 @@ import {
   readCatalogs,
   renderProofs,
   selectBackups,
+  unlistedRepos,
   verifyBackups,
 } from './lib/ops/verify/verify.ts'
 
@@ -79,11 +80,13 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const hooks = siteWebhooks(site)
   const checks = { keep: !!flags.keep, synced: !!flags.synced, heapAllIndexed: !!flags.heapallindexed }
   const proofs = await verifyBackups(site, catalogs, backups, checks, ctx.audit)
+  const unlisted = unlistedRepos(catalogs)
+  for (const u of unlisted) await alertNow(site.policy, hooks, `the proofs of repo ${u.repo}`, u.reason)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(site.policy, hooks, `the proof of ${p.backup} (repo ${p.repo})`, p.reason)
-  if (flags.json) printJson({ proofs })
-  else process.stdout.write(renderProofs(proofs))
-  return proofs.every((p) => p.verdict === 'proven') ? 0 : 1
+  if (flags.json) printJson({ proofs, unlisted })
+  else process.stdout.write(renderProofs(proofs, unlisted))
+  return !unlisted.length && proofs.every((p) => p.verdict === 'proven') ? 0 : 1
 })
 
 /** A cloud stack: each vault's newest backup proven on this machine (checksums, restore alone, structure). */

@@ -15,6 +15,8 @@ import {
   closeSync,
   renameSync,
   rmSync,
+  mkdtempSync,
+  symlinkSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { execFileSync, spawn } from 'node:child_process'
@@ -307,6 +309,52 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       expect(readdirSync(l.scratchDir)).toEqual(before)
     }
     expect(readdirSync(join(l.node('node1').data, 'pg_tblspc'))).toEqual([])
+  })
+
+  it('a path through a symlink into repo1, the secrets or the state; --files into the live tree or the secrets; report --out into a data directory', async () => {
+    const links = mkdtempSync('/var/tmp/labdojo-links-')
+    try {
+      symlinkSync(l.pgbackrest.repo1, join(links, 'to-repo1'))
+      symlinkSync(l.secrets.dir, join(links, 'to-secrets'))
+      symlinkSync(l.stateDir, join(links, 'to-state'))
+      symlinkSync(l.node('node1').data, join(links, 'to-data'))
+      const cases: [string, string[], RegExp][] = [
+        ['restore', ['--target', 'latest', '--into', join(links, 'to-repo1', 'restored')], /--into.*is inside repo1/],
+        [
+          'restore',
+          ['--target', 'latest', '--into', join(links, 'to-secrets', 'x')],
+          /--into.*inside the site's secrets/,
+        ],
+        [
+          'restore',
+          ['--target', 'latest', '--into', join(links, 'to-state', 'mine')],
+          /--into.*inside the site's state/,
+        ],
+        [
+          'restore',
+          ['--files', '--class', 'uploads', '--into', join(l.app.root, 'restored')],
+          /--into.*the live application tree/,
+        ],
+        [
+          'restore',
+          ['--files', '--class', 'uploads', '--into', join(links, 'to-secrets', 'up')],
+          /--into.*the site's secrets/,
+        ],
+        ['report', ['--out', join(links, 'to-data', 'reports')], /--out.*inside the PostgreSQL data directory/],
+        ['report', ['--out', join(links, 'to-repo1')], /--out.*is repo1/],
+      ]
+      for (const [rb, args, msg] of cases) {
+        const before = readdirSync(l.scratchDir)
+        const r = await runbook(rb, args, t.env)
+        expect(r.code, `${rb} ${args.join(' ')}: ${r.stderr}`).toBe(2)
+        expect(r.stderr).toMatch(msg)
+        expect(readdirSync(l.scratchDir)).toEqual(before)
+      }
+      expect(existsSync(join(l.pgbackrest.repo1, 'restored'))).toBe(false)
+      expect(existsSync(join(l.node('node1').data, 'reports'))).toBe(false)
+    } finally {
+      rmSync(links, { recursive: true, force: true })
+    }
   })
 
   it('a wrong cipher pass for repo2', async () => {

@@ -26,11 +26,15 @@ let sts: Server
 const stsBodies: string[] = []
 let dir = ''
 let env: Record<string, string> = {}
+/** the offsite store checks every signature: STS hands out the site's own key, as IAM would a role's */
+let key = { id: '', secret: '' }
 
 beforeAll(async () => {
   t = testSite(BASE)
   expect((await runbook('local', ['up', '--scale', '0.002'], t.env)).code).toBe(0)
   const l = layout(t.stateDir, BASE, '/var/lib/postgresql')
+  const secrets = readFileSync(l.secrets.pgbackrest, 'utf8')
+  key = { id: /^repo2-s3-key=(.+)$/m.exec(secrets)![1]!, secret: /^repo2-s3-key-secret=(.+)$/m.exec(secrets)![1]! }
   // PGO's application user, whose password its secret mounts as PGPASSWORD (the site asks for it)
   await query(
     { host: '127.0.0.1', port: BASE + 1, database: 'postgres' },
@@ -42,7 +46,7 @@ beforeAll(async () => {
     req.on('end', () => {
       stsBodies.push(b)
       res.end(
-        `<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>S3RVER</AccessKeyId><SecretAccessKey>S3RVER</SecretAccessKey><SessionToken>${SESSION}</SessionToken></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`,
+        `<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>${key.id}</AccessKeyId><SecretAccessKey>${key.secret}</SecretAccessKey><SessionToken>${SESSION}</SessionToken></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`,
       )
     })
   }).listen(BASE + 51, '127.0.0.1')
@@ -97,8 +101,8 @@ const store = () =>
     endpoint: env.LABDOJO_S3_ENDPOINT,
     bucket: 'labdojo-backups',
     region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
+    accessKeyId: key.id,
+    secretAccessKey: key.secret,
     ca: readFileSync(env.LABDOJO_S3_CA_FILE!, 'utf8'),
   })
 

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync, existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { json, runbook, testSite, type TestSite } from '../helpers/site.ts'
+import { dropScratch, json, pidsOf, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
 
@@ -126,6 +126,76 @@ describe('erasure.ts', () => {
     } finally {
       writeFileSync(ledger, good)
     }
+  })
+
+  it('[fault] the local ledger lost (moved away): it is put back from the sealed offsite copy, and a PITR to before the erasure still purges them', async () => {
+    const good = readFileSync(ledger, 'utf8')
+    renameSync(ledger, `${ledger}.moved`)
+    try {
+      const report = await runbook('erasure', ['report', '--json'], t.env)
+      expect(report.code, report.stderr).toBe(0)
+      expect(JSON.parse(report.stdout).erasures).toMatchObject([{ user, liveRows: 0 }])
+      expect(report.stderr).toMatch(/was missing; put back from its sealed offsite copy \(1 record/)
+      expect(readFileSync(ledger, 'utf8')).toBe(good)
+      // emptied instead of removed: the same
+      writeFileSync(ledger, '')
+      const res = json(await runbook('restore', ['--target', 'name:before-erasure', '--json'], t.env))
+      expect(res.notes.join(' ')).toMatch(
+        /re-applied the erasure ledger before serving: \d+ row\(s\) of 1 erased person/,
+      )
+      const restored = { host: '127.0.0.1', port: res.port, database: 'labdojo' }
+      expect(Object.values(await rowsOf(restored, user)).every((n) => n === 0)).toBe(true)
+      await dropScratch(res.dataDir)
+      expect(readFileSync(ledger, 'utf8')).toBe(good)
+    } finally {
+      rmSync(`${ledger}.moved`, { force: true })
+      writeFileSync(ledger, good)
+    }
+  })
+
+  it('[fault] the local ledger lost and the offsite store down: a restore does not serve, and nothing is restored', async () => {
+    const good = readFileSync(ledger, 'utf8')
+    const s3 = pidsOf(t.stateDir).s3rver!
+    rmSync(ledger)
+    process.kill(s3, 'SIGSTOP')
+    try {
+      const scratch = join(t.stateDir, 'scratch')
+      const before = existsSync(scratch) ? readdirSync(scratch).length : 0
+      const r = await runbook('restore', ['--target', 'name:before-erasure'], t.env)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/erasure ledger .* is missing and its sealed offsite copy cannot be read/)
+      expect(existsSync(scratch) ? readdirSync(scratch).length : 0).toBe(before)
+    } finally {
+      process.kill(s3, 'SIGCONT')
+      writeFileSync(ledger, good)
+    }
+  })
+
+  it('[fault] an erasure that cannot be recorded (ledger immutable) deletes nothing; the retry erases and records', async () => {
+    const [u] = await query<{ id: number }>(
+      primary(),
+      `SELECT id::int AS id FROM users WHERE id <> $1 ORDER BY id LIMIT 1`,
+      [user],
+    )
+    const other = u!.id
+    const before = await rowsOf(primary(), other)
+    execFileSync('chattr', ['+i', ledger])
+    try {
+      const r = await runbook('erasure', ['erase', '--user', String(other), '--yes'], t.env)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(new RegExp(`erasure of user ${other} could not be recorded .*nothing was deleted`))
+      expect(await rowsOf(primary(), other)).toEqual(before)
+    } finally {
+      execFileSync('chattr', ['-i', ledger])
+    }
+    const retry = json(await runbook('erasure', ['erase', '--user', String(other), '--yes', '--json'], t.env))
+    expect(retry.rows.users).toBe(1)
+    expect(Object.values(await rowsOf(primary(), other)).every((n) => n === 0)).toBe(true)
+    expect(readFileSync(ledger, 'utf8')).toContain(`"user":${other}`)
+    // and again: already erased, nothing to do, said so
+    const again = await runbook('erasure', ['erase', '--user', String(other), '--yes'], t.env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stderr + again.stdout).toMatch(new RegExp(`user ${other} was already erased`))
   })
 
   it('the user-progress CSV export taken after the erasure does not hold them', async () => {

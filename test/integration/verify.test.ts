@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { testSite, runbook, startRunbook, json, dropScratch, type TestSite } from '../helpers/site.ts'
+import {
+  testSite,
+  runbook,
+  startRunbook,
+  json,
+  dropScratch,
+  pidsOf,
+  localSiteOf,
+  type TestSite,
+} from '../helpers/site.ts'
+import { Readable } from 'node:stream'
 import { postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { eatmydataLibrary } from '../../runbooks/lib/adapters/eatmydata.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
@@ -200,6 +210,26 @@ describe('verify.ts', () => {
     await siteUntouched()
   })
 
+  it('[fault] a repo that cannot be listed (its S3 server stopped) fails the run, naming it: never "nothing to prove"', async () => {
+    const s3 = pidsOf(t.stateDir).s3rver!
+    process.kill(s3, 'SIGSTOP')
+    try {
+      for (const backup of ['latest', 'pending']) {
+        const r = await runbook('verify', ['--repo', '2', '--backup', backup, '--json'], t.env)
+        expect(r.code, r.stderr).toBe(1)
+        const out = JSON.parse(r.stdout)
+        expect(out.proofs).toEqual([])
+        expect(out.unlisted).toEqual([{ repo: 2, reason: expect.stringMatching(/repo2 cannot be listed/) }])
+      }
+      const text = await runbook('verify', ['--repo', '2'], t.env)
+      expect(text.code).toBe(1)
+      expect(text.stdout).toMatch(/^FAILED repo2 cannot be listed, so none of its backups was proven: .*S3/m)
+      expect(text.stdout).not.toMatch(/nothing to prove/)
+    } finally {
+      process.kill(s3, 'SIGCONT')
+    }
+  })
+
   it('refuses a bad --backup or --repo with exit 2, pausing nothing', async () => {
     const bad = await runbook('verify', ['--backup', 'yesterday'], t.env)
     expect(bad.code).toBe(2)
@@ -246,6 +276,61 @@ describe('evidence.ts', () => {
       writeFileSync(ledger(), original)
     }
     expect((await runbook('evidence', ['verify'], t.env)).code).toBe(0)
+  })
+
+  it('[fault] a local record whose offsite copy was deleted fails verify, though its chain holds', async () => {
+    const { offsiteStore } = await import('../../runbooks/lib/sites/local/offsite-store.ts')
+    const store = offsiteStore(localSiteOf(t).layout)
+    try {
+      const keys = (await store.list('evidence/')).map((o) => o.key).sort()
+      expect(keys.length).toBeGreaterThanOrEqual(3)
+      const victim = keys[1]!
+      const chunks: Buffer[] = []
+      for await (const c of await store.get(victim)) chunks.push(c as Buffer)
+      await store.delete(victim)
+      try {
+        const r = await runbook('evidence', ['verify'], t.env)
+        expect(r.code).toBe(1)
+        expect(r.stdout).toMatch(/record 2 is missing from the offsite copy, which holds record \d+: deleted there/)
+      } finally {
+        const body = Buffer.concat(chunks)
+        await store.put(victim, Readable.from([body]), body.length)
+      }
+      expect((await runbook('evidence', ['verify'], t.env)).code).toBe(0)
+    } finally {
+      store.close()
+    }
+  })
+
+  it("[fault] the audit log's tail edited or cut off is caught by its offsite anchors, which the chain alone misses", async () => {
+    const file = t.env.LABDOJO_AUDIT_LOG!
+    const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout).audit
+    const clean = await status()
+    expect(clean).toMatchObject({ ok: true })
+    expect(clean.anchors).toBeGreaterThan(0)
+    const original = readFileSync(file, 'utf8')
+    const lines = original.trimEnd().split('\n')
+    try {
+      // the last line's result changed from ok to failed, its hash link kept: the chain cannot see it
+      const last = JSON.parse(lines.at(-1)!)
+      expect(last.result).toBe('ok')
+      writeFileSync(file, [...lines.slice(0, -1), JSON.stringify({ ...last, result: 'failed' })].join('\n') + '\n')
+      expect(verifyChain(file).ok).toBe(true)
+      const edited = await status()
+      expect(edited.ok).toBe(false)
+      expect(edited.problem).toMatch(new RegExp(`line ${lines.length} is not the line anchored offsite`))
+      // the last three lines deleted
+      writeFileSync(file, lines.slice(0, -3).join('\n') + '\n')
+      expect(verifyChain(file).ok).toBe(true)
+      const cut = await status()
+      expect(cut.ok).toBe(false)
+      expect(cut.problem).toMatch(/line\(s\) \d+-\d+ were removed/)
+      const text = await runbook('local', ['status'], t.env)
+      expect(text.stdout).toMatch(/audit .*ALTERED: the log has/)
+    } finally {
+      writeFileSync(file, original)
+    }
+    expect(await status()).toMatchObject({ ok: true })
   })
 
   it('sign records a human sign-off; due says what is due and never fakes the rest', async () => {

@@ -1,9 +1,10 @@
 /**
  * Object storage adapter for the local site: an S3-compatible server (s3rver) over TLS with a
- * self-signed certificate. In the cloud stacks the repo is a real bucket; pgBackRest speaks
- * the same protocol to both.
+ * self-signed certificate, behind a gate that refuses every request not signed with the site's
+ * key (s3rver-gate.ts). In the cloud stacks the repo is a real bucket; pgBackRest speaks the same
+ * protocol to both.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:tls'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -20,7 +21,8 @@ export interface S3ServerPaths {
 }
 
 const require = createRequire(import.meta.url)
-export const S3RVER_BIN = join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js')
+const GATE = join(dirname(new URL(import.meta.url).pathname), 's3rver-gate.ts')
+const TSX = require.resolve('tsx')
 
 /**
  * The server's self-signed certificate, which clients pin as their CA. It names 127.0.0.1 both
@@ -68,6 +70,11 @@ export function s3Running(p: S3ServerPaths): boolean {
   return pidAlive(readPid(p.pid), 's3rver')
 }
 
+/** Is the running server the gated one (an older site may still run s3rver bare, open to anyone)? */
+export function s3Gated(p: S3ServerPaths): boolean {
+  return pidAlive(readPid(p.pid), 's3rver-gate.ts')
+}
+
 /** Is the TLS endpoint answering? */
 export function tlsReachable(port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -83,33 +90,19 @@ export function tlsReachable(port: number, timeoutMs = 1000): Promise<boolean> {
   })
 }
 
-export async function startS3(p: S3ServerPaths, port: number, bucket: string): Promise<void> {
-  if (s3Running(p) && (await tlsReachable(port))) return
-  startDetached(
-    process.execPath,
-    [
-      S3RVER_BIN,
-      '-d',
-      p.data,
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--key',
-      p.key,
-      '--cert',
-      p.cert,
-      '--silent',
-      '--configure-bucket',
-      bucket,
-    ],
-    {
-      log: p.log,
-      pidFile: p.pid,
-      asSiteUser: true,
-    },
-  )
-  await waitFor(`s3rver on 127.0.0.1:${port} (log: ${p.log})`, () => tlsReachable(port), 20_000)
+/** Start the gated server; `secretsFile` holds the site's key (repo2-s3-key, repo2-s3-key-secret). */
+export async function startS3(p: S3ServerPaths, port: number, bucket: string, secretsFile: string): Promise<void> {
+  if (s3Gated(p) && (await tlsReachable(port))) return
+  const config = join(p.dir, 'gate.json')
+  writeFileSync(config, JSON.stringify({ data: p.data, cert: p.cert, key: p.key, port, bucket, secretsFile }) + '\n')
+  giveToSiteUser(config)
+  startDetached(process.execPath, ['--import', TSX, GATE, config], {
+    log: p.log,
+    pidFile: p.pid,
+    asSiteUser: true,
+    env: { NODE_OPTIONS: '' },
+  })
+  await waitFor(`the S3 server on 127.0.0.1:${port} (log: ${p.log})`, () => tlsReachable(port), 20_000)
 }
 
 export function stopS3(p: S3ServerPaths): Promise<boolean> {

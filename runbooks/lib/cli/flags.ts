@@ -8,9 +8,18 @@ import { impossibleDate, parseTarget } from '../../../core/recovery-target.ts'
 import { DRILL_LEVELS, type DrillLevel } from '../../../core/drill.ts'
 import { DEFAULT_BASE_PORT } from '../sites/local/layout.ts'
 
+/**
+ * A flag's number as an operator writes it: decimal digits (and, where fractions make sense, one
+ * point), nothing else. Number() alone would read 0x1 as 1, ' 1' as 1, 1e1 as 10 and 28015.0 as
+ * a port; NaN here falls to each parser's own range message.
+ */
+export function decimalNumber(raw: string, fraction = false): number {
+  return (fraction ? /^(\d+(\.\d+)?|\.\d+)$/ : /^\d+$/).test(raw) ? Number(raw) : NaN
+}
+
 export function parseBasePort(raw: string | undefined, key = '--base-port'): number {
   if (raw === undefined) return DEFAULT_BASE_PORT
-  const n = Number(raw)
+  const n = decimalNumber(raw)
   if (!Number.isInteger(n) || n < 1024 || n > 32748)
     throw inputError(
       key,
@@ -23,7 +32,7 @@ export function parseBasePort(raw: string | undefined, key = '--base-port'): num
 
 export function parseScale(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback
-  const n = Number(raw)
+  const n = decimalNumber(raw, true)
   if (!Number.isFinite(n) || n < 0.001 || n > 20)
     throw inputError(
       '--scale',
@@ -55,7 +64,7 @@ export function parseStandbyRole(raw: string | undefined): 'hot' | 'warm' {
 
 export function parseRate(raw: string | undefined): number {
   if (raw === undefined) return 50
-  const n = Number(raw)
+  const n = decimalNumber(raw, true)
   if (!Number.isFinite(n) || n < 1 || n > 2000)
     throw inputError('--rate', raw, 'must be a number of commits per second from 1 to 2000', 'e.g. --rate 50')
   return n
@@ -63,7 +72,7 @@ export function parseRate(raw: string | undefined): number {
 
 export function parsePort(raw: string | undefined, example: number): number | undefined {
   if (raw === undefined) return undefined
-  const n = Number(raw)
+  const n = decimalNumber(raw)
   if (!Number.isInteger(n) || n < 1024 || n > 65535)
     throw inputError('--port', raw, 'must be a port from 1024 to 65535', `e.g. --port ${example}`)
   return n
@@ -71,7 +80,7 @@ export function parsePort(raw: string | undefined, example: number): number | un
 
 export function parseRepo(raw: string | undefined, available: number[]): number | undefined {
   if (raw === undefined) return undefined
-  const n = Number(raw)
+  const n = decimalNumber(raw)
   if (!available.includes(n))
     throw inputError('--repo', raw, `must be one of ${available.join(', ')}`, `e.g. --repo ${available[0]}`)
   return n
@@ -86,7 +95,7 @@ export function parseStandbySite(raw: string | undefined): 'hot' | 'warm' {
 /** A number of seconds >= 0 (fallback when absent). */
 export function parseSeconds(raw: string | undefined, key: string, fallback: number): number {
   if (raw === undefined) return fallback
-  const n = Number(raw)
+  const n = decimalNumber(raw, true)
   if (!Number.isFinite(n) || n < 0) throw inputError(key, raw, 'must be a number of seconds >= 0', `e.g. ${key} 600`)
   return n
 }
@@ -120,7 +129,7 @@ export function parseFilesRestore(flags: Record<string, string | boolean | undef
     )
   if (into && !isAbsolute(into))
     throw inputError('--into', into, 'must be an absolute path', `e.g. --into ${resolve(into)}`)
-  const repo = flags.repo === undefined ? undefined : Number(flags.repo)
+  const repo = flags.repo === undefined ? undefined : decimalNumber(String(flags.repo))
   if (repo !== undefined && repo !== 1 && repo !== 2)
     throw inputError('--repo', flags.repo, 'must be 1 or 2', 'e.g. --repo 2')
   return { at: at?.kind === 'time' ? new Date(at.at) : undefined, into, inPlace, repo }

@@ -11,6 +11,7 @@ import { InputError, inputError } from '../../../core/errors.ts'
 import { redact } from '../output/redact.ts'
 import { log } from '../output/log.ts'
 import { installInterruptHandlers, interruption, Interrupted, progress } from '../output/interrupt.ts'
+import { anchorAudit } from '../output/audit.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '')
 
@@ -69,7 +70,25 @@ function refuseRepeats<F extends Record<string, FlagSpec>>(
   }
 }
 
-export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, args: string[]): Parsed<F> {
+/**
+ * A value flag followed by a negative number (`--port -5`) is read as that flag's value (the
+ * parser would call it ambiguous), so the flag's own check names its valid range.
+ */
+function joinNegativeValues<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, args: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([\w-]+)$/.exec(args[i]!)?.[1]
+    const next = args[i + 1]
+    if (name && spec.flags[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`)
+      i++
+    } else out.push(args[i]!)
+  }
+  return out
+}
+
+export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec<F>, raw: string[]): Parsed<F> {
+  const args = joinNegativeValues(spec, raw)
   const options = Object.fromEntries(
     Object.entries(spec.flags).map(([k, f]) => [
       k,
@@ -142,6 +161,14 @@ export async function confirm(question: string, yes: boolean): Promise<void> {
  * refusal) and command failures print one clear message, never a stack trace.
  */
 export async function main(body: () => Promise<number | void>, resume?: string): Promise<void> {
+  try {
+    await settle(body, resume)
+  } finally {
+    await anchorAudit((m) => log.warn(m))
+  }
+}
+
+async function settle(body: () => Promise<number | void>, resume?: string): Promise<void> {
   let code: number
   try {
     code = (await body()) ?? 0

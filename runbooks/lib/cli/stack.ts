@@ -11,7 +11,8 @@ import { LOCAL_STACK, loadPolicy, stacksIn } from '../../../core/project-config.
 import { parseInventory, type Inventory } from '../../../core/inventory.ts'
 import { InputError, inputError } from '../../../core/errors.ts'
 import { REPO_ROOT } from './frame.ts'
-import { AuditLog } from '../output/audit.ts'
+import { anchorAuditWith, AuditLog } from '../output/audit.ts'
+import { anchorAuditHead } from '../sites/local/audit-anchor.ts'
 import { isRoot, run, SITE_USER } from '../adapters/exec.ts'
 import { layout, type Layout } from '../sites/local/layout.ts'
 import { parseBasePort } from './flags.ts'
@@ -122,6 +123,7 @@ export async function loadStack(
       },
     ])
   site.loadSecrets()
+  anchorAuditWith(() => anchorAuditHead(site.layout, audit.file))
   // a runbook that changes the site holds its lock until it exits
   if (o.lock) await acquireSiteLock(site.layout, `${runbook} ${process.argv.slice(2).join(' ')}`.trim())
   return { stack, policy, audit, inventory: site.inventory(), site }

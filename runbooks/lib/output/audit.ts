@@ -84,6 +84,23 @@ export function verifyAuditChain(file: string): { ok: boolean; entries: number; 
   return { ok: true, entries: lines.length, unchained }
 }
 
+/** What anchors the log's head outside the file once a runbook is done (the local site's offsite store). */
+let anchorHook: (() => Promise<unknown>) | undefined
+
+export function anchorAuditWith(fn: () => Promise<unknown>): void {
+  anchorHook = fn
+}
+
+/** Anchor the head now; a failure is said, never fatal (the log itself is written). */
+export async function anchorAudit(warn: (msg: string) => void): Promise<void> {
+  if (!anchorHook) return
+  try {
+    await anchorHook()
+  } catch (e) {
+    warn(`the audit log's head was not anchored offsite (${(e as Error).message.split('\n')[0]})`)
+  }
+}
+
 export class AuditLog {
   constructor(
     readonly file: string,

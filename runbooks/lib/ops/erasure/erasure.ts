@@ -6,8 +6,8 @@
  * object per record. Every restore path re-applies the ledger before the restored database
  * serves; a restore that cannot read the ledger does not serve.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
 import { inputError } from '../../../../core/errors.ts'
 import { formatDuration } from '../../../../core/duration.ts'
@@ -17,8 +17,15 @@ import { appendChained, verifyAuditChain } from '../../output/audit.ts'
 import { PERSONAL_DATA_COLUMNS } from '../../sites/local/dataset.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { localOffsite } from '../exports/offsite.ts'
+import { offsiteDown } from '../../sites/local/offsite-store.ts'
 import type { Sealer } from '../exports/sealed.ts'
-import { compareWithOffsite, syncLedgerOffsite, type OffsiteLedger } from '../evidence/offsite-ledger.ts'
+import {
+  compareWithOffsite,
+  readOffsiteLedger,
+  syncLedgerOffsite,
+  type OffsiteLedger,
+} from '../evidence/offsite-ledger.ts'
+import { firstLine } from '../../../../core/errors.ts'
 import { log } from '../../output/log.ts'
 
 export interface ErasureRecord {
@@ -30,8 +37,7 @@ export interface ErasureRecord {
 }
 
 export const ERASURES_PREFIX = 'erasures/'
-export const erasureLedger = (site: LocalSite) =>
-  join(site.layout.pgbackrest.repo1, 'labdojo-erasures', 'erasures.jsonl')
+export const erasureLedger = (site: LocalSite) => site.layout.erasureLedger
 
 /** Every place a person's rows live: tables referencing users (foreign keys), the declared columns, users itself. */
 export async function personalColumns(conn: Conn): Promise<{ table: string; column: string }[]> {
@@ -46,28 +52,38 @@ export async function personalColumns(conn: Conn): Promise<{ table: string; colu
   return [...all, { table: 'users', column: 'id' }]
 }
 
+/** Delete every row of these people, children first, inside the caller's transaction; rows deleted per table. */
+async function deleteRows(
+  c: { query(sql: string, params?: unknown[]): Promise<{ rowCount: number | null }> },
+  columns: { table: string; column: string }[],
+  users: number[],
+): Promise<Record<string, number>> {
+  const rows: Record<string, number> = {}
+  for (const { table, column } of columns) {
+    const r = await c.query(`DELETE FROM ${table} WHERE ${column} = ANY($1::bigint[])`, [users])
+    rows[table] = (rows[table] ?? 0) + (r.rowCount ?? 0)
+  }
+  return rows
+}
+
 /** Delete every row of these people, children first, in one transaction; rows deleted per table. */
 async function purge(conn: Conn, users: number[]): Promise<Record<string, number>> {
   const columns = await personalColumns(conn)
   return withClient(conn, async (c) => {
-    const rows: Record<string, number> = {}
     await c.query('BEGIN')
     try {
-      for (const { table, column } of columns) {
-        const r = await c.query(`DELETE FROM ${table} WHERE ${column} = ANY($1::bigint[])`, [users])
-        rows[table] = (rows[table] ?? 0) + (r.rowCount ?? 0)
-      }
+      const rows = await deleteRows(c, columns, users)
       await c.query('COMMIT')
+      return rows
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {})
       throw e
     }
-    return rows
   })
 }
 
 export function parseUserId(raw: string | undefined): number {
-  const n = Number(raw)
+  const n = raw && /^\d+$/.test(raw) ? Number(raw) : NaN
   if (!raw || !Number.isSafeInteger(n) || n < 1)
     throw inputError('--user', raw, 'must be a user id (a positive integer)', 'e.g. --user 42')
   return n
@@ -79,48 +95,108 @@ const ledgerLines = (site: LocalSite) =>
 /**
  * The erasure ledger's records, trusted only when its hash chain holds and every record copied
  * offsite (written once, object-locked in the cloud) equals the local one — so an edited last
- * record, which no later link covers, is caught too. With the offsite store unreachable (a
- * disaster), the local chain alone is used and said so. Throws when it cannot be trusted.
+ * record, which no later link covers, is caught too. A local ledger that lost records (the file
+ * gone with repo 1's disk, emptied, cut short) is put back from the sealed offsite copy and said
+ * so. With the offsite store unreachable (a disaster), the local ledger alone is used, its chain
+ * intact, and said so — unless the file itself is gone: then nobody can say who was erased, and
+ * this throws (a restore must not serve). Throws too when the ledger cannot be trusted.
  */
 export async function readErasures(site: LocalSite): Promise<ErasureRecord[]> {
   const file = erasureLedger(site)
-  const lines = ledgerLines(site)
-  if (!lines.length) return []
+  const present = existsSync(file)
+  let lines = ledgerLines(site)
   const distrust = (why: string) => new Error(`the erasure ledger ${file} cannot be trusted: ${why}`)
   const chain = verifyAuditChain(file)
   if (!chain.ok) throw distrust(chain.problem ?? 'its hash chain is broken')
   const { store, sealer } = localOffsite(site.layout)
-  let cmp: { departs?: string } = {}
+  const layoutOffsite = sealedOffsite(sealer)
   try {
-    cmp = await compareWithOffsite(store, lines, sealedOffsite(sealer))
-  } catch (e) {
-    log.warn(
-      `erasure ledger: the offsite copy could not be read (${(e as Error).message.split('\n')[0]}); using the local ledger, its chain intact`,
-    )
+    let offsite: string[]
+    try {
+      const down = await offsiteDown(site.layout)
+      if (down) throw new Error(down)
+      offsite = await readOffsiteLedger(store, layoutOffsite)
+    } catch (e) {
+      const why = firstLine(e)
+      if (/does not match|lacks record/.test(why)) throw distrust(`its sealed offsite copy: ${why}`)
+      if (!present)
+        throw new Error(
+          `the erasure ledger ${file} is missing and its sealed offsite copy cannot be read (${why}): nobody can say who was erased, so nothing restored may serve. Bring the offsite store back (local.ts up), then re-run`,
+          { cause: e },
+        )
+      log.warn(`erasure ledger: the offsite copy could not be read (${why}); using the local ledger, its chain intact`)
+      return lines.map((l) => JSON.parse(l) as ErasureRecord)
+    }
+    if (offsite.length > lines.length && lines.every((l, i) => l === offsite[i])) {
+      writeLedger(file, offsite)
+      log.warn(
+        `erasure ledger: ${file} ${present ? `held ${lines.length} of the ${offsite.length} record(s)` : 'was missing'}; put back from its sealed offsite copy (${offsite.length - lines.length} record(s) restored)`,
+      )
+      lines = offsite
+    }
+    const cmp = await compareWithOffsite(store, lines, layoutOffsite)
+    if (cmp.departs) throw distrust(`${cmp.departs} (sealed)`)
   } finally {
     store.close()
   }
-  if (cmp.departs) throw distrust(`${cmp.departs} (sealed)`)
+  if (!present && !lines.length) writeLedger(file, [])
   return lines.map((l) => JSON.parse(l) as ErasureRecord)
 }
 
-export async function erase(site: LocalSite, user: number): Promise<ErasureRecord & { offsite: string }> {
+/** The ledger written whole (0600, its directory 0700): only when putting it back from offsite. */
+function writeLedger(file: string, lines: string[]): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  const tmp = `${file}.restoring`
+  writeFileSync(tmp, lines.map((l) => l + '\n').join(''), { mode: 0o600 })
+  renameSync(tmp, file)
+}
+
+/**
+ * Erase a person: the rows are deleted in a transaction that commits only once the erasure is in
+ * the ledger, so a ledger that cannot be written leaves the person untouched (and the error names
+ * it), and a recorded erasure whose commit did not happen is finished by running it again.
+ */
+export async function erase(
+  site: LocalSite,
+  user: number,
+): Promise<ErasureRecord & { offsite: string; finished: boolean }> {
   const conn = site.endpointConn()
-  const [u] = await query<{ n: number }>(conn, 'SELECT count(*)::int AS n FROM users WHERE id = $1', [user])
-  const already = (await readErasures(site)).some((r) => r.user === user)
-  if (!u!.n && !already)
-    throw inputError('--user', user, 'no such user, and no erasure of it on record', 'check the id')
-  const record: ErasureRecord = { kind: 'erasure', at: new Date().toISOString(), user, rows: await purge(conn, [user]) }
-  if (!already) {
-    const file = erasureLedger(site)
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    appendChained(file, record, 0o600)
-  }
-  return { ...record, offsite: await copyOffsite(site) }
+  const already = (await readErasures(site)).find((r) => r.user === user)
+  const columns = await personalColumns(conn)
+  const file = erasureLedger(site)
+  const outcome = await withClient(conn, async (c) => {
+    await c.query('BEGIN')
+    try {
+      const rows = await deleteRows(c, columns, [user])
+      const live = Object.values(rows).reduce((a, b) => a + b, 0)
+      if (!live && !already)
+        throw inputError('--user', user, 'no such user, and no erasure of it on record', 'check the id')
+      const record: ErasureRecord = already ?? { kind: 'erasure', at: new Date().toISOString(), user, rows }
+      if (!already) {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+        try {
+          appendChained(file, record, 0o600)
+        } catch (e) {
+          throw new Error(
+            `the erasure of user ${user} could not be recorded in ${file} (${firstLine(e)}): nothing was deleted. Fix the ledger file, then re-run`,
+            { cause: e },
+          )
+        }
+      }
+      await c.query('COMMIT')
+      return { record: { ...record, rows: already ? rows : record.rows }, finished: !!already && live > 0 }
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {})
+      throw e
+    }
+  })
+  return { ...outcome.record, finished: outcome.finished, offsite: await copyOffsite(site) }
 }
 
 /** Seal every record the bucket lacks, one object each (written once: object-locked in the cloud). */
 async function copyOffsite(site: LocalSite): Promise<string> {
+  const down = await offsiteDown(site.layout)
+  if (down) return `not copied offsite yet (${down}): the next erasure takes it along`
   const { store, sealer } = localOffsite(site.layout)
   try {
     const put = await syncLedgerOffsite(store, ledgerLines(site), sealedOffsite(sealer))
@@ -141,6 +217,11 @@ const sealedOffsite = (sealer: Sealer): OffsiteLedger => ({
     for await (const c of Readable.from([Buffer.from(line)]).pipe(sealer.seal(sealer.newSalt())))
       chunks.push(c as Buffer)
     return Buffer.concat(chunks)
+  },
+  decode: async (body) => {
+    const chunks: Buffer[] = []
+    for await (const c of Readable.from([body]).pipe(sealer.open())) chunks.push(c as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
   },
 })
 

@@ -9,11 +9,18 @@ import { appendEvidence, ledgerLines, readEvidence, verifyChain, type EvidenceRe
 import { log } from '../../output/log.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { localOffsite } from '../exports/offsite.ts'
+import { offsiteDown } from '../../sites/local/offsite-store.ts'
 import { compareWithOffsite, syncLedgerOffsite } from './offsite-ledger.ts'
 
 /** Append a record; then copy what the bucket lacks. Returns how the offsite copy went. */
 export async function recordEvidence(site: LocalSite, record: EvidenceRecord): Promise<string> {
   appendEvidence(site.layout.evidenceFile, record)
+  const down = await offsiteDown(site.layout)
+  if (down) {
+    const why = `not copied offsite yet (${down}): the next record takes it along`
+    log.warn(`evidence ledger: ${why}`)
+    return why
+  }
   const { store } = localOffsite(site.layout)
   try {
     const n = await syncLedgerOffsite(store, ledgerLines(site.layout.evidenceFile))
@@ -45,6 +52,8 @@ export async function verifyLedger(site: LocalSite): Promise<LedgerCheck> {
   let offsite: LedgerCheck['offsite'] = 'matches'
   let offsiteRecords: number | null = null
   try {
+    const down = await offsiteDown(site.layout)
+    if (down) throw new Error(down)
     const cmp = await compareWithOffsite(store, ledgerLines(file))
     offsiteRecords = cmp.offsite
     if (cmp.departs) {

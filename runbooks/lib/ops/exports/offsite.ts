@@ -3,14 +3,15 @@
  * cipher pass) under exports/<label>/ in the offsite bucket, read back and checked against the
  * export's SHA-256 sums before the upload counts, and expired by the policy's retention.
  */
-import { createReadStream, readFileSync, statSync } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join, relative } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
 import { ObjectStore } from '../../adapters/object-store.ts'
-import { BUCKET, type Layout } from '../../sites/local/layout.ts'
-import { readSecrets, requireCipherPass, S3_KEY, S3_SECRET } from '../../sites/local/secrets.ts'
+import type { Layout } from '../../sites/local/layout.ts'
+import { readSecrets, requireCipherPass } from '../../sites/local/secrets.ts'
+import { offsiteStore } from '../../sites/local/offsite-store.ts'
 import { sealedLength, Sealer } from './sealed.ts'
 import { walkFiles } from '../../adapters/process.ts'
 import { labelTime, withElapsed } from './logical-export.ts'
@@ -25,14 +26,7 @@ export function localOffsite(layout: Layout): Offsite {
   requireCipherPass(layout)
   const kv = readSecrets(layout) // the pass may come from the environment alone
   const env = process.env
-  const store = new ObjectStore({
-    endpoint: `https://127.0.0.1:${layout.ports.s3}`,
-    bucket: BUCKET,
-    region: 'us-east-1',
-    accessKeyId: env.PGBACKREST_REPO2_S3_KEY ?? kv['repo2-s3-key'] ?? S3_KEY,
-    secretAccessKey: env.PGBACKREST_REPO2_S3_KEY_SECRET ?? kv['repo2-s3-key-secret'] ?? S3_SECRET,
-    ca: readFileSync(layout.s3.cert, 'utf8'),
-  })
+  const store = offsiteStore(layout, env)
   return { store, sealer: new Sealer(env.PGBACKREST_REPO2_CIPHER_PASS ?? kv['repo2-cipher-pass']!) }
 }
 

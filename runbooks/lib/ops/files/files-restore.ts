@@ -6,6 +6,7 @@
  * checkout (the archive's files, the bundle's history) -> put it in place: a new directory, or
  * in place by exchanging directories, the old tree kept (never deleted, never overwritten).
  */
+import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FileClass } from '../../../../core/policy.ts'
@@ -68,6 +69,18 @@ export async function restoreFiles(
   o: FilesRestoreOptions,
   audit: AuditLog,
 ): Promise<FilesRestoreReport> {
+  if (o.into) {
+    const clash = guardedPathClash(site.layout, o.into, [site.layout.scratchDir, 'its scratch area'], {
+      also: [[site.layout.app.root, 'the live application tree (restore there with --in-place)']],
+    })
+    if (clash)
+      throw inputError(
+        '--into',
+        o.into,
+        clash,
+        `pass a new directory outside the site, e.g. --into /var/tmp/restored-${cls.name}`,
+      )
+  }
   ensureResticPassword(site.layout)
   const { restic, repo, snap, notes } = await choose(site, cls, o)
   const at = stamp()

@@ -3,9 +3,11 @@
  * files' dates, sign-offs), compute the month's metrics (core/report.ts), and write the HTML
  * page and its JSON side by side.
  */
+import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { formatDuration } from '../../../../core/duration.ts'
+import { inputError } from '../../../../core/errors.ts'
 import { fullsRetained, offsiteRetentionDays } from '../../../../core/policy.ts'
 import { cronPeriodSeconds } from '../../../../core/cron.ts'
 import {
@@ -220,8 +222,14 @@ export async function writeReport(
   site: LocalSite,
   o: { month?: string; out?: string; auditFile: string },
 ): Promise<ReportFiles> {
+  const reports = join(site.layout.stateDir, 'reports')
+  const clash =
+    o.out === undefined
+      ? undefined
+      : guardedPathClash(site.layout, o.out, [reports, 'its reports folder'], { areaItself: true })
+  if (clash) throw inputError('--out', o.out, clash, `pass a directory of its own, e.g. --out ${reports} (the default)`)
   const data = await buildReport(site, o)
-  const dir = resolve(o.out ?? join(site.layout.stateDir, 'reports'))
+  const dir = resolve(o.out ?? reports)
   mkdirSync(dir, { recursive: true })
   const html = join(dir, `dr-report-${data.month}.html`)
   const json = join(dir, `dr-report-${data.month}.json`)

@@ -3,13 +3,12 @@
  * directory, port), pick the backup set (core/recovery.ts), and say the plan in words.
  */
 import { existsSync, readdirSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
 import { InputError, inputError } from '../../../../core/errors.ts'
 import { planRestore, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { portFree } from '../../adapters/net.ts'
-import { NODE_NAMES } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
+import { guardedPathClash, insideDataDirectory } from '../../sites/local/guarded-paths.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
 
@@ -39,39 +38,16 @@ export interface RestoreReport {
   keptOldDataDirs?: string[]
 }
 
-const within = (path: string, parent: string) => path === parent || path.startsWith(`${parent}/`)
-
 /**
  * Why a restore may not go to this directory: inside (or around) a PostgreSQL data directory, a
- * repo, the secrets or the site's state (its scratch area excepted). A cluster restored into a
- * live primary's pg_tblspc broke every later backup while status said healthy.
+ * repo, the secrets or the site's state (its scratch area excepted), symlinks resolved. A cluster
+ * restored into a live primary's pg_tblspc broke every later backup while status said healthy.
  */
 export function protectedPathClash(site: LocalSite, into: string): string | undefined {
-  const dir = resolve(into)
-  const { layout } = site
-  const inData = insideDataDirectory(dir)
-  if (inData) return inData
-  const guarded: [string, string][] = [
-    ...NODE_NAMES.map((n): [string, string] => [layout.node(n).data, `${n}'s data directory`]),
-    [layout.pgbackrest.repo1, 'repo1'],
-    [layout.secrets.dir, "the site's secrets"],
-  ]
-  for (const [path, what] of guarded) {
-    if (within(dir, path)) return `is ${dir === path ? '' : 'inside '}${what} (${path})`
-    if (within(path, dir)) return `contains ${what} (${path})`
-  }
-  if (within(layout.stateDir, dir)) return `contains the site's state (${layout.stateDir})`
-  if (within(dir, layout.stateDir) && !(within(dir, layout.scratchDir) && dir !== layout.scratchDir))
-    return `is inside the site's state (${layout.stateDir}); only its scratch area (${layout.scratchDir}/<name>) takes restores`
-  return undefined
+  return guardedPathClash(site.layout, into, [site.layout.scratchDir, 'its scratch area'])
 }
 
-/** A restore never lands inside a PostgreSQL data directory (a cluster in a live primary's pg_tblspc breaks its backups). */
-export function insideDataDirectory(into: string): string | undefined {
-  for (let p = dirname(resolve(into)); p !== dirname(p); p = dirname(p))
-    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
-  return undefined
-}
+export { insideDataDirectory }
 
 /** --into: an absolute path to a new or empty directory (a restore never writes over files). */
 export function requireNewDirectory(into: string, example: string): void {

@@ -94,7 +94,26 @@ function proofRecord(p: Proof): Record<string, unknown> & { at: string } {
   }
 }
 
-export function renderProofs(proofs: Proof[]): string {
-  if (!proofs.length) return 'nothing to prove: every backup in the chosen repos has a proof\n'
-  return proofs.map((p) => `${p.verdict === 'proven' ? 'PROVEN' : 'FAILED'} ${p.reason}\n`).join('')
+/** A repo that could not be listed: nothing in it was proven, and that is a failure, never "nothing to prove". */
+export interface UnlistedRepo {
+  repo: number
+  reason: string
+}
+
+export function unlistedRepos(catalogs: RepoCatalog[]): UnlistedRepo[] {
+  return catalogs
+    .filter((c) => !c.reachable)
+    .map((c) => ({
+      repo: c.repo,
+      reason: `repo${c.repo} cannot be listed, so none of its backups was proven: ${c.error}`,
+    }))
+}
+
+export function renderProofs(proofs: Proof[], unlisted: UnlistedRepo[] = []): string {
+  const lines = [
+    ...unlisted.map((u) => `FAILED ${u.reason}\n`),
+    ...proofs.map((p) => `${p.verdict === 'proven' ? 'PROVEN' : 'FAILED'} ${p.reason}\n`),
+  ]
+  if (!lines.length) return 'nothing to prove: every backup in the chosen repos has a proof\n'
+  return lines.join('')
 }

@@ -11,7 +11,7 @@ import { mkdirForSiteUser } from '../../adapters/process.ts'
 import { Restic } from '../../adapters/restic.ts'
 import { registerSecret } from '../../output/redact.ts'
 import { BUCKET, type Layout } from './layout.ts'
-import { S3_KEY, S3_SECRET, writeSecretFile } from './secrets.ts'
+import { s3Key, writeSecretFile } from './secrets.ts'
 import type { SiteHandle } from './handle.ts'
 
 /** The password file, made on first use; refused when repositories exist that it would orphan. */
@@ -40,6 +40,6 @@ export function resticFor(site: SiteHandle, repo: number): Restic {
     ...common,
     url: `s3:https://127.0.0.1:${layout.ports.s3}/${BUCKET}/restic`,
     cacert: layout.s3.cert,
-    s3: { accessKeyId: S3_KEY, secretAccessKey: S3_SECRET },
+    s3: s3Key(layout),
   })
 }

@@ -39,6 +39,8 @@ export interface Layout {
   auditFile: string
   /** the evidence ledger: proofs, hash-chained */
   evidenceFile: string
+  /** the GDPR erasure ledger, beside repo 1 and outside the backups (sealed offsite too) */
+  erasureLedger: string
   socketDir: string
   node(name: NodeName): { dir: string; data: string; conf: string; log: string }
   pgbackrest: {
@@ -154,6 +156,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
     inventoryFile: d('inventory.json'),
     auditFile: d('audit.log'),
     evidenceFile: d('evidence.jsonl'),
+    erasureLedger: d('repo1', 'labdojo-erasures', 'erasures.jsonl'),
     socketDir,
     node: (name) => ({
       dir: d('nodes', name),

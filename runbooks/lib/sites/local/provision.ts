@@ -3,12 +3,12 @@
  * before it acts, so `up` on a healthy site changes nothing, and a node that failover fenced
  * is never started again by `up`.
  */
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { InputError } from '../../../../core/errors.ts'
 import { mkdirForSiteUser, giveToSiteUser, waitFor } from '../../adapters/process.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
-import { ensureCert, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
+import { ensureCert, s3Gated, s3Running, startS3, stopS3, tlsReachable } from '../../adapters/s3-server.ts'
 import { log } from '../../output/log.ts'
 import { pgbackrestConf, walScript } from './config-files.ts'
 import { HELPER_SQL, SCHEMA_SQL, countsFor, generatorSql } from './dataset.ts'
@@ -19,7 +19,7 @@ import { BUCKET, DATABASE, NODE_NAMES, STANZA, type NodeName } from './layout.ts
 import { writeHba, writeInitdbFiles } from './node-settings.ts'
 import { checkBinaries, checkPorts } from './preflight.ts'
 import { cloneStandby, ensureRunning, ensureSyncReplication, writeNodeSettingsFor } from './replication.ts'
-import { dbPassword, ensureCipherPass, ensureDbPassword, registerSiteSecrets } from './secrets.ts'
+import { dbPassword, ensureCipherPass, ensureDbPassword, ensureS3Key, registerSiteSecrets } from './secrets.ts'
 import { newSiteState, nodesWithRole, type Change, type SiteState } from './state.ts'
 import { ensureScheduler, schedulerWanted } from './scheduler.ts'
 import { removeOrphanScratch } from './scratch.ts'
@@ -42,6 +42,9 @@ export async function up(site: SiteHandle, opts: { scale: number; monitoring?: b
       'wrote the database password file and the endpoint auth file (0600, outside the repo)',
   )
   ensureDirs(site)
+  // a new site's erasure ledger exists from the start, empty: a ledger file that is missing later
+  // was lost, and a restore then reads the sealed offsite copy or does not serve
+  if (fresh) ensureEmptyFile(site.layout.erasureLedger)
   registerSiteSecrets(site.layout)
   note(await ensureOffsiteStore(site))
   writeBackrestConf(site, state)
@@ -112,19 +115,34 @@ function ensureDirs(site: SiteHandle): void {
   for (const d of [...dirs, ...NODE_NAMES.map((n) => layout.node(n).dir)]) mkdirForSiteUser(d)
 }
 
+function ensureEmptyFile(file: string): void {
+  if (existsSync(file)) return
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  writeFileSync(file, '', { mode: 0o600 })
+}
+
 /** The local S3 server (TLS) that holds repo2 and the sealed exports. */
 async function ensureOffsiteStore(site: SiteHandle): Promise<Change | undefined> {
   const { layout } = site
   const newCert = await ensureCert(site.run, layout.s3)
+  const newKey = ensureS3Key(layout)
+  if (newKey) registerSiteSecrets(layout)
   const running = s3Running(layout.s3)
-  if (running && !newCert && (await tlsReachable(layout.ports.s3, 3000))) return undefined
-  // ours, by its pid file, but not answering: hung (stopped, deadlocked), or serving an old
-  // certificate. A second server could not take the port, and would orphan this one: stop it by
-  // pid, then start afresh
+  const gated = s3Gated(layout.s3)
+  if (gated && !newCert && !newKey && (await tlsReachable(layout.ports.s3, 3000))) return undefined
+  // ours, by its pid file, but not answering (hung: stopped, deadlocked), serving an old
+  // certificate or key, or an older site's bare s3rver that lets anyone in. A second server could
+  // not take the port, and would orphan this one: stop it by pid, then start afresh
   if (running) await stopS3(layout.s3)
-  await startS3(layout.s3, layout.ports.s3, BUCKET)
-  const how = running ? (newCert ? 'restarted (new certificate) the' : 'restarted a hung') : 'started'
-  return `${how} s3rver (TLS) on 127.0.0.1:${layout.ports.s3}`
+  await startS3(layout.s3, layout.ports.s3, BUCKET, layout.secrets.pgbackrest)
+  const why = newKey
+    ? ' (the site’s own key replaced s3rver’s public one)'
+    : newCert
+      ? ' (new certificate)'
+      : !gated
+        ? ' (it let unsigned requests in)'
+        : ' (it was hung)'
+  return `${running ? 'restarted' : 'started'} the offsite S3 store${running ? why : ''} on 127.0.0.1:${layout.ports.s3}, every request signed with the site’s key`
 }
 
 /**

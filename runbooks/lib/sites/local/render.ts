@@ -41,7 +41,13 @@ export function renderStatus(s: SiteStatus): string {
       ),
     )
   if (s.audit)
-    lines.push(`${ok(s.audit.ok)} audit    ${s.audit.entries} entries, hash chain ${s.audit.ok ? 'intact' : 'BROKEN'}`)
+    lines.push(
+      `${ok(s.audit.ok)} audit    ${s.audit.entries} entries, ${
+        s.audit.ok
+          ? `hash chain intact, ${s.audit.anchors === null ? `head not checked: ${s.audit.problem}` : `head matches its ${s.audit.anchors} offsite anchor(s)`}`
+          : `ALTERED: ${s.audit.problem}`
+      }`,
+    )
   if (s.problems.length) lines.push('', 'problems:', ...s.problems.map((p) => `  - ${p}`))
   return lines.join('\n') + '\n'
 }

@@ -15,8 +15,13 @@ import { join } from 'node:path'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { loadWebhooks, type Webhook } from '../../adapters/notify.ts'
 
-export const S3_KEY = 'S3RVER'
-export const S3_SECRET = 'S3RVER'
+/** s3rver's built-in key pair, public knowledge: a site that still has it gets its own (ensureS3Key). */
+const PUBLIC_S3_KEY = 'S3RVER'
+
+const newS3Key = () => ({
+  key: `LD${randomBytes(9).toString('hex').toUpperCase()}`,
+  secret: randomBytes(30).toString('base64url'),
+})
 
 /**
  * Generate the repo2 cipher pass once, for a new site; true when it did. An existing site whose
@@ -30,9 +35,43 @@ export function ensureCipherPass(layout: Layout, freshSite: boolean): boolean {
   }
   mkdirForSiteUser(layout.secrets.dir, 0o700)
   const pass = randomBytes(48).toString('base64url')
-  writeFileSync(file, pgbackrestSecretsConf(pass, S3_KEY, S3_SECRET), { mode: 0o600 })
+  const s3 = newS3Key()
+  writeFileSync(file, pgbackrestSecretsConf(pass, s3.key, s3.secret), { mode: 0o600 })
   giveToSiteUser(file)
   return true
+}
+
+/**
+ * The offsite store's key, the site's own: a site made before the store checked signatures has
+ * s3rver's public S3RVER pair (or none), and gets a new random pair in place (the store is
+ * restarted with it). True when it wrote one.
+ */
+export function ensureS3Key(layout: Layout): boolean {
+  const file = layout.secrets.pgbackrest
+  if (!existsSync(file)) return false
+  const kv = readSecrets(layout)
+  if (kv['repo2-s3-key'] && kv['repo2-s3-key'] !== PUBLIC_S3_KEY && kv['repo2-s3-key-secret']) return false
+  const s3 = newS3Key()
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l && !/^repo2-s3-key(-secret)?=/.test(l))
+  writeSecretFile(file, [...kept, `repo2-s3-key=${s3.key}`, `repo2-s3-key-secret=${s3.secret}`].join('\n') + '\n')
+  return true
+}
+
+/** The offsite store's key pair (from the secrets file, or the environment that stands in for it). */
+export function s3Key(layout: Layout, env = process.env): { accessKeyId: string; secretAccessKey: string } {
+  const kv = readSecrets(layout)
+  const accessKeyId = env.PGBACKREST_REPO2_S3_KEY ?? kv['repo2-s3-key']
+  const secretAccessKey = env.PGBACKREST_REPO2_S3_KEY_SECRET ?? kv['repo2-s3-key-secret']
+  if (!accessKeyId || !secretAccessKey)
+    throw inputError(
+      'offsite store key',
+      `${layout.secrets.pgbackrest} has no repo2-s3-key / repo2-s3-key-secret`,
+      'every request to the offsite store must be signed with the site’s key',
+      'run local.ts up (it writes a new key for the store it starts), or put the lines back from your secret store',
+    )
+  return { accessKeyId, secretAccessKey }
 }
 
 /**
@@ -131,7 +170,8 @@ export function requireCipherPass(layout: Layout): void {
 
 /** Register every secret with the redactor, so no log line can carry one. */
 export function registerSiteSecrets(layout: Layout): void {
-  for (const [k, v] of Object.entries(readSecrets(layout))) if (/^repo\d+-cipher-pass$/.test(k)) registerSecret(v)
+  for (const [k, v] of Object.entries(readSecrets(layout)))
+    if (/^repo\d+-(cipher-pass|s3-key-secret)$/.test(k)) registerSecret(v)
   const password = dbPassword(layout)
   if (password) registerSecret(password)
 }

@@ -27,6 +27,7 @@ import { registerSiteSecrets } from './secrets.ts'
 import { firingAlerts, monitoringRunning, type FiringAlert } from './monitoring.ts'
 import { schedulerRow, type SchedulerRow } from './scheduler.ts'
 import { verifyAuditChain } from '../../output/audit.ts'
+import { checkAuditAnchors } from './audit-anchor.ts'
 import type { NodeRole, SiteState } from './state.ts'
 
 export interface NodeRow {
@@ -90,7 +91,7 @@ export type SiteStatus = {
   /** alerts Alertmanager holds as firing (null: monitoring is not running; see up --monitoring) */
   alerts: FiringAlert[] | null
   /** the audit log's hash chain (when a file was given) */
-  audit?: { file: string; ok: boolean; entries: number; problem?: string }
+  audit?: { file: string; ok: boolean; entries: number; problem?: string; anchors: number | null }
 }
 
 export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<SiteStatus> {
@@ -107,7 +108,7 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
   const endpoint = await endpointRow(site, state, problems)
   const scheduler = schedulerRow(site, problems)
   const alerts = monitoringRunning(site) ? await firingAlerts(site).catch(() => null) : null
-  const audit = auditFile ? { file: auditFile, ...verifyAuditChain(auditFile) } : undefined
+  const audit = auditFile ? await auditRow(site, auditFile) : undefined
   if (audit && !audit.ok) problems.push(`audit log ${audit.file} was tampered with: ${audit.problem}`)
   return {
     stack: 'local',
@@ -125,6 +126,16 @@ export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<
     alerts,
     audit,
   }
+}
+
+/** The audit log's chain, and its head against the anchors kept offsite (which alone catch a cut or edited tail). */
+async function auditRow(site: SiteHandle, file: string): Promise<NonNullable<SiteStatus['audit']>> {
+  const chain = verifyAuditChain(file)
+  if (!chain.ok) return { file, ...chain, anchors: null }
+  const anchored = s3Running(site.layout.s3)
+    ? await checkAuditAnchors(site.layout, file)
+    : { ok: true, anchors: null, problem: 'its offsite anchors could not be read (the S3 store is not running)' }
+  return { file, ...chain, ok: anchored.ok, anchors: anchored.anchors, problem: anchored.problem }
 }
 
 async function probeNodes(site: SiteHandle): Promise<Record<NodeName, NodeStatus>> {
