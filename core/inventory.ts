@@ -115,6 +115,7 @@ export function parseInventory(raw: unknown, source: string): Inventory {
   checkNodes(inv, bad)
   checkPgbackrest(inv, bad)
   checkEndpoint(inv, bad)
+  checkStrict(raw, bad)
   for (const k of ['sites', 'buckets', 'keys', 'healthChecks'] as const)
     if (!Array.isArray(inv[k])) bad(`inventory.${k}`, inv[k], 'must be a list', 'export it (an empty list is fine)')
   if (problems.length) throw new InputError(`invalid inventory in ${source}`, problems)
@@ -157,6 +158,7 @@ function checkPgbackrest(inv: Inventory, bad: Bad): void {
       'export pgbackrest.stanza and pgbackrest.repos',
     )
   br.repos.forEach((r, i) => {
+    if (!isObj(r)) return // named by the strict check
     if (!Number.isInteger(r.index) || r.index < 1 || r.index > 256)
       bad(`inventory.pgbackrest.repos[${i}].index`, r.index, 'must be 1..256', 'number the repos')
     if (!['posix', 's3', 'gcs'].includes(r.type))
@@ -175,4 +177,114 @@ function checkEndpoint(inv: Inventory, bad: Bad): void {
     )
   else if (ep.kind !== 'pgbouncer' && (!ep.zoneId || !ep.recordName))
     bad('inventory.endpoint', ep, 'a DNS endpoint needs zoneId and recordName', 'export them from the DNS component')
+}
+
+// ------------------------------------------------------------------ strict shape
+
+/** The fields each object of the contract may carry: anything else is a mistake (or an injection), named. */
+const FIELDS = {
+  inventory: ['stack', 'provider', 'sites', 'nodes', 'pgbackrest', 'buckets', 'keys', 'endpoint', 'healthChecks'],
+  node: ['name', 'site', 'role', 'host', 'port', 'database', 'user', 'dataDir', 'kubeContext', 'namespace'],
+  pgbackrest: ['stanza', 'configPath', 'repos'],
+  repo: ['index', 'type', 'path', 'bucket', 'endpoint', 'region', 'encrypted', 'cipherPassRef', 'site'],
+  site: ['name', 'provider', 'region', 'nodes'],
+  bucket: ['name', 'provider', 'region', 'purpose', 'versioning', 'objectLockDays'],
+  key: ['id', 'provider', 'purpose', 'rotationDays'],
+  endpoint: ['kind', 'host', 'port', 'database', 'zoneId', 'recordName', 'adminUser', 'observer'],
+  observer: ['alarmName', 'region'],
+  healthCheck: ['site', 'url'],
+} as const
+
+/** What a value that reaches a command line, a path or a connection may look like. */
+const SHAPES = {
+  name: [/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (up to 63), e.g. pg-primary'],
+  stanza: [/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ - (up to 64), e.g. db'],
+  host: [/^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/, 'a host name or an IP address, e.g. db.example.internal'],
+  identifier: [/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'a PostgreSQL name, e.g. labdojo'],
+  path: [/^\/(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9_.@+=,/-]*$/, 'an absolute path without .. segments'],
+  region: [/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/, 'a region, e.g. us-east-1'],
+  bucket: [/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'a bucket name, e.g. labdojo-backups'],
+  namespace: [/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace, e.g. labdojo'],
+  kubeContext: [/^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,252}$/, 'a kubeconfig context name'],
+} as const
+
+type Check = {
+  fields: (k: string, o: unknown, allowed: readonly string[]) => void
+  shape: (k: string, v: unknown, s: keyof typeof SHAPES, optional?: boolean) => void
+}
+
+const listOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+
+function strictChecks(bad: Bad): Check {
+  return {
+    fields: (k, o, allowed) => {
+      if (!isObj(o)) return
+      for (const f of Object.keys(o))
+        if (!allowed.includes(f))
+          bad(
+            `${k}.${f}`,
+            o[f],
+            'is not a field of the inventory contract',
+            `remove it (fields here: ${allowed.join(', ')})`,
+          )
+    },
+    shape: (k, v, s, optional = true) => {
+      if (v === undefined && optional) return
+      const [re, what] = SHAPES[s]
+      if (typeof v !== 'string' || !re.test(v)) bad(k, v, `must be ${what}`, `fix ${k}`)
+    },
+  }
+}
+
+function checkStrict(raw: Raw, bad: Bad): void {
+  const c = strictChecks(bad)
+  c.fields('inventory', raw, FIELDS.inventory)
+  c.shape('inventory.stack', raw.stack, 'name', false)
+  checkStrictNodes(raw, c)
+  checkStrictRepos(raw, c, bad)
+  listOf(raw.sites).forEach((s, i) => {
+    c.fields(`inventory.sites[${i}]`, s, FIELDS.site)
+    if (isObj(s)) listOf(s.nodes).forEach((n, j) => c.shape(`inventory.sites[${i}].nodes[${j}]`, n, 'name', false))
+  })
+  listOf(raw.buckets).forEach((b, i) => c.fields(`inventory.buckets[${i}]`, b, FIELDS.bucket))
+  listOf(raw.keys).forEach((b, i) => c.fields(`inventory.keys[${i}]`, b, FIELDS.key))
+  listOf(raw.healthChecks).forEach((h, i) => c.fields(`inventory.healthChecks[${i}]`, h, FIELDS.healthCheck))
+  const ep = raw.endpoint
+  c.fields('inventory.endpoint', ep, FIELDS.endpoint)
+  if (isObj(ep)) {
+    c.shape('inventory.endpoint.host', ep.host, 'host')
+    c.shape('inventory.endpoint.database', ep.database, 'identifier')
+    c.fields('inventory.endpoint.observer', ep.observer, FIELDS.observer)
+  }
+}
+
+function checkStrictNodes(raw: Raw, c: Check): void {
+  listOf(raw.nodes).forEach((n, i) => {
+    const k = `inventory.nodes[${i}]`
+    c.fields(k, n, FIELDS.node)
+    if (!isObj(n)) return
+    c.shape(`${k}.name`, n.name, 'name')
+    c.shape(`${k}.host`, n.host, 'host')
+    c.shape(`${k}.database`, n.database, 'identifier', false)
+    c.shape(`${k}.user`, n.user, 'identifier', false)
+    c.shape(`${k}.dataDir`, n.dataDir, 'path')
+    c.shape(`${k}.kubeContext`, n.kubeContext, 'kubeContext')
+    c.shape(`${k}.namespace`, n.namespace, 'namespace')
+  })
+}
+
+function checkStrictRepos(raw: Raw, c: Check, bad: Bad): void {
+  const br = raw.pgbackrest
+  c.fields('inventory.pgbackrest', br, FIELDS.pgbackrest)
+  if (!isObj(br)) return
+  c.shape('inventory.pgbackrest.stanza', br.stanza, 'stanza')
+  c.shape('inventory.pgbackrest.configPath', br.configPath, 'path')
+  listOf(br.repos).forEach((r, i) => {
+    const k = `inventory.pgbackrest.repos[${i}]`
+    c.fields(k, r, FIELDS.repo)
+    if (!isObj(r)) return bad(k, r, 'is not an object', 'fix the repo entry')
+    c.shape(`${k}.path`, r.path, 'path', false)
+    c.shape(`${k}.bucket`, r.bucket, 'bucket')
+    c.shape(`${k}.region`, r.region, 'region')
+  })
 }

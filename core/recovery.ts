@@ -5,7 +5,7 @@
  */
 import { InputError, inputError } from './errors.ts'
 import { describeTarget, targetArgs, type RecoveryTarget } from './recovery-target.ts'
-import { lsnToBigInt, segmentStart, type WalGap } from './wal.ts'
+import { bigIntToLsn, lsnToBigInt, segmentEnd, segmentStart, type WalGap } from './wal.ts'
 
 // ------------------------------------------------------------------ catalog facts
 
@@ -38,6 +38,12 @@ export interface RepoCatalog {
   earliest: Point | null
   /** the last commit actually recoverable from archived WAL (up to the first gap after the newest backup) */
   latest: Point | null
+  /**
+   * The newest commit found in the archive (up to the first gap after the newest backup): a time
+   * target needs a commit after it in archived WAL, or recovery ends before reaching it. null: none
+   * after the newest backup's end; absent: not known apart from `latest`.
+   */
+  lastCommit?: Point | null
   /** WAL missing from the archive after the oldest backup, each with the last point recoverable before it */
   gaps?: CatalogGap[]
   reachable: boolean
@@ -53,6 +59,10 @@ export interface CatalogGap extends WalGap {
 export interface RecoveryWindow {
   from: Point
   to: Point
+  /** the newest archived commit in the window (a time target must lie before it); null: none known */
+  lastCommit: Point | null
+  /** the first LSN the archive no longer holds for this window (a gap, or past the newest segment) */
+  walEnd: string | null
 }
 
 export interface RestorePoint {
@@ -121,16 +131,31 @@ export function recoverableWindows(c: RepoCatalog): RecoveryWindow[] {
     const endsBefore = (g: CatalogGap) => ok.filter((x) => lsnToBigInt(x.lsnStop) < segmentStart(g.firstMissing))
     let to = gap ? latestOf([gap.before, ...endsBefore(gap).map(backupEnd)]) : c.latest
     if (!to || lsnOf(to) < end) to = from
+    const commit = gap ? gap.before : c.lastCommit === undefined ? c.latest : c.lastCommit
+    const lastCommit = commit && lsnOf(commit) >= start ? commit : null
+    const walEndAt = gap ? segmentStart(gap.firstMissing) : c.archiveMax ? segmentEnd(c.archiveMax) : null
+    const walEnd = walEndAt === null ? null : bigIntToLsn(walEndAt)
     const same = windows.find((w) => w.to.lsn === to!.lsn)
-    if (!same) windows.push({ from, to })
+    if (!same) windows.push({ from, to, lastCommit, walEnd })
   }
   return windows
+}
+
+/** What a time target can reach in a window: from its start to (not including) its last archived commit. */
+function timeRange(w: RecoveryWindow): string {
+  return w.lastCommit && w.lastCommit.time > w.from.time
+    ? `a time target from ${new Date(w.from.time).toISOString()} to before ${new Date(w.lastCommit.time).toISOString()}, the last archived commit`
+    : `no time target: no commit archived after ${new Date(w.from.time).toISOString()}`
 }
 
 function windowText(c: RepoCatalog): string {
   const windows = recoverableWindows(c)
   if (!windows.length) return `repo${c.repo} has no recoverable window`
-  return `repo${c.repo} can recover ${windows.map((w) => `from ${fmtPoint(w.from)} to ${fmtPoint(w.to)}`).join('; ')}`
+  const gaps = (c.gaps ?? []).map(
+    (g) =>
+      `WAL segment ${g.firstMissing} is missing from repo${c.repo}'s archive (after ${g.lastPresent}; ${g.resumesAt ? `it resumes at ${g.resumesAt}` : 'nothing after it'}): recovery cannot replay past it`,
+  )
+  return `repo${c.repo} can recover ${windows.map((w) => `from ${fmtPoint(w.from)} to ${fmtPoint(w.to)} (${timeRange(w)})`).join('; ')}${gaps.length ? `; ${gaps.join('; ')}` : ''}`
 }
 
 function inWindow(w: RecoveryWindow, t: RecoveryTarget, points: RestorePoint[]): boolean {
@@ -139,12 +164,15 @@ function inWindow(w: RecoveryWindow, t: RecoveryTarget, points: RestorePoint[]):
     case 'immediate':
       return true
     case 'time':
-      return t.at >= w.from.time && t.at <= w.to.time
+      // recovery stops at the first commit after the target: one must be archived
+      return !!w.lastCommit && t.at >= w.from.time && t.at < w.lastCommit.time
     case 'lsn':
       return lsnToBigInt(t.lsn) >= lsnOf(w.from) && lsnToBigInt(t.lsn) <= lsnOf(w.to)
     case 'name': {
+      // the restore point's own record must be archived (it is no commit: the last commit may lie before it)
       const p = points.find((x) => x.name === t.name)
-      return !!p && lsnOf(p) >= lsnOf(w.from) && lsnOf(p) <= lsnOf(w.to)
+      const end = w.walEnd ? lsnToBigInt(w.walEnd) : lsnOf(w.to) + 1n
+      return !!p && lsnOf(p) >= lsnOf(w.from) && lsnOf(p) < end
     }
   }
 }
@@ -205,6 +233,27 @@ function candidateRepos(catalogs: RepoCatalog[], repoChoice?: number): RepoCatal
   return chosen
 }
 
+/** The first gap in a repo's archive after a backup's end, if any: a restore to latest stops there. */
+function gapAfter(c: RepoCatalog, b: CatalogBackup): CatalogGap | undefined {
+  return (c.gaps ?? []).find((g) => segmentStart(g.firstMissing) > lsnToBigInt(b.lsnStop))
+}
+
+/**
+ * A time target no archived commit follows yet, though WAL could still bring one (it is not in the
+ * future): true when some window starts at or before it and its last archived commit does not lie
+ * after it. The site can then close the WAL on its live primary (a commit, a switch, the segment
+ * archived) and look again, instead of refusing a target inside the window it showed.
+ */
+export function awaitsNewerCommit(t: RecoveryTarget, catalogs: RepoCatalog[], now: number): boolean {
+  if (t.kind !== 'time' || t.at > now) return false
+  return catalogs.some((c) => {
+    // only the newest window grows with new WAL, and only when no gap ends it
+    const w = c.reachable ? recoverableWindows(c).at(-1) : undefined
+    const grows = !!w && !!c.archiveMax && w.walEnd === bigIntToLsn(segmentEnd(c.archiveMax))
+    return grows && t.at >= w.from.time && (!w.lastCommit || t.at >= w.lastCommit.time)
+  })
+}
+
 export function planRestore(
   t: RecoveryTarget,
   catalogs: RepoCatalog[],
@@ -236,6 +285,11 @@ export function planRestore(
     notes.push(
       `using backup ${backup.label} (${backup.type}, ended ${new Date(backup.stop).toISOString()}) from repo${c.repo}: the newest that ended before the target`,
     )
+    const cut = t.kind === 'latest' ? gapAfter(c, backup) : undefined
+    if (cut)
+      notes.push(
+        `latest from repo${c.repo} is NOT the newest commit: WAL segment ${cut.firstMissing} is missing from its archive, so recovery stops at ${cut.before ? fmtPoint(cut.before) : 'the end of the WAL before it'}; what was committed after that is not restored (another repo may hold it: catalog.ts)`,
+      )
     return {
       repo: c.repo,
       backup,

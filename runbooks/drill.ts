@@ -1,5 +1,6 @@
 #!/usr/bin/env zx
 // The DR drill on the local site at the guide's levels: monthly, quarterly, annual.
+import { inputError } from '../core/errors.ts'
 import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { printJson } from './lib/output/log.ts'
 import { loadPolicyFor, localLayout, auditFor } from './lib/cli/stack.ts'
@@ -38,6 +39,16 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const level = parseLevel(flags.level)
   const policy = loadPolicyFor('local')
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
+  // every input read before the drill starts (and records anything): a refusal leaves no FAILED drill
+  const scale = parseScale(flags.scale, 0.05)
+  const rate = parseRate(flags.rate)
+  if (site.exists() && site.state().basePort !== site.layout.basePort)
+    throw inputError(
+      '--base-port',
+      flags['base-port'],
+      `the site in ${site.layout.stateDir} was created with base port ${site.state().basePort}`,
+      `drop --base-port (or pass --base-port ${site.state().basePort})`,
+    )
   const hooks = siteWebhooks(site) // validated before anything changes
   await acquireSiteLock(site.layout, 'drill.ts')
   const audit = auditFor('drill.ts', 'local')
@@ -45,8 +56,8 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     level,
     hooks,
     writeReport: async () => (await writeReport(site, { out: flags.out, auditFile: audit.file })).html,
-    scale: parseScale(flags.scale, 0.05),
-    rate: parseRate(flags.rate),
+    scale,
+    rate,
     failover: !flags['skip-failover'],
     keep: !!flags.keep,
     onHealth: (s) => !flags.json && process.stdout.write(renderStatus(s)),

@@ -27,6 +27,8 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   if (!['verify', 'sign', 'due'].includes(action ?? ''))
     throw inputError('action', action, 'must be verify, sign or due', 'e.g. npx zx runbooks/evidence.ts verify')
   const signoff = action === 'sign' ? parseSignoff(flags.item, flags.by) : undefined
+  if (flags.note?.includes('\uFFFD'))
+    throw inputError('--note', flags.note, 'holds bytes that are not UTF-8', 'write the note in readable text')
   const ctx = await loadStack('evidence.ts', flags, { lock: action === 'sign' })
   const site = requireLocal(ctx, 'evidence.ts')
   if (signoff) {

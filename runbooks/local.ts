@@ -51,6 +51,9 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const site = new LocalSite(localLayout(flags['base-port']), policy, run)
   const audit = auditFor('local.ts', 'local')
   anchorAuditWith(() => anchorAuditHead(site.layout, audit.file))
+  // asked before anything stops: a refusal changes nothing
+  if (cmd === 'down' && flags.purge)
+    await confirm(`This deletes the local site in ${site.layout.stateDir} and its secrets.`, !!flags.yes)
   // a scheduled job may hold the lock: stopping the scheduler stops that job at a safe point
   if (cmd === 'down' && (await stopScheduler(site.layout)))
     log.info('stopped the scheduler (and any job it was running)')
@@ -88,7 +91,6 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
     return status.healthy ? 0 : 1
   }
   // down
-  if (flags.purge) await confirm(`This deletes the local site in ${site.layout.stateDir} and its secrets.`, !!flags.yes)
   const changes = await audit.step('down', () => site.down(), { purge: !!flags.purge })
   if (flags.purge) site.purge()
   log.info(changes.length ? changes.map((c) => `- ${c}`).join('\n') : 'nothing was running')

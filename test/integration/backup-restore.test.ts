@@ -287,6 +287,12 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
     ['an unknown restore point', ['--target', 'name:no-such-point'], /unknown restore point; known: before-risky-work/],
     ['a target directory that is not empty', ['--target', 'latest', '--into', '/etc'], /--into.*is not empty/],
     ['a port out of range', ['--target', 'latest', '--port', '80'], /--port.*1024 to 65535/],
+    [
+      "a port outside the site's scratch ports (its password file covers those alone)",
+      ['--target', 'latest', '--port', '28015'],
+      /--port.*must be one of the site's scratch ports \d+\.\.\d+/,
+    ],
+    ['a port in hex', ['--target', 'latest', '--port', '0x6D6A'], /--port.*1024 to 65535/],
   ])('%s', async (_, args, msg) => {
     const before = readdirSync(l.scratchDir)
     const r = await runbook('restore', args, t.env)
@@ -457,7 +463,7 @@ describe('restore refuses bad input with exit 2, naming the valid range, changin
       }
       expect(readdirSync(join(l.pgbackrest.repo1, 'exports'))).toEqual(exportsBefore)
     } finally {
-      expect((await runbook('local', ['up'], t.env)).stderr).toMatch(/started s3rver/)
+      expect((await runbook('local', ['up'], t.env)).stderr).toMatch(/started the offsite S3 store/)
     }
   })
 })

@@ -28,7 +28,7 @@ const good = (): Inventory => ({
   ],
   pgbackrest: {
     stanza: 'labdojo',
-    repos: [{ index: 1, type: 's3', path: '/pgbackrest', bucket: 'b', encrypted: true, site: 'primary' }],
+    repos: [{ index: 1, type: 's3', path: '/pgbackrest', bucket: 'labdojo-backups', encrypted: true, site: 'primary' }],
   },
   buckets: [],
   keys: [],
@@ -80,5 +80,43 @@ describe('the inventory contract', () => {
   })
   it('rejects something that is not an object', () => {
     expect(() => parseInventory('nope', 'x')).toThrow(InputError)
+  })
+})
+
+describe('the inventory contract is strict: what reaches a command line, a path or a connection is checked', () => {
+  it.each([
+    [
+      'a field the contract does not have',
+      (i: any) => (i.nodes[0].sshCommand = 'ssh root@x'),
+      'inventory.nodes[0].sshCommand',
+    ],
+    ['a top-level extra', (i: any) => (i.extra = 1), 'inventory.extra'],
+    [
+      'a stanza that climbs out of the repo',
+      (i: any) => (i.pgbackrest.stanza = '../../etc'),
+      'inventory.pgbackrest.stanza',
+    ],
+    [
+      'a node name carrying a shell command',
+      (i: any) => (i.nodes[0].name = 'pg1; rm -rf /'),
+      'inventory.nodes[0].name',
+    ],
+    ['a host with a space', (i: any) => (i.nodes[0].host = 'db a'), 'inventory.nodes[0].host'],
+    ['a user with a quote', (i: any) => (i.nodes[0].user = "x' OR 1"), 'inventory.nodes[0].user'],
+    [
+      'a repo path with ..',
+      (i: any) => (i.pgbackrest.repos[0].path = '/pgbackrest/../../etc'),
+      'inventory.pgbackrest.repos[0].path',
+    ],
+    [
+      'a relative repo path',
+      (i: any) => (i.pgbackrest.repos[0].path = 'pgbackrest'),
+      'inventory.pgbackrest.repos[0].path',
+    ],
+  ])('refuses %s, naming the field', (_, mutate, key) => {
+    expect(problems(mutate)).toContain(key)
+  })
+  it.each([null, [], 'inventory', 42])('refuses %j as an inventory with a message, never a TypeError', (raw) => {
+    expect(() => parseInventory(raw, 'x.json')).toThrow(InputError)
   })
 })

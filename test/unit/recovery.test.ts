@@ -6,6 +6,7 @@ import {
   recoverableWindows,
   type RepoCatalog,
   type CatalogBackup,
+  awaitsNewerCommit,
 } from '../../core/recovery.ts'
 import { tierVerdicts } from '../../core/tier-verdicts.ts'
 import { parseTarget, targetArgs } from '../../core/recovery-target.ts'
@@ -297,9 +298,13 @@ describe('WAL gaps: an archive holds windows, not one range', () => {
   )
 
   it('splits the recoverable time at the gap: from each backup to the next gap', () => {
-    expect(recoverableWindows(withGap)).toEqual([
-      { from: { time: a.stop + 1000, lsn: a.lsnStop }, to: gap.before },
-      { from: { time: b.stop + 1000, lsn: b.lsnStop }, to: { time: T + 6 * H, lsn: '0/8000000' } },
+    expect(recoverableWindows(withGap)).toMatchObject([
+      { from: { time: a.stop + 1000, lsn: a.lsnStop }, to: gap.before, lastCommit: gap.before, walEnd: '0/4000000' },
+      {
+        from: { time: b.stop + 1000, lsn: b.lsnStop },
+        to: { time: T + 6 * H, lsn: '0/8000000' },
+        walEnd: null,
+      },
     ])
   })
 
@@ -323,9 +328,9 @@ describe('WAL gaps: an archive holds windows, not one range', () => {
     expect([p.repo, p.backup.label]).toEqual([1, 'A'])
   })
 
-  it('with --repo 1, a target inside the gap is refused, naming the windows', () => {
+  it('with --repo 1, a target inside the gap is refused, naming the windows and the missing segment', () => {
     expect(() => planRestore({ kind: 'time', at: T + 3 * H, text: '' }, [withGap, whole], [], 1)).toThrow(
-      /outside every recoverable window: repo1 can recover from .* to .*; from .* to/,
+      /outside every recoverable window: repo1 can recover from .* to .*; from .* to .*WAL segment 000000010000000000000004 is missing from repo1's archive/,
     )
   })
 
@@ -356,5 +361,64 @@ describe('rpoGap: what a proven restore lacks of the archive as it was', () => {
     expect(rpoGap(newest, '0/5000000', Date.parse('2026-11-30T10:00:00Z'))).toBe(10)
     expect(rpoGap(newest, '0/5000000', null)).toBeNull()
     expect(rpoGap(null, '0/5000000', 0)).toBeNull()
+  })
+})
+
+describe('windows promise only what recovery can reach', () => {
+  // one backup ends at T+1h in segment 2; the last archived commit is at T+2h in segment 3; the
+  // newest backup ends at T+3h (after every archived commit): the archive ends with segment 6
+  const one: CatalogBackup = { ...backup('A', 'full', 1, '0/2000100'), lsnStart: '0/2000028' }
+  const two: CatalogBackup = { ...backup('B', 'full', 3, '0/6000100'), lsnStart: '0/6000028' }
+  const commitAt = { time: T + 2 * H, lsn: '0/3000200' }
+  const idle: RepoCatalog = {
+    ...repo(1, [one, two], 6, '0/6000100'),
+    archiveMax: segmentName(1, '0/6000100'),
+    latest: { time: two.stop + 1000, lsn: two.lsnStop },
+    lastCommit: commitAt,
+  }
+  const points = [{ name: 'fresh', lsn: '0/6000200', time: T + 3 * H + 5000 }]
+
+  it('a time target after the last archived commit is refused, though before the newest backup’s end, saying why', () => {
+    expect(() => planRestore({ kind: 'time', at: T + 2.5 * H, text: '' }, [idle], [], 1)).toThrow(
+      /a time target from .* to before .*, the last archived commit/,
+    )
+    expect(planRestore({ kind: 'time', at: T + 1.5 * H, text: '' }, [idle], [], 1).backup.label).toBe('A')
+  })
+
+  it('a restore point archived after the last commit is reachable (its own record is in the archive)', () => {
+    const p = planRestore({ kind: 'name', name: 'fresh' }, [idle], points, 1)
+    expect(p.backup.label).toBe('B')
+  })
+
+  it('latest still reaches the newest backup’s end', () => {
+    expect(planRestore({ kind: 'latest' }, [idle], [], 1).backup.label).toBe('B')
+  })
+
+  it('awaitsNewerCommit: a past time with no archived commit after it, in the growing window', () => {
+    const now = T + 4 * H
+    expect(awaitsNewerCommit({ kind: 'time', at: T + 2.5 * H, text: '' }, [idle], now)).toBe(true)
+    expect(awaitsNewerCommit({ kind: 'time', at: T + 1.5 * H, text: '' }, [idle], now)).toBe(false)
+    expect(awaitsNewerCommit({ kind: 'time', at: T + 5 * H, text: '' }, [idle], now)).toBe(false)
+  })
+})
+
+describe('latest across a gap says where it stops', () => {
+  const a: CatalogBackup = { ...backup('A', 'full', 1, '0/2000100'), lsnStart: '0/2000028' }
+  const gapped: RepoCatalog = {
+    ...repo(1, [a], 6, '0/8000000'),
+    gaps: [
+      {
+        lastPresent: '000000010000000000000003',
+        firstMissing: '000000010000000000000004',
+        resumesAt: '000000010000000000000005',
+        before: { time: T + 2 * H, lsn: '0/3FFFF00' },
+      },
+    ],
+  }
+  it('the plan names the missing segment and the point recovery stops at', () => {
+    const p = planRestore({ kind: 'latest' }, [gapped], [], 1)
+    expect(p.notes.join(' ')).toMatch(
+      /latest from repo1 is NOT the newest commit: WAL segment 000000010000000000000004 is missing .*recovery stops at .*0\/3FFFF00/,
+    )
   })
 })

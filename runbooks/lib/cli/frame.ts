@@ -115,6 +115,21 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: RunbookSpec
         `${spec.name} takes no positional arguments`,
         `see ${spec.name} --help`,
       )
+    // one action word at most, and one of the runbook's own: a stray word is a typo, never ignored
+    if (spec.positionals && positionals.length > 1)
+      throw inputError(
+        'argument',
+        positionals.slice(1).join(' '),
+        `${spec.name} takes one action (${spec.positionals.join(', ')}), not more words`,
+        `drop "${positionals.slice(1).join(' ')}"; flags start with --`,
+      )
+    if (spec.positionals && positionals.length && !spec.positionals.includes(positionals[0]!))
+      throw inputError(
+        'action',
+        positionals[0],
+        `must be one of ${spec.positionals.join(', ')}`,
+        `e.g. ${spec.name} ${spec.positionals[0]}`,
+      )
     return { flags: values as Values<F>, positionals }
   } catch (e) {
     if (e instanceof InputError) throw e

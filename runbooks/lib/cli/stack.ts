@@ -132,7 +132,10 @@ export async function loadStack(
 /** A cloud stack's inventory: --inventory FILE, else the Pulumi CLI's stack output. */
 function readCloudInventory(stack: string, file: string | undefined): Inventory {
   const { raw, source } = file ? readInventoryFile(file) : readStackOutput(stack)
-  const inv = (raw as { inventory?: unknown }).inventory ?? raw
+  const inv =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? ((raw as { inventory?: unknown }).inventory ?? raw)
+      : raw
   return parseInventory(inv, source)
 }
 

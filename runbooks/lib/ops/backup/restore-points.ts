@@ -5,7 +5,7 @@ import type { RestorePoint } from '../../../../core/recovery.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { query } from '../../adapters/postgres.ts'
 import { readRestorePoints, recordRestorePoint } from '../catalog/catalog.ts'
-import { waitFor } from '../../adapters/process.ts'
+import { archiveCurrentWal } from './close-wal.ts'
 
 export const restorePointsFile = (site: LocalSite) => join(site.layout.stateDir, 'restore-points.jsonl')
 
@@ -25,25 +25,13 @@ export async function createRestorePoint(site: LocalSite, name: string): Promise
       'pick a new name',
     )
   const primary = site.conn(site.state().primary, 'postgres')
-  const [r] = await query<{ lsn: string; t: Date; seg: string }>(
+  const [r] = await query<{ lsn: string; t: Date }>(
     primary,
-    `SELECT pg_create_restore_point($1)::text AS lsn, clock_timestamp() AS t, pg_walfile_name(pg_current_wal_lsn()) AS seg`,
+    `SELECT pg_create_restore_point($1)::text AS lsn, clock_timestamp() AS t`,
     [name],
   )
-  await query(primary, 'SELECT pg_switch_wal()')
   // a restore point is only usable once its WAL is in the archive
-  await waitFor(
-    `WAL segment ${r!.seg} to be archived`,
-    async () => {
-      const [a] = await query<{ last: string | null }>(
-        primary,
-        'SELECT last_archived_wal AS last FROM pg_stat_archiver',
-      )
-      return !!a?.last && a.last.slice(0, 24) >= r!.seg
-    },
-    120_000,
-    200,
-  )
+  await archiveCurrentWal(primary)
   const point = { name, lsn: r!.lsn, time: r!.t.getTime() }
   recordRestorePoint(restorePointsFile(site), point)
   return point

@@ -184,9 +184,12 @@ export async function repoCatalog(
       error = (e as Error).message.split('\n')[0]
     }
   }
+  // a time target needs a commit after it in archived WAL: the newest one found, kept apart from
+  // the backup's end (which latest and immediate targets reach without one)
+  const lastCommit = latest
   if (backupEnd && (!latest || latest.time < backupEnd.time)) latest = backupEnd
   const earliest = earliestPoint(backups)
-  return { repo, backups, archiveMin, archiveMax, earliest, latest, gaps, reachable: true, error }
+  return { repo, backups, archiveMin, archiveMax, earliest, latest, lastCommit, gaps, reachable: true, error }
 }
 
 // ------------------------------------------------------------------ named restore points

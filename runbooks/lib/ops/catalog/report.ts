@@ -104,6 +104,12 @@ export function renderCatalog(r: CatalogReport): string {
       out.push(
         `  recoverable: ${iso(w.from.time)} (LSN ${w.from.lsn})  ..  ${iso(w.to.time)} (LSN ${w.to.lsn})  = ${formatDuration(span)}${short ? ` (policy window ${formatDuration(r.pitrWindowSeconds)} not yet covered)` : ''}`,
       )
+      // what each kind of target reaches: latest/LSN to the end above; a time only before the last archived commit
+      out.push(
+        w.lastCommit && w.lastCommit.time > w.from.time
+          ? `    time targets: ${iso(w.from.time)} .. before ${iso(w.lastCommit.time)} (the last archived commit: recovery stops at the first commit after the target)`
+          : `    time targets: none yet (no commit archived after ${iso(w.from.time)}); latest, LSN and restore points reach the end above`,
+      )
     }
     for (const g of c.gaps ?? [])
       out.push(

@@ -73,6 +73,14 @@ export function parseSignoff(item: string | undefined, by: string | undefined): 
   if (!item || !(SIGNOFF_NAMES as string[]).includes(item))
     throw inputError('--item', item, `must be one of ${SIGNOFF_NAMES.join(', ')}`, 'e.g. --item training')
   if (!by?.trim()) throw inputError('--by', by, 'must name the person signing off', 'e.g. --by "Ada Lovelace"')
+  // bytes that are not UTF-8 arrive as U+FFFD: the record would keep a name nobody wrote
+  if (/[\uFFFD\p{Cc}\p{Cf}]/u.test(by))
+    throw inputError(
+      '--by',
+      by,
+      'must be a name in readable text (the value holds bytes that are not UTF-8, or control characters)',
+      'e.g. --by "Ada Lovelace"',
+    )
   return { item, by: by.trim() }
 }
 

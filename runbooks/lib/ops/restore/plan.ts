@@ -4,12 +4,13 @@
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { InputError, inputError } from '../../../../core/errors.ts'
-import { planRestore, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
+import { awaitsNewerCommit, planRestore, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { portFree } from '../../adapters/net.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { guardedPathClash, insideDataDirectory } from '../../sites/local/guarded-paths.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
+import { archiveACommit } from '../backup/close-wal.ts'
 import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
 
 export interface RestoreOptions {
@@ -80,15 +81,23 @@ async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<
         `pass a new directory outside the site's data, repos and secrets, e.g. --into ${site.layout.scratchDir}/my-restore`,
       )
   }
-  if (o.port !== undefined && !(await portFree(o.port))) {
-    const { scratchFirst, scratchLast } = site.layout.ports
+  const { scratchFirst, scratchLast } = site.layout.ports
+  // the site's password file names its own ports: on any other, nothing of ours could log in to
+  // the restored cluster (its checks would wait on a password forever)
+  if (o.port !== undefined && (o.port < scratchFirst || o.port > scratchLast))
+    throw inputError(
+      '--port',
+      o.port,
+      `must be one of the site's scratch ports ${scratchFirst}..${scratchLast} (the site's password file covers those)`,
+      `e.g. --port ${scratchFirst}, or leave it out for the first free one`,
+    )
+  if (o.port !== undefined && !(await portFree(o.port)))
     throw inputError(
       '--port',
       o.port,
       `127.0.0.1:${o.port} is already in use`,
-      `pick a free port, e.g. within ${scratchFirst}..${scratchLast}`,
+      `pick a free port within ${scratchFirst}..${scratchLast}`,
     )
-  }
 }
 
 /** Validate everything before anything changes: target range, repo, directory, port. */
@@ -100,18 +109,35 @@ export async function prepare(
   const pgPath = site.layout.node(site.state().primary).data
   const repos = o.repo ? [o.repo] : site.inventory().pgbackrest.repos.map((r) => r.index)
   const points = readRestorePoints(restorePointsFile(site))
-  // repos are read in order and only as far as needed: repo2 (S3) is not asked when repo1 serves
-  const catalogs: RepoCatalog[] = []
-  for (const [i, r] of repos.entries()) {
-    catalogs.push(await repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r)))
-    try {
-      return { plan: planRestore(o.target, catalogs, points, o.repo), catalogs }
-    } catch (e) {
-      const last = i === repos.length - 1
-      if (!(e instanceof InputError) || last || /unknown restore point/.test(e.message)) throw e
+  const planned = async () => {
+    // repos are read in order and only as far as needed: repo2 (S3) is not asked when repo1 serves
+    const catalogs: RepoCatalog[] = []
+    for (const [i, r] of repos.entries()) {
+      catalogs.push(await repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r)))
+      try {
+        return { plan: planRestore(o.target, catalogs, points, o.repo), catalogs }
+      } catch (e) {
+        const last = i === repos.length - 1
+        if (!(e instanceof InputError) || last || /unknown restore point/.test(e.message))
+          throw Object.assign(e as Error, { catalogs })
+      }
     }
+    throw new Error('no repo to restore from') // unreachable: the inventory lists at least one repo
   }
-  throw new Error('no repo to restore from') // unreachable: the inventory lists at least one repo
+  try {
+    return await planned()
+  } catch (e) {
+    const catalogs = (e as { catalogs?: RepoCatalog[] }).catalogs
+    if (!(e instanceof InputError) || !catalogs || !awaitsNewerCommit(o.target, catalogs, Date.now())) throw e
+    // a past time no archived commit follows yet: the WAL that holds one is on the live primary
+    const closed = await archiveACommit(site.conn(site.state().primary, 'postgres')).catch(() => undefined)
+    if (!closed) throw e
+    const again = await planned()
+    again.plan.notes.unshift(
+      `no commit after ${describeTarget(o.target)} had been archived yet: committed and archived WAL segment ${closed.segment} on the primary so that recovery can stop there`,
+    )
+    return again
+  }
 }
 
 function replayText(plan: RestorePlan): string {
