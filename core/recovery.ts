@@ -98,6 +98,8 @@ export interface RestorePlan {
   window: { earliest: Point; latest: Point }
   /** what the tool chose for the operator, said aloud */
   notes: string[]
+  /** latest only: the first WAL missing from the chosen repo's archive after the backup (recovery stops there) */
+  gapAfter?: CatalogGap
 }
 
 export function fmtPoint(p: Point): string {
@@ -297,6 +299,7 @@ export function planRestore(
       targetArgs: targetArgs(t),
       window: { earliest: c.earliest!, latest: c.latest! },
       notes,
+      ...(cut ? { gapAfter: cut } : {}),
     }
   }
   const usable = candidates.filter((c) => c.reachable)

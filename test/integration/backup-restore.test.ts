@@ -691,6 +691,23 @@ describe('a WAL segment missing from or unreadable in repo1', () => {
     const only1 = await runbook('restore', ['--target', new Date(target).toISOString(), '--repo', '1'], t.env)
     expect(only1.code).toBe(2)
     expect(only1.stderr).toMatch(/outside every recoverable window: repo1 can recover from .* to /)
+    // the refusal names the missing segment, not only the window
+    expect(only1.stderr).toMatch(new RegExp(`WAL segment ${segment} is missing from repo1's archive`))
+    // latest into a new cluster from repo1 says where it stops (dry run: the plan's notes)
+    const latest1 = await runbook('restore', ['--target', 'latest', '--repo', '1', '--dry-run', '--json'], t.env)
+    expect(latest1.code, latest1.stderr).toBe(0)
+    expect(JSON.parse(latest1.stdout).plan.notes.join(' ')).toMatch(
+      new RegExp(`latest from repo1 is NOT the newest commit: WAL segment ${segment} is missing`),
+    )
+    // in place: refused before the fence (it used to fence, stop every node and wait for WAL that could not come)
+    const pidsBefore = pidsOf(t.stateDir)
+    const inPlace = await runbook('restore', ['--in-place', '--target', 'latest', '--repo', '1', '--yes'], t.env)
+    expect(inPlace.code, inPlace.stderr).toBe(2)
+    expect(inPlace.stderr).toMatch(
+      new RegExp(`WAL segment ${segment} is missing from repo1's archive .*nothing was changed`),
+    )
+    expect(pidsOf(t.stateDir)).toEqual(pidsBefore)
+    await query(endpoint, `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('gap-check', 1, 'served')`)
     renameSync(aside(), file)
   })
 

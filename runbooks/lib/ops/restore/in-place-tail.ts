@@ -11,7 +11,7 @@ import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
-import { caughtUp, restoredClusterOptions, waitForRecovery, type Staging } from './cluster.ts'
+import { caughtUp, RecoveryStopped, restoredClusterOptions, waitForRecovery, type Staging } from './cluster.ts'
 import type { RestoreOptions } from './plan.ts'
 
 /** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */
@@ -32,7 +32,17 @@ export async function requireLatestReachable(
   plan: RestorePlan,
   o: RestoreOptions,
 ): Promise<void> {
-  if (plan.target.kind !== 'latest' || o.acceptDataLoss) return
+  if (plan.target.kind !== 'latest') return
+  // checked before the fence: the staged copy could never replay past a gap to the primary's tail
+  const gap = plan.gapAfter
+  if (gap)
+    throw inputError(
+      '--target',
+      'latest',
+      `WAL segment ${gap.firstMissing} is missing from repo${plan.repo}'s archive (after ${gap.lastPresent}), so an in-place restore to latest would stop at ${gap.before ? `${new Date(gap.before.time).toISOString()} (LSN ${gap.before.lsn})` : 'the gap'} and drop every commit after it; nothing was changed`,
+      `restore from a repo whose archive has it (catalog.ts; e.g. --repo ${plan.repo === 1 ? 2 : 1}), or, to accept that loss, --target lsn:${gap.before?.lsn ?? '<LSN before the gap>'}`,
+    )
+  if (o.acceptDataLoss) return
   const p = await probe(primary, site.conn(primary, 'postgres'))
   if (p.reachable && p.inRecovery === false) return
   const last = plan.window.latest
@@ -82,10 +92,31 @@ export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging:
     staging.logFile,
     restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
   )
+  // every segment up to the tail is in the archive already: replay that stops advancing for a
+  // minute waits for WAL that cannot arrive, and the fence must not stay up for it
+  let last = { lsn: '', at: Date.now() }
+  const progressed = async () => {
+    if (await caughtUp(staging.port, tail.lsn, site.layout.secrets.pgpass)) return true
+    const [r] = await query<{ lsn: string | null }>(
+      { host: '127.0.0.1', port: staging.port, database: 'postgres', passfile: site.layout.secrets.pgpass },
+      'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+    )
+    const lsn = r?.lsn ?? ''
+    if (lsn !== last.lsn) last = { lsn, at: Date.now() }
+    else if (Date.now() - last.at > TAIL_STALL_MS)
+      throw new RecoveryStopped(
+        `the staged copy stopped replaying at ${lsn || 'its start'} for ${TAIL_STALL_MS / 1000} s, short of the tail ${tail.lsn} (${tail.segment}), though the archive should hold all of it: a segment in between is missing from repo${plan.repo}'s archive`,
+        '',
+      )
+    return false
+  }
   await waitForRecovery(
     `the staged copy to replay up to ${tail.lsn}`,
     { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
-    () => caughtUp(staging.port, tail.lsn, site.layout.secrets.pgpass),
+    progressed,
   )
   await site.pg.stop(staging.dir, 'fast')
 }
+
+/** How long the tail's replay may stand still before the wait is given up (the fence is up meanwhile). */
+const TAIL_STALL_MS = 60_000
