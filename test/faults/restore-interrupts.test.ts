@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
+import { offsiteStore } from '../../runbooks/lib/sites/local/offsite-store.ts'
 import { testSite, runbook, startRunbook, json, auditEntries, ROOT, type TestSite } from '../helpers/site.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
@@ -100,6 +101,72 @@ describe('Ctrl-C during an in-place restore', () => {
     const up = await runbook('local', ['up'], t.env)
     expect(up.code, up.stderr).toBe(0)
     await serving()
+  })
+})
+
+/** Timeline history files in repo1's archive, in the repo2 queue and in repo2's bucket. */
+async function historyFiles(): Promise<string[]> {
+  const archive = join(site.layout.pgbackrest.repo1, 'archive', 'labdojo', '15-1')
+  const local = readdirSync(archive).filter((f) => f.endsWith('.history'))
+  const queued = readdirSync(site.layout.pgbackrest.outbox).filter((f) => f.endsWith('.history'))
+  const store = offsiteStore(site.layout)
+  try {
+    const offsite = (await store.list(''))
+      .map((o) => o.key)
+      .filter((k) => k.includes('/archive/') && k.endsWith('.history'))
+      .map((k) => `repo2:${k.split('/').at(-1)}`)
+    return [...local.map((f) => `repo1:${f}`), ...queued.map((f) => `queue:${f}`), ...offsite].sort()
+  } finally {
+    store.close()
+  }
+}
+
+describe('kill -9 during an in-place restore: local.ts up undoes or finishes it from its journal', () => {
+  it('killed just after the directory swap: up puts the original back and the site serves, nothing lost', async () => {
+    const histories = await historyFiles()
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: 'start node1 on the restored data' })
+    expect(r.code).not.toBe(0)
+    expect(existsSync(join(t.stateDir, 'in-place-restore.json'))).toBe(true)
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr).toMatch(
+      /undid the in-place restore to latest that was interrupted \(swapped\): node1 serves its original data again/,
+    )
+    expect(existsSync(join(t.stateDir, 'in-place-restore.json'))).toBe(false)
+    await serving()
+    expect(await historyFiles()).toEqual(histories)
+    expect(leftovers()).toEqual([])
+  })
+
+  it('killed once the restored primary was proven (before traffic was routed): up finishes it', async () => {
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: 'route endpoint' })
+    expect(r.code).not.toBe(0)
+    const up = await runbook('local', ['up'], t.env)
+    expect(up.code, up.stderr).toBe(0)
+    expect(up.stderr).toMatch(/finished the in-place restore to latest that was interrupted after it was proven/)
+    await serving()
+    expect(leftovers()).toEqual([])
+  })
+})
+
+describe('a rolled-back in-place restore', () => {
+  it('leaves no timeline of its own in the archive, and the site as healthy as before (standbys streaming, synchronous)', async () => {
+    const histories = await historyFiles()
+    // the restored primary is promoted, then a later step of its bring-up fails: it is rolled back
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_FAIL_AT: 're-apply the erasure ledger' })
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(
+      /failed after the swap .* and was rolled back: the original data directory is back and serving.*standbys running/s,
+    )
+    expect(await historyFiles()).toEqual(histories)
+    // healthy without another command: the standbys follow the original timeline
+    await serving()
+    const s = await status()
+    const hot = s.nodes.filter((n: any) => n.role === 'hot')
+    expect(hot.length).toBeGreaterThan(0)
+    for (const n of hot) expect(['sync', 'quorum']).toContain(n.syncState)
+    const kept = r.stderr.match(/restored copy is kept at (\S+?)[.;]?\s/)?.[1]
+    if (kept) rmSync(kept, { recursive: true, force: true })
   })
 })
 

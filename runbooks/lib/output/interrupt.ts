@@ -15,6 +15,8 @@ export const interruption = {
   /** fault-suite hooks: a real SIGINT (LABDOJO_FAULT_SIGNAL_AT) or SIGKILL (LABDOJO_FAULT_KILL_AT) to this process as the named step starts */
   raiseAt: process.env.LABDOJO_FAULT_SIGNAL_AT,
   killAt: process.env.LABDOJO_FAULT_KILL_AT,
+  /** and a plain failure of the named step (LABDOJO_FAULT_FAIL_AT), as a crashed command would give */
+  failAt: process.env.LABDOJO_FAULT_FAIL_AT,
 }
 
 /** What this run has done so far (the audited steps), for the operator when it stops early. */
@@ -61,6 +63,8 @@ export async function shielded<T>(what: string, fn: () => Promise<T>): Promise<T
 /** The fault suite's hook: a real SIGINT to this process as the named step starts. */
 export function raiseIfFaultAt(step: string): void {
   if (interruption.killAt && step.startsWith(interruption.killAt)) process.kill(process.pid, 'SIGKILL')
+  if (interruption.failAt && step.startsWith(interruption.failAt))
+    throw new Error(`FAULT INJECTION (LABDOJO_FAULT_FAIL_AT): "${step}" failed`)
   if (interruption.raiseAt && step.startsWith(interruption.raiseAt) && !interruption.signal)
     process.kill(process.pid, 'SIGINT')
 }

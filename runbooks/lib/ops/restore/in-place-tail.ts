@@ -120,3 +120,11 @@ export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging:
 
 /** How long the tail's replay may stand still before the wait is given up (the fence is up meanwhile). */
 const TAIL_STALL_MS = 60_000
+
+/** What the report says of the tail an in-place restore to latest replayed. */
+export function tailNote(primary: NodeName, tail: Tail | undefined): string[] {
+  if (!tail) return []
+  return [
+    `latest = every commit ${primary} acknowledged before the endpoint was fenced: its WAL up to ${tail.lsn} (${tail.segment}) was archived and replayed into the restore, and its own WAL after that holds no commit`,
+  ]
+}

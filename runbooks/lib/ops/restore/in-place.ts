@@ -20,6 +20,13 @@ import { reposFor } from '../../../../core/backup-policy.ts'
 import { physicalBackup } from '../backup/backup.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { clearRestoreSettings } from '../../sites/local/node-settings.ts'
+import {
+  clearJournal,
+  writeJournal,
+  type InPlaceJournal,
+  type InPlacePhase,
+} from '../../sites/local/restore-journal.ts'
+import { releaseHeldWal } from './held-wal.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import {
   caughtUp,
@@ -38,6 +45,7 @@ import {
   catchUpStaged,
   requireLatestReachable,
   requireNoCommitsAfter,
+  tailNote,
   type Tail,
 } from './in-place-tail.ts'
 
@@ -62,22 +70,29 @@ export async function restoreInPlace(
   await requireLatestReachable(site, primary, plan, o)
   await readErasures(site) // read before anything changes: the restored data serves only once the ledger is re-applied
 
-  await stageAndVerify(site, plan, staging, audit, timings, t0)
-  timings.verifiedSeconds = (Date.now() - t0) / 1000
   const standbys = NODE_NAMES.filter((n) => n !== primary && state.roles[n] !== 'fenced')
-  const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit).catch(async (e) => {
+  const { journal, reach } = startJournal(site, plan, staging, standbys)
+  await stageAndVerify(site, plan, staging, audit, timings, t0).catch((e) => {
+    clearJournal(site.layout)
+    throw e
+  })
+  timings.verifiedSeconds = (Date.now() - t0) / 1000
+  const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit, reach).catch(async (e) => {
     await discardStaging(site, staging)
+    clearJournal(site.layout)
     throw e
   })
   // swapped: the safe place to stop is the verified restore serving the endpoint (or, should it
   // fail, the original back), so a Ctrl-C from here is honoured after traffic is routed
   await shielded('bringing the restored primary into service', async () => {
-    await bringUpOrRollBack(site, state, standbys, plan, staging, replaced, audit)
+    await bringUpOrRollBack(site, state, standbys, plan, staging, replaced, journal.held, audit)
+    reach('proven')
     timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
     await audit.step('route endpoint', () => site.routeEndpoint(primary))
   })
   progress.resume = `the restored ${primary} serves the endpoint; npx zx runbooks/local.ts up (rebuilds the standbys), then npx zx runbooks/backup.ts --type full (the new timeline's first backup)`
   const kept = [replaced, ...(await rebuildStandbys(site, state, standbys, staging.stamp, audit))]
+  clearJournal(site.layout)
   const fresh = await backupNewTimeline(site, audit)
   timings.totalSeconds = (Date.now() - t0) / 1000
   return {
@@ -98,11 +113,24 @@ export async function restoreInPlace(
   }
 }
 
-function tailNote(primary: NodeName, tail: Tail | undefined): string[] {
-  if (!tail) return []
-  return [
-    `latest = every commit ${primary} acknowledged before the endpoint was fenced: its WAL up to ${tail.lsn} (${tail.segment}) was archived and replayed into the restore, and its own WAL after that holds no commit`,
-  ]
+/** Each step is journaled before it is taken: a killed restore is undone or finished by `up`. */
+function startJournal(site: LocalSite, plan: RestorePlan, staging: Staging, standbys: NodeName[]) {
+  const primary = site.state().primary
+  const paths = site.layout.node(primary)
+  const journal: InPlaceJournal = {
+    pid: process.pid,
+    primary,
+    stamp: staging.stamp,
+    target: describeTarget(plan.target),
+    staging: staging.dir,
+    replaced: `${paths.data}.replaced-${staging.stamp}`,
+    held: join(paths.dir, `held-wal-${staging.stamp}`),
+    standbys,
+    phase: 'staging',
+  }
+  const reach = (phase: InPlacePhase) => writeJournal(site.layout, { ...journal, phase })
+  reach('staging')
+  return { journal, reach }
 }
 
 function keptNotes(kept: string[], fresh: string): string[] {
@@ -185,8 +213,10 @@ async function swapIn(
   plan: RestorePlan,
   staging: Staging,
   audit: AuditLog,
+  reach: (phase: InPlacePhase) => void,
 ): Promise<{ replaced: string; tail?: Tail }> {
   const data = site.layout.node(primary).data
+  reach('fenced')
   await audit.step('fence endpoint', () => site.routeEndpoint(undefined))
   let tail: Tail | undefined
   try {
@@ -207,8 +237,10 @@ async function swapIn(
     )
   }
   const replaced = `${data}.replaced-${staging.stamp}`
+  reach('swapping')
   renameSync(data, replaced)
   renameSync(staging.dir, data)
+  reach('swapped')
   return { replaced, tail }
 }
 
@@ -221,10 +253,18 @@ async function resumeOldPrimary(site: LocalSite, primary: NodeName, standbys: No
 }
 
 /** 3. Start the restored primary, end its recovery at the target, prove it takes a write. */
-async function bringUpRestored(site: LocalSite, primary: NodeName, plan: RestorePlan, audit: AuditLog): Promise<void> {
+async function bringUpRestored(
+  site: LocalSite,
+  primary: NodeName,
+  plan: RestorePlan,
+  held: string,
+  audit: AuditLog,
+): Promise<void> {
   const paths = site.layout.node(primary)
-  // the standbys follow the discarded history: they are rebuilt once the restored primary serves
-  site.writeNodeSettings(primary, 'primary', { primary, syncStandbys: [] })
+  // the standbys follow the discarded history: they are rebuilt once the restored primary serves.
+  // Until it is proven, its WAL (the new timeline's history first) is held out of the repos
+  mkdirForSiteUser(held, 0o700)
+  site.writeNodeSettings(primary, 'primary', { primary, syncStandbys: [], holdArchiveIn: held })
   await audit.step(`start ${primary} on the restored data`, () => site.pg.start(paths.data, paths.log))
   const conn = site.conn(primary, 'postgres')
   if (plan.target.kind === 'latest') await site.pg.promote(paths.data)
@@ -249,6 +289,7 @@ async function bringUpRestored(site: LocalSite, primary: NodeName, plan: Restore
   // promoted: the restore's recovery settings (the staging path, the target) must not reach
   // the standbys that pg_basebackup clones from this directory; node.conf holds the live ones
   if (clearRestoreSettings(paths.data)) await site.pg.reload(paths.data)
+  await audit.step('archive the restored timeline', () => releaseHeldWal(site, primary, held))
 }
 
 /** 3 or 3'. Bring the restored data up; on failure put the original back (exit 1: something was swapped, then undone). */
@@ -259,15 +300,20 @@ async function bringUpOrRollBack(
   plan: RestorePlan,
   staging: Staging,
   replaced: string,
+  held: string,
   audit: AuditLog,
 ): Promise<void> {
   try {
-    await bringUpRestored(site, state.primary, plan, audit)
+    await bringUpRestored(site, state.primary, plan, held, audit)
   } catch (e) {
     const why = (e as Error).message
-    const outcome = await audit.cleanup('roll back to the original data directory', () =>
-      rollBack(site, state, standbys, staging, replaced),
-    )
+    const outcome = await audit.cleanup('roll back to the original data directory', async () => {
+      // nothing of the abandoned timeline reached the repos: its held WAL goes with it
+      rmSync(held, { recursive: true, force: true })
+      const r = await rollBack(site, state, standbys, staging, replaced)
+      clearJournal(site.layout)
+      return r
+    })
     throw new Error(
       `in-place restore failed after the swap (${why}) and was rolled back: ${outcome}. The restored copy is kept at ${site.layout.node(state.primary).data}.failed-${staging.stamp}`,
       { cause: e },

@@ -30,6 +30,8 @@ export interface NodeConfOptions {
   syncStandbys?: string[]
   /** fenced by a failover: if someone starts it by hand, it must not archive a divergent history */
   fenced?: boolean
+  /** archive into this directory instead of the repos (a restored primary not yet proven) */
+  holdArchiveIn?: string
 }
 
 export interface RoleContext {
@@ -37,6 +39,12 @@ export interface RoleContext {
   primary: NodeName
   /** a primary in synchronous mode: the standbys of which ANY 1 must confirm (default: none) */
   syncStandbys?: string[]
+  /**
+   * a primary not yet proven (an in-place restore bringing its copy up): its WAL, the new
+   * timeline's history file first, is held in this directory and reaches the repos only once it
+   * is proven; a rollback drops it, so the archive never holds an abandoned timeline
+   */
+  holdArchiveIn?: string
 }
 
 /**
@@ -48,7 +56,7 @@ export function settingsForRole(layout: Layout, node: NodeName, role: NodeRole, 
   const base = { name: node, port: layout.ports[node], dataDir: layout.node(node).data }
   switch (role) {
     case 'primary':
-      return { ...base, syncStandbys: ctx.syncStandbys ?? [] }
+      return { ...base, syncStandbys: ctx.syncStandbys ?? [], holdArchiveIn: ctx.holdArchiveIn }
     case 'hot':
       return { ...base, upstreamPort: layout.ports[ctx.primary], slot: node }
     case 'warm':
@@ -63,7 +71,9 @@ export function nodeConf(layout: Layout, o: NodeConfOptions): string {
     `# node ${o.name}: written by labdojo-dr; per-node settings, outside the data directory`,
     `port = ${o.port}`,
     `cluster_name = '${o.name}'`,
-    `archive_command = '${archiveCommand(layout, o.dataDir)}'`,
+    o.holdArchiveIn
+      ? `archive_command = 'cp %p ${o.holdArchiveIn}/%f.part && mv ${o.holdArchiveIn}/%f.part ${o.holdArchiveIn}/%f'  # held until the restored primary is proven`
+      : `archive_command = '${archiveCommand(layout, o.dataDir)}'`,
     // synchronous archive-get: an async get waits up to archive-timeout for a segment that is not there yet
     `restore_command = '${pgbackrestCommand(layout, o.dataDir, '--archive-async=n archive-get %f "%p"')}'`,
   ]

@@ -23,6 +23,7 @@ import { dbPassword, ensureCipherPass, ensureDbPassword, ensureS3Key, registerSi
 import { newSiteState, nodesWithRole, type Change, type SiteState } from './state.ts'
 import { ensureScheduler, schedulerWanted } from './scheduler.ts'
 import { removeOrphanScratch } from './scratch.ts'
+import { recoverInterruptedInPlace } from './restore-journal.ts'
 import { ensureWarmFollows, ensureWarmReplaying } from './warm.ts'
 import { ensureMonitoring } from './monitoring.ts'
 
@@ -49,6 +50,8 @@ export async function up(site: SiteHandle, opts: { scale: number; monitoring?: b
   note(await ensureOffsiteStore(site))
   writeBackrestConf(site, state)
   if (fresh) site.saveState(state)
+  // a killed in-place restore: its journal says how far it got, and it is undone or finished first
+  for (const change of await recoverInterruptedInPlace(site)) note(change)
   for (const change of await ensurePrimary(site, state)) note(change)
   note(await ensureOffsiteQueueShipped(site, state))
   note(await ensureStanza(site))
