@@ -122,32 +122,54 @@ async function historyFiles(): Promise<string[]> {
 }
 
 describe('kill -9 during an in-place restore: local.ts up undoes or finishes it from its journal', () => {
-  it('killed just after the directory swap: up puts the original back and the site serves, nothing lost', async () => {
+  // not yet proven: up puts the original back (or removes the staged copy), the site serves, nothing lost
+  it.each([
+    ['pgbackrest restore (staging)', 'staging'],
+    ['fence endpoint', 'fenced'],
+    ['stop node', 'fenced'],
+    ['replay the tail into the staged copy', 'fenced'],
+    ['start node1 on the restored data', 'swapped'],
+    ['archive the restored timeline', 'swapped'],
+  ])('killed at "%s": up undoes it (%s), the original serves, nothing lost', async (step, phase) => {
     const histories = await historyFiles()
-    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: 'start node1 on the restored data' })
+    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: step })
     expect(r.code).not.toBe(0)
     expect(existsSync(join(t.stateDir, 'in-place-restore.json'))).toBe(true)
     const up = await runbook('local', ['up'], t.env)
     expect(up.code, up.stderr).toBe(0)
     expect(up.stderr).toMatch(
-      /undid the in-place restore to latest that was interrupted \(swapped\): node1 serves its original data again/,
+      new RegExp(
+        `undid the in-place restore to latest that was interrupted \\(${phase}\\): node1 serves its original data again`,
+      ),
     )
     expect(existsSync(join(t.stateDir, 'in-place-restore.json'))).toBe(false)
     await serving()
     expect(await historyFiles()).toEqual(histories)
     expect(leftovers()).toEqual([])
+    for (const kept of keptCopies()) rmSync(kept, { recursive: true, force: true })
   })
 
-  it('killed once the restored primary was proven (before traffic was routed): up finishes it', async () => {
-    const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: 'route endpoint' })
-    expect(r.code).not.toBe(0)
-    const up = await runbook('local', ['up'], t.env)
-    expect(up.code, up.stderr).toBe(0)
-    expect(up.stderr).toMatch(/finished the in-place restore to latest that was interrupted after it was proven/)
-    await serving()
-    expect(leftovers()).toEqual([])
-  })
+  it.each(['route endpoint', 'rebuild standbys'])(
+    'killed at "%s", once the restored primary was proven: up finishes it',
+    async (step) => {
+      const r = await runbook('restore', inPlace, { ...t.env, LABDOJO_FAULT_KILL_AT: step })
+      expect(r.code).not.toBe(0)
+      const up = await runbook('local', ['up'], t.env)
+      expect(up.code, up.stderr).toBe(0)
+      expect(up.stderr).toMatch(/finished the in-place restore to latest that was interrupted after it was proven/)
+      await serving()
+      expect(leftovers()).toEqual([])
+    },
+  )
 })
+
+/** Restored copies an undone restore kept aside (data.failed-<time>), for the test to remove. */
+function keptCopies(): string[] {
+  const dir = dirname(site.layout.node('node1').data)
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('data.failed-'))
+    .map((f) => join(dir, f))
+}
 
 describe('a rolled-back in-place restore', () => {
   it('leaves no timeline of its own in the archive, and the site as healthy as before (standbys streaming, synchronous)', async () => {

@@ -15,6 +15,7 @@ import { log } from '../../output/log.ts'
 import { NODE_NAMES, STANZA, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { detectFailures, probePair, snap } from './detect.ts'
+import { salvageWal, type Salvage } from './salvage.ts'
 
 export interface FailoverOptions {
   to: 'hot' | 'warm'
@@ -114,7 +115,7 @@ async function settleWarmCandidate(
 export async function gatherFacts(
   site: LocalSite,
   o: FailoverOptions,
-): Promise<{ facts: FailoverFacts; candidate: NodeName }> {
+): Promise<{ facts: FailoverFacts; candidate: NodeName; salvaged?: Salvage }> {
   const state = site.state()
   const candidate = candidateOf(state, o.to)
   const threshold = site.policy.detection.failureThreshold
@@ -125,8 +126,13 @@ export async function gatherFacts(
     probe(candidate, site.conn(candidate, 'postgres')),
   ])
   const primaryDown = detection.consecutiveFailures >= detection.threshold
-  const candidateStatus =
+  let candidateStatus =
     o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
+  // commits the dead primary (or a stopped standby) still holds on disk: fed to the candidate first
+  const salvage =
+    primaryDown && !o.switchover && !o.dryRun ? await salvageInto(site, candidate, candidateStatus) : undefined
+  if (salvage) candidateStatus = salvage.status
+  const salvaged = salvage?.salvaged
   const synchronous = configuredSynchronous(site, state, candidate)
   const lastSafeAt = newestSafePoint(site, candidateStatus)
   // a dead primary's directory is still here: its WAL and control file are facts
@@ -163,7 +169,33 @@ export async function gatherFacts(
     tierRpoSeconds: site.policy.tiers[1].rpo,
     flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: o.automatic },
   }
-  return { candidate, facts }
+  return { candidate, facts, salvaged }
+}
+
+/** Salvage the dead nodes' WAL into the candidate; its status afterwards. */
+async function salvageInto(
+  site: LocalSite,
+  candidate: NodeName,
+  status: NodeStatus,
+): Promise<{ salvaged: Salvage; status: NodeStatus } | undefined> {
+  const from = newestLsn(status)
+  if (!from || status.timeline === undefined) return undefined
+  const primary = site.state().primary
+  const sources = [primary, ...NODE_NAMES.filter((n) => n !== primary && n !== candidate)]
+  const salvaged = await salvageWal(site, candidate, from, status.timeline, sources)
+  if (!salvaged) return undefined
+  log.info(
+    `salvaged ${salvaged.replayed} of ${salvaged.commits} commit(s) from ${salvaged.from}'s pg_wal into ${candidate} (${salvaged.segments.length} segment(s)) before promoting`,
+  )
+  const probed = await probe(candidate, site.conn(candidate, 'postgres'))
+  return { salvaged, status: await settleWarmCandidate(site, candidate, probed, false, true) }
+}
+
+/** The furthest WAL position a node reports (received or replayed). */
+function newestLsn(n: NodeStatus): string | undefined {
+  return [n.receiveLsn, n.lsn]
+    .filter((x): x is string => !!x)
+    .sort((a, b) => (lsnToBigInt(b) > lsnToBigInt(a) ? 1 : -1))[0]
 }
 
 /** Synchronous replication as configured for the candidate (no proof of anything by itself). */
@@ -201,9 +233,7 @@ async function readDeadPrimary(
     const why = `pg_controldata of ${paths.data} failed: ${(e as Error).message.split('\n')[0]}`
     return { wal: { readable: false, primary, why }, controlWhy: why }
   }
-  const candidateLsn = [candidate.receiveLsn, candidate.lsn]
-    .filter((x): x is string => !!x)
-    .sort((a, b) => (lsnToBigInt(b) > lsnToBigInt(a) ? 1 : -1))[0]
+  const candidateLsn = newestLsn(candidate)
   if (!candidateLsn)
     return {
       wal: { readable: false, primary, why: 'the candidate reports no WAL position' },

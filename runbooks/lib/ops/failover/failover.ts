@@ -21,6 +21,7 @@ import { notifyFailover } from './notify-failover.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
+import type { Salvage } from './salvage.ts'
 
 export type { FailoverOptions }
 
@@ -40,6 +41,8 @@ export interface FailoverReport {
   }
   notified: NotifyResult[]
   plan: string[]
+  /** commits a dead node still held on disk, replayed into the candidate before it was promoted */
+  salvaged?: Salvage
 }
 
 type Mode = Promotion['mode']
@@ -68,7 +71,7 @@ export async function failover(
   confirmFn: (q: string) => Promise<void>,
 ): Promise<FailoverReport> {
   const hooks = siteWebhooks(site) // every input read and validated before anything changes
-  const { facts, candidate } = await audit.step('gather the facts', () => gatherFacts(site, o))
+  const { facts, candidate, salvaged } = await audit.step('gather the facts', () => gatherFacts(site, o))
   const decision = decide(facts, audit)
   const state = site.state()
   const plan = planLines(state, candidate, decision.mode, site.layout.ports.endpoint)
@@ -91,7 +94,8 @@ export async function failover(
   log.info(decision.reason)
   log.info(plan.map((l) => `  ${l}`).join('\n'))
   await confirmFn(`${decision.mode} from ${state.primary} to ${candidate}: the old primary will be fenced.`)
-  return execute(site, facts, candidate, decision, audit, hooks)
+  const report = await execute(site, facts, candidate, decision, audit, hooks)
+  return salvaged ? { ...report, salvaged } : report
 }
 
 /** --watch: probe continuously; act by itself, with the same guards, after N consecutive failures. */

@@ -14,6 +14,9 @@ export function renderFailover(report: FailoverReport, dryRun: boolean): string 
     `${report.mode} ${report.from} -> ${report.to} done\n` +
     `  RTO ${d(t.rtoSeconds)} (detect ${d(t.detectSeconds)}, fence ${d(t.fenceSeconds)}, promote ${d(t.promoteSeconds)}, switch+verify ${d(t.switchSeconds)})\n` +
     `  data-loss window ${d(report.lossWindowSeconds)}: ${report.lossBasis}\n` +
+    (report.salvaged
+      ? `  salvaged: ${report.salvaged.replayed} of ${report.salvaged.commits} commit(s) that only ${report.salvaged.from}'s pg_wal held, replayed into ${report.to} before it was promoted (${report.salvaged.segments.length} segment(s), up to ${report.salvaged.upTo})\n`
+      : '') +
     `  notified: ${notified || 'no webhooks configured'}\n` +
     (report.mode === 'failover' ? `  ${report.from} is fenced; rejoin it with: npx zx runbooks/failback.ts\n` : '')
   )

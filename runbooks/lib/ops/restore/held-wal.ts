@@ -22,7 +22,7 @@ export async function releaseHeldWal(site: LocalSite, primary: NodeName, held: s
     for (const f of readdirSync(held)
       .filter((x) => !x.endsWith('.part'))
       .sort())
-      await site.run(site.layout.pgbackrest.walScript, ['push', paths.data, join(held, f)], {
+      await site.run(site.layout.pgbackrest.walScript, ['push-held', paths.data, join(held, f)], {
         asSiteUser: true,
         timeoutMs: 120_000,
       })

@@ -164,8 +164,10 @@ export function walScript(layout: Layout): string {
 set -uo pipefail
 outbox=${b.outbox}
 case "\${1:-}" in
-push)
-  ${br(b.repo1Conf, '')} archive-push "$3" || exit $?
+push | push-held)
+  # push-held: a file outside pg_wal (a restored primary's held WAL), pushed synchronously
+  sync=; [ "$1" = push-held ] && sync="--archive-async=n --reset-archive-push-queue-max"
+  ${br(b.repo1Conf, '')} $sync archive-push "$3" || exit $?
   f=$(basename "$3")
   cp "$3" "$outbox/.$f.partial" && mv "$outbox/.$f.partial" "$outbox/$f" || exit 1
   setsid "$0" ship "$2" </dev/null >/dev/null 2>&1 &
@@ -184,7 +186,7 @@ ship)
   done
   ;;
 *)
-  echo "usage: $0 push DATADIR WALFILE | ship DATADIR" >&2
+  echo "usage: $0 push|push-held DATADIR WALFILE | ship DATADIR" >&2
   exit 2
   ;;
 esac

@@ -15,7 +15,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { postmasterPid } from '../../adapters/postgres.ts'
-import { pidAlive } from '../../adapters/process.ts'
+import { pidAlive, processesWith } from '../../adapters/process.ts'
 import type { SiteHandle } from './handle.ts'
 import type { Layout, NodeName } from './layout.ts'
 import type { Change } from './state.ts'
@@ -80,7 +80,13 @@ export async function recoverInterruptedInPlace(site: SiteHandle): Promise<Chang
       `finished the in-place restore to ${j.target} that was interrupted after it was proven: ${j.primary} serves the restored data; its standbys are cloned anew (old ones kept: ${[j.replaced, ...kept].join(', ')}); take a full backup of the new timeline: npx zx runbooks/backup.ts --type full`,
     ]
   }
-  // not proven: the original data directory goes back in place, whatever step was reached
+  // not proven: the original data directory goes back in place, whatever step was reached. A
+  // pgBackRest restore the killed runbook started may still be writing the staged copy
+  const writers = processesWith((argv) => !argv[0]?.endsWith('/postgres') && argv.some((a) => a.includes(j.staging)))
+  if (writers.length)
+    throw new Error(
+      `an interrupted in-place restore's staged copy ${j.staging} is still being written by pid ${writers.join(', ')} (its pgBackRest restore outlived the runbook): wait for it to end (or stop it by pid), then run local.ts up again`,
+    )
   await stopIfRunning(j.staging)
   let keptCopy: string | undefined
   if (existsSync(j.replaced)) {
