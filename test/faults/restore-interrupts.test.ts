@@ -111,7 +111,7 @@ async function historyFiles(): Promise<string[]> {
   const queued = readdirSync(site.layout.pgbackrest.outbox).filter((f) => f.endsWith('.history'))
   const store = offsiteStore(site.layout)
   try {
-    const offsite = (await store.list(''))
+    const offsite = (await store.list('pgbackrest/archive/'))
       .map((o) => o.key)
       .filter((k) => k.includes('/archive/') && k.endsWith('.history'))
       .map((k) => `repo2:${k.split('/').at(-1)}`)

@@ -406,7 +406,7 @@ describe('a hung S3 server', () => {
     try {
       const up = await runbook('local', ['up'], t.env)
       expect(up.code, up.stderr).toBe(0)
-      expect(up.stderr).toMatch(/restarted a hung s3rver/)
+      expect(up.stderr).toMatch(/restarted the offsite S3 store \(it was hung\)/)
       expect(alive(hung)).toBe(false)
       const fresh = pidsOf(t.stateDir).s3rver!
       expect(fresh).not.toBe(hung)

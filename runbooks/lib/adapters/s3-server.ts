@@ -96,7 +96,8 @@ export async function startS3(p: S3ServerPaths, port: number, bucket: string, se
   const config = join(p.dir, 'gate.json')
   writeFileSync(config, JSON.stringify({ data: p.data, cert: p.cert, key: p.key, port, bucket, secretsFile }) + '\n')
   giveToSiteUser(config)
-  startDetached(process.execPath, ['--import', TSX, GATE, config], {
+  // s3rver's continuation tokens (a listing past 1,000 keys) use DES, which OpenSSL 3 keeps in its legacy provider
+  startDetached(process.execPath, ['--openssl-legacy-provider', '--import', TSX, GATE, config], {
     log: p.log,
     pidFile: p.pid,
     asSiteUser: true,

@@ -47,6 +47,7 @@ async function main(configFile: string): Promise<void> {
   const S3rver = require('s3rver') as new (o: object) => {
     callback(): (req: unknown, res: unknown) => void
     configureBuckets(): Promise<void>
+    on(event: 'error', fn: (e: Error) => void): void
   }
   // s3rver's own account table: the site's key only (its built-in S3RVER/S3RVER pair revoked)
   const Account = require('s3rver/lib/models/account.js') as {
@@ -56,6 +57,8 @@ async function main(configFile: string): Promise<void> {
   Account.DUMMY_ACCOUNT.createKeyPair(siteKey.accessKeyId, siteKey.secretAccessKey)
   const s3 = new S3rver({ directory: config.data, silent: true, configureBuckets: [{ name: config.bucket }] })
   await s3.configureBuckets()
+  // s3rver runs silent: its own failures (an S3 InternalError) go to the log with their cause
+  s3.on('error', (e) => process.stdout.write(`${new Date().toISOString()} s3rver error: ${e.stack ?? e.message}\n`))
   const handle = s3.callback()
   const server = createServer({ key: readFileSync(config.key), cert: readFileSync(config.cert) }, (req, res) => {
     verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, siteKey).then(

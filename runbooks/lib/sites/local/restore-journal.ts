@@ -70,8 +70,11 @@ export async function recoverInterruptedInPlace(site: SiteHandle): Promise<Chang
       const dir = site.layout.node(n).data
       await stopIfRunning(dir)
       if (existsSync(dir)) {
-        renameSync(dir, `${dir}.replaced-${j.stamp}`)
-        kept.push(`${dir}.replaced-${j.stamp}`)
+        // the procedure may have set one aside under this name already (and begun a clone since)
+        let aside = `${dir}.replaced-${j.stamp}`
+        for (let i = 2; existsSync(aside); i++) aside = `${dir}.replaced-${j.stamp}.${i}`
+        renameSync(dir, aside)
+        kept.push(aside)
       }
     }
     rmSync(j.held, { recursive: true, force: true })
