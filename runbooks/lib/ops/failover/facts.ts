@@ -130,7 +130,7 @@ export async function gatherFacts(
     o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
   // commits the dead primary (or a stopped standby) still holds on disk: fed to the candidate first
   const salvage =
-    primaryDown && !o.switchover && !o.dryRun ? await salvageInto(site, candidate, candidateStatus) : undefined
+    primaryDown && !o.switchover && !o.dryRun ? await salvageInto(site, candidate, candidateStatus, o.to) : undefined
   if (salvage) candidateStatus = salvage.status
   const salvaged = salvage?.salvaged
   const synchronous = configuredSynchronous(site, state, candidate)
@@ -177,6 +177,7 @@ async function salvageInto(
   site: LocalSite,
   candidate: NodeName,
   status: NodeStatus,
+  to: 'hot' | 'warm',
 ): Promise<{ salvaged: Salvage; status: NodeStatus } | undefined> {
   const from = newestLsn(status)
   if (!from || status.timeline === undefined) return undefined
@@ -188,7 +189,8 @@ async function salvageInto(
     `salvaged ${salvaged.replayed} of ${salvaged.commits} commit(s) from ${salvaged.from}'s pg_wal into ${candidate} (${salvaged.segments.length} segment(s)) before promoting`,
   )
   const probed = await probe(candidate, site.conn(candidate, 'postgres'))
-  return { salvaged, status: await settleWarmCandidate(site, candidate, probed, false, true) }
+  // a warm candidate's timeline is the one its log says it follows; a hot one's is what it reports
+  return { salvaged, status: to === 'warm' ? await settleWarmCandidate(site, candidate, probed, false, true) : probed }
 }
 
 /** The furthest WAL position a node reports (received or replayed). */
