@@ -96,6 +96,17 @@ describe('why a restored cluster stopped during recovery, from its log', () => {
     )
   })
 
+  it('a time target past every archived commit: says the archive may simply end there, not only "missing"', () => {
+    const log = [
+      'LOG:  starting point-in-time recovery to 2026-12-07 00:35:50+00',
+      'LOG:  restored log file "000000010000000000000005" from archive',
+      'FATAL:  recovery ended before configured recovery target was reached',
+    ].join('\n')
+    expect(recoveryFailure(log, 1)).toMatch(
+      /found no commit after the target\. Either no commit after it had been archived yet .* or 000000010000000000000006 is missing from the archive/,
+    )
+  })
+
   it('a segment missing before the backup is even consistent is named the same way', () => {
     const log =
       'LOG:  restored log file "00000001000000000000000C" from archive\nFATAL:  WAL ends before consistent recovery point'

@@ -151,10 +151,14 @@ export function recoveryFailure(log: string, repo: number, backupLabel?: string)
     const restored = [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1]
     const segment = unreadable?.[1] ?? (restored ? nextSegment(restored) : undefined)
     const detail = unreadable?.[2]?.trim() ?? (restored ? `the last segment restored was ${restored}` : '')
+    const before = early[0].startsWith('WAL ends') ? 'the backup was consistent' : 'the target'
+    // a time target, nothing unreadable: the archive may simply end there, no commit after the target archived yet
+    const timeTarget = /starting point-in-time recovery to \d{4}-\d\d-\d\d/.test(log)
+    if (!unreadable && restored && before === 'the target' && timeTarget)
+      return `recovery ended before the target: it replayed repo${repo}'s archived WAL up to ${restored} and found no commit after the target. Either no commit after it had been archived yet (the newest WAL is still on the primary: restore again once it is archived, or pick an earlier target), or ${nextSegment(restored)} is missing from the archive (catalog.ts shows each repo's gaps and windows; --repo picks another)`
     const what = segment
       ? `${segment} is missing from repo${repo}'s WAL archive or unreadable (${detail})`
       : `repo${repo}'s WAL archive has a gap`
-    const before = early[0].startsWith('WAL ends') ? 'the backup was consistent' : 'the target'
     return `recovery ended before ${before}: ${what}. Check the catalog (catalog.ts) for the windows each repo really covers, or restore from another repo with --repo`
   }
   const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.+)/g)].at(-1)?.[1]
