@@ -204,6 +204,7 @@ function grabPort(port: number): { child: ChildProcess; held: Promise<void> } {
 
 describe("the primary's port stolen mid-restore", () => {
   it('the restore and its rollback cannot start node1: exit 1 with the exact state and the one command; that command restores service', async () => {
+    const auditBefore = auditEntries(t).length
     const grabber = grabPort(site.port('node1'))
     let r
     try {
@@ -216,7 +217,9 @@ describe("the primary's port stolen mid-restore", () => {
     expect(r.stderr).toMatch(
       /the original data directory is back at .*node1.* does not serve.*Restore service with: npx zx runbooks\/local.ts up/s,
     )
-    const rollback = auditEntries(t).filter((e) => e.action === 'roll back to the original data directory')
+    const rollback = auditEntries(t)
+      .slice(auditBefore)
+      .filter((e) => e.action === 'roll back to the original data directory')
     expect(rollback.map((e) => e.result)).toEqual(['start', 'failed'])
     // the restored copy that could not start is kept for inspection, where the message says
     const kept = r.stderr.match(/restored copy is kept at (\S+?)[.;]?\s/)?.[1]
