@@ -1,5 +1,7 @@
 #!/usr/bin/env zx
 // The DR drill on the local site at the guide's levels: monthly, quarterly, annual.
+import { anchorAuditWith } from './lib/output/audit.ts'
+import { anchorAuditHead } from './lib/sites/local/audit-anchor.ts'
 import { inputError } from '../core/errors.ts'
 import { HELP_FLAG, runbook } from './lib/cli/frame.ts'
 import { printJson } from './lib/output/log.ts'
@@ -52,6 +54,7 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const hooks = siteWebhooks(site) // validated before anything changes
   await acquireSiteLock(site.layout, 'drill.ts')
   const audit = auditFor('drill.ts', 'local')
+  anchorAuditWith(() => anchorAuditHead(site.layout, audit.file))
   const report = await runDrill(site, audit, {
     level,
     hooks,
