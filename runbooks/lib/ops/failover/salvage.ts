@@ -7,7 +7,7 @@
  */
 import { copyFileSync, existsSync, readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { lsnToBigInt, segmentName } from '../../../../core/wal.ts'
+import { lsnToBigInt, nextSegment, segmentName } from '../../../../core/wal.ts'
 import { controlData, walCommitsAfter, type WalCommit } from '../../adapters/cluster-files.ts'
 import { postmasterPid, query } from '../../adapters/postgres.ts'
 import { giveToSiteUser, waitFor } from '../../adapters/process.ts'
@@ -62,10 +62,14 @@ export async function salvageWal(
   const best = await bestSource(site, sources, timeline, systemId, candidateLsn)
   if (!best) return undefined
   const from = join(site.layout.node(best.node).data, 'pg_wal')
+  const last = best.commits.at(-1)!
   const first = segmentName(timeline, candidateLsn)
+  // up to the segment after the last commit's (its record may cross into it): not the recycled
+  // segments pg_wal keeps ahead, which hold nothing of this history
+  const final = nextSegment(segmentName(timeline, last.lsn))
   const prefix = first.slice(0, 8)
   const segments = readdirSync(from)
-    .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(prefix) && f >= first)
+    .filter((f) => /^[0-9A-F]{24}$/.test(f) && f.startsWith(prefix) && f >= first && f <= final)
     .sort()
   // each file whole, then renamed into place: the candidate never reads half a copy
   for (const f of segments) {
@@ -74,7 +78,6 @@ export async function salvageWal(
     giveToSiteUser(tmp)
     renameSync(tmp, join(target, 'pg_wal', f))
   }
-  const last = best.commits.at(-1)!
   const conn = site.conn(candidate, 'postgres')
   const position = async () =>
     (await query<{ lsn: string }>(conn, 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn
