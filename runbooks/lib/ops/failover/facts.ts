@@ -128,15 +128,17 @@ export async function gatherFacts(
   const primaryDown = detection.consecutiveFailures >= detection.threshold
   let candidateStatus =
     o.to === 'warm' ? await settleWarmCandidate(site, candidate, probed, primaryDown, o.dryRun) : probed
-  // commits the dead primary (or a stopped standby) still holds on disk: fed to the candidate first
-  const salvage =
-    primaryDown && !o.switchover && !o.dryRun ? await salvageInto(site, candidate, candidateStatus, o.to) : undefined
-  if (salvage) candidateStatus = salvage.status
-  const salvaged = salvage?.salvaged
   const synchronous = configuredSynchronous(site, state, candidate)
-  const lastSafeAt = newestSafePoint(site, candidateStatus)
   // a dead primary's directory is still here: its WAL and control file are facts
-  const onDisk = primaryDown ? await readDeadPrimary(site, state.primary, candidateStatus) : undefined
+  let onDisk = primaryDown ? await readDeadPrimary(site, state.primary, candidateStatus) : undefined
+  // commits the dead primary (or a stopped standby) still holds on disk: fed to the candidate first
+  // when any of them may have been acknowledged (the time it takes is RTO)
+  const salvage =
+    primaryDown && !o.switchover && !o.dryRun && acknowledgedAtRisk(o.to, synchronous, onDisk?.wal)
+      ? await salvageInto(site, candidate, candidateStatus, o.to)
+      : undefined
+  if (salvage) [candidateStatus, onDisk] = [salvage.status, await readDeadPrimary(site, state.primary, salvage.status)]
+  const lastSafeAt = newestSafePoint(site, candidateStatus)
   const loss = o.switchover
     ? { seconds: 0, basis: 'planned switchover' }
     : lossWindow(snap(candidateStatus), {
@@ -169,7 +171,18 @@ export async function gatherFacts(
     tierRpoSeconds: site.policy.tiers[1].rpo,
     flags: { acceptDataLoss: o.acceptDataLoss, switchover: o.switchover, automatic: o.automatic },
   }
-  return { candidate, facts, salvaged }
+  return { candidate, facts, salvaged: salvage?.salvaged }
+}
+
+/**
+ * Whether commits the candidate lacks may have been acknowledged: always for the warm site (the
+ * hot standby confirmed them, not it), for an asynchronous candidate, when the dead primary's WAL
+ * cannot be read, and when its log says a synchronous wait was cancelled. A synchronous hot
+ * candidate otherwise lacks only commits no client was told of: no salvage, no time spent.
+ */
+function acknowledgedAtRisk(to: 'hot' | 'warm', synchronous: boolean, wal: PrimaryWal | undefined): boolean {
+  if (to === 'warm' || !synchronous || !wal?.readable) return true
+  return wal.missing.length > 0 && wal.releasedUnreplicated > 0
 }
 
 /** Salvage the dead nodes' WAL into the candidate; its status afterwards. */
