@@ -10,7 +10,14 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
-import { ensureCert, startS3, stopS3, tlsReachable, type S3ServerPaths } from '../runbooks/lib/adapters/s3-server.ts'
+import {
+  ensureCert,
+  s3ServerPaths,
+  startS3,
+  stopS3,
+  tlsReachable,
+  type S3ServerPaths,
+} from '../runbooks/lib/adapters/s3-server.ts'
 import { ObjectStore } from '../runbooks/lib/adapters/object-store.ts'
 import { run } from '../runbooks/lib/adapters/exec.ts'
 import { giveToSiteUser, mkdirForSiteUser, startDetached, waitFor } from '../runbooks/lib/adapters/process.ts'
@@ -31,17 +38,9 @@ const KEY = { accessKeyId: 'LDBENCHKEY', secretAccessKey: 'bench-secret-01234567
 const base = mkdtempSync('/var/tmp/labdojo-bench-s3gate-')
 chmodSync(base, 0o755)
 const paths = (name: string): S3ServerPaths => {
-  const dir = join(base, name)
-  mkdirForSiteUser(dir)
-  mkdirForSiteUser(join(dir, 'data'))
-  const p = {
-    dir,
-    data: join(dir, 'data'),
-    cert: join(dir, 'cert.pem'),
-    key: join(dir, 'key.pem'),
-    pid: join(dir, 's3rver.pid'),
-    log: join(dir, 's3rver.log'),
-  }
+  const p = s3ServerPaths(join(base, name))
+  mkdirForSiteUser(p.dir)
+  mkdirForSiteUser(p.data)
   return p
 }
 

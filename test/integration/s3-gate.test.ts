@@ -10,7 +10,13 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { spawnSync } from 'node:child_process'
-import { ensureCert, startS3, stopS3, type S3ServerPaths } from '../../runbooks/lib/adapters/s3-server.ts'
+import {
+  ensureCert,
+  s3ServerPaths,
+  startS3,
+  stopS3,
+  type S3ServerPaths,
+} from '../../runbooks/lib/adapters/s3-server.ts'
 import { ObjectStore } from '../../runbooks/lib/adapters/object-store.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { giveToSiteUser, mkdirForSiteUser } from '../../runbooks/lib/adapters/process.ts'
@@ -59,14 +65,7 @@ beforeAll(async () => {
   chmodSync(base, 0o755)
   const dir = join(base, 's3')
   mkdirForSiteUser(dir)
-  paths = {
-    dir,
-    data: join(dir, 'data'),
-    cert: join(dir, 'cert.pem'),
-    key: join(dir, 'key.pem'),
-    pid: join(dir, 's3.pid'),
-    log: join(dir, 's3.log'),
-  }
+  paths = s3ServerPaths(dir)
   mkdirForSiteUser(paths.data)
   await ensureCert(run, paths)
   mkdirSync(join(base, 'secrets'), { mode: 0o700 })

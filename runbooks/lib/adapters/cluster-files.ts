@@ -3,7 +3,8 @@
  * archive-fed standby follows, whether it is stranded), pg_controldata, and the commits in its
  * WAL (pg_waldump).
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { Runner } from './exec.ts'
 import { pgBin } from './postgres.ts'
 import { segmentName } from '../../../core/wal.ts'
@@ -132,4 +133,19 @@ export async function walCommitsAfter(
   if (r.code !== 0 && !commits.length && !endOfWal.test(r.stderr) && !nothingAfter)
     throw new Error(r.stderr.trim().split('\n').at(-1) ?? `pg_waldump exit ${r.code}`)
   return commits
+}
+
+/** The path with every symlink of its existing part resolved (the rest, not yet made, appended as is). */
+export function realPath(path: string): string {
+  const abs = resolve(path)
+  if (existsSync(abs)) return realpathSync(abs)
+  const parent = dirname(abs)
+  return parent === abs ? abs : join(realPath(parent), basename(abs))
+}
+
+/** A directory inside a PostgreSQL data directory (any, the site's or not), if it is. */
+export function insideDataDirectory(path: string): string | undefined {
+  for (let p = dirname(realPath(path)); p !== dirname(p); p = dirname(p))
+    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
+  return undefined
 }

@@ -20,6 +20,12 @@ export interface S3ServerPaths {
   log: string
 }
 
+/** Where an S3 server kept in `dir` has its data, certificate, key, pid file and log. */
+export function s3ServerPaths(dir: string): S3ServerPaths {
+  const f = (name: string) => join(dir, name)
+  return { dir, data: f('data'), cert: f('cert.pem'), key: f('key.pem'), pid: f('s3rver.pid'), log: f('s3rver.log') }
+}
+
 const require = createRequire(import.meta.url)
 const GATE = join(dirname(new URL(import.meta.url).pathname), 's3rver-gate.ts')
 const TSX = require.resolve('tsx')

@@ -6,21 +6,19 @@
 import { query, type Conn } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 
+/** Wait until the primary's archiver has taken `segment` (and so every segment before it). */
+export async function waitArchived(primary: Conn, segment: string, timeoutMs = 120_000): Promise<void> {
+  const archived = async () => {
+    const [a] = await query<{ last: string | null }>(primary, 'SELECT last_archived_wal AS last FROM pg_stat_archiver')
+    return !!a?.last && a.last.slice(0, 24) >= segment
+  }
+  await waitFor(`WAL segment ${segment} to be archived`, archived, timeoutMs, 100)
+}
+
 /** Switch to a new segment and wait for repo 1's archiver to have taken the one closed. */
 export async function archiveCurrentWal(primary: Conn): Promise<string> {
   const [r] = await query<{ seg: string }>(primary, 'SELECT pg_walfile_name(pg_switch_wal()) AS seg')
-  await waitFor(
-    `WAL segment ${r!.seg} to be archived`,
-    async () => {
-      const [a] = await query<{ last: string | null }>(
-        primary,
-        'SELECT last_archived_wal AS last FROM pg_stat_archiver',
-      )
-      return !!a?.last && a.last.slice(0, 24) >= r!.seg
-    },
-    120_000,
-    200,
-  )
+  await waitArchived(primary, r!.seg)
   return r!.seg
 }
 

@@ -23,6 +23,9 @@ export const EVIDENCE_OFFSITE: OffsiteLedger = { prefix: 'evidence/', ext: '.jso
 const keyFor = (l: OffsiteLedger, index: number, line: string) =>
   `${l.prefix}${String(index + 1).padStart(6, '0')}-${createHash('sha256').update(line).digest('hex').slice(0, 16)}${l.ext}`
 
+/** The record number (from 1) a key names. */
+const numberOf = (l: OffsiteLedger, key: string) => Number(key.slice(l.prefix.length, l.prefix.length + 6))
+
 /**
  * The records held offsite, in order, each checked against the hash its key carries; throws when
  * one is missing between others or does not match its key (the copy itself was tampered with).
@@ -31,8 +34,7 @@ export async function readOffsiteLedger(store: ObjectStore, l: OffsiteLedger = E
   const keys = (await store.list(l.prefix)).map((o) => o.key).sort()
   const lines: string[] = []
   for (const [i, key] of keys.entries()) {
-    if (Number(key.slice(l.prefix.length, l.prefix.length + 6)) !== i + 1)
-      throw new Error(`the offsite copy lacks record ${i + 1} (next: ${key})`)
+    if (numberOf(l, key) !== i + 1) throw new Error(`the offsite copy lacks record ${i + 1} (next: ${key})`)
     const chunks: Buffer[] = []
     for await (const c of await store.get(key)) chunks.push(c as Buffer)
     const body = Buffer.concat(chunks)
@@ -92,7 +94,7 @@ export async function compareWithOffsite(
   const offsite = (await store.list(l.prefix)).map((o) => o.key).sort()
   const held = new Set<number>()
   for (const key of offsite) {
-    const index = Number(key.slice(l.prefix.length, l.prefix.length + 6)) - 1
+    const index = numberOf(l, key) - 1
     const line = lines[index]
     if (line === undefined)
       return { offsite: offsite.length, departs: `record ${index + 1} is offsite but missing from the local ledger` }

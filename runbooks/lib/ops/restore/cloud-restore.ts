@@ -24,7 +24,8 @@ import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
 import { emptyDir, RecoveryStopped, recoveryFailureIn, replayPaused, waitForRecovery } from './cluster.ts'
-import { insideDataDirectory, planText, requireNewDirectory, type RestoreReport } from './plan.ts'
+import { planText, requireNewDirectory, type RestoreReport } from './plan.ts'
+import { insideDataDirectory } from '../../adapters/cluster-files.ts'
 import { newClusterReport } from './new-cluster.ts'
 
 export interface CloudRestoreOptions {

@@ -7,10 +7,10 @@ import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { probe, query } from '../../adapters/postgres.ts'
 import { controlData, walCommitsAfter } from '../../adapters/cluster-files.ts'
-import { waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
+import { waitArchived } from '../backup/close-wal.ts'
 import { caughtUp, RecoveryStopped, restoredClusterOptions, waitForRecovery, type Staging } from './cluster.ts'
 import type { RestoreOptions } from './plan.ts'
 
@@ -62,12 +62,8 @@ export async function archiveTheTail(site: LocalSite, primary: NodeName, audit: 
     `SELECT l::text AS lsn, pg_walfile_name(l - 1) AS segment FROM (SELECT pg_switch_wal() AS l) s`,
   )
   const tail = { lsn: sw!.lsn, segment: sw!.segment }
-  const archived = async () => {
-    const [a] = await query<{ last: string | null }>(conn, 'SELECT last_archived_wal AS last FROM pg_stat_archiver')
-    return !!a?.last && a.last.slice(0, 24) >= tail.segment
-  }
   await audit.step(`archive ${tail.segment} (the primary's last WAL before the fence)`, () =>
-    waitFor(`${tail.segment} to be archived`, archived, 300_000, 100),
+    waitArchived(conn, tail.segment, 300_000),
   )
   return tail
 }

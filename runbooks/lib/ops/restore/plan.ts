@@ -8,7 +8,7 @@ import { awaitsNewerCommit, planRestore, type RepoCatalog, type RestorePlan } fr
 import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { portFree } from '../../adapters/net.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
-import { guardedPathClash, insideDataDirectory } from '../../sites/local/guarded-paths.ts'
+import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { archiveACommit } from '../backup/close-wal.ts'
 import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
@@ -47,8 +47,6 @@ export interface RestoreReport {
 export function protectedPathClash(site: LocalSite, into: string): string | undefined {
   return guardedPathClash(site.layout, into, [site.layout.scratchDir, 'its scratch area'])
 }
-
-export { insideDataDirectory }
 
 /** --into: an absolute path to a new or empty directory (a restore never writes over files). */
 export function requireNewDirectory(into: string, example: string): void {

@@ -5,10 +5,10 @@
  * cut off (a chain recomputed from the edit on holds by itself).
  */
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { firstLine } from '../../../../core/errors.ts'
+import { ledgerLines } from '../../output/evidence.ts'
 import { pidAlive, readPid } from '../../adapters/process.ts'
 import type { Layout } from './layout.ts'
 import { offsiteDown, offsiteStore } from './offsite-store.ts'
@@ -27,7 +27,6 @@ export interface AnchorCheck {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const prefixFor = (file: string) => `audit-anchors/${sha256(resolve(file)).slice(0, 12)}/`
-const linesOf = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [])
 
 /** Where the log departs from its anchors (pure): a line count below one, or a line that is not the anchored head. */
 export function anchorProblem(lines: string[], anchors: AuditAnchor[]): string | undefined {
@@ -55,7 +54,7 @@ export async function anchorAuditHead(layout: Layout, file: string): Promise<str
   if (!pidAlive(readPid(layout.s3.pid), 's3rver')) return undefined
   const down = await offsiteDown(layout)
   if (down) throw new Error(down)
-  const lines = linesOf(file)
+  const lines = ledgerLines(file)
   if (!lines.length) return undefined
   const prefix = prefixFor(file)
   const key = `${prefix}${String(lines.length).padStart(9, '0')}-${sha256(lines.at(-1)!).slice(0, 32)}.json`
@@ -86,6 +85,6 @@ export async function checkAuditAnchors(layout: Layout, file: string): Promise<A
   } finally {
     store.close()
   }
-  const problem = anchorProblem(linesOf(file), anchors)
+  const problem = anchorProblem(ledgerLines(file), anchors)
   return { ok: !problem, anchors: anchors.length, problem }
 }

@@ -4,26 +4,10 @@
  * restores, the reports folder for reports). Paths are compared after symlinks are resolved, so a
  * link into repo 1 is repo 1.
  */
-import { existsSync, realpathSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { insideDataDirectory, realPath } from '../../adapters/cluster-files.ts'
 import { NODE_NAMES, type Layout } from './layout.ts'
 
-/** The path with every symlink of its existing part resolved (the rest, not yet made, appended as is). */
-export function realPath(path: string): string {
-  const abs = resolve(path)
-  if (existsSync(abs)) return realpathSync(abs)
-  const parent = dirname(abs)
-  return parent === abs ? abs : join(realPath(parent), basename(abs))
-}
-
 const within = (path: string, parent: string) => path === parent || path.startsWith(`${parent}/`)
-
-/** A directory inside a PostgreSQL data directory (any, the site's or not), if it is. */
-export function insideDataDirectory(path: string): string | undefined {
-  for (let p = dirname(realPath(path)); p !== dirname(p); p = dirname(p))
-    if (existsSync(join(p, 'PG_VERSION'))) return `is inside the PostgreSQL data directory ${p}`
-  return undefined
-}
 
 /**
  * Why `path` may not be written: it is, holds or lies inside a data directory, repo 1, the secrets

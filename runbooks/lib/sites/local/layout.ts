@@ -2,6 +2,7 @@
  * Where the local site lives and which ports it uses: pure functions of the state directory
  * and the base port, so every runbook agrees without asking a running process.
  */
+import { s3ServerPaths } from '../../adapters/s3-server.ts'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
@@ -176,14 +177,7 @@ export function layout(stateDir: string, basePort: number, siteUserHome = homedi
       spool: d('pgbackrest', 'spool'),
       repo1: d('repo1'),
     },
-    s3: {
-      dir: d('s3'),
-      data: d('s3', 'data'),
-      cert: d('s3', 'cert.pem'),
-      key: d('s3', 'key.pem'),
-      pid: d('s3', 's3rver.pid'),
-      log: d('s3', 's3rver.log'),
-    },
+    s3: s3ServerPaths(d('s3')),
     pgbouncer: {
       dir: d('pgbouncer'),
       ini: d('pgbouncer', 'pgbouncer.ini'),
