@@ -120,7 +120,20 @@ describe('verify.ts', () => {
     await query(node(1), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('verify-gap', 1, 'x')`)
     await query(admin, 'SELECT pg_switch_wal()')
     await query(node(1), `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('verify-gap', 2, 'x')`)
+    const [{ after }] = (await query<{ after: string }>(admin, `SELECT pg_current_wal_lsn()::text AS after`)) as [
+      { after: string },
+    ]
     await query(admin, 'SELECT pg_switch_wal()')
+    // the proof's reference is wherever the warm standby is paused: once it has replayed past the
+    // segment (which it fetched from repo1), a restore to that point needs the segment
+    for (let i = 0; i < 1200; i++) {
+      const [{ past }] = (await query<{ past: boolean }>(
+        node(3),
+        `SELECT pg_last_wal_replay_lsn() >= '${after}'::pg_lsn AS past`,
+      )) as [{ past: boolean }]
+      if (past) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
     const archive = join(t.stateDir, 'repo1', 'archive', 'labdojo', '15-1', segment.slice(0, 16))
     let file = ''
     for (let i = 0; i < 600 && !file; i++) {
