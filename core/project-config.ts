@@ -9,6 +9,7 @@ import { parse } from 'yaml'
 import { InputError, inputError } from './errors.ts'
 import { type DrPolicy } from './policy.ts'
 import { parsePolicy } from './policy-parse.ts'
+import { firstLine } from './errors.ts'
 
 export const PROJECT = 'labdojo-dr'
 export const LOCAL_STACK = 'local'
@@ -20,12 +21,7 @@ function readYaml(file: string): Record<string, unknown> {
   try {
     doc = parse(readFileSync(file, 'utf8'))
   } catch (e) {
-    throw inputError(
-      file,
-      undefined,
-      `is not valid YAML: ${(e as Error).message.split('\n')[0]}`,
-      'fix the YAML syntax',
-    )
+    throw inputError(file, undefined, `is not valid YAML: ${firstLine(e)}`, 'fix the YAML syntax')
   }
   if (typeof doc !== 'object' || doc === null)
     throw inputError(file, doc, 'is not a YAML mapping', 'restore the file from git')

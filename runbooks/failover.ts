@@ -65,11 +65,17 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   const confirmStep = (q: string) => confirm(q, !!flags.yes)
   const ctx = await loadStack('failover.ts', flags, { lock: !flags['dry-run'] && !flags.watch })
   if (!ctx.site) {
+    const ledger = ctx.evidence!
     const r = await cloudFailoverRun(ctx.inventory, ctx.policy, o, ctx.audit, confirmStep, {
       watch: !!flags.watch,
       maxSeconds,
+    }).catch(async (error) => {
+      await recordOutcome(ledger, 'failover', { error })
+      throw error
     })
     if (!r) return void log.info('watch ended: no failover (the decisions are above and in the audit log)')
+    if (!o.dryRun) await recordOutcome(ledger, 'failover', { report: { ...r } })
+    if (interruption.signal) log.warn(`${interruption.signal} came during the ${r.mode}: it was finished first`)
     return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
   }
   const site = ctx.site

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
@@ -18,6 +18,9 @@ import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { ROOT } from '../helpers/site.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 import { cloudInventory } from '../helpers/cloud-inventory.ts'
+import { readEvidence, verifyChain } from '../../runbooks/lib/output/evidence.ts'
+import { parseInventory } from '../../core/inventory.ts'
+import { verifyCloudWrite } from '../../runbooks/lib/ops/failover/cloud-failover.ts'
 
 const BASE = 26400
 let t: TestSite
@@ -164,9 +167,18 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
   it('--watch, when the observer agrees the primary is down: switches the Route53 record, tries to shut the old primary down, promotes, verifies a write through the endpoint, tells the plan in order', async () => {
     people.received.length = 0
     alarm = 'ALARM'
-    const r = json(
-      await runbook('failover', ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--watch', '--json'], env),
+    // and a Ctrl-C as DNS switches: stopping there would leave clients on a read-only standby, so
+    // the failover is finished first (a promoted hot site that took a write), then it stops
+    const run = await runbook(
+      'failover',
+      ['--stack', 'prod', '--inventory', join(dir, 'prod.json'), '--watch', '--json'],
+      {
+        ...env,
+        LABDOJO_FAULT_SIGNAL_AT: 'fence + switch DNS',
+      },
     )
+    expect(run.stderr).toMatch(/SIGINT came during the failover: it was finished first/)
+    const r = json(run)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toContain('watch decision: fail over')
     // the old primary's cluster API does not answer: said plainly, DNS is the fence
     expect(r.oldPrimaryFence).toMatch(/^NOT shut down: .*i\/o timeout/)
@@ -184,7 +196,7 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     ])
     const [w] = await query<{ p: number }>(
       { host: '127.0.0.1', port: BASE, database: 'labdojo' },
-      `SELECT inet_server_port() AS p FROM labdojo_dr_write_checks WHERE note = 'failover prod -> hot' LIMIT 1`,
+      `SELECT inet_server_port() AS p FROM labdojo_dr_write_checks WHERE note LIKE 'failover prod -> hot [%]' LIMIT 1`,
     )
     expect(w!.p).toBe(BASE + 2)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain('not-a-real-secret-key')
@@ -197,5 +209,32 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     expect(r.notified.map((n: any) => n.ok)).toEqual(order.map(() => true))
     // the URLs are secrets: never in the report or the audit log
     expect(JSON.stringify(r) + readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(`:${people.port}/`)
+  })
+
+  it("records every cloud failover, failed or done, in the stack's hash-chained evidence ledger", () => {
+    const file = join(dirname(t.env.LABDOJO_AUDIT_LOG!), 'prod-evidence.jsonl')
+    expect(verifyChain(file)).toMatchObject({ ok: true, entries: 2 })
+    const [failed, done] = readEvidence(file) as any[]
+    expect(failed).toMatchObject({ kind: 'failover', verdict: 'failed' })
+    expect(failed.error).toMatch(/kubectl --context ctx-hot .*patch postgrescluster labdojo/)
+    expect(done).toMatchObject({ kind: 'failover', verdict: 'ok', from: 'primary', to: 'hot', mode: 'failover' })
+    expect(done.lossBasis).toMatch(/hot holds everything/)
+  })
+
+  it('the write check reads the write back on the candidate: an endpoint that still leads to a writable old primary fails it, naming both', async () => {
+    // the old primary comes back where clients can still reach it: two servers take writes
+    const old = site.layout.node('node1')
+    await site.pg.start(old.data, old.log, "-c synchronous_standby_names=''")
+    const inv = parseInventory(JSON.parse(readFileSync(join(dir, 'prod.json'), 'utf8')).inventory, 'prod.json')
+    const hot = inv.nodes.find((n) => n.name === 'hot')!
+    try {
+      await expect(verifyCloudWrite({ ...inv, endpoint: { ...inv.endpoint, port: BASE + 1 } }, hot)).rejects.toThrow(
+        /a write through 127\.0\.0\.1:\d+ was committed, but not on hot \(127\.0\.0\.1:\d+\): another server behind that address takes writes/,
+      )
+      // through the endpoint, which leads to the promoted hot site, it holds
+      await expect(verifyCloudWrite(inv, hot)).resolves.toBe(true)
+    } finally {
+      await site.pg.stop(old.data, 'immediate')
+    }
   })
 })

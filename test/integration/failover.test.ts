@@ -397,7 +397,7 @@ describe('the warm site: manual activation', () => {
     ).toEqual(['node1', 'node2'])
     const [v] = await query<{ n: number }>(
       we,
-      `SELECT count(*)::int AS n FROM drill_ledger WHERE writer = 'failover-verify'`,
+      `SELECT count(*)::int AS n FROM labdojo_dr_write_checks WHERE note LIKE 'failover % -> node3 [%]'`,
     )
     expect(v!.n).toBeGreaterThan(0)
   })

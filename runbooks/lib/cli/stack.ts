@@ -5,11 +5,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, symlinkSync, lstatSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { DrPolicy } from '../../../core/policy.ts'
 import { LOCAL_STACK, loadPolicy, stacksIn } from '../../../core/project-config.ts'
 import { parseInventory, type Inventory } from '../../../core/inventory.ts'
-import { InputError, inputError } from '../../../core/errors.ts'
+import { InputError, inputError, firstLine } from '../../../core/errors.ts'
 import { REPO_ROOT } from './frame.ts'
 import { anchorAuditWith, AuditLog } from '../output/audit.ts'
 import { anchorAuditHead } from '../sites/local/audit-anchor.ts'
@@ -78,6 +78,8 @@ export interface StackContext {
   inventory: Inventory
   /** present for --stack local */
   site?: LocalSite
+  /** a cloud stack's evidence ledger: beside its audit log (the local site keeps its own) */
+  evidence?: { stack: string; file: string }
 }
 
 /** Where Pulumi.yaml and the stack files are (LABDOJO_PROJECT_DIR overrides, for tests). */
@@ -104,7 +106,11 @@ export async function loadStack(
   const stack = flags.stack ?? LOCAL_STACK
   const policy = loadPolicyFor(stack)
   const audit = auditFor(runbook, stack)
-  if (stack !== LOCAL_STACK) return { stack, policy, audit, inventory: readCloudInventory(stack, flags.inventory) }
+  if (stack !== LOCAL_STACK) {
+    const inventory = readCloudInventory(stack, flags.inventory)
+    const evidence = { stack, file: join(dirname(audit.file), `${stack}-evidence.jsonl`) }
+    return { stack, policy, audit, inventory, evidence }
+  }
   if (flags.inventory)
     throw inputError(
       '--inventory',
@@ -171,7 +177,7 @@ function readStackOutput(stack: string): { raw: unknown; source: string } {
     throw inputError(
       '--stack',
       stack,
-      `could not read the stack outputs (${(e as Error).message.split('\n')[0]})`,
+      `could not read the stack outputs (${firstLine(e)})`,
       'install and log in to the Pulumi CLI, or pass --inventory FILE',
     )
   }

@@ -10,6 +10,7 @@ import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 import { redactDeep } from './redact.ts'
 import { checkInterrupted, Interrupted, progress, raiseIfFaultAt, shielded, stopRequested } from './interrupt.ts'
+import { firstLine } from '../../../core/errors.ts'
 
 export interface AuditEntry {
   ts: string
@@ -97,7 +98,7 @@ export async function anchorAudit(warn: (msg: string) => void): Promise<void> {
   try {
     await anchorHook()
   } catch (e) {
-    warn(`the audit log's head was not anchored offsite (${(e as Error).message.split('\n')[0]})`)
+    warn(`the audit log's head was not anchored offsite (${firstLine(e)})`)
   }
 }
 

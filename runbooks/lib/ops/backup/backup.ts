@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { inputError } from '../../../../core/errors.ts'
+import { inputError, firstLine } from '../../../../core/errors.ts'
 import type { BackupRecord, PhysicalType } from '../../../../core/backup-policy.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
@@ -46,7 +46,7 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
       // the report must match the repo: the command we ran may have died while pgBackRest went on
       const survived = await backupOutcome(site, repo, before)
       if (!survived) throw e
-      const why = `the backup command ended with an error (${(e as Error).message.split('\n')[0]}), but pgBackRest went on and finished ${survived} in repo${repo}`
+      const why = `the backup command ended with an error (${firstLine(e)}), but pgBackRest went on and finished ${survived} in repo${repo}`
       log.warn(why)
       notes.push(why)
     }

@@ -21,6 +21,7 @@ import {
   type RepoCatalog,
   type RestorePoint,
 } from '../../../../core/recovery.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 /** The last COMMIT record of one WAL file, per pg_waldump. */
 export function lastCommit(waldump: string): Point | undefined {
@@ -170,7 +171,7 @@ export async function repoCatalog(
       pgPath,
     )
   } catch (e) {
-    error = `could not list the archive: ${(e as Error).message.split('\n')[0]}`
+    error = `could not list the archive: ${firstLine(e)}`
   }
   // the end of the newest backup is itself recoverable even when no commit follows it
   const backupEnd = newestBackupEnd(backups)
@@ -181,7 +182,7 @@ export async function repoCatalog(
       const ids = arch.map((a) => a.id)
       latest = (await latestRecoverable(run, br, repo, archiveMax, pgPath, backupEnd?.lsn, ids)) ?? null
     } catch (e) {
-      error = (e as Error).message.split('\n')[0]
+      error = firstLine(e)
     }
   }
   // a time target needs a commit after it in archived WAL: the newest one found, kept apart from

@@ -8,6 +8,7 @@ import { freshness, reposForClasses } from '../../../../core/files.ts'
 import { classTag, type Snapshot } from '../../adapters/restic.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { resticFor } from '../../sites/local/files-site.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 export interface FilesCatalogRow {
   class: string
@@ -53,7 +54,7 @@ export async function filesCatalog(site: LocalSite, now = new Date()): Promise<F
         snapshots: mine.length,
         newest: newest ? { id: newest.short_id, time: newest.time } : null,
         ...f,
-        ...(snaps instanceof Error ? { error: snaps.message.split('\n')[0] } : {}),
+        ...(snaps instanceof Error ? { error: firstLine(snaps) } : {}),
       }
     }),
   )

@@ -202,7 +202,7 @@ async function copyOffsite(site: LocalSite): Promise<string> {
     const put = await syncLedgerOffsite(store, ledgerLines(site), sealedOffsite(sealer))
     return `sealed offsite (${put} new record(s))`
   } catch (e) {
-    return `not copied offsite yet (${(e as Error).message.split('\n')[0]}): the next erasure takes it along`
+    return `not copied offsite yet (${firstLine(e)}): the next erasure takes it along`
   } finally {
     store.close()
   }

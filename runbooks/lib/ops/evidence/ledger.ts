@@ -4,7 +4,7 @@
  * copy, record a human sign-off.
  */
 import { signoffsDue, SIGNOFF_ITEMS, SIGNOFF_NAMES, type Signoff, type SignoffDue } from '../../../../core/signoffs.ts'
-import { InputError, inputError, Refusal } from '../../../../core/errors.ts'
+import { InputError, inputError, Refusal, firstLine } from '../../../../core/errors.ts'
 import { appendEvidence, ledgerLines, readEvidence, verifyChain, type EvidenceRecord } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
@@ -12,8 +12,19 @@ import { localOffsite } from '../exports/offsite.ts'
 import { offsiteDown } from '../../sites/local/offsite-store.ts'
 import { compareWithOffsite, syncLedgerOffsite } from './offsite-ledger.ts'
 
+/**
+ * Where a stack's records go: the local site's ledger (copied offsite), or a cloud stack's
+ * ledger beside its audit log (hash-chained; kept in the stack's vault is still to come).
+ */
+export type EvidenceTarget = LocalSite | { stack: string; file: string }
+
 /** Append a record; then copy what the bucket lacks. Returns how the offsite copy went. */
-export async function recordEvidence(site: LocalSite, record: EvidenceRecord): Promise<string> {
+export async function recordEvidence(target: EvidenceTarget, record: EvidenceRecord): Promise<string> {
+  if (!('layout' in target)) {
+    appendEvidence(target.file, record)
+    return `kept in ${target.file} (a cloud stack's ledger has no offsite copy yet)`
+  }
+  const site = target
   appendEvidence(site.layout.evidenceFile, record)
   const down = await offsiteDown(site.layout)
   if (down) {
@@ -26,7 +37,7 @@ export async function recordEvidence(site: LocalSite, record: EvidenceRecord): P
     const n = await syncLedgerOffsite(store, ledgerLines(site.layout.evidenceFile))
     return `copied offsite (${n} record(s))`
   } catch (e) {
-    const why = `not copied offsite yet (${(e as Error).message.split('\n')[0]}): the next record takes it along`
+    const why = `not copied offsite yet (${firstLine(e)}): the next record takes it along`
     log.warn(`evidence ledger: ${why}`)
     return why
   } finally {
@@ -62,7 +73,7 @@ export async function verifyLedger(site: LocalSite): Promise<LedgerCheck> {
     }
   } catch (e) {
     offsite = 'unreachable'
-    log.warn(`the ledger's offsite copy could not be read: ${(e as Error).message.split('\n')[0]}`)
+    log.warn(`the ledger's offsite copy could not be read: ${firstLine(e)}`)
   } finally {
     store.close()
   }
@@ -96,7 +107,7 @@ export function signoffStatus(site: LocalSite, now = new Date()): SignoffDue[] {
 
 /** A failover's or restore's record: what happened, the numbers, or why it failed (refusals change nothing and are not recorded). */
 export async function recordOutcome(
-  site: LocalSite,
+  site: EvidenceTarget,
   kind: 'failover' | 'restore',
   outcome: { report: Record<string, unknown> } | { error: unknown },
 ): Promise<void> {
@@ -105,7 +116,7 @@ export async function recordOutcome(
   const record: EvidenceRecord =
     'report' in outcome
       ? { kind, at, verdict: 'ok', ...pick(outcome.report, OUTCOME_FIELDS[kind]) }
-      : { kind, at, verdict: 'failed', error: (outcome.error as Error).message.split('\n')[0] }
+      : { kind, at, verdict: 'failed', error: firstLine(outcome.error) }
   await recordEvidence(site, record)
 }
 

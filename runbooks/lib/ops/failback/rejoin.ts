@@ -5,7 +5,7 @@
  * a streaming standby, and record its new role.
  */
 import { existsSync, renameSync } from 'node:fs'
-import { inputError } from '../../../../core/errors.ts'
+import { inputError, firstLine } from '../../../../core/errors.ts'
 import { stamp, waitFor } from '../../adapters/process.ts'
 import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../adapters/postgres.ts'
 import { followedTimeline, serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
@@ -139,7 +139,7 @@ async function rewindOrClone(
   } catch (e) {
     const aside = `${data}.unrewindable-${stamp()}`
     log.warn(
-      `pg_rewind failed (${(e as Error).message.split('\n')[0]}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
+      `pg_rewind failed (${firstLine(e)}); cloning ${node} afresh from ${primary}, keeping the old directory at ${aside}`,
     )
     renameSync(data, aside)
     const cloned = await cloneAfresh(site, state, node, audit, 'pg_rewind failed', role)

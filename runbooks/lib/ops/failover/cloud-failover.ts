@@ -13,16 +13,17 @@ import { lossWindow, type FailoverFacts } from '../../../../core/failover.ts'
 import { formatDuration } from '../../../../core/duration.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
+import { probe, type NodeStatus } from '../../adapters/postgres.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { detectFailures, probePair, snap } from './detect.ts'
 import { decide } from './decide.ts'
 import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
-import { progress } from '../../output/interrupt.ts'
+import { checkInterrupted, progress, shielded } from '../../output/interrupt.ts'
 import { clusterOf, promoteStandbyCluster, shutdownCluster } from '../../adapters/kube.ts'
 import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
 import { notifyFailover } from './notify-failover.ts'
+import { awaitWritable } from '../write-check.ts'
 
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
@@ -106,21 +107,17 @@ export async function cloudFailover(
   log.info(decision.reason)
   await confirmFn(`${decision.mode} of stack ${inv.stack} to ${candidate.name}: DNS will stop naming the old primary.`)
   const t0 = facts.detection.firstFailureAt ?? Date.now()
-  const dnsChange = await audit.step('fence + switch DNS', () =>
-    switchDns(inv, primary, candidate, `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`),
+  checkInterrupted() // the last safe point: from the DNS switch on, stopping halfway leaves clients on a read-only standby
+  const { dnsChange, oldPrimaryFence } = await shielded(`the ${decision.mode} to ${candidate.name}`, () =>
+    switchFencePromote(
+      inv,
+      run,
+      audit,
+      primary,
+      candidate,
+      `labdojo-dr ${decision.mode}: ${from} -> ${candidate.name}`,
+    ),
   )
-  const oldPrimaryFence = await fenceOldPrimary(run, primary, audit)
-  progress.resume =
-    `DNS already names ${candidate.name}: clients no longer reach ${from}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
-    `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
-  await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, clusterOf(candidate)))
-  await waitFor(
-    `${candidate.name} to accept writes`,
-    async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
-    600_000,
-    200,
-  )
-  await audit.step('verify a write through the endpoint', () => verifyWrite(inv, candidate))
   const rto = (Date.now() - t0) / 1000
   log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
   const outcome = {
@@ -134,6 +131,31 @@ export async function cloudFailover(
   }
   const notified = await notifyFailover(policy, inv.stack, outcome, hooks, audit)
   return { ...outcome, decision: decision.reason, dnsChange, oldPrimaryFence, plan, notified }
+}
+
+/** DNS names the candidate, the old primary is shut down if its API answers, the candidate promoted and proven to take writes. */
+async function switchFencePromote(
+  inv: Inventory,
+  run: Runner,
+  audit: AuditLog,
+  primary: PgNode | undefined,
+  candidate: PgNode,
+  comment: string,
+): Promise<{ dnsChange: string; oldPrimaryFence: string }> {
+  const dnsChange = await audit.step('fence + switch DNS', () => switchDns(inv, primary, candidate, comment))
+  const oldPrimaryFence = await fenceOldPrimary(run, primary, audit)
+  progress.resume =
+    `DNS already names ${candidate.name}: clients no longer reach ${primary?.name ?? 'the old primary'}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
+    `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
+  await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, clusterOf(candidate)))
+  await waitFor(
+    `${candidate.name} to accept writes`,
+    async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
+    600_000,
+    200,
+  )
+  await audit.step('verify a write through the endpoint', () => verifyCloudWrite(inv, candidate))
+  return { dnsChange, oldPrimaryFence }
 }
 
 function dryRunReport(from: string, to: string, plan: string[]): CloudFailoverReport {
@@ -227,16 +249,13 @@ function switchDns(inv: Inventory, primary: PgNode | undefined, candidate: PgNod
   })
 }
 
-function verifyWrite(inv: Inventory, candidate: PgNode): Promise<boolean> {
+/** A write through the endpoint, read back on the candidate itself: DNS may still lead some clients elsewhere. */
+export function verifyCloudWrite(inv: Inventory, candidate: PgNode): Promise<true> {
   const ep = inv.endpoint
-  // a table of our own: the application's tables are not ours to write into (drill_ledger exists
-  // only in the local site's generated data)
-  const create = `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`
-  const sql = `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`
-  const write = async () => {
-    await query(conn(ep, ep.database), create, [], 5000)
-    await query(conn(ep, ep.database), sql, [`failover ${inv.stack} -> ${candidate.name}`], 5000)
-    return true
-  }
-  return waitFor('a write through the endpoint', write, 600_000, 500)
+  return awaitWritable(conn(ep, ep.database), {
+    note: `failover ${inv.stack} -> ${candidate.name}`,
+    landsOn: { name: candidate.name, conn: conn(candidate, ep.database) },
+    withinMs: 600_000,
+    everyMs: 500,
+  })
 }

@@ -10,7 +10,7 @@ import type { DrPolicy } from '../../../../core/policy.ts'
 import { alarmState } from '../../adapters/cloudwatch.ts'
 import { run, type Runner } from '../../adapters/exec.ts'
 import { loadWebhooks, type Webhook } from '../../adapters/notify.ts'
-import { InputError, Refusal } from '../../../../core/errors.ts'
+import { InputError, Refusal, firstLine } from '../../../../core/errors.ts'
 import { alertNow } from '../alert-now.ts'
 import { sleep } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -26,7 +26,7 @@ export async function observerVerdict(inv: Inventory, env = process.env): Promis
     const detail = `alarm ${o.alarmName} in ${o.region}: ${state ?? 'not found'}`
     return { state: state === 'ALARM' ? 'down' : state === 'OK' ? 'up' : 'unknown', detail }
   } catch (e) {
-    return { state: 'unknown', detail: (e as Error).message.split('\n')[0]! }
+    return { state: 'unknown', detail: firstLine(e) }
   }
 }
 

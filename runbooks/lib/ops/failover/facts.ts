@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { inputError } from '../../../../core/errors.ts'
+import { inputError, firstLine } from '../../../../core/errors.ts'
 import { lossWindow, type DetectionResult, type FailoverFacts, type PrimaryWal } from '../../../../core/failover.ts'
 import { lsnToBigInt } from '../../../../core/wal.ts'
 import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
@@ -42,8 +42,7 @@ export function detect(
       d.probeTimeout * 1000,
     )
     // a guard's failure is its own: it must not turn into a failed probe of the primary
-    if (r.ok && o.afterHealthyRound)
-      await o.afterHealthyRound().catch((e) => log.warn(`sync guard: ${(e as Error).message.split('\n')[0]}`))
+    if (r.ok && o.afterHealthyRound) await o.afterHealthyRound().catch((e) => log.warn(`sync guard: ${firstLine(e)}`))
     return r
   }
   return detectFailures(d, round, o)
@@ -151,7 +150,7 @@ export async function gatherFacts(
   const stanza = await site.br
     .info()
     .then((i) => ({ systemId: i.systemId, why: undefined }))
-    .catch((e: Error) => ({ systemId: undefined, why: e.message.split('\n')[0] }))
+    .catch((e: Error) => ({ systemId: undefined, why: firstLine(e) }))
   const primarySnap = snap(primary)
   if (!primary.reachable && onDisk?.systemId) primarySnap.systemId = onDisk.systemId
   const facts: FailoverFacts = {
@@ -245,7 +244,7 @@ async function readDeadPrimary(
   try {
     control = await controlData(site.run, paths.data)
   } catch (e) {
-    const why = `pg_controldata of ${paths.data} failed: ${(e as Error).message.split('\n')[0]}`
+    const why = `pg_controldata of ${paths.data} failed: ${firstLine(e)}`
     return { wal: { readable: false, primary, why }, controlWhy: why }
   }
   const candidateLsn = newestLsn(candidate)

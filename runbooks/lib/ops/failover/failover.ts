@@ -18,6 +18,7 @@ import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
 import { siteWebhooks } from '../../sites/local/secrets.ts'
 import { notifyFailover } from './notify-failover.ts'
+import { awaitWritable } from '../write-check.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
@@ -310,17 +311,13 @@ async function switchTraffic(
   audit: AuditLog,
 ): Promise<void> {
   await audit.step(`route endpoint to ${candidate}`, () => site.routeEndpoint(candidate))
-  const write = async () => {
-    const sql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('failover-verify', $1, $2) RETURNING inet_server_port() AS port`
-    const [r] = await query<{ port: number }>(
-      site.endpointConn(),
-      sql,
-      [Date.now(), `${mode} ${old} -> ${candidate}`],
-      5000,
-    )
-    return r!.port === site.port(candidate) && r
-  }
+  const landsOn = { name: candidate, conn: site.conn(candidate) }
   await audit.step('verify a write through the endpoint', () =>
-    waitFor('a write through the endpoint', write, 60_000, 20),
+    awaitWritable(site.endpointConn(), {
+      note: `${mode} ${old} -> ${candidate}`,
+      landsOn,
+      withinMs: 60_000,
+      everyMs: 20,
+    }),
   )
 }

@@ -14,6 +14,7 @@ import { giveToSiteUser, waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 export interface Salvage {
   from: NodeName
@@ -44,7 +45,7 @@ async function bestSource(
       const commits = await walCommitsAfter(site.run, data, timeline, lsn)
       if (commits.length > (best?.commits.length ?? 0)) best = { node, commits }
     } catch (e) {
-      log.warn(`salvage: ${node}'s WAL cannot be read (${(e as Error).message.split('\n')[0]})`)
+      log.warn(`salvage: ${node}'s WAL cannot be read (${firstLine(e)})`)
     }
   }
   return best

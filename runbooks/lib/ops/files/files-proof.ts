@@ -15,6 +15,7 @@ import type { LocalSite } from '../../sites/local/site.ts'
 import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
 import { recordEvidence } from '../evidence/ledger.ts'
 import { restoreVerified } from './files-restore.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 export interface FilesProof {
   class: string
@@ -70,7 +71,7 @@ async function proveClass(
         restoreVerified(restic, snap, scratch),
       )
     } catch (e) {
-      reason = (e as Error).message.split('\n')[0]!
+      reason = firstLine(e)
     } finally {
       rmSync(scratch, { recursive: true, force: true })
     }

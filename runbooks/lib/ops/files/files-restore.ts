@@ -11,7 +11,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join } from 'node:path'
 import type { FileClass } from '../../../../core/policy.ts'
 import { snapshotAt, treeDifferences, type TreeEntry } from '../../../../core/files.ts'
-import { inputError } from '../../../../core/errors.ts'
+import { inputError, firstLine } from '../../../../core/errors.ts'
 import { classTag, type Restic, type Snapshot } from '../../adapters/restic.ts'
 import { stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -47,7 +47,7 @@ async function choose(site: LocalSite, cls: FileClass, o: FilesRestoreOptions) {
   for (const repo of repos) {
     const restic = resticFor(site, repo)
     const snaps = await restic.snapshots(classTag(cls.name)).catch((e: Error) => {
-      why.push(`repo${repo}: ${e.message.split('\n')[0]}`)
+      why.push(`repo${repo}: ${firstLine(e)}`)
       return [] as Snapshot[]
     })
     const snap = snapshotAt(snaps, o.at)

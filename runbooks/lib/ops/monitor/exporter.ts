@@ -14,6 +14,7 @@ import { readEvidence } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
 import type { CatalogReport } from '../catalog/report.ts'
 import type { MonitorSource, StatusReading } from './source.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 const now = () => Date.now() / 1000
 
@@ -192,11 +193,11 @@ export class Exporter {
     try {
       this.status = { at: now(), value: await this.source.status(), error: null }
     } catch (e) {
-      this.status = { at: now(), value: null, error: (e as Error).message.split('\n')[0]! }
+      this.status = { at: now(), value: null, error: firstLine(e) }
       log.warn(`status: ${this.status.error}`)
     }
     this.fromStatus(this.status.value)
-    await this.source.publish?.(this.status.value).catch((e: Error) => log.warn(`publish: ${e.message.split('\n')[0]}`))
+    await this.source.publish?.(this.status.value).catch((e: Error) => log.warn(`publish: ${firstLine(e)}`))
     await this.fromBackupRuns()
     this.fromLedger()
   }
@@ -206,7 +207,7 @@ export class Exporter {
       this.catalog = { at: now(), value: await this.source.catalog() }
       this.fromCatalog(this.catalog.value!)
     } catch (e) {
-      log.warn(`catalog: ${(e as Error).message.split('\n')[0]}`)
+      log.warn(`catalog: ${firstLine(e)}`)
     }
   }
 
@@ -275,7 +276,7 @@ export class Exporter {
       this.backupSuccesses.inc({ type }, 0)
     }
     const runs = await this.source.backupRuns().catch((e: Error) => {
-      log.warn(`backup runs: ${e.message.split('\n')[0]}`)
+      log.warn(`backup runs: ${firstLine(e)}`)
       return []
     })
     for (const r of runs) {

@@ -20,6 +20,7 @@ import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
 import { portFree } from '../../adapters/net.ts'
 import { logTail } from '../../adapters/cluster-files.ts'
 import { Postgres, postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { proveWritable } from '../write-check.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
@@ -254,5 +255,5 @@ export async function verifyRestored(conn: { host: string; port: number; databas
     `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,
   )
   if (!t?.n) throw new Error(`the restored cluster holds no user table in ${target.database}`)
-  await query(target, 'SELECT txid_current()') // assigns an xid: needs a writable server
+  await proveWritable(target, { note: 'restored into a new cluster' })
 }

@@ -9,6 +9,7 @@ import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { portFree } from '../../adapters/net.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
+import { proveWritable } from '../write-check.ts'
 import { logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { nextSegment, segmentName } from '../../../../core/wal.ts'
@@ -92,7 +93,7 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
 export async function verifyTables(port: number, passfile: string, write = false): Promise<void> {
   const conn = { host: '127.0.0.1', port, database: DATABASE, passfile }
   await requireTables(conn)
-  if (write) await query(conn, 'SELECT txid_current()') // assigns an xid: needs a writable server
+  if (write) await proveWritable(conn, { note: 'restored into a new cluster' })
 }
 
 /** Every table of the platform is there, and users reads. */

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { proveWritable } from '../write-check.ts'
 import { mkdirForSiteUser, stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { progress, shielded } from '../../output/interrupt.ts'
@@ -48,6 +49,7 @@ import {
   tailNote,
   type Tail,
 } from './in-place-tail.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 export async function restoreInPlace(
   site: LocalSite,
@@ -284,8 +286,7 @@ async function bringUpRestored(
   )
   // before the endpoint routes to it: every erased person's rows go again (a failure rolls back)
   await audit.step('re-apply the erasure ledger', () => reapplyErasures(site, site.conn(primary)))
-  const verifySql = `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('restore-verify', $1, 'in-place restore verified') ON CONFLICT DO NOTHING`
-  await query(site.conn(primary), verifySql, [Date.now()])
+  await proveWritable(site.conn(primary), { note: 'in-place restore verified' })
   // promoted: the restore's recovery settings (the staging path, the target) must not reach
   // the standbys that pg_basebackup clones from this directory; node.conf holds the live ones
   if (clearRestoreSettings(paths.data)) await site.pg.reload(paths.data)
@@ -342,14 +343,13 @@ async function rollBack(
   try {
     await site.pg.start(paths.data, paths.log)
     await site.routeEndpoint(primary)
-    await query(
-      site.endpointConn(),
-      `INSERT INTO drill_ledger (writer, seq, payload) VALUES ('rollback-verify', $1, 'original back')`,
-      [Date.now()],
-    )
+    await proveWritable(site.endpointConn(), {
+      note: 'in-place restore rolled back: the original is back',
+      landsOn: { name: primary, conn: site.conn(primary) },
+    })
   } catch (e) {
     throw new Error(
-      `the original data directory is back at ${paths.data} but ${primary} does not serve (${(e as Error).message.split('\n')[0]}); the endpoint may still be fenced; the restored copy is kept at ${failed}. Restore service with: npx zx runbooks/local.ts up`,
+      `the original data directory is back at ${paths.data} but ${primary} does not serve (${firstLine(e)}); the endpoint may still be fenced; the restored copy is kept at ${failed}. Restore service with: npx zx runbooks/local.ts up`,
       { cause: e },
     )
   }

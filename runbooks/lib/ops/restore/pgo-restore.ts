@@ -22,7 +22,8 @@ import {
   requestInPlaceRestore,
   type ManualBackupStatus,
 } from '../../adapters/kube.ts'
-import { probe, query, type Conn } from '../../adapters/postgres.ts'
+import { probe, type Conn } from '../../adapters/postgres.ts'
+import { proveWritable } from '../write-check.ts'
 import { closeGate, gateState, planGate, reopenCommand, reopenGate } from './client-gate.ts'
 import { requireTables } from './cluster.ts'
 import { stamp, waitFor } from '../../adapters/process.ts'
@@ -104,11 +105,7 @@ async function verifyRestored(name: string, conn: Conn, id: string): Promise<voi
       `${name} came back without the client gate (PGO's restore did not keep the cluster's pg_hba): clients may have reached the restored data before this verification`,
     )
   await requireTables(conn)
-  await query(
-    conn,
-    `CREATE TABLE IF NOT EXISTS labdojo_dr_write_checks (at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`,
-  )
-  await query(conn, `INSERT INTO labdojo_dr_write_checks (note) VALUES ($1)`, [`in-place restore ${id}`])
+  await proveWritable(conn, { note: `in-place restore ${id}` })
 }
 
 /**

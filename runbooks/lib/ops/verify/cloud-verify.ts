@@ -11,7 +11,7 @@
  */
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { inputError } from '../../../../core/errors.ts'
+import { inputError, firstLine } from '../../../../core/errors.ts'
 import { nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
@@ -186,8 +186,7 @@ async function proveRepo(
       ? `${plan.backup.label} from repo${repo} restores, but ${problems.join('; ')}`
       : provenSentence(p)
   } catch (e) {
-    p.reason =
-      e instanceof ProofFailed ? e.message : `repo${repo} does not restore: ${(e as Error).message.split('\n')[0]}`
+    p.reason = e instanceof ProofFailed ? e.message : `repo${repo} does not restore: ${firstLine(e)}`
   } finally {
     if (s && postmasterPid(s.into)) await new Postgres(run).stop(s.into, 'immediate').catch(() => {})
     rmSync(base, { recursive: true, force: true })

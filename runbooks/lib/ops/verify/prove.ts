@@ -11,6 +11,7 @@ import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { rpoGap, type CatalogBackup, type Point, type RestorePlan } from '../../../../core/recovery.ts'
 import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
+import { proveWritable } from '../write-check.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { logTail, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import { mkdirForSiteUser, stamp } from '../../adapters/process.ts'
@@ -43,6 +44,7 @@ import {
   type ReferenceSource,
 } from './reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
+import { firstLine } from '../../../../core/errors.ts'
 
 export interface Proof {
   backup: string
@@ -131,7 +133,7 @@ export async function proveBackup(
     p.reason = provenSentence(p)
   } catch (e) {
     p.verdict = 'failed'
-    p.reason = e instanceof ProofFailed ? e.message : `the proof could not run: ${(e as Error).message.split('\n')[0]}`
+    p.reason = e instanceof ProofFailed ? e.message : `the proof could not run: ${firstLine(e)}`
   } finally {
     await dropScratch(site, scratch, o.keep)
   }
@@ -330,7 +332,7 @@ async function restoreHeld(
       e instanceof RecoveryStopped
         ? e.message
         : (recoveryFailureIn(s.logFile, backup.repo, s.dir) ??
-          `${(e as Error).message.split('\n')[0]}; server log: ${logTail(s.logFile, 6).replace(/\s*\n\s*/g, ' | ')}`)
+          `${firstLine(e)}; server log: ${logTail(s.logFile, 6).replace(/\s*\n\s*/g, ' | ')}`)
     throw new ProofFailed(`${backup.label} from repo${backup.repo} does not restore to ${lsn}: ${why}`)
   }
   const [r] = await query<{ lsn: string }>(s.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
@@ -341,7 +343,7 @@ async function restoreHeld(
 async function promoteAndCheck(site: LocalSite, s: Scratch, p: Proof): Promise<void> {
   const t = Date.now()
   await promoteHeld(s.conn)
-  await query(s.conn, 'SELECT txid_current()') // assigns an xid: the first accepted write
+  await proveWritable(s.conn, { note: 'proof: the restored backup takes a write' })
   p.timings.promoteToWriteSeconds = (Date.now() - t) / 1000
   p.structure = await checkStructure(site.run, s.conn, s.checks)
 }
