@@ -28,6 +28,14 @@ export interface PgNode {
 /** How the runbooks reach a node over libpq (its password from the environment's password file). */
 export const nodeConn = (n: PgNode) => ({ host: n.host, port: n.port, database: n.database, user: n.user })
 
+/** The traffic endpoint, as the user the nodes name (it leads to one of them). */
+export const endpointConn = (inv: Inventory) => ({
+  host: inv.endpoint.host,
+  port: inv.endpoint.port,
+  database: inv.endpoint.database,
+  user: (inv.nodes.find((n) => n.role === 'primary') ?? inv.nodes[0])?.user,
+})
+
 export interface Repo {
   index: number
   type: 'posix' | 's3' | 'gcs'

@@ -86,6 +86,10 @@ class Reader {
     this.bad(this.key(k), v, 'missing or not a mapping', `add \`${this.key(k)}:\` to ${this.file}`)
     return {}
   }
+  /** A top-level string key under a named rule. */
+  top(k: string, rule: Rule): string {
+    return this.str(k, undefined, undefined, rule.re, rule.hint)
+  }
   str(k: string, o?: Raw, field?: string, re?: RegExp, hint?: string): string {
     const v = o ? o[field!] : this.cfg[this.key(k)]
     const name = o ? `${this.key(k)}.${field}` : this.key(k)
@@ -252,15 +256,36 @@ const SAME_REGION = (region: string): Problem => ({
   fix: 'pick a second region',
 })
 
-/** The dr project's Storage Transfer agent, which the prod reader role trusts by Google federation. */
-function transferAgent(r: Reader): string {
-  return r.str(
-    'transferAgentSubjectId',
-    undefined,
-    undefined,
-    /^\d{10,30}$/,
-    "the dr project's Storage Transfer agent subject id (the dr stack's transferAgentSubjectId output)",
-  )
+/** A rule a configured string keeps: its pattern, and the words that say it. */
+interface Rule {
+  re: RegExp
+  hint: string
+}
+
+/** The rules prod and dr share, by name: one place to read and to change them. */
+const RULES = {
+  bucketPrefix: { re: /^[a-z0-9][a-z0-9-]{2,40}$/, hint: 'lower-case letters, digits and -, 3..41 chars' },
+  pgoVersion: { re: /^\d+\.\d+\.\d+$/, hint: 'a PGO chart version like 5.7.4' },
+  runbookImage: { re: /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, hint: 'an image with a tag, never :latest' },
+  transferAgent: {
+    re: /^\d{10,30}$/,
+    hint: "the dr project's Storage Transfer agent subject id (the dr stack's transferAgentSubjectId output)",
+  },
+  gcpProject: { re: /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, hint: 'a GCP project id' },
+  stackRef: { re: /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, hint: 'org/project/stack' },
+} satisfies Record<string, Rule>
+
+/** The runbook image, pinned: a moving tag (:latest) makes restores unrepeatable, in every stack. */
+function runbookImage(r: Reader): string {
+  const image = r.top('runbookImage', RULES.runbookImage)
+  if (image.endsWith(':latest'))
+    r.problems.push({
+      key: `${r.file}: labdojo-dr:runbookImage`,
+      value: image,
+      message: 'a moving tag makes restores unrepeatable',
+      fix: 'pin a version tag',
+    })
+  return image
 }
 
 export function readProdConfig(cfg: ConfigMap): ProdConfig {
@@ -276,13 +301,7 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
     policy,
     primary,
     hot,
-    bucketPrefix: r.str(
-      'backup',
-      backup,
-      'bucketPrefix',
-      /^[a-z0-9][a-z0-9-]{2,40}$/,
-      'lower-case letters, digits and -, 3..41 chars',
-    ),
+    bucketPrefix: r.str('backup', backup, 'bucketPrefix', RULES.bucketPrefix.re, RULES.bucketPrefix.hint),
     glacierAfterDays: r.int('backup', backup, 'glacierAfterDays', 30, 3650),
     storageCapacityBytes: r.int('backup', backup, 'capacityGiB', 1, 1_000_000) * 1024 ** 3,
     dns: {
@@ -291,23 +310,10 @@ export function readProdConfig(cfg: ConfigMap): ProdConfig {
     },
     alertEmails: r.emails('alertEmails', policy),
     monitoring: r.monitoring(policy),
-    pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
-    runbookImage: r.str(
-      'runbookImage',
-      undefined,
-      undefined,
-      /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/,
-      'an image with a tag, never :latest',
-    ),
-    transferAgentSubjectId: transferAgent(r),
+    pgoVersion: r.top('pgoVersion', RULES.pgoVersion),
+    runbookImage: runbookImage(r),
+    transferAgentSubjectId: r.top('transferAgentSubjectId', RULES.transferAgent),
   }
-  if (out.runbookImage.endsWith(':latest'))
-    r.problems.push({
-      key: 'Pulumi.prod.yaml: labdojo-dr:runbookImage',
-      value: out.runbookImage,
-      message: 'a moving tag makes restores unrepeatable',
-      fix: 'pin a version tag',
-    })
   if (out.glacierAfterDays * 86400 < policy.schedules.pitrWindow)
     r.problems.push({
       key: 'Pulumi.prod.yaml: labdojo-dr:backup.glacierAfterDays',
@@ -329,25 +335,13 @@ export function readDrConfig(cfg: ConfigMap): DrConfig {
     policy,
     warm,
     cold,
-    gcpProject: r.str('gcp:project', undefined, undefined, /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a GCP project id'),
-    prodStack: r.str(
-      'prodStack',
-      undefined,
-      undefined,
-      /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/,
-      'org/project/stack',
-    ),
-    bucketPrefix: r.str(
-      'backup',
-      backup,
-      'bucketPrefix',
-      /^[a-z0-9][a-z0-9-]{2,40}$/,
-      'lower-case letters, digits and -',
-    ),
+    gcpProject: r.top('gcp:project', RULES.gcpProject),
+    prodStack: r.top('prodStack', RULES.stackRef),
+    bucketPrefix: r.str('backup', backup, 'bucketPrefix', RULES.bucketPrefix.re, RULES.bucketPrefix.hint),
     archiveAfterDays: r.int('backup', backup, 'archiveAfterDays', 30, 3650),
     alertEmails: r.emails('alertEmails', policy),
     monitoring: r.monitoring(policy),
-    pgoVersion: r.str('pgoVersion', undefined, undefined, /^\d+\.\d+\.\d+$/, 'a PGO chart version like 5.7.4'),
-    runbookImage: r.str('runbookImage', undefined, undefined, /^[a-z0-9./-]+:[A-Za-z0-9._-]+$/, 'an image with a tag'),
+    pgoVersion: r.top('pgoVersion', RULES.pgoVersion),
+    runbookImage: runbookImage(r),
   } satisfies DrConfig)
 }

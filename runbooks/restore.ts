@@ -18,7 +18,8 @@ import { restoreFiles } from './lib/ops/files/files-restore.ts'
 import type { RecoveryTarget } from '../core/recovery-target.ts'
 import { run } from './lib/adapters/exec.ts'
 import type { StackContext } from './lib/cli/stack.ts'
-import { CLOUD_RESTORE_PORTS, cloudRestore } from './lib/ops/restore/cloud-restore.ts'
+import { cloudRestore } from './lib/ops/restore/cloud-restore.ts'
+import { CLOUD_RESTORE_PORTS } from './lib/sites/cloud/scratch-host.ts'
 import { cloudRestoreInPlace } from './lib/ops/restore/pgo-restore.ts'
 
 const spec = {

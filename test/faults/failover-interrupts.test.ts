@@ -5,16 +5,14 @@
  * finishes the job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testSite, runbook, json, pidsOf, alive, auditEntries, ROOT, type TestSite } from '../helpers/site.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { testSite, runbook, json, pidsOf, alive, auditEntries, type TestSite, localSiteOf } from '../helpers/site.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 24800
+const BASE = portsOf('failover-interrupts')
 let t: TestSite
 let site: LocalSite
 let writer = ''
@@ -26,7 +24,7 @@ beforeAll(async () => {
   t = testSite(BASE)
   const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
-  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  site = localSiteOf(t)
   writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
 })
 afterAll(async () => {

@@ -9,15 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { offsiteStore } from '../../runbooks/lib/sites/local/offsite-store.ts'
-import { testSite, runbook, startRunbook, json, auditEntries, ROOT, type TestSite } from '../helpers/site.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { testSite, runbook, startRunbook, json, auditEntries, type TestSite, localSiteOf } from '../helpers/site.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 24600
+const BASE = portsOf('restore-interrupts')
 let t: TestSite
 let site: LocalSite
 let writer = ''
@@ -29,7 +27,7 @@ beforeAll(async () => {
   t = testSite(BASE)
   const up = await runbook('local', ['up', '--scale', '0.01'], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
-  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  site = localSiteOf(t)
   writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
 })
 afterAll(async () => {

@@ -55,6 +55,18 @@ describe('stack configuration', () => {
   ])('rejects %s, naming the key', (_, mutate, key) => {
     expect(problems(mutate)).toContain(key)
   })
+  it('rejects a moving image tag in the dr stack too (the rules prod and dr share are one set)', () => {
+    const dr = structuredClone(stackConfig(ROOT, 'dr')) as Record<string, any>
+    dr['labdojo-dr:runbookImage'] = 'ghcr.io/labdojo/runbooks:latest'
+    let keys: string[] = []
+    try {
+      readDrConfig(dr)
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError)
+      keys = (e as InputError).problems.map((p) => p.key)
+    }
+    expect(keys).toEqual(['Pulumi.dr.yaml: labdojo-dr:runbookImage'])
+  })
   it("scales capacity by the policy's percentage", () => {
     expect([scaleQuantity('4', 75), scaleQuantity('16Gi', 75), scaleQuantity('500m', 50)]).toEqual([
       '3000m',

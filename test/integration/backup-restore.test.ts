@@ -31,8 +31,9 @@ import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { loadPolicy } from '../../core/project-config.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { processesWith, waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26100
+const BASE = portsOf('backup-restore')
 let t: TestSite
 let l: ReturnType<typeof layout>
 const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
@@ -230,6 +231,7 @@ describe('point-in-time restore into a new cluster', () => {
   ] as [string, () => string, () => number[]][])(
     'by %s: every acknowledged commit before the target present, none after it',
     async (_, target, cutoffs) => {
+      const primaryPid = pidsOf(t.stateDir).node1
       const r = json(await runbook('restore', ['--target', target(), '--json'], t.env))
       try {
         expect(r.mode).toBe('new-cluster')
@@ -237,7 +239,8 @@ describe('point-in-time restore into a new cluster', () => {
         const e = await exact(r.port, before!, after!)
         expect(e.ackedBefore).toBeGreaterThan(50)
         expect(e).toMatchObject({ missing: 0, late: 0 })
-        expect(pidsOf(t.stateDir).node1).toBeTruthy() // the running primary is untouched
+        expect(primaryPid).toBeTruthy()
+        expect(pidsOf(t.stateDir).node1).toBe(primaryPid) // the running primary is untouched: the same process
       } finally {
         await dropScratch(r.dataDir)
       }

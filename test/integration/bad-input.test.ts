@@ -10,8 +10,9 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { alive, pidsOf, ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { processesWith } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 27200
+const BASE = portsOf('bad-input')
 let t: TestSite
 let dir = ''
 const TSX = createRequire(import.meta.url).resolve('tsx')

@@ -15,8 +15,9 @@ import { query, scramVerifier } from '../../runbooks/lib/adapters/postgres.ts'
 import { ObjectStore } from '../../runbooks/lib/adapters/object-store.ts'
 import { Sealer } from '../../runbooks/lib/ops/exports/sealed.ts'
 import { verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26600
+const BASE = portsOf('cloud-export')
 const PASS = 'export-seal-pass-for-the-test-0123456789'
 const DB_PASSWORD = 'pguser-password-not-for-logs'
 const TOKEN = 'web-identity-token-not-for-logs'

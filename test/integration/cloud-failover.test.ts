@@ -7,11 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, type TestSite, localSiteOf } from '../helpers/site.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { loadPolicy } from '../../core/project-config.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
@@ -21,8 +19,9 @@ import { cloudInventory } from '../helpers/cloud-inventory.ts'
 import { readEvidence, verifyChain } from '../../runbooks/lib/output/evidence.ts'
 import { parseInventory } from '../../core/inventory.ts'
 import { verifyCloudWrite } from '../../runbooks/lib/ops/failover/cloud-failover.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26400
+const BASE = portsOf('cloud-failover')
 let t: TestSite
 let site: LocalSite
 let receiver: Server
@@ -37,7 +36,7 @@ let env: Record<string, string> = {}
 beforeAll(async () => {
   t = testSite(BASE)
   expect((await runbook('local', ['up', '--scale', '0.002'], t.env)).code).toBe(0)
-  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  site = localSiteOf(t)
   receiver = createServer((req, res) => {
     let b = ''
     req.on('data', (d) => (b += d))

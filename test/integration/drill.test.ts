@@ -13,8 +13,9 @@ import { chromium } from 'playwright-core'
 import { ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 import { loadPolicy } from '../../core/project-config.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 25800
+const BASE = portsOf('drill')
 const ARTIFACTS = join(ROOT, 'test-artifacts')
 const policy = loadPolicy(ROOT, 'local')
 

@@ -11,8 +11,9 @@ import { join } from 'node:path'
 import { dropScratch, json, pidsOf, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 25500
+const BASE = portsOf('erasure')
 let t: TestSite
 let user: number
 const primary = () => ({ host: '127.0.0.1', port: BASE + 1, database: 'labdojo' })

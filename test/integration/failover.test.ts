@@ -19,8 +19,9 @@ import { failover } from '../../runbooks/lib/ops/failover/failover.ts'
 import { rejoin } from '../../runbooks/lib/ops/failback/rejoin.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor, sleep } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26200
+const BASE = portsOf('failover')
 let t: TestSite
 let site: LocalSite
 let writer = ''

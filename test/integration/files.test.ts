@@ -17,17 +17,15 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { testSite, runbook, json, ROOT, type TestSite } from '../helpers/site.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
-import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { testSite, runbook, json, ROOT, type TestSite, localSiteOf } from '../helpers/site.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
 import { resticFor } from '../../runbooks/lib/sites/local/files-site.ts'
 import { classTag } from '../../runbooks/lib/adapters/restic.ts'
 import { walk } from '../../runbooks/lib/ops/files/files-restore.ts'
 import { acquireSiteLock } from '../../runbooks/lib/sites/local/lock.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 24400
+const BASE = portsOf('files')
 let t: TestSite
 let site: LocalSite
 let out = ''
@@ -37,7 +35,7 @@ beforeAll(async () => {
   t = testSite(BASE)
   const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
-  site = new LocalSite(layout(t.stateDir, BASE, '/var/lib/postgresql'), loadPolicy(ROOT, 'local'), run)
+  site = localSiteOf(t)
   out = mkdtempSync('/var/tmp/labdojo-files-')
 })
 afterAll(async () => {

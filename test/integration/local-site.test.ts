@@ -19,10 +19,11 @@ import { testSite, runbook, json, pidsOf, alive, localSiteOf, ROOT, type TestSit
 import { spawn, spawnSync } from 'node:child_process'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26000
+const BASE = portsOf('local-site')
 // the throw-away sites some tests add: a range no other test file uses (files run two at a time)
-const OTHER = 23100
+const OTHER = portsOf('local-site (second site)')
 let t: TestSite
 const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
 const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }

@@ -16,8 +16,9 @@ import { Postgres, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { pidAlive, readPid, stopByPidFile, waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { loadPolicy } from '../../core/project-config.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 25700
+const BASE = portsOf('monitoring')
 const BACKUP_MAX_AGE = 100
 let t: TestSite
 let dir: string

@@ -21,8 +21,9 @@ import { ObjectStore } from '../../runbooks/lib/adapters/object-store.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { giveToSiteUser, mkdirForSiteUser } from '../../runbooks/lib/adapters/process.ts'
 import { verifySigV4 } from '../../runbooks/lib/adapters/sigv4-verify.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const PORT = 27109
+const PORT = portsOf('s3-gate')
 const KEY = { accessKeyId: 'LDTESTKEY0001', secretAccessKey: 'site-secret-for-the-gate-test-0123456789' }
 const BUCKET = 'labdojo-backups'
 let base = ''

@@ -9,8 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { join } from 'node:path'
 import { ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { pidAlive, waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 25900
+const BASE = portsOf('schedule')
 let t: TestSite
 let dir: string
 

@@ -21,8 +21,9 @@ import { run, type Runner } from '../../runbooks/lib/adapters/exec.ts'
 import { Postgres, query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 import { siteIds } from '../../runbooks/lib/adapters/process.ts'
 import { checkStructure, structureProblems } from '../../runbooks/lib/ops/verify/structure.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const PORT = 27950
+const PORT = portsOf('structure')
 let base = ''
 let data = ''
 let conn: Conn & { database: string }

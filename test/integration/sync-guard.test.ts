@@ -16,8 +16,9 @@ import { query, Postgres } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { killTree, waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 25600
+const BASE = portsOf('sync-guard')
 let t: TestSite
 const primary = { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' }
 const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)

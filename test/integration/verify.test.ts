@@ -23,9 +23,10 @@ import { postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { eatmydataLibrary } from '../../runbooks/lib/adapters/eatmydata.ts'
 import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
 import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
-import { LABDOJO_TABLES } from '../../runbooks/lib/sites/local/dataset.ts'
+import { LABDOJO_TABLES } from '../../core/platform.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 26900
+const BASE = portsOf('verify')
 let t: TestSite
 const node = (n: number, db = 'labdojo') => ({ host: '127.0.0.1', port: BASE + n, database: db })
 

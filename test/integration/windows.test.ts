@@ -7,8 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dropScratch, json, runbook, serverNow, testSite, type TestSite } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 27300
+const BASE = portsOf('windows')
 let t: TestSite
 const primary = () => ({ host: '127.0.0.1', port: BASE + 1, database: 'labdojo' })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
-import { nodeConf, settingsForRole } from '../../runbooks/lib/sites/local/node-settings.ts'
+import { configuredSyncStandbys, nodeConf, settingsForRole } from '../../runbooks/lib/sites/local/node-settings.ts'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 
 const site = layout('/srv/labdojo/.state/local', 25400, '/var/lib/postgresql')
 
@@ -50,6 +52,27 @@ describe('node settings by role (the one place that says what each role runs wit
     for (const role of ['primary', 'hot', 'warm', 'fenced'] as const) {
       const o = settingsForRole(site, 'node3', role, { primary: 'node1' })
       expect(o).toMatchObject({ name: 'node3', port: 25403, dataDir: '/srv/labdojo/.state/local/nodes/node3/data' })
+    }
+  })
+
+  it('reads back the synchronous standbys it wrote (the one reader of node.conf beside its writer)', () => {
+    const dir = mkdtempSync('/tmp/labdojo-node-settings-')
+    try {
+      const l = layout(dir, 25400, '/var/lib/postgresql')
+      const conf = l.node('node1').conf
+      mkdirSync(dirname(conf), { recursive: true })
+      const write = (sync: string[]) =>
+        writeFileSync(
+          conf,
+          nodeConf(l, settingsForRole(l, 'node1', 'primary', { primary: 'node1', syncStandbys: sync })),
+        )
+      write(['node2', 'node3'])
+      expect(configuredSyncStandbys(l, 'node1')).toEqual(['node2', 'node3'])
+      write([])
+      expect(configuredSyncStandbys(l, 'node1')).toEqual([])
+      expect(configuredSyncStandbys(l, 'node2')).toEqual([]) // no node.conf yet
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -2,9 +2,16 @@ import { describe, expect, it } from 'vitest'
 import { planRestore, type CatalogBackup, type RepoCatalog } from '../../core/recovery.ts'
 import { type RecoveryTarget } from '../../core/recovery-target.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
-import { recoveryFailure, restoreArgs, restoredClusterOptions } from '../../runbooks/lib/ops/restore/cluster.ts'
+import { recoveryFailure, restoreArgs } from '../../runbooks/lib/ops/restore/cluster.ts'
+import { restoredClusterOptions } from '../../runbooks/lib/sites/local/scratch-host.ts'
+import { SiteHandle } from '../../runbooks/lib/sites/local/handle.ts'
+import { loadPolicy } from '../../core/project-config.ts'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { PgBackRest } from '../../runbooks/lib/adapters/pgbackrest.ts'
+import { ROOT } from '../helpers/site.ts'
 
 const site = layout('/srv/labdojo/.state/local', 25400, '/var/lib/postgresql')
+const repos = new SiteHandle(site, loadPolicy(ROOT, 'local'), run).repos
 const H = 3600_000
 const T0 = Date.parse('2026-11-27T00:00:00Z')
 const backup: CatalogBackup = {
@@ -33,7 +40,7 @@ const plan = (t: RecoveryTarget, repo = 1) => planRestore(t, [catalog(1), catalo
 describe('pgBackRest restore arguments', () => {
   it('a new cluster: the chosen repo and set, promote at the target, never archive, WAL from the same repo', () => {
     const at = T0 + H
-    const args = restoreArgs(site, plan({ kind: 'time', at, text: '' }, 2), '/scratch/r1', 'promote')
+    const args = restoreArgs(repos, plan({ kind: 'time', at, text: '' }, 2), '/scratch/r1', 'promote')
     expect(args).toEqual(
       expect.arrayContaining([
         '--pg1-path=/scratch/r1',
@@ -56,14 +63,27 @@ describe('pgBackRest restore arguments', () => {
   })
 
   it('held for verification: pauses at a point target instead of promoting, and archives as the site does', () => {
-    const args = restoreArgs(site, plan({ kind: 'lsn', lsn: '0/5000000' }), '/staging', 'hold')
+    const args = restoreArgs(repos, plan({ kind: 'lsn', lsn: '0/5000000' }), '/staging', 'hold')
     expect(args).toContain('--target-action=pause')
     expect(args).not.toContain('--target-action=promote')
     expect(args).not.toContain('--archive-mode=off')
   })
 
+  it("a cloud stack's repos: held or promoted, a restored cluster never archives; WAL with the vault's own configuration", () => {
+    const cloud = {
+      br: new PgBackRest(run, { config: '/tmp/c/pgbackrest.conf', includePath: '/tmp/c/conf.d', stanza: 'db' }),
+      neverArchive: true,
+    }
+    const args = restoreArgs(cloud, plan({ kind: 'lsn', lsn: '0/5000000' }), '/x/held', 'hold')
+    expect(args).toContain('--archive-mode=off')
+    expect(args.some((a) => a.startsWith('--spool-path='))).toBe(false)
+    expect(args.find((a) => a.startsWith('--recovery-option=restore_command='))).toBe(
+      '--recovery-option=restore_command=pgbackrest --config=/tmp/c/pgbackrest.conf --stanza=db --config-include-path=/tmp/c/conf.d --pg1-path=/x/held --repo=1 --archive-async=n archive-get %f "%p"',
+    )
+  })
+
   it('held at latest: stays a standby (replays everything, never ends recovery by itself)', () => {
-    const args = restoreArgs(site, plan({ kind: 'latest' }), '/staging', 'hold')
+    const args = restoreArgs(repos, plan({ kind: 'latest' }), '/staging', 'hold')
     expect(args).toContain('--type=standby')
     expect(args).not.toContain('--type=default')
   })

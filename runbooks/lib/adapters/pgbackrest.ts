@@ -137,6 +137,11 @@ export class PgBackRest {
     return a
   }
 
+  /** The command line a server runs (restore_command): this repo configuration, for the cluster in `dataDir`. */
+  commandLine(dataDir: string, verb: string): string {
+    return ['pgbackrest', ...this.base(), `--pg1-path=${dataDir}`, verb].join(' ')
+  }
+
   /** `pgbackrest [options] command [positionals]` */
   exec(command: string, args: string[] = [], opts: RunOptions = {}, positionals: string[] = []) {
     return this.run('pgbackrest', [...this.base(), ...args, command, ...positionals], {

@@ -184,17 +184,15 @@ function readStackOutput(stack: string): { raw: unknown; source: string } {
 }
 
 /*
- * Cloud stacks run their backups and restores inside the PostgreSQL operator (PGO) on
- * Kubernetes; this project's runbooks drive the local site directly and, for cloud stacks,
- * the traffic switch (Route53 / Cloud DNS). A runbook that only the local site supports says
- * so with exit 2 and the operator command to use instead.
+ * What runs on the local site only, and what to use on a cloud stack instead. A cloud stack's
+ * catalog, restores into a new cluster or in place, proofs, failovers, monitoring and backups
+ * (through PGO) run from these runbooks; the rest says so with exit 2 and the command to use.
  */
-const PGO_HINT: Record<string, string> = {
+const CLOUD_HINT: Record<string, string> = {
   'backup.ts':
-    'kubectl annotate postgrescluster labdojo -n labdojo --overwrite postgres-operator.crunchydata.com/pgbackrest-backup="$(date +%s)"',
-  'restore.ts':
-    'set spec.backups.pgbackrest.restore (repoName, options: --type=time --target=...) on the PostgresCluster and annotate postgres-operator.crunchydata.com/pgbackrest-restore',
-  'catalog.ts': 'kubectl exec -n labdojo deploy/labdojo-repo-host -- pgbackrest info --output=json',
+    'a restore point on a cloud stack: SELECT pg_create_restore_point(...) on its primary; files, config and source backups run where their restic repos are (--stack local)',
+  'restore.ts': 'files, config and source restores read the restic repos of the site that holds them: --stack local',
+  'verify.ts': 'files, config and source proofs read the restic repos of the site that holds them: --stack local',
 }
 
 export function requireLocal(ctx: StackContext, runbook: string): LocalSite {
@@ -203,8 +201,8 @@ export function requireLocal(ctx: StackContext, runbook: string): LocalSite {
     {
       key: '--stack',
       value: ctx.stack,
-      message: `${runbook} drives pgBackRest directly on the local site; on ${ctx.stack} pgBackRest runs inside the operator`,
-      fix: PGO_HINT[runbook] ?? 'use the operator',
+      message: `this part of ${runbook} runs on the local site only; on ${ctx.stack} the operator (PGO) runs the cluster`,
+      fix: CLOUD_HINT[runbook] ?? 'run it with --stack local, or use the operator on the cloud stack',
     },
   ])
 }

@@ -44,15 +44,30 @@ export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
     primaryArchiveCurrent(site),
     filesCatalog(site),
   ])
-  const withVerdicts = repos.map((c) => judgedRepo(site.policy, c, now, archiveCurrent))
-  return {
-    stack: 'local',
-    generatedAt: new Date(now).toISOString(),
-    ok: withVerdicts.every((r) => r.verdicts.every((v) => v.ok)),
-    pitrWindowSeconds: site.policy.schedules.pitrWindow,
-    repos: withVerdicts,
+  return assembleCatalog(site.policy, 'local', repos, now, {
+    archiveCurrent,
     restorePoints: readRestorePoints(restorePointsFile(site)),
     files,
+  })
+}
+
+/** The one catalog report, whatever site its repos belong to: each repo judged against the policy's tiers. */
+export function assembleCatalog(
+  policy: DrPolicy,
+  stack: string,
+  repos: RepoCatalog[],
+  now: number,
+  o: { archiveCurrent: boolean; restorePoints: CatalogReport['restorePoints']; files: CatalogReport['files'] },
+): CatalogReport {
+  const withVerdicts = repos.map((c) => judgedRepo(policy, c, now, o.archiveCurrent))
+  return {
+    stack,
+    generatedAt: new Date(now).toISOString(),
+    ok: withVerdicts.every((r) => r.verdicts.every((v) => v.ok)),
+    pitrWindowSeconds: policy.schedules.pitrWindow,
+    repos: withVerdicts,
+    restorePoints: o.restorePoints,
+    files: o.files,
   }
 }
 

@@ -15,6 +15,7 @@ import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { writeStandbySignal } from '../../sites/local/node-settings.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
+import { recordStandby } from '../../sites/local/roles.ts'
 
 export interface RejoinReport {
   node: NodeName
@@ -194,10 +195,6 @@ async function startAsWarm(site: LocalSite, state: SiteState, node: NodeName, au
 }
 
 async function recordRole(site: LocalSite, state: SiteState, node: NodeName, role: StandbyRole): Promise<void> {
-  state.roles[node] = role
-  if (state.fencedReason) delete state.fencedReason[node]
-  site.saveState(state)
-  site.writeBackrestConf(state)
-  const sync = await site.ensureSyncReplication(state)
+  const sync = await recordStandby(site, state, node, role)
   if (sync) log.info(sync)
 }

@@ -6,7 +6,7 @@
  * cluster's spec.standby.enabled=false, through kubectl), verify a write through the endpoint,
  * notify.
  */
-import type { Inventory, PgNode } from '../../../../core/inventory.ts'
+import { endpointConn, nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { inputError } from '../../../../core/errors.ts'
 import { lossWindow, type FailoverFacts } from '../../../../core/failover.ts'
@@ -56,8 +56,6 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
     `5. notify along the communication plan; afterwards rejoin the old site as a standby cluster (spec.standby.enabled=true)`,
   ]
 }
-
-const conn = (n: { host: string; port: number }, database = 'postgres') => ({ host: n.host, port: n.port, database })
 
 export interface CloudFailoverReport {
   /** failover or switchover ('none' for a dry run) */
@@ -150,7 +148,7 @@ async function switchFencePromote(
   await audit.step(`promote ${candidate.name}`, () => promoteStandbyCluster(run, clusterOf(candidate)))
   await waitFor(
     `${candidate.name} to accept writes`,
-    async () => (await probe(candidate.name, conn(candidate))).inRecovery === false,
+    async () => (await probe(candidate.name, nodeConn(candidate))).inRecovery === false,
     600_000,
     200,
   )
@@ -192,12 +190,12 @@ async function gatherCloudFacts(
 ): Promise<FailoverFacts> {
   const d = policy.detection
   const detection = await detectFailures(d, () =>
-    probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), d.probeTimeout * 1000),
+    probePair(primary && { name: primary.name, ...nodeConn(primary) }, endpointConn(inv), d.probeTimeout * 1000),
   )
   const absent: NodeStatus = { name: 'primary', port: 0, reachable: false }
   const [ps, cs] = await Promise.all([
-    primary ? probe(primary.name, conn(primary)) : Promise.resolve(absent),
-    probe(candidate.name, conn(candidate)),
+    primary ? probe(primary.name, nodeConn(primary)) : Promise.resolve(absent),
+    probe(candidate.name, nodeConn(candidate)),
   ])
   const loss = lossWindow(snap(cs), {
     // the hot site is a PGO *standby cluster* in another region: it streams asynchronously whatever
@@ -252,9 +250,9 @@ function switchDns(inv: Inventory, primary: PgNode | undefined, candidate: PgNod
 /** A write through the endpoint, read back on the candidate itself: DNS may still lead some clients elsewhere. */
 export function verifyCloudWrite(inv: Inventory, candidate: PgNode): Promise<true> {
   const ep = inv.endpoint
-  return awaitWritable(conn(ep, ep.database), {
+  return awaitWritable(endpointConn(inv), {
     note: `failover ${inv.stack} -> ${candidate.name}`,
-    landsOn: { name: candidate.name, conn: conn(candidate, ep.database) },
+    landsOn: { name: candidate.name, conn: { ...nodeConn(candidate), database: ep.database } },
     withinMs: 600_000,
     everyMs: 500,
   })

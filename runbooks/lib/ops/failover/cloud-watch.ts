@@ -5,7 +5,7 @@
  * partition between this watcher and a live primary is held, said, and watched on.
  */
 import { cloudWatchDecision, type ObserverVerdict } from '../../../../core/cloud-watch.ts'
-import type { Inventory } from '../../../../core/inventory.ts'
+import { endpointConn, nodeConn, type Inventory } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { alarmState } from '../../adapters/cloudwatch.ts'
 import { run, type Runner } from '../../adapters/exec.ts'
@@ -70,15 +70,11 @@ export async function cloudWatchLoop(
   const until = maxSeconds ? Date.now() + maxSeconds * 1000 : Infinity
   const { primary } = cloudNodes(inv, o.to)
   const d = policy.detection
-  const conn = (n: { host: string; port: number; database: string }) => ({
-    host: n.host,
-    port: n.port,
-    database: n.database,
-  })
   while (Date.now() < until) {
     const seen = await detectFailures(
       d,
-      () => probePair(primary && { name: primary.name, ...conn(primary) }, conn(inv.endpoint), d.probeTimeout * 1000),
+      () =>
+        probePair(primary && { name: primary.name, ...nodeConn(primary) }, endpointConn(inv), d.probeTimeout * 1000),
       { watch: true, until },
     )
     if (seen.consecutiveFailures < seen.threshold) return undefined

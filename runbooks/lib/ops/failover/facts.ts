@@ -16,6 +16,7 @@ import { NODE_NAMES, STANZA, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { detectFailures, probePair, snap } from './detect.ts'
 import { salvageWal, type Salvage } from './salvage.ts'
+import { configuredSyncStandbys } from '../../sites/local/node-settings.ts'
 
 export interface FailoverOptions {
   to: 'hot' | 'warm'
@@ -214,11 +215,9 @@ function newestLsn(n: NodeStatus): string | undefined {
 
 /** Synchronous replication as configured for the candidate (no proof of anything by itself). */
 function configuredSynchronous(site: LocalSite, state: SiteState, candidate: NodeName): boolean {
-  const conf = site.layout.node(state.primary).conf
-  const text = existsSync(conf) ? readFileSync(conf, 'utf8') : ''
   return (
     site.policy.sites.hot.replication === 'synchronous' &&
-    new RegExp(`synchronous_standby_names = '.*\\b${candidate}\\b`).test(text)
+    configuredSyncStandbys(site.layout, state.primary).includes(candidate)
   )
 }
 

@@ -6,7 +6,7 @@
  */
 import type { FailoverFacts } from '../../../../core/failover.ts'
 import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
-import { postmasterPid, probe, query } from '../../adapters/postgres.ts'
+import { probe, query } from '../../adapters/postgres.ts'
 import { controlData, logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { checkInterrupted, shielded } from '../../output/interrupt.ts'
@@ -18,6 +18,7 @@ import { decide, type Promotion } from './decide.ts'
 import { acquireSiteLock } from '../../sites/local/lock.ts'
 import { siteWebhooks } from '../../sites/local/secrets.ts'
 import { notifyFailover } from './notify-failover.ts'
+import { markFenced, recordPrimary, stopHard } from '../../sites/local/roles.ts'
 import { awaitWritable } from '../write-check.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
@@ -201,23 +202,6 @@ async function fenceOldPrimary(
   markFenced(site, state, old, `${why} at ${new Date().toISOString()}`)
 }
 
-/** A fenced node's settings (no archiving, should anyone start it by hand) and its reason, saved. */
-function markFenced(site: LocalSite, state: SiteState, node: NodeName, reason: string): void {
-  state.roles[node] = 'fenced'
-  state.fencedReason = { ...state.fencedReason, [node]: reason }
-  site.writeNodeSettings(node, 'fenced', { primary: state.primary })
-  site.saveState(state)
-}
-
-async function stopHard(site: LocalSite, node: NodeName): Promise<void> {
-  const data = site.layout.node(node).data
-  if (!postmasterPid(data)) return
-  await site.pg.stop(data, 'immediate').catch(async () => {
-    const pid = postmasterPid(data)
-    if (pid) process.kill(pid, 'SIGKILL') // STONITH, by pid
-  })
-}
-
 /**
  * A planned switchover to the warm standby: it replays only archived segments, and the old
  * primary's shutdown checkpoint sits in a segment nobody archives. Let it stream from the old
@@ -290,14 +274,12 @@ async function reassignRoles(
   candidate: NodeName,
   candidateSite: 'hot' | 'warm',
 ): Promise<void> {
-  state.primary = candidate
-  state.roles[candidate] = 'primary'
+  await recordPrimary(site, state, candidate)
   for (const n of NODE_NAMES) {
     if (candidateSite !== 'warm' || state.roles[n] !== 'hot') continue
     await stopHard(site, n)
     markFenced(site, state, n, `hot standby of ${old}, ahead of the promoted warm site`)
   }
-  state.timeline = (await probe(candidate, site.conn(candidate, 'postgres'))).timeline
   site.saveState(state)
   site.writeBackrestConf(state)
 }

@@ -8,7 +8,7 @@
  * Storage capacity is not a fact an object store has (the bucket-size alarm watches it), and the
  * evidence ledger lives offsite: neither is exported from here rather than invented.
  */
-import type { Inventory, PgNode } from '../../../../core/inventory.ts'
+import { nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { lsnDiff } from '../../../../core/wal.ts'
 import type { Runner } from '../../adapters/exec.ts'
@@ -19,12 +19,6 @@ import { cloudCatalog } from '../catalog/cloud-catalog.ts'
 import { putMetricData } from '../../adapters/cloudwatch.ts'
 import { PRIMARY_UP_METRIC } from '../../../../core/alerts.ts'
 import type { BackupRun, MonitorSource, NodeReading, StatusReading } from './source.ts'
-
-const conn = (n: { host: string; port: number; database: string }) => ({
-  host: n.host,
-  port: n.port,
-  database: n.database,
-})
 
 export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env = process.env): MonitorSource {
   return {
@@ -57,7 +51,7 @@ async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: No
 }
 
 async function cloudStatus(inv: Inventory): Promise<StatusReading> {
-  const probes = await Promise.all(inv.nodes.map((n) => probe(n.name, conn(n), 5000)))
+  const probes = await Promise.all(inv.nodes.map((n) => probe(n.name, nodeConn(n), 5000)))
   const live = (i: number) => probes[i]!.reachable && probes[i]!.inRecovery === false
   // the live primary: the provisioned one if it answers as a primary, else any node that does
   const at = inv.nodes.findIndex((n, i) => n.role === 'primary' && live(i))
@@ -65,7 +59,7 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
   const primary = pi >= 0 ? inv.nodes[pi]! : inv.nodes.find((n) => n.role === 'primary')
   const p = pi >= 0 ? probes[pi]! : undefined
   const [replication, archiver] = p
-    ? await Promise.all([replicationView(conn(primary!)), archiverView(conn(primary!))])
+    ? await Promise.all([replicationView(nodeConn(primary!)), archiverView(nodeConn(primary!))])
     : [[], undefined]
   const nodes = inv.nodes.map((n, i): NodeReading => {
     const s = probes[i]!

@@ -5,30 +5,31 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { inputError } from '../../../../core/errors.ts'
 import type { RestorePlan } from '../../../../core/recovery.ts'
-import { portFree } from '../../adapters/net.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { proveWritable } from '../write-check.ts'
 import { logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { nextSegment, segmentName } from '../../../../core/wal.ts'
-import { pgbackrestCommand } from '../../sites/local/config-files.ts'
-import { LABDOJO_TABLES } from '../../sites/local/dataset.ts'
-import { DATABASE, type Layout } from '../../sites/local/layout.ts'
+import type { RepoAccess, ScratchCluster } from '../../sites/ports.ts'
+import { LABDOJO_TABLES } from '../../../../core/platform.ts'
 
 /**
  * pgBackRest restore arguments. 'promote': a new cluster that ends recovery at the target and
  * never archives; 'hold': recovery pauses at the target (or, for latest, stays a standby) so it
  * can be verified read-only before anything else changes.
  */
-export function restoreArgs(layout: Layout, plan: RestorePlan, dir: string, mode: 'promote' | 'hold'): string[] {
+export function restoreArgs(repos: RepoAccess, plan: RestorePlan, dir: string, mode: 'promote' | 'hold'): string[] {
   let target = plan.targetArgs
   if (mode === 'hold')
     target =
       plan.target.kind === 'latest'
         ? ['--type=standby']
         : target.map((a) => (a === '--target-action=promote' ? '--target-action=pause' : a))
+  // WAL comes from the same repo the backup came from (the cold site has only repo2), fetched
+  // synchronously: an async get waits for segments that do not exist yet, and its spool queue
+  // belongs to the site's own standbys
+  const getWal = repos.br.commandLine(dir, `--repo=${plan.repo} --archive-async=n archive-get %f "%p"`)
   return [
     `--pg1-path=${dir}`,
     `--repo=${plan.repo}`,
@@ -36,29 +37,11 @@ export function restoreArgs(layout: Layout, plan: RestorePlan, dir: string, mode
     '--no-delta', // an empty directory: nothing to compare against
     // a restore empties its stanza's spool; the site's own spool holds the primary's archive-push
     // status files, and losing them stalls its archiving for archive-timeout (measured: 60 s)
-    `--spool-path=${join(layout.scratchDir, 'restore-spool')}`,
+    ...(repos.restoreSpool ? [`--spool-path=${repos.restoreSpool}`] : []),
     ...target,
-    ...(mode === 'promote' ? ['--archive-mode=off'] : []),
-    // WAL comes from the same repo the backup came from (the cold site has only repo2), fetched
-    // synchronously: an async get waits for segments that do not exist yet, and its spool queue
-    // belongs to the site's own standbys
-    `--recovery-option=restore_command=${pgbackrestCommand(layout, dir, `--repo=${plan.repo} --archive-async=n archive-get %f "%p"`)}`,
+    ...(mode === 'promote' || repos.neverArchive ? ['--archive-mode=off'] : []),
+    `--recovery-option=restore_command=${getWal}`,
   ]
-}
-
-/** Server options of a restored cluster: its own port and name, no archiving, no synchronous waits. */
-export const restoredClusterOptions = (port: number, name: string, socketDir: string) =>
-  `-p ${port} -c archive_mode=off -c cluster_name=${name} -c synchronous_standby_names= -c unix_socket_directories=${socketDir} -c hot_standby=on`
-
-export async function freeScratchPort(layout: Layout): Promise<number> {
-  const { scratchFirst, scratchLast } = layout.ports
-  for (let p = scratchFirst; p <= scratchLast; p++) if (await portFree(p)) return p
-  throw inputError(
-    '--port',
-    undefined,
-    `every scratch port ${scratchFirst}..${scratchLast} is taken`,
-    'stop an old restore (local.ts down stops them) or pass --port',
-  )
 }
 
 /** What the server log says recovery reached. */
@@ -90,8 +73,7 @@ export function reachedFromLog(text: string): { time: string | null; lsn: string
 }
 
 /** The restored cluster holds the LabDojo tables and answers; `write` also proves it accepts a write. */
-export async function verifyTables(port: number, passfile: string, write = false): Promise<void> {
-  const conn = { host: '127.0.0.1', port, database: DATABASE, passfile }
+export async function verifyTables(conn: Conn, write = false): Promise<void> {
   await requireTables(conn)
   if (write) await proveWritable(conn, { note: 'restored into a new cluster' })
 }
@@ -227,3 +209,13 @@ export interface Staging {
   logFile: string
   stamp: string
 }
+
+/** The staged copy as a scratch cluster: written durably (it becomes the primary). */
+export const stagingCluster = (s: Staging): ScratchCluster => ({
+  dir: s.dir,
+  port: s.port,
+  logFile: s.logFile,
+  name: `restore-${s.port}`,
+  synced: true,
+  env: {},
+})

@@ -11,7 +11,8 @@ import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { waitArchived } from '../backup/close-wal.ts'
-import { caughtUp, RecoveryStopped, restoredClusterOptions, waitForRecovery, type Staging } from './cluster.ts'
+import { caughtUp, RecoveryStopped, waitForRecovery, type Staging } from './cluster.ts'
+import { restoredClusterOptions } from '../../sites/local/scratch-host.ts'
 import type { RestoreOptions } from './plan.ts'
 
 /** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */

@@ -6,7 +6,6 @@
  * A failure before the swap leaves the original running and untouched; a failure while
  * bringing the restored data up rolls back to the original directory.
  */
-import { writeHba } from '../../sites/local/node-settings.ts'
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RestorePlan } from '../../../../core/recovery.ts'
@@ -29,16 +28,9 @@ import {
 } from '../../sites/local/restore-journal.ts'
 import { releaseHeldWal } from './held-wal.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
-import {
-  caughtUp,
-  waitForRecovery,
-  freeScratchPort,
-  reachedFromLog,
-  restoreArgs,
-  restoredClusterOptions,
-  verifyTables,
-  type Staging,
-} from './cluster.ts'
+import { caughtUp, reachedFromLog, stagingCluster, verifyTables, type Staging } from './cluster.ts'
+import { freeScratchPort, localScratchHost } from '../../sites/local/scratch-host.ts'
+import { restoreIntoScratch, ScratchRestoreFailed } from './scratch-restore.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 import {
@@ -152,43 +144,29 @@ async function stageAndVerify(
   t0: number,
 ): Promise<void> {
   const primary = site.state().primary
-  mkdirForSiteUser(staging.dir, 0o700)
   try {
-    const restore = () => site.br.restore(restoreArgs(site.layout, plan, staging.dir, 'hold'))
-    await audit.step('pgbackrest restore (staging)', restore, {
-      staging: staging.dir,
-      repo: plan.repo,
-      set: plan.backup.label,
+    const host = localScratchHost(site)
+    const c = stagingCluster(staging)
+    const conn = host.conn(c, 'postgres')
+    // held at the target; at latest it stays a standby, at its target once it has replayed all the archive holds
+    const atLatest = async () =>
+      (await probe(c.name, conn)).inRecovery === true &&
+      (await caughtUp(staging.port, plan.window.latest.lsn, site.layout.secrets.pgpass))
+    const t = await restoreIntoScratch(host, site.repos, plan, c, {
+      mode: 'hold',
+      audit,
+      what: 'pgbackrest restore (staging)',
+      keepOnFailure: true, // discardStaging removes it, shielded from Ctrl-C
+      ...(plan.target.kind === 'latest' ? { reached: atLatest } : {}),
     })
-    writeHba(staging.dir) // the backup may carry an older pg_hba.conf
-    timings.restoreSeconds = (Date.now() - t0) / 1000
-    await site.pg.start(
-      staging.dir,
-      staging.logFile,
-      restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
-    )
-    const atTarget = async () => {
-      const sql = `SELECT pg_is_in_recovery() AS rec,
-        CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() = 'paused' ELSE false END AS paused`
-      const [r] = await query<{ paused: boolean; rec: boolean }>(
-        { host: '127.0.0.1', port: staging.port, database: 'postgres', passfile: site.layout.secrets.pgpass },
-        sql,
-      )
-      if (plan.target.kind === 'latest')
-        return r!.rec && (await caughtUp(staging.port, plan.window.latest.lsn, site.layout.secrets.pgpass))
-      return r!.paused
-    }
-    await waitForRecovery(
-      'the staged restore to reach its target',
-      { dir: staging.dir, logFile: staging.logFile, repo: plan.repo },
-      atTarget,
-    )
-    await audit.step('verify staged restore', () => verifyTables(staging.port, site.layout.secrets.pgpass))
+    timings.restoreSeconds = (Date.now() - t0) / 1000 - t.recoverySeconds
+    await audit.step('verify staged restore', () => verifyTables(host.conn(c)))
     await site.pg.stop(staging.dir, 'fast')
   } catch (e) {
     await discardStaging(site, staging)
+    const tail = e instanceof ScratchRestoreFailed && e.logTail ? `\nserver log:\n${e.logTail}` : ''
     throw new Error(
-      `${(e as Error).message}\nin-place restore abandoned before the swap: the primary ${primary} is running and untouched`,
+      `${(e as Error).message}${tail}\nin-place restore abandoned before the swap: the primary ${primary} is running and untouched`,
       { cause: e },
     )
   }

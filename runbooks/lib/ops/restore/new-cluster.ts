@@ -1,27 +1,15 @@
 /** Restore into a NEW cluster (the default): new directory, new port; the running site is never touched. */
-import { writeHba } from '../../sites/local/node-settings.ts'
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
-import { postmasterPid, probe } from '../../adapters/postgres.ts'
-import { logTail } from '../../adapters/cluster-files.ts'
-import { mkdirForSiteUser, stamp } from '../../adapters/process.ts'
+import type { Conn } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
-import {
-  emptyDir,
-  RecoveryStopped,
-  recoveryFailureIn,
-  waitForRecovery,
-  freeScratchPort,
-  reachedFromLog,
-  restoreArgs,
-  restoredClusterOptions,
-  verifyTables,
-} from './cluster.ts'
+import { localScratch, localScratchHost } from '../../sites/local/scratch-host.ts'
+import { emptyDir, reachedFromLog, verifyTables } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
+import { restoreIntoScratch, ScratchRestoreFailed } from './scratch-restore.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 
 export async function restoreNew(
@@ -32,66 +20,56 @@ export async function restoreNew(
 ): Promise<RestoreReport> {
   const t0 = Date.now()
   await readErasures(site) // the erasure ledger must be readable before anything is restored: nothing serves without it
-  const port = o.port ?? (await freeScratchPort(site.layout))
-  const dir = o.into ?? join(site.layout.scratchDir, `restore-${stamp()}-${port}`)
-  const created = !existsSync(dir)
-  mkdirForSiteUser(dir, 0o700)
-  const logFile = join(dir, 'restore.log')
-  const timings: Record<string, number> = {}
-  let erased: { people: number; rows: number } | undefined
-  try {
-    await audit.step('pgbackrest restore', () => site.br.restore(restoreArgs(site.layout, plan, dir, 'promote')), {
-      dir,
-      repo: plan.repo,
-      set: plan.backup.label,
-    })
-    writeHba(dir) // the backup may carry an older pg_hba.conf
-    timings.restoreSeconds = (Date.now() - t0) / 1000
-    const t1 = Date.now()
-    await startAndRecover(site, { dir, logFile, port, repo: plan.repo }, audit)
-    timings.recoverySeconds = (Date.now() - t1) / 1000
-    erased = await serve(site, port, audit)
-    timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
-  } catch (e) {
-    if (postmasterPid(dir)) await site.pg.stop(dir, 'immediate').catch(() => {})
-    const tail = e instanceof RecoveryStopped ? e.logTail : logTail(logFile, 8)
-    // the server can exit during recovery before pg_ctl even reports it started
-    const why = e instanceof RecoveryStopped ? undefined : recoveryFailureIn(logFile, plan.repo, dir)
-    emptyDir(dir, created)
-    throw new Error(
-      `${why ? `${why}\n` : ''}${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
-      { cause: e },
-    )
+  const c = await localScratch(site.layout, 'restore', { port: o.port, into: o.into, synced: true })
+  const host = localScratchHost(site)
+  const created = !existsSync(c.dir)
+  const t = await restoreIntoScratch(host, site.repos, plan, c, { mode: 'promote', audit }).catch((e) => {
+    throw restoreFailed(e)
+  })
+  const timings: Record<string, number> = {
+    restoreSeconds: t.copySeconds,
+    startSeconds: t.startSeconds,
+    recoverySeconds: t.recoverySeconds,
   }
-  const report = newClusterReport(plan, dir, port, logFile, timings)
-  if (erased?.people)
+  let erased: { people: number; rows: number }
+  try {
+    erased = await serve(site, host.conn(c), audit, timings)
+  } catch (e) {
+    await site.pg.stop(c.dir, 'immediate').catch(() => {})
+    emptyDir(c.dir, created)
+    throw restoreFailed(e)
+  }
+  timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+  const report = newClusterReport(plan, c.dir, c.port, c.logFile, timings)
+  if (erased.people)
     report.notes.push(
       `re-applied the erasure ledger before serving: ${erased.rows} row(s) of ${erased.people} erased person(s) purged`,
     )
   return report
 }
 
-/** Start the restored cluster and wait until it has recovered and promoted (a failed recovery is named). */
-async function startAndRecover(
-  site: LocalSite,
-  c: { dir: string; logFile: string; port: number; repo: number },
-  audit: AuditLog,
-): Promise<void> {
-  const options = restoredClusterOptions(c.port, `restore-${c.port}`, site.layout.socketDir)
-  await audit.step('start restored cluster', () => site.pg.start(c.dir, c.logFile, options), { port: c.port })
-  const conn = { host: '127.0.0.1', port: c.port, database: 'postgres', passfile: site.layout.secrets.pgpass }
-  const promoted = async () => {
-    const p = await probe('restore', conn)
-    return p.reachable && p.inRecovery === false
-  }
-  await waitForRecovery('the restored cluster to finish recovery and promote', c, promoted)
+/** One message for a restore that did not serve: the cause, the server log's words, and that nothing else changed. */
+export function restoreFailed(e: unknown): Error {
+  const tail = e instanceof ScratchRestoreFailed ? e.logTail : ''
+  return new Error(
+    `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
+    { cause: e },
+  )
 }
 
 /** Before the restored cluster serves: the erasure ledger re-applied, then the tables read and a write taken. */
-async function serve(site: LocalSite, port: number, audit: AuditLog): Promise<{ people: number; rows: number }> {
-  const restored = { host: '127.0.0.1', port, database: DATABASE, passfile: site.layout.secrets.pgpass }
+async function serve(
+  site: LocalSite,
+  restored: Conn,
+  audit: AuditLog,
+  timings: Record<string, number>,
+): Promise<{ people: number; rows: number }> {
+  const t0 = Date.now()
   const erased = await audit.step('re-apply the erasure ledger', () => reapplyErasures(site, restored))
-  await verifyTables(port, site.layout.secrets.pgpass, true)
+  const t1 = Date.now()
+  await verifyTables(restored, true)
+  timings.erasureSeconds = (t1 - t0) / 1000
+  timings.checksSeconds = (Date.now() - t1) / 1000
   return erased
 }
 

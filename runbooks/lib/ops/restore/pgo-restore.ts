@@ -33,7 +33,7 @@ import { awaitPgoJob, primaryCluster } from '../pgo-job.ts'
 import { rmSync } from 'node:fs'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { log } from '../../output/log.ts'
-import { cloudRepoConfig, cloudRepos } from '../catalog/cloud-catalog.ts'
+import { cloudRepoConfig, cloudRepos } from '../../sites/cloud/repos.ts'
 import { planCloudRestore, type CloudRestoreOptions } from './cloud-restore.ts'
 import { planText } from './plan.ts'
 

@@ -12,25 +12,22 @@
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { inputError, firstLine } from '../../../../core/errors.ts'
-import { nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
+import type { Inventory, PgNode } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { Postgres, postmasterPid, probe, query, type Conn } from '../../adapters/postgres.ts'
+import { Postgres, postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../catalog/cloud-catalog.ts'
+import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../../sites/cloud/repos.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import {
-  cloudRestoreNew,
-  coldSocketDir,
-  userDatabase,
-  validateCloudRestore,
-  verifyRestored,
-} from '../restore/cloud-restore.ts'
+import { cloudRestoreNew, userDatabase, validateCloudRestore, verifyRestored } from '../restore/cloud-restore.ts'
+import { coldSocketDir } from '../../sites/cloud/scratch-host.ts'
 import { inequality, ProofFailed, tableDifferences } from './compare.ts'
 import { promoteHeld } from '../restore/cluster.ts'
 import { fingerprint, type TableDifference } from './fingerprint.ts'
-import { nextRecordArchived, pauseAt, resumeReplay, type ReferenceSource } from './reference.ts'
+import { nextRecordArchived, pauseAt, resumeReplay } from './reference.ts'
+import type { ReferenceSource } from '../../sites/ports.ts'
+import { cloudReference } from '../../sites/cloud/reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
 
 export interface CloudProof {
@@ -92,34 +89,6 @@ export async function verifyCloudRepos(
   }
 }
 
-/**
- * A cloud stack's reference: the standby over libpq, the live primary for the WAL switch that puts
- * the record after X into the vault, the vault's archive. A stack whose inventory has no primary
- * answering (dr: its warm site only) cannot close that WAL: a named reference is then an error, a
- * default one is dropped with a warning (structure only).
- */
-async function cloudReference(
-  inv: Inventory,
-  node: PgNode,
-  c: CloudRepoConfig,
-  named: boolean,
-): Promise<ReferenceSource | undefined> {
-  const probes = await Promise.all(inv.nodes.map((n) => probe(n.name, nodeConn(n), 5000)))
-  const primary = inv.nodes.find((_, i) => probes[i]!.reachable && probes[i]!.inRecovery === false)
-  if (!primary) {
-    const why = `no node of stack ${inv.stack} answers as a primary, so nothing can close the WAL after the reference's LSN`
-    if (named) throw new Error(`${why}: run it with the inventory of the stack that holds the primary`)
-    log.warn(`${why}: the restores are checked for structure, not compared row by row`)
-    return undefined
-  }
-  return {
-    name: node.name,
-    conn: nodeConn(node),
-    primary: { ...nodeConn(primary), database: 'postgres' },
-    archivedMax: async (repo) => (await c.br.info(repo)).archives.find((a) => a.repoKey === repo)?.max,
-  }
-}
-
 const emptyProof = (repo: number): CloudProof => ({
   repo,
   backup: null,
@@ -175,7 +144,7 @@ async function proveRepo(
     }
     const t0 = Date.now()
     if (o.ref) await compareAtReference(run, inv, plan, s, c, audit, p, o.ref)
-    else await cloudRestoreNew(run, inv, plan, dest, c, audit)
+    else await cloudRestoreNew(run, plan, dest, c, audit)
     p.untilFirstWriteSeconds = (Date.now() - t0) / 1000
     p.structure = await audit.step(`structure of ${plan.backup.label} from repo${repo}`, async () =>
       checkStructure(run, { ...s!.conn, database: await userDatabase(s!.conn) }, o),
@@ -227,7 +196,7 @@ async function compareAtReference(
       fingerprint(src.conn),
       (async () => {
         await nextRecordArchived(src, plan.repo, ref.timeline, ref.lsn)
-        await cloudRestoreNew(run, inv, held, s, c, audit, { hold: true })
+        await cloudRestoreNew(run, held, s, c, audit, { hold: true })
       })(),
     ])
     const db = { ...s.conn, database: await userDatabase(s.conn) }

@@ -8,41 +8,24 @@
  * stanza; never touches the primary or the standbys beyond the pause.
  */
 import { existsSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { rpoGap, type CatalogBackup, type Point, type RestorePlan } from '../../../../core/recovery.ts'
 import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
 import { proveWritable } from '../write-check.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
-import { logTail, walCommitsAfter } from '../../adapters/cluster-files.ts'
-import { mkdirForSiteUser, stamp } from '../../adapters/process.ts'
-import { unsyncedEnv } from '../../adapters/eatmydata.ts'
+import { walCommitsAfter } from '../../adapters/cluster-files.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { DATABASE } from '../../sites/local/layout.ts'
-import { writeHba } from '../../sites/local/node-settings.ts'
 import { claimScratch, releaseScratch, removeOrphanScratch } from '../../sites/local/scratch.ts'
 import { reapplyErasures } from '../erasure/erasure.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
-import {
-  freeScratchPort,
-  promoteHeld,
-  replayPaused,
-  RecoveryStopped,
-  recoveryFailureIn,
-  restoreArgs,
-  restoredClusterOptions,
-  waitForRecovery,
-} from '../restore/cluster.ts'
+import { promoteHeld } from '../restore/cluster.ts'
+import { restoreIntoScratch, ScratchRestoreFailed } from '../restore/scratch-restore.ts'
+import { localScratch, localScratchHost } from '../../sites/local/scratch-host.ts'
+import type { ReferenceSource, ScratchCluster } from '../../sites/ports.ts'
+import { localReference } from '../../sites/local/reference.ts'
 import { fingerprint, type Fingerprint, type TableDifference } from './fingerprint.ts'
 import { inequality, ProofFailed, tableDifferences } from './compare.ts'
-import {
-  localReference,
-  nextRecordArchived,
-  pauseAt,
-  resumeReplay,
-  type Reference,
-  type ReferenceSource,
-} from './reference.ts'
+import { nextRecordArchived, pauseAt, resumeReplay, type Reference } from './reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
 import { firstLine } from '../../../../core/errors.ts'
 
@@ -80,21 +63,16 @@ export interface ProofOptions extends StructureOptions {
   synced?: boolean
 }
 
-interface Scratch {
-  dir: string
-  port: number
-  logFile: string
+/**
+ * The proof's scratch cluster. Written to disk durably only when it is kept (or --synced). One
+ * thrown away once read needs no fsync: its restore runs under eatmydata and its server with
+ * fsync off (measured at scale 1: the copy 2.1-2.6 s instead of 2.7-3.9 s). Its RTO is then a
+ * lower bound; a drill's PITR syncs.
+ */
+interface Scratch extends ScratchCluster {
   conn: Conn & { database: string }
   /** how deep its structure is checked */
   checks: StructureOptions
-  /**
-   * Written to disk durably only when it is kept (or --synced). One thrown away once read needs no
-   * fsync: its restore runs under eatmydata and its server with fsync off (measured at scale 1:
-   * the copy 2.1-2.6 s instead of 2.7-3.9 s). Its RTO is then a lower bound; a drill's PITR syncs.
-   */
-  synced: boolean
-  /** the environment its restore, server and WAL fetches run in */
-  env: Record<string, string>
 }
 
 /** The proof of one backup from one repo; `newestArchived` is the newest archived commit when the run began. */
@@ -105,18 +83,13 @@ export async function proveBackup(
   o: ProofOptions,
   audit: AuditLog,
 ): Promise<Proof> {
-  const port = await freeScratchPort(site.layout)
-  const dir = join(site.layout.scratchDir, `verify-${stamp()}-${port}`)
-  const synced = o.keep || !!o.synced
+  const cluster = await localScratch(site.layout, 'verify', { synced: o.keep || !!o.synced })
   const scratch: Scratch = {
-    dir,
-    port,
-    logFile: join(dir, 'verify.log'),
-    conn: { host: '127.0.0.1', port, database: DATABASE, passfile: site.layout.secrets.pgpass },
+    ...cluster,
+    conn: localScratchHost(site).conn(cluster),
     checks: { heapAllIndexed: o.heapAllIndexed },
-    synced,
-    env: synced ? {} : unsyncedEnv(),
   }
+  const dir = scratch.dir
   const p = emptyProof(site, backup, scratch, o.keep)
   for (const gone of await removeOrphanScratch(site))
     log.warn(`removed the scratch cluster of a killed runbook: ${gone}`)
@@ -297,7 +270,6 @@ async function restoreHeld(
   archived: () => Promise<void>,
   copied: () => void,
 ): Promise<string> {
-  mkdirForSiteUser(s.dir, 0o700)
   const plan: RestorePlan = {
     repo: backup.repo,
     backup,
@@ -307,34 +279,16 @@ async function restoreHeld(
     window: { earliest: { time: backup.stop, lsn: backup.lsnStop }, latest: { time: Date.now(), lsn } },
     notes: [],
   }
-  // both run to the end (no wait left running behind a failure); a restore that failed says so first
-  const [restored, wal] = await Promise.allSettled([
-    site.br.restore(restoreArgs(site.layout, plan, s.dir, 'hold'), { env: s.env }).then(copied),
-    archived(),
-  ])
-  if (restored.status === 'rejected') {
-    const e = restored.reason as Error
-    throw new ProofFailed(
-      `pgBackRest could not restore ${backup.label} from repo${backup.repo}: ${e.message.split('\n').slice(0, 3).join(' ')}`,
-    )
-  }
-  if (wal.status === 'rejected') throw wal.reason
-  writeHba(s.dir)
-  try {
-    const options = restoredClusterOptions(s.port, `verify-${s.port}`, site.layout.socketDir)
-    await site.pg.start(s.dir, s.logFile, s.synced ? options : `${options} -c fsync=off`, undefined, s.env)
-    await waitForRecovery('the restore to pause at the reference LSN', { ...s, repo: backup.repo }, () =>
-      replayPaused(s.conn),
-    )
-  } catch (e) {
-    // the server can exit during recovery before pg_ctl even reports it started
-    const why =
-      e instanceof RecoveryStopped
-        ? e.message
-        : (recoveryFailureIn(s.logFile, backup.repo, s.dir) ??
-          `${firstLine(e)}; server log: ${logTail(s.logFile, 6).replace(/\s*\n\s*/g, ' | ')}`)
-    throw new ProofFailed(`${backup.label} from repo${backup.repo} does not restore to ${lsn}: ${why}`)
-  }
+  const what = `${backup.label} from repo${backup.repo}`
+  const host = localScratchHost(site)
+  // dropScratch removes it, or keeps it with --keep
+  const o = { mode: 'hold' as const, beside: archived, copied, keepOnFailure: true }
+  await restoreIntoScratch(host, site.repos, plan, s, o).catch((e) => {
+    if (!(e instanceof ScratchRestoreFailed)) throw e
+    if (e.stage === 'copy') throw new ProofFailed(`pgBackRest could not restore ${what}: ${e.why}`)
+    const log = e.explained ? '' : `; server log: ${e.logTail.replace(/\s*\n\s*/g, ' | ')}`
+    throw new ProofFailed(`${what} does not restore to ${lsn}: ${e.why}${log}`)
+  })
   const [r] = await query<{ lsn: string }>(s.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
   return r!.lsn
 }

@@ -2,16 +2,15 @@
  * The reference a proof compares against: a standby, paused at an exact LSN X it has replayed
  * (past the backup's end and archived in the repo under proof), fingerprinted there, then
  * resumed. It is never left paused by us: resume runs in `finally`, and `local.ts up` resumes one
- * that a killed proof left paused. The local site's reference is its warm standby; a cloud
- * stack's is a standby of its inventory (cloud-verify.ts).
+ * that a killed proof left paused. Where it comes from is the site's (sites/ports.ts): the local
+ * site's warm standby (sites/local/reference.ts), a standby of a cloud stack's inventory
+ * (sites/cloud/reference.ts).
  */
 import { lsnToBigInt, segmentName } from '../../../../core/wal.ts'
 import { query, type Conn } from '../../adapters/postgres.ts'
-import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { nodesWithRole } from '../../sites/local/state.ts'
+import type { ReferenceSource } from '../../sites/ports.ts'
 import { replayPaused } from '../restore/cluster.ts'
 import type { Fingerprint } from './fingerprint.ts'
 
@@ -23,38 +22,6 @@ export interface Reference {
   /** the last commit replayed there (ISO), or null */
   lastCommit: string | null
   fingerprint: Fingerprint
-}
-
-/** Where a reference comes from: the standby to pause, the primary that writes, the repos that archive. */
-export interface ReferenceSource {
-  name: string
-  /** the standby, in the database the proof compares */
-  conn: Conn
-  /** the live primary */
-  primary: Conn
-  /** the newest WAL segment archived in a repo */
-  archivedMax(repo: number): Promise<string | null | undefined>
-  /** why the standby can never reach the primary's timeline, if it cannot (read from its log) */
-  stranded?(): string | undefined
-}
-
-/** The local site's reference: its warm standby. */
-export function localReference(site: LocalSite): ReferenceSource {
-  const state = site.state()
-  const [node] = nodesWithRole(state, 'warm')
-  if (!node) throw new Error('no warm standby to take the reference from: local.ts up restores one')
-  return {
-    name: node,
-    conn: site.conn(node),
-    primary: site.conn(state.primary, 'postgres'),
-    archivedMax: async (repo) => (await site.br.info(repo)).archives.find((a) => a.repoKey === repo)?.max,
-    stranded: () => {
-      const tl = strandedBefore(serverLog(site.layout.node(node).log))
-      return tl === undefined
-        ? undefined
-        : `${node} (warm), the proof's reference, replayed past timeline ${tl}'s fork point and can never follow the primary: local.ts up rebuilds it, then verify again`
-    },
-  }
 }
 
 const lsnSql = `SELECT pg_last_wal_replay_lsn()::text AS lsn`

@@ -71,16 +71,6 @@ CREATE TABLE IF NOT EXISTS drill_ledger (
 );
 `
 
-export const LABDOJO_TABLES = [
-  'users',
-  'auth_credentials',
-  'courses',
-  'course_content',
-  'user_progress',
-  'preferences',
-  'analytics_events',
-] as const
-
 const WORDS = `learn lesson module quiz practice python javascript rust database index query function variable loop
 array object network security cloud container deploy kubernetes docker terminal shell script algorithm sorting graph tree
 recursion memory pointer thread async promise await stream buffer cache latency throughput backup restore replica primary

@@ -4,11 +4,13 @@
  * (site.ts) adds the operations.
  */
 import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import type { Conn } from '../../adapters/postgres.ts'
 import { Postgres } from '../../adapters/postgres.ts'
 import { PgBackRest } from '../../adapters/pgbackrest.ts'
+import type { RepoAccess } from '../ports.ts'
 import { DATABASE, STANZA, type Layout, type NodeName } from './layout.ts'
 import { siteInventory } from './inventory.ts'
 import { readState, siteExists, writeState, type SiteState } from './state.ts'
@@ -16,6 +18,8 @@ import { readState, siteExists, writeState, type SiteState } from './state.ts'
 export class SiteHandle {
   readonly pg: Postgres
   readonly br: PgBackRest
+  /** the repos, as a procedure takes them (sites/ports.ts) */
+  readonly repos: RepoAccess
 
   /** every command run for this site finds its password file (libpq's PGPASSFILE) */
   readonly run: Runner
@@ -33,6 +37,7 @@ export class SiteHandle {
       includePath: layout.secrets.dir,
       stanza: STANZA,
     })
+    this.repos = { br: this.br, restoreSpool: join(layout.scratchDir, 'restore-spool') }
   }
 
   exists(): boolean {

@@ -101,6 +101,14 @@ export function writeNodeSettings(site: SiteHandle, node: NodeName, role: NodeRo
   return true
 }
 
+/** The standbys a node's node.conf names as synchronous (as written here; what holds is what pg_stat_replication says). */
+export function configuredSyncStandbys(layout: Layout, node: NodeName): string[] {
+  const file = layout.node(node).conf
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : ''
+  const names = /^synchronous_standby_names = 'ANY 1 \(([^)]*)\)'/m.exec(text)?.[1]
+  return names ? names.split(',').map((n) => n.trim()) : []
+}
+
 /** A fresh initdb's files: the settings every node shares, and loopback-only access. */
 export function writeInitdbFiles(site: SiteHandle, node: NodeName): void {
   const data = site.layout.node(node).data

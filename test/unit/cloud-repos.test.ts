@@ -1,6 +1,6 @@
 /** The pgBackRest settings of a cloud repo: S3 or GCS, never a secret among them. */
 import { describe, expect, it } from 'vitest'
-import { repoSecrets, repoSettings } from '../../runbooks/lib/ops/catalog/cloud-catalog.ts'
+import { repoSecrets, repoSettings } from '../../runbooks/lib/sites/cloud/repos.ts'
 import type { Repo } from '../../core/inventory.ts'
 
 const gcs: Repo = {

@@ -27,8 +27,9 @@ import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 import { cloudInventory } from '../helpers/cloud-inventory.ts'
 import { patchedPostgresCluster, postgresClusterValidator } from '../helpers/k8s-schemas.ts'
+import { portsOf } from '../helpers/ports.ts'
 
-const BASE = 24200
+const BASE = portsOf('cloud-stack')
 let t: TestSite
 let dir = ''
 let inventory = ''

@@ -1,0 +1,13 @@
+/**
+ * The LabDojo platform's database, as the guide describes it: the tables every restore must hold
+ * before it counts (the local site generates them; a cloud stack's application creates them).
+ */
+export const LABDOJO_TABLES = [
+  'users',
+  'auth_credentials',
+  'courses',
+  'course_content',
+  'user_progress',
+  'preferences',
+  'analytics_events',
+] as const
