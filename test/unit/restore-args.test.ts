@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { planRestore, type CatalogBackup, type RepoCatalog } from '../../core/recovery.ts'
 import { type RecoveryTarget } from '../../core/recovery-target.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
-import { recoveryFailure, restoreArgs } from '../../runbooks/lib/ops/restore/cluster.ts'
+import { recoveryFailure, restoreArgs, RESTORE_PROCESSES } from '../../runbooks/lib/ops/restore/cluster.ts'
 import { restoredClusterOptions } from '../../runbooks/lib/sites/local/scratch-host.ts'
 import { SiteHandle } from '../../runbooks/lib/sites/local/handle.ts'
 import { loadPolicy } from '../../core/project-config.ts'
@@ -53,6 +53,9 @@ describe('pgBackRest restore arguments', () => {
         '--archive-mode=off',
       ]),
     )
+    // the restore is the RTO: more processes than the backups' configured two
+    expect(args).toContain(`--process-max=${RESTORE_PROCESSES}`)
+    expect(RESTORE_PROCESSES).toBeGreaterThanOrEqual(2)
     const restoreCommand = args.find((a) => a.startsWith('--recovery-option=restore_command='))!
     expect(restoreCommand).toContain('--repo=2 --archive-async=n archive-get %f "%p"')
     expect(restoreCommand).toContain('--pg1-path=/scratch/r1')

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { availableParallelism } from 'node:os'
 import type { RestorePlan } from '../../../../core/recovery.ts'
 import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import { proveWritable } from '../write-check.ts'
@@ -13,6 +14,9 @@ import { waitFor } from '../../adapters/process.ts'
 import { nextSegment, segmentName } from '../../../../core/wal.ts'
 import type { RepoAccess, ScratchCluster } from '../../sites/ports.ts'
 import { LABDOJO_TABLES } from '../../../../core/platform.ts'
+
+/** pgBackRest processes a restore runs with (backups keep the configured process-max: they must not starve the primary). */
+export const RESTORE_PROCESSES = Math.min(8, 2 * availableParallelism())
 
 /**
  * pgBackRest restore arguments. 'promote': a new cluster that ends recovery at the target and
@@ -35,6 +39,9 @@ export function restoreArgs(repos: RepoAccess, plan: RestorePlan, dir: string, m
     `--repo=${plan.repo}`,
     `--set=${plan.backup.label}`,
     '--no-delta', // an empty directory: nothing to compare against
+    // a restore is the RTO: twice as many processes as cores keeps each busy while the others
+    // wait on the disk (measured at scale 1 on 2 cores: the copy 2.73 s median with 4, 3.0 s with 2)
+    `--process-max=${RESTORE_PROCESSES}`,
     // a restore empties its stanza's spool; the site's own spool holds the primary's archive-push
     // status files, and losing them stalls its archiving for archive-timeout (measured: 60 s)
     ...(repos.restoreSpool ? [`--spool-path=${repos.restoreSpool}`] : []),
