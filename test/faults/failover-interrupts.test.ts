@@ -5,7 +5,7 @@
  * finishes the job.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testSite, runbook, json, pidsOf, alive, auditEntries, type TestSite, localSiteOf } from '../helpers/site.ts'
+import { runbook, pidsOf, alive, auditEntries, type TestSite, startFaultSite, stopFaultSite } from '../helpers/site.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
@@ -20,17 +20,8 @@ const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
 // status exits 1 on an unhealthy site: its JSON is what counts here
 const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
 
-beforeAll(async () => {
-  t = testSite(BASE)
-  const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
-  if (up.code !== 0) throw new Error(up.stderr)
-  site = localSiteOf(t)
-  writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
-})
-afterAll(async () => {
-  await runbook('workload', ['stop'], t?.env ?? {})
-  await t?.cleanup()
-})
+beforeAll(async () => void ({ t, site, writer } = await startFaultSite(BASE, '0.002')))
+afterAll(() => stopFaultSite(t))
 
 /** kill -9 of the primary, then the failover runbook with a fault at `step`. */
 async function failoverWithFault(hook: 'LABDOJO_FAULT_SIGNAL_AT' | 'LABDOJO_FAULT_KILL_AT', step: string) {

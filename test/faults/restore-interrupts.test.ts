@@ -9,7 +9,15 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { offsiteStore } from '../../runbooks/lib/sites/local/offsite-store.ts'
-import { testSite, runbook, startRunbook, json, auditEntries, type TestSite, localSiteOf } from '../helpers/site.ts'
+import {
+  runbook,
+  startRunbook,
+  json,
+  auditEntries,
+  type TestSite,
+  startFaultSite,
+  stopFaultSite,
+} from '../helpers/site.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
@@ -23,17 +31,8 @@ const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
 // status exits 1 on an unhealthy site: its JSON is what counts here
 const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
 
-beforeAll(async () => {
-  t = testSite(BASE)
-  const up = await runbook('local', ['up', '--scale', '0.01'], t.env)
-  if (up.code !== 0) throw new Error(up.stderr)
-  site = localSiteOf(t)
-  writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
-})
-afterAll(async () => {
-  await runbook('workload', ['stop'], t?.env ?? {})
-  await t?.cleanup()
-})
+beforeAll(async () => void ({ t, site, writer } = await startFaultSite(BASE, '0.01')))
+afterAll(() => stopFaultSite(t))
 
 /** Nothing half-written: no staged copy beside any node, and no scratch cluster. */
 function leftovers(): string[] {

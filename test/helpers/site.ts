@@ -160,3 +160,21 @@ export function auditEntries(t: TestSite): { runbook: string; action: string; re
     .filter(Boolean)
     .map((x) => JSON.parse(x))
 }
+
+/** A fault file's site: up at `scale`, a workload writing through the endpoint (its writer's name returned). */
+export async function startFaultSite(
+  basePort: number,
+  scale: string,
+): Promise<{ t: TestSite; site: LocalSite; writer: string }> {
+  const t = testSite(basePort)
+  const up = await runbook('local', ['up', '--scale', scale], t.env)
+  if (up.code !== 0) throw new Error(up.stderr)
+  const writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer as string
+  return { t, site: localSiteOf(t), writer }
+}
+
+/** The workload stopped, the site down and removed. */
+export async function stopFaultSite(t: TestSite | undefined): Promise<void> {
+  await runbook('workload', ['stop'], t?.env ?? {})
+  await t?.cleanup()
+}

@@ -3,16 +3,15 @@
  * real timeline (an archive-fed standby follows the one its log names), the data-loss window
  * and the stanza's system identifier.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs'
-import { basename, join } from 'node:path'
+import { existsSync, readFileSync } from 'node:fs'
 import { inputError, firstLine } from '../../../../core/errors.ts'
 import { lossWindow, type DetectionResult, type FailoverFacts, type PrimaryWal } from '../../../../core/failover.ts'
 import { lsnToBigInt } from '../../../../core/wal.ts'
 import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
 import { controlData, followedTimeline, walCommitsAfter } from '../../adapters/cluster-files.ts'
-import { waitFor, walkFiles } from '../../adapters/process.ts'
+import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
-import { NODE_NAMES, STANZA, type NodeName } from '../../sites/local/layout.ts'
+import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { detectFailures, probePair, snap } from './detect.ts'
 import { salvageWal, type Salvage } from './salvage.ts'
@@ -55,14 +54,6 @@ export function candidateOf(state: SiteState, to: 'hot' | 'warm'): NodeName {
   const roles = NODE_NAMES.map((x) => `${x}=${state.roles[x]}`).join(', ')
   const fix = to === 'hot' ? 'try --to warm, or run failback.ts to rejoin a fenced node first' : 'try --to hot'
   throw inputError('--to', to, `there is no ${to} standby in the site (roles: ${roles})`, fix)
-}
-
-/** The newest moment the archive is known to hold (mtime of the newest WAL in the posix repo). */
-function newestArchivedAt(site: LocalSite): number | null {
-  const root = join(site.layout.pgbackrest.repo1, 'archive', STANZA)
-  if (!existsSync(root)) return null
-  const wal = walkFiles(root).filter((f) => /^[0-9A-F]{24}-/.test(basename(f)))
-  return wal.length ? Math.max(...wal.map((f) => statSync(f).mtimeMs)) : null
 }
 
 /** Let an archive-fed candidate replay everything the archive holds (replay LSN stable). */
@@ -224,7 +215,7 @@ function configuredSynchronous(site: LocalSite, state: SiteState, candidate: Nod
 /** The newest moment the candidate is known to hold everything: its last replayed commit, or the newest archived WAL. */
 function newestSafePoint(site: LocalSite, candidate: NodeStatus): number | null {
   const lastReplay = candidate.lastReplayTs ? Date.parse(candidate.lastReplayTs) : null
-  const safePoints = [lastReplay, newestArchivedAt(site)].filter((x): x is number => x !== null)
+  const safePoints = [lastReplay, site.newestArchivedAt()].filter((x): x is number => x !== null)
   return safePoints.length ? Math.max(...safePoints) : null
 }
 

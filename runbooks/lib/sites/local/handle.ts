@@ -3,8 +3,9 @@
  * the adapters bound to this site, plus its state. Every site module takes one; LocalSite
  * (site.ts) adds the operations.
  */
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { walkFiles } from '../../adapters/process.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import type { Conn } from '../../adapters/postgres.ts'
@@ -60,6 +61,14 @@ export class SiteHandle {
 
   conn(node: NodeName, database = DATABASE): Conn {
     return { host: '127.0.0.1', port: this.port(node), database, passfile: this.layout.secrets.pgpass }
+  }
+
+  /** The newest moment repo1's archive is known to hold: the mtime of its newest WAL file (null: none). */
+  newestArchivedAt(): number | null {
+    const root = join(this.layout.pgbackrest.repo1, 'archive', STANZA)
+    if (!existsSync(root)) return null
+    const wal = walkFiles(root).filter((f) => /^[0-9A-F]{24}-/.test(basename(f)))
+    return wal.length ? Math.max(...wal.map((f) => statSync(f).mtimeMs)) : null
   }
 
   endpointConn(database = DATABASE): Conn {
