@@ -64,7 +64,10 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
   const nodes = inv.nodes.map((n, i): NodeReading => {
     const s = probes[i]!
     const rep = replication.find((r) => r.application_name === n.name)
-    const lagBytes = n === primary ? 0 : p && s.reachable ? (lsnDiff(p.lsn, s.lsn) ?? null) : null
+    // the nodes are read at once: a standby can have replayed past where the primary stood when it
+    // answered, which is no lag at all (never a negative one)
+    const diff = p && s.reachable && n !== primary ? lsnDiff(p.lsn, s.lsn) : null
+    const lagBytes = n === primary ? 0 : diff === null || diff === undefined ? null : Math.max(0, diff)
     // a standby cluster in another region is not in the primary's pg_stat_replication under its
     // inventory name: its lag in time is how old its last replayed commit is, unless it has everything
     const replayAge = s.lastReplayTs ? Math.max(0, (Date.now() - Date.parse(s.lastReplayTs)) / 1000) : null

@@ -116,6 +116,7 @@ async function copy(
   ])
   if (restored.status === 'rejected') {
     const e = restored.reason as Error
+    if (e instanceof Interrupted) throw e // a signal before the copy began: not the copy's failure
     throw new ScratchRestoreFailed('copy', e.message.split('\n').slice(0, 3).join(' '), '', true, { cause: e })
   }
   if (beside.status === 'rejected') throw beside.reason
