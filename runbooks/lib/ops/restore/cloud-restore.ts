@@ -8,25 +8,24 @@
  * the site user (trust: only that user and root reach it), fetches WAL with the vault's
  * credentials from a 0600 file removed after promotion, and must accept a write before it counts.
  */
-import { existsSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { log } from '../../output/log.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { query } from '../../adapters/postgres.ts'
+import { query, type Conn } from '../../adapters/postgres.ts'
 import { proveWritable } from '../write-check.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { cloudRepoAccess, cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../../sites/cloud/repos.ts'
 import { cloudScratch, cloudScratchHost, cloudScratchPort, coldSocketDir } from '../../sites/cloud/scratch-host.ts'
 import type { ScratchCluster } from '../../sites/ports.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import { emptyDir } from './cluster.ts'
 import { planText, requireNewDirectory, type RestoreReport } from './plan.ts'
 import { insideDataDirectory } from '../../adapters/cluster-files.ts'
-import { newClusterReport, restoreFailed } from './new-cluster.ts'
-import { restoreIntoScratch } from './scratch-restore.ts'
+import { newClusterReport } from './new-cluster.ts'
+import { restoreFailed, restoreIntoScratch } from './scratch-restore.ts'
 
 export interface CloudRestoreOptions {
   target: RecoveryTarget
@@ -110,26 +109,23 @@ export async function cloudRestoreNew(
   o: { hold?: boolean } = {},
 ): Promise<RestoreReport> {
   const t0 = Date.now()
-  const host = cloudScratchHost(run)
   const cluster = cloudScratch(dest.into, dest.port)
-  const created = !existsSync(dest.into)
-  const mode = o.hold ? 'hold' : 'promote'
+  const check = o.hold
+    ? undefined
+    : (conn: Conn & { database: string }) =>
+        audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
   const what = 'pgbackrest restore (cloud repo)'
-  const t = await restoreIntoScratch(host, cloudRepoAccess(c), plan, cluster, { mode, audit, what }).catch((e) => {
+  const mode = o.hold ? 'hold' : 'promote'
+  const t = await restoreIntoScratch(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, {
+    mode,
+    audit,
+    what,
+    check,
+  }).catch((e) => {
     throw restoreFailed(e)
   })
   const timings: Record<string, number> = { restoreSeconds: t.copySeconds, recoverySeconds: t.recoverySeconds }
-  if (!o.hold) {
-    await audit
-      .step('verify the restored cluster takes a write', () => verifyRestored(host.conn(cluster)))
-      .catch(async (e) => {
-        await host.pg.stop(cluster.dir, 'immediate').catch(() => {})
-        emptyDir(cluster.dir, created)
-        host.release?.(cluster)
-        throw restoreFailed(e)
-      })
-    timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
-  }
+  if (!o.hold) timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   return cloudReport(plan, cluster, timings)
 }
 

@@ -113,9 +113,9 @@ export async function promoteHeld(conn: Conn): Promise<void> {
 }
 
 /** Has a cluster replayed up to an LSN. */
-export async function caughtUp(port: number, lsn: string, passfile: string): Promise<boolean> {
+export async function caughtUp(conn: Conn, lsn: string): Promise<boolean> {
   const sql = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok`
-  const [r] = await query<{ ok: boolean }>({ host: '127.0.0.1', port, database: 'postgres', passfile }, sql, [lsn])
+  const [r] = await query<{ ok: boolean }>(conn, sql, [lsn])
   return !!r?.ok
 }
 

@@ -11,8 +11,8 @@ import type { AuditLog } from '../../output/audit.ts'
 import type { NodeName } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { waitArchived } from '../backup/close-wal.ts'
-import { caughtUp, RecoveryStopped, waitForRecovery, type Staging } from './cluster.ts'
-import { restoredClusterOptions } from '../../sites/local/scratch-host.ts'
+import { caughtUp, RecoveryStopped, stagingCluster, waitForRecovery, type Staging } from './cluster.ts'
+import { localScratchHost, restoredClusterOptions } from '../../sites/local/scratch-host.ts'
 import type { RestoreOptions } from './plan.ts'
 
 /** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */
@@ -92,12 +92,10 @@ export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging:
   // every segment up to the tail is in the archive already: replay that stops advancing for a
   // minute waits for WAL that cannot arrive, and the fence must not stay up for it
   let last = { lsn: '', at: Date.now() }
+  const conn = localScratchHost(site).conn(stagingCluster(staging), 'postgres')
   const progressed = async () => {
-    if (await caughtUp(staging.port, tail.lsn, site.layout.secrets.pgpass)) return true
-    const [r] = await query<{ lsn: string | null }>(
-      { host: '127.0.0.1', port: staging.port, database: 'postgres', passfile: site.layout.secrets.pgpass },
-      'SELECT pg_last_wal_replay_lsn()::text AS lsn',
-    )
+    if (await caughtUp(conn, tail.lsn)) return true
+    const [r] = await query<{ lsn: string | null }>(conn, 'SELECT pg_last_wal_replay_lsn()::text AS lsn')
     const lsn = r?.lsn ?? ''
     if (lsn !== last.lsn) last = { lsn, at: Date.now() }
     else if (Date.now() - last.at > TAIL_STALL_MS)

@@ -150,8 +150,7 @@ async function stageAndVerify(
     const conn = host.conn(c, 'postgres')
     // held at the target; at latest it stays a standby, at its target once it has replayed all the archive holds
     const atLatest = async () =>
-      (await probe(c.name, conn)).inRecovery === true &&
-      (await caughtUp(staging.port, plan.window.latest.lsn, site.layout.secrets.pgpass))
+      (await probe(c.name, conn)).inRecovery === true && (await caughtUp(conn, plan.window.latest.lsn))
     const t = await restoreIntoScratch(host, site.repos, plan, c, {
       mode: 'hold',
       audit,

@@ -1,5 +1,5 @@
 /** Restore into a NEW cluster (the default): new directory, new port; the running site is never touched. */
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import type { Conn } from '../../adapters/postgres.ts'
@@ -7,9 +7,9 @@ import type { AuditLog } from '../../output/audit.ts'
 import { DATABASE } from '../../sites/local/layout.ts'
 import type { LocalSite } from '../../sites/local/site.ts'
 import { localScratch, localScratchHost } from '../../sites/local/scratch-host.ts'
-import { emptyDir, reachedFromLog, verifyTables } from './cluster.ts'
+import { reachedFromLog, verifyTables } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
-import { restoreIntoScratch, ScratchRestoreFailed } from './scratch-restore.ts'
+import { restoreFailed, restoreIntoScratch } from './scratch-restore.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 
 export async function restoreNew(
@@ -21,40 +21,29 @@ export async function restoreNew(
   const t0 = Date.now()
   await readErasures(site) // the erasure ledger must be readable before anything is restored: nothing serves without it
   const c = await localScratch(site.layout, 'restore', { port: o.port, into: o.into, synced: true })
-  const host = localScratchHost(site)
-  const created = !existsSync(c.dir)
-  const t = await restoreIntoScratch(host, site.repos, plan, c, { mode: 'promote', audit }).catch((e) => {
+  const checked: Record<string, number> = {}
+  let erased = { people: 0, rows: 0 }
+  const check = async (restored: Conn) => void (erased = await serve(site, restored, audit, checked))
+  const t = await restoreIntoScratch(localScratchHost(site), site.repos, plan, c, {
+    mode: 'promote',
+    audit,
+    check,
+  }).catch((e) => {
     throw restoreFailed(e)
   })
-  const timings: Record<string, number> = {
+  const timings = {
     restoreSeconds: t.copySeconds,
     startSeconds: t.startSeconds,
     recoverySeconds: t.recoverySeconds,
+    ...checked,
+    untilFirstWriteSeconds: (Date.now() - t0) / 1000,
   }
-  let erased: { people: number; rows: number }
-  try {
-    erased = await serve(site, host.conn(c), audit, timings)
-  } catch (e) {
-    await site.pg.stop(c.dir, 'immediate').catch(() => {})
-    emptyDir(c.dir, created)
-    throw restoreFailed(e)
-  }
-  timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
   const report = newClusterReport(plan, c.dir, c.port, c.logFile, timings)
   if (erased.people)
     report.notes.push(
       `re-applied the erasure ledger before serving: ${erased.rows} row(s) of ${erased.people} erased person(s) purged`,
     )
   return report
-}
-
-/** One message for a restore that did not serve: the cause, the server log's words, and that nothing else changed. */
-export function restoreFailed(e: unknown): Error {
-  const tail = e instanceof ScratchRestoreFailed ? e.logTail : ''
-  return new Error(
-    `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
-    { cause: e },
-  )
 }
 
 /** Before the restored cluster serves: the erasure ledger re-applied, then the tables read and a write taken. */

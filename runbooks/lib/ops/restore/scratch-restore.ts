@@ -33,6 +33,8 @@ export interface ScratchRestoreOptions {
   reached?: () => Promise<boolean>
   /** on failure, leave what was written for the caller (a kept proof) */
   keepOnFailure?: boolean
+  /** what must hold before the cluster counts (its tables, a write); a failure here removes it like any other */
+  check?: (conn: ReturnType<ScratchHost['conn']>) => Promise<void>
 }
 
 /** Why a scratch restore failed: pgBackRest's copy, or the cluster's start and recovery. */
@@ -51,7 +53,7 @@ export class ScratchRestoreFailed extends Error {
   }
 }
 
-/** Restore `plan` into `c`; timings (seconds): the copy, the server's start (to accepting connections), the start and recovery together. */
+/** Restore `plan` into `c` and check it; timings (seconds): the copy, the server's start (to accepting connections), the start and recovery together. */
 export async function restoreIntoScratch(
   host: ScratchHost,
   repos: RepoAccess,
@@ -64,7 +66,7 @@ export async function restoreIntoScratch(
   const step = <T>(what: string, fn: () => Promise<T>, details?: Record<string, unknown>) =>
     o.audit ? o.audit.step(what, fn, details) : fn()
   const t0 = Date.now()
-  const at = { copied: 0, started: 0 }
+  const at = { copied: 0, started: 0, reached: 0 }
   try {
     await copy(repos, plan, c, o, step)
     at.copied = Date.now()
@@ -79,23 +81,34 @@ export async function restoreIntoScratch(
     const what =
       o.mode === 'hold' ? 'the restore to pause at its target' : 'the restored cluster to finish recovery and promote'
     await waitForRecovery(what, { dir: c.dir, logFile: c.logFile, repo: plan.repo }, reached)
+    at.reached = Date.now()
+    await o.check?.(host.conn(c))
   } catch (e) {
     if (postmasterPid(c.dir)) await host.pg.stop(c.dir, 'immediate').catch(() => {})
-    // the log is read before what the restore wrote is removed (it lies inside)
-    const error = at.copied && !(e instanceof Interrupted) ? recoveryFailed(plan, c, e) : e
+    // the log is read before what the restore wrote is removed (it lies inside); a failed check is its own
+    const recovering = at.copied && !at.reached && !(e instanceof Interrupted)
+    const error = recovering ? recoveryFailed(plan, c, e) : e
     if (!o.keepOnFailure) {
       emptyDir(c.dir, created)
       host.release?.(c)
     }
     throw error
   }
-  const now = Date.now()
   const seconds = (from: number, to: number) => (to - from) / 1000
   return {
     copySeconds: seconds(t0, at.copied),
     startSeconds: seconds(at.copied, at.started),
-    recoverySeconds: seconds(at.copied, now),
+    recoverySeconds: seconds(at.copied, at.reached),
   }
+}
+
+/** One message for a restore that did not serve: the cause, the server log's words, and that nothing else changed. */
+export function restoreFailed(e: unknown): Error {
+  const tail = e instanceof ScratchRestoreFailed ? e.logTail : ''
+  return new Error(
+    `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,
+    { cause: e },
+  )
 }
 
 /** pgBackRest's copy, with what runs beside it; both run to the end, the copy's failure is told first. */

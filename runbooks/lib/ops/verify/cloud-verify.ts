@@ -15,13 +15,13 @@ import { inputError, firstLine } from '../../../../core/errors.ts'
 import type { Inventory, PgNode } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import { Postgres, postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
+import { postmasterPid, query, type Conn } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../../sites/cloud/repos.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
 import { cloudRestoreNew, userDatabase, validateCloudRestore, verifyRestored } from '../restore/cloud-restore.ts'
-import { coldSocketDir } from '../../sites/cloud/scratch-host.ts'
+import { cloudScratch, cloudScratchHost } from '../../sites/cloud/scratch-host.ts'
 import { inequality, ProofFailed, tableDifferences } from './compare.ts'
 import { promoteHeld } from '../restore/cluster.ts'
 import { fingerprint, type TableDifference } from './fingerprint.ts'
@@ -125,6 +125,7 @@ async function proveRepo(
   }
   const base = mkdtempSync('/var/tmp/labdojo-cloud-verify-')
   chmodSync(base, 0o755)
+  const host = cloudScratchHost(run)
   let s: Scratch | undefined
   try {
     const catalog = await repoCatalog(run, c.br, repo, c.pg)
@@ -137,11 +138,7 @@ async function proveRepo(
       inPlace: false,
       dryRun: false,
     })
-    s = {
-      into: dest.into,
-      port: dest.port,
-      conn: { host: coldSocketDir(dest.port), port: dest.port, database: 'postgres', user: 'postgres' },
-    }
+    s = { into: dest.into, port: dest.port, conn: host.conn(cloudScratch(dest.into, dest.port)) }
     const t0 = Date.now()
     if (o.ref) await compareAtReference(run, inv, plan, s, c, audit, p, o.ref)
     else await cloudRestoreNew(run, plan, dest, c, audit)
@@ -157,9 +154,9 @@ async function proveRepo(
   } catch (e) {
     p.reason = e instanceof ProofFailed ? e.message : `repo${repo} does not restore: ${firstLine(e)}`
   } finally {
-    if (s && postmasterPid(s.into)) await new Postgres(run).stop(s.into, 'immediate').catch(() => {})
+    if (s && postmasterPid(s.into)) await host.pg.stop(s.into, 'immediate').catch(() => {})
     rmSync(base, { recursive: true, force: true })
-    if (s) rmSync(coldSocketDir(s.port), { recursive: true, force: true })
+    if (s) host.release?.(cloudScratch(s.into, s.port))
   }
   return p
 }
