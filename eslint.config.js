@@ -35,6 +35,23 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
+    // core/ is the pure decision core: no files, processes or network (issue 28); adapters do the I/O
+    files: ['core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(node:)?(fs|fs/promises|child_process|net|http|https|dgram|os|process)$',
+              message: 'core/ is pure: read files and run processes in an adapter (config/, runbooks/lib/adapters)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // tests are tables of cases and scenario scripts: long by nature
     files: ['test/**/*.ts'],
     rules: { 'max-lines-per-function': 'off', 'max-lines': 'off', '@typescript-eslint/no-explicit-any': 'off' },

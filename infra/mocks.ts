@@ -5,7 +5,8 @@
  * silence. Install BEFORE the program module is imported.
  */
 import * as pulumi from '@pulumi/pulumi'
-import { PROJECT, stackConfig, type ConfigMap } from '../core/project-config.ts'
+import { PROJECT, type ConfigMap } from '../core/project-config.ts'
+import { stackConfig } from '../config/project-files.ts'
 
 export interface Recorded {
   type: string

@@ -12,7 +12,7 @@ import { installMocks, PROD_OUTPUTS_FOR_DR, valueOf } from './mocks.ts'
 import { topologyMermaid, resourceTree } from './topology.ts'
 import { renderMermaidSvg } from './render-svg.ts'
 import { formatProblem, InputError } from '../core/errors.ts'
-import { loadPolicy } from '../core/project-config.ts'
+import { loadPolicy } from '../config/project-files.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const { values } = parseArgs({ options: { stack: { type: 'string' }, out: { type: 'string' } }, strict: true })

@@ -5,8 +5,8 @@ import { log, printJson } from './lib/output/log.ts'
 import { interruption, progress } from './lib/output/interrupt.ts'
 import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
 import { cloudFailoverRun } from './lib/ops/failover/cloud-watch.ts'
-import { failover, watch, type FailoverReport } from './lib/ops/failover/failover.ts'
-import { renderCloudFailover, renderFailover } from './lib/ops/failover/render.ts'
+import { failover, watch, type LocalFailoverReport } from './lib/ops/failover/failover.ts'
+import { renderFailover } from './lib/ops/failover/outcome.ts'
 import { parseSeconds, parseStandbySite } from './lib/cli/flags.ts'
 import { recordOutcome } from './lib/ops/evidence/ledger.ts'
 import { alertNow } from './lib/ops/alert-now.ts'
@@ -76,11 +76,11 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     if (!r) return void log.info('watch ended: no failover (the decisions are above and in the audit log)')
     if (!o.dryRun) await recordOutcome(ledger, 'failover', { report: { ...r } })
     if (interruption.signal) log.warn(`${interruption.signal} came during the ${r.mode}: it was finished first`)
-    return void (flags.json ? printJson(r) : process.stdout.write(renderCloudFailover(ctx.stack, r, o.dryRun)))
+    return void (flags.json ? printJson(r) : process.stdout.write(renderFailover(r, o.dryRun, ctx.stack)))
   }
   const site = ctx.site
   const hooks = siteWebhooks(site) // read and validated before anything changes; a failure is told through them
-  let report: FailoverReport | undefined
+  let report: LocalFailoverReport | undefined
   if (flags.watch) {
     const d = site.policy.detection
     log.info(

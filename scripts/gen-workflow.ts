@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LOCAL_STACK, loadPolicy } from '../core/project-config.ts'
+import { LOCAL_STACK } from '../core/project-config.ts'
+import { loadPolicy } from '../config/project-files.ts'
 import { DRILL_WORKFLOW, renderDrillWorkflow } from '../runbooks/lib/output/drill-workflow.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))

@@ -12,7 +12,7 @@ import type {
   ReportViolation,
   ResourceValidationArgs,
 } from '@pulumi/policy'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import type { DrPolicy } from '../../core/policy.ts'
 
 const T = {

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module'
 import { processAlive, siteIds } from '../../runbooks/lib/adapters/process.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '')

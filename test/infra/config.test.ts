@@ -1,6 +1,6 @@
 /** Stack configuration: a missing or malformed value fails with a clear message, before anything is created. */
 import { describe, expect, it } from 'vitest'
-import { stackConfig } from '../../core/project-config.ts'
+import { stackConfig } from '../../config/project-files.ts'
 import { readDrConfig, readProdConfig, scaleQuantity } from '../../infra/config.ts'
 import { InputError } from '../../core/errors.ts'
 

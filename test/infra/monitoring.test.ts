@@ -16,7 +16,7 @@ import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitorin
 import { runProgram } from '../helpers/infra.ts'
 import { K8S_MODELS, isSecret, schemaErrors, unsecret } from '../helpers/k8s-schemas.ts'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { alertDefs, CLOUD_EXPORTER_PORT, EXPORTER_JOB } from '../../core/alerts.ts'
 import { dashboardPanels } from '../../core/dashboard.ts'
 import { alertmanagerYaml, type MonitoringManifestArgs } from '../../infra/components/monitoring-manifests.ts'

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import * as pulumi from '@pulumi/pulumi'
 import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
 import { parseInventory } from '../../core/inventory.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { pgbackrestActionsMissing } from '../../infra/policy/rules.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname

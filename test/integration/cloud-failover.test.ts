@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync, rmSync
 import { dirname, join } from 'node:path'
 import { testSite, runbook, json, type TestSite, localSiteOf } from '../helpers/site.ts'
 import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { killPrimary } from '../../runbooks/lib/ops/drill/failover-drill.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
@@ -180,7 +180,7 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     const r = json(run)
     expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).toContain('watch decision: fail over')
     // the old primary's cluster API does not answer: said plainly, DNS is the fence
-    expect(r.oldPrimaryFence).toMatch(/^NOT shut down: .*i\/o timeout/)
+    expect(r.fence).toMatch(/^NOT shut down: .*i\/o timeout/)
     expect([r.from, r.to, r.dnsChange]).toEqual(['primary', 'hot', '/change/CTEST'])
     // the hot site is a standby cluster, asynchronous across regions: the window is the observed
     // bound (what hot replayed against the primary's last answer), never a zero taken from settings

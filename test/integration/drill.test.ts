@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { ROOT, runbook, testSite, type TestSite } from '../helpers/site.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { portsOf } from '../helpers/ports.ts'
 
 const BASE = portsOf('drill')

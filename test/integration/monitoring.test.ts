@@ -15,7 +15,7 @@ import { WebhookReceiver, type Received } from '../../runbooks/lib/adapters/webh
 import { Postgres, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { pidAlive, readPid, stopByPidFile, waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { portsOf } from '../helpers/ports.ts'
 
 const BASE = portsOf('monitoring')

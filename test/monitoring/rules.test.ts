@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { alertDefs, alertmanagerConfig, ruleGroups, ESCALATION_LEVELS } from '../../core/alerts.ts'
 import { archiveTimeoutSeconds } from '../../core/policy.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'local')

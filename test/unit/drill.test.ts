@@ -1,7 +1,7 @@
 /** The drill levels and the verdict per measure and per objective (pure). */
 import { describe, expect, it } from 'vitest'
 import { drillPlan, drillVerdict, type RecoveryMeasure } from '../../core/drill.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 
 const policy = loadPolicy(new URL('../../', import.meta.url).pathname, 'local')
 

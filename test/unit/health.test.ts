@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ARCHIVE_FED_SLACK_BYTES, nodeHealthy, type NodeFacts } from '../../core/health.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 
 const policy = loadPolicy(new URL('../../', import.meta.url).pathname, 'local')
 const up = (over: Partial<NodeFacts> = {}): NodeFacts => ({

@@ -5,7 +5,8 @@ import { archiveTimeoutSeconds, fullsRetained, diffsRetained, offsiteRetentionDa
 import { parsePolicy } from '../../core/policy-parse.ts'
 import { validCron, cronPeriodSeconds } from '../../core/cron.ts'
 import { InputError } from '../../core/errors.ts'
-import { loadPolicy, stackConfig, deepMerge, resolvePolicy } from '../../core/project-config.ts'
+import { deepMerge, resolvePolicy } from '../../core/project-config.ts'
+import { loadPolicy, stackConfig } from '../../config/project-files.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const rawPolicy = () => structuredClone(parse(readFileSync(`${ROOT}/Pulumi.yaml`, 'utf8')).config.policy.value)

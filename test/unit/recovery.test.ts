@@ -11,7 +11,7 @@ import {
 import { tierVerdicts } from '../../core/tier-verdicts.ts'
 import { parseTarget, targetArgs } from '../../core/recovery-target.ts'
 import { InputError } from '../../core/errors.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { lastCommit } from '../../runbooks/lib/ops/catalog/catalog.ts'
 import { archiveGaps, lsnToBigInt as lsnValue, previousSegment, segmentEnd, segmentName } from '../../core/wal.ts'
 import { withoutRestoreSettings } from '../../runbooks/lib/sites/local/config-files.ts'

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { scheduledJobs } from '../../core/schedule.ts'
-import { loadPolicy } from '../../core/project-config.ts'
+import { loadPolicy } from '../../config/project-files.ts'
 import { DRILL_WORKFLOW, renderDrillWorkflow } from '../../runbooks/lib/output/drill-workflow.ts'
 import { nextRuns } from '../../runbooks/lib/sites/local/scheduler.ts'
 

@@ -21,9 +21,10 @@ import { cloudDnsSwitch, route53Upsert } from '../../adapters/dns.ts'
 import { log } from '../../output/log.ts'
 import { checkInterrupted, progress, shielded } from '../../output/interrupt.ts'
 import { clusterOf, promoteStandbyCluster, shutdownCluster } from '../../adapters/kube.ts'
-import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
+import type { Webhook } from '../../adapters/notify.ts'
 import { notifyFailover } from './notify-failover.ts'
 import { awaitWritable } from '../write-check.ts'
+import { dryRunReport, outcomeOf, type FailoverReport } from './outcome.ts'
 
 export function cloudNodes(inv: Inventory, to: 'hot' | 'warm'): { primary?: PgNode; candidate: PgNode } {
   const primary = inv.nodes.find((n) => n.role === 'primary')
@@ -57,26 +58,6 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
   ]
 }
 
-export interface CloudFailoverReport {
-  /** failover or switchover ('none' for a dry run) */
-  mode: string
-  decision: string
-  from: string
-  to: string
-  dnsChange: string
-  rtoSeconds: number
-  lossWindowSeconds: number
-  /** what the window rests on (the candidate's last replayed commit against the primary's last answer) */
-  lossBasis: string
-  plan: string[]
-  /** what is left to do */
-  next: string
-  /** whether the old primary's cluster was shut down beyond DNS, or why not */
-  oldPrimaryFence: string
-  /** each recipient of the communication plan told, in order */
-  notified: NotifyResult[]
-}
-
 export interface CloudFailoverOptions {
   to: 'hot' | 'warm'
   dryRun: boolean
@@ -92,13 +73,13 @@ export async function cloudFailover(
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
   hooks: Webhook[] = [],
-): Promise<CloudFailoverReport> {
+): Promise<FailoverReport> {
   const { primary, candidate } = cloudNodes(inv, o.to)
   const plan = cloudFailoverPlan(inv, o.to)
   const from = primary?.name ?? 'primary'
   if (o.dryRun) {
     audit.record('failover plan', 'dry-run', { stack: inv.stack, plan })
-    return dryRunReport(from, candidate.name, plan)
+    return dryRunReport('dry run', from, candidate.name, plan)
   }
   const facts = await gatherCloudFacts(inv, policy, o, primary, candidate)
   const decision = decide(facts, audit)
@@ -106,7 +87,7 @@ export async function cloudFailover(
   await confirmFn(`${decision.mode} of stack ${inv.stack} to ${candidate.name}: DNS will stop naming the old primary.`)
   const t0 = facts.detection.firstFailureAt ?? Date.now()
   checkInterrupted() // the last safe point: from the DNS switch on, stopping halfway leaves clients on a read-only standby
-  const { dnsChange, oldPrimaryFence } = await shielded(`the ${decision.mode} to ${candidate.name}`, () =>
+  const { dnsChange, fence } = await shielded(`the ${decision.mode} to ${candidate.name}`, () =>
     switchFencePromote(
       inv,
       run,
@@ -118,17 +99,22 @@ export async function cloudFailover(
   )
   const rto = (Date.now() - t0) / 1000
   log.info(`traffic restored on ${candidate.name} in ${formatDuration(rto)}`)
-  const outcome = {
+  const report: FailoverReport = {
     mode: decision.mode,
+    decision: decision.reason,
     from,
     to: candidate.name,
-    rtoSeconds: rto,
     lossWindowSeconds: facts.lossWindowSeconds,
     lossBasis: facts.lossBasis,
+    timings: { rtoSeconds: rto },
+    plan,
+    fence,
     next: `DNS no longer names ${from}; next: rejoin it as a standby cluster (spec.standby.enabled=true) once its region is back`,
+    notified: [],
+    dnsChange,
   }
-  const notified = await notifyFailover(policy, inv.stack, outcome, hooks, audit)
-  return { ...outcome, decision: decision.reason, dnsChange, oldPrimaryFence, plan, notified }
+  report.notified = await notifyFailover(policy, inv.stack, outcomeOf(report), hooks, audit)
+  return report
 }
 
 /** DNS names the candidate, the old primary is shut down if its API answers, the candidate promoted and proven to take writes. */
@@ -139,9 +125,9 @@ async function switchFencePromote(
   primary: PgNode | undefined,
   candidate: PgNode,
   comment: string,
-): Promise<{ dnsChange: string; oldPrimaryFence: string }> {
+): Promise<{ dnsChange: string; fence: string }> {
   const dnsChange = await audit.step('fence + switch DNS', () => switchDns(inv, primary, candidate, comment))
-  const oldPrimaryFence = await fenceOldPrimary(run, primary, audit)
+  const fence = await fenceOldPrimary(run, primary, audit)
   progress.resume =
     `DNS already names ${candidate.name}: clients no longer reach ${primary?.name ?? 'the old primary'}. Re-run the same failover.ts command (it checks before it acts) to promote and verify, ` +
     `or promote by hand: kubectl --context ${candidate.kubeContext ?? '<context>'} -n ${candidate.namespace ?? 'labdojo'} patch postgrescluster labdojo --type merge -p '{"spec":{"standby":{"enabled":false}}}'`
@@ -153,12 +139,7 @@ async function switchFencePromote(
     200,
   )
   await audit.step('verify a write through the endpoint', () => verifyCloudWrite(inv, candidate))
-  return { dnsChange, oldPrimaryFence }
-}
-
-function dryRunReport(from: string, to: string, plan: string[]): CloudFailoverReport {
-  const none = { rtoSeconds: 0, lossWindowSeconds: 0, lossBasis: 'dry run: no facts gathered', oldPrimaryFence: 'none' }
-  return { mode: 'none', decision: 'dry run', from, to, dnsChange: 'none', ...none, next: '', plan, notified: [] }
+  return { dnsChange, fence }
 }
 
 /**

@@ -15,7 +15,8 @@ import { alertNow } from '../alert-now.ts'
 import { sleep } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { cloudFailover, cloudNodes, type CloudFailoverOptions, type CloudFailoverReport } from './cloud-failover.ts'
+import { cloudFailover, cloudNodes, type CloudFailoverOptions } from './cloud-failover.ts'
+import type { FailoverReport } from './outcome.ts'
 import { detectFailures, probePair } from './detect.ts'
 
 export async function observerVerdict(inv: Inventory, env = process.env): Promise<ObserverVerdict> {
@@ -42,7 +43,7 @@ export async function cloudFailoverRun(
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
   w: { watch: boolean; maxSeconds?: number },
-): Promise<CloudFailoverReport | undefined> {
+): Promise<FailoverReport | undefined> {
   const hooks = loadWebhooks(policy, process.env.LABDOJO_WEBHOOKS_FILE)
   if (w.watch)
     log.info(
@@ -66,7 +67,7 @@ export async function cloudWatchLoop(
   audit: AuditLog,
   hooks: Webhook[],
   maxSeconds?: number,
-): Promise<CloudFailoverReport | undefined> {
+): Promise<FailoverReport | undefined> {
   const until = maxSeconds ? Date.now() + maxSeconds * 1000 : Infinity
   const { primary } = cloudNodes(inv, o.to)
   const d = policy.detection

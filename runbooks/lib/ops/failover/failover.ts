@@ -23,29 +23,10 @@ import { awaitWritable } from '../write-check.ts'
 import { SyncGuard } from '../../sites/local/sync-guard.ts'
 import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
-import type { Salvage } from './salvage.ts'
+import { dryRunReport, outcomeOf, type FailoverReport } from './outcome.ts'
 
 export type { FailoverOptions }
-
-export interface FailoverReport {
-  decision: Promotion
-  from: NodeName
-  to: NodeName
-  mode: 'failover' | 'switchover' | 'none'
-  lossWindowSeconds: number
-  lossBasis: string
-  timings: {
-    detectSeconds: number
-    fenceSeconds: number
-    promoteSeconds: number
-    switchSeconds: number
-    rtoSeconds: number
-  }
-  notified: NotifyResult[]
-  plan: string[]
-  /** commits a dead node still held on disk, replayed into the candidate before it was promoted */
-  salvaged?: Salvage
-}
+export type LocalFailoverReport = FailoverReport<NodeName>
 
 type Mode = Promotion['mode']
 
@@ -71,7 +52,7 @@ export async function failover(
   o: FailoverOptions,
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
-): Promise<FailoverReport> {
+): Promise<LocalFailoverReport> {
   const hooks = siteWebhooks(site) // every input read and validated before anything changes
   const { facts, candidate, salvaged } = await audit.step('gather the facts', () => gatherFacts(site, o))
   const decision = decide(facts, audit)
@@ -79,19 +60,8 @@ export async function failover(
   const plan = planLines(state, candidate, decision.mode, site.layout.ports.endpoint)
   if (o.dryRun) {
     audit.record('failover', 'dry-run', { plan })
-    const timings = { detectSeconds: 0, fenceSeconds: 0, promoteSeconds: 0, switchSeconds: 0, rtoSeconds: 0 }
     const { lossWindowSeconds, lossBasis } = facts
-    return {
-      decision,
-      from: state.primary,
-      to: candidate,
-      mode: decision.mode,
-      lossWindowSeconds,
-      lossBasis,
-      timings,
-      notified: [],
-      plan,
-    }
+    return dryRunReport(decision.reason, state.primary, candidate, plan, { lossWindowSeconds, lossBasis })
   }
   log.info(decision.reason)
   log.info(plan.map((l) => `  ${l}`).join('\n'))
@@ -106,7 +76,7 @@ export async function watch(
   o: FailoverOptions,
   audit: AuditLog,
   maxSeconds: number,
-): Promise<FailoverReport | undefined> {
+): Promise<LocalFailoverReport | undefined> {
   const d = site.policy.detection
   const hooks = siteWebhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
@@ -133,7 +103,7 @@ export async function execute(
   decision: Promotion,
   audit: AuditLog,
   hooks: Webhook[],
-): Promise<FailoverReport> {
+): Promise<LocalFailoverReport> {
   const state = site.state()
   const old = state.primary
   const mode = decision.mode
@@ -163,26 +133,26 @@ export async function execute(
     switchSeconds: (tDone - tPromoted) / 1000,
     rtoSeconds: (tDone - detectStart) / 1000,
   }
-  const plan = planLines({ ...state, primary: old }, candidate, mode, site.layout.ports.endpoint)
-  const { lossWindowSeconds, lossBasis } = facts
-  const report: FailoverReport = {
-    decision,
+  const report: LocalFailoverReport = {
+    mode,
+    decision: decision.reason,
     from: old,
     to: candidate,
-    mode,
-    lossWindowSeconds,
-    lossBasis,
+    lossWindowSeconds: facts.lossWindowSeconds,
+    lossBasis: facts.lossBasis,
     timings,
+    plan: planLines({ ...state, primary: old }, candidate, mode, site.layout.ports.endpoint),
+    fence:
+      mode === 'switchover'
+        ? 'stopped cleanly (fast), the endpoint routed away first'
+        : 'the endpoint routed away first, then stopped if it ran, marked fenced',
+    next:
+      mode === 'switchover'
+        ? `${old} rejoins as a standby of ${candidate}`
+        : `rejoin ${old} as a standby: npx zx runbooks/failback.ts`,
     notified: [],
-    plan,
   }
-  report.notified = await notifyFailover(
-    site.policy,
-    'local',
-    { ...report, rtoSeconds: report.timings.rtoSeconds, next: `${report.from} is fenced; next: failback.ts` },
-    hooks,
-    audit,
-  )
+  report.notified = await notifyFailover(site.policy, 'local', outcomeOf(report), hooks, audit)
   return report
 }
 

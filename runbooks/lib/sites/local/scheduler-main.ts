@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Cron } from 'croner'
 import { scheduledJobs, type ScheduledJob } from '../../../../core/schedule.ts'
-import { LOCAL_STACK, loadPolicy } from '../../../../core/project-config.ts'
+import { LOCAL_STACK } from '../../../../core/project-config.ts'
+import { loadPolicy } from '../../../../config/project-files.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 const TSX = createRequire(import.meta.url).resolve('tsx')
