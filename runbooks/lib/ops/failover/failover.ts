@@ -5,7 +5,7 @@
  * notify. Every step goes to the audit log.
  */
 import type { FailoverFacts } from '../../../../core/failover.ts'
-import type { NotifyResult, Webhook } from '../../adapters/notify.ts'
+import type { Webhook } from '../../adapters/notify.ts'
 import { probe, query } from '../../adapters/postgres.ts'
 import { controlData, logTail } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
