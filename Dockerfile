@@ -18,6 +18,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY Pulumi.yaml Pulumi.prod.yaml Pulumi.dr.yaml tsconfig.json ./
 COPY core ./core
+COPY config ./config
 COPY runbooks ./runbooks
 
 USER 26

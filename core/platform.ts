@@ -11,3 +11,8 @@ export const LABDOJO_TABLES = [
   'preferences',
   'analytics_events',
 ] as const
+
+/** Personal data without a foreign key to users: erasure deletes these rows too (the FK-referencing tables are found in the catalog). */
+export const PERSONAL_DATA_COLUMNS: readonly { table: string; column: string }[] = [
+  { table: 'analytics_events', column: 'user_id' },
+]

@@ -102,7 +102,7 @@ async function proveCloudRun(ctx: StackContext, flags: Record<string, string | b
   const repo = flags.repo === 'all' ? undefined : parseRepo(flags.repo as string | undefined, repos)
   const hooks = loadWebhooks(ctx.policy, process.env.LABDOJO_WEBHOOKS_FILE)
   const checks = { repo, heapAllIndexed: !!flags.heapallindexed, reference: flags.reference as string | undefined }
-  const proofs = await verifyCloudRepos(run, ctx.inventory, checks, ctx.audit)
+  const proofs = await verifyCloudRepos(run, ctx.inventory, ctx.policy, checks, ctx.audit)
   for (const p of proofs.filter((x) => x.verdict !== 'proven'))
     await alertNow(ctx.policy, hooks, `the proof of repo ${p.repo} of stack ${ctx.stack}`, p.reason)
   if (flags.json) printJson({ stack: ctx.stack, proofs })

@@ -21,15 +21,23 @@ import {
 import { join } from 'node:path'
 import { execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { testSite, runbook, json, serverNow, dropScratch, pidsOf, alive, ROOT, type TestSite } from '../helpers/site.ts'
+import {
+  testSite,
+  runbook,
+  json,
+  serverNow,
+  dropScratch,
+  pidsOf,
+  alive,
+  localSiteOf,
+  ROOT,
+  type TestSite,
+} from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { verifyExport } from '../../runbooks/lib/ops/exports/logical-export.ts'
 import { localOffsite, verifyOffsiteExport } from '../../runbooks/lib/ops/exports/offsite.ts'
-import { LocalSite } from '../../runbooks/lib/sites/local/site.ts'
-import { loadPolicy } from '../../config/project-files.ts'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { processesWith, waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { portsOf } from '../helpers/ports.ts'
 
@@ -159,8 +167,7 @@ describe('backups', () => {
     const plain = readFileSync(join(dir, 'user_progress.csv.gz'))
     for (const at of [0, Math.floor(plain.length / 2), plain.length - 32])
       expect(bytes.includes(plain.subarray(at, at + 32))).toBe(false)
-    const site = new LocalSite(l, loadPolicy(ROOT, 'local'), run)
-    const o = localOffsite(site.layout)
+    const o = localOffsite(localSiteOf(t))
     try {
       expect(await verifyOffsiteExport(o, rec.label)).toMatchObject({
         ok: true,
@@ -192,7 +199,7 @@ describe('backups', () => {
     const offsite = json(await runbook('backup', ['--type', 'logical', '--repo', '2', '--json'], t.env))
     expect(offsite.repo).toBe(2)
     expect(existsSync(join(l.pgbackrest.repo1, 'exports', offsite.label))).toBe(false)
-    const o = localOffsite(l)
+    const o = localOffsite(localSiteOf(t))
     try {
       expect((await verifyOffsiteExport(o, offsite.label)).ok).toBe(true)
     } finally {

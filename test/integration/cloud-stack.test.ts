@@ -469,7 +469,7 @@ describe('verify.ts --stack prod --inventory FILE (each offsite copy proven on t
     expect(proofs).toHaveLength(1)
     expect(proofs[0]).toMatchObject({ repo: 2, verdict: 'proven', checksums: { ok: true } })
     expect(proofs[0].structure).toEqual({ amcheck: [], foreignKeys: [], sequences: [], checksums: [] })
-    expect(proofs[0].untilFirstWriteSeconds).toBeGreaterThan(0)
+    expect(proofs[0].objectives.rtoSeconds).toBeGreaterThan(0)
     expect(scratch()).toEqual(left)
     for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!])
       expect(r.stdout + r.stderr).not.toContain(secret)

@@ -41,7 +41,7 @@ describe('one failover report, local or cloud', () => {
   it('a dry run prints the plan and says nothing changed; the communication plan hears the same numbers', () => {
     const dry = dryRunReport('dry run', 'primary', 'hot', ['1. detect', '2. fence'])
     expect(renderFailover(dry, true, 'prod')).toBe(
-      'failover plan of stack prod:\n  1. detect\n  2. fence\n(dry run: nothing was changed)\n',
+      'failover plan for stack prod:\n  1. detect\n  2. fence\n(dry run: nothing was changed)\n',
     )
     expect(outcomeOf(local)).toEqual({
       mode: 'failover',

@@ -52,4 +52,6 @@ export interface ReferenceSource {
   archivedMax(repo: number): Promise<string | null | undefined>
   /** why the standby can never reach the primary's timeline, if it cannot (read from its log) */
   stranded?(): string | undefined
+  /** the last commit before `lsn` on `timeline`, read from the primary's WAL (a proof's fault injection: a restore a commit short) */
+  lastCommitBefore?(timeline: number, lsn: string): Promise<string | undefined>
 }

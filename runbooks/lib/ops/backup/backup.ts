@@ -7,16 +7,15 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { inputError, firstLine } from '../../../../core/errors.ts'
 import type { BackupRecord, PhysicalType } from '../../../../core/backup-policy.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
 import { probe } from '../../adapters/postgres.ts'
 import { processesWith, waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
 import { exportRecord, expireExports, withElapsed, writeExport } from '../exports/logical-export.ts'
 import { localOffsite, shipExport } from '../exports/offsite.ts'
+import { NODE_NAMES, DATABASE, type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 /** The hot standby to back up from, or undefined (from the primary), with the reason. */
-export async function backupSource(site: LocalSite): Promise<{ standby?: NodeName; reason: string }> {
+export async function backupSource(site: LocalSitePort): Promise<{ standby?: NodeName; reason: string }> {
   const s = site.state()
   const hot = NODE_NAMES.find((n) => s.roles[n] === 'hot')
   if (!hot) return { reason: 'no hot standby is configured: backing up from the primary' }
@@ -28,7 +27,11 @@ export async function backupSource(site: LocalSite): Promise<{ standby?: NodeNam
   }
 }
 
-export async function physicalBackup(site: LocalSite, type: PhysicalType, repos: number[]): Promise<BackupRecord[]> {
+export async function physicalBackup(
+  site: LocalSitePort,
+  type: PhysicalType,
+  repos: number[],
+): Promise<BackupRecord[]> {
   const s = site.state()
   site.writeBackrestConf(s) // pg1 = current primary, pg2 = hot standby
   const src = await backupSource(site)
@@ -84,7 +87,7 @@ export async function physicalBackup(site: LocalSite, type: PhysicalType, repos:
  * After the backup command failed: wait while a pgBackRest backup of this site still runs (its
  * wrapper was killed, not pgBackRest), then the label of a backup it finished, if any.
  */
-async function backupOutcome(site: LocalSite, repo: number, before: Set<string>): Promise<string | undefined> {
+async function backupOutcome(site: LocalSitePort, repo: number, before: Set<string>): Promise<string | undefined> {
   const conf = site.layout.pgbackrest.conf
   const running = () =>
     processesWith(
@@ -104,7 +107,7 @@ async function backupOutcome(site: LocalSite, repo: number, before: Set<string>)
  * before it counts. One record per destination. Without repo 1 the local copy is removed only
  * once the offsite one verified.
  */
-export async function logicalExport(site: LocalSite, repos: number[]): Promise<BackupRecord[]> {
+export async function logicalExport(site: LocalSitePort, repos: number[]): Promise<BackupRecord[]> {
   const s = site.state()
   const src = await backupSource(site)
   const node = src.standby ?? s.primary
@@ -136,7 +139,7 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
     )
   }
   if (repos.includes(2)) {
-    const off = localOffsite(site.layout)
+    const off = localOffsite(site)
     try {
       const r = await shipExport(off, dir, label, retention)
       out.push(
@@ -158,13 +161,13 @@ export async function logicalExport(site: LocalSite, repos: number[]): Promise<B
 }
 
 /** pgBackRest and the offsite seal need the cipher pass; a local pg_dump does not. */
-export function requireBackupInputs(site: LocalSite, type: string, repos: number[]): void {
+export function requireBackupInputs(site: LocalSitePort, type: string, repos: number[]): void {
   if (type !== 'logical' || repos.includes(2)) site.requireCipherPass()
 }
 
 /** A repo that does not answer stops the backup before it starts (exit 2, nothing written). */
 export async function requireRepoReachable(
-  site: LocalSite,
+  site: LocalSitePort,
   repo: number,
   repos: number[],
   flagRepo?: string,

@@ -2,14 +2,14 @@
 import { join } from 'node:path'
 import { inputError } from '../../../../core/errors.ts'
 import type { RestorePoint } from '../../../../core/recovery.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { query } from '../../adapters/postgres.ts'
 import { readRestorePoints, recordRestorePoint } from '../catalog/catalog.ts'
 import { archiveCurrentWal } from './close-wal.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
-export const restorePointsFile = (site: LocalSite) => join(site.layout.stateDir, 'restore-points.jsonl')
+export const restorePointsFile = (site: LocalSitePort) => join(site.layout.stateDir, 'restore-points.jsonl')
 
-export async function createRestorePoint(site: LocalSite, name: string): Promise<RestorePoint> {
+export async function createRestorePoint(site: LocalSitePort, name: string): Promise<RestorePoint> {
   if (!/^[A-Za-z0-9_.-]{1,63}$/.test(name))
     throw inputError(
       '--restore-point',

@@ -6,9 +6,8 @@
 import { existsSync } from 'node:fs'
 import { freshness, reposForClasses } from '../../../../core/files.ts'
 import { classTag, type Snapshot } from '../../adapters/restic.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { resticFor } from '../../sites/local/files-site.ts'
 import { firstLine } from '../../../../core/errors.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface FilesCatalogRow {
   class: string
@@ -23,7 +22,7 @@ export interface FilesCatalogRow {
   error?: string
 }
 
-export async function filesCatalog(site: LocalSite, now = new Date()): Promise<FilesCatalogRow[]> {
+export async function filesCatalog(site: LocalSitePort, now = new Date()): Promise<FilesCatalogRow[]> {
   const started = existsSync(site.layout.secrets.restic)
   const byRepo = new Map<number, Snapshot[] | Error>()
   if (started)
@@ -34,7 +33,8 @@ export async function filesCatalog(site: LocalSite, now = new Date()): Promise<F
           r,
           down
             ? new Error(down)
-            : await resticFor(site, r)
+            : await site.files
+                .restic(r)
                 .snapshots()
                 .catch((e: Error) => e),
         )

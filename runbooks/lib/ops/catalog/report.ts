@@ -7,13 +7,13 @@ import {
 } from '../../../../core/recovery.ts'
 import { tierVerdicts, type TierVerdict } from '../../../../core/tier-verdicts.ts'
 import { formatBytes, formatDuration } from '../../../../core/duration.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { readRestorePoints, repoCatalog } from './catalog.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { query } from '../../adapters/postgres.ts'
 import { walSegmentDistance } from '../../../../core/wal.ts'
 import { filesCatalog, type FilesCatalogRow } from './files-catalog.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface CatalogReport {
   stack: string
@@ -31,7 +31,7 @@ export interface CatalogReport {
   files: FilesCatalogRow[]
 }
 
-export async function buildCatalog(site: LocalSite): Promise<CatalogReport> {
+export async function buildCatalog(site: LocalSitePort): Promise<CatalogReport> {
   const s = site.state()
   const pgPath = site.layout.node(s.primary).data
   const now = Date.now()
@@ -83,7 +83,7 @@ export function judgedRepo(policy: DrPolicy, c: RepoCatalog, now: number, archiv
 }
 
 /** The primary's archiver has shipped everything but the segment being written, and is not failing. */
-async function primaryArchiveCurrent(site: LocalSite): Promise<boolean> {
+async function primaryArchiveCurrent(site: LocalSitePort): Promise<boolean> {
   try {
     const [a] = await query<{ cur: string; last: string | null; failing: boolean }>(
       site.conn(site.state().primary, 'postgres'),

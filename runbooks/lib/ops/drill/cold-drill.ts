@@ -7,10 +7,10 @@
 import { rmSync } from 'node:fs'
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { restoreNew } from '../restore/new-cluster.ts'
 import { prepare } from '../restore/plan.ts'
 import { recordOutcome } from '../evidence/ledger.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface ColdDrillResult {
   measure: RecoveryMeasure
@@ -23,7 +23,7 @@ export interface ColdDrillResult {
 
 const OFFSITE_REPO = 2
 
-export async function coldRebuild(site: LocalSite, audit: AuditLog, keep: boolean): Promise<ColdDrillResult> {
+export async function coldRebuild(site: LocalSitePort, audit: AuditLog, keep: boolean): Promise<ColdDrillResult> {
   const disasterAt = Date.now()
   const options = { target: { kind: 'latest' as const }, repo: OFFSITE_REPO, inPlace: false, dryRun: false }
   const { plan } = await prepare(site, options)

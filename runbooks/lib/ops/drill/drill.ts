@@ -3,7 +3,6 @@
  * timed and audited; the verdict per measure and per objective comes from core/drill.ts; the
  * run is one record in the evidence ledger.
  */
-import type { LocalSite, SiteStatus } from '../../sites/local/site.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import {
   drillPlan,
@@ -19,7 +18,6 @@ import { reposFor } from '../../../../core/backup-policy.ts'
 import type { SignoffDue } from '../../../../core/signoffs.ts'
 import type { Webhook } from '../../adapters/notify.ts'
 import { physicalBackup } from '../backup/backup.ts'
-import { startWriter, stopWriter, writerRunning } from '../../sites/local/workload.ts'
 import { pitrDrill } from './pitr-drill.ts'
 import { failoverDrill } from './failover-drill.ts'
 import { warmRoundTrip } from './warm-drill.ts'
@@ -29,6 +27,7 @@ import { readCatalogs, selectBackups, verifyBackups } from '../verify/verify.ts'
 import { recordEvidence, signoffStatus } from '../evidence/ledger.ts'
 import { log } from '../../output/log.ts'
 import type { EvidenceRecord } from '../../output/evidence.ts'
+import { type LocalSitePort, type SiteStatus } from '../../sites/local-port.ts'
 
 export interface DrillOptions {
   level: DrillLevel
@@ -78,7 +77,7 @@ class DrillRun {
   }
 }
 
-export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions): Promise<DrillReport> {
+export async function runDrill(site: LocalSitePort, audit: AuditLog, o: DrillOptions): Promise<DrillReport> {
   const plan = drillPlan(site.policy, o.level)
   const drill = new DrillRun(audit)
   const withFailovers = (s: 'hot' | 'warm') => o.failover && plan.sites.includes(s)
@@ -86,10 +85,10 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
   try {
     await bringUpHealthy(site, drill, o)
     await fullBackup(site, drill)
-    if (writerRunning(site.layout)) await stopWriter(site.layout)
+    if (site.workload.running()) await site.workload.stop()
     writer = await drill.step(
       'start the workload',
-      () => startWriter(site.layout, o.rate),
+      () => site.workload.start(o.rate),
       (id) => `writer ${id} at ${o.rate} commits/s through the endpoint`,
     )
     // under load: the reference then holds recent commits, and each proof measures its data-loss gap
@@ -98,7 +97,7 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
     await humanErrorAndPitr(site, drill, audit, writer, o.keep)
     if (withFailovers('hot')) await failoverUnderLoad(site, drill, audit, writer)
     if (withFailovers('warm')) await warmAndBack(site, drill, audit, writer)
-    await stopWriter(site.layout)
+    await site.workload.stop()
     writer = undefined
     if (plan.communication) await communicationPlan(site, drill, o.hooks)
     if (plan.sites.includes('cold')) await coldSite(site, drill, audit, o.keep)
@@ -107,14 +106,14 @@ export async function runDrill(site: LocalSite, audit: AuditLog, o: DrillOptions
   } catch (e) {
     drill.details.error = (e as Error).message
   } finally {
-    if (writer) await stopWriter(site.layout)
+    if (writer) await site.workload.stop()
   }
   const report = drillReport(site, drill, plan)
   drill.details.ledger = await recordEvidence(site, drillRecord(report))
   return report
 }
 
-async function bringUpHealthy(site: LocalSite, drill: DrillRun, o: DrillOptions): Promise<void> {
+async function bringUpHealthy(site: LocalSitePort, drill: DrillRun, o: DrillOptions): Promise<void> {
   drill.details.upChanges = await drill.step(
     'bring the local site up',
     () => site.up({ scale: o.scale }),
@@ -130,7 +129,7 @@ async function bringUpHealthy(site: LocalSite, drill: DrillRun, o: DrillOptions)
   if (!health.healthy) throw new Error(`the site is not healthy: ${health.problems.join('; ')}`)
 }
 
-async function fullBackup(site: LocalSite, drill: DrillRun): Promise<void> {
+async function fullBackup(site: LocalSitePort, drill: DrillRun): Promise<void> {
   const repos = reposFor(site.policy, 'full', undefined, [1, 2])
   drill.details.backups = await drill.step(
     'full backup',
@@ -141,7 +140,7 @@ async function fullBackup(site: LocalSite, drill: DrillRun): Promise<void> {
 
 /** Integrity: the newest backup of every repo proven equal to the warm standby at an exact LSN. */
 async function proveNewestBackups(
-  site: LocalSite,
+  site: LocalSitePort,
   drill: DrillRun,
   audit: AuditLog,
   heapAllIndexed: boolean,
@@ -176,7 +175,7 @@ async function proveNewestBackups(
 }
 
 async function humanErrorAndPitr(
-  site: LocalSite,
+  site: LocalSitePort,
   drill: DrillRun,
   audit: AuditLog,
   writer: string,
@@ -192,7 +191,7 @@ async function humanErrorAndPitr(
   drill.measures.push(pitr.measure)
 }
 
-async function failoverUnderLoad(site: LocalSite, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
+async function failoverUnderLoad(site: LocalSitePort, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
   const fo = await drill.step(
     'fail over under workload (kill -9 of the primary)',
     () => failoverDrill(site, audit, writer),
@@ -203,7 +202,7 @@ async function failoverUnderLoad(site: LocalSite, drill: DrillRun, audit: AuditL
   drill.measures.push(fo.measure)
 }
 
-async function warmAndBack(site: LocalSite, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
+async function warmAndBack(site: LocalSitePort, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
   const w = await drill.step(
     'manual failover to the warm site and back',
     () => warmRoundTrip(site, audit, writer),
@@ -214,7 +213,7 @@ async function warmAndBack(site: LocalSite, drill: DrillRun, audit: AuditLog, wr
   drill.measures.push(w.measure)
 }
 
-async function communicationPlan(site: LocalSite, drill: DrillRun, hooks: Webhook[]): Promise<void> {
+async function communicationPlan(site: LocalSitePort, drill: DrillRun, hooks: Webhook[]): Promise<void> {
   const c = await drill.step(
     'communication plan: a test message to every channel in order',
     async () => {
@@ -231,7 +230,7 @@ async function communicationPlan(site: LocalSite, drill: DrillRun, hooks: Webhoo
   drill.details.communication = c
 }
 
-async function coldSite(site: LocalSite, drill: DrillRun, audit: AuditLog, keep: boolean): Promise<void> {
+async function coldSite(site: LocalSitePort, drill: DrillRun, audit: AuditLog, keep: boolean): Promise<void> {
   const c = await drill.step(
     'cold site: rebuild from repo 2 alone',
     () => coldRebuild(site, audit, keep),
@@ -242,7 +241,7 @@ async function coldSite(site: LocalSite, drill: DrillRun, audit: AuditLog, keep:
   drill.measures.push(c.measure)
 }
 
-function drillReport(site: LocalSite, drill: DrillRun, plan: DrillPlan): DrillReport {
+function drillReport(site: LocalSitePort, drill: DrillRun, plan: DrillPlan): DrillReport {
   const { steps, measures, details } = drill
   const v = drillVerdict(site.policy, steps, measures)
   const ok = v.ok && !details.error

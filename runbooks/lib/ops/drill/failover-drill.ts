@@ -4,16 +4,14 @@
  * through the endpoint) and count acknowledged commits lost; then fail back and switch back,
  * leaving the site as it was found.
  */
-import type { LocalSite } from '../../sites/local/site.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { acked, lostCommits } from '../../sites/local/workload.ts'
 import { postmasterPid } from '../../adapters/postgres.ts'
 import { killTree, waitFor } from '../../adapters/process.ts'
 import { failover } from '../failover/failover.ts'
 import { rejoin } from '../failback/rejoin.ts'
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
-import type { NodeName } from '../../sites/local/layout.ts'
 import { recordOutcome } from '../evidence/ledger.ts'
+import { type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 export interface FailoverDrillResult {
   from: NodeName
@@ -30,7 +28,7 @@ export interface FailoverDrillResult {
  * kill -9 of a node as the loss of its host: the postmaster and its backends, by pid. Resolves
  * once none of them runs (so no probe can still reach it); returns the moment of the kill.
  */
-export async function killPrimary(site: LocalSite, n: NodeName): Promise<number> {
+export async function killPrimary(site: LocalSitePort, n: NodeName): Promise<number> {
   const pid = postmasterPid(site.layout.node(n).data)
   if (!pid) throw new Error(`${n} is not running`)
   const at = Date.now()
@@ -39,7 +37,7 @@ export async function killPrimary(site: LocalSite, n: NodeName): Promise<number>
 }
 
 /** A failover (or switchover) to the hot standby by the guarded procedure, recorded in the evidence ledger. */
-async function recordedFailover(site: LocalSite, audit: AuditLog, switchover: boolean) {
+async function recordedFailover(site: LocalSitePort, audit: AuditLog, switchover: boolean) {
   const o = { to: 'hot' as const, dryRun: false, acceptDataLoss: false, switchover, automatic: false }
   const report = await failover(site, o, audit, async () => {})
   await recordOutcome(site, 'failover', { report: { ...report } })
@@ -47,24 +45,24 @@ async function recordedFailover(site: LocalSite, audit: AuditLog, switchover: bo
 }
 
 export async function failoverDrill(
-  site: LocalSite,
+  site: LocalSitePort,
   audit: AuditLog,
   writerId: string,
   opts: { switchBack?: boolean } = {},
 ): Promise<FailoverDrillResult> {
   const from = site.state().primary
-  await waitFor('the writer to commit', async () => acked(site.layout, writerId).length > 10, 30_000)
+  await waitFor('the writer to commit', async () => site.workload.acked(writerId).length > 10, 30_000)
   const killedAt = await audit.step(`kill -9 ${from}`, async () => killPrimary(site, from))
   const report = await recordedFailover(site, audit, false)
   const newPort = site.port(report.to)
   const firstAck = await waitFor(
     "the writer's first commit on the new primary",
-    async () => acked(site.layout, writerId).find((a) => a.at > killedAt && a.port === newPort),
+    async () => site.workload.acked(writerId).find((a) => a.at > killedAt && a.port === newPort),
     60_000,
     20,
   )
-  const acks = acked(site.layout, writerId)
-  const lost = await lostCommits(
+  const acks = site.workload.acked(writerId)
+  const lost = await site.workload.lostCommits(
     site.endpointConn(),
     acks.filter((a) => a.at <= Date.now()),
   )

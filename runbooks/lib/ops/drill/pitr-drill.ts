@@ -10,12 +10,10 @@ import { pgBin, query, type Conn } from '../../adapters/postgres.ts'
 import { sleep, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { DATABASE } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { acked } from '../../sites/local/workload.ts'
 import { restoreNew } from '../restore/new-cluster.ts'
 import { prepare, type RestoreReport } from '../restore/plan.ts'
 import { recordOutcome } from '../evidence/ledger.ts'
+import { DATABASE, type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface PitrDrillResult {
   measure: RecoveryMeasure
@@ -41,7 +39,7 @@ async function sliceChecksum(conn: Conn, slice: string): Promise<Checksum> {
 }
 
 export async function pitrDrill(
-  site: LocalSite,
+  site: LocalSitePort,
   audit: AuditLog,
   writerId: string,
   opts: { beforeMs: number; afterMs: number; keep: boolean },
@@ -94,7 +92,7 @@ interface Mistake {
 }
 
 /** The human error: one user in ten loses their progress. */
-async function simulateHumanError(site: LocalSite, audit: AuditLog): Promise<Mistake> {
+async function simulateHumanError(site: LocalSitePort, audit: AuditLog): Promise<Mistake> {
   const primary = site.conn(site.state().primary)
   const [k] = await query<{ k: number }>(
     primary,
@@ -114,7 +112,7 @@ async function simulateHumanError(site: LocalSite, audit: AuditLog): Promise<Mis
 }
 
 /** The mistake's WAL must be in the archive before we can recover around it. */
-async function archiveTheMistake(site: LocalSite): Promise<void> {
+async function archiveTheMistake(site: LocalSitePort): Promise<void> {
   const conn = site.conn(site.state().primary, 'postgres')
   const [w] = await query<{ seg: string }>(conn, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg')
   await query(conn, 'SELECT pg_switch_wal()')
@@ -126,7 +124,7 @@ async function archiveTheMistake(site: LocalSite): Promise<void> {
 }
 
 /** PITR to the moment before the mistake, into a new scratch cluster. */
-async function restoreBefore(site: LocalSite, target: number, audit: AuditLog): Promise<RestoreReport> {
+async function restoreBefore(site: LocalSitePort, target: number, audit: AuditLog): Promise<RestoreReport> {
   const targetIso = new Date(target).toISOString()
   const options = { target: { kind: 'time' as const, at: target, text: targetIso }, inPlace: false, dryRun: false }
   const { plan } = await prepare(site, options)
@@ -134,9 +132,9 @@ async function restoreBefore(site: LocalSite, target: number, audit: AuditLog): 
 }
 
 /** Every commit acknowledged before T is there; nothing committed after T is; the deleted rows are back. */
-async function checkRestored(site: LocalSite, restored: Conn, writerId: string, mistake: Mistake) {
+async function checkRestored(site: LocalSitePort, restored: Conn, writerId: string, mistake: Mistake) {
   const after = await sliceChecksum(restored, mistake.slice)
-  const ackedBefore = acked(site.layout, writerId).filter((a) => a.at < mistake.target)
+  const ackedBefore = site.workload.acked(writerId).filter((a) => a.at < mistake.target)
   const rows = await query<{ seq: string }>(restored, 'SELECT seq::text FROM drill_ledger WHERE writer = $1', [
     writerId,
   ])
@@ -152,7 +150,7 @@ async function checkRestored(site: LocalSite, restored: Conn, writerId: string, 
 }
 
 /** COPY rows from the restored cluster straight into the primary (through the endpoint). */
-async function copyRows(site: LocalSite, fromPort: number, where: string): Promise<void> {
+async function copyRows(site: LocalSitePort, fromPort: number, where: string): Promise<void> {
   const psql = pgBin('psql')
   const pipe = `${psql} -X -q -h 127.0.0.1 -p "$1" -U postgres -d "$5" -c "$2" | ${psql} -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$3" -U postgres -d "$5" -c "$4"`
   const copyOut = `COPY (SELECT * FROM user_progress WHERE ${where}) TO STDOUT`
@@ -171,7 +169,7 @@ async function copyRows(site: LocalSite, fromPort: number, where: string): Promi
   await site.run('bash', args, { asSiteUser: true, timeoutMs: 3_600_000 })
 }
 
-async function dropScratch(site: LocalSite, dir: string): Promise<void> {
+async function dropScratch(site: LocalSitePort, dir: string): Promise<void> {
   await site.pg.stop(dir, 'fast').catch(() => {})
   rmSync(dir, { recursive: true, force: true })
 }

@@ -6,12 +6,10 @@
  */
 import type { RecoveryMeasure } from '../../../../core/drill.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { failover } from '../failover/failover.ts'
 import { keepWarmFollowing, rejoin } from '../failback/rejoin.ts'
-import { acked, lostCommits } from '../../sites/local/workload.ts'
 import { recordOutcome } from '../evidence/ledger.ts'
+import { NODE_NAMES, type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 export interface WarmDrillResult {
   primary: NodeName
@@ -27,7 +25,7 @@ export interface WarmDrillResult {
 
 const noConfirm = async () => {}
 
-export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: string): Promise<WarmDrillResult> {
+export async function warmRoundTrip(site: LocalSitePort, audit: AuditLog, writerId: string): Promise<WarmDrillResult> {
   const start = site.state()
   const primary = start.primary
   const warm = NODE_NAMES.find((n) => start.roles[n] === 'warm')
@@ -40,7 +38,7 @@ export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: 
   const toWarm = await failover(site, { ...manual, to: 'warm' }, audit, noConfirm)
   const toWarmSeconds = (Date.now() - t0) / 1000
   await recordOutcome(site, 'failover', { report: { ...toWarm } })
-  const lostOnWarm = await lostCommits(site.endpointConn(), acked(site.layout, writerId))
+  const lostOnWarm = await site.workload.lostCommits(site.endpointConn(), site.workload.acked(writerId))
 
   const t1 = Date.now()
   await rejoin(site, primary, audit, 'hot')
@@ -50,7 +48,7 @@ export async function warmRoundTrip(site: LocalSite, audit: AuditLog, writerId: 
   for (const n of hot) await rejoin(site, n, audit, 'hot')
   await rejoin(site, warm, audit, 'warm')
   const backSeconds = (Date.now() - t1) / 1000
-  const lostAfter = await lostCommits(site.endpointConn(), acked(site.layout, writerId))
+  const lostAfter = await site.workload.lostCommits(site.endpointConn(), site.workload.acked(writerId))
 
   return {
     primary,

@@ -6,6 +6,7 @@
  * object per record. Every restore path re-applies the ledger before the restored database
  * serves; a restore that cannot read the ledger does not serve.
  */
+import { PERSONAL_DATA_COLUMNS } from '../../../../core/platform.ts'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
@@ -14,10 +15,7 @@ import { formatDuration } from '../../../../core/duration.ts'
 import { offsiteRetentionDays } from '../../../../core/policy.ts'
 import { query, withClient, type Conn } from '../../adapters/postgres.ts'
 import { appendChained, verifyAuditChain } from '../../output/audit.ts'
-import { PERSONAL_DATA_COLUMNS } from '../../sites/local/dataset.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { localOffsite } from '../exports/offsite.ts'
-import { offsiteDown } from '../../sites/local/offsite-store.ts'
 import type { Sealer } from '../exports/sealed.ts'
 import {
   compareWithOffsite,
@@ -27,6 +25,7 @@ import {
 } from '../evidence/offsite-ledger.ts'
 import { firstLine } from '../../../../core/errors.ts'
 import { log } from '../../output/log.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface ErasureRecord {
   kind: 'erasure'
@@ -37,7 +36,7 @@ export interface ErasureRecord {
 }
 
 export const ERASURES_PREFIX = 'erasures/'
-export const erasureLedger = (site: LocalSite) => site.layout.erasureLedger
+export const erasureLedger = (site: LocalSitePort) => site.layout.erasureLedger
 
 /** Every place a person's rows live: tables referencing users (foreign keys), the declared columns, users itself. */
 export async function personalColumns(conn: Conn): Promise<{ table: string; column: string }[]> {
@@ -89,7 +88,7 @@ export function parseUserId(raw: string | undefined): number {
   return n
 }
 
-const ledgerLines = (site: LocalSite) =>
+const ledgerLines = (site: LocalSitePort) =>
   existsSync(erasureLedger(site)) ? readFileSync(erasureLedger(site), 'utf8').split('\n').filter(Boolean) : []
 
 /**
@@ -101,19 +100,19 @@ const ledgerLines = (site: LocalSite) =>
  * intact, and said so — unless the file itself is gone: then nobody can say who was erased, and
  * this throws (a restore must not serve). Throws too when the ledger cannot be trusted.
  */
-export async function readErasures(site: LocalSite): Promise<ErasureRecord[]> {
+export async function readErasures(site: LocalSitePort): Promise<ErasureRecord[]> {
   const file = erasureLedger(site)
   const present = existsSync(file)
   let lines = ledgerLines(site)
   const distrust = (why: string) => new Error(`the erasure ledger ${file} cannot be trusted: ${why}`)
   const chain = verifyAuditChain(file)
   if (!chain.ok) throw distrust(chain.problem ?? 'its hash chain is broken')
-  const { store, sealer } = localOffsite(site.layout)
+  const { store, sealer } = localOffsite(site)
   const layoutOffsite = sealedOffsite(sealer)
   try {
     let offsite: string[]
     try {
-      const down = await offsiteDown(site.layout)
+      const down = await site.offsite.down()
       if (down) throw new Error(down)
       offsite = await readOffsiteLedger(store, layoutOffsite)
     } catch (e) {
@@ -157,7 +156,7 @@ function writeLedger(file: string, lines: string[]): void {
  * it), and a recorded erasure whose commit did not happen is finished by running it again.
  */
 export async function erase(
-  site: LocalSite,
+  site: LocalSitePort,
   user: number,
 ): Promise<ErasureRecord & { offsite: string; finished: boolean }> {
   const conn = site.endpointConn()
@@ -194,10 +193,10 @@ export async function erase(
 }
 
 /** Seal every record the bucket lacks, one object each (written once: object-locked in the cloud). */
-async function copyOffsite(site: LocalSite): Promise<string> {
-  const down = await offsiteDown(site.layout)
+async function copyOffsite(site: LocalSitePort): Promise<string> {
+  const down = await site.offsite.down()
   if (down) return `not copied offsite yet (${down}): the next erasure takes it along`
-  const { store, sealer } = localOffsite(site.layout)
+  const { store, sealer } = localOffsite(site)
   try {
     const put = await syncLedgerOffsite(store, ledgerLines(site), sealedOffsite(sealer))
     return `sealed offsite (${put} new record(s))`
@@ -229,7 +228,7 @@ const sealedOffsite = (sealer: Sealer): OffsiteLedger => ({
  * Re-apply the ledger to a restored database before it serves: every erased person's rows go
  * again. Throws (the caller must not serve) when the ledger cannot be read.
  */
-export async function reapplyErasures(site: LocalSite, conn: Conn): Promise<{ people: number; rows: number }> {
+export async function reapplyErasures(site: LocalSitePort, conn: Conn): Promise<{ people: number; rows: number }> {
   const users = [...new Set((await readErasures(site)).map((r) => r.user))]
   if (!users.length) return { people: 0, rows: 0 }
   const rows = await purge(conn, users)
@@ -245,7 +244,7 @@ export interface ErasureReportRow {
 }
 
 /** For each erased person: rows still live (must be 0) and until when backups still hold them. */
-export async function erasureReport(site: LocalSite): Promise<ErasureReportRow[]> {
+export async function erasureReport(site: LocalSitePort): Promise<ErasureReportRow[]> {
   const conn = site.endpointConn()
   const columns = await personalColumns(conn)
   const keep = offsiteRetentionDays(site.policy) * 86400_000
@@ -266,7 +265,7 @@ export async function erasureReport(site: LocalSite): Promise<ErasureReportRow[]
   return out
 }
 
-export const renderErasureReport = (rows: ErasureReportRow[], p: LocalSite['policy']) =>
+export const renderErasureReport = (rows: ErasureReportRow[], p: LocalSitePort['policy']) =>
   rows.length
     ? rows
         .map(

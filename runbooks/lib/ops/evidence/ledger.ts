@@ -7,16 +7,15 @@ import { signoffsDue, SIGNOFF_ITEMS, SIGNOFF_NAMES, type Signoff, type SignoffDu
 import { InputError, inputError, Refusal, firstLine } from '../../../../core/errors.ts'
 import { appendEvidence, ledgerLines, readEvidence, verifyChain, type EvidenceRecord } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { localOffsite } from '../exports/offsite.ts'
-import { offsiteDown } from '../../sites/local/offsite-store.ts'
 import { compareWithOffsite, syncLedgerOffsite } from './offsite-ledger.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 /**
  * Where a stack's records go: the local site's ledger (copied offsite), or a cloud stack's
  * ledger beside its audit log (hash-chained; kept in the stack's vault is still to come).
  */
-export type EvidenceTarget = LocalSite | { stack: string; file: string }
+export type EvidenceTarget = LocalSitePort | { stack: string; file: string }
 
 /** Append a record; then copy what the bucket lacks. Returns how the offsite copy went. */
 export async function recordEvidence(target: EvidenceTarget, record: EvidenceRecord): Promise<string> {
@@ -26,13 +25,13 @@ export async function recordEvidence(target: EvidenceTarget, record: EvidenceRec
   }
   const site = target
   appendEvidence(site.layout.evidenceFile, record)
-  const down = await offsiteDown(site.layout)
+  const down = await site.offsite.down()
   if (down) {
     const why = `not copied offsite yet (${down}): the next record takes it along`
     log.warn(`evidence ledger: ${why}`)
     return why
   }
-  const { store } = localOffsite(site.layout)
+  const { store } = localOffsite(site)
   try {
     const n = await syncLedgerOffsite(store, ledgerLines(site.layout.evidenceFile))
     return `copied offsite (${n} record(s))`
@@ -55,15 +54,15 @@ export interface LedgerCheck {
 }
 
 /** The chain intact, and every offsite record equal to the local one at its position. */
-export async function verifyLedger(site: LocalSite): Promise<LedgerCheck> {
+export async function verifyLedger(site: LocalSitePort): Promise<LedgerCheck> {
   const file = site.layout.evidenceFile
   const chain = verifyChain(file)
   const problems = chain.ok ? [] : [`${file}: ${chain.problem}`]
-  const { store } = localOffsite(site.layout)
+  const { store } = localOffsite(site)
   let offsite: LedgerCheck['offsite'] = 'matches'
   let offsiteRecords: number | null = null
   try {
-    const down = await offsiteDown(site.layout)
+    const down = await site.offsite.down()
     if (down) throw new Error(down)
     const cmp = await compareWithOffsite(store, ledgerLines(file))
     offsiteRecords = cmp.offsite
@@ -95,12 +94,12 @@ export function parseSignoff(item: string | undefined, by: string | undefined): 
   return { item, by: by.trim() }
 }
 
-export async function signOff(site: LocalSite, item: string, by: string, note?: string): Promise<string> {
+export async function signOff(site: LocalSitePort, item: string, by: string, note?: string): Promise<string> {
   const what = SIGNOFF_ITEMS[item as keyof typeof SIGNOFF_ITEMS].what
   return recordEvidence(site, { kind: 'signoff', at: new Date().toISOString(), item, what, by, note: note ?? null })
 }
 
-export function signoffStatus(site: LocalSite, now = new Date()): SignoffDue[] {
+export function signoffStatus(site: LocalSitePort, now = new Date()): SignoffDue[] {
   const signoffs = readEvidence(site.layout.evidenceFile).filter((r) => r.kind === 'signoff') as unknown as Signoff[]
   return signoffsDue(signoffs, now)
 }

@@ -9,10 +9,8 @@ import { join, relative } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Writable } from 'node:stream'
 import { ObjectStore } from '../../adapters/object-store.ts'
-import type { Layout } from '../../sites/local/layout.ts'
-import { readSecrets, requireCipherPass } from '../../sites/local/secrets.ts'
-import { offsiteStore } from '../../sites/local/offsite-store.ts'
 import { sealedLength, Sealer } from './sealed.ts'
+import type { LocalSitePort } from '../../sites/local-port.ts'
 import { walkFiles } from '../../adapters/process.ts'
 import { labelTime, withElapsed } from './logical-export.ts'
 
@@ -22,11 +20,11 @@ export interface Offsite {
 }
 
 /** The local site's offsite bucket (repo2's S3 endpoint) and the sealer for what we store there ourselves. */
-export function localOffsite(layout: Layout): Offsite {
-  requireCipherPass(layout)
-  const kv = readSecrets(layout) // the pass may come from the environment alone
+export function localOffsite(site: LocalSitePort): Offsite {
+  site.requireCipherPass()
+  const kv = site.secrets() // the pass may come from the environment alone
   const env = process.env
-  const store = offsiteStore(layout, env)
+  const store = site.offsite.store(env)
   return { store, sealer: new Sealer(env.PGBACKREST_REPO2_CIPHER_PASS ?? kv['repo2-cipher-pass']!) }
 }
 

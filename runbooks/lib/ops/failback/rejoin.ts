@@ -11,11 +11,7 @@ import { clearStaleLocks, postmasterPid, query, waitDataDirIdle } from '../../ad
 import { followedTimeline, serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import { writeStandbySignal } from '../../sites/local/node-settings.ts'
-import { waitStreaming } from '../../sites/local/replication.ts'
-import type { LocalSite, SiteState } from '../../sites/local/site.ts'
-import { recordStandby } from '../../sites/local/roles.ts'
+import { NODE_NAMES, type LocalSitePort, type NodeName, type SiteState } from '../../sites/local-port.ts'
 
 export interface RejoinReport {
   node: NodeName
@@ -25,7 +21,7 @@ export interface RejoinReport {
   detail: string
 }
 
-export function fencedNode(site: LocalSite, name?: string): NodeName {
+export function fencedNode(site: LocalSitePort, name?: string): NodeName {
   const state = site.state()
   const fenced = NODE_NAMES.filter((n) => state.roles[n] === 'fenced')
   const fencedList = `fenced nodes: ${fenced.join(', ') || 'none'}`
@@ -51,7 +47,7 @@ export type StandbyRole = 'hot' | 'warm'
 
 /** Make a fenced node a standby of the current primary: hot (streaming, the default) or warm (archive only). */
 export async function rejoin(
-  site: LocalSite,
+  site: LocalSitePort,
   node: NodeName,
   audit: AuditLog,
   role: StandbyRole = 'hot',
@@ -78,7 +74,7 @@ export async function rejoin(
  * can never follow: it is rewound (or cloned afresh) from the primary as a warm standby, and
  * said so. Returns what was done ('' when nothing had to be).
  */
-export async function keepWarmFollowing(site: LocalSite, audit: AuditLog): Promise<string> {
+export async function keepWarmFollowing(site: LocalSitePort, audit: AuditLog): Promise<string> {
   const state = site.state()
   const warm = NODE_NAMES.find((n) => state.roles[n] === 'warm' && postmasterPid(site.layout.node(n).data))
   if (!warm) return ''
@@ -108,7 +104,7 @@ export async function keepWarmFollowing(site: LocalSite, audit: AuditLog): Promi
   return rebuilt
 }
 
-async function stopFencedNode(site: LocalSite, node: NodeName, audit: AuditLog): Promise<void> {
+async function stopFencedNode(site: LocalSitePort, node: NodeName, audit: AuditLog): Promise<void> {
   const data = site.layout.node(node).data
   if (postmasterPid(data)) await audit.step(`stop ${node} before rewinding it`, () => site.pg.stop(data, 'fast'))
   await waitDataDirIdle(data) // a killed postmaster's backends may still hold its shared memory
@@ -121,7 +117,7 @@ async function stopFencedNode(site: LocalSite, node: NodeName, audit: AuditLog):
  * since the backup, and measured here it could stall). The old directory is kept aside.
  */
 async function rewindOrClone(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   node: NodeName,
   audit: AuditLog,
@@ -150,7 +146,7 @@ async function rewindOrClone(
 
 /** A fresh pg_basebackup clone from the current primary, over the node's slot. */
 async function cloneAfresh(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   node: NodeName,
   audit: AuditLog,
@@ -162,25 +158,25 @@ async function cloneAfresh(
   return { method: 'fresh clone', detail: `${why}; cloned from ${state.primary}` }
 }
 
-async function startAsStandby(site: LocalSite, node: NodeName, primary: NodeName, audit: AuditLog): Promise<void> {
+async function startAsStandby(site: LocalSitePort, node: NodeName, primary: NodeName, audit: AuditLog): Promise<void> {
   const paths = site.layout.node(node)
-  writeStandbySignal(paths.data)
+  site.settings.writeStandbySignal(paths.data)
   const slotSql = `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
   await query(site.conn(primary, 'postgres'), slotSql, [node])
   await audit.step(`start ${node} as a standby of ${primary}`, () =>
     site.pg.start(paths.data, paths.log, '', { port: site.port(node), dir: site.layout.socketDir }),
   )
-  await waitStreaming(site, primary, [node], 600_000)
+  await site.waitStreaming(primary, [node], 600_000)
 }
 
 /**
  * A warm standby replays the archive only: its settings say so, and no slot on the primary holds
  * WAL for it (an unused slot would keep every segment until the disk fills).
  */
-async function startAsWarm(site: LocalSite, state: SiteState, node: NodeName, audit: AuditLog): Promise<void> {
+async function startAsWarm(site: LocalSitePort, state: SiteState, node: NodeName, audit: AuditLog): Promise<void> {
   const paths = site.layout.node(node)
   site.writeNodeSettings(node, 'warm', { primary: state.primary })
-  writeStandbySignal(paths.data)
+  site.settings.writeStandbySignal(paths.data)
   const dropSql = `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`
   await query(site.conn(state.primary, 'postgres'), dropSql, [node])
   // a rewound node is consistent only at the primary's position when it was rewound: close that
@@ -194,7 +190,7 @@ async function startAsWarm(site: LocalSite, state: SiteState, node: NodeName, au
   await waitFor(`${node} to accept read-only connections`, replaying, 600_000, 100)
 }
 
-async function recordRole(site: LocalSite, state: SiteState, node: NodeName, role: StandbyRole): Promise<void> {
-  const sync = await recordStandby(site, state, node, role)
+async function recordRole(site: LocalSitePort, state: SiteState, node: NodeName, role: StandbyRole): Promise<void> {
+  const sync = await site.roles.recordStandby(state, node, role)
   if (sync) log.info(sync)
 }

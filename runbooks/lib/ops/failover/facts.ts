@@ -11,11 +11,9 @@ import { probe, query, type NodeStatus } from '../../adapters/postgres.ts'
 import { controlData, followedTimeline, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
-import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { detectFailures, probePair, snap } from './detect.ts'
 import { salvageWal, type Salvage } from './salvage.ts'
-import { configuredSyncStandbys } from '../../sites/local/node-settings.ts'
+import { NODE_NAMES, type LocalSitePort, type NodeName, type SiteState } from '../../sites/local-port.ts'
 
 export interface FailoverOptions {
   to: 'hot' | 'warm'
@@ -30,7 +28,7 @@ export interface FailoverOptions {
 
 /** Probe the local site's primary until a detection or an answer. */
 export function detect(
-  site: LocalSite,
+  site: LocalSitePort,
   o: { watch?: boolean; until?: number; afterHealthyRound?: () => Promise<unknown> } = {},
 ): Promise<DetectionResult> {
   const d = site.policy.detection
@@ -57,7 +55,7 @@ export function candidateOf(state: SiteState, to: 'hot' | 'warm'): NodeName {
 }
 
 /** Let an archive-fed candidate replay everything the archive holds (replay LSN stable). */
-async function drainArchive(site: LocalSite, node: NodeName): Promise<void> {
+async function drainArchive(site: LocalSitePort, node: NodeName): Promise<void> {
   let last = ''
   let stableSince = Date.now()
   await waitFor(
@@ -80,7 +78,7 @@ async function drainArchive(site: LocalSite, node: NodeName): Promise<void> {
 
 /** A warm candidate, once the primary is down: replayed to the end of the archive, with the timeline it really follows. */
 async function settleWarmCandidate(
-  site: LocalSite,
+  site: LocalSitePort,
   node: NodeName,
   probed: NodeStatus,
   primaryDown: boolean,
@@ -104,7 +102,7 @@ async function settleWarmCandidate(
 }
 
 export async function gatherFacts(
-  site: LocalSite,
+  site: LocalSitePort,
   o: FailoverOptions,
 ): Promise<{ facts: FailoverFacts; candidate: NodeName; salvaged?: Salvage }> {
   const state = site.state()
@@ -178,7 +176,7 @@ function acknowledgedAtRisk(to: 'hot' | 'warm', synchronous: boolean, wal: Prima
 
 /** Salvage the dead nodes' WAL into the candidate; its status afterwards. */
 async function salvageInto(
-  site: LocalSite,
+  site: LocalSitePort,
   candidate: NodeName,
   status: NodeStatus,
   to: 'hot' | 'warm',
@@ -205,15 +203,14 @@ function newestLsn(n: NodeStatus): string | undefined {
 }
 
 /** Synchronous replication as configured for the candidate (no proof of anything by itself). */
-function configuredSynchronous(site: LocalSite, state: SiteState, candidate: NodeName): boolean {
+function configuredSynchronous(site: LocalSitePort, state: SiteState, candidate: NodeName): boolean {
   return (
-    site.policy.sites.hot.replication === 'synchronous' &&
-    configuredSyncStandbys(site.layout, state.primary).includes(candidate)
+    site.policy.sites.hot.replication === 'synchronous' && site.settings.syncStandbys(state.primary).includes(candidate)
   )
 }
 
 /** The newest moment the candidate is known to hold everything: its last replayed commit, or the newest archived WAL. */
-function newestSafePoint(site: LocalSite, candidate: NodeStatus): number | null {
+function newestSafePoint(site: LocalSitePort, candidate: NodeStatus): number | null {
   const lastReplay = candidate.lastReplayTs ? Date.parse(candidate.lastReplayTs) : null
   const safePoints = [lastReplay, site.newestArchivedAt()].filter((x): x is number => x !== null)
   return safePoints.length ? Math.max(...safePoints) : null
@@ -225,7 +222,7 @@ function newestSafePoint(site: LocalSite, candidate: NodeStatus): number | null 
  * were cancelled since the first of them (such commits were acknowledged unreplicated).
  */
 async function readDeadPrimary(
-  site: LocalSite,
+  site: LocalSitePort,
   primary: NodeName,
   candidate: NodeStatus,
 ): Promise<{ wal: PrimaryWal; systemId?: string; controlWhy?: string }> {

@@ -12,18 +12,12 @@ import { waitFor } from '../../adapters/process.ts'
 import { checkInterrupted, shielded } from '../../output/interrupt.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
-import { NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { decide, type Promotion } from './decide.ts'
-import { acquireSiteLock } from '../../sites/local/lock.ts'
-import { siteWebhooks } from '../../sites/local/secrets.ts'
 import { notifyFailover } from './notify-failover.ts'
-import { markFenced, recordPrimary, stopHard } from '../../sites/local/roles.ts'
 import { awaitWritable } from '../write-check.ts'
-import { SyncGuard } from '../../sites/local/sync-guard.ts'
-import { waitStreaming } from '../../sites/local/replication.ts'
 import { detect, gatherFacts, type FailoverOptions } from './facts.ts'
 import { dryRunReport, outcomeOf, type FailoverReport } from './outcome.ts'
+import { NODE_NAMES, type LocalSitePort, type NodeName, type SiteState } from '../../sites/local-port.ts'
 
 export type { FailoverOptions }
 export type LocalFailoverReport = FailoverReport<NodeName>
@@ -48,12 +42,12 @@ export function planLines(state: SiteState, candidate: NodeName, mode: Mode, end
 
 /** The whole failover: facts, decision, and (unless dry-run or refused) execution. */
 export async function failover(
-  site: LocalSite,
+  site: LocalSitePort,
   o: FailoverOptions,
   audit: AuditLog,
   confirmFn: (q: string) => Promise<void>,
 ): Promise<LocalFailoverReport> {
-  const hooks = siteWebhooks(site) // every input read and validated before anything changes
+  const hooks = site.webhooks() // every input read and validated before anything changes
   const { facts, candidate, salvaged } = await audit.step('gather the facts', () => gatherFacts(site, o))
   const decision = decide(facts, audit)
   const state = site.state()
@@ -72,16 +66,16 @@ export async function failover(
 
 /** --watch: probe continuously; act by itself, with the same guards, after N consecutive failures. */
 export async function watch(
-  site: LocalSite,
+  site: LocalSitePort,
   o: FailoverOptions,
   audit: AuditLog,
   maxSeconds: number,
 ): Promise<LocalFailoverReport | undefined> {
   const d = site.policy.detection
-  const hooks = siteWebhooks(site) // a bad webhook file is refused now, not after hours of watching and a promotion
+  const hooks = site.webhooks() // a bad webhook file is refused now, not after hours of watching and a promotion
   audit.record('watch', 'start', { threshold: d.failureThreshold, interval: d.probeInterval })
   // while the primary answers, the same loop keeps synchronous replication per the policy's syncFallback
-  const guard = new SyncGuard(site, audit, hooks)
+  const guard = site.syncGuard(audit, hooks)
   const detection = await detect(site, {
     watch: true,
     until: maxSeconds > 0 ? Date.now() + maxSeconds * 1000 : undefined,
@@ -92,12 +86,12 @@ export async function watch(
     return undefined
   }
   // acting changes the site: take its lock (a backup holding it ends soon with its primary gone)
-  await acquireSiteLock(site.layout, 'failover.ts --watch (failing over)', 60_000)
+  await site.lock('failover.ts --watch (failing over)', 60_000)
   return failover(site, { ...o, automatic: true, detection }, audit, async () => {})
 }
 
 export async function execute(
-  site: LocalSite,
+  site: LocalSitePort,
   facts: FailoverFacts,
   candidate: NodeName,
   decision: Promotion,
@@ -158,7 +152,7 @@ export async function execute(
 
 /** Fence: the endpoint first (no new session can reach the old primary), then the node, marked fenced. */
 async function fenceOldPrimary(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   old: NodeName,
   why: string,
@@ -168,8 +162,8 @@ async function fenceOldPrimary(
   await audit.step('fence endpoint', () => site.routeEndpoint(undefined), { old })
   if (mode === 'switchover')
     await audit.step(`stop ${old} cleanly`, () => site.pg.stop(site.layout.node(old).data, 'fast'))
-  else await audit.step(`stop ${old} (if it runs)`, () => stopHard(site, old))
-  markFenced(site, state, old, `${why} at ${new Date().toISOString()}`)
+  else await audit.step(`stop ${old} (if it runs)`, () => site.roles.stopHard(old))
+  site.roles.markFenced(state, old, `${why} at ${new Date().toISOString()}`)
 }
 
 /**
@@ -178,18 +172,18 @@ async function fenceOldPrimary(
  * primary first (over a slot of its own), so the clean stop hands it every record, as it does a
  * hot standby.
  */
-async function streamBeforeSwitchover(site: LocalSite, old: NodeName, candidate: NodeName, audit: AuditLog) {
+async function streamBeforeSwitchover(site: LocalSitePort, old: NodeName, candidate: NodeName, audit: AuditLog) {
   const slotSql = `SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
   await audit.step(`let ${candidate} stream from ${old} for the switchover`, async () => {
     await query(site.conn(old, 'postgres'), slotSql, [candidate])
     site.writeNodeSettings(candidate, 'hot', { primary: old })
     await site.pg.reload(site.layout.node(candidate).data)
-    await waitStreaming(site, old, [candidate], 600_000)
+    await site.waitStreaming(old, [candidate], 600_000)
   })
 }
 
 /** Switchover: the candidate replays up to the old primary's last record (its shutdown checkpoint). */
-async function catchUp(site: LocalSite, old: NodeName, candidate: NodeName, audit: AuditLog): Promise<void> {
+async function catchUp(site: LocalSitePort, old: NodeName, candidate: NodeName, audit: AuditLog): Promise<void> {
   const checkpoint = await shutdownCheckpoint(site, site.layout.node(old).data)
   const replayed = async () => {
     const sql = `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok`
@@ -201,14 +195,14 @@ async function catchUp(site: LocalSite, old: NodeName, candidate: NodeName, audi
 }
 
 /** Shutdown checkpoint LSN of a cleanly stopped cluster. */
-async function shutdownCheckpoint(site: LocalSite, dataDir: string): Promise<string> {
+async function shutdownCheckpoint(site: LocalSitePort, dataDir: string): Promise<string> {
   const control = await controlData(site.run, dataDir)
   if (control.state !== 'shut down') throw new Error(`${dataDir} is "${control.state}", not cleanly shut down`)
   return control.checkpoint
 }
 
 /** Promote the candidate; as a new primary it waits for no standby until one rejoins. */
-async function promote(site: LocalSite, candidate: NodeName, audit: AuditLog): Promise<void> {
+async function promote(site: LocalSitePort, candidate: NodeName, audit: AuditLog): Promise<void> {
   const paths = site.layout.node(candidate)
   site.writeNodeSettings(candidate, 'primary', { primary: candidate, syncStandbys: [] })
   await audit.step(`promote ${candidate}`, async () => {
@@ -238,17 +232,17 @@ async function promote(site: LocalSite, candidate: NodeName, audit: AuditLog): P
  * and cannot follow it: it is fenced too.
  */
 async function reassignRoles(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   old: NodeName,
   candidate: NodeName,
   candidateSite: 'hot' | 'warm',
 ): Promise<void> {
-  await recordPrimary(site, state, candidate)
+  await site.roles.recordPrimary(state, candidate)
   for (const n of NODE_NAMES) {
     if (candidateSite !== 'warm' || state.roles[n] !== 'hot') continue
-    await stopHard(site, n)
-    markFenced(site, state, n, `hot standby of ${old}, ahead of the promoted warm site`)
+    await site.roles.stopHard(n)
+    site.roles.markFenced(state, n, `hot standby of ${old}, ahead of the promoted warm site`)
   }
   site.saveState(state)
   site.writeBackrestConf(state)
@@ -256,7 +250,7 @@ async function reassignRoles(
 
 /** Route the endpoint to the new primary and prove it with a write acknowledged by it. */
 async function switchTraffic(
-  site: LocalSite,
+  site: LocalSitePort,
   old: NodeName,
   candidate: NodeName,
   mode: Mode,

@@ -70,7 +70,7 @@ const indent = (lines: string[]) => lines.map((l) => `  ${l}`).join('\n')
 export function renderFailover(r: FailoverReport, dryRun: boolean, stack?: string): string {
   const on = stack ? ` of stack ${stack}` : ''
   if (dryRun)
-    return `${stack ? `failover plan${on}:` : r.decision}\n${indent(r.plan)}\n(dry run: nothing was changed)\n`
+    return `${stack ? `failover plan for stack ${stack}:` : r.decision}\n${indent(r.plan)}\n(dry run: nothing was changed)\n`
   const t = r.timings
   const d = formatDuration
   const steps = [

@@ -12,9 +12,8 @@ import { controlData, walCommitsAfter, type WalCommit } from '../../adapters/clu
 import { postmasterPid, query } from '../../adapters/postgres.ts'
 import { giveToSiteUser, waitFor } from '../../adapters/process.ts'
 import { log } from '../../output/log.ts'
-import type { NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { firstLine } from '../../../../core/errors.ts'
+import { type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 export interface Salvage {
   from: NodeName
@@ -29,7 +28,7 @@ export interface Salvage {
 
 /** The source holding the most commits after `lsn` (the furthest), among nodes whose server is down. */
 async function bestSource(
-  site: LocalSite,
+  site: LocalSitePort,
   sources: NodeName[],
   timeline: number,
   systemId: string,
@@ -52,7 +51,7 @@ async function bestSource(
 }
 
 export async function salvageWal(
-  site: LocalSite,
+  site: LocalSitePort,
   candidate: NodeName,
   candidateLsn: string,
   timeline: number,

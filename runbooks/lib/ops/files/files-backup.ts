@@ -12,8 +12,7 @@ import { expiredSnapshots, reposForClasses } from '../../../../core/files.ts'
 import { classTag } from '../../adapters/restic.ts'
 import { sha256 } from '../exports/logical-export.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface FilesRecord {
   class: string
@@ -33,7 +32,7 @@ export interface FilesRecord {
 }
 
 export async function filesBackup(
-  site: LocalSite,
+  site: LocalSitePort,
   classes: FileClass[],
   repoFlag: string | undefined,
   audit: AuditLog,
@@ -46,7 +45,7 @@ export async function filesBackup(
       `not in the application tree ${site.layout.app.root}; nothing was backed up`,
       'npx zx runbooks/local.ts up generates the local tree; or fix the paths in policy.files',
     )
-  ensureResticPassword(site.layout)
+  site.files.ensurePassword()
   const records: FilesRecord[] = []
   for (const cls of classes) {
     const { cwd, paths, notes } =
@@ -69,14 +68,14 @@ export async function filesBackup(
 }
 
 async function snapshotInto(
-  site: LocalSite,
+  site: LocalSitePort,
   cls: FileClass,
   repo: number,
   cwd: string,
   paths: string[],
   notes: string[],
 ): Promise<FilesRecord> {
-  const restic = resticFor(site, repo)
+  const restic = site.files.restic(repo)
   await restic.ensureInit()
   const s = await restic.backup(cwd, paths, [classTag(cls.name), `kind=${cls.kind}`, `tier=${cls.tier}`])
   const snaps = await restic.snapshots(classTag(cls.name))
@@ -103,7 +102,7 @@ async function snapshotInto(
  * The source, as the guide backs it up: `git bundle create --all` (verified, its refs recorded)
  * and an archive of the working tree without .git, node_modules and dist, with their SHA-256.
  */
-async function prepareSource(site: LocalSite, cls: FileClass) {
+async function prepareSource(site: LocalSitePort, cls: FileClass) {
   const out = join(site.layout.stateDir, 'app-export')
   const dir = join(out, cls.name)
   rmSync(dir, { recursive: true, force: true })

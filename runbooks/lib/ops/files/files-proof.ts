@@ -11,11 +11,10 @@ import { reposForClasses, snapshotAt } from '../../../../core/files.ts'
 import { classTag } from '../../adapters/restic.ts'
 import { stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
 import { recordEvidence } from '../evidence/ledger.ts'
 import { restoreVerified } from './files-restore.ts'
 import { firstLine } from '../../../../core/errors.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface FilesProof {
   class: string
@@ -31,18 +30,18 @@ export interface FilesProof {
 export const READ_DATA_SUBSET = '10%'
 
 export async function proveFiles(
-  site: LocalSite,
+  site: LocalSitePort,
   classes: FileClass[],
   repos: number[] | undefined,
   audit: AuditLog,
 ): Promise<FilesProof[]> {
-  ensureResticPassword(site.layout)
+  site.files.ensurePassword()
   const proofs: FilesProof[] = []
   const wanted = repos ?? [1, 2]
   for (const repo of wanted) {
     const mine = classes.filter((c) => reposForClasses([c], undefined).includes(repo))
     if (!mine.length) continue
-    const restic = resticFor(site, repo)
+    const restic = site.files.restic(repo)
     const checked = await audit
       .step(`restic check repo${repo} (read ${READ_DATA_SUBSET} of the data)`, () => restic.check(READ_DATA_SUBSET))
       .then(() => undefined)
@@ -53,14 +52,14 @@ export async function proveFiles(
 }
 
 async function proveClass(
-  site: LocalSite,
+  site: LocalSitePort,
   cls: FileClass,
   repo: number,
   checkFailed: string | undefined,
   audit: AuditLog,
 ): Promise<FilesProof> {
   const t0 = Date.now()
-  const restic = resticFor(site, repo)
+  const restic = site.files.restic(repo)
   const snap = snapshotAt(await restic.snapshots(classTag(cls.name)).catch(() => []))
   const scratch = join(site.layout.scratchDir, `files-proof-${cls.name}-${repo}-${stamp()}`)
   let files = 0

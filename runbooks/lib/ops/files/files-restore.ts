@@ -6,7 +6,6 @@
  * checkout (the archive's files, the bundle's history) -> put it in place: a new directory, or
  * in place by exchanging directories, the old tree kept (never deleted, never overwritten).
  */
-import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FileClass } from '../../../../core/policy.ts'
@@ -15,9 +14,8 @@ import { inputError, firstLine } from '../../../../core/errors.ts'
 import { classTag, type Restic, type Snapshot } from '../../adapters/restic.ts'
 import { stamp } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { ensureResticPassword, resticFor } from '../../sites/local/files-site.ts'
 import { sha256 } from '../exports/logical-export.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface FilesRestoreOptions {
   at?: Date
@@ -41,11 +39,11 @@ export interface FilesRestoreReport {
 }
 
 /** The snapshot to restore: repo1's newest at or before the time, else repo2's (said in the notes). */
-async function choose(site: LocalSite, cls: FileClass, o: FilesRestoreOptions) {
+async function choose(site: LocalSitePort, cls: FileClass, o: FilesRestoreOptions) {
   const repos = o.repo ? [o.repo] : [1, 2]
   const why: string[] = []
   for (const repo of repos) {
-    const restic = resticFor(site, repo)
+    const restic = site.files.restic(repo)
     const snaps = await restic.snapshots(classTag(cls.name)).catch((e: Error) => {
       why.push(`repo${repo}: ${firstLine(e)}`)
       return [] as Snapshot[]
@@ -64,13 +62,13 @@ async function choose(site: LocalSite, cls: FileClass, o: FilesRestoreOptions) {
 }
 
 export async function restoreFiles(
-  site: LocalSite,
+  site: LocalSitePort,
   cls: FileClass,
   o: FilesRestoreOptions,
   audit: AuditLog,
 ): Promise<FilesRestoreReport> {
   if (o.into) {
-    const clash = guardedPathClash(site.layout, o.into, [site.layout.scratchDir, 'its scratch area'], {
+    const clash = site.guardedPathClash(o.into, [site.layout.scratchDir, 'its scratch area'], {
       also: [[site.layout.app.root, 'the live application tree (restore there with --in-place)']],
     })
     if (clash)
@@ -81,7 +79,7 @@ export async function restoreFiles(
         `pass a new directory outside the site, e.g. --into /var/tmp/restored-${cls.name}`,
       )
   }
-  ensureResticPassword(site.layout)
+  site.files.ensurePassword()
   const { restic, repo, snap, notes } = await choose(site, cls, o)
   const at = stamp()
   const dest = o.into ?? site.layout.app.root
@@ -146,7 +144,7 @@ export function walk(root: string, rel = ''): TreeEntry[] {
 }
 
 /** The source snapshot holds a bundle and an archive per path: check both, and make the checkout again. */
-async function rebuildSource(site: LocalSite, cls: FileClass, staging: string, notes: string[]): Promise<void> {
+async function rebuildSource(site: LocalSitePort, cls: FileClass, staging: string, notes: string[]): Promise<void> {
   const exported = join(staging, '.export') // the snapshot's export directory, out of the checkout's way
   renameSync(join(staging, cls.name), exported)
   const sums = readFileSync(join(exported, 'SHA256SUMS'), 'utf8')

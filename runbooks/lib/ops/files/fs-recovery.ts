@@ -8,10 +8,9 @@ import { chmodSync, existsSync, lstatSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FileClass } from '../../../../core/policy.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { appHealthy, appRunning, startApp, stopApp } from '../../sites/local/app.ts'
 import { restoreFiles, walk, type FilesRestoreReport } from './files-restore.ts'
 import { progress } from '../../output/interrupt.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface FsRecoveryReport {
   restored: FilesRestoreReport
@@ -21,7 +20,7 @@ export interface FsRecoveryReport {
 }
 
 export async function fsRecovery(
-  site: LocalSite,
+  site: LocalSitePort,
   source: FileClass,
   o: { at?: Date; repo?: number },
   audit: AuditLog,
@@ -29,8 +28,8 @@ export async function fsRecovery(
   const { layout } = site
   const tree = join(layout.app.root, source.paths[0]!)
   const steps: string[] = []
-  const was = appRunning(layout)
-  await audit.step('stop the app', () => stopApp(layout))
+  const was = site.app.running()
+  await audit.step('stop the app', () => site.app.stop())
   steps.push(was ? `stopped the app (pid ${was})` : 'the app was not running')
   const restored = await restoreFiles(site, source, { ...o, inPlace: true }, audit)
   steps.push(
@@ -51,9 +50,9 @@ export async function fsRecovery(
       if (!existsSync(join(tree, f))) throw new Error(`the build made no ${f}`)
   })
   steps.push('built: dist/server.js, dist/version.json')
-  await audit.step('start the app', async () => startApp(layout))
+  await audit.step('start the app', async () => site.app.start())
   const version = await audit.step('health check', async () => {
-    const served = await appHealthy(layout)
+    const served = await site.app.healthy()
     const want = (JSON.parse(readFileSync(join(tree, 'package.json'), 'utf8')) as { version: string }).version
     if (served !== want) throw new Error(`the app serves version ${served}, the restored source is ${want}`)
     return served

@@ -7,9 +7,9 @@
 import { existsSync, statfsSync, statSync } from 'node:fs'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { walkFiles } from '../../adapters/process.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { buildCatalog, type CatalogReport } from '../catalog/report.ts'
 import { auditEntries, backupOutcomes } from '../report/report.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface NodeReading {
   name: string
@@ -52,7 +52,7 @@ export interface MonitorSource {
   publish?(s: StatusReading | null): Promise<void>
 }
 
-export function localSource(site: LocalSite, auditFile: string): MonitorSource {
+export function localSource(site: LocalSitePort, auditFile: string): MonitorSource {
   return {
     policy: site.policy,
     status: () => site.status(),

@@ -3,7 +3,6 @@
  * files' dates, sign-offs), compute the month's metrics (core/report.ts), and write the HTML
  * page and its JSON side by side.
  */
-import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { formatDuration } from '../../../../core/duration.ts'
@@ -24,9 +23,9 @@ import {
 import type { AuditEntry } from '../../output/audit.ts'
 import { readEvidence, type EvidenceRecord } from '../../output/evidence.ts'
 import { renderReportHtml, type ComplianceRow, type ReportData, type TimelineEvent } from '../../output/report-html.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { buildCatalog, type CatalogReport } from '../catalog/report.ts'
 import { signoffStatus } from '../evidence/ledger.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface ReportFiles {
   html: string
@@ -107,12 +106,12 @@ function timeline(catalog: CatalogReport, outcomes: BackupOutcome[], ledger: Evi
 
 const isoDay = (t: number) => new Date(t).toISOString().slice(0, 10)
 
-function compliance(site: LocalSite, catalog: CatalogReport, now: number): ComplianceRow[] {
+function compliance(site: LocalSitePort, catalog: CatalogReport, now: number): ComplianceRow[] {
   return [...retentionRows(site, catalog, now), ...protectionRows(site, catalog, now), ...signoffRows(site, now)]
 }
 
 /** Per tier: which repo's retention covers it (configured), and how old each repo's oldest backup is (observed). */
-function retentionRows(site: LocalSite, catalog: CatalogReport, now: number): ComplianceRow[] {
+function retentionRows(site: LocalSitePort, catalog: CatalogReport, now: number): ComplianceRow[] {
   const p = site.policy
   const keptSeconds: Record<number, number> = {
     1: fullsRetained(p) * cronPeriodSeconds(p.schedules.full.cron),
@@ -142,7 +141,7 @@ function retentionRows(site: LocalSite, catalog: CatalogReport, now: number): Co
 }
 
 /** Encryption per repo, the offsite copy, and when each key was last set. */
-function protectionRows(site: LocalSite, catalog: CatalogReport, now: number): ComplianceRow[] {
+function protectionRows(site: LocalSitePort, catalog: CatalogReport, now: number): ComplianceRow[] {
   const p = site.policy
   const rows: ComplianceRow[] = []
   for (const r of site.inventory().pgbackrest.repos)
@@ -178,7 +177,7 @@ function protectionRows(site: LocalSite, catalog: CatalogReport, now: number): C
   return rows
 }
 
-function signoffRows(site: LocalSite, now: number): ComplianceRow[] {
+function signoffRows(site: LocalSitePort, now: number): ComplianceRow[] {
   return signoffStatus(site, new Date(now)).map((d): ComplianceRow => ({
     item: `sign-off: ${d.what} (${d.every})`,
     status: d.overdue ? 'due' : 'met',
@@ -188,7 +187,7 @@ function signoffRows(site: LocalSite, now: number): ComplianceRow[] {
   }))
 }
 
-export async function buildReport(site: LocalSite, o: { month?: string; auditFile: string }): Promise<ReportData> {
+export async function buildReport(site: LocalSitePort, o: { month?: string; auditFile: string }): Promise<ReportData> {
   const now = Date.now()
   const month = monthOf(o.month, new Date(now))
   const catalog = await buildCatalog(site)
@@ -219,14 +218,14 @@ export async function buildReport(site: LocalSite, o: { month?: string; auditFil
 }
 
 export async function writeReport(
-  site: LocalSite,
+  site: LocalSitePort,
   o: { month?: string; out?: string; auditFile: string },
 ): Promise<ReportFiles> {
   const reports = join(site.layout.stateDir, 'reports')
   const clash =
     o.out === undefined
       ? undefined
-      : guardedPathClash(site.layout, o.out, [reports, 'its reports folder'], { areaItself: true })
+      : site.guardedPathClash(o.out, [reports, 'its reports folder'], { areaItself: true })
   if (clash) throw inputError('--out', o.out, clash, `pass a directory of its own, e.g. --out ${reports} (the default)`)
   const data = await buildReport(site, o)
   const dir = resolve(o.out ?? reports)

@@ -96,9 +96,8 @@ export async function planCloudRestore(
 }
 
 /**
- * Restore into a new cluster on this machine: promoted, proven to take a write; or held paused
- * at the target (read-only) for a proof to compare. The vault's WAL comes with its credentials
- * from the 0600 file beside its configuration.
+ * Restore into a new cluster on this machine, promoted and proven to take a write. The vault's
+ * WAL comes with its credentials from the 0600 file beside its configuration.
  */
 export async function cloudRestoreNew(
   run: Runner,
@@ -106,26 +105,25 @@ export async function cloudRestoreNew(
   dest: { into: string; port: number },
   c: CloudRepoConfig,
   audit: AuditLog,
-  o: { hold?: boolean } = {},
 ): Promise<RestoreReport> {
   const t0 = Date.now()
   const cluster = cloudScratch(dest.into, dest.port)
-  const check = o.hold
-    ? undefined
-    : (conn: Conn & { database: string }) =>
-        audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
+  const check = (conn: Conn & { database: string }) =>
+    audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
   const what = 'pgbackrest restore (cloud repo)'
-  const mode = o.hold ? 'hold' : 'promote'
   const t = await restoreIntoScratch(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, {
-    mode,
+    mode: 'promote',
     audit,
     what,
     check,
   }).catch((e) => {
     throw restoreFailed(e)
   })
-  const timings: Record<string, number> = { restoreSeconds: t.copySeconds, recoverySeconds: t.recoverySeconds }
-  if (!o.hold) timings.untilFirstWriteSeconds = (Date.now() - t0) / 1000
+  const timings = {
+    restoreSeconds: t.copySeconds,
+    recoverySeconds: t.recoverySeconds,
+    untilFirstWriteSeconds: (Date.now() - t0) / 1000,
+  }
   return cloudReport(plan, cluster, timings)
 }
 

@@ -6,9 +6,8 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor } from '../../adapters/process.ts'
-import type { NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { archiveCurrentWal } from '../backup/close-wal.ts'
+import { type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 /**
  * Proven: the held WAL goes to the repos (the walScript's own push, repo1 then the repo2 queue),
@@ -16,7 +15,7 @@ import { archiveCurrentWal } from '../backup/close-wal.ts'
  * the new settings were being read are pushed too; a file pushed twice is accepted by pgBackRest
  * when it is the same.
  */
-export async function releaseHeldWal(site: LocalSite, primary: NodeName, held: string): Promise<void> {
+export async function releaseHeldWal(site: LocalSitePort, primary: NodeName, held: string): Promise<void> {
   const paths = site.layout.node(primary)
   const pushHeld = async () => {
     for (const f of readdirSync(held)

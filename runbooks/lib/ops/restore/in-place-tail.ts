@@ -8,12 +8,10 @@ import type { RestorePlan } from '../../../../core/recovery.ts'
 import { probe, query } from '../../adapters/postgres.ts'
 import { controlData, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import type { NodeName } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { waitArchived } from '../backup/close-wal.ts'
 import { caughtUp, RecoveryStopped, stagingCluster, waitForRecovery, type Staging } from './cluster.ts'
-import { localScratchHost, restoredClusterOptions } from '../../sites/local/scratch-host.ts'
 import type { RestoreOptions } from './plan.ts'
+import { type LocalSitePort, type NodeName } from '../../sites/local-port.ts'
 
 /** Where the old primary's WAL ended once the endpoint was fenced, and that it reached the archive. */
 export interface Tail {
@@ -28,7 +26,7 @@ export interface Tail {
  * archived one are gone: say so with the numbers and require --accept-data-loss.
  */
 export async function requireLatestReachable(
-  site: LocalSite,
+  site: LocalSitePort,
   primary: NodeName,
   plan: RestorePlan,
   o: RestoreOptions,
@@ -56,7 +54,7 @@ export async function requireLatestReachable(
 }
 
 /** With traffic fenced: close the current WAL segment and wait until the archive holds it. */
-export async function archiveTheTail(site: LocalSite, primary: NodeName, audit: AuditLog): Promise<Tail> {
+export async function archiveTheTail(site: LocalSitePort, primary: NodeName, audit: AuditLog): Promise<Tail> {
   const conn = site.conn(primary, 'postgres')
   const [sw] = await query<{ lsn: string; segment: string }>(
     conn,
@@ -73,7 +71,7 @@ export async function archiveTheTail(site: LocalSite, primary: NodeName, audit: 
  * The old primary, stopped, wrote no commit after the tail: its own WAL is read with pg_waldump.
  * (A client that bypassed the endpoint could have; its commit would be lost, so we stop instead.)
  */
-export async function requireNoCommitsAfter(site: LocalSite, dataDir: string, tail: Tail): Promise<void> {
+export async function requireNoCommitsAfter(site: LocalSitePort, dataDir: string, tail: Tail): Promise<void> {
   const { timeline } = await controlData(site.run, dataDir)
   const commits = await walCommitsAfter(site.run, dataDir, timeline, tail.lsn)
   if (commits.length > 0)
@@ -83,16 +81,21 @@ export async function requireNoCommitsAfter(site: LocalSite, dataDir: string, ta
 }
 
 /** Start the staged copy again (still a standby) until it has replayed the tail, then stop it. */
-export async function catchUpStaged(site: LocalSite, plan: RestorePlan, staging: Staging, tail: Tail): Promise<void> {
+export async function catchUpStaged(
+  site: LocalSitePort,
+  plan: RestorePlan,
+  staging: Staging,
+  tail: Tail,
+): Promise<void> {
   await site.pg.start(
     staging.dir,
     staging.logFile,
-    restoredClusterOptions(staging.port, `restore-${staging.port}`, site.layout.socketDir),
+    site.scratch.options(staging.port, `restore-${staging.port}`, site.layout.socketDir),
   )
   // every segment up to the tail is in the archive already: replay that stops advancing for a
   // minute waits for WAL that cannot arrive, and the fence must not stay up for it
   let last = { lsn: '', at: Date.now() }
-  const conn = localScratchHost(site).conn(stagingCluster(staging), 'postgres')
+  const conn = site.scratch.host.conn(stagingCluster(staging), 'postgres')
   const progressed = async () => {
     if (await caughtUp(conn, tail.lsn)) return true
     const [r] = await query<{ lsn: string | null }>(conn, 'SELECT pg_last_wal_replay_lsn()::text AS lsn')

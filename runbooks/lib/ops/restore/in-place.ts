@@ -18,18 +18,8 @@ import { progress, shielded } from '../../output/interrupt.ts'
 import { log } from '../../output/log.ts'
 import { reposFor } from '../../../../core/backup-policy.ts'
 import { physicalBackup } from '../backup/backup.ts'
-import { DATABASE, NODE_NAMES, type NodeName } from '../../sites/local/layout.ts'
-import { clearRestoreSettings } from '../../sites/local/node-settings.ts'
-import {
-  clearJournal,
-  writeJournal,
-  type InPlaceJournal,
-  type InPlacePhase,
-} from '../../sites/local/restore-journal.ts'
 import { releaseHeldWal } from './held-wal.ts'
-import type { LocalSite, SiteState } from '../../sites/local/site.ts'
 import { caughtUp, reachedFromLog, stagingCluster, verifyTables, type Staging } from './cluster.ts'
-import { freeScratchPort, localScratchHost } from '../../sites/local/scratch-host.ts'
 import { restoreIntoScratch, ScratchRestoreFailed } from './scratch-restore.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
@@ -42,9 +32,11 @@ import {
   type Tail,
 } from './in-place-tail.ts'
 import { firstLine } from '../../../../core/errors.ts'
+import { NODE_NAMES, DATABASE, type LocalSitePort, type NodeName, type SiteState } from '../../sites/local-port.ts'
+import type { InPlaceJournal, InPlacePhase } from '../../sites/local-port.ts'
 
 export async function restoreInPlace(
-  site: LocalSite,
+  site: LocalSitePort,
   o: RestoreOptions,
   plan: RestorePlan,
   audit: AuditLog,
@@ -56,7 +48,7 @@ export async function restoreInPlace(
   const at = stamp()
   const staging: Staging = {
     dir: `${paths.data}.restoring-${at}`,
-    port: await freeScratchPort(site.layout),
+    port: await site.scratch.freePort(),
     logFile: join(paths.dir, `restore-${at}.log`),
     stamp: at,
   }
@@ -67,13 +59,13 @@ export async function restoreInPlace(
   const standbys = NODE_NAMES.filter((n) => n !== primary && state.roles[n] !== 'fenced')
   const { journal, reach } = startJournal(site, plan, staging, standbys)
   await stageAndVerify(site, plan, staging, audit, timings, t0).catch((e) => {
-    clearJournal(site.layout)
+    site.journal.clear()
     throw e
   })
   timings.verifiedSeconds = (Date.now() - t0) / 1000
   const { replaced, tail } = await swapIn(site, primary, standbys, plan, staging, audit, reach).catch(async (e) => {
     await discardStaging(site, staging)
-    clearJournal(site.layout)
+    site.journal.clear()
     throw e
   })
   // swapped: the safe place to stop is the verified restore serving the endpoint (or, should it
@@ -86,7 +78,7 @@ export async function restoreInPlace(
   })
   progress.resume = `the restored ${primary} serves the endpoint; npx zx runbooks/local.ts up (rebuilds the standbys), then npx zx runbooks/backup.ts --type full (the new timeline's first backup)`
   const kept = [replaced, ...(await rebuildStandbys(site, state, standbys, staging.stamp, audit))]
-  clearJournal(site.layout)
+  site.journal.clear()
   const fresh = await backupNewTimeline(site, audit)
   timings.totalSeconds = (Date.now() - t0) / 1000
   return {
@@ -108,7 +100,7 @@ export async function restoreInPlace(
 }
 
 /** Each step is journaled before it is taken: a killed restore is undone or finished by `up`. */
-function startJournal(site: LocalSite, plan: RestorePlan, staging: Staging, standbys: NodeName[]) {
+function startJournal(site: LocalSitePort, plan: RestorePlan, staging: Staging, standbys: NodeName[]) {
   const primary = site.state().primary
   const paths = site.layout.node(primary)
   const journal: InPlaceJournal = {
@@ -122,7 +114,7 @@ function startJournal(site: LocalSite, plan: RestorePlan, staging: Staging, stan
     standbys,
     phase: 'staging',
   }
-  const reach = (phase: InPlacePhase) => writeJournal(site.layout, { ...journal, phase })
+  const reach = (phase: InPlacePhase) => site.journal.write({ ...journal, phase })
   reach('staging')
   return { journal, reach }
 }
@@ -136,7 +128,7 @@ function keptNotes(kept: string[], fresh: string): string[] {
 
 /** 1. Restore beside the primary and verify it, paused at the target (read-only, never promoted). */
 async function stageAndVerify(
-  site: LocalSite,
+  site: LocalSitePort,
   plan: RestorePlan,
   staging: Staging,
   audit: AuditLog,
@@ -145,7 +137,7 @@ async function stageAndVerify(
 ): Promise<void> {
   const primary = site.state().primary
   try {
-    const host = localScratchHost(site)
+    const host = site.scratch.host
     const c = stagingCluster(staging)
     const conn = host.conn(c, 'postgres')
     // held at the target; at latest it stays a standby, at its target once it has replayed all the archive holds
@@ -172,7 +164,7 @@ async function stageAndVerify(
 }
 
 /** Abandoned before the swap: the staged copy goes (it can be made again), even under Ctrl-C. */
-async function discardStaging(site: LocalSite, staging: Staging): Promise<void> {
+async function discardStaging(site: LocalSitePort, staging: Staging): Promise<void> {
   await shielded('removing the staged copy', async () => {
     if (postmasterPid(staging.dir)) await site.pg.stop(staging.dir, 'immediate').catch(() => {})
     rmSync(staging.dir, { recursive: true, force: true })
@@ -186,7 +178,7 @@ async function discardStaging(site: LocalSite, staging: Staging): Promise<void> 
  * primary's data is kept. A failure before the exchange brings the old primary back.
  */
 async function swapIn(
-  site: LocalSite,
+  site: LocalSitePort,
   primary: NodeName,
   standbys: NodeName[],
   plan: RestorePlan,
@@ -224,7 +216,7 @@ async function swapIn(
 }
 
 /** Before any directory moved: start what was stopped, route traffic back to the old primary. */
-async function resumeOldPrimary(site: LocalSite, primary: NodeName, standbys: NodeName[]): Promise<void> {
+async function resumeOldPrimary(site: LocalSitePort, primary: NodeName, standbys: NodeName[]): Promise<void> {
   const state = site.state()
   for (const n of [primary, ...standbys]) await site.ensureRunning(state, n)
   await site.routeEndpoint(primary)
@@ -233,7 +225,7 @@ async function resumeOldPrimary(site: LocalSite, primary: NodeName, standbys: No
 
 /** 3. Start the restored primary, end its recovery at the target, prove it takes a write. */
 async function bringUpRestored(
-  site: LocalSite,
+  site: LocalSitePort,
   primary: NodeName,
   plan: RestorePlan,
   held: string,
@@ -266,13 +258,13 @@ async function bringUpRestored(
   await proveWritable(site.conn(primary), { note: 'in-place restore verified' })
   // promoted: the restore's recovery settings (the staging path, the target) must not reach
   // the standbys that pg_basebackup clones from this directory; node.conf holds the live ones
-  if (clearRestoreSettings(paths.data)) await site.pg.reload(paths.data)
+  if (site.settings.clearRestoreSettings(paths.data)) await site.pg.reload(paths.data)
   await audit.step('archive the restored timeline', () => releaseHeldWal(site, primary, held))
 }
 
 /** 3 or 3'. Bring the restored data up; on failure put the original back (exit 1: something was swapped, then undone). */
 async function bringUpOrRollBack(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   standbys: NodeName[],
   plan: RestorePlan,
@@ -289,7 +281,7 @@ async function bringUpOrRollBack(
       // nothing of the abandoned timeline reached the repos: its held WAL goes with it
       rmSync(held, { recursive: true, force: true })
       const r = await rollBack(site, state, standbys, staging, replaced)
-      clearJournal(site.layout)
+      site.journal.clear()
       return r
     })
     throw new Error(
@@ -304,7 +296,7 @@ async function bringUpOrRollBack(
  * fails is reported with the site's exact state and the one command that restores service.
  */
 async function rollBack(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   standbys: NodeName[],
   staging: Staging,
@@ -341,7 +333,7 @@ async function rollBack(
  * 6. A full backup of the new timeline. The older backups hold the abandoned branch past the
  * restore point: a later restore to latest must start from a backup on this timeline.
  */
-async function backupNewTimeline(site: LocalSite, audit: AuditLog): Promise<string> {
+async function backupNewTimeline(site: LocalSitePort, audit: AuditLog): Promise<string> {
   const repos = reposFor(
     site.policy,
     'full',
@@ -354,7 +346,7 @@ async function backupNewTimeline(site: LocalSite, audit: AuditLog): Promise<stri
 
 /** 5. The standbys follow the discarded history: keep their directories aside and clone them again. */
 async function rebuildStandbys(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   standbys: NodeName[],
   at: string,

@@ -4,27 +4,25 @@ import { type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import type { Conn } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
-import { DATABASE } from '../../sites/local/layout.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { localScratch, localScratchHost } from '../../sites/local/scratch-host.ts'
 import { reachedFromLog, verifyTables } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
 import { restoreFailed, restoreIntoScratch } from './scratch-restore.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
+import { DATABASE, type LocalSitePort } from '../../sites/local-port.ts'
 
 export async function restoreNew(
-  site: LocalSite,
+  site: LocalSitePort,
   o: RestoreOptions,
   plan: RestorePlan,
   audit: AuditLog,
 ): Promise<RestoreReport> {
   const t0 = Date.now()
   await readErasures(site) // the erasure ledger must be readable before anything is restored: nothing serves without it
-  const c = await localScratch(site.layout, 'restore', { port: o.port, into: o.into, synced: true })
+  const c = await site.scratch.cluster('restore', { port: o.port, into: o.into, synced: true })
   const checked: Record<string, number> = {}
   let erased = { people: 0, rows: 0 }
   const check = async (restored: Conn) => void (erased = await serve(site, restored, audit, checked))
-  const t = await restoreIntoScratch(localScratchHost(site), site.repos, plan, c, {
+  const t = await restoreIntoScratch(site.scratch.host, site.repos, plan, c, {
     mode: 'promote',
     audit,
     check,
@@ -48,7 +46,7 @@ export async function restoreNew(
 
 /** Before the restored cluster serves: the erasure ledger re-applied, then the tables read and a write taken. */
 async function serve(
-  site: LocalSite,
+  site: LocalSitePort,
   restored: Conn,
   audit: AuditLog,
   timings: Record<string, number>,

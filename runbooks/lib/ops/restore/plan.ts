@@ -7,11 +7,10 @@ import { InputError, inputError } from '../../../../core/errors.ts'
 import { awaitsNewerCommit, planRestore, type RepoCatalog, type RestorePlan } from '../../../../core/recovery.ts'
 import { describeTarget, type RecoveryTarget } from '../../../../core/recovery-target.ts'
 import { portFree } from '../../adapters/net.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
-import { guardedPathClash } from '../../sites/local/guarded-paths.ts'
 import { restorePointsFile } from '../backup/restore-points.ts'
 import { archiveACommit } from '../backup/close-wal.ts'
 import { readRestorePoints, repoCatalog } from '../catalog/catalog.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export interface RestoreOptions {
   target: RecoveryTarget
@@ -44,8 +43,8 @@ export interface RestoreReport {
  * repo, the secrets or the site's state (its scratch area excepted), symlinks resolved. A cluster
  * restored into a live primary's pg_tblspc broke every later backup while status said healthy.
  */
-export function protectedPathClash(site: LocalSite, into: string): string | undefined {
-  return guardedPathClash(site.layout, into, [site.layout.scratchDir, 'its scratch area'])
+export function protectedPathClash(site: LocalSitePort, into: string): string | undefined {
+  return site.guardedPathClash(into, [site.layout.scratchDir, 'its scratch area'])
 }
 
 /** --into: an absolute path to a new or empty directory (a restore never writes over files). */
@@ -60,7 +59,7 @@ export function requireNewDirectory(into: string, example: string): void {
     )
 }
 
-async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<void> {
+async function validateDestination(site: LocalSitePort, o: RestoreOptions): Promise<void> {
   if (o.inPlace && (o.into || o.port))
     throw inputError(
       '--in-place',
@@ -100,7 +99,7 @@ async function validateDestination(site: LocalSite, o: RestoreOptions): Promise<
 
 /** Validate everything before anything changes: target range, repo, directory, port. */
 export async function prepare(
-  site: LocalSite,
+  site: LocalSitePort,
   o: RestoreOptions,
 ): Promise<{ plan: RestorePlan; catalogs: RepoCatalog[] }> {
   await validateDestination(site, o)

@@ -7,9 +7,9 @@ import type { CatalogBackup, RepoCatalog } from '../../../../core/recovery.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { readEvidence } from '../../output/evidence.ts'
 import { recordEvidence } from '../evidence/ledger.ts'
-import type { LocalSite } from '../../sites/local/site.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
 import { proveBackup, type Proof, type ProofOptions } from './prove.ts'
+import { type LocalSitePort } from '../../sites/local-port.ts'
 
 export type BackupSelector = { kind: 'latest' } | { kind: 'pending' } | { kind: 'label'; label: string }
 
@@ -26,7 +26,7 @@ export function parseBackupSelector(raw: string | undefined): BackupSelector {
 }
 
 /** Every repo's catalog, read before anything is paused or restored. */
-export async function readCatalogs(site: LocalSite, repos: number[]): Promise<RepoCatalog[]> {
+export async function readCatalogs(site: LocalSitePort, repos: number[]): Promise<RepoCatalog[]> {
   const pgPath = site.layout.node(site.state().primary).data
   return Promise.all(repos.map((r) => repoCatalog(site.run, site.br, r, pgPath, () => site.repoDown(r))))
 }
@@ -57,7 +57,7 @@ export function selectBackups(catalogs: RepoCatalog[], sel: BackupSelector, ledg
 }
 
 export async function verifyBackups(
-  site: LocalSite,
+  site: LocalSitePort,
   catalogs: RepoCatalog[],
   backups: CatalogBackup[],
   o: ProofOptions,

@@ -3,11 +3,6 @@
  * not trivially compressible. `--scale 1` is about 1 GB on disk.
  */
 
-/** Personal data without a foreign key to users: erasure deletes these rows too (the FK-referencing tables are found in the catalog). */
-export const PERSONAL_DATA_COLUMNS: readonly { table: string; column: string }[] = [
-  { table: 'analytics_events', column: 'user_id' },
-]
-
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS users (
   id bigserial PRIMARY KEY,

@@ -6,78 +6,18 @@ import { s3ServerPaths } from '../../adapters/s3-server.ts'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
+import { DATABASE, NODE_NAMES, type Layout, type NodeName } from '../local-port.ts'
+
+export { DATABASE, NODE_NAMES }
+export type { Layout, NodeName }
 
 export const STANZA = 'labdojo'
-export const DATABASE = 'labdojo'
 export const BUCKET = 'labdojo-backups'
 /** Below Linux's ephemeral range (32768-60999), so no client socket can hold one of our ports. */
 export const DEFAULT_BASE_PORT = 25400
 
-export type NodeName = 'node1' | 'node2' | 'node3'
-export const NODE_NAMES: readonly NodeName[] = ['node1', 'node2', 'node3']
 /** the site each node was provisioned for */
 export const NODE_SITE = { node1: 'primary', node2: 'hot', node3: 'warm' } as const
-
-export interface Layout {
-  stateDir: string
-  siteId: string
-  basePort: number
-  ports: {
-    endpoint: number
-    s3: number
-    node1: number
-    node2: number
-    node3: number
-    /** monitoring (local.ts up --monitoring): the DR exporter, Prometheus, Alertmanager */
-    exporter: number
-    prometheus: number
-    alertmanager: number
-    scratchFirst: number
-    scratchLast: number
-  }
-  siteFile: string
-  inventoryFile: string
-  auditFile: string
-  /** the evidence ledger: proofs, hash-chained */
-  evidenceFile: string
-  /** the GDPR erasure ledger, beside repo 1 and outside the backups (sealed offsite too) */
-  erasureLedger: string
-  socketDir: string
-  node(name: NodeName): { dir: string; data: string; conf: string; log: string }
-  pgbackrest: {
-    dir: string
-    conf: string
-    /** repo1 only: what archive_command pushes to, so a repo2 outage cannot hold it up */
-    repo1Conf: string
-    /** repo2 only: what the offsite shipper pushes queued WAL to */
-    repo2Conf: string
-    /** WAL archived to repo1 and waiting for repo2, oldest first */
-    outbox: string
-    /** archive_command: `push DATADIR %p`, and the offsite shipper: `ship DATADIR` */
-    walScript: string
-    log: string
-    lock: string
-    spool: string
-    repo1: string
-  }
-  s3: { dir: string; data: string; cert: string; key: string; pid: string; log: string }
-  pgbouncer: { dir: string; ini: string; users: string; passfile: string; pid: string; log: string }
-  workload: { dir: string; acks: string; pid: string; log: string }
-  /** the site's scheduler: the policy's backups, proofs and drills, run by themselves */
-  scheduler: { dir: string; pid: string; log: string }
-  /** local.ts up --monitoring: each daemon's pid and log, and the generated configuration */
-  monitoring: {
-    dir: string
-    exporter: { pid: string; log: string }
-    prometheus: { pid: string; log: string; config: string; rules: string; data: string }
-    alertmanager: { pid: string; log: string; config: string; data: string }
-  }
-  scratchDir: string
-  /** the LabDojo application tree the files backups cover (source, config, uploads, logs); restic's repo1 repository */
-  app: { root: string; restic1: string; port: number; pid: string; log: string }
-  /** 0600, owned by the site user, outside the repo */
-  secrets: { dir: string; pgbackrest: string; pgpass: string; bouncerUsers: string; restic: string }
-}
 
 /** The application tree, restic's repo1 repository, and the app's own process (port base+8). */
 function appPaths(d: (...p: string[]) => string, basePort: number): Layout['app'] {

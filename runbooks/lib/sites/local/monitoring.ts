@@ -16,6 +16,9 @@ import { which } from '../../adapters/exec.ts'
 import { portFree } from '../../adapters/net.ts'
 import { pidAlive, readPid, startDetached, stopByPidFile, waitFor } from '../../adapters/process.ts'
 import type { SiteHandle } from './handle.ts'
+import type { FiringAlert } from '../local-port.ts'
+
+export type { FiringAlert }
 import { siteWebhooks } from './secrets.ts'
 
 const MONITOR = fileURLToPath(new URL('../../../monitor.ts', import.meta.url))
@@ -23,15 +26,6 @@ const TSX = createRequire(import.meta.url).resolve('tsx')
 const PROMETHEUS = 'prometheus'
 const ALERTMANAGER = 'prometheus-alertmanager'
 export const MONITORING_APT = 'apt-get install -y prometheus prometheus-alertmanager'
-
-export interface FiringAlert {
-  name: string
-  severity: string
-  escalation: string
-  summary: string
-  since: string
-  labels: Record<string, string>
-}
 
 /** The three configuration files, from the policy and the site's webhooks. */
 export function writeMonitoringConfig(site: SiteHandle): void {

@@ -18,6 +18,9 @@ import {
 import type { SiteHandle } from './handle.ts'
 import type { Layout, NodeName } from './layout.ts'
 import type { NodeRole } from './state.ts'
+import type { RoleContext } from '../local-port.ts'
+
+export type { RoleContext }
 
 export interface NodeConfOptions {
   name: NodeName
@@ -31,19 +34,6 @@ export interface NodeConfOptions {
   /** fenced by a failover: if someone starts it by hand, it must not archive a divergent history */
   fenced?: boolean
   /** archive into this directory instead of the repos (a restored primary not yet proven) */
-  holdArchiveIn?: string
-}
-
-export interface RoleContext {
-  /** the node the site's primary is (a hot standby streams from it) */
-  primary: NodeName
-  /** a primary in synchronous mode: the standbys of which ANY 1 must confirm (default: none) */
-  syncStandbys?: string[]
-  /**
-   * a primary not yet proven (an in-place restore bringing its copy up): its WAL, the new
-   * timeline's history file first, is held in this directory and reaches the repos only once it
-   * is proven; a rollback drops it, so the archive never holds an abandoned timeline
-   */
   holdArchiveIn?: string
 }
 

@@ -1,5 +1,6 @@
 /** The local site's proof reference (sites/ports.ts): its warm standby, replaying from repo1's archive. */
-import { serverLog, strandedBefore } from '../../adapters/cluster-files.ts'
+import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
+import { serverLog, strandedBefore, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import type { ReferenceSource } from '../ports.ts'
 import type { LocalSite } from './site.ts'
 import { nodesWithRole } from './state.ts'
@@ -20,5 +21,21 @@ export function localReference(site: LocalSite): ReferenceSource {
         ? undefined
         : `${node} (warm), the proof's reference, replayed past timeline ${tl}'s fork point and can never follow the primary: local.ts up rebuilds it, then verify again`
     },
+    lastCommitBefore: (timeline, lsn) => lastCommitBefore(site, timeline, lsn),
   }
+}
+
+/** The last commit before `lsn` in the primary's pg_wal; the segments right before it may hold none (WAL switched by a proof): look up to 8 back. */
+async function lastCommitBefore(site: LocalSite, timeline: number, lsn: string): Promise<string | undefined> {
+  const primaryData = site.layout.node(site.state().primary).data
+  const seg = WAL_SEGMENT_BYTES
+  const x = lsnToBigInt(lsn)
+  for (let back = 1n; back <= 8n && x - back * seg >= 0n; back++) {
+    const from = bigIntToLsn(((x - 1n) / seg - (back - 1n)) * seg)
+    const commits = (await walCommitsAfter(site.run, primaryData, timeline, from).catch(() => [])).filter(
+      (c) => lsnToBigInt(c.lsn) < x,
+    )
+    if (commits.length) return commits.at(-1)!.lsn
+  }
+  return undefined
 }

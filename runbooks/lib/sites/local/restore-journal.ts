@@ -17,25 +17,12 @@ import { join } from 'node:path'
 import { postmasterPid } from '../../adapters/postgres.ts'
 import { pidAlive, processesWith } from '../../adapters/process.ts'
 import type { SiteHandle } from './handle.ts'
-import type { Layout, NodeName } from './layout.ts'
+import type { Layout } from './layout.ts'
 import type { Change } from './state.ts'
+import type { InPlaceJournal, InPlacePhase } from '../local-port.ts'
 import { writeNodeSettings } from './node-settings.ts'
 
-export type InPlacePhase = 'staging' | 'fenced' | 'swapping' | 'swapped' | 'proven'
-
-export interface InPlaceJournal {
-  pid: number
-  primary: NodeName
-  stamp: string
-  target: string
-  staging: string
-  /** where the original data directory goes once swapped */
-  replaced: string
-  /** where the restored primary's WAL waits until it is proven */
-  held: string
-  standbys: NodeName[]
-  phase: InPlacePhase
-}
+export type { InPlaceJournal, InPlacePhase }
 
 const fileOf = (layout: Layout) => join(layout.stateDir, 'in-place-restore.json')
 

@@ -14,6 +14,9 @@ import type { DrPolicy } from '../../../../core/policy.ts'
 import { scheduledJobs } from '../../../../core/schedule.ts'
 import { pidAlive, readPid, startDetached, stopByPidFile } from '../../adapters/process.ts'
 import type { Layout } from './layout.ts'
+import type { NextRun, SchedulerRow } from '../local-port.ts'
+
+export type { NextRun, SchedulerRow }
 import { serverLog } from '../../adapters/cluster-files.ts'
 
 const MAIN = fileURLToPath(new URL('./scheduler-main.ts', import.meta.url))
@@ -39,11 +42,6 @@ export function stopScheduler(l: Layout): Promise<boolean> {
   return stopByPidFile(l.scheduler.pid, 'scheduler-main.ts', 15_000)
 }
 
-export interface NextRun {
-  job: string
-  at: string
-}
-
 /** The next run of each job (UTC). */
 export function nextRuns(p: DrPolicy, now = new Date()): NextRun[] {
   return scheduledJobs(p)
@@ -52,14 +50,6 @@ export function nextRuns(p: DrPolicy, now = new Date()): NextRun[] {
       at: new Cron(j.cron, { timezone: 'UTC', paused: true }).nextRun(now)?.toISOString() ?? '',
     }))
     .sort((a, b) => a.at.localeCompare(b.at))
-}
-
-export interface SchedulerRow {
-  running: boolean
-  pid: number | null
-  wanted: boolean
-  next: NextRun | null
-  lastEnded: string | null
 }
 
 /** The scheduler: running or not, the next job, the last that ended (from its log). */

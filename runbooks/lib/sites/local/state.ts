@@ -7,22 +7,11 @@
 import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { InputError, type Problem } from '../../../../core/errors.ts'
 import { NODE_NAMES, type Layout, type NodeName } from './layout.ts'
+import type { NodeRole, SiteState } from '../local-port.ts'
 
-export type NodeRole = 'primary' | 'hot' | 'warm' | 'fenced'
+export type { NodeRole, SiteState }
+
 export const NODE_ROLES: readonly NodeRole[] = ['primary', 'hot', 'warm', 'fenced']
-
-export interface SiteState {
-  version: 1
-  createdAt: string
-  basePort: number
-  scale: number
-  primary: NodeName
-  roles: Record<NodeName, NodeRole>
-  /** the primary's timeline when last seen (a dead primary cannot be asked) */
-  timeline?: number
-  /** why a node is fenced, for the operator */
-  fencedReason?: Partial<Record<NodeName, string>>
-}
 
 /** A new site: node1 primary, node2 the hot standby, node3 the warm one. */
 export function newSiteState(basePort: number, scale: number, now = new Date()): SiteState {

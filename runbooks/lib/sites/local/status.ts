@@ -14,7 +14,6 @@ import {
   archiveFacts,
   archiverView,
   replicationView,
-  type ArchiveRow,
   type ArchiverView,
   type ReplicationView,
 } from '../../adapters/pg-views.ts'
@@ -24,75 +23,14 @@ import type { SiteHandle } from './handle.ts'
 import { NODE_NAMES, NODE_SITE, type NodeName } from './layout.ts'
 import { repoDown } from './provision.ts'
 import { registerSiteSecrets } from './secrets.ts'
-import { firingAlerts, monitoringRunning, type FiringAlert } from './monitoring.ts'
-import { schedulerRow, type SchedulerRow } from './scheduler.ts'
+import { firingAlerts, monitoringRunning } from './monitoring.ts'
+import { schedulerRow } from './scheduler.ts'
 import { verifyAuditChain } from '../../output/audit.ts'
 import { checkAuditAnchors } from './audit-anchor.ts'
-import type { NodeRole, SiteState } from './state.ts'
+import type { SiteState } from './state.ts'
+import type { ArchiveRow, EndpointRow, NodeRow, OffsiteQueueRow, RepoRow, SiteStatus } from '../local-port.ts'
 
-export interface NodeRow {
-  name: NodeName
-  site: string
-  role: NodeRole
-  port: number
-  pid: number | null
-  live: 'primary' | 'standby' | 'down'
-  lsn: string | null
-  timeline: number | null
-  replicationLagBytes: number | null
-  replayLagSeconds: number | null
-  streaming: boolean
-  syncState: string | null
-  healthy: boolean
-}
-
-export type { ArchiveRow }
-
-export interface RepoRow {
-  index: number
-  type: string
-  healthy: boolean
-  message: string
-  backups: number
-  latestBackup: string | null
-  archiveMax: string | null
-}
-
-/** WAL in repo1 still waiting for repo2 (the offsite lane of archiving). */
-export interface OffsiteQueueRow {
-  files: number
-  oldest: string | null
-  oldestAgeSeconds: number | null
-}
-
-export interface EndpointRow {
-  port: number
-  running: boolean
-  target: NodeName | null
-  targetPort: number | null
-  reachable: boolean
-  routesToPort: number | null
-  healthy: boolean
-}
-
-export type SiteStatus = {
-  stack: 'local'
-  stateDir: string
-  healthy: boolean
-  problems: string[]
-  primary: NodeName
-  nodes: NodeRow[]
-  archive: ArchiveRow | null
-  repos: RepoRow[]
-  offsiteQueue: OffsiteQueueRow
-  endpoint: EndpointRow
-  s3: { port: number; running: boolean }
-  scheduler: SchedulerRow
-  /** alerts Alertmanager holds as firing (null: monitoring is not running; see up --monitoring) */
-  alerts: FiringAlert[] | null
-  /** the audit log's hash chain (when a file was given) */
-  audit?: { file: string; ok: boolean; entries: number; problem?: string; anchors: number | null }
-}
+export type { ArchiveRow, EndpointRow, NodeRow, OffsiteQueueRow, RepoRow, SiteStatus }
 
 export async function siteStatus(site: SiteHandle, auditFile?: string): Promise<SiteStatus> {
   const state = site.state()

@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import type { Layout } from './layout.ts'
+import type { Ack } from '../local-port.ts'
+
+export type { Ack }
 import { pidAlive, readPid, startDetached, stopByPidFile, waitFor } from '../../adapters/process.ts'
 import { query, type Conn } from '../../adapters/postgres.ts'
 
@@ -32,14 +35,6 @@ export async function startWriter(l: Layout, rate: number): Promise<string> {
 
 export function stopWriter(l: Layout): Promise<boolean> {
   return stopByPidFile(l.workload.pid, 'writer.ts')
-}
-
-export interface Ack {
-  seq: number
-  /** when the writer got the acknowledgement (ms) */
-  at: number
-  /** the server port that acknowledged it */
-  port: number
 }
 
 /** Acknowledged commits of one writer (all writers when id is undefined). */
