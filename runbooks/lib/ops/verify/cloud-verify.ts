@@ -23,10 +23,9 @@ import { cloudRepoAccess, cloudRepoConfig, cloudRepos, type CloudRepoConfig } fr
 import { repoCatalog } from '../catalog/catalog.ts'
 import { validateCloudRestore } from '../restore/cloud-restore.ts'
 import { cloudScratch, cloudScratchHost } from '../../sites/cloud/scratch-host.ts'
-import { ProofFailed } from './compare.ts'
 import type { ReferenceSource } from '../../sites/ports.ts'
 import { cloudReference } from '../../sites/cloud/reference.ts'
-import { emptyProof, prove, provenSentence, type Proof } from './proof.ts'
+import { assembleProof, judgeProof, measureProof, type Proof, type ProofBase } from './proof.ts'
 import type { StructureOptions } from './structure.ts'
 
 export interface CloudVerifyOptions extends StructureOptions {
@@ -86,39 +85,38 @@ async function proveRepo(
   audit: AuditLog,
   o: StructureOptions & { ref?: ReferenceSource; tier1: { rto: number; rpo: number } },
 ): Promise<Proof> {
-  const base = mkdtempSync('/var/tmp/labdojo-cloud-verify-')
-  chmodSync(base, 0o755)
+  const work = mkdtempSync('/var/tmp/labdojo-cloud-verify-')
+  chmodSync(work, 0o755)
   const host = cloudScratchHost(run)
   const validated = validateCloudRestore({
     target: { kind: 'immediate' },
-    into: join(base, 'data'),
+    into: join(work, 'data'),
     port: undefined,
     inPlace: false,
     dryRun: false,
   })
-  const dest = await validated.catch((e) => (rmSync(base, { recursive: true, force: true }), Promise.reject(e)))
+  const dest = await validated.catch((e) => (rmSync(work, { recursive: true, force: true }), Promise.reject(e)))
   const cluster = cloudScratch(dest.into, dest.port)
   const scratch = { ...cluster, conn: { ...host.conn(cluster), database: inv.endpoint.database }, checks: o }
-  const p = emptyProof({ label: null, type: null, repo }, scratch, false, o.tier1)
+  const base: ProofBase = { backup: { label: null, type: null, repo }, tier1: o.tier1, scratch: cluster, kept: false }
   try {
-    p.checksums = await audit.step(`pgbackrest verify repo${repo}`, () => c.br.verify(repo))
-    if (!p.checksums.ok) {
-      p.reason = `repo${repo} fails pgBackRest's verify: ${p.checksums.problems.slice(0, 3).join(' | ') || 'see its log'}`
-      return p
+    const checksums = await audit.step(`pgbackrest verify repo${repo}`, () => c.br.verify(repo))
+    base.checksums = checksums
+    if (!checksums.ok) {
+      const why = checksums.problems.slice(0, 3).join(' | ') || 'see its log'
+      return assembleProof(base, null, `repo${repo} fails pgBackRest's verify: ${why}`)
     }
     const { backup } = planRestore({ kind: 'immediate' }, [await repoCatalog(run, c.br, repo, c.pg)], [], repo)
-    Object.assign(p, { backup: backup.label, backupType: backup.type })
-    await prove({ run, host, repos: cloudRepoAccess(c), backup, scratch, reference: o.ref, audit }, p)
-    p.verdict = 'proven'
-    p.reason = provenSentence(p)
+    base.backup = { label: backup.label, type: backup.type, repo }
+    const m = await measureProof({ run, host, repos: cloudRepoAccess(c), backup, scratch, reference: o.ref, audit })
+    return assembleProof(base, m, judgeProof(m, base))
   } catch (e) {
-    p.reason = e instanceof ProofFailed ? e.message : `repo${repo} does not restore: ${firstLine(e)}`
+    return assembleProof(base, null, `repo${repo} does not restore: ${firstLine(e)}`)
   } finally {
     if (postmasterPid(scratch.dir)) await host.pg.stop(scratch.dir, 'immediate').catch(() => {})
-    rmSync(base, { recursive: true, force: true })
+    rmSync(work, { recursive: true, force: true })
     host.release?.(cluster)
   }
-  return p
 }
 
 export function renderCloudProofs(stack: string, proofs: Proof[]): string {

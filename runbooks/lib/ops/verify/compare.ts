@@ -3,9 +3,6 @@ import { lsnToBigInt } from '../../../../core/wal.ts'
 import type { Conn } from '../../adapters/postgres.ts'
 import { differingTables, firstDifferences, rowHashes, type Fingerprint, type TableDifference } from './fingerprint.ts'
 
-/** A proof that ran and found something wrong: its message is the verdict's sentence. */
-export class ProofFailed extends Error {}
-
 /** Each table whose fingerprints differ, with its first differing rows read from both sides. */
 export async function tableDifferences(
   ref: Conn,

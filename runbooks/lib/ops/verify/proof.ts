@@ -7,10 +7,11 @@
  * structure; compare table by table; resume the reference. Without a reference (a stack with no
  * warm site) the restore promotes, takes a write and is checked for structure only. The site
  * gives the scratch host, the repos and the reference (sites/ports.ts); the caller builds and
- * removes the scratch cluster and judges the objectives. Never archives into a repo; never
- * touches a primary or a standby beyond the pause.
+ * removes the scratch cluster. Each step returns what it measured; the proof is assembled once,
+ * from the measure and the verdict on it. Never archives into a repo; never touches a primary or
+ * a standby beyond the pause.
  */
-import type { CatalogBackup, RestorePlan } from '../../../../core/recovery.ts'
+import { rpoGap, type CatalogBackup, type Point, type RestorePlan } from '../../../../core/recovery.ts'
 import { lsnToBigInt } from '../../../../core/wal.ts'
 import { targetArgs } from '../../../../core/recovery-target.ts'
 import type { Runner } from '../../adapters/exec.ts'
@@ -21,7 +22,7 @@ import type { ReferenceSource, RepoAccess, ScratchCluster, ScratchHost } from '.
 import { promoteHeld } from '../restore/cluster.ts'
 import { restoreIntoScratch, ScratchRestoreFailed } from '../restore/scratch-restore.ts'
 import { proveWritable } from '../write-check.ts'
-import { inequality, ProofFailed, tableDifferences } from './compare.ts'
+import { inequality, tableDifferences } from './compare.ts'
 import { fingerprint, type Fingerprint, type TableDifference } from './fingerprint.ts'
 import { nextRecordArchived, pauseAt, resumeReplay, type Reference } from './reference.ts'
 import { checkStructure, structureProblems, type StructureOptions, type StructureReport } from './structure.ts'
@@ -77,42 +78,82 @@ export interface ProofInput {
   audit: AuditLog
 }
 
-export function emptyProof(
-  b: { label: string | null; type: string | null; repo: number },
-  s: ScratchCluster,
-  kept: boolean,
-  tier1: { rto: number; rpo: number },
-): Proof {
-  return {
-    backup: b.label,
-    backupType: b.type,
-    repo: b.repo,
-    verdict: 'failed',
-    reason: '',
-    checksums: null,
-    reference: null,
-    lsn: null,
-    tables: 0,
-    rows: 0,
-    digest: null,
-    differences: [],
-    structure: null,
-    objectives: { rtoSeconds: null, rtoTargetSeconds: tier1.rto, rpoGapSeconds: null, rpoTargetSeconds: tier1.rpo },
-    timings: {},
-    scratch: { dir: s.dir, port: s.port, kept, synced: s.synced },
-    at: new Date().toISOString(),
-  }
+/** What a proof's steps measured; `failure` when the restore itself failed (the sentence says how). */
+export interface ProofMeasure {
+  reference: Omit<Reference, 'fingerprint'> | null
+  /** where the restore was held, or stopped */
+  reached: string | null
+  tables: number
+  rows: number
+  digest: string | null
+  differences: TableDifference[]
+  structure: StructureReport | null
+  timings: Record<string, number>
+  failure?: string
 }
 
-/** The proof's steps, filling `p`; a difference, another LSN or a structure problem throws ProofFailed. */
-export async function prove(i: ProofInput, p: Proof): Promise<void> {
+/** What the caller knows before the proof runs: the backup, the checks it ran itself, the targets, the scratch cluster. */
+export interface ProofBase {
+  backup: { label: string; type: string; repo: number } | { label: null; type: null; repo: number }
+  checksums?: { ok: boolean; problems: string[] }
+  tier1: { rto: number; rpo: number }
+  /** the newest archived commit when the run began (the RPO gap is measured against it) */
+  newestArchived?: Point | null
+  scratch: ScratchCluster
+  kept: boolean
+}
+
+/** The proof's steps: with a reference, the exact comparison at X; without, the restore on its own. */
+export async function measureProof(i: ProofInput): Promise<ProofMeasure> {
   const t0 = Date.now()
-  if (i.reference) await proveAtReference(i, i.reference, p)
-  else await proveAlone(i, p)
-  p.timings.proofSeconds = (Date.now() - t0) / 1000
-  p.objectives.rtoSeconds = (p.timings.restoreSeconds ?? 0) + (p.timings.promoteToWriteSeconds ?? 0)
-  const problems = p.structure ? structureProblems(p.structure) : ['its structure was not checked']
-  if (problems.length) throw new ProofFailed(`${p.backup} from repo${p.repo} restores, but ${problems.join('; ')}`)
+  const m = i.reference ? await atReference(i, i.reference) : await alone(i)
+  return { ...m, timings: { ...m.timings, proofSeconds: (Date.now() - t0) / 1000 } }
+}
+
+/** Why the proof fails, as its sentence: the restore's failure, another LSN or a difference, then the structure. */
+export function judgeProof(m: ProofMeasure, b: ProofBase): string | undefined {
+  const what = `${b.backup.label} from repo${b.backup.repo}`
+  if (m.failure) return m.failure
+  if (m.reference) {
+    const unequal = inequality(m.reference.node, m.reached!, m.reference.lsn, m.differences)
+    if (unequal) return `${what} ${unequal}`
+  } else if (!m.tables) return `${what} restores, but it holds no table`
+  const problems = m.structure ? structureProblems(m.structure) : ['its structure was not checked']
+  if (problems.length) return `${what} restores, but ${problems.join('; ')}`
+  return undefined
+}
+
+/** The one proof record: from what the caller knew, what was measured (null: the proof could not run) and the verdict. */
+export function assembleProof(b: ProofBase, m: ProofMeasure | null, failure: string | undefined): Proof {
+  const t = m?.timings ?? {}
+  const restoredAt = m?.reference?.lastCommit ? Date.parse(m.reference.lastCommit) : null
+  const rto = m && !m.failure ? (t.restoreSeconds ?? 0) + (t.promoteToWriteSeconds ?? 0) : null
+  const p: Proof = {
+    backup: b.backup.label,
+    backupType: b.backup.type,
+    repo: b.backup.repo,
+    verdict: failure ? 'failed' : 'proven',
+    reason: failure ?? '',
+    checksums: b.checksums ?? null,
+    reference: m?.reference ?? null,
+    lsn: m?.reference?.lsn ?? null,
+    tables: m?.tables ?? 0,
+    rows: m?.rows ?? 0,
+    digest: m?.digest ?? null,
+    differences: m?.differences ?? [],
+    structure: m?.structure ?? null,
+    objectives: {
+      rtoSeconds: rto,
+      rtoTargetSeconds: b.tier1.rto,
+      rpoGapSeconds: m?.reference && !failure ? rpoGap(b.newestArchived ?? null, m.reference.lsn, restoredAt) : null,
+      rpoTargetSeconds: b.tier1.rpo,
+    },
+    timings: t,
+    scratch: { dir: b.scratch.dir, port: b.scratch.port, kept: b.kept, synced: b.scratch.synced },
+    at: new Date().toISOString(),
+  }
+  if (!failure) p.reason = provenSentence(p)
+  return p
 }
 
 /**
@@ -120,60 +161,64 @@ export async function prove(i: ProofInput, p: Proof): Promise<void> {
  * held at X; the reference read once the files are copied (the copy is CPU-bound: read beside
  * it, it took the copy twice as long), beside recovery, which waits on one WAL segment at a
  * time; the restored rows read while it promotes and takes a write (promotion changes no row;
- * nothing else connects to it); then the comparison, table by table. The reference is never
+ * nothing else connects to it); then the differences, table by table. The reference is never
  * resumed under a read.
  */
-async function proveAtReference(i: ProofInput, src: ReferenceSource, p: Proof): Promise<void> {
+async function atReference(i: ProofInput, src: ReferenceSource): Promise<ProofMeasure> {
   const ref = await pauseAt(src, i.backup.lsnStop)
-  p.reference = ref
-  p.lsn = ref.lsn
+  const m: ProofMeasure = { ...EMPTY, reference: ref, timings: {} }
   const t = Date.now()
   let reading: Promise<Fingerprint> | undefined
   const readReference = () => {
     reading = fingerprint(src.conn)
     reading.catch(() => {}) // awaited below, or settled in `finally` when an earlier step failed
   }
-  let reached: string
   try {
     const what = `prove ${i.backup.label} (repo${i.backup.repo})`
-    reached = await i.audit.step(`${what}: restore held at ${ref.lsn}; ${src.name} read once copied`, async () => {
+    const held = await i.audit.step(`${what}: restore held at ${ref.lsn}; ${src.name} read once copied`, async () => {
       const archived = () => nextRecordArchived(src, i.backup.repo, ref.timeline, ref.lsn)
-      return restoreHeld(i, await heldTarget(src, ref), archived, readReference, p)
+      return restoreHeld(i, await heldTarget(src, ref), ref.lsn, archived, readReference)
     })
-    const same = lsnToBigInt(reached) === lsnToBigInt(ref.lsn)
-    const [reference, restored] = await i.audit.step(
+    if ('failure' in held) return { ...m, failure: held.failure }
+    m.reached = held.reached
+    m.timings.restoreSeconds = held.seconds
+    const same = lsnToBigInt(held.reached) === lsnToBigInt(ref.lsn)
+    const [reference, [restored, after]] = await i.audit.step(
       `${what}: the restored rows; promote, first write, structure`,
-      () => settled(reading!, readWhilePromoting(i, p, same)),
+      () => settled(reading!, readWhilePromoting(i, same)),
     )
-    p.tables = restored.tables.length
-    p.rows = restored.tables.reduce((a, x) => a + x.rows, 0)
-    p.digest = restored.digest
-    p.differences = await tableDifferences(src.conn, i.scratch.conn, reference, restored)
+    Object.assign(m, counts(restored), after, { timings: { ...m.timings, ...after.timings } })
+    m.differences = await tableDifferences(src.conn, i.scratch.conn, reference, restored)
   } finally {
     await reading?.catch(() => {})
     await resumeReplay(src.conn)
-    p.timings.referencePausedSeconds = (Date.now() - t) / 1000
+    m.timings.referencePausedSeconds = (Date.now() - t) / 1000
   }
-  const unequal = inequality(src.name, reached, ref.lsn, p.differences)
-  if (unequal) throw new ProofFailed(`${p.backup} from repo${p.repo} ${unequal}`)
+  return m
 }
 
-/** No reference: the newest backup restored on its own to the end of its WAL, promoted, a write, its structure. */
-async function proveAlone(i: ProofInput, p: Proof): Promise<void> {
+const EMPTY = { reached: null, tables: 0, rows: 0, digest: null, differences: [], structure: null }
+
+const counts = (f: Fingerprint) => ({
+  tables: f.tables.length,
+  rows: f.tables.reduce((a, x) => a + x.rows, 0),
+  digest: f.digest,
+})
+
+/** No reference: the backup restored on its own to consistency, promoted, a write, its structure, its rows counted. */
+async function alone(i: ProofInput): Promise<ProofMeasure> {
   const t = Date.now()
   const plan = planFor(i.backup, { kind: 'immediate' }, targetArgs({ kind: 'immediate' }))
   const o = { mode: 'promote' as const, audit: i.audit, what: `pgbackrest restore ${i.backup.label}` }
-  await restoreIntoScratch(i.host, i.repos, plan, i.scratch, o).catch((e) => {
-    throw proofFailure(e, p, 'the end of the backup')
-  })
-  p.timings.restoreSeconds = (Date.now() - t) / 1000
-  await promoteAndCheck(i, p, false)
-  const restored = await fingerprint(i.scratch.conn)
-  p.tables = restored.tables.length
-  p.rows = restored.tables.reduce((a, x) => a + x.rows, 0)
-  p.digest = restored.digest
-  if (!p.tables)
-    throw new ProofFailed(`${p.backup} from repo${p.repo} restores, but ${i.scratch.conn.database} holds no table`)
+  const failure = await restoreIntoScratch(i.host, i.repos, plan, i.scratch, o).then(
+    () => undefined,
+    (e) => failureOf(e, i.backup, 'the end of the backup'),
+  )
+  if (failure) return { ...EMPTY, reference: null, timings: {}, failure }
+  const restoreSeconds = (Date.now() - t) / 1000
+  const after = await promoteAndCheck(i, false)
+  const restored = counts(await fingerprint(i.scratch.conn))
+  return { ...EMPTY, reference: null, ...restored, ...after, timings: { restoreSeconds, ...after.timings } }
 }
 
 function planFor(backup: CatalogBackup, target: RestorePlan['target'], targetArgs: string[]): RestorePlan {
@@ -208,33 +253,34 @@ async function heldTarget(src: ReferenceSource, ref: Omit<Reference, 'fingerprin
   return ['--type=time', `--target=${ref.lastCommit.replace('T', ' ').replace('Z', '+00')}`, ...pause]
 }
 
-/** The backup restored with its repo's WAL and held paused (read-only); the LSN it replayed to. */
+/** The backup restored with its repo's WAL and held paused (read-only): the LSN it replayed to, or why it failed. */
 async function restoreHeld(
   i: ProofInput,
   targetArgs: string[],
+  lsn: string,
   archived: () => Promise<void>,
   copied: () => void,
-  p: Proof,
-): Promise<string> {
+): Promise<{ reached: string; seconds: number } | { failure: string }> {
   const t = Date.now()
-  const plan = planFor(i.backup, { kind: 'lsn', lsn: p.lsn! }, targetArgs)
+  const plan = planFor(i.backup, { kind: 'lsn', lsn }, targetArgs)
   // the caller removes the scratch cluster, or keeps it with --keep
   const o = { mode: 'hold' as const, beside: archived, copied, keepOnFailure: true }
-  await restoreIntoScratch(i.host, i.repos, plan, i.scratch, o).catch((e) => {
-    throw proofFailure(e, p, p.lsn!)
-  })
+  const failure = await restoreIntoScratch(i.host, i.repos, plan, i.scratch, o).then(
+    () => undefined,
+    (e) => failureOf(e, i.backup, lsn),
+  )
+  if (failure) return { failure }
   const [r] = await query<{ lsn: string }>(i.scratch.conn, `SELECT pg_last_wal_replay_lsn()::text AS lsn`)
-  p.timings.restoreSeconds = (Date.now() - t) / 1000
-  return r!.lsn
+  return { reached: r!.lsn, seconds: (Date.now() - t) / 1000 }
 }
 
-/** A scratch restore's failure as the proof's sentence. */
-function proofFailure(e: unknown, p: Proof, to: string): unknown {
-  if (!(e instanceof ScratchRestoreFailed)) return e
-  const what = `${p.backup} from repo${p.repo}`
-  if (e.stage === 'copy') return new ProofFailed(`pgBackRest could not restore ${what}: ${e.why}`)
+/** A scratch restore's failure as the proof's sentence; any other error is the proof not running at all. */
+function failureOf(e: unknown, b: CatalogBackup, to: string): string {
+  if (!(e instanceof ScratchRestoreFailed)) throw e
+  const what = `${b.label} from repo${b.repo}`
+  if (e.stage === 'copy') return `pgBackRest could not restore ${what}: ${e.why}`
   const tail = e.explained ? '' : `; server log: ${e.logTail.replace(/\s*\n\s*/g, ' | ')}`
-  return new ProofFailed(`${what} does not restore to ${to}: ${e.why}${tail}`)
+  return `${what} does not restore to ${to}: ${e.why}${tail}`
 }
 
 /** Both, once both have run to the end (no read left running behind a failure); the first failure. */
@@ -245,25 +291,28 @@ async function settled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   return [x.value, y.value]
 }
 
+type Checked = { structure: StructureReport | null; timings: Record<string, number> }
+
 /**
  * The restored rows fingerprinted from where the restore is held; alongside, unless it stopped
  * elsewhere (the proof fails then, promoted or not), the promotion, the first write and the
  * structure. Both run to the end before either's failure is reported.
  */
-async function readWhilePromoting(i: ProofInput, p: Proof, promote: boolean): Promise<Fingerprint> {
+async function readWhilePromoting(i: ProofInput, promote: boolean): Promise<[Fingerprint, Checked]> {
   const t = Date.now()
-  const [rows] = await settled(fingerprint(i.scratch.conn), promote ? promoteAndCheck(i, p) : Promise.resolve())
-  p.timings.compareAndStructureSeconds = (Date.now() - t) / 1000
-  return rows
+  const none: Checked = { structure: null, timings: {} }
+  const [rows, after] = await settled(fingerprint(i.scratch.conn), promote ? promoteAndCheck(i) : Promise.resolve(none))
+  return [rows, { ...after, timings: { ...after.timings, compareAndStructureSeconds: (Date.now() - t) / 1000 } }]
 }
 
 /** Promote the restored cluster (if held), take a write (timed: the restore's RTO), then check its structure. */
-async function promoteAndCheck(i: ProofInput, p: Proof, held = true): Promise<void> {
+async function promoteAndCheck(i: ProofInput, held = true): Promise<Checked> {
   const t = Date.now()
   if (held) await promoteHeld(i.scratch.conn)
   await proveWritable(i.scratch.conn, { note: 'proof: the restored backup takes a write' })
-  p.timings.promoteToWriteSeconds = (Date.now() - t) / 1000
-  p.structure = await checkStructure(i.run, i.scratch.conn, i.scratch.checks)
+  const promoteToWriteSeconds = (Date.now() - t) / 1000
+  const structure = await checkStructure(i.run, i.scratch.conn, i.scratch.checks)
+  return { structure, timings: { promoteToWriteSeconds } }
 }
 
 /** The sentence of a proven backup: what it equals and where, its structure, its first write. */
@@ -272,7 +321,7 @@ export function provenSentence(p: Proof): string {
   const checked = p.checksums?.ok ? 'every file matches its checksum, it ' : ''
   const equal = p.reference
     ? `restores on its own to ${p.lsn} equal to ${p.reference.node} there (${p.tables} tables, ${p.rows} rows)`
-    : 'restores on its own (not compared: no reference standby)'
+    : `restores on its own (${p.tables} tables, ${p.rows} rows; not compared: no reference standby)`
   const rpo =
     o.rpoGapSeconds === null
       ? ''

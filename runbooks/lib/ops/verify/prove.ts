@@ -7,13 +7,12 @@
  * the tier-1 objectives are judged and the scratch cluster removed or kept.
  */
 import { existsSync, rmSync } from 'node:fs'
-import { rpoGap, type CatalogBackup, type Point } from '../../../../core/recovery.ts'
+import type { CatalogBackup, Point } from '../../../../core/recovery.ts'
 import { postmasterPid, query } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { reapplyErasures } from '../erasure/erasure.ts'
-import { ProofFailed } from './compare.ts'
-import { emptyProof, prove, provenSentence, type Proof, type ProofScratch } from './proof.ts'
+import { assembleProof, judgeProof, measureProof, type Proof, type ProofBase, type ProofScratch } from './proof.ts'
 import type { StructureOptions } from './structure.ts'
 import { firstLine } from '../../../../core/errors.ts'
 import { type LocalSitePort } from '../../sites/local-port.ts'
@@ -37,24 +36,20 @@ export async function proveBackup(
   const host = site.scratch.host
   const cluster = await site.scratch.cluster('verify', { synced: o.keep || !!o.synced })
   const scratch: ProofScratch = { ...cluster, conn: host.conn(cluster), checks: { heapAllIndexed: o.heapAllIndexed } }
-  const p = emptyProof(backup, scratch, o.keep, site.policy.tiers[1])
+  const b = { label: backup.label, type: backup.type, repo: backup.repo }
+  const base: ProofBase = { backup: b, tier1: site.policy.tiers[1], newestArchived, scratch: cluster, kept: o.keep }
   for (const gone of await site.scratch.removeOrphans())
     log.warn(`removed the scratch cluster of a killed runbook: ${gone}`)
   site.scratch.claim(scratch.dir)
   try {
-    const reference = site.reference()
-    await prove({ run: site.run, host, repos: site.repos, backup, scratch, reference, audit }, p)
-    const restoredAt = p.reference?.lastCommit ? Date.parse(p.reference.lastCommit) : null
-    p.objectives.rpoGapSeconds = rpoGap(newestArchived, p.lsn!, restoredAt)
-    p.verdict = 'proven'
-    p.reason = provenSentence(p)
+    const input = { run: site.run, host, repos: site.repos, backup, scratch, reference: site.reference(), audit }
+    const m = await measureProof(input)
+    return assembleProof(base, m, judgeProof(m, base))
   } catch (e) {
-    p.verdict = 'failed'
-    p.reason = e instanceof ProofFailed ? e.message : `the proof could not run: ${firstLine(e)}`
+    return assembleProof(base, null, `the proof could not run: ${firstLine(e)}`)
   } finally {
     await dropScratch(site, scratch, o.keep)
   }
-  return p
 }
 
 /**
