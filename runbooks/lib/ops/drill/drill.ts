@@ -75,6 +75,18 @@ class DrillRun {
       throw e
     }
   }
+
+  /** A step that recovers something: its details kept under `key`, its measure judged against the objectives. */
+  async measured<T extends { measure: RecoveryMeasure }>(
+    key: string,
+    name: string,
+    fn: () => Promise<T>,
+    describe: (v: T) => string,
+  ): Promise<void> {
+    const v = await this.step(name, fn, describe)
+    this.details[key] = v
+    this.measures.push(v.measure)
+  }
 }
 
 export async function runDrill(site: LocalSitePort, audit: AuditLog, o: DrillOptions): Promise<DrillReport> {
@@ -181,36 +193,33 @@ async function humanErrorAndPitr(
   writer: string,
   keep: boolean,
 ): Promise<void> {
-  const pitr = await drill.step(
+  await drill.measured(
+    'pitr',
     'human error, then PITR to just before it',
     () => pitrDrill(site, audit, writer, { beforeMs: 3000, afterMs: 2000, keep }),
     (r) =>
       `${r.deletedRows} rows deleted at ${r.targetIso}; the restore (reached ${r.reachedIso}) held all of them; ${r.repairedRows} copied back into the primary`,
   )
-  drill.details.pitr = pitr
-  drill.measures.push(pitr.measure)
 }
 
 async function failoverUnderLoad(site: LocalSitePort, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
-  const fo = await drill.step(
+  await drill.measured(
+    'failover',
     'fail over under workload (kill -9 of the primary)',
     () => failoverDrill(site, audit, writer),
     (r) =>
       `${r.from} -> ${r.to}, endpoint follows; writer saw ${r.writerRtoSeconds.toFixed(2)} s without commits; ${r.measure.lostCommits} of ${r.ackedBeforeKill} acknowledged commit(s) lost; failback ${r.failbackSeconds.toFixed(1)} s, switch back ${r.switchbackSeconds.toFixed(1)} s`,
   )
-  drill.details.failover = fo
-  drill.measures.push(fo.measure)
 }
 
 async function warmAndBack(site: LocalSitePort, drill: DrillRun, audit: AuditLog, writer: string): Promise<void> {
-  const w = await drill.step(
+  await drill.measured(
+    'warm',
     'manual failover to the warm site and back',
     () => warmRoundTrip(site, audit, writer),
     (r) =>
       `${r.rebuilt ? `${r.rebuilt}; ` : ''}${r.primary} -> ${r.warm} in ${formatDuration(r.toWarmSeconds)} (switchover, writes verified on ${r.warm}); back to ${r.primary} with every standby rejoined in ${formatDuration(r.backSeconds)}; ${r.measure.lostCommits} acknowledged commit(s) lost`,
   )
-  drill.details.warm = w
-  drill.measures.push(w.measure)
 }
 
 async function communicationPlan(site: LocalSitePort, drill: DrillRun, hooks: Webhook[]): Promise<void> {
@@ -231,14 +240,13 @@ async function communicationPlan(site: LocalSitePort, drill: DrillRun, hooks: We
 }
 
 async function coldSite(site: LocalSitePort, drill: DrillRun, audit: AuditLog, keep: boolean): Promise<void> {
-  const c = await drill.step(
+  await drill.measured(
+    'cold',
     'cold site: rebuild from repo 2 alone',
     () => coldRebuild(site, audit, keep),
     (r) =>
       `${r.backup} + archive to ${r.reachedIso ?? '(unknown)'}, first write after ${formatDuration(r.measure.rtoSeconds)}${r.kept ? `; kept at ${r.dataDir}` : ''}`,
   )
-  drill.details.cold = c
-  drill.measures.push(c.measure)
 }
 
 function drillReport(site: LocalSitePort, drill: DrillRun, plan: DrillPlan): DrillReport {

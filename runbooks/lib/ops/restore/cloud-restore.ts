@@ -25,7 +25,7 @@ import { repoCatalog } from '../catalog/catalog.ts'
 import { planText, requireNewDirectory, type RestoreReport } from './plan.ts'
 import { insideDataDirectory } from '../../adapters/cluster-files.ts'
 import { newClusterReport } from './new-cluster.ts'
-import { restoreFailed, restoreIntoScratch } from './scratch-restore.ts'
+import { restorePromoted } from './scratch-restore.ts'
 
 export interface CloudRestoreOptions {
   target: RecoveryTarget
@@ -111,19 +111,8 @@ export async function cloudRestoreNew(
   const check = (conn: Conn & { database: string }) =>
     audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
   const what = 'pgbackrest restore (cloud repo)'
-  const t = await restoreIntoScratch(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, {
-    mode: 'promote',
-    audit,
-    what,
-    check,
-  }).catch((e) => {
-    throw restoreFailed(e)
-  })
-  const timings = {
-    restoreSeconds: t.copySeconds,
-    recoverySeconds: t.recoverySeconds,
-    untilFirstWriteSeconds: (Date.now() - t0) / 1000,
-  }
+  const t = await restorePromoted(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, { audit, what, check })
+  const timings = { ...t, untilFirstWriteSeconds: (Date.now() - t0) / 1000 }
   return cloudReport(plan, cluster, timings)
 }
 

@@ -6,7 +6,7 @@ import type { Conn } from '../../adapters/postgres.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { reachedFromLog, verifyTables } from './cluster.ts'
 import type { RestoreOptions, RestoreReport } from './plan.ts'
-import { restoreFailed, restoreIntoScratch } from './scratch-restore.ts'
+import { restorePromoted } from './scratch-restore.ts'
 import { readErasures, reapplyErasures } from '../erasure/erasure.ts'
 import { DATABASE, type LocalSitePort } from '../../sites/local-port.ts'
 
@@ -22,17 +22,9 @@ export async function restoreNew(
   const checked: Record<string, number> = {}
   let erased = { people: 0, rows: 0 }
   const check = async (restored: Conn) => void (erased = await serve(site, restored, audit, checked))
-  const t = await restoreIntoScratch(site.scratch.host, site.repos, plan, c, {
-    mode: 'promote',
-    audit,
-    check,
-  }).catch((e) => {
-    throw restoreFailed(e)
-  })
+  const t = await restorePromoted(site.scratch.host, site.repos, plan, c, { audit, check })
   const timings = {
-    restoreSeconds: t.copySeconds,
-    startSeconds: t.startSeconds,
-    recoverySeconds: t.recoverySeconds,
+    ...t,
     ...checked,
     untilFirstWriteSeconds: (Date.now() - t0) / 1000,
   }

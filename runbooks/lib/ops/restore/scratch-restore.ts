@@ -103,6 +103,23 @@ export async function restoreIntoScratch(
 }
 
 /** One message for a restore that did not serve: the cause, the server log's words, and that nothing else changed. */
+/**
+ * A new cluster that will serve: restored, promoted and checked, or removed with the reason and
+ * the server log's tail. Timings (seconds): the copy, the server's start, start and recovery.
+ */
+export async function restorePromoted(
+  host: ScratchHost,
+  repos: RepoAccess,
+  plan: RestorePlan,
+  c: ScratchCluster,
+  o: Pick<ScratchRestoreOptions, 'audit' | 'what' | 'check'>,
+): Promise<{ restoreSeconds: number; startSeconds: number; recoverySeconds: number }> {
+  const t = await restoreIntoScratch(host, repos, plan, c, { mode: 'promote', ...o }).catch((e) => {
+    throw restoreFailed(e)
+  })
+  return { restoreSeconds: t.copySeconds, startSeconds: t.startSeconds, recoverySeconds: t.recoverySeconds }
+}
+
 export function restoreFailed(e: unknown): Error {
   const tail = e instanceof ScratchRestoreFailed ? e.logTail : ''
   return new Error(
