@@ -4,7 +4,8 @@
  */
 import { formatDuration } from './duration.ts'
 
-export type Health = 'up' | 'down' | 'unknown'
+/** refused: the server answered but would not let the probe read it (login, TLS, privilege): alive */
+export type Health = 'up' | 'down' | 'refused' | 'unknown'
 
 /** An immutable snapshot of one node, with an explicit unknown case. */
 export interface NodeSnapshot {
@@ -81,6 +82,10 @@ export function decideFailover(f: FailoverFacts): Decision {
 function candidateGuards(f: FailoverFacts): Decision | undefined {
   const c = f.candidate
   const p = f.primary
+  if (c.health === 'refused')
+    return refuse(
+      `candidate ${c.name} answers but refuses the probe (${c.error ?? 'no reason given'}), so its state cannot be read; fix the probe's login (user, password, TLS) before any promotion`,
+    )
   if (c.health !== 'up')
     return refuse(`candidate ${c.name} is unreachable (${c.error ?? 'no answer'}); there is nothing healthy to promote`)
   if (c.inRecovery === false)
@@ -133,6 +138,10 @@ function failoverDecision(f: FailoverFacts): Decision {
   const p = f.primary
   const d = f.detection
   const rpo = formatDuration(f.tierRpoSeconds)
+  if (p.health === 'refused')
+    return refuse(
+      `primary ${p.name} answers but refuses the probe (${p.error ?? 'no reason given'}): a server that answers is alive, and promoting a standby beside it would split the brain. Fix the probe's login (user, password, TLS: a PGO cluster takes password logins over TLS only); if it must go, fence it first`,
+    )
   if (p.health === 'up' && p.inRecovery === false && d.consecutiveFailures === 0)
     return refuse(
       `primary ${p.name} is healthy (its last ${d.threshold} probes answered); pass --switchover for a planned switchover with zero data loss`,

@@ -23,18 +23,32 @@ export interface PgNode {
   /** cloud: the kube context and namespace of the node's PGO cluster */
   kubeContext?: string
   namespace?: string
+  /** TLS as libpq's sslmode (a PGO cluster: require or verify-full; unset: none, the local site's loopback) */
+  sslmode?: 'disable' | 'require' | 'verify-full'
+  /** the CA file verify-full checks the server's certificate against (PGO's cluster CA, pgo-root-cacert) */
+  sslRootCert?: string
 }
 
-/** How the runbooks reach a node over libpq (its password from the environment's password file). */
-export const nodeConn = (n: PgNode) => ({ host: n.host, port: n.port, database: n.database, user: n.user })
+/** How the runbooks reach a node over libpq (its password from the environment's password file, TLS as the node says). */
+export const nodeConn = (n: PgNode) => ({
+  host: n.host,
+  port: n.port,
+  database: n.database,
+  user: n.user,
+  ...(n.sslmode ? { sslmode: n.sslmode } : {}),
+  ...(n.sslRootCert ? { sslRootCert: n.sslRootCert } : {}),
+})
 
 /** The traffic endpoint, as the user the nodes name (it leads to one of them). */
-export const endpointConn = (inv: Inventory) => ({
-  host: inv.endpoint.host,
-  port: inv.endpoint.port,
-  database: inv.endpoint.database,
-  user: (inv.nodes.find((n) => n.role === 'primary') ?? inv.nodes[0])?.user,
-})
+export const endpointConn = (inv: Inventory) => {
+  const n = inv.nodes.find((x) => x.role === 'primary') ?? inv.nodes[0]
+  return {
+    ...(n ? nodeConn(n) : {}),
+    host: inv.endpoint.host,
+    port: inv.endpoint.port,
+    database: inv.endpoint.database,
+  }
+}
 
 export interface Repo {
   index: number
@@ -192,7 +206,20 @@ function checkEndpoint(inv: Inventory, bad: Bad): void {
 /** The fields each object of the contract may carry: anything else is a mistake (or an injection), named. */
 const FIELDS = {
   inventory: ['stack', 'provider', 'sites', 'nodes', 'pgbackrest', 'buckets', 'keys', 'endpoint', 'healthChecks'],
-  node: ['name', 'site', 'role', 'host', 'port', 'database', 'user', 'dataDir', 'kubeContext', 'namespace'],
+  node: [
+    'name',
+    'site',
+    'role',
+    'host',
+    'port',
+    'database',
+    'user',
+    'dataDir',
+    'kubeContext',
+    'namespace',
+    'sslmode',
+    'sslRootCert',
+  ],
   pgbackrest: ['stanza', 'configPath', 'repos'],
   repo: ['index', 'type', 'path', 'bucket', 'endpoint', 'region', 'encrypted', 'cipherPassRef', 'site'],
   site: ['name', 'provider', 'region', 'nodes'],
@@ -214,6 +241,10 @@ const SHAPES = {
   bucket: [/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'a bucket name, e.g. labdojo-backups'],
   namespace: [/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace, e.g. labdojo'],
   kubeContext: [/^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,252}$/, 'a kubeconfig context name'],
+  sslmode: [
+    /^(disable|require|verify-full)$/,
+    'disable, require or verify-full (a PGO cluster takes password logins over TLS only)',
+  ],
 } as const
 
 type Check = {
@@ -278,6 +309,8 @@ function checkStrictNodes(raw: Raw, c: Check): void {
     c.shape(`${k}.dataDir`, n.dataDir, 'path')
     c.shape(`${k}.kubeContext`, n.kubeContext, 'kubeContext')
     c.shape(`${k}.namespace`, n.namespace, 'namespace')
+    c.shape(`${k}.sslmode`, n.sslmode, 'sslmode')
+    c.shape(`${k}.sslRootCert`, n.sslRootCert, 'path')
   })
 }
 

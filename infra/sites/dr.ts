@@ -218,6 +218,8 @@ export function drInventory(c: DrConfig, names: { wb: string; cb: string; wk: st
         user: 'postgres',
         kubeContext: c.warm.kubeContext,
         namespace: 'labdojo',
+        // PGO's only password rule is `hostssl all all all md5` (internal/postgres/hba.go): no TLS, no login
+        sslmode: 'require' as const,
       },
     ],
     pgbackrest: {

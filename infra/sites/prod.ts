@@ -229,6 +229,8 @@ export function prodInventory(
     user: 'postgres',
     kubeContext: cfg.kubeContext,
     namespace: 'labdojo',
+    // PGO's only password rule is `hostssl all all all md5` (internal/postgres/hba.go): no TLS, no login
+    sslmode: 'require' as const,
   })
   return {
     stack: 'prod',

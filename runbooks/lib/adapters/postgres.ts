@@ -19,6 +19,22 @@ export interface Conn {
   user?: string
   /** a libpq password file (0600) to take the password from; else $PGPASSFILE, then $LABDOJO_PASSFILES */
   passfile?: string
+  /**
+   * TLS, as libpq's sslmode: `require` encrypts; `verify-full` also checks the server's
+   * certificate against `sslRootCert` and its host name. Unset: no TLS (the local site's
+   * loopback). A PGO cluster accepts password logins over TLS only (`hostssl`, its hba.go).
+   */
+  sslmode?: 'disable' | 'require' | 'verify-full'
+  /** the CA file `verify-full` checks the server's certificate against */
+  sslRootCert?: string
+}
+
+/** node-postgres' TLS options for a connection's sslmode. */
+function tlsOptions(c: Conn): pg.ClientConfig['ssl'] {
+  if (!c.sslmode || c.sslmode === 'disable') return undefined
+  if (c.sslmode === 'require') return { rejectUnauthorized: false }
+  if (!c.sslRootCert) throw new Error(`sslmode verify-full for ${c.host}:${c.port} needs a CA file (sslRootCert)`)
+  return { ca: readFileSync(c.sslRootCert, 'utf8'), rejectUnauthorized: true }
 }
 
 /** A libpq password file line's fields: `:` and `\\` escaped with a backslash. */
@@ -67,6 +83,7 @@ export async function withClient<T>(
     user: c.user ?? 'postgres',
     database: c.database ?? 'postgres',
     password: passwordFor(c),
+    ssl: tlsOptions(c),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: queryTimeoutMs,
     application_name: 'labdojo-dr',
@@ -97,6 +114,11 @@ export interface NodeStatus {
   port: number
   reachable: boolean
   error?: string
+  /**
+   * the server answered but would not let the probe read it (a refused login, TLS required, no
+   * privilege, no such database, no free connection slot): it is alive, whatever else is wrong
+   */
+  refused?: boolean
   inRecovery?: boolean
   /** current write LSN on a primary, last replayed LSN on a standby */
   lsn?: string
@@ -107,6 +129,19 @@ export interface NodeStatus {
   lastReplayTs?: string | null
   /** standby: walreceiver status */
   streaming?: boolean
+}
+
+/**
+ * Did a server answer this error? SQLSTATE classes 28 (authorization: a wrong password, no hba
+ * rule, TLS required), 42 (no privilege), 3D (no such database) and 53 (no free connection slot)
+ * come from a running server that refused the probe; so does a server that declines TLS, or
+ * asks for a password the probe does not have (PGO's `postgres` has none). A server starting up
+ * or shutting down (57P03) is not serving, and is no refusal.
+ */
+export function refusedByServer(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  if (typeof code === 'string' && /^(28|42|3D|53)/.test(code)) return true
+  return /does not support SSL connections|client password must be a string/.test((e as Error).message ?? '')
 }
 
 /** One probe, with a short timeout: never throws; an unreachable node is a status too. */
@@ -132,9 +167,16 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
         } else {
           // a standby's live timeline: the newest its walreceiver or its pg_wal has seen
           // (the checkpoint's lags until the next restartpoint; the walreceiver dies with its primary)
+          // pg_ls_waldir needs pg_monitor (or superuser): a probe user without it still reads the walreceiver's
           const t = (
-            await client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
-            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`)
+            await client
+              .query(
+                `SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
+            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`,
+              )
+              .catch(() =>
+                client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv, 0 AS wal`),
+              )
           ).rows[0]
           timeline = Math.max(timeline, Number(t?.recv ?? 0), Number(t?.wal ?? 0))
         }
@@ -155,7 +197,7 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
       timeoutMs,
     )
   } catch (e) {
-    return { name, port: c.port, reachable: false, error: (e as Error).message }
+    return { name, port: c.port, reachable: false, error: (e as Error).message, refused: refusedByServer(e) }
   }
 }
 

@@ -15,10 +15,14 @@ export interface ProbeRound {
   endpoint: NodeStatus
 }
 
+/** The primary answered but refused the probe: alive, so no failure is counted (why, for the log). */
+const refusal = (r: ProbeRound): string | undefined =>
+  !r.ok && r.direct.refused ? (r.direct.error ?? 'refused') : undefined
+
 /** A probe as the pure decision sees it: an immutable snapshot with an explicit "down". */
 export const snap = (s: NodeStatus): NodeSnapshot => ({
   name: s.name,
-  health: s.reachable ? 'up' : 'down',
+  health: s.reachable ? 'up' : s.refused ? 'refused' : 'down',
   inRecovery: s.inRecovery,
   systemId: s.systemId,
   timeline: s.timeline,
@@ -62,13 +66,21 @@ export async function detectFailures(
   let failures = 0
   let firstFailureAt: number | null = null
   let lastSeenAt: number | null = null
+  let saidRefused: string | undefined
   const until = o.until ?? Infinity
   const healthy = () => ({ consecutiveFailures: 0, threshold: d.failureThreshold, firstFailureAt: null, lastSeenAt })
   while (Date.now() < until) {
     const t = Date.now()
     const r = await round()
-    if (r.ok) {
+    // a server that answers is alive, even when it refuses the probe: a wrong login must never look like a dead primary
+    const refused = refusal(r)
+    if (refused || r.ok) {
       lastSeenAt = Date.now()
+      if (refused && refused !== saidRefused)
+        log.warn(
+          `the primary answers but refuses the probe (${refused}): it is alive, so no failure is counted; fix the probe's login (user, password, TLS)`,
+        )
+      saidRefused = refused
       if (!o.watch) return healthy()
       if (failures) log.info(`primary answered again after ${failures} failed probe(s)`)
       failures = 0

@@ -8,7 +8,7 @@
  * Storage capacity is not a fact an object store has (the bucket-size alarm watches it), and the
  * evidence ledger lives offsite: neither is exported from here rather than invented.
  */
-import { nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
+import { endpointConn, nodeConn, type Inventory, type PgNode } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import { lsnDiff } from '../../../../core/wal.ts'
 import type { Runner } from '../../adapters/exec.ts'
@@ -18,6 +18,7 @@ import { probe, type NodeStatus } from '../../adapters/postgres.ts'
 import { cloudCatalog } from '../catalog/cloud-catalog.ts'
 import { putMetricData } from '../../adapters/cloudwatch.ts'
 import { PRIMARY_UP_METRIC } from '../../../../core/alerts.ts'
+import { log } from '../../output/log.ts'
 import type { BackupRun, MonitorSource, NodeReading, StatusReading } from './source.ts'
 
 export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env = process.env): MonitorSource {
@@ -40,7 +41,13 @@ export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env =
  */
 async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: NodeJS.ProcessEnv): Promise<void> {
   const provisioned = inv.nodes.find((n) => n.role === 'primary')
-  const up = s?.nodes.find((n) => n.name === provisioned?.name)?.live === 'primary' ? 1 : 0
+  const live = s?.nodes.find((n) => n.name === provisioned?.name)?.live
+  // a primary that answers but refuses this exporter's login is alive: DNS must not move on a login problem
+  if (live === 'refused')
+    log.warn(
+      `${provisioned?.name} answers but refuses the exporter's login (user, password, TLS): PrimaryUp stays 1; fix the login`,
+    )
+  const up = live === 'primary' || live === 'refused' ? 1 : 0
   // every observer publishes to the one region the alarm lives in (the hot site's)
   await putMetricData(
     env.LABDOJO_CLOUDWATCH_REGION ?? env.AWS_REGION ?? 'us-east-1',
@@ -74,7 +81,7 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
     return {
       name: n.name,
       role: n === primary ? 'primary' : n.site,
-      live: s.reachable ? (s.inRecovery ? 'standby' : 'primary') : 'down',
+      live: s.reachable ? (s.inRecovery ? 'standby' : 'primary') : s.refused ? 'refused' : 'down',
       replicationLagBytes: lagBytes,
       replayLagSeconds: n === primary ? null : (rep?.replay_lag_s ?? (lagBytes === 0 ? 0 : replayAge)),
       syncState: rep?.sync_state ?? null,
@@ -93,11 +100,7 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
 /** The node the endpoint routes to: it answers as a primary of the same system, on the same timeline. */
 async function endpointTarget(inv: Inventory, primary?: { node: PgNode; status: NodeStatus }): Promise<string | null> {
   if (!primary) return null
-  const ep = await probe(
-    'endpoint',
-    { host: inv.endpoint.host, port: inv.endpoint.port, database: inv.endpoint.database },
-    5000,
-  )
+  const ep = await probe('endpoint', endpointConn(inv), 5000)
   const same =
     ep.reachable &&
     ep.inRecovery === false &&

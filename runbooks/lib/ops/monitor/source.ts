@@ -15,7 +15,8 @@ export interface NodeReading {
   name: string
   /** the node's place: primary, hot, warm (fenced: a deposed primary) */
   role: string
-  live: 'primary' | 'standby' | 'down'
+  /** refused: it answers but refuses the probe's login (no TLS, no password): alive, state unread */
+  live: 'primary' | 'standby' | 'down' | 'refused'
   replicationLagBytes: number | null
   replayLagSeconds: number | null
   syncState: string | null
