@@ -21,7 +21,7 @@ import {
 import { Readable } from 'node:stream'
 import { postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { eatmydataLibrary } from '../../runbooks/lib/adapters/eatmydata.ts'
-import { walkFiles } from '../../runbooks/lib/adapters/process.ts'
+import { waitFor, walkFiles } from '../../runbooks/lib/adapters/process.ts'
 import { verifyChain } from '../../runbooks/lib/output/evidence.ts'
 import { LABDOJO_TABLES } from '../../core/platform.ts'
 import { portsOf } from '../helpers/ports.ts'
@@ -157,8 +157,23 @@ describe('verify.ts', () => {
 
   it('[fault] a restore a commit short of the reference fails its proof, naming where it stopped and the rows that differ', async () => {
     // fault injection: the restore stops just before the last commit before X, as a short restore would
+    const rows = async (n: number) =>
+      Number((await query<{ n: string }>(node(n), 'SELECT count(*)::text AS n FROM drill_ledger'))[0]!.n)
+    const before = await rows(1)
     await runbook('workload', ['start', '--rate', '100'], t.env)
     try {
+      // the warm standby (the reference) has replayed some of the workload's commits, so the last commit
+      // before its X is one of them (on a loaded machine the writer's first commit can come after the
+      // segment the reference stops at, and a commit short of X would then change no table)
+      await waitFor(
+        "the workload's commits to reach the warm standby",
+        async () => {
+          await query(node(1, 'postgres'), 'SELECT pg_switch_wal()')
+          return (await rows(3)) > before
+        },
+        120_000,
+        500,
+      )
       const r = await runbook('verify', ['--backup', 'latest', '--repo', '1', '--json'], {
         ...t.env,
         LABDOJO_FAULT_PROOF: 'commit-short',

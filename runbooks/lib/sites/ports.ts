@@ -44,6 +44,8 @@ export interface ScratchHost {
 /** Where a proof's reference comes from: the standby to pause, the primary that writes, the repos that archive. */
 export interface ReferenceSource {
   name: string
+  /** how a proof's sentence names it (default: its name), e.g. "the warm standby" */
+  label?: string
   /** the standby, in the database the proof compares */
   conn: Conn
   /** the live primary */

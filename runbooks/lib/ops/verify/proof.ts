@@ -81,6 +81,8 @@ export interface ProofInput {
 /** What a proof's steps measured; `failure` when the restore itself failed (the sentence says how). */
 export interface ProofMeasure {
   reference: Omit<Reference, 'fingerprint'> | null
+  /** how sentences name the reference ("the warm standby", or its node name) */
+  referenceLabel?: string
   /** where the restore was held, or stopped */
   reached: string | null
   tables: number
@@ -115,7 +117,7 @@ export function judgeProof(m: ProofMeasure, b: ProofBase): string | undefined {
   const what = `${b.backup.label} from repo${b.backup.repo}`
   if (m.failure) return m.failure
   if (m.reference) {
-    const unequal = inequality(m.reference.node, m.reached!, m.reference.lsn, m.differences)
+    const unequal = inequality(m.referenceLabel ?? m.reference.node, m.reached!, m.reference.lsn, m.differences)
     if (unequal) return `${what} ${unequal}`
   } else if (!m.tables) return `${what} restores, but it holds no table`
   const problems = m.structure ? structureProblems(m.structure) : ['its structure was not checked']
@@ -152,7 +154,7 @@ export function assembleProof(b: ProofBase, m: ProofMeasure | null, failure: str
     scratch: { dir: b.scratch.dir, port: b.scratch.port, kept: b.kept, synced: b.scratch.synced },
     at: new Date().toISOString(),
   }
-  if (!failure) p.reason = provenSentence(p)
+  if (!failure) p.reason = provenSentence(p, m?.referenceLabel)
   return p
 }
 
@@ -166,7 +168,7 @@ export function assembleProof(b: ProofBase, m: ProofMeasure | null, failure: str
  */
 async function atReference(i: ProofInput, src: ReferenceSource): Promise<ProofMeasure> {
   const ref = await pauseAt(src, i.backup.lsnStop)
-  const m: ProofMeasure = { ...EMPTY, reference: ref, timings: {} }
+  const m: ProofMeasure = { ...EMPTY, reference: ref, referenceLabel: src.label ?? src.name, timings: {} }
   const t = Date.now()
   let reading: Promise<Fingerprint> | undefined
   const readReference = () => {
@@ -316,11 +318,11 @@ async function promoteAndCheck(i: ProofInput, held = true): Promise<Checked> {
 }
 
 /** The sentence of a proven backup: what it equals and where, its structure, its first write. */
-export function provenSentence(p: Proof): string {
+export function provenSentence(p: Proof, referenceLabel = p.reference?.node): string {
   const o = p.objectives
   const checked = p.checksums?.ok ? 'every file matches its checksum, it ' : ''
   const equal = p.reference
-    ? `restores on its own to ${p.lsn} equal to ${p.reference.node} there (${p.tables} tables, ${p.rows} rows)`
+    ? `restores on its own to ${p.lsn} equal to ${referenceLabel} there (${p.tables} tables, ${p.rows} rows)`
     : `restores on its own (${p.tables} tables, ${p.rows} rows; not compared: no reference standby)`
   const rpo =
     o.rpoGapSeconds === null

@@ -12,6 +12,7 @@ export function localReference(site: LocalSite): ReferenceSource {
   if (!node) throw new Error('no warm standby to take the reference from: local.ts up restores one')
   return {
     name: node,
+    label: 'the warm standby',
     conn: site.conn(node),
     primary: site.conn(state.primary, 'postgres'),
     archivedMax: async (repo) => (await site.br.info(repo)).archives.find((a) => a.repoKey === repo)?.max,
