@@ -34,6 +34,9 @@ import {
   type TestSite,
 } from '../helpers/site.ts'
 import { query } from '../../runbooks/lib/adapters/postgres.ts'
+import { PgBackRest } from '../../runbooks/lib/adapters/pgbackrest.ts'
+import type { Runner } from '../../runbooks/lib/adapters/exec.ts'
+import { repoCatalog } from '../../runbooks/lib/ops/catalog/catalog.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
 import { layout } from '../../runbooks/lib/sites/local/layout.ts'
 import { verifyExport } from '../../runbooks/lib/ops/exports/logical-export.ts'
@@ -227,6 +230,23 @@ describe('the recovery catalog', () => {
       expect(r.verdicts.map((v: any) => v.ok)).toEqual([true, true, true])
     }
     expect(c.restorePoints.map((p: any) => p.name)).toContain('before-risky-work')
+  })
+
+  it("refuses a repo whose backups a newer pgBackRest wrote, naming both versions (this machine's 2.45 cannot read 2.54's block incremental)", async () => {
+    const site = localSiteOf(t)
+    const pgPath = site.layout.node(site.state().primary).data
+    // the repo as it is, read by the real pgBackRest; only the answer to `pgbackrest version` is an older one's
+    const older: Runner = (cmd, args, opts) =>
+      cmd === 'pgbackrest' && args[0] === 'version'
+        ? Promise.resolve({ code: 0, stdout: 'pgBackRest 2.40\n', stderr: '' })
+        : site.run(cmd, args, opts)
+    const refused = await repoCatalog(site.run, new PgBackRest(older, site.br.target), 1, pgPath)
+    expect(refused.reachable).toBe(false)
+    expect(refused.error).toMatch(
+      /^repo1 holds backups written by pgBackRest 2\.45 \(.+\); this machine's pgBackRest is 2\.40/,
+    )
+    const same = await repoCatalog(site.run, site.br, 1, pgPath)
+    expect(same.reachable, same.error).toBe(true)
   })
 })
 

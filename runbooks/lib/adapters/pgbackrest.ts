@@ -34,6 +34,8 @@ export interface BackupInfo {
   repoSize?: number
   repoDelta?: number
   error: boolean
+  /** the pgBackRest version that wrote it (backup.info's backrest.version) */
+  writtenBy?: string
 }
 
 export interface RepoInfo {
@@ -81,6 +83,7 @@ interface RawStanza {
     lsn: { start: string; stop: string }
     archive: { start: string; stop: string }
     info: { size: number; delta: number; repository?: { size?: number; delta?: number } }
+    backrest?: { format?: number; version?: string }
   }[]
 }
 
@@ -121,6 +124,7 @@ export function parseInfo(json: string): StanzaInfo[] {
       repoSize: b.info?.repository?.size,
       repoDelta: b.info?.repository?.delta,
       error: b.error === true,
+      writtenBy: b.backrest?.version,
     })),
   }))
 }
@@ -130,6 +134,18 @@ export class PgBackRest {
     readonly run: Runner,
     readonly target: BackRestTarget,
   ) {}
+
+  /** This machine's pgBackRest version (`pgbackrest version`: "pgBackRest 2.45"), asked once. */
+  async version(): Promise<string> {
+    this.ownVersion ??= this.run('pgbackrest', ['version'], { timeoutMs: 30_000 }).then((r) => {
+      const v = /pgBackRest (\d+(?:\.\d+)+)/.exec(r.stdout)?.[1]
+      if (!v) throw new Error(`pgbackrest version said ${JSON.stringify(r.stdout.trim())}, not a version`)
+      return v
+    })
+    return this.ownVersion
+  }
+
+  private ownVersion?: Promise<string>
 
   private base(): string[] {
     const a = [`--config=${this.target.config}`, `--stanza=${this.target.stanza}`]

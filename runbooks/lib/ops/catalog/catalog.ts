@@ -3,6 +3,7 @@
  * the latest recoverable point, which `info` does not report: fetch the newest archived
  * segment and read its last COMMIT with pg_waldump, stepping back while a segment has none.
  */
+import { newerWriterProblem } from '../../../../core/pgbackrest-version.ts'
 import { mkdtempSync, rmSync, existsSync, readFileSync, appendFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -94,6 +95,15 @@ export function catalogBackups(info: StanzaInfo, repo: number): CatalogBackup[] 
 }
 
 /** A repo that cannot be read: no facts, and why. */
+/** Why this machine's pgBackRest must not read the repo (a newer one wrote its backups), if it must not. */
+async function writtenByNewer(br: PgBackRest, info: StanzaInfo, repo: number): Promise<string | undefined> {
+  return newerWriterProblem(
+    repo,
+    await br.version(),
+    info.backups.filter((b) => b.repoKey === repo),
+  )
+}
+
 function unreachableRepo(repo: number, error: string): RepoCatalog {
   return {
     repo,
@@ -151,6 +161,8 @@ export async function repoCatalog(
   }
   const r = info.repos.find((x) => x.key === repo)
   if (r && r.status !== 0 && r.status !== 2) return unreachableRepo(repo, r.message)
+  const newer = await writtenByNewer(br, info, repo)
+  if (newer) return unreachableRepo(repo, newer)
   const backups = catalogBackups(info, repo)
   const arch = info.archives.filter((a) => a.repoKey === repo).sort((a, b) => (a.max ?? '').localeCompare(b.max ?? ''))
   const archiveMin =
