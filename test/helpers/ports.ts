@@ -24,7 +24,7 @@ export const TEST_PORTS = {
   's3-gate': 27100,
   'bad-input': 27200,
   windows: 27300,
-  'probe-tls': 27900,
+  'probe-tls': 27600,
   structure: 27950,
 } as const
 

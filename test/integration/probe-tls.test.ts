@@ -5,7 +5,7 @@
  * cluster's CA), and a server that answers but refuses the probe (no TLS, a wrong password) is
  * alive: no failure is counted and no failover decided, where it used to look like a dead
  * primary. Once the server is really gone, the same probes count failures (the control). Port
- * 27900, no site.
+ * 27600, no site.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
