@@ -2,11 +2,11 @@
 import { bigIntToLsn, lsnToBigInt, WAL_SEGMENT_BYTES } from '../../../../core/wal.ts'
 import { serverLog, strandedBefore, walCommitsAfter } from '../../adapters/cluster-files.ts'
 import type { ReferenceSource } from '../ports.ts'
-import type { LocalSite } from './site.ts'
+import type { LocalSitePort } from '../local-port.ts'
 import { nodesWithRole } from './state.ts'
 
 /** The local site's reference: its warm standby. */
-export function localReference(site: LocalSite): ReferenceSource {
+export function localReference(site: LocalSitePort): ReferenceSource {
   const state = site.state()
   const [node] = nodesWithRole(state, 'warm')
   if (!node) throw new Error('no warm standby to take the reference from: local.ts up restores one')
@@ -27,7 +27,7 @@ export function localReference(site: LocalSite): ReferenceSource {
 }
 
 /** The last commit before `lsn` in the primary's pg_wal; the segments right before it may hold none (WAL switched by a proof): look up to 8 back. */
-async function lastCommitBefore(site: LocalSite, timeline: number, lsn: string): Promise<string | undefined> {
+async function lastCommitBefore(site: LocalSitePort, timeline: number, lsn: string): Promise<string | undefined> {
   const primaryData = site.layout.node(site.state().primary).data
   const seg = WAL_SEGMENT_BYTES
   const x = lsnToBigInt(lsn)

@@ -5,11 +5,11 @@
  */
 import { postmasterPid, probe } from '../../adapters/postgres.ts'
 import type { NodeName } from './layout.ts'
-import type { LocalSite } from './site.ts'
+import type { LocalSitePort } from '../local-port.ts'
 import type { NodeRole, SiteState } from './state.ts'
 
 /** Stop a node now: an immediate shutdown, else SIGKILL to its postmaster (STONITH, by pid). */
-export async function stopHard(site: LocalSite, node: NodeName): Promise<void> {
+export async function stopHard(site: LocalSitePort, node: NodeName): Promise<void> {
   const data = site.layout.node(node).data
   if (!postmasterPid(data)) return
   await site.pg.stop(data, 'immediate').catch(async () => {
@@ -19,7 +19,7 @@ export async function stopHard(site: LocalSite, node: NodeName): Promise<void> {
 }
 
 /** A fenced node: its settings (no archiving, should anyone start it by hand) and its reason, saved. */
-export function markFenced(site: LocalSite, state: SiteState, node: NodeName, reason: string): void {
+export function markFenced(site: LocalSitePort, state: SiteState, node: NodeName, reason: string): void {
   state.roles[node] = 'fenced'
   state.fencedReason = { ...state.fencedReason, [node]: reason }
   site.writeNodeSettings(node, 'fenced', { primary: state.primary })
@@ -27,7 +27,7 @@ export function markFenced(site: LocalSite, state: SiteState, node: NodeName, re
 }
 
 /** The promoted candidate is the site's primary, on the timeline it answers with (saved by the caller's next step). */
-export async function recordPrimary(site: LocalSite, state: SiteState, candidate: NodeName): Promise<void> {
+export async function recordPrimary(site: LocalSitePort, state: SiteState, candidate: NodeName): Promise<void> {
   state.primary = candidate
   state.roles[candidate] = 'primary'
   state.timeline = (await probe(candidate, site.conn(candidate, 'postgres'))).timeline
@@ -35,7 +35,7 @@ export async function recordPrimary(site: LocalSite, state: SiteState, candidate
 
 /** A node rejoined in a standby role: no longer fenced; the repos' lanes and synchronous replication follow. */
 export async function recordStandby(
-  site: LocalSite,
+  site: LocalSitePort,
   state: SiteState,
   node: NodeName,
   role: Exclude<NodeRole, 'primary' | 'fenced'>,
