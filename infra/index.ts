@@ -44,4 +44,6 @@ export const repoCipherPass = 'repoCipherPass' in outputs ? outputs.repoCipherPa
 export const alertTopicArn = 'alertTopicArn' in outputs ? outputs.alertTopicArn : undefined
 export const warmBucket = 'warmBucket' in outputs ? outputs.warmBucket : undefined
 export const coldBucket = 'coldBucket' in outputs ? outputs.coldBucket : undefined
+/** dr: its Storage Transfer agent's subject id, which prod's labdojo-dr:transferAgentSubjectId must name (the bootstrap order) */
+export const transferAgentSubjectId = 'transferAgentSubjectId' in outputs ? outputs.transferAgentSubjectId : undefined
 void PROJECT

@@ -124,10 +124,10 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
         // strict: commits wait for a standby; else Patroni degrades at once when none is left
         synchronous_mode_strict: sync && args.config.instances > 1 && args.policy.sites.hot.syncFallback === 'never',
         postgresql: {
-          // data checksums are not a parameter (read-only, set at initdb): PGO's initdb turns them on
+          // data checksums are not a parameter (read-only, set at initdb): PGO's initdb turns them on;
+          // wal_level is PGO's own (it sets logical, mandatory): a value here would only mislead
           parameters: {
             archive_timeout: String(archiveTimeoutSeconds(args.policy)),
-            wal_level: 'replica',
           },
         },
       },

@@ -11,6 +11,11 @@ beforeAll(async () => {
 })
 
 describe('dr stack', () => {
+  it("exports its Storage Transfer agent's subject id, which prod's config must name (the bootstrap path)", async () => {
+    const { valueOf } = await import('../../infra/mocks.ts')
+    expect(await valueOf((r.program as any).transferAgentSubjectId)).toMatch(/\S/)
+  })
+
   it('reads prod through a StackReference named by config', () => {
     expect(r.of('pulumi:pulumi:StackReference').map((s) => s.name)).toEqual(['labdojo/labdojo-dr/prod'])
   })

@@ -185,6 +185,8 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
       expect(g).toMatchObject({ 'repo1-bundle': 'y', 'repo1-block': 'y' })
       // data_checksums is read-only (initdb's); Patroni would refuse or ignore it
       expect(spec.patroni.dynamicConfiguration.postgresql.parameters.data_checksums).toBeUndefined()
+      // wal_level is PGO's (logical, mandatory: internal/postgres/parameters.go): one here is overridden and misleads
+      expect(spec.patroni.dynamicConfiguration.postgresql.parameters.wal_level).toBeUndefined()
       // not internet-facing
       expect(spec.service).toEqual({
         type: 'LoadBalancer',
