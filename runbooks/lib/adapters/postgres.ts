@@ -138,7 +138,7 @@ export interface NodeStatus {
  * asks for a password the probe does not have (PGO's `postgres` has none). A server starting up
  * or shutting down (57P03) is not serving, and is no refusal.
  */
-export function refusedByServer(e: unknown): boolean {
+function refusedByServer(e: unknown): boolean {
   const code = (e as { code?: unknown }).code
   if (typeof code === 'string' && /^(28|42|3D|53)/.test(code)) return true
   return /does not support SSL connections|client password must be a string/.test((e as Error).message ?? '')
@@ -168,16 +168,10 @@ export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<No
           // a standby's live timeline: the newest its walreceiver or its pg_wal has seen
           // (the checkpoint's lags until the next restartpoint; the walreceiver dies with its primary)
           // pg_ls_waldir needs pg_monitor (or superuser): a probe user without it still reads the walreceiver's
-          const t = (
-            await client
-              .query(
-                `SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv,
-            (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`,
-              )
-              .catch(() =>
-                client.query(`SELECT (SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv, 0 AS wal`),
-              )
-          ).rows[0]
+          const recv = `(SELECT max(received_tli) FROM pg_stat_wal_receiver) AS recv`
+          const wal = `(SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' OR name ~ '^[0-9A-F]{8}[.]history$') AS wal`
+          const t = (await client.query(`SELECT ${recv}, ${wal}`).catch(() => client.query(`SELECT ${recv}, 0 AS wal`)))
+            .rows[0]
           timeline = Math.max(timeline, Number(t?.recv ?? 0), Number(t?.wal ?? 0))
         }
         return {

@@ -19,7 +19,7 @@ import { cloudCatalog } from '../catalog/cloud-catalog.ts'
 import { putMetricData } from '../../adapters/cloudwatch.ts'
 import { PRIMARY_UP_METRIC } from '../../../../core/alerts.ts'
 import { log } from '../../output/log.ts'
-import type { BackupRun, MonitorSource, NodeReading, StatusReading } from './source.ts'
+import { primaryAnswers, type BackupRun, type MonitorSource, type NodeReading, type StatusReading } from './source.ts'
 
 export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env = process.env): MonitorSource {
   return {
@@ -41,13 +41,13 @@ export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env =
  */
 async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: NodeJS.ProcessEnv): Promise<void> {
   const provisioned = inv.nodes.find((n) => n.role === 'primary')
-  const live = s?.nodes.find((n) => n.name === provisioned?.name)?.live
+  const reading = s?.nodes.find((n) => n.name === provisioned?.name)
   // a primary that answers but refuses this exporter's login is alive: DNS must not move on a login problem
-  if (live === 'refused')
+  if (reading?.live === 'refused')
     log.warn(
       `${provisioned?.name} answers but refuses the exporter's login (user, password, TLS): PrimaryUp stays 1; fix the login`,
     )
-  const up = live === 'primary' || live === 'refused' ? 1 : 0
+  const up = primaryAnswers(reading) ? 1 : 0
   // every observer publishes to the one region the alarm lives in (the hot site's)
   await putMetricData(
     env.LABDOJO_CLOUDWATCH_REGION ?? env.AWS_REGION ?? 'us-east-1',

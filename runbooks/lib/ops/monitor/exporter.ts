@@ -13,7 +13,7 @@ import type { CatalogBackup } from '../../../../core/recovery.ts'
 import { readEvidence } from '../../output/evidence.ts'
 import { log } from '../../output/log.ts'
 import type { CatalogReport } from '../catalog/report.ts'
-import type { MonitorSource, StatusReading } from './source.ts'
+import { primaryAnswers, type MonitorSource, type StatusReading } from './source.ts'
 import { firstLine } from '../../../../core/errors.ts'
 
 const now = () => Date.now() / 1000
@@ -214,7 +214,7 @@ export class Exporter {
   private fromStatus(s: StatusReading | null): void {
     for (const g of [this.nodeUp, this.lagBytes, this.lagSeconds, this.sync, this.endpoint]) g.reset()
     const primary = s?.nodes.find((n) => n.name === s.primary)
-    this.siteUp.set(primary?.live === 'primary' || primary?.live === 'refused' ? 1 : 0)
+    this.siteUp.set(primaryAnswers(primary) ? 1 : 0)
     if (!s) return
     for (const n of s.nodes) {
       const l = { node: n.name, role: n.role }

@@ -22,6 +22,9 @@ export interface NodeReading {
   syncState: string | null
 }
 
+/** The primary answers: as a primary, or refusing the probe's login (alive: a login problem never reads as down). */
+export const primaryAnswers = (n: NodeReading | undefined): boolean => n?.live === 'primary' || n?.live === 'refused'
+
 export interface StatusReading {
   primary: string
   nodes: NodeReading[]

@@ -130,7 +130,7 @@ function cloudReport(plan: RestorePlan, d: ScratchCluster, timings: Record<strin
 }
 
 /** The application's database in a restored cluster: the first that is neither a template nor postgres. */
-export async function userDatabase(conn: { host: string; port: number; database: string }): Promise<string> {
+async function userDatabase(conn: { host: string; port: number; database: string }): Promise<string> {
   const [db] = await query<{ d: string }>(
     conn,
     `SELECT datname AS d FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1 LIMIT 1`,

@@ -120,7 +120,7 @@ export async function restorePromoted(
   return { restoreSeconds: t.copySeconds, startSeconds: t.startSeconds, recoverySeconds: t.recoverySeconds }
 }
 
-export function restoreFailed(e: unknown): Error {
+function restoreFailed(e: unknown): Error {
   const tail = e instanceof ScratchRestoreFailed ? e.logTail : ''
   return new Error(
     `${(e as Error).message}${tail ? `\nserver log:\n${tail}` : ''}\nthe partial restore was removed; nothing else was touched`,

@@ -21,8 +21,7 @@ import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { cloudRepoAccess, cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../../sites/cloud/repos.ts'
 import { repoCatalog } from '../catalog/catalog.ts'
-import { validateCloudRestore } from '../restore/cloud-restore.ts'
-import { cloudScratch, cloudScratchHost } from '../../sites/cloud/scratch-host.ts'
+import { cloudScratch, cloudScratchHost, cloudScratchPort } from '../../sites/cloud/scratch-host.ts'
 import type { ReferenceSource } from '../../sites/ports.ts'
 import { cloudReference } from '../../sites/cloud/reference.ts'
 import { assembleProof, judgeProof, measureProof, type Proof, type ProofBase } from './proof.ts'
@@ -85,18 +84,11 @@ async function proveRepo(
   audit: AuditLog,
   o: StructureOptions & { ref?: ReferenceSource; tier1: { rto: number; rpo: number } },
 ): Promise<Proof> {
+  const port = await cloudScratchPort(undefined) // before anything is made: no free port, nothing to remove
   const work = mkdtempSync('/var/tmp/labdojo-cloud-verify-')
   chmodSync(work, 0o755)
   const host = cloudScratchHost(run)
-  const validated = validateCloudRestore({
-    target: { kind: 'immediate' },
-    into: join(work, 'data'),
-    port: undefined,
-    inPlace: false,
-    dryRun: false,
-  })
-  const dest = await validated.catch((e) => (rmSync(work, { recursive: true, force: true }), Promise.reject(e)))
-  const cluster = cloudScratch(dest.into, dest.port)
+  const cluster = cloudScratch(join(work, 'data'), port)
   const scratch = { ...cluster, conn: { ...host.conn(cluster), database: inv.endpoint.database }, checks: o }
   const base: ProofBase = { backup: { label: null, type: null, repo }, tier1: o.tier1, scratch: cluster, kept: false }
   try {

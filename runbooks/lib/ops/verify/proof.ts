@@ -318,7 +318,7 @@ async function promoteAndCheck(i: ProofInput, held = true): Promise<Checked> {
 }
 
 /** The sentence of a proven backup: what it equals and where, its structure, its first write. */
-export function provenSentence(p: Proof, referenceLabel = p.reference?.node): string {
+function provenSentence(p: Proof, referenceLabel = p.reference?.node): string {
   const o = p.objectives
   const checked = p.checksums?.ok ? 'every file matches its checksum, it ' : ''
   const equal = p.reference
