@@ -142,6 +142,7 @@ export const PROD_OUTPUTS_FOR_DR = {
   replicaRegion: 'us-west-2',
   transferReaderRoleArn: `arn:aws:iam::${ACCOUNT}:role/backup-access-reader`,
   repoCipherPass: 'mock-cipher-pass-from-prod',
+  userPasswords: { labdojo: 'mock-app-pass', 'labdojo-dr': 'mock-dr-pass', 'labdojo-monitor': 'mock-monitor-pass' },
 }
 
 /** Resolve an Output in tests and the plan. */

@@ -7,6 +7,7 @@
  * as a Secret; the guide's dashboard as a ConfigMap for Grafana's sidecar. Tests validate them
  * against the Kubernetes and Prometheus Operator schemas.
  */
+import { MONITOR_USER, userSecretName } from './pgo-manifests.ts'
 import type * as pulumi from '@pulumi/pulumi'
 import type * as k8s from '@pulumi/kubernetes'
 import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
@@ -138,8 +139,10 @@ function monitorEnv(a: MonitoringManifestArgs): k8s.types.input.core.v1.EnvVar[]
           { name: 'LABDOJO_CLOUDWATCH_REGION', value: a.cloudwatch.region },
         ]
       : []),
-    secretEnv('PGUSER', 'labdojo-pguser-labdojo', 'user'),
-    secretEnv('PGPASSWORD', 'labdojo-pguser-labdojo', 'password'),
+    // the monitoring user (pg_monitor), through TLS: PGO accepts passwords over TLS only (hba.go)
+    secretEnv('PGUSER', userSecretName(MONITOR_USER), 'user'),
+    secretEnv('PGPASSWORD', userSecretName(MONITOR_USER), 'password'),
+    { name: 'PGSSLMODE', value: 'require' },
     secretEnv('LABDOJO_REPO_CIPHER_PASS', 'labdojo-pgbackrest-conf', 'export-cipher-pass'),
   ]
 }

@@ -37,8 +37,41 @@ export interface PostgresClusterArgs {
   cipherPass?: pulumi.Input<string>
   /** certificates from the CA shared by the clusters that stream to each other (replication-tls.ts) */
   tls?: ClusterTls
+  /** each PGO user's password, one per stack chain: every cluster's Secret carries the same (defect N2) */
+  userPasswords?: Record<PgoUserName, pulumi.Input<string>>
   stack: string
 }
+
+/**
+ * The PostgreSQL users PGO keeps (spec.users replaces its default user; `postgres` stays
+ * passwordless, reachable only by peer inside the pod, internal/postgres/hba.go):
+ * - labdojo: the application, owner of its database;
+ * - labdojo-dr: the runbooks (failover checks, restore points, WAL switches, erasure, proofs need a superuser);
+ * - labdojo-monitor: the DR exporter, pg_monitor only (granted by INIT_SQL: PGO's options cannot grant roles).
+ */
+export const PGO_USERS = [
+  { name: 'labdojo', databases: ['labdojo'] },
+  { name: 'labdojo-dr', databases: ['labdojo'], options: 'SUPERUSER' },
+  { name: 'labdojo-monitor', databases: ['labdojo'] },
+] as const
+export type PgoUserName = (typeof PGO_USERS)[number]['name']
+/** the user the runbooks log in as (the inventory's nodes name it) */
+export const DR_USER: PgoUserName = 'labdojo-dr'
+export const MONITOR_USER: PgoUserName = 'labdojo-monitor'
+/** PGO's Secret of a user (internal/naming/names.go) */
+export const userSecretName = (user: PgoUserName) => `labdojo-pguser-${user}`
+
+/**
+ * spec.databaseInitSQL: PGO runs it once, with psql as postgres on the writable instance
+ * (controller/postgrescluster/postgres.go reconcileDatabaseInitSQL), perhaps before its users
+ * exist: the role is created here if missing, and the SQL can run twice.
+ */
+export const INIT_SQL_CONFIGMAP = { name: 'labdojo-init-sql', key: 'init.sql' }
+export const INIT_SQL = `\\set ON_ERROR_STOP on
+SELECT 'CREATE ROLE "${MONITOR_USER}" LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${MONITOR_USER}')
+\\gexec
+GRANT pg_monitor TO "${MONITOR_USER}";
+`
 
 export const PGO_GROUP = 'postgres-operator.crunchydata.com/v1beta1'
 
@@ -104,6 +137,9 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
       ? { customTLSSecret: { name: names.tls.server }, customReplicationTLSSecret: { name: names.tls.replication } }
       : {}),
     postgresVersion: 15,
+    users: PGO_USERS.map((u) => ({ ...u, databases: [...u.databases] })),
+    // the standby clusters run it too once promoted: it is idempotent
+    databaseInitSQL: INIT_SQL_CONFIGMAP,
     instances: [
       {
         name: args.site,

@@ -9,6 +9,10 @@ import * as pulumi from '@pulumi/pulumi'
 import * as k8s from '@pulumi/kubernetes'
 import * as random from '@pulumi/random'
 import {
+  INIT_SQL,
+  INIT_SQL_CONFIGMAP,
+  PGO_USERS,
+  userSecretName,
   exportCronJob,
   exportJobs,
   INVENTORY_CONFIGMAP,
@@ -54,6 +58,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     const sa = this.serviceAccount(name, args, ns.metadata.name, o)
     const tls = args.tls ? this.tlsSecrets(name, args.tls, ns.metadata.name, o) : undefined
+    const users = this.userSecrets(name, args, ns.metadata.name, o)
+    const initSql = new k8s.core.v1.ConfigMap(
+      `${name}-init-sql`,
+      {
+        metadata: { name: INIT_SQL_CONFIGMAP.name, namespace: ns.metadata.name },
+        data: { [INIT_SQL_CONFIGMAP.key]: INIT_SQL },
+      },
+      o,
+    )
 
     this.cluster = new k8s.apiextensions.CustomResource(
       `${name}-postgres`,
@@ -70,7 +83,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
           ...(tls ? { tls: { server: tls[0].metadata.name, replication: tls[1].metadata.name } } : {}),
         }),
       },
-      { ...o, dependsOn: [pgo, secret, ...(tls ?? [])] },
+      { ...o, dependsOn: [pgo, secret, initSql, ...users, ...(tls ?? [])] },
     )
 
     // the guide's logical exports, run by our own runbooks
@@ -148,6 +161,40 @@ export class PostgresCluster extends pulumi.ComponentResource {
         stringData: { 'cipher.conf': pulumi.secret(conf), 'export-cipher-pass': pulumi.secret(pass) },
       },
       o,
+    )
+  }
+
+  /**
+   * Each user's Secret, written before PGO sees the cluster, with the chain's shared password:
+   * PGO keeps an existing Secret's password and builds the verifier from it
+   * (controller/postgrescluster/postgres.go generatePostgresUserSecret), and finds the Secret by
+   * these labels. Without it every cluster generates its own, and a failover locks clients out.
+   */
+  private userSecrets(
+    name: string,
+    args: PostgresClusterArgs,
+    namespace: pulumi.Input<string>,
+    o: pulumi.CustomResourceOptions,
+  ): k8s.core.v1.Secret[] {
+    if (!args.userPasswords) return []
+    return PGO_USERS.map(
+      (u) =>
+        new k8s.core.v1.Secret(
+          `${name}-pguser-${u.name}`,
+          {
+            metadata: {
+              name: userSecretName(u.name),
+              namespace,
+              labels: {
+                'postgres-operator.crunchydata.com/cluster': 'labdojo',
+                'postgres-operator.crunchydata.com/role': 'pguser',
+                'postgres-operator.crunchydata.com/pguser': u.name,
+              },
+            },
+            stringData: { user: u.name, password: pulumi.secret(args.userPasswords![u.name]) },
+          },
+          o,
+        ),
     )
   }
 

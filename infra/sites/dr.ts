@@ -15,6 +15,7 @@ import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
 import { MONITOR_NAME } from '../components/monitoring-manifests.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import { REPO_PATH, STANZA } from './prod.ts'
+import { DR_USER, type PgoUserName } from '../components/pgo-manifests.ts'
 
 /** GCS soft delete, at its maximum: a deleted object or version stays recoverable 90 days (see GcsVault). */
 export const GCS_SOFT_DELETE_DAYS = 90
@@ -169,6 +170,12 @@ function monitorAccount(c: DrConfig, vaults: GcsVault[]): pulumi.Output<string> 
   return sa.email
 }
 
+function prodUserPasswords(prod: pulumi.StackReference): Record<PgoUserName, pulumi.Output<string>> {
+  const all = prod.requireOutput('userPasswords') as pulumi.Output<Record<PgoUserName, string>>
+  const one = (u: PgoUserName) => pulumi.secret(all.apply((p) => p[u]))
+  return { labdojo: one('labdojo'), 'labdojo-dr': one('labdojo-dr'), 'labdojo-monitor': one('labdojo-monitor') }
+}
+
 function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVault): PostgresCluster {
   const p = c.policy
   const capacity = p.sites.warm.capacity
@@ -192,6 +199,8 @@ function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVau
     ],
     standby: { repoName: 'repo1' },
     cipherPass: prod.requireOutput('repoCipherPass') as pulumi.Output<string>,
+    // prod's users and passwords: once the warm site is promoted, clients log in as before
+    userPasswords: prodUserPasswords(prod),
   })
 }
 
@@ -215,7 +224,7 @@ export function drInventory(c: DrConfig, names: { wb: string; cb: string; wk: st
         host: c.warm.endpoint!,
         port: 5432,
         database: 'labdojo',
-        user: 'postgres',
+        user: DR_USER,
         kubeContext: c.warm.kubeContext,
         namespace: 'labdojo',
         // PGO's only password rule is `hostssl all all all md5` (internal/postgres/hba.go): no TLS, no login

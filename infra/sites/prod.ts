@@ -18,6 +18,8 @@ import { ReplicationTls } from '../components/replication-tls.ts'
 import { CLOUDWATCH_NAMESPACE } from '../../core/alerts.ts'
 import { StandbyAccess } from '../components/standby-access.ts'
 import type { Inventory } from '../../core/inventory.ts'
+import * as random from '@pulumi/random'
+import { DR_USER, PGO_USERS, type PgoUserName } from '../components/pgo-manifests.ts'
 
 export const STANZA = 'db' // PGO's stanza name
 export const REPO_PATH = '/pgbackrest/labdojo/repo1'
@@ -39,7 +41,8 @@ export function prodStack(c: ProdConfig) {
     monitorIssuers: [c.primary.oidcIssuer!, c.hot.oidcIssuer!],
   })
   const standby = hotStandbyAccess(c, replica, hotKey, account.accountId)
-  const { primary, hot } = prodClusters(c, { vault, replica }, access, standby)
+  const userPasswords = chainUserPasswords()
+  const { primary, hot } = prodClusters(c, { vault, replica }, access, standby, userPasswords)
   const dns = new DnsFailover('db', {
     zoneId: c.dns.zoneId,
     recordName: c.dns.recordName,
@@ -77,6 +80,8 @@ export function prodStack(c: ProdConfig) {
     replicaRegion: c.hot.region,
     transferReaderRoleArn: access.roles.reader.arn,
     repoCipherPass: pulumi.secret(primary.cipherPass),
+    // the dr stack's warm cluster takes the same users' passwords (a client logs in after any failover)
+    userPasswords: pulumi.secret(pulumi.all(userPasswords)),
     alertTopicArn: monitoring.topic.arn,
   }
 }
@@ -119,6 +124,16 @@ function hotStandbyAccess(c: ProdConfig, replica: BackupVault, hotKey: AwsKey, a
   })
 }
 
+/** One password per PGO user for every cluster of the chain (prod's two and dr's warm), generated once. */
+function chainUserPasswords(): Record<PgoUserName, pulumi.Output<string>> {
+  return Object.fromEntries(
+    PGO_USERS.map((u) => [
+      u.name,
+      new random.RandomPassword(`pguser-${u.name}`, { length: 40, special: false }).result,
+    ]),
+  ) as Record<PgoUserName, pulumi.Output<string>>
+}
+
 /** The customer keys and the two vaults: the primary's, replicated to the hot region's. */
 function prodVaults(c: ProdConfig) {
   const p = c.policy
@@ -156,6 +171,7 @@ function prodClusters(
   { vault, replica }: { vault: BackupVault; replica: BackupVault },
   access: BackupAccess,
   standby: StandbyAccess,
+  userPasswords: Record<PgoUserName, pulumi.Output<string>>,
 ) {
   const p = c.policy
   // one CA for both: PGO replicates with verify-ca and certificates, and two installs each make their own
@@ -174,6 +190,7 @@ function prodClusters(
     pgoVersion: c.pgoVersion,
     runbookImage: c.runbookImage,
     stack: 'prod',
+    userPasswords,
     tls: tls.forCluster('primary', names(c.primary)),
     repos: [
       {
@@ -206,6 +223,7 @@ function prodClusters(
     ],
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
+    userPasswords,
     tls: tls.forCluster('hot', names(c.hot)),
   })
   return { primary, hot }
@@ -226,7 +244,8 @@ export function prodInventory(
     host: cfg.endpoint!,
     port: 5432,
     database: 'labdojo',
-    user: 'postgres',
+    // PGO's user for the runbooks (its password in the labdojo-pguser-labdojo-dr Secret); postgres has none
+    user: DR_USER,
     kubeContext: cfg.kubeContext,
     namespace: 'labdojo',
     // PGO's only password rule is `hostssl all all all md5` (internal/postgres/hba.go): no TLS, no login

@@ -60,6 +60,16 @@ describe('dr stack', () => {
     expect(r.of('kubernetes:batch/v1:CronJob')).toEqual([]) // exports run at the primary only
   })
 
+  it("gives the warm cluster prod's users and passwords: once promoted, clients log in as before (defect N2)", () => {
+    const secrets = r.of('kubernetes:core/v1:Secret').filter((s) => /-pguser-/.test(s.name))
+    const password = (user: string) =>
+      JSON.stringify(secrets.find((s) => s.inputs.metadata.name === `labdojo-pguser-${user}`)!.inputs.stringData)
+    expect(password('labdojo')).toContain('mock-app-pass')
+    expect(password('labdojo-dr')).toContain('mock-dr-pass')
+    expect(password('labdojo-monitor')).toContain('mock-monitor-pass')
+    expect(r.inventory.nodes.map((n) => n.user)).toEqual(r.inventory.nodes.map(() => 'labdojo-dr'))
+  })
+
   it('declares no notification channel that no alert policy uses (alerting is Prometheus next to the database)', () => {
     expect(r.of('gcp:monitoring/notificationChannel:NotificationChannel')).toEqual([])
   })

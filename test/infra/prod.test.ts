@@ -210,6 +210,55 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     expect(JSON.stringify(clusters())).not.toMatch(/cipher-pass=/)
     expect(await pulumi.isSecret(r.program.repoCipherPass as pulumi.Output<string>)).toBe(true)
   })
+  it('names its users (no passwordless postgres for the runbooks), and every cluster of the chain carries the same password for each (defects N1, N2)', () => {
+    for (const c of clusters()) {
+      const spec = c.inputs.spec
+      expect(spec.users.map((u: { name: string }) => u.name)).toEqual(['labdojo', 'labdojo-dr', 'labdojo-monitor'])
+      expect(spec.users.map((u: { name: string }) => u.name)).not.toContain('postgres')
+      expect(spec.databaseInitSQL).toEqual({ name: 'labdojo-init-sql', key: 'init.sql' })
+    }
+    const initSql = r.of('kubernetes:core/v1:ConfigMap').filter((m) => m.inputs.metadata.name === 'labdojo-init-sql')
+    expect(initSql).toHaveLength(2)
+    expect(initSql[0]!.inputs.data['init.sql']).toMatch(/GRANT pg_monitor TO "labdojo-monitor"/)
+    const secrets = r.of('kubernetes:core/v1:Secret').filter((s) => /-pguser-/.test(s.name))
+    // PGO adopts a Secret by its labels and keeps its password (controller/postgrescluster/postgres.go)
+    expect(secrets.map((s) => s.inputs.metadata.name).sort()).toEqual(
+      ['labdojo', 'labdojo', 'labdojo-dr', 'labdojo-dr', 'labdojo-monitor', 'labdojo-monitor'].map(
+        (u) => `labdojo-pguser-${u}`,
+      ),
+    )
+    for (const s of secrets) {
+      const user = s.inputs.metadata.labels['postgres-operator.crunchydata.com/pguser']
+      expect(s.inputs.metadata.labels).toMatchObject({
+        'postgres-operator.crunchydata.com/cluster': 'labdojo',
+        'postgres-operator.crunchydata.com/role': 'pguser',
+      })
+      const twin = secrets.find((o) => o !== s && o.inputs.metadata.name === s.inputs.metadata.name)!
+      // one RandomPassword per user, shared: the primary's and the hot cluster's Secrets carry the same output
+      expect(JSON.stringify(s.inputs.stringData)).toBe(JSON.stringify(twin.inputs.stringData))
+      expect(user).toBe(s.inputs.metadata.name.replace('labdojo-pguser-', ''))
+    }
+    expect(r.of('random:index/randomPassword:RandomPassword').filter((p) => p.name.startsWith('pguser-'))).toHaveLength(
+      3,
+    )
+    for (const n of r.inventory.nodes) expect(n.user).toBe('labdojo-dr')
+  })
+
+  it('the exporter logs in as the monitoring user, over TLS', () => {
+    const deployments = r.of('kubernetes:apps/v1:Deployment')
+    expect(deployments.length).toBeGreaterThan(0)
+    for (const d of deployments) {
+      const env = d.inputs.spec.template.spec.containers[0].env
+      const byName = (n: string) => env.find((e: { name: string }) => e.name === n)
+      expect(byName('PGUSER').valueFrom.secretKeyRef).toEqual({ name: 'labdojo-pguser-labdojo-monitor', key: 'user' })
+      expect(byName('PGPASSWORD').valueFrom.secretKeyRef).toEqual({
+        name: 'labdojo-pguser-labdojo-monitor',
+        key: 'password',
+      })
+      expect(byName('PGSSLMODE').value).toBe('require')
+    }
+  })
+
   it("runs the logical and user-progress exports as CronJobs of our runbooks image, on the policy's schedule", () => {
     const jobs = r.of('kubernetes:batch/v1:CronJob')
     expect(jobs.map((j) => j.inputs.spec.schedule).sort()).toEqual(

@@ -24,7 +24,7 @@ import { primaryAnswers, type BackupRun, type MonitorSource, type NodeReading, t
 export function cloudSource(inv: Inventory, policy: DrPolicy, run: Runner, env = process.env): MonitorSource {
   return {
     policy,
-    status: () => cloudStatus(inv),
+    status: () => cloudStatus(inv, env),
     catalog: () => cloudCatalog(run, inv, policy),
     storage: () => null,
     backupRuns: () => pgoBackupRuns(run, clustersToRead(inv, env)),
@@ -57,8 +57,18 @@ async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: No
   )
 }
 
-async function cloudStatus(inv: Inventory): Promise<StatusReading> {
-  const probes = await Promise.all(inv.nodes.map((n) => probe(n.name, nodeConn(n), 5000)))
+/**
+ * The exporter logs in as the user its Secret names (PGUSER, with PGPASSWORD: the monitoring
+ * user, pg_monitor only); from a workstation, as the inventory's user.
+ */
+const loginOf = (env: NodeJS.ProcessEnv) => (n: PgNode) => ({
+  ...nodeConn(n),
+  ...(env.PGUSER ? { user: env.PGUSER } : {}),
+})
+
+async function cloudStatus(inv: Inventory, env: NodeJS.ProcessEnv): Promise<StatusReading> {
+  const login = loginOf(env)
+  const probes = await Promise.all(inv.nodes.map((n) => probe(n.name, login(n), 5000)))
   const live = (i: number) => probes[i]!.reachable && probes[i]!.inRecovery === false
   // the live primary: the provisioned one if it answers as a primary, else any node that does
   const at = inv.nodes.findIndex((n, i) => n.role === 'primary' && live(i))
@@ -66,7 +76,7 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
   const primary = pi >= 0 ? inv.nodes[pi]! : inv.nodes.find((n) => n.role === 'primary')
   const p = pi >= 0 ? probes[pi]! : undefined
   const [replication, archiver] = p
-    ? await Promise.all([replicationView(nodeConn(primary!)), archiverView(nodeConn(primary!))])
+    ? await Promise.all([replicationView(login(primary!)), archiverView(login(primary!))])
     : [[], undefined]
   const nodes = inv.nodes.map((n, i): NodeReading => {
     const s = probes[i]!
@@ -90,7 +100,7 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
   return {
     primary: primary?.name ?? 'primary',
     nodes,
-    endpoint: { target: await endpointTarget(inv, p && primary ? { node: primary, status: p } : undefined) },
+    endpoint: { target: await endpointTarget(inv, env, p && primary ? { node: primary, status: p } : undefined) },
     archive: archiver ? archiveFacts(archiver) : null,
     repos: [], // the catalog's reading says which vaults answer
     offsiteQueue: null,
@@ -98,9 +108,13 @@ async function cloudStatus(inv: Inventory): Promise<StatusReading> {
 }
 
 /** The node the endpoint routes to: it answers as a primary of the same system, on the same timeline. */
-async function endpointTarget(inv: Inventory, primary?: { node: PgNode; status: NodeStatus }): Promise<string | null> {
+async function endpointTarget(
+  inv: Inventory,
+  env: NodeJS.ProcessEnv,
+  primary?: { node: PgNode; status: NodeStatus },
+): Promise<string | null> {
   if (!primary) return null
-  const ep = await probe('endpoint', endpointConn(inv), 5000)
+  const ep = await probe('endpoint', { ...endpointConn(inv), ...(env.PGUSER ? { user: env.PGUSER } : {}) }, 5000)
   const same =
     ep.reachable &&
     ep.inRecovery === false &&

@@ -1,0 +1,198 @@
+/**
+ * What Crunchy PGO 5.7 makes of a PostgresCluster spec, as pure functions: the pg_hba rules, the
+ * PostgreSQL parameters, Patroni's dynamic configuration, the users and their Secrets. The twin
+ * (runbooks/lib/sites/twin) hands these to real Patroni, PostgreSQL and pgBackRest; each rule
+ * names the PGO source file it mirrors (github.com/CrunchyData/postgres-operator, v5.7).
+ */
+
+/** The part of a PostgresCluster spec PGO's rules read (the vendored CRD has the whole schema). */
+export interface PgoSpec {
+  postgresVersion: number
+  port?: number
+  instances: { name: string; replicas?: number }[]
+  users?: PgoUser[]
+  patroni?: {
+    port?: number
+    leaderLeaseDurationSeconds?: number
+    syncPeriodSeconds?: number
+    dynamicConfiguration?: {
+      synchronous_mode?: boolean
+      synchronous_mode_strict?: boolean
+      postgresql?: { parameters?: Record<string, string | number | boolean>; pg_hba?: string[] }
+      [k: string]: unknown
+    }
+  }
+  standby?: { enabled?: boolean; host?: string; port?: number; repoName?: string }
+  shutdown?: boolean
+  databaseInitSQL?: { name: string; key: string }
+}
+
+export interface PgoUser {
+  name: string
+  databases?: string[]
+  options?: string
+  password?: { type?: 'ASCII' | 'AlphaNumeric' }
+}
+
+/** The CRD's defaults (postgres-operator.crunchydata.com_postgresclusters.yaml). */
+export const PGO_DEFAULTS = { port: 5432, patroniPort: 8008, leaderLeaseDurationSeconds: 30, syncPeriodSeconds: 10 }
+
+/** internal/postgres/users.go, naming/names.go: PGO's replication user (certificate only). */
+export const REPLICATION_USER = '_crunchyrepl'
+
+/** The rules PGO writes into pg_hba.conf, in order (internal/postgres/hba.go; controller/postgrescluster/postgres.go). */
+export function pgoHba(spec: PgoSpec): string[] {
+  const mandatory = [
+    // hba.go: the postgres superuser connects locally only, by peer
+    'local all "postgres" peer',
+    // hba.go: replication (and pg_rewind's connection to the postgres database) by certificate over TLS only
+    `hostssl replication "${REPLICATION_USER}" all cert`,
+    `hostssl "postgres" "${REPLICATION_USER}" all cert`,
+    `host all "${REPLICATION_USER}" all reject`,
+  ]
+  const spec_ = spec.patroni?.dynamicConfiguration?.postgresql?.pg_hba ?? []
+  // hba.go Default, only when the spec gives no rule of its own: passwords over TLS, from anywhere
+  return [...mandatory, ...(spec_.length ? spec_ : ['hostssl all all all md5'])]
+}
+
+/** PostgreSQL parameters: defaults, then the spec's, then PGO's mandatory ones (internal/postgres/parameters.go). */
+export function pgoParameters(
+  spec: PgoSpec,
+  paths: { socketDir: string; tls: { cert: string; key: string; ca: string }; restoreCommand?: string },
+): Record<string, string> {
+  const out: Record<string, string> = { jit: 'off', password_encryption: 'scram-sha-256' }
+  for (const [k, v] of Object.entries(spec.patroni?.dynamicConfiguration?.postgresql?.parameters ?? {}))
+    out[k.toLowerCase()] = String(v)
+  Object.assign(out, {
+    unix_socket_directories: paths.socketDir,
+    // parameters.go: logical, mandatory (a spec's wal_level is overridden)
+    wal_level: 'logical',
+    // parameters.go: TLS always on, with the cluster's certificate
+    ssl: 'on',
+    ssl_cert_file: paths.tls.cert,
+    ssl_key_file: paths.tls.key,
+    ssl_ca_file: paths.tls.ca,
+  })
+  // internal/pgbackrest/postgres.go: archiving through pgBackRest, and a restore_command from the repo
+  if (paths.restoreCommand) out.restore_command = paths.restoreCommand
+  return out
+}
+
+/** Patroni's dynamic configuration (internal/patroni/config.go, DynamicConfiguration). */
+export function patroniDynamic(
+  spec: PgoSpec,
+  parameters: Record<string, string>,
+  hba: string[],
+): Record<string, unknown> {
+  const dyn = spec.patroni?.dynamicConfiguration ?? {}
+  const root: Record<string, unknown> = { ...dyn }
+  root.ttl = spec.patroni?.leaderLeaseDurationSeconds ?? PGO_DEFAULTS.leaderLeaseDurationSeconds
+  root.loop_wait = spec.patroni?.syncPeriodSeconds ?? PGO_DEFAULTS.syncPeriodSeconds
+  // config.go: no replication slots (use_slots: false); pg_rewind on for PostgreSQL > 10
+  root.postgresql = { ...(dyn.postgresql ?? {}), use_slots: false, parameters, pg_hba: hba, use_pg_rewind: true }
+  if (spec.standby?.enabled) root.standby_cluster = standbyCluster(spec, parameters.restore_command)
+  return root
+}
+
+/** config.go: a standby cluster streams from host/port (basebackup) and replays from the repo when repoName is set. */
+export function standbyCluster(spec: PgoSpec, restoreCommand?: string): Record<string, unknown> {
+  const s = spec.standby ?? {}
+  const methods: string[] = []
+  const out: Record<string, unknown> = {}
+  if (s.host) {
+    out.host = s.host
+    if (s.port) out.port = s.port
+    methods.push('basebackup')
+  }
+  if (s.repoName) {
+    methods.unshift('pgbackrest')
+    if (restoreCommand) out.restore_command = restoreCommand
+  }
+  out.create_replica_methods = methods
+  return out
+}
+
+/** controller/postgrescluster/postgres.go: no spec.users means one user and database named after the cluster. */
+export function pgoUsers(spec: PgoSpec, clusterName: string): PgoUser[] {
+  return spec.users ?? [{ name: clusterName, databases: [clusterName] }]
+}
+
+/** The Secret PGO keeps for a user: `<cluster>-pguser-<user>` (internal/naming/names.go). */
+export const userSecretName = (cluster: string, user: string) => `${cluster}-pguser-${user}`
+
+/** The labels PGO finds a user's Secret by (naming/labels.go); a Secret without them is not adopted. */
+export const userSecretLabels = (cluster: string, user: string) => ({
+  'postgres-operator.crunchydata.com/cluster': cluster,
+  'postgres-operator.crunchydata.com/role': 'pguser',
+  'postgres-operator.crunchydata.com/pguser': user,
+})
+
+export interface UserSecretData {
+  user: string
+  password: string
+  verifier: string
+  dbname?: string
+  host: string
+  port: string
+}
+
+/**
+ * postgres.go generatePostgresUserSecret: an existing Secret's password and verifier are kept; a
+ * missing password is generated (and its verifier); a missing verifier is built from the password.
+ */
+export function userSecret(
+  existing: { password?: string; verifier?: string } | undefined,
+  user: PgoUser,
+  where: { host: string; port: number },
+  make: { password: () => string; verifier: (password: string) => string },
+): UserSecretData {
+  let password = existing?.password ?? ''
+  let verifier = existing?.verifier ?? ''
+  if (!password) {
+    password = make.password()
+    verifier = ''
+  }
+  if (!verifier) verifier = make.verifier(password)
+  return {
+    user: user.name,
+    password,
+    verifier,
+    host: where.host,
+    port: String(where.port),
+    ...(user.databases?.length ? { dbname: user.databases[0] } : {}),
+  }
+}
+
+/** users.go sanitizeAlterRoleOptions: options that assign a password are dropped. */
+const safeOptions = (o?: string) => (o && !/password/i.test(o) && !/--|\/\*|\*\//.test(o) ? o : '')
+
+/**
+ * internal/postgres/users.go WriteUsersInPostgreSQL, as statements: create missing users, set
+ * options and the Secret's verifier, grant their databases; `postgres` is always LOGIN SUPERUSER.
+ * Run only where the cluster is writable (a standby cluster gets its users once promoted).
+ */
+export function writeUsersStatements(
+  users: PgoUser[],
+  verifiers: Record<string, string>,
+  quote: { ident: (s: string) => string; literal: (s: string) => string },
+): string[] {
+  const out: string[] = ['SET synchronous_commit = LOCAL', "SET search_path TO ''"]
+  for (const u of users) {
+    const isPostgres = u.name === 'postgres'
+    const options = isPostgres ? 'LOGIN SUPERUSER' : safeOptions(u.options)
+    const role = quote.ident(u.name)
+    out.push(
+      `DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quote.literal(u.name)}) THEN CREATE USER ${role}; END IF; END$$`,
+      `ALTER ROLE ${role} WITH ${options} PASSWORD ${quote.literal(verifiers[u.name] ?? '')}`,
+    )
+    for (const db of isPostgres ? ['postgres'] : (u.databases ?? []))
+      out.push(`GRANT ALL PRIVILEGES ON DATABASE ${quote.ident(db)} TO ${role}`)
+  }
+  return out
+}
+
+/** postgres.go reconcilePostgresDatabases: the databases the users name (or the cluster's own). */
+export function pgoDatabases(spec: PgoSpec, clusterName: string): string[] {
+  if (!spec.users) return [clusterName]
+  return [...new Set(spec.users.flatMap((u) => u.databases ?? []))].sort()
+}
