@@ -59,14 +59,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     const sa = this.serviceAccount(name, args, ns.metadata.name, o)
     const tls = args.tls ? this.tlsSecrets(name, args.tls, ns.metadata.name, o) : undefined
     const users = this.userSecrets(name, args, ns.metadata.name, o)
-    const initSql = new k8s.core.v1.ConfigMap(
-      `${name}-init-sql`,
-      {
-        metadata: { name: INIT_SQL_CONFIGMAP.name, namespace: ns.metadata.name },
-        data: { [INIT_SQL_CONFIGMAP.key]: INIT_SQL },
-      },
-      o,
-    )
+    const initSql = this.initSql(name, ns.metadata.name, o)
 
     this.cluster = new k8s.apiextensions.CustomResource(
       `${name}-postgres`,
@@ -160,6 +153,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
         // export-cipher-pass: the export CronJobs seal logical exports with it (as an env var, never argv)
         stringData: { 'cipher.conf': pulumi.secret(conf), 'export-cipher-pass': pulumi.secret(pass) },
       },
+      o,
+    )
+  }
+
+  /** spec.databaseInitSQL's ConfigMap (pg_monitor for the monitoring user). */
+  private initSql(name: string, namespace: pulumi.Input<string>, o: pulumi.CustomResourceOptions) {
+    return new k8s.core.v1.ConfigMap(
+      `${name}-init-sql`,
+      { metadata: { name: INIT_SQL_CONFIGMAP.name, namespace }, data: { [INIT_SQL_CONFIGMAP.key]: INIT_SQL } },
       o,
     )
   }

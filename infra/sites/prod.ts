@@ -182,15 +182,18 @@ function prodClusters(
     'labdojo-primary',
     cfg.endpoint!,
   ]
-  const primary = new PostgresCluster('primary', {
-    site: 'primary',
-    config: c.primary,
+  const common = {
     policy: p,
     namespace: 'labdojo',
     pgoVersion: c.pgoVersion,
     runbookImage: c.runbookImage,
     stack: 'prod',
     userPasswords,
+  }
+  const primary = new PostgresCluster('primary', {
+    ...common,
+    site: 'primary',
+    config: c.primary,
     tls: tls.forCluster('primary', names(c.primary)),
     repos: [
       {
@@ -204,13 +207,9 @@ function prodClusters(
     ],
   })
   const hot = new PostgresCluster('hot', {
+    ...common,
     site: 'hot',
     config: c.hot,
-    policy: p,
-    namespace: 'labdojo',
-    pgoVersion: c.pgoVersion,
-    runbookImage: c.runbookImage,
-    stack: 'prod',
     repos: [
       {
         name: 'repo1',
@@ -223,7 +222,6 @@ function prodClusters(
     ],
     standby: { host: c.primary.endpoint },
     cipherPass: primary.cipherPass,
-    userPasswords,
     tls: tls.forCluster('hot', names(c.hot)),
   })
   return { primary, hot }
