@@ -26,6 +26,7 @@ function computed(
   name: string,
   inputs: Record<string, any>,
   stackOutputs: Record<string, unknown>,
+  randomPassword: (length: number) => string = (n) => 'x'.repeat(n),
 ): { id: string; state: Record<string, any> } {
   const region = inputs.region ?? 'us-east-1'
   switch (type) {
@@ -73,7 +74,7 @@ function computed(
         state: { certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n${name}\n-----END CERTIFICATE REQUEST-----\n` },
       }
     case 'random:index/randomPassword:RandomPassword':
-      return { id: name, state: { result: 'x'.repeat(inputs.length ?? 32) } }
+      return { id: name, state: { result: randomPassword(inputs.length ?? 32) } }
     case 'pulumi:pulumi:StackReference':
       return { id: inputs.name, state: { outputs: stackOutputs } }
     default:
@@ -112,6 +113,8 @@ export interface MockOptions {
   root?: string
   /** outputs of referenced stacks */
   stackOutputs?: Record<string, unknown>
+  /** what a RandomPassword's result is (default: a fixed string; the twin asks for real randomness) */
+  randomPassword?: (length: number) => string
 }
 
 export function installMocks(o: MockOptions): Recorded[] {
@@ -123,7 +126,7 @@ export function installMocks(o: MockOptions): Recorded[] {
   pulumi.runtime.setMocks(
     {
       newResource(args) {
-        const { id, state } = computed(args.type, args.name, args.inputs, o.stackOutputs ?? {})
+        const { id, state } = computed(args.type, args.name, args.inputs, o.stackOutputs ?? {}, o.randomPassword)
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id, state })
         return { id, state: { ...args.inputs, ...state } }
       },

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 unset NODE_OPTIONS # .npmrc's --import=tsx must not apply before tsx is installed
 
-PACKAGES=(postgresql-15 pgbackrest pgbouncer openssl chromium prometheus prometheus-alertmanager restic git zstd lz4 eatmydata strace buildah debootstrap)
+PACKAGES=(postgresql-15 pgbackrest pgbouncer openssl chromium prometheus prometheus-alertmanager restic git zstd lz4 eatmydata strace buildah debootstrap patroni etcd-server etcd-client iproute2 nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

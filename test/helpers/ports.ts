@@ -25,6 +25,7 @@ export const TEST_PORTS = {
   'bad-input': 27200,
   windows: 27300,
   'probe-tls': 27600,
+  twin: 27700,
   structure: 27950,
 } as const
 

@@ -1,0 +1,47 @@
+/**
+ * `tsx infra/render-k8s.ts --stack prod`: run the program under the mock runtime (as `npm run
+ * plan` does) and print, as JSON on stdout, what the twin runs: every PostgresCluster with the
+ * Secrets and ConfigMaps beside it, and the exported inventory. RandomPasswords are real random
+ * values here (the twin logs in with them); the output is a secret: the caller writes it 0600.
+ */
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { installMocks, PROD_OUTPUTS_FOR_DR, valueOf, type Recorded } from './mocks.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const SECRET_SIG = '4dabf18193072939515e22adb298388d'
+
+/** Pulumi wraps secret inputs ({<sig>: ..., value}); the twin needs the values. */
+function unsecret(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(unsecret)
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>
+    if (SECRET_SIG in o) return unsecret(o.value)
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unsecret(x)]))
+  }
+  return v
+}
+
+const alnum = (n: number) =>
+  [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[b % 62]).join('')
+
+const { values } = parseArgs({ options: { stack: { type: 'string' } }, strict: true })
+const stack = values.stack
+if (stack !== 'prod' && stack !== 'dr') {
+  process.stderr.write(`error: --stack ${JSON.stringify(stack ?? null)}: must be prod or dr\n`)
+  process.exit(2)
+}
+const recorded: Recorded[] = installMocks({
+  stack,
+  root: ROOT,
+  stackOutputs: stack === 'dr' ? PROD_OUTPUTS_FOR_DR : {},
+  randomPassword: alnum,
+})
+const program = await import('./index.ts')
+const inventory = await valueOf(program.inventory)
+await new Promise((r) => setTimeout(r, 100))
+const objects = recorded
+  .filter((r) => r.type.startsWith('kubernetes:') && !r.type.startsWith('kubernetes:helm'))
+  .map((r) => ({ type: r.type, name: r.name, object: unsecret(r.inputs) }))
+process.stdout.write(JSON.stringify({ stack, inventory, objects }) + '\n')

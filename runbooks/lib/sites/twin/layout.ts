@@ -1,0 +1,104 @@
+/**
+ * Where the twin's parts live: one network namespace per site (its region), joined through a
+ * router namespace (the WAN) to the workstation (the root namespace); addresses in a private
+ * 10.x/16 derived from the base port, so two twins (two test files) never share one; and the
+ * directories of every instance under the twin's state directory.
+ */
+import { join } from 'node:path'
+
+export interface TwinInstance {
+  name: string
+  /** the pod's address (PostgreSQL :5432, Patroni's REST API :8008) */
+  ip: string
+  dir: string
+  data: string
+  socketDir: string
+}
+
+export interface TwinSiteLayout {
+  site: string
+  region: string
+  /** the region's network namespace */
+  ns: string
+  /** the region's index in the WAN (its /24) */
+  index: number
+  /** the region side of the WAN link, and the namespace's own address (etcd) */
+  gatewayIp: string
+  hostIp: string
+  /** the cluster's primary Service (a LoadBalancer in the cloud: the site endpoint) */
+  serviceIp: string
+  dir: string
+  instances: TwinInstance[]
+}
+
+export const PG_PORT = 5432
+export const PATRONI_PORT = 8008
+export const ETCD_PORT = 2379
+
+/** The twin's /16: 10.(100 + hundreds of the base port mod 100).0.0 */
+export const subnetOf = (basePort: number) => `10.${100 + (Math.floor(basePort / 100) % 100)}`
+
+export interface TwinLayout {
+  basePort: number
+  stateDir: string
+  subnet: string
+  /** prefix of every namespace and root-side interface name */
+  prefix: string
+  wanNs: string
+  /** the workstation's end of the WAN link, in the root namespace */
+  rootIf: string
+  rootIp: string
+  wanIp: string
+  sites: TwinSiteLayout[]
+  pki: string
+  inventoryFile: string
+  secretsFile: string
+  passFile: string
+}
+
+export function twinLayout(
+  stateDir: string,
+  basePort: number,
+  sites: { site: string; region: string; replicas: number }[],
+): TwinLayout {
+  const subnet = subnetOf(basePort)
+  const prefix = `ldt${Math.floor(basePort / 100) % 1000}`
+  return {
+    basePort,
+    stateDir,
+    subnet,
+    prefix,
+    wanNs: `${prefix}-wan`,
+    rootIf: `${prefix}ws`,
+    rootIp: `${subnet}.0.1`,
+    wanIp: `${subnet}.0.2`,
+    pki: join(stateDir, 'pki'),
+    inventoryFile: join(stateDir, 'inventory.json'),
+    secretsFile: join(stateDir, 'rendered.json'),
+    passFile: join(stateDir, 'pgpass'),
+    sites: sites.map((s, i) => {
+      const index = i + 1
+      const dir = join(stateDir, s.site)
+      return {
+        site: s.site,
+        region: s.region,
+        ns: `${prefix}-${s.site}`,
+        index,
+        gatewayIp: `${subnet}.${index}.1`,
+        hostIp: `${subnet}.${index}.2`,
+        serviceIp: `${subnet}.${index}.5`,
+        dir,
+        instances: Array.from({ length: s.replicas }, (_, k) => {
+          const idir = join(dir, `${s.site}-${k}`)
+          return {
+            name: `${s.site}-${k}`,
+            ip: `${subnet}.${index}.${10 + k}`,
+            dir: idir,
+            data: join(idir, 'pgdata'),
+            socketDir: join(idir, 'run'),
+          }
+        }),
+      }
+    }),
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The twin's stand-in for PGO's controller, one PostgresCluster at a time. Only PGO's own Go
+ * code is simulated: what it hands to Patroni, PostgreSQL and etcd runs for real. Per cluster:
+ * an etcd (PGO uses the Kubernetes API as Patroni's DCS; etcd is the nearest real one), one
+ * Patroni per instance with the configuration PGO would write (internal/patroni/config.go, with
+ * core/pgo.ts's rules), the primary Service, then the users and their Secrets
+ * (controller/postgrescluster/postgres.go) and spec.databaseInitSQL once the cluster is writable.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import type { Runner } from '../../adapters/exec.ts'
+import { giveToSiteUser, mkdirForSiteUser, pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { scramVerifier } from '../../adapters/postgres.ts'
+import { clusterMembers, patchConfig, type PatroniMember } from '../../adapters/patroni.ts'
+import {
+  PGO_DEFAULTS,
+  REPLICATION_USER,
+  patroniDynamic,
+  pgoDatabases,
+  pgoHba,
+  pgoParameters,
+  pgoUsers,
+  userSecret,
+  writeUsersStatements,
+  type PgoSpec,
+} from '../../../../core/pgo.ts'
+import { ETCD_PORT, PATRONI_PORT, PG_PORT, type TwinInstance, type TwinSiteLayout } from './layout.ts'
+import type { TlsFiles } from './pki.ts'
+
+export const PG_BIN = '/usr/lib/postgresql/15/bin'
+const PROXY = fileURLToPath(new URL('./service-proxy.mjs', import.meta.url))
+/** internal/naming/names.go PatroniScope: <cluster>-ha */
+const SCOPE = 'labdojo-ha'
+
+export interface TwinCluster {
+  layout: TwinSiteLayout
+  spec: PgoSpec
+  /** the Secrets the program wrote beside the cluster, by user: what PGO finds and keeps */
+  givenSecrets: Record<string, { password?: string; verifier?: string }>
+  initSql?: string
+  tls: TlsFiles
+  replication: TlsFiles
+}
+
+/** as the postgres OS user, inside the region's namespace */
+const inRegion = (ns: string, cmd: string, args: string[]): [string, string[]] => [
+  'ip',
+  ['netns', 'exec', ns, 'setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', cmd, ...args],
+]
+const POSTGRES_ENV = { HOME: '/var/lib/postgresql', USER: 'postgres' }
+
+export const patroniApi = (i: TwinInstance) => `http://${i.ip}:${PATRONI_PORT}`
+
+/** The configuration PGO writes for an instance (config.go clusterYAML + instanceYAML), with the twin's paths. */
+export function patroniConfig(c: TwinCluster, i: TwinInstance): Record<string, unknown> {
+  const s = c.layout
+  const parameters = pgoParameters(c.spec, {
+    socketDir: i.socketDir,
+    tls: { cert: c.tls.cert, key: c.tls.key, ca: c.tls.ca },
+  })
+  const replication = {
+    username: REPLICATION_USER,
+    sslmode: 'verify-ca',
+    sslcert: c.replication.cert,
+    sslkey: c.replication.key,
+    sslrootcert: c.replication.ca,
+  }
+  return {
+    scope: SCOPE,
+    name: i.name,
+    etcd3: { hosts: [`${s.hostIp}:${ETCD_PORT}`] },
+    restapi: { listen: `${i.ip}:${PATRONI_PORT}`, connect_address: `${i.ip}:${PATRONI_PORT}` },
+    bootstrap: {
+      dcs: patroniDynamic(c.spec, parameters, pgoHba(c.spec)),
+      method: 'initdb',
+      // config.go instanceYAML: checksums on, UTF8
+      initdb: ['data-checksums', { encoding: 'UTF8' }],
+    },
+    postgresql: {
+      listen: `${i.ip}:${PG_PORT}`,
+      connect_address: `${i.ip}:${PG_PORT}`,
+      data_dir: i.data,
+      bin_dir: PG_BIN,
+      pgpass: join(i.dir, 'pgpass'),
+      // config.go: local connections over the socket (peer, as postgres: hba.go's mandatory local rule)
+      use_unix_socket: true,
+      authentication: { superuser: { username: 'postgres' }, replication, rewind: replication },
+      // the instance's own socket directory (PGO's is the same path in every pod)
+      parameters: { unix_socket_directories: i.socketDir },
+      create_replica_methods: ['basebackup'],
+    },
+    watchdog: { mode: 'off' },
+  }
+}
+
+export async function startCluster(c: TwinCluster): Promise<void> {
+  const s = c.layout
+  mkdirForSiteUser(s.dir, 0o700)
+  startOnce(join(s.dir, 'etcd'), 'etcd', inRegion(s.ns, 'etcd', etcdArgs(s)))
+  for (const i of s.instances) {
+    mkdirForSiteUser(i.socketDir, 0o700)
+    const cfg = join(i.dir, 'patroni.yml')
+    writeFileSync(cfg, JSON.stringify(patroniConfig(c, i), null, 2), { mode: 0o600 })
+    giveToSiteUser(cfg)
+    startOnce(i.dir, 'patroni', inRegion(s.ns, 'patroni', [cfg]))
+  }
+  const ips = s.instances.map((i) => i.ip)
+  startOnce(
+    join(s.dir, 'service'),
+    'service-proxy',
+    inRegion(s.ns, process.execPath, [
+      PROXY,
+      `${s.serviceIp}:${PG_PORT}`,
+      String(PG_PORT),
+      String(PATRONI_PORT),
+      ...ips,
+    ]),
+  )
+}
+
+function etcdArgs(s: TwinSiteLayout): string[] {
+  const client = `http://${s.hostIp}:${ETCD_PORT}`
+  const peer = 'http://127.0.0.1:2380'
+  return [
+    '--name',
+    s.site,
+    '--data-dir',
+    join(s.dir, 'etcd', 'data'),
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `${s.site}=${peer}`,
+  ]
+}
+
+/** Start a process once (a live pid file means it runs); its log beside its pid file. */
+function startOnce(dir: string, what: string, [cmd, args]: [string, string[]]): void {
+  mkdirForSiteUser(dir, 0o700)
+  const pidFile = join(dir, `${what}.pid`)
+  if (pidAlive(readPid(pidFile), what)) return
+  startDetached(cmd, args, { log: join(dir, `${what}.log`), pidFile, env: POSTGRES_ENV })
+}
+
+/** Stop every process of the cluster (Patroni stops its PostgreSQL on SIGTERM), by pid. */
+export async function stopCluster(s: TwinSiteLayout): Promise<void> {
+  await Promise.all(s.instances.map((i) => stopPid(readPid(join(i.dir, 'patroni.pid')), 'patroni', 60_000)))
+  await stopPid(readPid(join(s.dir, 'service', 'service-proxy.pid')), 'service-proxy')
+  await stopPid(readPid(join(s.dir, 'etcd', 'etcd.pid')), 'etcd')
+}
+
+/** The members as Patroni sees them (from the first instance that answers). */
+export async function members(s: TwinSiteLayout): Promise<PatroniMember[] | null> {
+  for (const i of s.instances) {
+    const m = await clusterMembers(patroniApi(i))
+    if (m) return m
+  }
+  return null
+}
+
+export const leaderOf = (m: PatroniMember[] | null) =>
+  m?.find((x) => (x.role === 'leader' || x.role === 'standby_leader') && x.state === 'running')
+
+/** Wait until the cluster has a running leader (and, when asked, every instance runs). */
+export async function waitReady(s: TwinSiteLayout, o: { all: boolean; timeoutMs: number }): Promise<PatroniMember[]> {
+  const until = Date.now() + o.timeoutMs
+  let last: PatroniMember[] | null = null
+  while (Date.now() < until) {
+    last = await members(s)
+    const running = last?.filter((x) => x.state === 'running' || x.state === 'streaming') ?? []
+    if (leaderOf(last) && (!o.all || running.length === s.instances.length)) return last!
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  throw new Error(
+    `the ${s.site} cluster is not ready after ${o.timeoutMs / 1000} s (members: ${JSON.stringify(last)}); logs: ${s.instances.map((i) => join(i.dir, 'patroni.log')).join(', ')}`,
+  )
+}
+
+const ident = (x: string) => `"${x.replace(/"/g, '""')}"`
+const literal = (x: string) => `'${x.replace(/'/g, "''")}'`
+
+/** psql as postgres over the leader's socket (peer: hba.go's mandatory local rule); SQL on stdin. */
+async function psql(run: Runner, i: TwinInstance, database: string, sql: string, extra: string[] = []) {
+  return run(
+    'psql',
+    [
+      '-X',
+      '-q',
+      ...extra,
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      i.socketDir,
+      '-p',
+      String(PG_PORT),
+      '-U',
+      'postgres',
+      '-d',
+      database,
+    ],
+    { asSiteUser: true, input: sql },
+  )
+}
+
+export interface ClusterStatus {
+  /** the Secrets PGO keeps, by user (password and verifier) */
+  secrets: Record<string, { user: string; password: string; verifier: string; dbname?: string }>
+  usersWritten: boolean
+  databaseInitSQL: boolean
+}
+
+const statusFile = (s: TwinSiteLayout) => join(s.dir, 'pgo-status.json')
+export function readStatus(s: TwinSiteLayout): ClusterStatus {
+  return existsSync(statusFile(s))
+    ? (JSON.parse(readFileSync(statusFile(s), 'utf8')) as ClusterStatus)
+    : { secrets: {}, usersWritten: false, databaseInitSQL: false }
+}
+function writeStatus(s: TwinSiteLayout, st: ClusterStatus): void {
+  mkdirSync(s.dir, { recursive: true })
+  writeFileSync(statusFile(s), JSON.stringify(st, null, 2), { mode: 0o600 })
+}
+
+/**
+ * PGO's reconcile of users, databases and databaseInitSQL: the Secrets always (an existing one
+ * kept, a missing one generated); the SQL only where the cluster is writable (a standby
+ * cluster's leader is not: it gets its users once promoted).
+ */
+export async function reconcileUsers(run: Runner, c: TwinCluster): Promise<ClusterStatus> {
+  const s = c.layout
+  const st = readStatus(s)
+  for (const u of pgoUsers(c.spec, 'labdojo'))
+    st.secrets[u.name] = userSecret(
+      st.secrets[u.name] ?? c.givenSecrets[u.name],
+      u,
+      { host: s.serviceIp, port: c.spec.port ?? PGO_DEFAULTS.port },
+      { password: () => randomBytes(18).toString('base64url'), verifier: (p) => scramVerifier(p) },
+    )
+  const leader = leaderOf(await members(s))
+  const writable = leader?.role === 'leader'
+  const at = s.instances.find((i) => i.name === leader?.name)
+  if (writable && at) {
+    for (const db of pgoDatabases(c.spec, 'labdojo'))
+      await psql(
+        run,
+        at,
+        'postgres',
+        `SELECT 'CREATE DATABASE ${ident(db)}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${literal(db)})\n\\gexec\n`,
+      )
+    const verifiers = Object.fromEntries(Object.entries(st.secrets).map(([u, x]) => [u, x.verifier]))
+    const stmts = writeUsersStatements(pgoUsers(c.spec, 'labdojo'), verifiers, { ident, literal })
+    await psql(run, at, 'postgres', stmts.map((x) => `${x};`).join('\n') + '\n')
+    st.usersWritten = true
+    if (c.initSql && !st.databaseInitSQL) {
+      await psql(run, at, 'postgres', c.initSql)
+      st.databaseInitSQL = true
+    }
+    // the twin's own step, not PGO's: a standby cluster's basebackup asks for a spread checkpoint,
+    // which paces these writes over minutes; flushed now, it ends at once
+    await psql(run, at, 'postgres', 'CHECKPOINT;\n')
+  }
+  writeStatus(s, st)
+  return st
+}
+
+/** PGO: `spec.standby.enabled: false` -> Patroni's dynamic configuration loses standby_cluster; the standby leader promotes. */
+export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90_000): Promise<void> {
+  const s = c.layout
+  const leader = leaderOf(await members(s))
+  const at = s.instances.find((i) => i.name === leader?.name) ?? s.instances[0]!
+  await patchConfig(patroniApi(at), { standby_cluster: null })
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (leaderOf(await members(s))?.role === 'leader') break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  if (leaderOf(await members(s))?.role !== 'leader')
+    throw new Error(`the ${s.site} cluster did not promote in ${timeoutMs / 1000} s`)
+  c.spec = { ...c.spec, standby: { ...c.spec.standby, enabled: false } }
+  // Patroni names the leader before PostgreSQL leaves recovery: PGO's exec would fail and its next reconcile retry
+  const promoted = leaderOf(await members(s))?.name
+  const now = s.instances.find((i) => i.name === promoted)!
+  while (Date.now() < until) {
+    const r = await psql(run, now, 'postgres', 'SELECT pg_is_in_recovery();\n', ['-At'])
+    if (r.stdout.trim() === 'f') break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await reconcileUsers(run, c)
+}

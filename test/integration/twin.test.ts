@@ -1,0 +1,177 @@
+/**
+ * The cloud twin of the prod stack, for real: the program's PostgresClusters (rendered under the
+ * mock runtime) run on Patroni 3.0, etcd 3.4 and PostgreSQL 15 configured as PGO 5.7 configures
+ * them, the primary site and the hot site each in its own network namespace. What is proven here
+ * failed on the code before issue 23: a plain-TCP login and a `postgres` login are refused; the
+ * runbooks log in over verified TLS as the program's named user and see the primary alive; the
+ * exporter, inside its region as the monitoring user, reads the standby's WAL (pg_monitor); the
+ * primary cluster fails over inside itself (Patroni) and the Service follows; and after the hot
+ * cluster is promoted as PGO promotes it, the application's credentials still log in.
+ * Addresses 10.177.0.0/16 (base port 27700).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { probe, query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
+import { loadTwin, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { leaderOf, members, promoteCluster, readStatus, waitReady } from '../../runbooks/lib/sites/twin/pgo.ts'
+import { pidAlive, readPid } from '../../runbooks/lib/adapters/process.ts'
+import { parseInventory, nodeConn, type Inventory } from '../../core/inventory.ts'
+import { portsOf } from '../helpers/ports.ts'
+import { runbook } from '../helpers/site.ts'
+
+const BASE = portsOf('twin')
+const ROOT = new URL('../..', import.meta.url).pathname
+let dir = ''
+let twin: Twin
+let inv: Inventory
+let invFile = ''
+
+/** A runbook from the workstation (the root namespace) or, with ns, from inside a region (as a pod would run it). */
+const zx = (args: string[], env: Record<string, string> = {}, ns?: string) => {
+  const [file, ...rest] = args
+  if (!ns) return runbook(file!.replace(/^runbooks\/|\.ts$/g, ''), rest, env)
+  return run('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', file!, ...rest], {
+    cwd: ROOT,
+    env: { NODE_OPTIONS: '', ...env },
+    nothrow: true,
+    timeoutMs: 600_000,
+  })
+}
+const secretOf = (site: string, user: string) =>
+  readStatus(twin.layout.sites.find((s) => s.site === site)!).secrets[user]!
+
+beforeAll(async () => {
+  dir = mkdtempSync('/var/tmp/labdojo-test-twin-')
+  chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
+  invFile = join(dir, 'twin-prod.json')
+  const r = await zx(['runbooks/twin.ts', 'up', '--stack', 'prod', '--base-port', String(BASE)], {
+    LABDOJO_TWIN_DIR: join(dir, 'state'),
+    LABDOJO_TWIN_OUT: invFile,
+    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+  })
+  if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)
+  twin = loadTwin(join(dir, 'state'))!
+  inv = parseInventory(JSON.parse(readFileSync(invFile, 'utf8')).inventory, invFile)
+})
+
+afterAll(async () => {
+  if (dir) {
+    const r = await zx(['runbooks/twin.ts', 'down', '--purge', '--yes', '--base-port', String(BASE)], {
+      LABDOJO_TWIN_DIR: join(dir, 'state'),
+      LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+    })
+    if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+const node = (site: string) => inv.nodes.find((n) => n.site === site)!
+const as = (site: string, over: Partial<Conn> = {}): Conn => ({
+  ...nodeConn(node(site)),
+  passfile: twin.layout.passFile,
+  ...over,
+})
+
+describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only PostgreSQL', () => {
+  it('runs each PostgresCluster with its spec.instances replicas, in its region, a primary cluster and a standby cluster', async () => {
+    const primary = await members(twin.layout.sites.find((s) => s.site === 'primary')!)
+    const hot = await members(twin.layout.sites.find((s) => s.site === 'hot')!)
+    expect(primary!.map((m) => m.role).sort()).toEqual(['leader', 'sync_standby'])
+    expect(hot!.map((m) => m.role).sort()).toEqual(['replica', 'standby_leader'])
+    expect(twin.layout.sites.map((s) => [s.site, s.region])).toEqual([
+      ['primary', 'us-east-1'],
+      ['hot', 'us-west-2'],
+    ])
+  })
+
+  it('refuses a plain-TCP login and a login as postgres; accepts the named user over verified TLS (defect N1)', async () => {
+    const plain = await probe('plain', as('primary', { sslmode: undefined, sslRootCert: undefined }), 5000)
+    expect(plain).toMatchObject({ reachable: false, refused: true })
+    expect(plain.error).toMatch(/no pg_hba.conf entry .* no encryption/)
+    const superuser = await probe('postgres', as('primary', { user: 'postgres' }), 5000)
+    expect(superuser).toMatchObject({ reachable: false, refused: true })
+    const named = await probe('labdojo-dr', as('primary'), 5000)
+    expect(named).toMatchObject({ reachable: true, inRecovery: false })
+    expect(node('primary')).toMatchObject({ user: 'labdojo-dr', sslmode: 'verify-full' })
+    const [tls] = await query<{ ssl: boolean }>(
+      as('primary'),
+      'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+    )
+    expect(tls!.ssl).toBe(true)
+  })
+
+  it('monitor.ts from the workstation, with the inventory the twin wrote: both sites up, the primary answering as primary', async () => {
+    const r = await zx(['runbooks/monitor.ts', '--stack', 'prod', '--inventory', invFile, '--once'], {
+      PGPASSFILE: twin.layout.passFile,
+      LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+    })
+    expect(r.stdout).toMatch(/^labdojo_site_up 1$/m)
+    expect(r.stdout).toMatch(/^labdojo_node_up\{node="primary",role="primary"\} 1$/m)
+    expect(r.stdout).toMatch(/^labdojo_node_up\{node="hot",role="hot"\} 1$/m)
+    expect(r.stdout).toMatch(/^labdojo_endpoint_target\{node="primary"\} 1$/m)
+  })
+
+  it("the exporter inside the hot region, as the monitoring user from its Secret: it logs in and reads the standby's WAL (pg_monitor, defect N13)", async () => {
+    const hot = twin.layout.sites.find((s) => s.site === 'hot')!
+    const monitor = secretOf('hot', 'labdojo-monitor')
+    const r = await zx(
+      ['runbooks/monitor.ts', '--stack', 'prod', '--inventory', invFile, '--once'],
+      {
+        PGUSER: 'labdojo-monitor',
+        PGPASSWORD: monitor.password,
+        PGSSLMODE: 'require',
+        LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+      },
+      hot.ns,
+    )
+    expect(r.stdout).toMatch(/^labdojo_node_up\{node="primary",role="primary"\} 1$/m)
+    expect(r.stdout).toMatch(/^labdojo_node_up\{node="hot",role="hot"\} 1$/m)
+    const [w] = await query<{ n: number }>(
+      as('hot', { user: 'labdojo-monitor' }),
+      "SELECT count(*)::int AS n FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'",
+    )
+    expect(w!.n).toBeGreaterThan(0)
+  })
+
+  it("fails over inside the primary cluster when its leader dies (Patroni); the Service follows and the runbooks' probe sees a primary", async () => {
+    const site = twin.layout.sites.find((s) => s.site === 'primary')!
+    const before = leaderOf(await members(site))!
+    const inst = site.instances.find((i) => i.name === before.name)!
+    const patroni = readPid(join(inst.dir, 'patroni.pid'))!
+    const postmaster = Number(readFileSync(join(inst.data, 'postmaster.pid'), 'utf8').split('\n')[0])
+    process.kill(patroni, 'SIGKILL')
+    process.kill(postmaster, 'SIGKILL')
+    expect(pidAlive(patroni)).toBe(false)
+    let after = leaderOf(await members(site))
+    for (let i = 0; i < 240 && (!after || after.name === before.name); i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      after = leaderOf(await members(site))
+    }
+    expect(after?.name).not.toBe(before.name)
+    expect(after?.role).toBe('leader')
+    let answer = await probe('primary', as('primary'), 5000)
+    for (let i = 0; i < 20 && !(answer.reachable && answer.inRecovery === false); i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      answer = await probe('primary', as('primary'), 5000)
+    }
+    expect(answer).toMatchObject({ reachable: true, inRecovery: false })
+  })
+
+  it("after the hot cluster is promoted as PGO promotes it (standby.enabled: false), the application's and the runbooks' credentials still log in (defect N2)", async () => {
+    const hotCluster = twin.clusters.find((c) => c.layout.site === 'hot')!
+    // the primary's Secret: what every client holds
+    const app = secretOf('primary', 'labdojo')
+    await promoteCluster(run, hotCluster)
+    await waitReady(hotCluster.layout, { all: false, timeoutMs: 60_000 })
+    const hot = node('hot')
+    const clientFile = join(dir, 'client-pgpass')
+    writeFileSync(clientFile, `*:*:*:labdojo:${app.password}\n`, { mode: 0o600 })
+    const login = await probe('app', { ...nodeConn(hot), user: 'labdojo', passfile: clientFile }, 5000)
+    expect(login).toMatchObject({ reachable: true, inRecovery: false })
+    expect(await probe('dr', as('hot'), 5000)).toMatchObject({ reachable: true, inRecovery: false })
+    // PGO wrote the hot cluster's own Secret into PostgreSQL once it was writable: the same password
+    expect(secretOf('hot', 'labdojo').password).toBe(app.password)
+  })
+})

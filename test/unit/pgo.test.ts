@@ -1,0 +1,127 @@
+/** PGO 5.7's rules as the twin applies them (core/pgo.ts), each against the PGO source it cites. */
+import { describe, expect, it } from 'vitest'
+import {
+  patroniDynamic,
+  pgoDatabases,
+  pgoHba,
+  pgoParameters,
+  pgoUsers,
+  standbyCluster,
+  userSecret,
+  writeUsersStatements,
+  type PgoSpec,
+} from '../../core/pgo.ts'
+
+const spec = (over: Partial<PgoSpec> = {}): PgoSpec => ({ postgresVersion: 15, instances: [{ name: 'a' }], ...over })
+const paths = { socketDir: '/s', tls: { cert: '/t/c', key: '/t/k', ca: '/t/ca' } }
+const quote = { ident: (s: string) => `"${s}"`, literal: (s: string) => `'${s}'` }
+
+describe('pg_hba (internal/postgres/hba.go)', () => {
+  it('mandatory rules first: postgres by peer only, replication by certificate over TLS only', () => {
+    expect(pgoHba(spec()).slice(0, 4)).toEqual([
+      'local all "postgres" peer',
+      'hostssl replication "_crunchyrepl" all cert',
+      'hostssl "postgres" "_crunchyrepl" all cert',
+      'host all "_crunchyrepl" all reject',
+    ])
+  })
+  it('the default password rule (TLS only) only when the spec gives none; the spec rules replace it', () => {
+    expect(pgoHba(spec()).at(-1)).toBe('hostssl all all all md5')
+    const own = pgoHba(
+      spec({
+        patroni: { dynamicConfiguration: { postgresql: { pg_hba: ['hostssl all all 10.0.0.0/8 scram-sha-256'] } } },
+      }),
+    )
+    expect(own.at(-1)).toBe('hostssl all all 10.0.0.0/8 scram-sha-256')
+    expect(own).not.toContain('hostssl all all all md5')
+  })
+})
+
+describe('parameters (internal/postgres/parameters.go)', () => {
+  it('mandatory values win over the spec (wal_level logical, TLS on); defaults yield to it', () => {
+    const p = pgoParameters(
+      spec({
+        patroni: {
+          dynamicConfiguration: {
+            postgresql: { parameters: { wal_level: 'replica', jit: 'on', archive_timeout: 60 } },
+          },
+        },
+      }),
+      paths,
+    )
+    expect(p).toMatchObject({
+      wal_level: 'logical',
+      ssl: 'on',
+      ssl_cert_file: '/t/c',
+      jit: 'on',
+      archive_timeout: '60',
+    })
+    expect(pgoParameters(spec(), paths).password_encryption).toBe('scram-sha-256')
+  })
+})
+
+describe('Patroni (internal/patroni/config.go)', () => {
+  it('no replication slots, pg_rewind on, the CRD default lease and loop', () => {
+    const d = patroniDynamic(spec(), {}, []) as { postgresql: Record<string, unknown>; ttl: number; loop_wait: number }
+    expect(d.postgresql).toMatchObject({ use_slots: false, use_pg_rewind: true })
+    expect([d.ttl, d.loop_wait]).toEqual([30, 10])
+  })
+  it('a standby cluster streams from host (basebackup); replays from the repo only with repoName (pgbackrest first)', () => {
+    expect(standbyCluster(spec({ standby: { enabled: true, host: 'h', port: 5432 } }), 'restore')).toEqual({
+      host: 'h',
+      port: 5432,
+      create_replica_methods: ['basebackup'],
+    })
+    expect(standbyCluster(spec({ standby: { enabled: true, host: 'h', repoName: 'repo1' } }), 'restore')).toEqual({
+      host: 'h',
+      restore_command: 'restore',
+      create_replica_methods: ['pgbackrest', 'basebackup'],
+    })
+    expect(patroniDynamic(spec(), {}, []).standby_cluster).toBeUndefined()
+  })
+})
+
+describe('users (controller/postgrescluster/postgres.go, internal/postgres/users.go)', () => {
+  const make = { password: () => 'generated', verifier: (p: string) => `SCRAM(${p})` }
+  const where = { host: 'svc', port: 5432 }
+  it("keeps an existing Secret's password and builds a missing verifier from it; generates only when none", () => {
+    expect(userSecret({ password: 'given' }, { name: 'u', databases: ['d'] }, where, make)).toMatchObject({
+      password: 'given',
+      verifier: 'SCRAM(given)',
+      dbname: 'd',
+    })
+    expect(userSecret({ password: 'given', verifier: 'V' }, { name: 'u' }, where, make).verifier).toBe('V')
+    expect(userSecret(undefined, { name: 'u' }, where, make)).toMatchObject({
+      password: 'generated',
+      verifier: 'SCRAM(generated)',
+    })
+  })
+  it('no spec.users: one user and database named after the cluster; spec.users: exactly those', () => {
+    expect(pgoUsers(spec(), 'labdojo')).toEqual([{ name: 'labdojo', databases: ['labdojo'] }])
+    expect(
+      pgoDatabases(
+        spec({
+          users: [
+            { name: 'a', databases: ['x', 'y'] },
+            { name: 'b', databases: ['x'] },
+          ],
+        }),
+        'c',
+      ),
+    ).toEqual(['x', 'y'])
+  })
+  it('postgres is always LOGIN SUPERUSER on its own database; options cannot set a password', () => {
+    const sql = writeUsersStatements(
+      [
+        { name: 'postgres', databases: ['app'] },
+        { name: 'app', databases: ['app'], options: "PASSWORD 'x'" },
+      ],
+      { postgres: 'V1', app: 'V2' },
+      quote,
+    )
+    expect(sql).toContain(`ALTER ROLE "postgres" WITH LOGIN SUPERUSER PASSWORD 'V1'`)
+    expect(sql).toContain(`GRANT ALL PRIVILEGES ON DATABASE "postgres" TO "postgres"`)
+    expect(sql).toContain(`ALTER ROLE "app" WITH  PASSWORD 'V2'`)
+    expect(sql).toContain(`GRANT ALL PRIVILEGES ON DATABASE "app" TO "app"`)
+  })
+})
