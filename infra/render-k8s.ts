@@ -10,6 +10,13 @@ import { parseArgs } from 'node:util'
 import { installMocks, PROD_OUTPUTS_FOR_DR, valueOf, type Recorded } from './mocks.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+/** the AWS objects the twin's stand-ins serve: the failover records, their health checks, the PrimaryUp alarm */
+const TWIN_AWS = [
+  'aws:route53/record:Record',
+  'aws:route53/healthCheck:HealthCheck',
+  'aws:cloudwatch/metricAlarm:MetricAlarm',
+  'tls:index/certRequest:CertRequest',
+]
 const SECRET_SIG = '4dabf18193072939515e22adb298388d'
 
 /** Pulumi wraps secret inputs ({<sig>: ..., value}); the twin needs the values. */
@@ -42,6 +49,8 @@ const program = await import('./index.ts')
 const inventory = await valueOf(program.inventory)
 await new Promise((r) => setTimeout(r, 100))
 const objects = recorded
-  .filter((r) => r.type.startsWith('kubernetes:') && !r.type.startsWith('kubernetes:helm'))
-  .map((r) => ({ type: r.type, name: r.name, object: unsecret(r.inputs) }))
+  .filter(
+    (r) => (r.type.startsWith('kubernetes:') && !r.type.startsWith('kubernetes:helm')) || TWIN_AWS.includes(r.type),
+  )
+  .map((r) => ({ type: r.type, name: r.name, id: r.id, object: unsecret({ ...r.inputs, ...r.state }) }))
 process.stdout.write(JSON.stringify({ stack, inventory, objects }) + '\n')

@@ -181,6 +181,8 @@ function prodClusters(
     'labdojo-primary.labdojo.svc.cluster.local',
     'labdojo-primary',
     cfg.endpoint!,
+    // clients reach either cluster by the failover record's name: verify-full checks it (found by the twin)
+    c.dns.recordName,
   ]
   const common = {
     policy: p,

@@ -18,9 +18,9 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'
 import type { Recorded } from '../../infra/mocks.ts'
-import { readFileSync } from 'node:fs'
-import { parse } from 'yaml'
-import { Ajv } from 'ajv'
+import { crdValidator, mergePatch, postgresClusterValidator } from '../../runbooks/lib/sites/twin/crd.ts'
+
+export { crdValidator, mergePatch, postgresClusterValidator }
 
 export const K8S_MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   'kubernetes:apps/v1:Deployment': Deployment,
@@ -63,49 +63,6 @@ export function schemaErrors(rs: Recorded[]): string[] {
   return errors
 }
 
-/** A CRD's structural schema, as ajv reads it: Kubernetes' own keywords are annotations. */
-export function crdValidator(crd: any, version: string) {
-  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false })
-  ajv.addVocabulary([
-    'x-kubernetes-int-or-string',
-    'x-kubernetes-preserve-unknown-fields',
-    'x-kubernetes-list-type',
-    'x-kubernetes-list-map-keys',
-    'x-kubernetes-map-type',
-    'x-kubernetes-validations',
-    'x-kubernetes-embedded-resource',
-  ])
-  const schema = crd.spec.versions.find((v: any) => v.name === version).schema.openAPIV3Schema
-  return ajv.compile(intOrString(schema))
-}
-
-/** `x-kubernetes-int-or-string` fields carry no type: allow both, as the API server does. */
-function intOrString(s: any): any {
-  if (Array.isArray(s)) return s.map(intOrString)
-  if (!s || typeof s !== 'object') return s
-  const out: any = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, intOrString(v)]))
-  // the API server prunes (or, with strict field validation, refuses) fields the schema does not
-  // name: either way the setting never reaches PGO, so an unknown field is an error here
-  const open = out.additionalProperties !== undefined || out['x-kubernetes-preserve-unknown-fields']
-  if (out.type === 'object' && out.properties && !open) out.additionalProperties = false
-  if (out['x-kubernetes-int-or-string']) {
-    delete out.type
-    out.anyOf = [{ type: 'integer' }, { type: 'string' }]
-  }
-  return out
-}
-
-/** PGO 5.7.4's PostgresCluster CRD (vendored, see test/fixtures/README.md), as a validator. */
-export function postgresClusterValidator() {
-  const crd = parse(
-    readFileSync(
-      new URL('../fixtures/pgo-5.7.4/postgres-operator.crunchydata.com_postgresclusters.yaml', import.meta.url),
-      'utf8',
-    ),
-  )
-  return crdValidator(crd, 'v1beta1')
-}
-
 /** The smallest PostgresCluster PGO's CRD accepts, with more pgBackRest settings merged in (a patch under test). */
 export function minimalPostgresCluster(pgbackrest: object = {}) {
   const volumeClaimSpec = { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }
@@ -119,18 +76,6 @@ export function minimalPostgresCluster(pgbackrest: object = {}) {
       backups: { pgbackrest: { repos: [{ name: 'repo1', volume: { volumeClaimSpec } }], ...pgbackrest } },
     },
   }
-}
-
-/** A JSON merge patch (RFC 7386) applied to a copy of `target`: what the API server stores. */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch
-  const out: Record<string, unknown> =
-    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as object) } : {}
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k]
-    else out[k] = mergePatch(out[k], v)
-  }
-  return out
 }
 
 /** The minimal PostgresCluster with a merge patch applied (each patch a runbook sends is validated this way). */

@@ -14,10 +14,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { probe, query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
-import { loadTwin, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
-import { leaderOf, members, promoteCluster, readStatus, waitReady } from '../../runbooks/lib/sites/twin/pgo.ts'
+import { loadTwin, twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { leaderOf, members, readStatus } from '../../runbooks/lib/sites/twin/pgo.ts'
+import { setRegionLink } from '../../runbooks/lib/sites/twin/network.ts'
+import { alarmState } from '../../runbooks/lib/adapters/cloudwatch.ts'
 import { pidAlive, readPid } from '../../runbooks/lib/adapters/process.ts'
-import { parseInventory, nodeConn, type Inventory } from '../../core/inventory.ts'
+import { endpointConn, parseInventory, nodeConn, type Inventory } from '../../core/inventory.ts'
 import { portsOf } from '../helpers/ports.ts'
 import { runbook } from '../helpers/site.ts'
 
@@ -67,6 +69,8 @@ afterAll(async () => {
   }
 })
 
+const route53Answer = async () =>
+  ((await (await fetch(`${twin.layout.awsApi}/twin/answer?name=db.labdojo.com`)).json()) as { answer: string }).answer
 const node = (site: string) => inv.nodes.find((n) => n.site === site)!
 const as = (site: string, over: Partial<Conn> = {}): Conn => ({
   ...nodeConn(node(site)),
@@ -159,19 +163,56 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     expect(answer).toMatchObject({ reachable: true, inRecovery: false })
   })
 
-  it("after the hot cluster is promoted as PGO promotes it (standby.enabled: false), the application's and the runbooks' credentials still log in (defect N2)", async () => {
-    const hotCluster = twin.clusters.find((c) => c.layout.site === 'hot')!
-    // the primary's Secret: what every client holds
+  it('the exporter inside the primary region publishes PrimaryUp 1 (signed PutMetricData); the alarm evaluates OK and the Route53 stand-in answers with the primary', async () => {
+    const site = twin.layout.sites.find((s) => s.site === 'primary')!
+    const monitor = secretOf('primary', 'labdojo-monitor')
+    const aws = twinEnv(twin)
+    const r = await zx(
+      ['runbooks/monitor.ts', '--stack', 'prod', '--inventory', invFile, '--once'],
+      {
+        PGUSER: 'labdojo-monitor',
+        PGPASSWORD: monitor.password,
+        PGSSLMODE: 'require',
+        LABDOJO_SITE: 'primary',
+        LABDOJO_CLOUDWATCH_NAMESPACE: 'LabDojo/DR',
+        LABDOJO_CLOUDWATCH_REGION: 'us-west-2',
+        LABDOJO_CLOUDWATCH_ENDPOINT: aws.LABDOJO_CLOUDWATCH_ENDPOINT!,
+        AWS_ACCESS_KEY_ID: aws.AWS_ACCESS_KEY_ID!,
+        AWS_SECRET_ACCESS_KEY: aws.AWS_SECRET_ACCESS_KEY!,
+        LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+      },
+      site.ns,
+    )
+    expect(r.stderr).not.toMatch(/CloudWatch .*failed/)
+    expect(r.stdout).toMatch(/^labdojo_site_up 1$/m)
+    const alarm = inv.endpoint.observer!.alarmName
+    expect(await alarmState('us-west-2', alarm, { ...process.env, ...aws })).toBe('OK')
+    // a request signed with another key is refused
+    await expect(
+      alarmState('us-west-2', alarm, { ...process.env, ...aws, AWS_SECRET_ACCESS_KEY: 'not-the-twin-key' }),
+    ).rejects.toThrow(/403/)
+    expect(await route53Answer()).toBe('db-primary.use1.labdojo.internal')
+  })
+
+  it('fails over by hand with the primary region cut off (failover.ts from the workstation): Route53 moves, PGO promotes the hot cluster, and the application logs in through the endpoint with the credentials it had (defect N2)', async () => {
+    const primary = twin.layout.sites.find((s) => s.site === 'primary')!
+    await setRegionLink(run, twin.layout, primary, false)
+    const r = await zx(['runbooks/failover.ts', '--stack', 'prod', '--inventory', invFile, '--yes'], {
+      ...twinEnv(twin),
+      LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+    })
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout + r.stderr).toMatch(/failover of stack prod primary -> hot done/)
+    expect(await route53Answer()).toBe(node('hot').host)
+    // the application's Secret from the primary cluster: what every client holds
     const app = secretOf('primary', 'labdojo')
-    await promoteCluster(run, hotCluster)
-    await waitReady(hotCluster.layout, { all: false, timeoutMs: 60_000 })
-    const hot = node('hot')
     const clientFile = join(dir, 'client-pgpass')
     writeFileSync(clientFile, `*:*:*:labdojo:${app.password}\n`, { mode: 0o600 })
-    const login = await probe('app', { ...nodeConn(hot), user: 'labdojo', passfile: clientFile }, 5000)
-    expect(login).toMatchObject({ reachable: true, inRecovery: false })
-    expect(await probe('dr', as('hot'), 5000)).toMatchObject({ reachable: true, inRecovery: false })
-    // PGO wrote the hot cluster's own Secret into PostgreSQL once it was writable: the same password
+    const endpoint = { ...endpointConn(inv), user: 'labdojo', passfile: clientFile }
+    expect(await probe('app', endpoint, 5000)).toMatchObject({ reachable: true, inRecovery: false })
+    const [on] = await query<{ addr: string }>(endpoint, 'SELECT host(inet_server_addr()) AS addr')
+    expect(twin.layout.sites.find((s) => s.site === 'hot')!.instances.map((i) => i.ip)).toContain(on!.addr)
+    // PGO wrote the hot cluster's own Secret into PostgreSQL once it was writable: the chain's one password
     expect(secretOf('hot', 'labdojo').password).toBe(app.password)
   })
 })

@@ -51,8 +51,10 @@ export async function addRoute(run: Runner, ns: string | null, to: string, via: 
 
 /** A root-namespace interface this project made (a veth end): deleting it deletes its peer too. */
 export async function deleteLink(run: Runner, ifname: string): Promise<void> {
-  const r = await run('ip', ['link', 'show', ifname], { nothrow: true })
-  if (r.code === 0) await run('ip', ['link', 'delete', ifname])
+  // the peer's namespace may be going away at the same moment, taking this end with it
+  const r = await run('ip', ['link', 'delete', ifname], { nothrow: true })
+  if (r.code !== 0 && !/Cannot find device/.test(r.stderr))
+    throw new Error(`ip link delete ${ifname}: ${r.stderr.trim()}`)
 }
 
 /** Set a link down or up: a partition of everything crossing it. */

@@ -144,6 +144,20 @@ function refusedByServer(e: unknown): boolean {
   return /does not support SSL connections|client password must be a string/.test((e as Error).message ?? '')
 }
 
+/** TLS verification failures: the server's certificate does not name the host, or no trusted CA signed it. */
+const TLS_CERT_CODES =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|CERT_HAS_EXPIRED|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/
+
+/**
+ * An error waiting will not cure: a login the server refuses (SQLSTATE class 28: password, hba
+ * rule) or a certificate the client refuses. A retry loop ends at once on one, naming it.
+ */
+export function loginWillNotHeal(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  if (typeof code === 'string' && (/^28/.test(code) || TLS_CERT_CODES.test(code))) return true
+  return /does not match certificate's altnames|client password must be a string/.test((e as Error).message ?? '')
+}
+
 /** One probe, with a short timeout: never throws; an unreachable node is a status too. */
 export async function probe(name: string, c: Conn, timeoutMs = 1500): Promise<NodeStatus> {
   try {

@@ -14,6 +14,8 @@ import { SignatureV4 } from '@smithy/signature-v4'
 
 export interface SigV4Request {
   method: string
+  /** the body, for services that sign its hash without an x-amz-content-sha256 header (CloudWatch, Route53) */
+  body?: string
   /** the request target as received: raw path and query */
   url: string
   headers: Record<string, string | string[] | undefined>
@@ -96,7 +98,15 @@ export async function verifySigV4(req: SigV4Request, key: SiteKey, now = new Dat
     applyChecksum: false, // the payload hash is whatever the client signed in x-amz-content-sha256
   })
   const again = await signer.sign(
-    { method: req.method, protocol: 'https:', hostname: headers.host!, path, query, headers },
+    {
+      method: req.method,
+      protocol: 'https:',
+      hostname: headers.host!,
+      path,
+      query,
+      headers,
+      ...(req.body !== undefined ? { body: req.body } : {}),
+    },
     { signingDate: date, signableHeaders: new Set(signed), signingRegion: region, signingService: service },
   )
   const expected = /Signature=([0-9a-f]{64})/.exec(String(again.headers.authorization))?.[1] ?? ''

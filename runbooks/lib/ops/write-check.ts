@@ -8,7 +8,7 @@
  * pass.
  */
 import { randomUUID } from 'node:crypto'
-import { query, type Conn } from '../adapters/postgres.ts'
+import { loginWillNotHeal, query, type Conn } from '../adapters/postgres.ts'
 import { waitFor } from '../adapters/process.ts'
 
 export const WRITE_CHECKS_TABLE = 'labdojo_dr_write_checks'
@@ -64,6 +64,7 @@ export function awaitWritable(conn: Conn, c: WriteCheck & { withinMs: number; ev
     async () => (await proveWritable(conn, c), true as const),
     c.withinMs,
     c.everyMs ?? 100,
-    (e) => e instanceof WrongServer,
+    // a wrong server, a refused login or a certificate that does not name the endpoint: no wait cures them
+    (e) => e instanceof WrongServer || loginWillNotHeal(e),
   )
 }

@@ -34,6 +34,7 @@ export interface TwinSiteLayout {
 export const PG_PORT = 5432
 export const PATRONI_PORT = 8008
 export const ETCD_PORT = 2379
+export const AWS_API_PORT = 8080
 
 /** The twin's /16: 10.(100 + hundreds of the base port mod 100).0.0 */
 export const subnetOf = (basePort: number) => `10.${100 + (Math.floor(basePort / 100) % 100)}`
@@ -51,6 +52,10 @@ export interface TwinLayout {
   wanIp: string
   sites: TwinSiteLayout[]
   pki: string
+  /** the AWS stand-ins' API (CloudWatch, Route53), in the WAN namespace */
+  awsApi: string
+  /** the traffic endpoint: the failover record's name, as Route53 answers it */
+  endpointIp: string
   inventoryFile: string
   secretsFile: string
   passFile: string
@@ -73,6 +78,8 @@ export function twinLayout(
     rootIp: `${subnet}.0.1`,
     wanIp: `${subnet}.0.2`,
     pki: join(stateDir, 'pki'),
+    awsApi: `http://${subnet}.0.2:${AWS_API_PORT}`,
+    endpointIp: `${subnet}.0.5`,
     inventoryFile: join(stateDir, 'inventory.json'),
     secretsFile: join(stateDir, 'rendered.json'),
     passFile: join(stateDir, 'pgpass'),

@@ -33,6 +33,8 @@ export async function networkUp(run: Runner, l: TwinLayout, names: Record<string
       b: { ns: l.wanNs, ifname: `${l.prefix}wan`, cidr: `${l.wanIp}/30` },
     })
     await addRoute(run, null, `${l.subnet}.0.0/16`, l.wanIp)
+    // the traffic endpoint (Route53's answer) lives in the WAN: every region and the workstation reach it
+    await addAddress(run, l.wanNs, 'lo', `${l.endpointIp}/32`)
   }
   for (const s of l.sites) if (!existing.includes(s.ns)) await regionUp(run, l, s)
   writeHosts(l, names)

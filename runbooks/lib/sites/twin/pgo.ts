@@ -149,9 +149,43 @@ function startOnce(dir: string, what: string, [cmd, args]: [string, string[]]): 
   startDetached(cmd, args, { log: join(dir, `${what}.log`), pidFile, env: POSTGRES_ENV })
 }
 
+/** The region's Kubernetes API stand-in (kube-api.ts), as root inside the region, on the namespace's own address. */
+export const KUBE_API_PORT = 6443
+const KUBE_API = fileURLToPath(new URL('./kube-api.ts', import.meta.url))
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
+export function startKubeApi(s: TwinSiteLayout, stateDir: string): void {
+  const dir = join(s.dir, 'k8s')
+  mkdirSync(dir, { recursive: true })
+  const pidFile = join(dir, 'kube-api.pid')
+  if (pidAlive(readPid(pidFile), 'kube-api')) return
+  startDetached(
+    'ip',
+    [
+      'netns',
+      'exec',
+      s.ns,
+      process.execPath,
+      '--import',
+      'tsx',
+      KUBE_API,
+      stateDir,
+      s.site,
+      s.hostIp,
+      String(KUBE_API_PORT),
+    ],
+    { log: join(dir, 'kube-api.log'), pidFile, cwd: REPO, env: { NODE_OPTIONS: '' } },
+  )
+}
+
+/** PGO's shutdown: every instance stops (Patroni stops its PostgreSQL); the DCS, Service and API stay. */
+export async function stopInstances(s: TwinSiteLayout): Promise<void> {
+  await Promise.all(s.instances.map((i) => stopPid(readPid(join(i.dir, 'patroni.pid')), 'patroni', 60_000)))
+}
+
 /** Stop every process of the cluster (Patroni stops its PostgreSQL on SIGTERM), by pid. */
 export async function stopCluster(s: TwinSiteLayout): Promise<void> {
-  await Promise.all(s.instances.map((i) => stopPid(readPid(join(i.dir, 'patroni.pid')), 'patroni', 60_000)))
+  await stopPid(readPid(join(s.dir, 'k8s', 'kube-api.pid')), 'kube-api')
+  await stopInstances(s)
   await stopPid(readPid(join(s.dir, 'service', 'service-proxy.pid')), 'service-proxy')
   await stopPid(readPid(join(s.dir, 'etcd', 'etcd.pid')), 'etcd')
 }

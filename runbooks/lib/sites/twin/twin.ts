@@ -9,6 +9,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import { pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
@@ -16,7 +18,17 @@ import type { PgoSpec } from '../../../../core/pgo.ts'
 import { twinLayout, PG_PORT, type TwinLayout, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
-import { members, readStatus, reconcileUsers, startCluster, stopCluster, waitReady, type TwinCluster } from './pgo.ts'
+import {
+  KUBE_API_PORT,
+  members,
+  readStatus,
+  reconcileUsers,
+  startCluster,
+  startKubeApi,
+  stopCluster,
+  waitReady,
+  type TwinCluster,
+} from './pgo.ts'
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 
@@ -130,15 +142,27 @@ export async function twinUp(
     t = twinOf(o.stateDir, o.basePort, rendered)
   }
   await networkUp(run, t.layout, endpointNames(t))
+  startAwsApi(t)
   await certificates(run, t)
   for (const c of t.clusters) {
     await startCluster(c)
     // a standby cluster's replicas follow its leader; the next cluster needs only a leader to stream from
     await waitReady(c.layout, { all: true, timeoutMs: 180_000 })
     await reconcileUsers(run, c)
+    startKubeApi(c.layout, o.stateDir)
   }
+  writeKubeconfig(t)
   writeInventory(t, o.out)
+  await waitAnswering(t)
   return t
+}
+
+/** The DNS names the program's server certificate request for a site carries. */
+function programNames(t: Twin, site: string): string[] {
+  const req = t.rendered.objects.find(
+    (o) => o.type === 'tls:index/certRequest:CertRequest' && o.name.startsWith(`${site}-`) && !/repl/.test(o.name),
+  )
+  return ((req?.object as { dnsNames?: string[] } | undefined)?.dnsNames ?? []).filter(Boolean)
 }
 
 /** Patroni and PostgreSQL run as postgres: every parent of the state directory must let it through. */
@@ -158,14 +182,13 @@ async function certificates(run: Runner, t: Twin): Promise<void> {
   const names = endpointNames(t)
   for (const c of t.clusters) {
     const s = c.layout
+    // the names the program's certificate request gives (replication-tls.ts), and the twin's addresses for them
     const dns = [
-      ...Object.keys(names).filter((n) => names[n] === s.serviceIp),
-      'labdojo-primary.labdojo.svc',
-      'localhost',
+      ...new Set([...programNames(t, s.site), ...Object.keys(names).filter((n) => names[n] === s.serviceIp)]),
     ]
     await issue(run, ca, dirname(c.tls.cert), 'labdojo-primary.labdojo.svc', {
       dns,
-      ip: [s.serviceIp, ...s.instances.map((i) => i.ip), '127.0.0.1'],
+      ip: [s.serviceIp, t.layout.endpointIp, ...s.instances.map((i) => i.ip)],
     })
     await replicationClient(run, ca, dirname(c.replication.cert))
   }
@@ -187,17 +210,125 @@ function writeInventory(t: Twin, out: string): void {
     n.sslmode = 'verify-full'
     n.sslRootCert = join(t.layout.pki, 'ca.crt')
   }
-  const primary = t.clusters.find((c) => !c.spec.standby?.enabled)
-  if (primary) inv.endpoint = { ...inv.endpoint, host: primary.layout.serviceIp, port: PG_PORT }
+  // the failover record's name, where Route53's stand-in answers (aws-api.ts)
+  inv.endpoint = { ...inv.endpoint, host: t.layout.endpointIp, port: PG_PORT }
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, JSON.stringify({ inventory: inv }, null, 2) + '\n')
   const lines: string[] = []
+  const line = (host: string, sec: { user: string; password: string }) =>
+    `${host}:${PG_PORT}:*:${sec.user}:${sec.password.replace(/([:\\])/g, '\\$1')}`
   for (const c of t.clusters)
-    for (const sec of Object.values(readStatus(c.layout).secrets))
-      lines.push(`${c.layout.serviceIp}:${PG_PORT}:*:${sec.user}:${sec.password.replace(/([:\\])/g, '\\$1')}`)
+    for (const sec of Object.values(readStatus(c.layout).secrets)) lines.push(line(c.layout.serviceIp, sec))
+  // the endpoint leads to whichever cluster Route53 names: one password per user for the chain (N2)
+  const first = t.clusters[0]
+  if (first)
+    for (const sec of Object.values(readStatus(first.layout).secrets)) lines.push(line(t.layout.endpointIp, sec))
   writeFileSync(t.layout.passFile, lines.join('\n') + '\n', { mode: 0o600 })
   chmodSync(t.layout.passFile, 0o600)
 }
+
+const AWS_API = fileURLToPath(new URL('./aws-api.ts', import.meta.url))
+
+/** The AWS stand-ins (aws-api.ts) in the WAN namespace, with a key of the twin's own (0600). */
+function startAwsApi(t: Twin): void {
+  const dir = join(t.layout.stateDir, 'aws')
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const creds = join(dir, 'credentials.json')
+  if (!existsSync(creds))
+    writeFileSync(
+      creds,
+      JSON.stringify({
+        accessKeyId: `AKIATWIN${randomBytes(6).toString('hex').toUpperCase()}`,
+        secretAccessKey: randomBytes(30).toString('base64url'),
+      }),
+      { mode: 0o600 },
+    )
+  const pidFile = join(dir, 'aws-api.pid')
+  if (pidAlive(readPid(pidFile), 'aws-api')) return
+  const api = new URL(t.layout.awsApi)
+  startDetached(
+    'ip',
+    [
+      'netns',
+      'exec',
+      t.layout.wanNs,
+      process.execPath,
+      '--import',
+      'tsx',
+      AWS_API,
+      t.layout.stateDir,
+      api.hostname,
+      api.port,
+      t.layout.endpointIp,
+      String(PG_PORT),
+    ],
+    { log: join(dir, 'aws-api.log'), pidFile, cwd: ROOT, env: { NODE_OPTIONS: '' } },
+  )
+}
+
+/**
+ * What a runbook needs to use the twin as a stack (the file is 0600: it holds the twin's AWS key):
+ * the password file, kubectl's configuration, the AWS stand-ins' endpoints and key.
+ */
+export function twinEnv(t: Twin): Record<string, string> {
+  const key = JSON.parse(readFileSync(join(t.layout.stateDir, 'aws', 'credentials.json'), 'utf8')) as {
+    accessKeyId: string
+    secretAccessKey: string
+  }
+  return {
+    PGPASSFILE: t.layout.passFile,
+    KUBECONFIG: kubeconfigOf(t),
+    LABDOJO_ROUTE53_ENDPOINT: t.layout.awsApi,
+    LABDOJO_CLOUDWATCH_ENDPOINT: t.layout.awsApi,
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+  }
+}
+
+/** Wait until the stand-ins answer (the processes take a moment to load). */
+async function waitAnswering(t: Twin): Promise<void> {
+  const urls = [
+    `${t.layout.awsApi}/twin/answer?name=`,
+    ...t.layout.sites.map((s) => `http://${s.hostIp}:${KUBE_API_PORT}/version`),
+  ]
+  for (const url of urls) {
+    let ok = false
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+      if (!ok) await new Promise((r) => setTimeout(r, 200))
+    }
+    if (!ok) throw new Error(`the twin's ${url} does not answer (logs under ${t.layout.stateDir})`)
+  }
+  const env = Object.entries(twinEnv(t))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')
+  writeFileSync(join(t.layout.stateDir, 'env'), env + '\n', { mode: 0o600 })
+}
+
+/** kubectl's configuration: each node's kube context -> its region's API stand-in (KUBECONFIG). */
+function writeKubeconfig(t: Twin): void {
+  const contexts = new Map<string, TwinSiteLayout>()
+  for (const n of t.rendered.inventory.nodes) {
+    const s = t.layout.sites.find((x) => x.site === n.site)
+    if (s && n.kubeContext) contexts.set(n.kubeContext, s)
+  }
+  const cfg = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [...contexts].map(([name, s]) => ({ name, cluster: { server: `http://${s.hostIp}:${KUBE_API_PORT}` } })),
+    users: [{ name: 'twin', user: {} }],
+    contexts: [...contexts.keys()].map((name) => ({
+      name,
+      context: { cluster: name, user: 'twin', namespace: 'labdojo' },
+    })),
+    'current-context': [...contexts.keys()][0],
+  }
+  writeFileSync(kubeconfigOf(t), JSON.stringify(cfg, null, 2), { mode: 0o600 })
+}
+export const kubeconfigOf = (t: Twin) => join(t.layout.stateDir, 'kubeconfig')
 
 export interface SiteReport {
   site: string
@@ -221,6 +352,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
+  await stopPid(readPid(join(t.layout.stateDir, 'aws', 'aws-api.pid')), 'aws-api')
   await networkDown(run, t.layout)
   if (o.purge) rmSync(t.layout.stateDir, { recursive: true, force: true })
 }

@@ -1,0 +1,159 @@
+/**
+ * The twin's stand-in for one region's Kubernetes API server, as far as the runbooks use it
+ * (kubectl get/patch/annotate of the PostgresCluster; Secrets are PGO's, in the cluster's
+ * status file): discovery, GET, and merge PATCH validated against PGO 5.7.4's CRD, then
+ * reconciled as PGO reconciles it (pgo.ts): `standby.enabled: false` promotes the standby
+ * cluster through Patroni, `shutdown: true` stops its instances, `shutdown: false` starts them.
+ * It runs inside its region's namespace (a region cut off loses its API too), plain HTTP.
+ * It is the one writer of the stored object (<site>/k8s/postgrescluster.json).
+ * usage: tsx kube-api.ts STATE_DIR SITE LISTEN_IP PORT
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { run } from '../../adapters/exec.ts'
+import { mergePatch, postgresClusterValidator } from './crd.ts'
+import { loadTwin } from './twin.ts'
+import { promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
+import type { PgoSpec } from '../../../../core/pgo.ts'
+
+const [stateDir, siteName, listenIp, port] = process.argv.slice(2)
+const twin = loadTwin(stateDir!)
+const cluster = twin?.clusters.find((c) => c.layout.site === siteName)
+if (!twin || !cluster) {
+  process.stderr.write(`kube-api: no twin site ${siteName} in ${stateDir}\n`)
+  process.exit(2)
+}
+const GROUP = 'postgres-operator.crunchydata.com'
+const VERSION = 'v1beta1'
+const store = join(cluster.layout.dir, 'k8s', 'postgrescluster.json')
+const validate = postgresClusterValidator()
+
+interface Stored {
+  apiVersion: string
+  kind: string
+  metadata: {
+    name: string
+    namespace: string
+    annotations?: Record<string, string>
+    resourceVersion?: string
+    labels?: Record<string, string>
+  }
+  spec: PgoSpec & Record<string, unknown>
+  status?: Record<string, unknown>
+}
+
+function load(): Stored {
+  if (existsSync(store)) return JSON.parse(readFileSync(store, 'utf8')) as Stored
+  const rendered = twin!.rendered.objects.find(
+    (o) => o.type.endsWith(':PostgresCluster') && o.object.metadata.labels?.['labdojo.com/site'] === siteName,
+  )!.object as unknown as Stored
+  return { ...rendered, metadata: { ...rendered.metadata, resourceVersion: '1' }, status: {} }
+}
+function save(o: Stored): void {
+  mkdirSync(join(cluster!.layout.dir, 'k8s'), { recursive: true })
+  writeFileSync(store, JSON.stringify(o, null, 2))
+}
+
+const send = (res: ServerResponse, code: number, body: unknown) => {
+  res.writeHead(code, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}
+const status = (res: ServerResponse, code: number, reason: string, message: string) =>
+  send(res, code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code })
+
+const DISCOVERY: Record<string, unknown> = {
+  '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] },
+  '/apis': {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [
+      {
+        name: GROUP,
+        versions: [{ groupVersion: `${GROUP}/${VERSION}`, version: VERSION }],
+        preferredVersion: { groupVersion: `${GROUP}/${VERSION}`, version: VERSION },
+      },
+    ],
+  },
+  '/api/v1': { kind: 'APIResourceList', groupVersion: 'v1', resources: [] },
+  [`/apis/${GROUP}/${VERSION}`]: {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: `${GROUP}/${VERSION}`,
+    resources: [
+      {
+        name: 'postgresclusters',
+        singularName: 'postgrescluster',
+        namespaced: true,
+        kind: 'PostgresCluster',
+        verbs: ['get', 'list', 'patch', 'update', 'watch'],
+      },
+      {
+        name: 'postgresclusters/status',
+        singularName: '',
+        namespaced: true,
+        kind: 'PostgresCluster',
+        verbs: ['get', 'patch', 'update'],
+      },
+    ],
+  },
+  '/version': { major: '1', minor: '30', gitVersion: 'v1.30.0-labdojo-twin', platform: 'linux/amd64' },
+}
+
+const OBJECT = new RegExp(`^/apis/${GROUP}/${VERSION}/namespaces/([^/]+)/postgresclusters/([^/]+)$`)
+
+const body = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    let b = ''
+    req.setEncoding('utf8')
+    req.on('data', (d: string) => (b += d))
+    req.on('end', () => resolve(b))
+  })
+
+/** PGO's reconcile of what changed (its own Go code, simulated; what it hands Patroni runs for real). */
+async function reconcile(before: Stored, after: Stored, c: TwinCluster): Promise<void> {
+  c.spec = after.spec
+  if (before.spec.shutdown !== true && after.spec.shutdown === true) await stopInstances(c.layout)
+  if (before.spec.shutdown === true && after.spec.shutdown !== true) startCluster(c)
+  if (before.spec.standby?.enabled && after.spec.standby?.enabled === false) await promoteCluster(run, c)
+}
+
+let reconciling: Promise<void> = Promise.resolve()
+
+createServer(async (req, res) => {
+  const path = new URL(req.url ?? '/', 'http://x').pathname
+  if (req.method === 'GET' && path in DISCOVERY) return send(res, 200, DISCOVERY[path])
+  const m = OBJECT.exec(path)
+  if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`)
+  const current = load()
+  if (m[1] !== current.metadata.namespace || m[2] !== current.metadata.name)
+    return status(res, 404, 'NotFound', `postgresclusters.${GROUP} "${m[2]}" not found`)
+  if (req.method === 'GET') return send(res, 200, current)
+  if (req.method !== 'PATCH') return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported here`)
+  const type = req.headers['content-type'] ?? ''
+  if (!/merge-patch\+json/.test(type))
+    return status(res, 415, 'UnsupportedMediaType', `${type}: a custom resource takes a merge patch`)
+  let patch: unknown
+  try {
+    patch = JSON.parse(await body(req))
+  } catch (e) {
+    return status(res, 400, 'BadRequest', `the patch is not JSON: ${(e as Error).message}`)
+  }
+  const next = mergePatch(current, patch) as Stored
+  if (!validate(next))
+    return status(
+      res,
+      422,
+      'Invalid',
+      `PostgresCluster.${GROUP} "${current.metadata.name}" is invalid: ${JSON.stringify(validate.errors?.slice(0, 3))}`,
+    )
+  next.metadata.resourceVersion = String(Number(current.metadata.resourceVersion ?? '1') + 1)
+  save(next)
+  send(res, 200, next)
+  // PGO reconciles after the API server answered: kubectl patch returns before the promotion ends
+  reconciling = reconciling
+    .then(() => reconcile(current, next, cluster))
+    .catch((e) => {
+      process.stderr.write(`reconcile failed: ${(e as Error).message}\n`)
+    })
+}).listen(Number(port), listenIp)
