@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 unset NODE_OPTIONS # .npmrc's --import=tsx must not apply before tsx is installed
 
 PACKAGES=(postgresql-15 pgbackrest pgbouncer openssl chromium prometheus prometheus-alertmanager restic git zstd lz4 eatmydata strace buildah debootstrap patroni etcd-server etcd-client iproute2 nftables)
+# kubectl: the cloud runbooks' client (the twin's API stand-in answers it); Debian's package unless one is installed
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

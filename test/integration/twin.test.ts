@@ -1,13 +1,15 @@
 /**
  * The cloud twin of the prod stack, for real: the program's PostgresClusters (rendered under the
  * mock runtime) run on Patroni 3.0, etcd 3.4 and PostgreSQL 15 configured as PGO 5.7 configures
- * them, the primary site and the hot site each in its own network namespace. What is proven here
- * failed on the code before issue 23: a plain-TCP login and a `postgres` login are refused; the
- * runbooks log in over verified TLS as the program's named user and see the primary alive; the
- * exporter, inside its region as the monitoring user, reads the standby's WAL (pg_monitor); the
- * primary cluster fails over inside itself (Patroni) and the Service follows; and after the hot
- * cluster is promoted as PGO promotes it, the application's credentials still log in.
- * Addresses 10.177.0.0/16 (base port 27700).
+ * them, the primary site and the hot site each in its own network namespace, with a Kubernetes
+ * API stand-in per region (kubectl talks to it) and CloudWatch/Route53 stand-ins in the WAN.
+ * What is proven here failed on the code before issue 23: a plain-TCP login and a `postgres`
+ * login are refused; the runbooks log in over verified TLS as the program's named user and see
+ * the primary alive; the exporters, inside their regions as the monitoring user, read the
+ * standby's WAL (pg_monitor) and publish PrimaryUp 1; the primary cluster fails over inside
+ * itself (Patroni); and failover.ts, with the primary region cut off, moves Route53, promotes the
+ * hot cluster through PGO, and the application logs in through the endpoint with its old
+ * credentials. Addresses 10.177.0.0/16 (base port 27700).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
