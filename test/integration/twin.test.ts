@@ -92,6 +92,29 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     ])
   })
 
+  it('the hot region is a real round trip from the primary region (us-east-1 to us-west-2, 65 ms): a query from there pays it', async () => {
+    const hot = twin.layout.sites.find((s) => s.site === 'hot')!
+    const primary = node('primary')
+    const r = await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        hot.ns,
+        'psql',
+        `host=${primary.host} port=${primary.port} dbname=labdojo user=labdojo-dr sslmode=require`,
+        '-X',
+        '-c',
+        '\\timing on',
+        '-c',
+        'SELECT 1',
+      ],
+      { env: { PGPASSFILE: twin.layout.passFile } },
+    )
+    const ms = Number(/Time: ([\d.]+) ms/.exec(r.stdout)?.[1])
+    expect(ms).toBeGreaterThanOrEqual(60)
+  })
+
   it('refuses a plain-TCP login and a login as postgres; accepts the named user over verified TLS (defect N1)', async () => {
     const plain = await probe('plain', as('primary', { sslmode: undefined, sslRootCert: undefined }), 5000)
     expect(plain).toMatchObject({ reachable: false, refused: true })

@@ -17,6 +17,7 @@ import type { Inventory } from '../../../../core/inventory.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
 import { twinLayout, PG_PORT, type TwinLayout, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
+import { latencyDown, latencyUp } from './latency.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
 import {
   KUBE_API_PORT,
@@ -142,6 +143,7 @@ export async function twinUp(
     t = twinOf(o.stateDir, o.basePort, rendered)
   }
   await networkUp(run, t.layout, endpointNames(t))
+  await latencyUp(run, t.layout)
   startAwsApi(t)
   await certificates(run, t)
   for (const c of t.clusters) {
@@ -353,6 +355,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
   await stopPid(readPid(join(t.layout.stateDir, 'aws', 'aws-api.pid')), 'aws-api')
+  await latencyDown(t.layout)
   await networkDown(run, t.layout)
   if (o.purge) rmSync(t.layout.stateDir, { recursive: true, force: true })
 }
