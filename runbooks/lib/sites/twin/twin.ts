@@ -18,6 +18,7 @@ import type { PgoSpec } from '../../../../core/pgo.ts'
 import { twinLayout, PG_PORT, type TwinLayout, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
+import { startExporters, stopExporters } from './exporters.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
 import {
   KUBE_API_PORT,
@@ -156,6 +157,13 @@ export async function twinUp(
   writeKubeconfig(t)
   writeInventory(t, o.out)
   await waitAnswering(t)
+  const env = twinEnv(t)
+  // the pods' web identity, here the stand-ins' endpoint and key
+  startExporters(t, {
+    LABDOJO_CLOUDWATCH_ENDPOINT: env.LABDOJO_CLOUDWATCH_ENDPOINT!,
+    AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID!,
+    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY!,
+  })
   return t
 }
 
@@ -353,6 +361,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 }
 
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
+  await stopExporters(t)
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
   await stopPid(readPid(join(t.layout.stateDir, 'aws', 'aws-api.pid')), 'aws-api')
   await latencyDown(t.layout)

@@ -1,0 +1,93 @@
+/**
+ * The program's DR exporter Deployments, run inside their regions as the pods would run them:
+ * the container's arguments (runbooks/monitor.ts on the stack's inventory ConfigMap, which names
+ * the site endpoints, resolved in the region), its environment with every secretKeyRef read
+ * from the twin's Secrets (PGO's user Secrets, the cipher Secret), as the postgres OS user (the
+ * pod is not root). Where the pod has IRSA, the twin gives the AWS stand-ins' endpoint and key.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { giveToSiteUser, pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { readStatus } from './pgo.ts'
+import type { Twin } from './twin.ts'
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
+
+interface EnvVar {
+  name: string
+  value?: string
+  valueFrom?: { secretKeyRef?: { name: string; key: string } }
+}
+interface Container {
+  args: string[]
+  env: EnvVar[]
+}
+
+/** A secretKeyRef's value in a site's namespace: PGO's user Secrets (its status) or a Secret the program wrote. */
+function secretValue(t: Twin, site: string, ref: { name: string; key: string }): string | undefined {
+  const c = t.clusters.find((x) => x.layout.site === site)
+  const user = /^labdojo-pguser-(.+)$/.exec(ref.name)?.[1]
+  if (c && user)
+    return (readStatus(c.layout).secrets[user] as Record<string, string | undefined> | undefined)?.[ref.key]
+  const o = t.rendered.objects.find(
+    (x) =>
+      x.type === 'kubernetes:core/v1:Secret' && x.name.startsWith(`${site}-`) && x.object.metadata.name === ref.name,
+  )
+  return o?.object.stringData?.[ref.key]
+}
+
+export function startExporters(t: Twin, aws: Record<string, string>): void {
+  for (const s of t.layout.sites) {
+    const d = t.rendered.objects.find((o) => o.name === `${s.site}-monitoring-exporter`)
+    const inv = t.rendered.objects.find((o) => o.name === `${s.site}-inventory`)
+    if (!d || !inv) continue
+    const container = (d.object.spec as { template: { spec: { containers: Container[] } } }).template.spec
+      .containers[0]!
+    const dir = join(s.dir, 'exporter')
+    mkdirSync(dir, { recursive: true })
+    giveToSiteUser(dir)
+    const invFile = join(dir, 'inventory.json')
+    writeFileSync(invFile, inv.object.data!['inventory.json']!)
+    const env: Record<string, string> = {
+      NODE_OPTIONS: '',
+      HOME: dir,
+      LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+      ...aws,
+    }
+    for (const e of container.env) {
+      const v = e.valueFrom?.secretKeyRef ? secretValue(t, s.site, e.valueFrom.secretKeyRef) : e.value
+      if (v !== undefined) env[e.name] = v
+    }
+    // `npx zx runbooks/monitor.ts ...` in the image; the inventory ConfigMap's mount point, here a file
+    const args = container.args.slice(2).map((a) => (a === '/etc/labdojo/inventory.json' ? invFile : a))
+    const pidFile = join(dir, 'exporter.pid')
+    if (pidAlive(readPid(pidFile), 'monitor.ts')) continue
+    startDetached(
+      'ip',
+      [
+        'netns',
+        'exec',
+        s.ns,
+        'setpriv',
+        '--reuid=postgres',
+        '--regid=postgres',
+        '--init-groups',
+        process.execPath,
+        '--import',
+        'tsx',
+        ...args,
+      ],
+      {
+        log: join(dir, 'exporter.log'),
+        pidFile,
+        cwd: REPO,
+        env,
+      },
+    )
+  }
+}
+
+export async function stopExporters(t: Twin): Promise<void> {
+  for (const s of t.layout.sites) await stopPid(readPid(join(s.dir, 'exporter', 'exporter.pid')), 'monitor.ts')
+}
