@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { giveToSiteUser, pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
 import { readStatus } from './pgo.ts'
-import type { Twin } from './twin.ts'
+import type { Twin } from './rendered.ts'
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 

@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
 import type { Runner } from '../../adapters/exec.ts'
+import type { Rendered, Twin } from './rendered.ts'
+export type { Twin } from './rendered.ts'
 import { inputError } from '../../../../core/errors.ts'
-import type { Inventory } from '../../../../core/inventory.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
-import { twinLayout, PG_PORT, type TwinLayout, type TwinSiteLayout } from './layout.ts'
+import { twinLayout, PG_PORT, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
 import { startExporters, stopExporters } from './exporters.ts'
@@ -33,26 +34,6 @@ import {
 } from './pgo.ts'
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
-
-/** The fields of a rendered Kubernetes object the twin reads. */
-interface K8sObject {
-  metadata: { name: string; labels?: Record<string, string> }
-  spec?: unknown
-  stringData?: Record<string, string>
-  data?: Record<string, string>
-}
-
-interface Rendered {
-  stack: string
-  inventory: Inventory
-  objects: { type: string; name: string; object: K8sObject }[]
-}
-
-export interface Twin {
-  layout: TwinLayout
-  rendered: Rendered
-  clusters: TwinCluster[]
-}
 
 /** Run the program under the mock runtime in its own process (one stack per process). */
 async function render(run: Runner, stack: string): Promise<Rendered> {
