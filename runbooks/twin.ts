@@ -8,7 +8,7 @@ import { inputError } from '../core/errors.ts'
 import { auditFor } from './lib/cli/stack.ts'
 import { parseBasePort } from './lib/cli/flags.ts'
 import { isRoot, run } from './lib/adapters/exec.ts'
-import { loadTwin, twinDown, twinStatus, twinUp } from './lib/sites/twin/twin.ts'
+import { loadTwin, twinDown, twinStatus, twinUp, type SiteReport } from './lib/sites/twin/twin.ts'
 
 const spec = {
   name: 'twin.ts',
@@ -29,6 +29,14 @@ const spec = {
     json: { type: 'boolean', help: 'status: machine-readable output' },
   },
 } as const
+
+function print(status: SiteReport[], json: boolean): void {
+  if (json) return printJson(status)
+  for (const s of status) {
+    const members = (s.members ?? []).map((m) => `${m.name} ${m.role} ${m.state}`).join(', ')
+    log.info(`${s.site} (${s.region}, ${s.namespace}) service ${s.service}: ${members || 'no answer'}`)
+  }
+}
 
 await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   const [cmd, ...rest] = positionals
@@ -61,12 +69,7 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
       `twin of ${stack} up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${out}; passwords: ${twin.layout.passFile} (PGPASSFILE)`,
     )
     const status = await twinStatus(twin)
-    if (flags.json) printJson(status)
-    else
-      for (const s of status)
-        log.info(
-          `${s.site} (${s.region}, ${s.namespace}) service ${s.service}: ${(s.members ?? []).map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'no answer'}`,
-        )
+    print(status, !!flags.json)
     return 0
   }
   const twin = loadTwin(stateDir)
@@ -76,12 +79,7 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   }
   if (cmd === 'status') {
     const status = await twinStatus(twin)
-    if (flags.json) printJson(status)
-    else
-      for (const s of status)
-        log.info(
-          `${s.site} (${s.region}, ${s.namespace}) service ${s.service}: ${(s.members ?? []).map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'no answer'}`,
-        )
+    print(status, !!flags.json)
     return status.every((s) => s.members?.some((m) => m.state === 'running')) ? 0 : 1
   }
   if (flags.purge)

@@ -12,7 +12,8 @@
  * usage: tsx aws-api.ts STATE_DIR API_IP API_PORT ENDPOINT_IP ENDPOINT_PORT
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the rendered objects are untyped JSON, read field by field */
-import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http'
+import { readBody } from './processes.ts'
+import { createServer as createHttp, type ServerResponse } from 'node:http'
 import { createServer as createTcp, connect } from 'node:net'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -86,13 +87,6 @@ const xml = (res: ServerResponse, code: number, body: string) => {
   res.writeHead(code, { 'content-type': 'text/xml' })
   res.end(`<?xml version="1.0"?>\n${body}`)
 }
-const body = (req: IncomingMessage) =>
-  new Promise<string>((resolve) => {
-    let b = ''
-    req.setEncoding('utf8')
-    req.on('data', (d: string) => (b += d))
-    req.on('end', () => resolve(b))
-  })
 
 function putMetricData(form: URLSearchParams): void {
   const ns = form.get('Namespace')!
@@ -136,7 +130,7 @@ function changeRecords(text: string): void {
 }
 
 createHttp(async (req, res) => {
-  const text = await body(req)
+  const text = await readBody(req)
   const url = req.url ?? '/'
   if (req.method === 'GET' && url.startsWith('/twin/answer')) {
     const name = new URL(url, 'http://x').searchParams.get('name') ?? ''

@@ -7,12 +7,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { giveToSiteUser, pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { giveToSiteUser } from '../../adapters/process.ts'
+import { startOnce, stopOnce } from './processes.ts'
 import { readStatus } from './pgo.ts'
 import type { Twin } from './rendered.ts'
-
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 
 interface EnvVar {
   name: string
@@ -61,33 +59,20 @@ export function startExporters(t: Twin, aws: Record<string, string>): void {
     }
     // `npx zx runbooks/monitor.ts ...` in the image; the inventory ConfigMap's mount point, here a file
     const args = container.args.slice(2).map((a) => (a === '/etc/labdojo/inventory.json' ? invFile : a))
-    const pidFile = join(dir, 'exporter.pid')
-    if (pidAlive(readPid(pidFile), 'monitor.ts')) continue
-    startDetached(
-      'ip',
-      [
-        'netns',
-        'exec',
-        s.ns,
-        'setpriv',
-        '--reuid=postgres',
-        '--regid=postgres',
-        '--init-groups',
-        process.execPath,
-        '--import',
-        'tsx',
-        ...args,
-      ],
-      {
-        log: join(dir, 'exporter.log'),
-        pidFile,
-        cwd: REPO,
-        env,
-      },
-    )
+    startOnce({
+      dir,
+      name: 'exporter',
+      match: 'runbooks/monitor.ts',
+      ns: s.ns,
+      as: 'postgres',
+      cmd: args[0]!,
+      args: args.slice(1),
+      env,
+      typescript: true,
+    })
   }
 }
 
 export async function stopExporters(t: Twin): Promise<void> {
-  for (const s of t.layout.sites) await stopPid(readPid(join(s.dir, 'exporter', 'exporter.pid')), 'monitor.ts')
+  for (const s of t.layout.sites) await stopOnce(join(s.dir, 'exporter'), 'exporter', { match: 'runbooks/monitor.ts' })
 }

@@ -8,7 +8,8 @@
  * It is the one writer of the stored object (<site>/k8s/postgrescluster.json).
  * usage: tsx kube-api.ts STATE_DIR SITE LISTEN_IP PORT
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { readBody } from './processes.ts'
+import { createServer, type ServerResponse } from 'node:http'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../adapters/exec.ts'
@@ -102,14 +103,6 @@ const DISCOVERY: Record<string, unknown> = {
 
 const OBJECT = new RegExp(`^/apis/${GROUP}/${VERSION}/namespaces/([^/]+)/postgresclusters/([^/]+)$`)
 
-const body = (req: IncomingMessage) =>
-  new Promise<string>((resolve) => {
-    let b = ''
-    req.setEncoding('utf8')
-    req.on('data', (d: string) => (b += d))
-    req.on('end', () => resolve(b))
-  })
-
 /** PGO's reconcile of what changed (its own Go code, simulated; what it hands Patroni runs for real). */
 async function reconcile(before: Stored, after: Stored, c: TwinCluster): Promise<void> {
   c.spec = after.spec
@@ -135,7 +128,7 @@ createServer(async (req, res) => {
     return status(res, 415, 'UnsupportedMediaType', `${type}: a custom resource takes a merge patch`)
   let patch: unknown
   try {
-    patch = JSON.parse(await body(req))
+    patch = JSON.parse(await readBody(req))
   } catch (e) {
     return status(res, 400, 'BadRequest', `the patch is not JSON: ${(e as Error).message}`)
   }

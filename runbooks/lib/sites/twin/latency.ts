@@ -7,14 +7,13 @@
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { mkdirSync } from 'node:fs'
 import type { Runner } from '../../adapters/exec.ts'
-import { pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { startOnce, stopOnce } from './processes.ts'
 import { PG_PORT, rttBetween, type TwinLayout, type TwinSiteLayout } from './layout.ts'
 
 const RELAY = fileURLToPath(new URL('./delay-relay.mjs', import.meta.url))
 const RELAY_BASE_PORT = 20000
-const NOBODY = 65534
+const NOBODY = 65534 // the relays' user (processes.ts): nftables lets its connections pass
 
 /** Every remote PostgreSQL address this region reaches, with the relay port that stands for it and its round trip. */
 export function remoteTargets(l: TwinLayout, s: TwinSiteLayout) {
@@ -32,29 +31,18 @@ export async function latencyUp(run: Runner, l: TwinLayout): Promise<void> {
     if (!targets.length) continue
     const byRtt = new Map<number, typeof targets>()
     for (const t of targets) byRtt.set(t.rttMs, [...(byRtt.get(t.rttMs) ?? []), t])
-    const dir = join(s.dir, 'latency')
-    mkdirSync(dir, { recursive: true })
     for (const [rtt, ts] of byRtt) {
-      const pidFile = join(dir, `relay-${rtt}.pid`)
-      if (pidAlive(readPid(pidFile), 'delay-relay')) continue
       const pairs = ts.map((t) => `${s.hostIp}:${t.relayPort}=${t.ip}:${t.port}`)
-      startDetached(
-        'ip',
-        [
-          'netns',
-          'exec',
-          s.ns,
-          'setpriv',
-          `--reuid=${NOBODY}`,
-          `--regid=${NOBODY}`,
-          '--clear-groups',
-          process.execPath,
-          RELAY,
-          String(rtt),
-          ...pairs,
-        ],
-        { log: join(dir, `relay-${rtt}.log`), pidFile },
-      )
+      const args = [RELAY, String(rtt), ...pairs]
+      startOnce({
+        dir: join(s.dir, 'latency'),
+        name: `delay-relay-${rtt}`,
+        match: 'delay-relay.mjs',
+        ns: s.ns,
+        as: 'nobody',
+        cmd: process.execPath,
+        args,
+      })
     }
     const map = targets.map((t) => `${t.ip} . ${t.port} : ${s.hostIp} . ${t.relayPort}`).join(', ')
     const rules = `table ip labdojo_twin {\n  chain out {\n    type nat hook output priority -100; policy accept;\n    meta skuid != ${NOBODY} meta l4proto tcp dnat ip to ip daddr . tcp dport map { ${map} }\n  }\n}\n`
@@ -68,5 +56,5 @@ export async function latencyUp(run: Runner, l: TwinLayout): Promise<void> {
 export async function latencyDown(l: TwinLayout): Promise<void> {
   for (const s of l.sites)
     for (const rtt of new Set(remoteTargets(l, s).map((t) => t.rttMs)))
-      await stopPid(readPid(join(s.dir, 'latency', `relay-${rtt}.pid`)), 'delay-relay')
+      await stopOnce(join(s.dir, 'latency'), `delay-relay-${rtt}`, { match: 'delay-relay.mjs' })
 }

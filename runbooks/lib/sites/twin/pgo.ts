@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import type { Runner } from '../../adapters/exec.ts'
-import { giveToSiteUser, mkdirForSiteUser, pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
+import { startOnce, stopOnce } from './processes.ts'
 import { scramVerifier } from '../../adapters/postgres.ts'
 import { clusterMembers, patchConfig, type PatroniMember } from '../../adapters/patroni.ts'
 import {
@@ -43,13 +44,6 @@ export interface TwinCluster {
   tls: TlsFiles
   replication: TlsFiles
 }
-
-/** as the postgres OS user, inside the region's namespace */
-const inRegion = (ns: string, cmd: string, args: string[]): [string, string[]] => [
-  'ip',
-  ['netns', 'exec', ns, 'setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', cmd, ...args],
-]
-const POSTGRES_ENV = { HOME: '/var/lib/postgresql', USER: 'postgres' }
 
 export const patroniApi = (i: TwinInstance) => `http://${i.ip}:${PATRONI_PORT}`
 
@@ -98,26 +92,24 @@ export function patroniConfig(c: TwinCluster, i: TwinInstance): Record<string, u
 export async function startCluster(c: TwinCluster): Promise<void> {
   const s = c.layout
   mkdirForSiteUser(s.dir, 0o700)
-  startOnce(join(s.dir, 'etcd'), 'etcd', inRegion(s.ns, 'etcd', etcdArgs(s)))
+  startOnce({ dir: join(s.dir, 'etcd'), name: 'etcd', ns: s.ns, as: 'postgres', cmd: 'etcd', args: etcdArgs(s) })
   for (const i of s.instances) {
     mkdirForSiteUser(i.socketDir, 0o700)
     const cfg = join(i.dir, 'patroni.yml')
     writeFileSync(cfg, JSON.stringify(patroniConfig(c, i), null, 2), { mode: 0o600 })
     giveToSiteUser(cfg)
-    startOnce(i.dir, 'patroni', inRegion(s.ns, 'patroni', [cfg]))
+    startOnce({ dir: i.dir, name: 'patroni', ns: s.ns, as: 'postgres', cmd: 'patroni', args: [cfg] })
   }
   const ips = s.instances.map((i) => i.ip)
-  startOnce(
-    join(s.dir, 'service'),
-    'service-proxy',
-    inRegion(s.ns, process.execPath, [
-      PROXY,
-      `${s.serviceIp}:${PG_PORT}`,
-      String(PG_PORT),
-      String(PATRONI_PORT),
-      ...ips,
-    ]),
-  )
+  const args = [PROXY, `${s.serviceIp}:${PG_PORT}`, String(PG_PORT), String(PATRONI_PORT), ...ips]
+  startOnce({
+    dir: join(s.dir, 'service'),
+    name: 'service-proxy',
+    ns: s.ns,
+    as: 'postgres',
+    cmd: process.execPath,
+    args,
+  })
 }
 
 function etcdArgs(s: TwinSiteLayout): string[] {
@@ -141,53 +133,25 @@ function etcdArgs(s: TwinSiteLayout): string[] {
   ]
 }
 
-/** Start a process once (a live pid file means it runs); its log beside its pid file. */
-function startOnce(dir: string, what: string, [cmd, args]: [string, string[]]): void {
-  mkdirForSiteUser(dir, 0o700)
-  const pidFile = join(dir, `${what}.pid`)
-  if (pidAlive(readPid(pidFile), what)) return
-  startDetached(cmd, args, { log: join(dir, `${what}.log`), pidFile, env: POSTGRES_ENV })
-}
-
 /** The region's Kubernetes API stand-in (kube-api.ts), as root inside the region, on the namespace's own address. */
 export const KUBE_API_PORT = 6443
 const KUBE_API = fileURLToPath(new URL('./kube-api.ts', import.meta.url))
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 export function startKubeApi(s: TwinSiteLayout, stateDir: string): void {
-  const dir = join(s.dir, 'k8s')
-  mkdirSync(dir, { recursive: true })
-  const pidFile = join(dir, 'kube-api.pid')
-  if (pidAlive(readPid(pidFile), 'kube-api')) return
-  startDetached(
-    'ip',
-    [
-      'netns',
-      'exec',
-      s.ns,
-      process.execPath,
-      '--import',
-      'tsx',
-      KUBE_API,
-      stateDir,
-      s.site,
-      s.hostIp,
-      String(KUBE_API_PORT),
-    ],
-    { log: join(dir, 'kube-api.log'), pidFile, cwd: REPO, env: { NODE_OPTIONS: '' } },
-  )
+  const args = [stateDir, s.site, s.hostIp, String(KUBE_API_PORT)]
+  startOnce({ dir: join(s.dir, 'k8s'), name: 'kube-api', ns: s.ns, as: 'root', cmd: KUBE_API, args, typescript: true })
 }
 
 /** PGO's shutdown: every instance stops (Patroni stops its PostgreSQL); the DCS, Service and API stay. */
 export async function stopInstances(s: TwinSiteLayout): Promise<void> {
-  await Promise.all(s.instances.map((i) => stopPid(readPid(join(i.dir, 'patroni.pid')), 'patroni', 60_000)))
+  await Promise.all(s.instances.map((i) => stopOnce(i.dir, 'patroni', { graceMs: 60_000 })))
 }
 
 /** Stop every process of the cluster (Patroni stops its PostgreSQL on SIGTERM), by pid. */
 export async function stopCluster(s: TwinSiteLayout): Promise<void> {
-  await stopPid(readPid(join(s.dir, 'k8s', 'kube-api.pid')), 'kube-api')
+  await stopOnce(join(s.dir, 'k8s'), 'kube-api')
   await stopInstances(s)
-  await stopPid(readPid(join(s.dir, 'service', 'service-proxy.pid')), 'service-proxy')
-  await stopPid(readPid(join(s.dir, 'etcd', 'etcd.pid')), 'etcd')
+  await stopOnce(join(s.dir, 'service'), 'service-proxy')
+  await stopOnce(join(s.dir, 'etcd'), 'etcd')
 }
 
 /** The members as Patroni sees them (from the first instance that answers). */

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { pidAlive, readPid, startDetached, stopPid } from '../../adapters/process.ts'
+import { startOnce, stopOnce } from './processes.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import type { Rendered, Twin } from './rendered.ts'
 export type { Twin } from './rendered.ts'
@@ -234,27 +234,9 @@ function startAwsApi(t: Twin): void {
       }),
       { mode: 0o600 },
     )
-  const pidFile = join(dir, 'aws-api.pid')
-  if (pidAlive(readPid(pidFile), 'aws-api')) return
   const api = new URL(t.layout.awsApi)
-  startDetached(
-    'ip',
-    [
-      'netns',
-      'exec',
-      t.layout.wanNs,
-      process.execPath,
-      '--import',
-      'tsx',
-      AWS_API,
-      t.layout.stateDir,
-      api.hostname,
-      api.port,
-      t.layout.endpointIp,
-      String(PG_PORT),
-    ],
-    { log: join(dir, 'aws-api.log'), pidFile, cwd: ROOT, env: { NODE_OPTIONS: '' } },
-  )
+  const args = [t.layout.stateDir, api.hostname, api.port, t.layout.endpointIp, String(PG_PORT)]
+  startOnce({ dir, name: 'aws-api', ns: t.layout.wanNs, as: 'root', cmd: AWS_API, args, typescript: true })
 }
 
 /**
@@ -344,7 +326,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
   await stopExporters(t)
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
-  await stopPid(readPid(join(t.layout.stateDir, 'aws', 'aws-api.pid')), 'aws-api')
+  await stopOnce(join(t.layout.stateDir, 'aws'), 'aws-api')
   await latencyDown(t.layout)
   await networkDown(run, t.layout)
   if (o.purge) rmSync(t.layout.stateDir, { recursive: true, force: true })
