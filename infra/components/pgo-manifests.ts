@@ -184,10 +184,23 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
           },
         }
       : {}),
-    // reachable inside the network only: a LoadBalancer without the annotation is internet-facing
-    service: { type: 'LoadBalancer', metadata: { annotations: INTERNAL_LB[args.config.provider] } },
+    // reachable inside the network only: a LoadBalancer without the annotation is internet-facing; the site
+    // endpoint (what the inventory and the standby clusters name) bound to it by external-dns (a prerequisite:
+    // external-dns in each cluster, writing the private zone; README)
+    service: {
+      type: 'LoadBalancer',
+      metadata: {
+        annotations: {
+          ...INTERNAL_LB[args.config.provider],
+          ...(args.config.endpoint ? { [EXTERNAL_DNS_HOSTNAME]: args.config.endpoint } : {}),
+        },
+      },
+    },
   }
 }
+
+/** external-dns binds this name to the Service's address (kubernetes-sigs/external-dns, docs/annotations). */
+export const EXTERNAL_DNS_HOSTNAME = 'external-dns.alpha.kubernetes.io/hostname'
 
 export const INTERNAL_LB = {
   aws: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' },

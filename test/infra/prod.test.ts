@@ -187,10 +187,16 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
       expect(spec.patroni.dynamicConfiguration.postgresql.parameters.data_checksums).toBeUndefined()
       // wal_level is PGO's (logical, mandatory: internal/postgres/parameters.go): one here is overridden and misleads
       expect(spec.patroni.dynamicConfiguration.postgresql.parameters.wal_level).toBeUndefined()
-      // not internet-facing
+      // not internet-facing; the site endpoint the inventory and the hot standby name is bound to it (defect N4, second half)
+      const site = c.inputs.metadata.labels['labdojo.com/site'] as 'primary' | 'hot'
       expect(spec.service).toEqual({
         type: 'LoadBalancer',
-        metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' } },
+        metadata: {
+          annotations: {
+            'service.beta.kubernetes.io/aws-load-balancer-internal': 'true',
+            'external-dns.alpha.kubernetes.io/hostname': r.inventory.nodes.find((n) => n.site === site)!.host,
+          },
+        },
       })
       // IRSA where pgBackRest runs: PGO copies spec.metadata onto the accounts it makes
       expect(spec.metadata.annotations['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::/)
