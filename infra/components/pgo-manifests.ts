@@ -184,16 +184,22 @@ export function postgresClusterSpec(args: PostgresClusterArgs, names: SpecNames)
           },
         }
       : {}),
-    // reachable inside the network only: a LoadBalancer without the annotation is internet-facing; the site
-    // endpoint (what the inventory and the standby clusters name) bound to it by external-dns (a prerequisite:
-    // external-dns in each cluster, writing the private zone; README)
-    service: {
-      type: 'LoadBalancer',
-      metadata: {
-        annotations: {
-          ...INTERNAL_LB[args.config.provider],
-          ...(args.config.endpoint ? { [EXTERNAL_DNS_HOSTNAME]: args.config.endpoint } : {}),
-        },
+    service: clusterService(args),
+  }
+}
+
+/**
+ * Reachable inside the network only: a LoadBalancer without the annotation is internet-facing. The
+ * site endpoint (what the inventory and the standby clusters name) is bound to it by external-dns
+ * (a prerequisite: external-dns in each cluster, writing the private zone; README).
+ */
+function clusterService(args: PostgresClusterArgs) {
+  return {
+    type: 'LoadBalancer',
+    metadata: {
+      annotations: {
+        ...INTERNAL_LB[args.config.provider],
+        ...(args.config.endpoint ? { [EXTERNAL_DNS_HOSTNAME]: args.config.endpoint } : {}),
       },
     },
   }
