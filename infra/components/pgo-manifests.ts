@@ -9,6 +9,7 @@ import type { DrPolicy } from '../../core/policy.ts'
 import { archiveTimeoutSeconds, diffsRetained } from '../../core/policy.ts'
 import type { SiteConfig } from '../config.ts'
 import type { ClusterTls } from './replication-tls.ts'
+import { userSecretName as pgoUserSecretName } from '../../core/pgo.ts'
 
 export interface RepoSpec {
   name: 'repo1' | 'repo2' | 'repo3'
@@ -59,7 +60,7 @@ export type PgoUserName = (typeof PGO_USERS)[number]['name']
 export const DR_USER: PgoUserName = 'labdojo-dr'
 export const MONITOR_USER: PgoUserName = 'labdojo-monitor'
 /** PGO's Secret of a user (internal/naming/names.go) */
-export const userSecretName = (user: PgoUserName) => `labdojo-pguser-${user}`
+export const userSecretName = (user: PgoUserName) => pgoUserSecretName('labdojo', user)
 
 /**
  * spec.databaseInitSQL: PGO runs it once, with psql as postgres on the writable instance

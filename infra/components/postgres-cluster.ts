@@ -8,6 +8,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as k8s from '@pulumi/kubernetes'
 import * as random from '@pulumi/random'
+import { userSecretLabels } from '../../core/pgo.ts'
 import {
   INIT_SQL,
   INIT_SQL_CONFIGMAP,
@@ -187,11 +188,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             metadata: {
               name: userSecretName(u.name),
               namespace,
-              labels: {
-                'postgres-operator.crunchydata.com/cluster': 'labdojo',
-                'postgres-operator.crunchydata.com/role': 'pguser',
-                'postgres-operator.crunchydata.com/pguser': u.name,
-              },
+              labels: userSecretLabels('labdojo', u.name),
             },
             stringData: { user: u.name, password: pulumi.secret(args.userPasswords![u.name]) },
           },

@@ -66,9 +66,3 @@ export async function setLink(run: Runner, ns: string | null, ifname: string, up
 export async function enableForwarding(run: Runner, ns: string): Promise<void> {
   await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'])
 }
-
-/** argv that runs a command inside a namespace. */
-export const inNamespace = (ns: string, cmd: string, args: string[]): [string, string[]] => [
-  'ip',
-  ['netns', 'exec', ns, cmd, ...args],
-]

@@ -61,10 +61,11 @@ async function publishPrimaryUp(inv: Inventory, s: StatusReading | null, env: No
  * The exporter logs in as the user its Secret names (PGUSER, with PGPASSWORD: the monitoring
  * user, pg_monitor only); from a workstation, as the inventory's user.
  */
-const loginOf = (env: NodeJS.ProcessEnv) => (n: PgNode) => ({
-  ...nodeConn(n),
+const asExporter = <C extends object>(env: NodeJS.ProcessEnv, c: C) => ({
+  ...c,
   ...(env.PGUSER ? { user: env.PGUSER } : {}),
 })
+const loginOf = (env: NodeJS.ProcessEnv) => (n: PgNode) => asExporter(env, nodeConn(n))
 
 async function cloudStatus(inv: Inventory, env: NodeJS.ProcessEnv): Promise<StatusReading> {
   const login = loginOf(env)
@@ -114,7 +115,7 @@ async function endpointTarget(
   primary?: { node: PgNode; status: NodeStatus },
 ): Promise<string | null> {
   if (!primary) return null
-  const ep = await probe('endpoint', { ...endpointConn(inv), ...(env.PGUSER ? { user: env.PGUSER } : {}) }, 5000)
+  const ep = await probe('endpoint', asExporter(env, endpointConn(inv)), 5000)
   const same =
     ep.reachable &&
     ep.inRecovery === false &&
