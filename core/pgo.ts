@@ -24,7 +24,26 @@ export interface PgoSpec {
   }
   standby?: { enabled?: boolean; host?: string; port?: number; repoName?: string }
   shutdown?: boolean
+  backups?: { pgbackrest?: PgoBackrestSpec }
   databaseInitSQL?: { name: string; key: string }
+}
+
+/** spec.backups.pgbackrest, as far as the instance's pgBackRest configuration reads it. */
+export interface PgoBackrestSpec {
+  global?: Record<string, string>
+  repos?: PgoRepo[]
+  configuration?: { secret?: { name: string } }[]
+  manual?: { repoName: string; options?: string[] }
+  restore?: { enabled?: boolean; repoName?: string; options?: string[] }
+}
+
+export interface PgoRepo {
+  name: string
+  s3?: { bucket: string; endpoint: string; region: string }
+  gcs?: { bucket: string }
+  azure?: { container: string }
+  volume?: unknown
+  schedules?: Record<string, string>
 }
 
 export interface PgoUser {
@@ -58,9 +77,10 @@ export function pgoHba(spec: PgoSpec): string[] {
 /** PostgreSQL parameters: defaults, then the spec's, then PGO's mandatory ones (internal/postgres/parameters.go). */
 export function pgoParameters(
   spec: PgoSpec,
-  paths: { socketDir: string; tls: { cert: string; key: string; ca: string }; restoreCommand?: string },
+  paths: { socketDir: string; tls: { cert: string; key: string; ca: string } },
 ): Record<string, string> {
-  const out: Record<string, string> = { jit: 'off', password_encryption: 'scram-sha-256' }
+  const backrest = spec.backups?.pgbackrest ? pgoBackrestParameters(spec) : { mandatory: {}, defaults: {} }
+  const out: Record<string, string> = { jit: 'off', password_encryption: 'scram-sha-256', ...backrest.defaults }
   for (const [k, v] of Object.entries(spec.patroni?.dynamicConfiguration?.postgresql?.parameters ?? {}))
     out[k.toLowerCase()] = String(v)
   Object.assign(out, {
@@ -73,8 +93,8 @@ export function pgoParameters(
     ssl_key_file: paths.tls.key,
     ssl_ca_file: paths.tls.ca,
   })
-  // internal/pgbackrest/postgres.go: archiving through pgBackRest, and a restore_command from the repo
-  if (paths.restoreCommand) out.restore_command = paths.restoreCommand
+  // internal/pgbackrest/postgres.go: archiving through pgBackRest, restore_command from the repos (mandatory)
+  Object.assign(out, backrest.mandatory)
   return out
 }
 
@@ -195,4 +215,76 @@ export function writeUsersStatements(
 export function pgoDatabases(spec: PgoSpec, clusterName: string): string[] {
   if (!spec.users) return [clusterName]
   return [...new Set(spec.users.flatMap((u) => u.databases ?? []))].sort()
+}
+
+/** internal/pgbackrest/config.go: pgBackRest's stanza name. */
+export const PGO_STANZA = 'db'
+
+/**
+ * internal/pgbackrest/postgres.go: WAL to every repo when not in recovery; from any repo during
+ * recovery, or from the one named by standby.repoName in a standby cluster.
+ */
+export function pgoBackrestParameters(spec: PgoSpec): {
+  mandatory: Record<string, string>
+  defaults: Record<string, string>
+} {
+  let restore = `pgbackrest --stanza=${PGO_STANZA} archive-get %f "%p"`
+  if (spec.standby?.enabled && spec.standby.repoName) restore += ` --repo=${spec.standby.repoName.replace(/^repo/, '')}`
+  return {
+    mandatory: {
+      archive_mode: 'on',
+      archive_command: `pgbackrest --stanza=${PGO_STANZA} archive-push "%p"`,
+      restore_command: restore,
+    },
+    defaults: { archive_timeout: '60s' },
+  }
+}
+
+/** An ini file's sections, each option once, in order. */
+export type Ini = Record<string, Record<string, string>>
+
+export const iniText = (ini: Ini) =>
+  Object.entries(ini)
+    .map(
+      ([section, options]) =>
+        `[${section}]\n${Object.entries(options)
+          .map(([k, v]) => `${k}=${v}\n`)
+          .join('')}`,
+    )
+    .join('\n')
+
+/**
+ * internal/pgbackrest/config.go populatePGInstanceConfigurationMap: an instance's
+ * pgbackrest_instance.conf. archive-async on, the spool beside the WAL, each repo's default path
+ * (/pgbackrest/<repo>) and its storage (getExternalRepoConfigs), then spec.global over all of
+ * these; the stanza names the local PostgreSQL as pg1.
+ */
+export function pgoBackrestInstanceConf(
+  spec: PgoSpec,
+  paths: { pgData: string; socketDir: string; spool: string; log: string },
+): Ini {
+  const global: Record<string, string> = { 'archive-async': 'y', 'spool-path': paths.spool, 'log-path': paths.log }
+  for (const r of spec.backups?.pgbackrest?.repos ?? []) {
+    global[`${r.name}-path`] = `/pgbackrest/${r.name}`
+    if (r.volume) continue
+    if (r.azure)
+      Object.assign(global, { [`${r.name}-type`]: 'azure', [`${r.name}-azure-container`]: r.azure.container })
+    else if (r.gcs) Object.assign(global, { [`${r.name}-type`]: 'gcs', [`${r.name}-gcs-bucket`]: r.gcs.bucket })
+    else if (r.s3)
+      Object.assign(global, {
+        [`${r.name}-type`]: 's3',
+        [`${r.name}-s3-bucket`]: r.s3.bucket,
+        [`${r.name}-s3-endpoint`]: r.s3.endpoint,
+        [`${r.name}-s3-region`]: r.s3.region,
+      })
+  }
+  Object.assign(global, spec.backups?.pgbackrest?.global ?? {})
+  return {
+    global,
+    [PGO_STANZA]: {
+      'pg1-path': paths.pgData,
+      'pg1-port': String(spec.port ?? PGO_DEFAULTS.port),
+      'pg1-socket-path': paths.socketDir,
+    },
+  }
 }

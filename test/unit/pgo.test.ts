@@ -1,7 +1,9 @@
 /** PGO 5.7's rules as the twin applies them (core/pgo.ts), each against the PGO source it cites. */
 import { describe, expect, it } from 'vitest'
 import {
+  iniText,
   patroniDynamic,
+  pgoBackrestInstanceConf,
   pgoDatabases,
   pgoHba,
   pgoParameters,
@@ -57,6 +59,62 @@ describe('parameters (internal/postgres/parameters.go)', () => {
       archive_timeout: '60',
     })
     expect(pgoParameters(spec(), paths).password_encryption).toBe('scram-sha-256')
+  })
+})
+
+describe('pgBackRest (internal/pgbackrest/postgres.go, config.go)', () => {
+  const repos = {
+    backups: {
+      pgbackrest: {
+        global: { 'repo1-path': '/pgbackrest/labdojo/repo1', 'archive-async': 'n' },
+        repos: [
+          { name: 'repo1', s3: { bucket: 'b1', endpoint: 's3.us-east-1.amazonaws.com', region: 'us-east-1' } },
+          { name: 'repo2', gcs: { bucket: 'g2' } },
+        ],
+      },
+    },
+  }
+  it('archives through pgBackRest to every repo; restores from any repo, or from standby.repoName only', () => {
+    const p = pgoParameters(
+      spec({
+        ...repos,
+        patroni: {
+          dynamicConfiguration: { postgresql: { parameters: { archive_mode: 'off', archive_timeout: '5min' } } },
+        },
+      }),
+      paths,
+    )
+    expect(p).toMatchObject({
+      archive_mode: 'on',
+      archive_command: 'pgbackrest --stanza=db archive-push "%p"',
+      restore_command: 'pgbackrest --stanza=db archive-get %f "%p"',
+      archive_timeout: '5min',
+    })
+    expect(pgoParameters(spec(repos), paths).archive_timeout).toBe('60s')
+    const standby = spec({ ...repos, standby: { enabled: true, host: 'h', repoName: 'repo2' } })
+    expect(pgoParameters(standby, paths).restore_command).toBe('pgbackrest --stanza=db archive-get %f "%p" --repo=2')
+    expect(pgoParameters(spec(), paths).archive_command).toBeUndefined()
+  })
+  it("an instance's configuration: each repo's storage and default path, spec.global over them, the local PostgreSQL as pg1", () => {
+    const ini = pgoBackrestInstanceConf(spec({ ...repos, port: 5433 }), {
+      pgData: '/d',
+      socketDir: '/s',
+      spool: '/sp',
+      log: '/l',
+    })
+    expect(ini.global).toMatchObject({
+      'repo1-type': 's3',
+      'repo1-s3-bucket': 'b1',
+      'repo1-s3-endpoint': 's3.us-east-1.amazonaws.com',
+      'repo1-s3-region': 'us-east-1',
+      'repo1-path': '/pgbackrest/labdojo/repo1',
+      'repo2-type': 'gcs',
+      'repo2-path': '/pgbackrest/repo2',
+      'archive-async': 'n',
+      'spool-path': '/sp',
+    })
+    expect(ini.db).toEqual({ 'pg1-path': '/d', 'pg1-port': '5433', 'pg1-socket-path': '/s' })
+    expect(iniText({ a: { x: '1' }, b: { y: '2' } })).toBe('[a]\nx=1\n\n[b]\ny=2\n')
   })
 })
 

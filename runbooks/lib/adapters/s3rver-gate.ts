@@ -9,7 +9,7 @@
  * lines repo2-s3-key and repo2-s3-key-secret, 0600). No secret is ever on the command line.
  */
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:https'
+import { createServer, type Server } from 'node:https'
 import { createRequire } from 'node:module'
 import { verifySigV4, type SiteKey } from './sigv4-verify.ts'
 
@@ -41,9 +41,20 @@ export function siteKeyFrom(secretsFile: string): SiteKey {
 const errorXml = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`
 
-async function main(configFile: string): Promise<void> {
-  const config = JSON.parse(readFileSync(configFile, 'utf8')) as GateConfig
-  const siteKey = siteKeyFrom(config.secretsFile)
+export interface GatedS3 {
+  /** s3rver's data directory */
+  data: string
+  buckets: string[]
+  key: SiteKey
+  /** TLS certificate and key (PEM) */
+  cert: Buffer
+  tlsKey: Buffer
+  /** after S3 answered 200 to a request that stored an object (PUT, or a completed multipart upload) */
+  onStored?: (bucket: string, key: string) => void
+}
+
+/** s3rver behind the SigV4 gate: one HTTPS server, nothing served unsigned (the caller listens). */
+export async function gatedS3(g: GatedS3): Promise<Server> {
   const S3rver = require('s3rver') as new (o: object) => {
     callback(): (req: unknown, res: unknown) => void
     configureBuckets(): Promise<void>
@@ -54,26 +65,53 @@ async function main(configFile: string): Promise<void> {
     DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void; revokeAccessKey(id: string): void }
   }
   Account.DUMMY_ACCOUNT.revokeAccessKey('S3RVER')
-  Account.DUMMY_ACCOUNT.createKeyPair(siteKey.accessKeyId, siteKey.secretAccessKey)
-  const s3 = new S3rver({ directory: config.data, silent: true, configureBuckets: [{ name: config.bucket }] })
+  Account.DUMMY_ACCOUNT.createKeyPair(g.key.accessKeyId, g.key.secretAccessKey)
+  const s3 = new S3rver({ directory: g.data, silent: true, configureBuckets: g.buckets.map((name) => ({ name })) })
   await s3.configureBuckets()
   // s3rver runs silent: its own failures (an S3 InternalError) go to the log with their cause
   s3.on('error', (e) => process.stdout.write(`${new Date().toISOString()} s3rver error: ${e.stack ?? e.message}\n`))
   const handle = s3.callback()
-  const server = createServer({ key: readFileSync(config.key), cert: readFileSync(config.cert) }, (req, res) => {
-    verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, siteKey).then(
+  return createServer({ key: g.tlsKey, cert: g.cert }, (req, res) => {
+    verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, g.key).then(
       (v) => {
-        if (v.ok) return handle(req, res)
-        process.stdout.write(`${new Date().toISOString()} refused ${req.method} ${req.url}: ${v.code} ${v.message}\n`)
-        req.resume()
-        res.writeHead(403, { 'content-type': 'application/xml', connection: 'close' })
-        res.end(errorXml(v.code, v.message))
+        if (!v.ok) {
+          process.stdout.write(`${new Date().toISOString()} refused ${req.method} ${req.url}: ${v.code} ${v.message}\n`)
+          req.resume()
+          res.writeHead(403, { 'content-type': 'application/xml', connection: 'close' })
+          res.end(errorXml(v.code, v.message))
+          return
+        }
+        const stored = g.onStored && storedObject(req.method ?? 'GET', req.url ?? '/')
+        if (stored) res.on('finish', () => res.statusCode === 200 && g.onStored!(stored.bucket, stored.key))
+        handle(req, res)
       },
       (e: Error) => {
         res.writeHead(500, { 'content-type': 'application/xml' })
         res.end(errorXml('InternalError', e.message))
       },
     )
+  })
+}
+
+/** The object a request stores, path-style: a PUT that is not a part upload, or a multipart completion (POST ?uploadId). */
+function storedObject(method: string, url: string): { bucket: string; key: string } | null {
+  const u = new URL(url, 'https://s3')
+  const [, bucket, ...rest] = u.pathname.split('/')
+  if (!bucket || !rest.length) return null
+  const key = rest.map(decodeURIComponent).join('/')
+  if (method === 'PUT' && !u.searchParams.has('uploadId') && !u.searchParams.has('partNumber')) return { bucket, key }
+  if (method === 'POST' && u.searchParams.has('uploadId')) return { bucket, key }
+  return null
+}
+
+async function main(configFile: string): Promise<void> {
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as GateConfig
+  const server = await gatedS3({
+    data: config.data,
+    buckets: [config.bucket],
+    key: siteKeyFrom(config.secretsFile),
+    cert: readFileSync(config.cert),
+    tlsKey: readFileSync(config.key),
   })
   server.listen(config.port, '127.0.0.1')
   const stop = () => server.close(() => process.exit(0))

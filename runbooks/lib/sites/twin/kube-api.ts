@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { run } from '../../adapters/exec.ts'
 import { mergePatch, postgresClusterValidator } from './crd.ts'
 import { loadTwin } from './twin.ts'
-import { promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
+import { manualBackup, promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
 
 const [stateDir, siteName, listenIp, port] = process.argv.slice(2)
@@ -109,6 +109,50 @@ async function reconcile(before: Stored, after: Stored, c: TwinCluster): Promise
   if (before.spec.shutdown !== true && after.spec.shutdown === true) await stopInstances(c.layout)
   if (before.spec.shutdown === true && after.spec.shutdown !== true) startCluster(c)
   if (before.spec.standby?.enabled && after.spec.standby?.enabled === false) await promoteCluster(run, c)
+  const id = after.metadata.annotations?.[BACKUP_ANNOTATION]
+  if (id && id !== before.metadata.annotations?.[BACKUP_ANNOTATION]) startManualBackup(c, id, after.spec)
+}
+
+/** internal/naming/annotations.go: the manual backup's trigger. */
+const BACKUP_ANNOTATION = 'postgres-operator.crunchydata.com/pgbackrest-backup'
+
+/** Merge into the stored object's status (the API server's status subresource; PGO is its writer). */
+function setStatus(pgbackrest: Record<string, unknown>): void {
+  const o = load()
+  o.status = { ...o.status, pgbackrest: { ...(o.status?.pgbackrest as object | undefined), ...pgbackrest } }
+  save(o)
+}
+
+/**
+ * controller/postgrescluster/pgbackrest.go reconcileManualBackup: a new annotation value with
+ * spec.backups.pgbackrest.manual set starts a Job (pgBackRest backup in the primary's pod);
+ * status.pgbackrest.manualBackup follows it by that id. Without `manual`, PGO starts nothing.
+ * The job runs beside the reconcile loop, as a Job runs beside the controller.
+ */
+function startManualBackup(c: TwinCluster, id: string, spec: Stored['spec']): void {
+  const manual = spec.backups?.pgbackrest?.manual
+  if (!manual) return
+  const startTime = new Date().toISOString()
+  setStatus({ manualBackup: { id, finished: false, active: 1, startTime } })
+  void manualBackup(run, c, manual.repoName, manual.options ?? []).then(
+    (r) => {
+      if (r.code !== 0) process.stderr.write(`manual backup ${id} failed: ${r.stderr.trim()}\n`)
+      setStatus({
+        manualBackup: {
+          id,
+          finished: true,
+          active: 0,
+          ...(r.code === 0 ? { succeeded: 1 } : { failed: 1 }),
+          startTime,
+          completionTime: new Date().toISOString(),
+        },
+      })
+    },
+    (e: Error) => {
+      process.stderr.write(`manual backup ${id}: ${e.message}\n`)
+      setStatus({ manualBackup: { id, finished: true, active: 0, failed: 1, startTime } })
+    },
+  )
 }
 
 let reconciling: Promise<void> = Promise.resolve()

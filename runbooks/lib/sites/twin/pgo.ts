@@ -29,6 +29,7 @@ import {
 } from '../../../../core/pgo.ts'
 import { ETCD_PORT, PATRONI_PORT, PG_PORT, type TwinInstance, type TwinSiteLayout } from './layout.ts'
 import type { TlsFiles } from './pki.ts'
+import { backrest, backrestEnv } from './backrest.ts'
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin'
 const PROXY = fileURLToPath(new URL('./service-proxy.mjs', import.meta.url))
@@ -98,7 +99,16 @@ export async function startCluster(c: TwinCluster): Promise<void> {
     const cfg = join(i.dir, 'patroni.yml')
     writeFileSync(cfg, JSON.stringify(patroniConfig(c, i), null, 2), { mode: 0o600 })
     giveToSiteUser(cfg)
-    startOnce({ dir: i.dir, name: 'patroni', ns: s.ns, as: 'postgres', cmd: 'patroni', args: [cfg] })
+    // PostgreSQL inherits Patroni's environment: PGO's archive_command finds the instance's pgBackRest configuration
+    startOnce({
+      dir: i.dir,
+      name: 'patroni',
+      ns: s.ns,
+      as: 'postgres',
+      cmd: 'patroni',
+      args: [cfg],
+      env: backrestEnv(i),
+    })
   }
   const ips = s.instances.map((i) => i.ip)
   const args = [PROXY, `${s.serviceIp}:${PG_PORT}`, String(PG_PORT), String(PATRONI_PORT), ...ips]
@@ -212,6 +222,9 @@ export interface ClusterStatus {
   secrets: Record<string, { user: string; password: string; verifier: string; dbname?: string }>
   usersWritten: boolean
   databaseInitSQL: boolean
+  /** status.pgbackrest.repos[].stanzaCreated, and the replica-create backup PGO takes once (status.pgbackrest.repoHost is not ours) */
+  stanzaCreated?: boolean
+  replicaCreateBackupComplete?: boolean
 }
 
 const statusFile = (s: TwinSiteLayout) => join(s.dir, 'pgo-status.json')
@@ -267,6 +280,45 @@ export async function reconcileUsers(run: Runner, c: TwinCluster): Promise<Clust
   return st
 }
 
+/**
+ * PGO's pgBackRest reconcile on a writable cluster (internal/controller/postgrescluster/pgbackrest.go):
+ * stanza-create in the primary's pod once (never in a standby cluster, whose repo may be its
+ * primary's), then one full backup to the first repo, which replicas can be created from
+ * (reconcileReplicaCreateBackup). Both are PGO's exec into the primary; here pgBackRest runs as
+ * postgres in the leader's region, with the leader's configuration.
+ */
+export async function reconcileBackrest(run: Runner, c: TwinCluster): Promise<ClusterStatus> {
+  const s = c.layout
+  const st = readStatus(s)
+  const repo = c.spec.backups?.pgbackrest?.repos?.[0]
+  const leader = leaderOf(await members(s))
+  const at = s.instances.find((i) => i.name === leader?.name)
+  if (!repo || leader?.role !== 'leader' || !at) return st
+  if (!st.stanzaCreated) {
+    const r = await backrest(run, s, at, ['stanza-create'], 300_000)
+    if (r.code !== 0) throw new Error(`PGO's stanza-create in ${s.site} failed: ${r.stderr.trim() || r.stdout.trim()}`)
+    st.stanzaCreated = true
+    writeStatus(s, st)
+  }
+  if (!st.replicaCreateBackupComplete) {
+    const r = await backrest(run, s, at, ['backup', `--repo=${repo.name.replace(/^repo/, '')}`])
+    if (r.code !== 0)
+      throw new Error(`PGO's replica-create backup in ${s.site} failed: ${r.stderr.trim() || r.stdout.trim()}`)
+    st.replicaCreateBackupComplete = true
+    writeStatus(s, st)
+  }
+  return st
+}
+
+/** PGO's manual backup job: pgBackRest backup in the primary's pod, to the repo and with the options spec.backups.pgbackrest.manual names. */
+export async function manualBackup(run: Runner, c: TwinCluster, repoName: string, options: string[]) {
+  const s = c.layout
+  const leader = leaderOf(await members(s))
+  const at = s.instances.find((i) => i.name === leader?.name && leader.role === 'leader')
+  if (!at) return { code: 1, stdout: '', stderr: `${s.site} has no writable leader` }
+  return backrest(run, s, at, ['backup', `--repo=${repoName.replace(/^repo/, '')}`, ...options])
+}
+
 /** PGO: `spec.standby.enabled: false` -> Patroni's dynamic configuration loses standby_cluster; the standby leader promotes. */
 export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90_000): Promise<void> {
   const s = c.layout
@@ -290,4 +342,5 @@ export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90
     await new Promise((r) => setTimeout(r, 200))
   }
   await reconcileUsers(run, c)
+  await reconcileBackrest(run, c)
 }

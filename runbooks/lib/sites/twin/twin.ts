@@ -21,8 +21,12 @@ import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
 import { startExporters, stopExporters } from './exporters.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
+import { S3_PORT, siteOfRegion, writeInstanceBackrest } from './backrest.ts'
+import { s3Answering, startS3Regions, stopS3Regions } from './storage.ts'
+import { waitFor } from '../../adapters/process.ts'
 import {
   KUBE_API_PORT,
+  reconcileBackrest,
   members,
   readStatus,
   reconcileUsers,
@@ -127,12 +131,17 @@ export async function twinUp(
   await networkUp(run, t.layout, endpointNames(t))
   await latencyUp(run, t.layout)
   startAwsApi(t)
-  await certificates(run, t)
+  const ca = await certificates(run, t)
+  await startS3Regions(run, t, ca, awsCredentialsFile(t))
+  await waitFor("the twin's S3 servers", () => s3Answering(t, join(t.layout.pki, 'ca.crt')), 30_000)
+  const key = awsKey(t)
   for (const c of t.clusters) {
+    for (const i of c.layout.instances) writeInstanceBackrest(t, c, i, key)
     await startCluster(c)
     // a standby cluster's replicas follow its leader; the next cluster needs only a leader to stream from
     await waitReady(c.layout, { all: true, timeoutMs: 180_000 })
     await reconcileUsers(run, c)
+    await reconcileBackrest(run, c)
     startKubeApi(c.layout, o.stateDir)
   }
   writeKubeconfig(t)
@@ -168,7 +177,7 @@ async function reachableBySiteUser(run: Runner, dir: string): Promise<void> {
     )
 }
 
-async function certificates(run: Runner, t: Twin): Promise<void> {
+async function certificates(run: Runner, t: Twin): Promise<{ cert: string; key: string }> {
   const ca = await ensureCa(run, t.layout.pki)
   const names = endpointNames(t)
   for (const c of t.clusters) {
@@ -183,6 +192,7 @@ async function certificates(run: Runner, t: Twin): Promise<void> {
     })
     await replicationClient(run, ca, dirname(c.replication.cert))
   }
+  return ca
 }
 
 /**
@@ -200,6 +210,11 @@ function writeInventory(t: Twin, out: string): void {
     n.port = PG_PORT
     n.sslmode = 'verify-full'
     n.sslRootCert = join(t.layout.pki, 'ca.crt')
+  }
+  // each S3 repo at its region's server (the program names AWS's endpoint)
+  for (const r of inv.pgbackrest.repos) {
+    const s = r.type === 's3' && r.region ? siteOfRegion(t, r.region) : undefined
+    if (s) r.endpoint = `${s.hostIp}:${S3_PORT}`
   }
   // the failover record's name, where Route53's stand-in answers (aws-api.ts)
   inv.endpoint = { ...inv.endpoint, host: t.layout.endpointIp, port: PG_PORT }
@@ -224,7 +239,7 @@ const AWS_API = fileURLToPath(new URL('./aws-api.ts', import.meta.url))
 function startAwsApi(t: Twin): void {
   const dir = join(t.layout.stateDir, 'aws')
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const creds = join(dir, 'credentials.json')
+  const creds = awsCredentialsFile(t)
   if (!existsSync(creds))
     writeFileSync(
       creds,
@@ -243,12 +258,25 @@ function startAwsApi(t: Twin): void {
  * What a runbook needs to use the twin as a stack (the file is 0600: it holds the twin's AWS key):
  * the password file, kubectl's configuration, the AWS stand-ins' endpoints and key.
  */
-export function twinEnv(t: Twin): Record<string, string> {
-  const key = JSON.parse(readFileSync(join(t.layout.stateDir, 'aws', 'credentials.json'), 'utf8')) as {
-    accessKeyId: string
-    secretAccessKey: string
+const awsCredentialsFile = (t: Twin) => join(t.layout.stateDir, 'aws', 'credentials.json')
+const awsKey = (t: Twin) =>
+  JSON.parse(readFileSync(awsCredentialsFile(t), 'utf8')) as { accessKeyId: string; secretAccessKey: string }
+
+/** The repo cipher pass the program gives the primary's pgBackRest (its configuration Secret, cipher.conf). */
+function repoCipherPass(t: Twin): string | undefined {
+  for (const o of t.rendered.objects) {
+    const m = /^repo\d+-cipher-pass=(.+)$/m.exec(o.object.stringData?.['cipher.conf'] ?? '')
+    if (o.type === 'kubernetes:core/v1:Secret' && m) return m[1]
   }
+  return undefined
+}
+
+export function twinEnv(t: Twin): Record<string, string> {
+  const key = awsKey(t)
+  const cipher = repoCipherPass(t)
   return {
+    LABDOJO_S3_CA_FILE: join(t.layout.pki, 'ca.crt'),
+    ...(cipher ? { LABDOJO_REPO_CIPHER_PASS: cipher } : {}),
     PGPASSFILE: t.layout.passFile,
     KUBECONFIG: kubeconfigOf(t),
     LABDOJO_ROUTE53_ENDPOINT: t.layout.awsApi,
@@ -326,6 +354,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
   await stopExporters(t)
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
+  await stopS3Regions(t)
   await stopOnce(join(t.layout.stateDir, 'aws'), 'aws-api')
   await latencyDown(t.layout)
   await networkDown(run, t.layout)
