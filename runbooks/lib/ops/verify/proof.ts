@@ -119,6 +119,9 @@ export function judgeProof(m: ProofMeasure, b: ProofBase): string | undefined {
   if (m.reference) {
     const unequal = inequality(m.referenceLabel ?? m.reference.node, m.reached!, m.reference.lsn, m.differences)
     if (unequal) return `${what} ${unequal}`
+    // equal, but over nothing: no table on either side proves no data
+    if (!m.tables)
+      return `${what} restores, but neither it nor ${m.referenceLabel ?? m.reference.node} holds a table: nothing was compared`
   } else if (!m.tables) return `${what} restores, but it holds no table`
   const problems = m.structure ? structureProblems(m.structure) : ['its structure was not checked']
   if (problems.length) return `${what} restores, but ${problems.join('; ')}`
