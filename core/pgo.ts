@@ -288,3 +288,34 @@ export function pgoBackrestInstanceConf(
     },
   }
 }
+
+/**
+ * The annotation (ours, on the PostgresCluster) naming the repos a standby cluster only replays
+ * from: a copy of its primary's archive it must not write a timeline of its own into.
+ */
+export const REPLAY_ONLY_ANNOTATION = 'labdojo.com/replay-only-repos'
+
+/**
+ * The merge patch that promotes a standby cluster (PGO: standby.enabled false) and, in the same
+ * reconcile, takes its replay-only repos out of its pgBackRest configuration (the repo and every
+ * repoN- option of spec.global), so its archive_command writes only to repos of its own. A merge
+ * patch replaces the repos list whole; null removes a global option.
+ */
+export function promotionPatch(o: {
+  metadata?: { annotations?: Record<string, string> }
+  spec?: { backups?: { pgbackrest?: { repos?: PgoRepo[]; global?: Record<string, string> } } }
+}): { spec: Record<string, unknown> } {
+  const drop = (o.metadata?.annotations?.[REPLAY_ONLY_ANNOTATION] ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+  const b = o.spec?.backups?.pgbackrest
+  if (!drop.length || !b) return { spec: { standby: { enabled: false } } }
+  const repos = (b.repos ?? []).filter((r) => !drop.includes(r.name))
+  const global = Object.fromEntries(
+    Object.keys(b.global ?? {})
+      .filter((k) => drop.some((d) => k.startsWith(`${d}-`)))
+      .map((k) => [k, null]),
+  )
+  return { spec: { standby: { enabled: false }, backups: { pgbackrest: { repos, global } } } }
+}

@@ -32,8 +32,12 @@ export interface PostgresClusterArgs {
   pgoVersion: string
   runbookImage: string
   repos: RepoSpec[]
-  /** hot: stream from this host; warm: replay from this repo */
-  standby?: { host?: pulumi.Input<string>; repoName?: string }
+  /**
+   * hot: stream from this host (and replay from repoName when streaming breaks); warm: replay from
+   * this repo. replayOnly: repos the standby reads and must stop writing to once promoted (a copy
+   * of its primary's archive: a second timeline there would mix into what the cold site restores)
+   */
+  standby?: { host?: pulumi.Input<string>; repoName?: string; replayOnly?: RepoSpec['name'][] }
   /** the cipher pass shared by every site reading the same repo */
   cipherPass?: pulumi.Input<string>
   /** certificates from the CA shared by the clusters that stream to each other (replication-tls.ts) */

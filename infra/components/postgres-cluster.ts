@@ -8,6 +8,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as k8s from '@pulumi/kubernetes'
 import * as random from '@pulumi/random'
+import { REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
 import { userSecretLabels } from '../../core/pgo.ts'
 import {
   INIT_SQL,
@@ -71,6 +72,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
           name: 'labdojo',
           namespace: ns.metadata.name,
           labels: { 'labdojo.com/site': args.site, 'labdojo.com/stack': args.stack },
+          // the repos failover stops writing to at promotion (core/pgo.ts promotionPatch reads them here)
+          ...(args.standby?.replayOnly?.length
+            ? { annotations: { [REPLAY_ONLY_ANNOTATION]: args.standby.replayOnly.join(',') } }
+            : {}),
         },
         spec: postgresClusterSpec(args, {
           cipherSecret: secret.metadata.name,

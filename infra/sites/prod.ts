@@ -221,8 +221,19 @@ function prodClusters(
         retentionFull: fullsRetained(p),
         retentionFullType: 'count',
       },
+      // N4: the primary's repo as S3 replicates it into this region, read-only: when streaming breaks
+      // for longer than the primary keeps its WAL (PGO runs Patroni without slots), the hot cluster
+      // replays from here and catches up; failover drops it at promotion (replayOnly)
+      {
+        name: 'repo2',
+        path: REPO_PATH,
+        s3: { bucket: replica.name, region: c.hot.region, roleArn: standby.role.arn },
+        scheduled: false,
+        retentionFull: fullsRetained(p),
+        retentionFullType: 'count',
+      },
     ],
-    standby: { host: c.primary.endpoint },
+    standby: { host: c.primary.endpoint, repoName: 'repo2', replayOnly: ['repo2'] },
     cipherPass: primary.cipherPass,
     tls: tls.forCluster('hot', names(c.hot)),
   })

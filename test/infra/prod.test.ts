@@ -5,6 +5,8 @@ import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
 import { parseInventory } from '../../core/inventory.ts'
 import { loadPolicy } from '../../config/project-files.ts'
 import { pgbackrestActionsMissing } from '../../infra/policy/rules.ts'
+import { REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
+import { HOT_REPO_PATH, REPO_PATH } from '../../infra/sites/prod.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'prod')
@@ -170,10 +172,29 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
   })
   it('runs the hot site as a streaming standby cluster of the primary, at 100% capacity, reading the replica vault', () => {
     const h = clusters().find((c) => c.name === 'hot-postgres')!.inputs.spec
-    expect(h.standby).toEqual({ enabled: true, host: 'db-primary.use1.labdojo.internal', port: 5432 })
+    // N4: it replays from the primary's archive as S3 replicates it when streaming breaks (PGO: restore_command --repo=2)
+    expect(h.standby).toEqual({
+      enabled: true,
+      host: 'db-primary.use1.labdojo.internal',
+      port: 5432,
+      repoName: 'repo2',
+    })
     expect(h.instances[0]).toMatchObject({ replicas: 2, resources: { requests: { cpu: '4', memory: '16Gi' } } })
-    expect(h.backups.pgbackrest.repos[0].s3.region).toBe('us-west-2')
-    expect(h.backups.pgbackrest.repos[0].schedules).toBeUndefined()
+    const [own, copy] = h.backups.pgbackrest.repos
+    expect(own.s3.region).toBe('us-west-2')
+    expect(own.schedules).toBeUndefined()
+    // repo2 is the replica vault at the primary repo's path: what the vault's replication writes
+    expect(copy).toMatchObject({ name: 'repo2', s3: { bucket: own.s3.bucket, region: 'us-west-2' } })
+    expect(h.backups.pgbackrest.global['repo2-path']).toBe(REPO_PATH)
+    expect(h.backups.pgbackrest.global['repo1-path']).toBe(HOT_REPO_PATH)
+    const primary = clusters().find((c) => c.name === 'primary-postgres')!.inputs.spec
+    expect(primary.backups.pgbackrest.global['repo1-path']).toBe(REPO_PATH)
+    // failover drops it at promotion: the hot cluster never writes a timeline into the primary's copy
+    const meta = clusters().find((c) => c.name === 'hot-postgres')!.inputs.metadata
+    expect(meta.annotations[REPLAY_ONLY_ANNOTATION]).toBe('repo2')
+    // both repos are encrypted with the primary's pass
+    const conf = r.of('kubernetes:core/v1:Secret').find((x) => x.name === 'hot-pgbackrest-conf')!
+    expect(JSON.stringify(conf.inputs)).toMatch(/repo2-cipher-pass=/)
   })
   it('deploys as PGO 5.7 and pgBackRest 2.54 behave (each item a defect a real `pulumi up` would hit)', () => {
     for (const c of clusters()) {

@@ -8,6 +8,8 @@ import {
   pgoHba,
   pgoParameters,
   pgoUsers,
+  promotionPatch,
+  REPLAY_ONLY_ANNOTATION,
   standbyCluster,
   userSecret,
   writeUsersStatements,
@@ -181,5 +183,43 @@ describe('users (controller/postgrescluster/postgres.go, internal/postgres/users
     expect(sql).toContain(`GRANT ALL PRIVILEGES ON DATABASE "postgres" TO "postgres"`)
     expect(sql).toContain(`ALTER ROLE "app" WITH  PASSWORD 'V2'`)
     expect(sql).toContain(`GRANT ALL PRIVILEGES ON DATABASE "app" TO "app"`)
+  })
+})
+
+describe('promotion (PGO standby.enabled false; our replay-only repos)', () => {
+  const cluster = (annotations?: Record<string, string>) => ({
+    metadata: { annotations },
+    spec: {
+      backups: {
+        pgbackrest: {
+          repos: [
+            { name: 'repo1', s3: { bucket: 'own', endpoint: 'e', region: 'r' } },
+            { name: 'repo2', s3: { bucket: 'copy', endpoint: 'e', region: 'r' } },
+          ],
+          global: {
+            'repo1-path': '/own',
+            'repo2-path': '/copy',
+            'repo2-s3-key-type': 'web-id',
+            'repo12-path': '/x',
+            'archive-async': 'y',
+          },
+        },
+      },
+    },
+  })
+  it('without replay-only repos: standby.enabled false, nothing else', () => {
+    expect(promotionPatch(cluster())).toEqual({ spec: { standby: { enabled: false } } })
+  })
+  it('drops the replay-only repos and their options (null removes a key in a merge patch), in the same patch', () => {
+    const p = promotionPatch(cluster({ [REPLAY_ONLY_ANNOTATION]: 'repo2' }))
+    expect(p.spec).toEqual({
+      standby: { enabled: false },
+      backups: {
+        pgbackrest: {
+          repos: [{ name: 'repo1', s3: { bucket: 'own', endpoint: 'e', region: 'r' } }],
+          global: { 'repo2-path': null, 'repo2-s3-key-type': null },
+        },
+      },
+    })
   })
 })

@@ -9,6 +9,7 @@ import { request } from 'node:https'
 import { join } from 'node:path'
 import type { Runner } from './exec.ts'
 import { registerSecret } from '../output/redact.ts'
+import { promotionPatch, type PgoRepo } from '../../../core/pgo.ts'
 
 export interface ClusterRef {
   /** kubectl context; ignored inside a pod, where only the pod's own cluster is reachable */
@@ -41,9 +42,10 @@ export interface ManualBackupStatus {
 }
 
 export interface PostgresClusterObject {
-  metadata: { name: string; namespace: string }
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> }
   spec?: {
     standby?: { enabled?: boolean }
+    backups?: { pgbackrest?: { repos?: PgoRepo[]; global?: Record<string, string> } }
     patroni?: { dynamicConfiguration?: { postgresql?: { pg_hba?: string[] } } }
   }
   status?: {
@@ -181,9 +183,13 @@ export function shutdownCluster(run: Runner, c: ClusterRef) {
   return patch(run, c, { spec: { shutdown: true } })
 }
 
-/** PGO: a standby cluster becomes a primary when spec.standby.enabled turns false (from a workstation). */
-export function promoteStandbyCluster(run: Runner, c: ClusterRef) {
-  return patch(run, c, { spec: { standby: { enabled: false } } }, 60_000)
+/**
+ * PGO: a standby cluster becomes a primary when spec.standby.enabled turns false (from a
+ * workstation); its replay-only repos leave its configuration in the same patch (core/pgo.ts).
+ */
+export async function promoteStandbyCluster(run: Runner, c: ClusterRef) {
+  const o = await getPostgresCluster(run, c)
+  return patch(run, c, promotionPatch(o), 60_000)
 }
 
 /** The PGO cluster (always named labdojo) an inventory node runs in. */

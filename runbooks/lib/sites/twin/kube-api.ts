@@ -14,7 +14,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../adapters/exec.ts'
 import { mergePatch, postgresClusterValidator } from './crd.ts'
-import { loadTwin } from './twin.ts'
+import { awsKey, loadTwin } from './twin.ts'
+import { writeInstanceBackrest } from './backrest.ts'
 import { manualBackup, promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
 
@@ -106,6 +107,9 @@ const OBJECT = new RegExp(`^/apis/${GROUP}/${VERSION}/namespaces/([^/]+)/postgre
 /** PGO's reconcile of what changed (its own Go code, simulated; what it hands Patroni runs for real). */
 async function reconcile(before: Stored, after: Stored, c: TwinCluster): Promise<void> {
   c.spec = after.spec
+  // PGO rewrites the pgBackRest ConfigMap the instances mount (the repos and their options changed)
+  if (JSON.stringify(before.spec.backups) !== JSON.stringify(after.spec.backups))
+    for (const i of c.layout.instances) writeInstanceBackrest(twin!, c, i, awsKey(twin!))
   if (before.spec.shutdown !== true && after.spec.shutdown === true) await stopInstances(c.layout)
   if (before.spec.shutdown === true && after.spec.shutdown !== true) startCluster(c)
   if (before.spec.standby?.enabled && after.spec.standby?.enabled === false) await promoteCluster(run, c)

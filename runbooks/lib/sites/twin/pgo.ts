@@ -17,6 +17,7 @@ import { scramVerifier } from '../../adapters/postgres.ts'
 import { clusterMembers, patchConfig, type PatroniMember } from '../../adapters/patroni.ts'
 import {
   PGO_DEFAULTS,
+  PGO_STANZA,
   REPLICATION_USER,
   patroniDynamic,
   pgoDatabases,
@@ -84,9 +85,23 @@ export function patroniConfig(c: TwinCluster, i: TwinInstance): Record<string, u
       authentication: { superuser: { username: 'postgres' }, replication, rewind: replication },
       // the instance's own socket directory (PGO's is the same path in every pod)
       parameters: { unix_socket_directories: i.socketDir },
-      create_replica_methods: ['basebackup'],
+      ...replicaMethods(c, i),
     },
     watchdog: { mode: 'off' },
+  }
+}
+
+/**
+ * config.go instanceYAML: with repos, a replica is restored from the first repo before it is
+ * copied from the leader (pgBackRest's delta restore, into a data directory it creates).
+ */
+function replicaMethods(c: TwinCluster, i: TwinInstance): Record<string, unknown> {
+  const repo = c.spec.backups?.pgbackrest?.repos?.[0]
+  if (!repo) return { create_replica_methods: ['basebackup'] }
+  const restore = `install --directory --mode=0700 '${i.data}' && exec pgbackrest restore --delta --stanza=${PGO_STANZA} --repo=${repo.name.replace(/^repo/, '')}`
+  return {
+    create_replica_methods: ['pgbackrest', 'basebackup'],
+    pgbackrest: { command: `bash -ceu -- "${restore}"`, keep_data: true, no_master: true, no_params: true },
   }
 }
 

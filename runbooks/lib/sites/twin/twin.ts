@@ -259,7 +259,7 @@ function startAwsApi(t: Twin): void {
  * the password file, kubectl's configuration, the AWS stand-ins' endpoints and key.
  */
 const awsCredentialsFile = (t: Twin) => join(t.layout.stateDir, 'aws', 'credentials.json')
-const awsKey = (t: Twin) =>
+export const awsKey = (t: Twin) =>
   JSON.parse(readFileSync(awsCredentialsFile(t), 'utf8')) as { accessKeyId: string; secretAccessKey: string }
 
 /** The repo cipher pass the program gives the primary's pgBackRest (its configuration Secret, cipher.conf). */
