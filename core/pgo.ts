@@ -319,3 +319,28 @@ export function promotionPatch(o: {
   )
   return { spec: { standby: { enabled: false }, backups: { pgbackrest: { repos, global } } } }
 }
+
+/** naming/annotations.go: a cluster's users get a schema of their own (with PGO's AutoCreateUserSchema gate on). */
+export const AUTO_CREATE_USER_SCHEMA_ANNOTATION = 'postgres-operator.crunchydata.com/autoCreateUserSchema'
+
+/** users.go RESERVED_SCHEMA_NAMES: no schema is created for these users. */
+const RESERVED_SCHEMA_NAMES = new Set(['public', 'pgbouncer', 'monitor'])
+
+/**
+ * users.go WriteUsersSchemasInPostgreSQL: in each database of each user (reserved names and users
+ * without databases skipped), a schema named after the user and owned by it. PostgreSQL 15's
+ * public schema takes no CREATE from them; the default search_path ("$user", public) finds this one.
+ */
+export function userSchemaStatements(
+  users: PgoUser[],
+  ident: (s: string) => string,
+): { database: string; sql: string }[] {
+  return users
+    .filter((u) => !RESERVED_SCHEMA_NAMES.has(u.name) && u.databases?.length)
+    .flatMap((u) =>
+      u.databases!.map((database) => ({
+        database,
+        sql: `SET search_path TO ''; CREATE SCHEMA IF NOT EXISTS ${ident(u.name)} AUTHORIZATION ${ident(u.name)};`,
+      })),
+    )
+}

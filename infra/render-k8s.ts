@@ -51,8 +51,6 @@ const program = await import('./index.ts')
 const inventory = await valueOf(program.inventory)
 await new Promise((r) => setTimeout(r, 100))
 const objects = recorded
-  .filter(
-    (r) => (r.type.startsWith('kubernetes:') && !r.type.startsWith('kubernetes:helm')) || TWIN_AWS.includes(r.type),
-  )
+  .filter((r) => r.type.startsWith('kubernetes:') || TWIN_AWS.includes(r.type))
   .map((r) => ({ type: r.type, name: r.name, id: r.id, object: unsecret({ ...r.inputs, ...r.state }) }))
 process.stdout.write(JSON.stringify({ stack, inventory, objects }) + '\n')

@@ -8,7 +8,7 @@
 import * as pulumi from '@pulumi/pulumi'
 import * as k8s from '@pulumi/kubernetes'
 import * as random from '@pulumi/random'
-import { REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
+import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
 import { userSecretLabels } from '../../core/pgo.ts'
 import {
   INIT_SQL,
@@ -72,10 +72,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
           name: 'labdojo',
           namespace: ns.metadata.name,
           labels: { 'labdojo.com/site': args.site, 'labdojo.com/stack': args.stack },
-          // the repos failover stops writing to at promotion (core/pgo.ts promotionPatch reads them here)
-          ...(args.standby?.replayOnly?.length
-            ? { annotations: { [REPLAY_ONLY_ANNOTATION]: args.standby.replayOnly.join(',') } }
-            : {}),
+          annotations: {
+            // PostgreSQL 15's public schema takes no CREATE from the application user: PGO gives each
+            // user a schema of its own (with the operator's AutoCreateUserSchema gate, below; found by the twin)
+            [AUTO_CREATE_USER_SCHEMA_ANNOTATION]: 'true',
+            // the repos failover stops writing to at promotion (core/pgo.ts promotionPatch reads them here)
+            ...(args.standby?.replayOnly?.length
+              ? { [REPLAY_ONLY_ANNOTATION]: args.standby.replayOnly.join(',') }
+              : {}),
+          },
         },
         spec: postgresClusterSpec(args, {
           cipherSecret: secret.metadata.name,
@@ -137,6 +142,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         version: args.pgoVersion,
         namespace: 'postgres-operator',
         createNamespace: true,
+        // the chart's feature gates (PGO_FEATURE_GATES): the users' own schemas (the cluster's annotation asks for them)
+        values: { features: { AutoCreateUserSchema: true } },
       },
       o,
     )

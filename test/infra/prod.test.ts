@@ -5,7 +5,7 @@ import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
 import { parseInventory } from '../../core/inventory.ts'
 import { loadPolicy } from '../../config/project-files.ts'
 import { pgbackrestActionsMissing } from '../../infra/policy/rules.ts'
-import { REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
+import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
 import { HOT_REPO_PATH, REPO_PATH } from '../../infra/sites/prod.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -192,6 +192,10 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     // failover drops it at promotion: the hot cluster never writes a timeline into the primary's copy
     const meta = clusters().find((c) => c.name === 'hot-postgres')!.inputs.metadata
     expect(meta.annotations[REPLAY_ONLY_ANNOTATION]).toBe('repo2')
+    // PostgreSQL 15: the application user creates its tables in a schema of its own (gate and annotation, users.go)
+    for (const c of clusters()) expect(c.inputs.metadata.annotations[AUTO_CREATE_USER_SCHEMA_ANNOTATION]).toBe('true')
+    for (const rel of r.of('kubernetes:helm.sh/v3:Release'))
+      expect(rel.inputs.values.features).toEqual({ AutoCreateUserSchema: true })
     // both repos are encrypted with the primary's pass
     const conf = r.of('kubernetes:core/v1:Secret').find((x) => x.name === 'hot-pgbackrest-conf')!
     expect(JSON.stringify(conf.inputs)).toMatch(/repo2-cipher-pass=/)

@@ -71,6 +71,11 @@ afterAll(async () => {
   }
 })
 
+/** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
+async function until(cond: () => Promise<boolean>, pauseMs = 1000): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
+}
+
 const route53Answer = async () =>
   ((await (await fetch(`${twin.layout.awsApi}/twin/answer?name=db.labdojo.com`)).json()) as { answer: string }).answer
 const node = (site: string) => inv.nodes.find((n) => n.site === site)!
@@ -164,6 +169,82 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     expect(w!.n).toBeGreaterThan(0)
   })
 
+  it("archives and backs up as PGO does: the WAL reaches the primary's vault and, by the program's S3 replication, the replica vault; backup.ts asks PGO (annotation, job, status); catalog.ts reads both vaults; verify.ts proves the replicated copy at the hot standby's exact LSN", async () => {
+    await query(
+      as('primary', { user: 'labdojo' }),
+      'CREATE TABLE lessons AS SELECT g AS id, md5(g::text) AS title FROM generate_series(1, 5000) g',
+    )
+    const env = { ...twinEnv(twin), LABDOJO_AUDIT_LOG: join(dir, 'audit.log') }
+    const b = await zx(['runbooks/backup.ts', '--stack', 'prod', '--inventory', invFile, '--type', 'incr'], env)
+    expect(b.code, b.stdout + b.stderr).toBe(0)
+    expect(b.stdout + b.stderr).toMatch(/taken by PGO into repo1/)
+    const primary = twin.layout.sites.find((s) => s.site === 'primary')!
+    const stored = JSON.parse(readFileSync(join(primary.dir, 'k8s', 'postgrescluster.json'), 'utf8'))
+    expect(stored.status.pgbackrest.manualBackup).toMatchObject({ finished: true, succeeded: 1 })
+    const c = await zx(['runbooks/catalog.ts', '--stack', 'prod', '--inventory', invFile, '--json'], env)
+    expect(c.code, c.stderr).toBe(0)
+    const catalog = JSON.parse(c.stdout) as { repos: { repo: number; backups: { type: string }[] }[] }
+    // PGO's replica-create full, then our incr, in the primary's vault; the same in its replicated copy
+    expect(catalog.repos.find((r) => r.repo === 1)!.backups.map((x) => x.type)).toEqual(['full', 'incr'])
+    expect(catalog.repos.find((r) => r.repo === 2)!.backups.length).toBeGreaterThanOrEqual(1)
+    const v = await zx(
+      ['runbooks/verify.ts', '--stack', 'prod', '--inventory', invFile, '--repo', '2', '--reference', 'hot'],
+      env,
+    )
+    expect(v.code, v.stdout + v.stderr).toBe(0)
+    const tables = Number(/PROVEN\s+prod repo2: .* equal to hot there \((\d+) tables/.exec(v.stdout)?.[1])
+    expect(tables).toBeGreaterThanOrEqual(1)
+  })
+
+  it('the hot standby replays from the replicated archive when streaming breaks for longer than the primary keeps its WAL, and streams again when the link returns (defect N4)', async () => {
+    const hot = twin.layout.sites.find((s) => s.site === 'hot')!
+    const primary = twin.layout.sites.find((s) => s.site === 'primary')!
+    const cut = `table ip labdojo_cut {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${twin.layout.subnet}.${primary.index}.0/24 tcp dport 5432 reject with tcp reset\n  }\n}\n`
+    await run('ip', ['netns', 'exec', hot.ns, 'nft', '-f', '-'], { input: cut })
+    try {
+      // the live stream ends now (its packets would only stall until wal_receiver_timeout)
+      await run('ip', ['netns', 'exec', hot.ns, 'ss', '-K', 'dst', `${twin.layout.subnet}.${primary.index}.0/24`])
+      const receiving = async () =>
+        (await query<{ s: string | null }>(as('hot'), 'SELECT (SELECT status FROM pg_stat_wal_receiver) AS s'))[0]!.s
+      await until(async () => (await receiving()) !== 'streaming')
+      // pg_walfile_name() is refused during recovery: the segment from the LSN (16 MiB segments)
+      const [at] = await query<{ lsn: string }>(as('hot'), 'SELECT pg_last_wal_replay_lsn()::text AS lsn')
+      const [hi, lo] = at!.lsn.split('/').map((h) => parseInt(h, 16))
+      const stoppedIn =
+        `${hi!.toString(16).padStart(8, '0')}${(lo! >>> 24).toString(16).padStart(8, '0')}`.toUpperCase()
+      await query(
+        as('primary', { user: 'labdojo' }),
+        "CREATE TABLE n4 AS SELECT g, md5(g::text) || repeat('x', 400) AS v FROM generate_series(1, 300000) g",
+      )
+      for (let i = 0; i < 2; i++)
+        await query(as('primary'), 'SELECT pg_switch_wal()').then(() => query(as('primary'), 'CHECKPOINT'))
+      // the primary no longer holds the segment the hot standby stopped in: streaming alone could not catch up
+      const [oldest] = await query<{ seg: string }>(
+        as('primary'),
+        "SELECT min(name) AS seg FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'",
+      )
+      expect(oldest!.seg.slice(8) > stoppedIn).toBe(true)
+      const rows = async () =>
+        (await query<{ n: number }>(as('hot'), 'SELECT count(*)::int AS n FROM n4').catch(() => [{ n: -1 }]))[0]!.n
+      await until(async () => (await rows()) === 300000)
+      expect(await receiving()).not.toBe('streaming')
+    } finally {
+      await run('ip', ['netns', 'exec', hot.ns, 'nft', 'delete', 'table', 'ip', 'labdojo_cut'], { nothrow: true })
+    }
+    await query(as('primary', { user: 'labdojo' }), "INSERT INTO n4 VALUES (0, 'after the link came back')")
+    await until(
+      async () =>
+        (
+          await query<{ s: string | null; n: number }>(
+            as('hot'),
+            'SELECT (SELECT status FROM pg_stat_wal_receiver) AS s, (SELECT count(*)::int FROM n4 WHERE g = 0) AS n',
+          )
+        )[0]!.n === 1,
+    )
+    const [s] = await query<{ s: string | null }>(as('hot'), 'SELECT (SELECT status FROM pg_stat_wal_receiver) AS s')
+    expect(s!.s).toBe('streaming')
+  })
+
   it("fails over inside the primary cluster when its leader dies (Patroni); the Service follows and the runbooks' probe sees a primary", async () => {
     const site = twin.layout.sites.find((s) => s.site === 'primary')!
     const before = leaderOf(await members(site))!
@@ -248,5 +329,15 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     expect(twin.layout.sites.find((s) => s.site === 'hot')!.instances.map((i) => i.ip)).toContain(on!.addr)
     // PGO wrote the hot cluster's own Secret into PostgreSQL once it was writable: the chain's one password
     expect(secretOf('hot', 'labdojo').password).toBe(app.password)
+    // promoted without the primary's replicated repo (N4): it archives its own timeline into its own repo only
+    const hot = twin.layout.sites.find((s) => s.site === 'hot')!
+    const spec = JSON.parse(readFileSync(join(hot.dir, 'k8s', 'postgrescluster.json'), 'utf8')).spec
+    expect(spec.backups.pgbackrest.repos.map((x: { name: string }) => x.name)).toEqual(['repo1'])
+    expect(Object.keys(spec.backups.pgbackrest.global).filter((k) => k.startsWith('repo2-'))).toEqual([])
+    await query(as('hot'), 'SELECT pg_switch_wal()')
+    await until(async () => {
+      const [a] = await query<{ w: string | null }>(as('hot'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver')
+      return /^00000002/.test(a!.w ?? '')
+    })
   })
 })

@@ -8,6 +8,7 @@ import {
   pgoHba,
   pgoParameters,
   pgoUsers,
+  userSchemaStatements,
   promotionPatch,
   REPLAY_ONLY_ANNOTATION,
   standbyCluster,
@@ -221,5 +222,16 @@ describe('promotion (PGO standby.enabled false; our replay-only repos)', () => {
         },
       },
     })
+  })
+})
+
+describe('user schemas (internal/postgres/users.go WriteUsersSchemasInPostgreSQL)', () => {
+  it('a schema per user in each of its databases, owned by it; reserved names and users without databases skipped', () => {
+    const out = userSchemaStatements(
+      [{ name: 'app', databases: ['a', 'b'] }, { name: 'monitor', databases: ['a'] }, { name: 'nodb' }],
+      (x) => `"${x}"`,
+    )
+    expect(out.map((x) => x.database)).toEqual(['a', 'b'])
+    expect(out[0]!.sql).toBe(`SET search_path TO ''; CREATE SCHEMA IF NOT EXISTS "app" AUTHORIZATION "app";`)
   })
 })

@@ -24,6 +24,7 @@ import {
   pgoHba,
   pgoParameters,
   pgoUsers,
+  userSchemaStatements,
   userSecret,
   writeUsersStatements,
   type PgoSpec,
@@ -43,6 +44,8 @@ export interface TwinCluster {
   /** the Secrets the program wrote beside the cluster, by user: what PGO finds and keeps */
   givenSecrets: Record<string, { password?: string; verifier?: string }>
   initSql?: string
+  /** PGO's AutoCreateUserSchema gate on and the cluster annotated (users.go) */
+  autoCreateUserSchema: boolean
   tls: TlsFiles
   replication: TlsFiles
 }
@@ -282,6 +285,9 @@ export async function reconcileUsers(run: Runner, c: TwinCluster): Promise<Clust
     const verifiers = Object.fromEntries(Object.entries(st.secrets).map(([u, x]) => [u, x.verifier]))
     const stmts = writeUsersStatements(pgoUsers(c.spec, 'labdojo'), verifiers, { ident, literal })
     await psql(run, at, 'postgres', stmts.map((x) => `${x};`).join('\n') + '\n')
+    if (c.autoCreateUserSchema)
+      for (const x of userSchemaStatements(pgoUsers(c.spec, 'labdojo'), ident))
+        await psql(run, at, x.database, x.sql + '\n')
     st.usersWritten = true
     if (c.initSql && !st.databaseInitSQL) {
       await psql(run, at, 'postgres', c.initSql)

@@ -8,7 +8,7 @@ import type { TwinCluster } from './pgo.ts'
 
 /** The fields of a rendered Kubernetes object the twin reads. */
 export interface K8sObject {
-  metadata: { name: string; labels?: Record<string, string> }
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
   spec?: unknown
   stringData?: Record<string, string>
   data?: Record<string, string>

@@ -15,7 +15,7 @@ import type { Runner } from '../../adapters/exec.ts'
 import type { Rendered, Twin } from './rendered.ts'
 export type { Twin } from './rendered.ts'
 import { inputError } from '../../../../core/errors.ts'
-import type { PgoSpec } from '../../../../core/pgo.ts'
+import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, type PgoSpec } from '../../../../core/pgo.ts'
 import { twinLayout, PG_PORT, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
@@ -81,6 +81,7 @@ export function twinOf(stateDir: string, basePort: number, rendered: Rendered): 
         secrets.map((o) => [o.object.stringData?.user, { password: o.object.stringData?.password }]),
       ),
       initSql: key ? init?.object.data?.[key] : undefined,
+      autoCreateUserSchema: autoCreateUserSchema(rendered, s.site),
       tls: {
         ca: join(site.dir, 'tls', 'ca.crt'),
         cert: join(site.dir, 'tls', 'tls.crt'),
@@ -94,6 +95,19 @@ export function twinOf(stateDir: string, basePort: number, rendered: Rendered): 
     }
   })
   return { layout, rendered, clusters }
+}
+
+/** PGO writes the users' schemas when its AutoCreateUserSchema gate is on (the chart's features) and the cluster is annotated. */
+function autoCreateUserSchema(r: Rendered, site: string): boolean {
+  const gate = r.objects.some(
+    (o) =>
+      o.type === 'kubernetes:helm.sh/v3:Release' &&
+      o.name.startsWith(`${site}-`) &&
+      (o.object as { values?: { features?: Record<string, unknown> } }).values?.features?.AutoCreateUserSchema === true,
+  )
+  const cluster = r.objects.find((o) => o.type === PGO_KIND && o.object.metadata.labels?.['labdojo.com/site'] === site)
+  const annotated = cluster?.object.metadata.annotations?.[AUTO_CREATE_USER_SCHEMA_ANNOTATION]?.toLowerCase() === 'true'
+  return gate && annotated
 }
 
 /** The names the program gives each site's endpoint, bound to the site's Service (the private DNS stand-in). */
