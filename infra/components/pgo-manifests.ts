@@ -67,6 +67,14 @@ export const MONITOR_USER: PgoUserName = 'labdojo-monitor'
 export const userSecretName = (user: PgoUserName) => pgoUserSecretName('labdojo', user)
 
 /**
+ * The application's tables live in its user's own schema (PGO's AutoCreateUserSchema: PostgreSQL
+ * 15's public schema takes no CREATE from it): the runbooks' user finds them there, by a setting
+ * of its role in that database, which travels with the data into every standby and restore.
+ */
+export const APP_SCHEMA: string = PGO_USERS[0].name
+const APP_DATABASE: string = PGO_USERS[0].databases[0]
+
+/**
  * spec.databaseInitSQL: PGO runs it once, with psql as postgres on the writable instance
  * (controller/postgrescluster/postgres.go reconcileDatabaseInitSQL), perhaps before its users
  * exist: the role is created here if missing, and the SQL can run twice.
@@ -76,6 +84,11 @@ export const INIT_SQL = `\\set ON_ERROR_STOP on
 SELECT 'CREATE ROLE "${MONITOR_USER}" LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${MONITOR_USER}')
 \\gexec
 GRANT pg_monitor TO "${MONITOR_USER}";
+SELECT 'CREATE ROLE "${DR_USER}" LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = '${DR_USER}')
+\\gexec
+SELECT 'CREATE DATABASE "${APP_DATABASE}"' WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = '${APP_DATABASE}')
+\\gexec
+ALTER ROLE "${DR_USER}" IN DATABASE "${APP_DATABASE}" SET search_path = "${APP_SCHEMA}", public;
 `
 
 export const PGO_GROUP = 'postgres-operator.crunchydata.com/v1beta1'

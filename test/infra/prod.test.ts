@@ -251,6 +251,10 @@ describe('prod: PostgreSQL on Kubernetes through PGO', () => {
     const initSql = r.of('kubernetes:core/v1:ConfigMap').filter((m) => m.inputs.metadata.name === 'labdojo-init-sql')
     expect(initSql).toHaveLength(2)
     expect(initSql[0]!.inputs.data['init.sql']).toMatch(/GRANT pg_monitor TO "labdojo-monitor"/)
+    // the runbooks' user finds the application's tables in its own schema (AutoCreateUserSchema; found by the twin)
+    expect(initSql[0]!.inputs.data['init.sql']).toMatch(
+      /ALTER ROLE "labdojo-dr" IN DATABASE "labdojo" SET search_path = "labdojo", public;/,
+    )
     const secrets = r.of('kubernetes:core/v1:Secret').filter((s) => /-pguser-/.test(s.name))
     // PGO adopts a Secret by its labels and keeps its password (controller/postgrescluster/postgres.go)
     expect(secrets.map((s) => s.inputs.metadata.name).sort()).toEqual(

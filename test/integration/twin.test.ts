@@ -172,7 +172,7 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
   it("archives and backs up as PGO does: the WAL reaches the primary's vault and, by the program's S3 replication, the replica vault; backup.ts asks PGO (annotation, job, status); catalog.ts reads both vaults; verify.ts proves the replicated copy at the hot standby's exact LSN", async () => {
     await query(
       as('primary', { user: 'labdojo' }),
-      'CREATE TABLE lessons AS SELECT g AS id, md5(g::text) AS title FROM generate_series(1, 5000) g',
+      'CREATE TABLE labdojo.lessons AS SELECT g AS id, md5(g::text) AS title FROM generate_series(1, 5000) g',
     )
     const env = { ...twinEnv(twin), LABDOJO_AUDIT_LOG: join(dir, 'audit.log') }
     const b = await zx(['runbooks/backup.ts', '--stack', 'prod', '--inventory', invFile, '--type', 'incr'], env)
@@ -202,6 +202,7 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     const cut = `table ip labdojo_cut {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${twin.layout.subnet}.${primary.index}.0/24 tcp dport 5432 reject with tcp reset\n  }\n}\n`
     await run('ip', ['netns', 'exec', hot.ns, 'nft', '-f', '-'], { input: cut })
     try {
+      // (the application user's tables live in its own schema, labdojo: PGO's AutoCreateUserSchema)
       // the live stream ends now (its packets would only stall until wal_receiver_timeout)
       await run('ip', ['netns', 'exec', hot.ns, 'ss', '-K', 'dst', `${twin.layout.subnet}.${primary.index}.0/24`])
       const receiving = async () =>
@@ -214,7 +215,7 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
         `${hi!.toString(16).padStart(8, '0')}${(lo! >>> 24).toString(16).padStart(8, '0')}`.toUpperCase()
       await query(
         as('primary', { user: 'labdojo' }),
-        "CREATE TABLE n4 AS SELECT g, md5(g::text) || repeat('x', 400) AS v FROM generate_series(1, 300000) g",
+        "CREATE TABLE labdojo.n4 AS SELECT g, md5(g::text) || repeat('x', 400) AS v FROM generate_series(1, 300000) g",
       )
       for (let i = 0; i < 2; i++)
         await query(as('primary'), 'SELECT pg_switch_wal()').then(() => query(as('primary'), 'CHECKPOINT'))
@@ -225,19 +226,21 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
       )
       expect(oldest!.seg.slice(8) > stoppedIn).toBe(true)
       const rows = async () =>
-        (await query<{ n: number }>(as('hot'), 'SELECT count(*)::int AS n FROM n4').catch(() => [{ n: -1 }]))[0]!.n
+        (
+          await query<{ n: number }>(as('hot'), 'SELECT count(*)::int AS n FROM labdojo.n4').catch(() => [{ n: -1 }])
+        )[0]!.n
       await until(async () => (await rows()) === 300000)
       expect(await receiving()).not.toBe('streaming')
     } finally {
       await run('ip', ['netns', 'exec', hot.ns, 'nft', 'delete', 'table', 'ip', 'labdojo_cut'], { nothrow: true })
     }
-    await query(as('primary', { user: 'labdojo' }), "INSERT INTO n4 VALUES (0, 'after the link came back')")
+    await query(as('primary', { user: 'labdojo' }), "INSERT INTO labdojo.n4 VALUES (0, 'after the link came back')")
     await until(
       async () =>
         (
           await query<{ s: string | null; n: number }>(
             as('hot'),
-            'SELECT (SELECT status FROM pg_stat_wal_receiver) AS s, (SELECT count(*)::int FROM n4 WHERE g = 0) AS n',
+            'SELECT (SELECT status FROM pg_stat_wal_receiver) AS s, (SELECT count(*)::int FROM labdojo.n4 WHERE g = 0) AS n',
           )
         )[0]!.n === 1,
     )

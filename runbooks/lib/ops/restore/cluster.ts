@@ -85,9 +85,16 @@ export async function verifyTables(conn: Conn, write = false): Promise<void> {
   if (write) await proveWritable(conn, { note: 'restored into a new cluster' })
 }
 
-/** Every table of the platform is there, and users reads. */
+/**
+ * Every table of the platform is there, and users reads: in the schemas the session searches
+ * (public on the local site; the application user's own schema on a PGO cluster, which the
+ * runbooks' role searches first).
+ */
 export async function requireTables(conn: Conn): Promise<void> {
-  const rows = await query<{ t: string }>(conn, `SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`)
+  const rows = await query<{ t: string }>(
+    conn,
+    `SELECT tablename AS t FROM pg_tables WHERE schemaname = ANY (current_schemas(false))`,
+  )
   const tables = rows.map((r) => r.t)
   const missing = LABDOJO_TABLES.filter((t) => !tables.includes(t))
   if (missing.length) throw new Error(`the restored cluster lacks tables ${missing.join(', ')}`)

@@ -16,7 +16,15 @@ import { run } from '../../adapters/exec.ts'
 import { mergePatch, postgresClusterValidator } from './crd.ts'
 import { awsKey, loadTwin } from './twin.ts'
 import { writeInstanceBackrest } from './backrest.ts'
-import { manualBackup, promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
+import {
+  applyDynamicConfiguration,
+  manualBackup,
+  promoteCluster,
+  restoreInPlace,
+  startCluster,
+  stopInstances,
+  type TwinCluster,
+} from './pgo.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
 
 const [stateDir, siteName, listenIp, port] = process.argv.slice(2)
@@ -113,8 +121,45 @@ async function reconcile(before: Stored, after: Stored, c: TwinCluster): Promise
   if (before.spec.shutdown !== true && after.spec.shutdown === true) await stopInstances(c.layout)
   if (before.spec.shutdown === true && after.spec.shutdown !== true) startCluster(c)
   if (before.spec.standby?.enabled && after.spec.standby?.enabled === false) await promoteCluster(run, c)
+  if (
+    JSON.stringify(before.spec.patroni?.dynamicConfiguration) !==
+    JSON.stringify(after.spec.patroni?.dynamicConfiguration)
+  )
+    await applyDynamicConfiguration(c)
   const id = after.metadata.annotations?.[BACKUP_ANNOTATION]
   if (id && id !== before.metadata.annotations?.[BACKUP_ANNOTATION]) startManualBackup(c, id, after.spec)
+  const rid = after.metadata.annotations?.[RESTORE_ANNOTATION]
+  if (rid && rid !== before.metadata.annotations?.[RESTORE_ANNOTATION]) await runRestore(c, rid, after.spec)
+}
+
+/** internal/naming/annotations.go: the in-place restore's trigger. */
+const RESTORE_ANNOTATION = 'postgres-operator.crunchydata.com/pgbackrest-restore'
+
+/**
+ * reconcileRestoreJob: a new annotation value with spec.backups.pgbackrest.restore enabled runs
+ * the in-place restore (pgo.ts); status.pgbackrest.restore follows it by that id. Disabled, PGO
+ * starts nothing. The reconcile loop waits for it: nothing else may touch the cluster meanwhile.
+ */
+async function runRestore(c: TwinCluster, id: string, spec: Stored['spec']): Promise<void> {
+  const restore = spec.backups?.pgbackrest?.restore
+  if (!restore?.enabled || !restore.repoName) return
+  const startTime = new Date().toISOString()
+  setStatus({ restore: { id, finished: false, active: 1, startTime } })
+  const r = await restoreInPlace(run, c, restore.repoName, restore.options ?? []).catch((e: Error) => ({
+    ok: false,
+    output: e.message,
+  }))
+  if (!r.ok) process.stderr.write(`restore ${id} failed: ${r.output}\n`)
+  setStatus({
+    restore: {
+      id,
+      finished: true,
+      active: 0,
+      ...(r.ok ? { succeeded: 1 } : { failed: 1 }),
+      startTime,
+      completionTime: new Date().toISOString(),
+    },
+  })
 }
 
 /** internal/naming/annotations.go: the manual backup's trigger. */

@@ -53,7 +53,11 @@ export interface TwinCluster {
 export const patroniApi = (i: TwinInstance) => `http://${i.ip}:${PATRONI_PORT}`
 
 /** The configuration PGO writes for an instance (config.go clusterYAML + instanceYAML), with the twin's paths. */
-export function patroniConfig(c: TwinCluster, i: TwinInstance): Record<string, unknown> {
+export function patroniConfig(
+  c: TwinCluster,
+  i: TwinInstance,
+  o: { existing?: boolean } = {},
+): Record<string, unknown> {
   const s = c.layout
   const parameters = pgoParameters(c.spec, {
     socketDir: i.socketDir,
@@ -73,9 +77,11 @@ export function patroniConfig(c: TwinCluster, i: TwinInstance): Record<string, u
     restapi: { listen: `${i.ip}:${PATRONI_PORT}`, connect_address: `${i.ip}:${PATRONI_PORT}` },
     bootstrap: {
       dcs: patroniDynamic(c.spec, parameters, pgoHba(c.spec)),
-      method: 'initdb',
-      // config.go instanceYAML: checksums on, UTF8
-      initdb: ['data-checksums', { encoding: 'UTF8' }],
+      // config.go instanceYAML: after an in-place restore the restored data is the new cluster
+      // ("existing", moved back from <data>_bootstrap); else initdb, checksums on, UTF8
+      ...(o.existing
+        ? { method: 'existing', existing: { command: `mv '${i.data}_bootstrap' '${i.data}'`, no_params: true } }
+        : { method: 'initdb', initdb: ['data-checksums', { encoding: 'UTF8' }] }),
     },
     postgresql: {
       listen: `${i.ip}:${PG_PORT}`,
@@ -108,14 +114,15 @@ function replicaMethods(c: TwinCluster, i: TwinInstance): Record<string, unknown
   }
 }
 
-export async function startCluster(c: TwinCluster): Promise<void> {
+export async function startCluster(c: TwinCluster, o: { existing?: TwinInstance } = {}): Promise<void> {
   const s = c.layout
   mkdirForSiteUser(s.dir, 0o700)
   startOnce({ dir: join(s.dir, 'etcd'), name: 'etcd', ns: s.ns, as: 'postgres', cmd: 'etcd', args: etcdArgs(s) })
-  for (const i of s.instances) {
+  // after a restore only the restored instance starts (PGO's status.startupInstance): another would initdb a new cluster
+  for (const i of o.existing ? [o.existing] : s.instances) {
     mkdirForSiteUser(i.socketDir, 0o700)
     const cfg = join(i.dir, 'patroni.yml')
-    writeFileSync(cfg, JSON.stringify(patroniConfig(c, i), null, 2), { mode: 0o600 })
+    writeFileSync(cfg, JSON.stringify(patroniConfig(c, i, { existing: o.existing === i }), null, 2), { mode: 0o600 })
     giveToSiteUser(cfg)
     // PostgreSQL inherits Patroni's environment: PGO's archive_command finds the instance's pgBackRest configuration
     startOnce({
@@ -364,4 +371,89 @@ export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90
   }
   await reconcileUsers(run, c)
   await reconcileBackrest(run, c)
+}
+
+/**
+ * PGO's reconcile of spec.patroni.dynamicConfiguration (internal/patroni/api.go; here through
+ * Patroni's REST API): the pg_hba rules PGO computes from the spec (its mandatory rules, then the
+ * spec's, or its defaults when the spec has none). Patroni rewrites pg_hba.conf and reloads.
+ */
+export async function applyDynamicConfiguration(c: TwinCluster): Promise<void> {
+  const leader = leaderOf(await members(c.layout))
+  const at = c.layout.instances.find((i) => i.name === leader?.name)
+  if (at) await patchConfig(patroniApi(at), { postgresql: { pg_hba: pgoHba(c.spec) } })
+}
+
+const RESTORE_JOB = fileURLToPath(new URL('./restore-job.sh', import.meta.url))
+
+/**
+ * PGO's in-place restore (controller/postgrescluster/pgbackrest.go reconcileRestoreJob, the job's
+ * script from internal/pgbackrest/config.go RestoreCommand): every instance stops, Patroni's
+ * cluster state leaves the DCS, the job restores the first instance's data (restore-job.sh), then
+ * the cluster starts again: the first instance bootstraps a new Patroni cluster from that data
+ * ("existing"), the others are re-created from it (their data is another history). The job's
+ * exit decides succeeded or failed.
+ */
+export async function restoreInPlace(
+  run: Runner,
+  c: TwinCluster,
+  repoName: string,
+  options: string[],
+): Promise<{ ok: boolean; output: string }> {
+  const s = c.layout
+  await stopInstances(s)
+  // Patroni's keys: etcd3's default namespace /service/, then the scope
+  await run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      s.ns,
+      'etcdctl',
+      '--endpoints',
+      `http://${s.hostIp}:${ETCD_PORT}`,
+      'del',
+      '--prefix',
+      `/service/${SCOPE}`,
+    ],
+    { env: { ETCDCTL_API: '3' } },
+  )
+  const first = s.instances[0]!
+  const opts = [
+    `--stanza=${PGO_STANZA}`,
+    `--pg1-path=${first.data}`,
+    `--repo=${repoName.replace(/^repo/, '')}`,
+    '--delta',
+    ...options,
+  ]
+  const r = await run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      s.ns,
+      'setpriv',
+      '--reuid=postgres',
+      '--regid=postgres',
+      '--init-groups',
+      RESTORE_JOB,
+      first.data,
+      opts.join(' '),
+      join(first.dir, 'restore-tmp'),
+      PG_BIN,
+    ],
+    {
+      env: { ...backrestEnv(first), HOME: '/var/lib/postgresql', USER: 'postgres' },
+      nothrow: true,
+      timeoutMs: 4 * 3600_000,
+    },
+  )
+  const output = `${r.stdout}\n${r.stderr}`.trim()
+  if (r.code !== 0) return { ok: false, output }
+  for (const i of s.instances.slice(1)) await run('rm', ['-rf', '--', i.data])
+  await startCluster(c, { existing: first })
+  await waitReady(s, { all: false, timeoutMs: 600_000 })
+  // then the others, re-created from it
+  await startCluster(c)
+  return { ok: true, output }
 }
