@@ -26,6 +26,7 @@ export const TEST_PORTS = {
   windows: 27300,
   'probe-tls': 27600,
   twin: 27700,
+  'twin-restore': 27800,
   structure: 27950,
 } as const
 

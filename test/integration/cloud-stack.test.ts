@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   chmodSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -18,15 +17,14 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT, testSite, runbook, json, type TestSite } from '../helpers/site.ts'
+import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'
 import { readSecrets } from '../../runbooks/lib/sites/local/secrets.ts'
-import { Postgres, pgBin, postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
+import { Postgres, postmasterPid, query } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { waitFor } from '../../runbooks/lib/adapters/process.ts'
 import { WebhookReceiver } from '../../runbooks/lib/adapters/webhook-receiver.ts'
 import { cloudInventory } from '../helpers/cloud-inventory.ts'
-import { patchedPostgresCluster, postgresClusterValidator } from '../helpers/k8s-schemas.ts'
 import { portsOf } from '../helpers/ports.ts'
 
 const BASE = portsOf('cloud-stack')
@@ -323,138 +321,6 @@ describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the co
       expect(r.stdout + r.stderr).not.toContain(secret)
       expect(readFileSync(t.env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(secret)
     }
-  })
-})
-
-describe('restore.ts --in-place --stack prod (PGO restores the primary cluster where it is)', () => {
-  // PGO's API: a kubectl that keeps what it was told and answers with the restore job PGO would run
-  let pgo = ''
-  let inv1 = ''
-  let penv: Record<string, string> = {}
-  beforeAll(async () => {
-    pgo = join(dir, 'pgo')
-    mkdirSync(pgo)
-    // Patroni's part: a pg_hba patch is written to the primary's pg_hba.conf and reloaded; when PGO
-    // is asked to restore, an application logs in (or tries to), and what happened is kept
-    const data = join(t.stateDir, 'nodes', 'node1', 'data')
-    const appLogin = `PGPASSWORD=app-pass ${pgBin('psql')} -X -h 127.0.0.1 -p ${BASE + 1} -U app_reader -d labdojo -c 'SELECT 1' >/dev/null 2>&1; echo "app login during the restore: $?" >> "${pgo}/app"`
-    writeFileSync(
-      join(pgo, 'kubectl'),
-      `#!/bin/bash
-echo "$@" >> "${pgo}/calls"
-case "$*" in
-  *" patch "*) printf '%s\\n' "\${@: -1}" >> "${pgo}/patches"; node "${ROOT}/test/helpers/patroni-hba.mjs" "${data}" "\${@: -1}" ;;
-  *" annotate "*) a="\${@: -1}"; printf '%s' "\${a#*=}" > "${pgo}/id"; ${appLogin} ;;
-  *" get "*) if [ -e "${pgo}/fail" ]; then r='"failed":1'; else r='"succeeded":1'; fi
-    printf '{"metadata":{"name":"labdojo","namespace":"labdojo"},"status":{"pgbackrest":{"restore":{"id":"%s","finished":true,%s}}}}' "$(cat "${pgo}/id")" "$r" ;;
-esac
-`,
-    )
-    chmodSync(join(pgo, 'kubectl'), 0o755)
-    // PGO restores from the primary's own repo: the vault as repo 1
-    const raw = JSON.parse(readFileSync(inventory, 'utf8'))
-    raw.inventory.pgbackrest.repos[0].index = 1
-    inv1 = join(dir, 'prod-repo1.json')
-    writeFileSync(inv1, JSON.stringify(raw))
-    penv = { ...env, PATH: `${pgo}:${process.env.PATH}` }
-    await query(
-      { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
-      `CREATE ROLE app_reader LOGIN PASSWORD 'app-pass'`,
-    )
-  })
-  const calls = () =>
-    existsSync(join(pgo, 'calls')) ? readFileSync(join(pgo, 'calls'), 'utf8').trim().split('\n') : []
-  // an application's login, as the gate sees it (psql exits 2 when the server refuses it)
-  const appLogin = () =>
-    run(
-      pgBin('psql'),
-      ['-X', '-h', '127.0.0.1', '-p', String(BASE + 1), '-U', 'app_reader', '-d', 'labdojo', '-c', 'SELECT 1'],
-      { env: { PGPASSWORD: 'app-pass' }, nothrow: true },
-    )
-
-  it('--dry-run plans the target against the vault and prints the exact patch; asks PGO nothing', async () => {
-    const r = await runbook(
-      'restore',
-      ['--stack', 'prod', '--inventory', inv1, '--in-place', '--target', 'latest', '--dry-run'],
-      penv,
-    )
-    expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(
-      /kubectl patch postgrescluster labdojo --type merge -p .*"restore":\{"enabled":true,"repoName":"repo1","options":\["--set=\d{8}-\d{6}F/,
-    )
-    expect(calls()).toEqual([])
-  })
-
-  it.each([
-    [['--target', '2001-01-01T00:00:00Z', '--yes'], /--target/],
-    [['--target', 'latest', '--repo', '2', '--yes'], /--repo/],
-    [['--target', 'latest', '--into', '/var/tmp/x', '--yes'], /--in-place.*--into/],
-    [['--target', 'latest'], /--yes/], // no terminal, no --yes: refused
-  ])('refuses %j before asking PGO anything (exit 2)', async (args, why) => {
-    const r = await runbook('restore', ['--stack', 'prod', '--inventory', inv1, '--in-place', ...args], penv)
-    expect(r.code, r.stderr).toBe(2)
-    expect(r.stderr).toMatch(why)
-    expect(calls()).toEqual([])
-  })
-
-  it('--yes: closes the cluster to clients, restores, verifies, then reopens it; every patch valid for the CRD', async () => {
-    expect((await appLogin()).code).toBe(0)
-    const r = await runbook(
-      'restore',
-      ['--stack', 'prod', '--inventory', inv1, '--in-place', '--target', 'latest', '--yes', '--json'],
-      penv,
-    )
-    expect(r.code, r.stderr).toBe(0)
-    const out = JSON.parse(r.stdout)
-    expect(out).toMatchObject({ mode: 'in-place', job: { finished: true, succeeded: 1 } })
-    const c = calls().filter((x) => !/ get /.test(x))
-    // the gate first (only the runbook's own user gets in), then PGO's restore
-    expect(c[0]).toBe(
-      `--context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"patroni":{"dynamicConfiguration":{"postgresql":{"pg_hba":["host labdojo_dr_gate labdojo_dr_gate 127.0.0.1/32 reject","host all \\"postgres\\" all md5","host all all all reject"]}}}}}`,
-    )
-    expect(c[1]).toMatch(
-      /^--context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p .*"enabled":true/,
-    )
-    expect(c[2]).toBe(
-      `--context ctx-primary -n labdojo annotate postgrescluster labdojo --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=${out.id}`,
-    )
-    expect(c[3]).toMatch(/patch .*\{"restore":\{"enabled":false,"repoName":"repo1"\}/)
-    // reopened last, after the verification: the cluster's own rules back (it had none: PGO's defaults)
-    expect(c[4]).toMatch(/patch .*\{"pg_hba":null\}/)
-    expect(c).toHaveLength(5)
-    // an application that tried while PGO restored was refused; it gets in again now
-    expect(readFileSync(join(pgo, 'app'), 'utf8').trim()).toBe('app login during the restore: 2')
-    expect((await appLogin()).code).toBe(0)
-    // every patch is one PGO's CRD accepts
-    const validate = postgresClusterValidator()
-    for (const line of readFileSync(join(pgo, 'patches'), 'utf8').trim().split('\n')) {
-      const cluster = patchedPostgresCluster(JSON.parse(line))
-      expect(validate(cluster), JSON.stringify(validate.errors)).toBe(true)
-    }
-    const rows = await query<{ note: string }>(
-      { host: '127.0.0.1', port: BASE + 1, database: 'labdojo' },
-      `SELECT note FROM labdojo_dr_write_checks`,
-    )
-    expect(rows.map((x) => x.note)).toContain(`in-place restore ${out.id}`)
-  })
-
-  it("[fault] PGO's restore job fails: the cluster stays closed to clients, and the run prints the command that reopens it", async () => {
-    writeFileSync(join(pgo, 'fail'), '')
-    const r = await runbook(
-      'restore',
-      ['--stack', 'prod', '--inventory', inv1, '--in-place', '--target', 'latest', '--yes'],
-      penv,
-    )
-    rmSync(join(pgo, 'fail'))
-    expect(r.code, r.stderr).toBe(1)
-    expect(r.stderr).toMatch(/PGO's restore job labdojo-restore-\S+ failed \(1 failed pod\(s\)\)/)
-    const reopen = `kubectl --context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p '{"spec":{"patroni":{"dynamicConfiguration":{"postgresql":{"pg_hba":null}}}}}'`
-    expect(r.stderr).toContain(`stays closed to clients until its data is known good`)
-    expect(r.stderr).toContain(reopen)
-    expect((await appLogin()).code).toBe(2)
-    // the printed command, run as printed, lets the application in again
-    await run('bash', ['-c', reopen], { env: { PATH: penv.PATH! } })
-    await waitFor('the application to get in', async () => (await appLogin()).code === 0, 30_000)
   })
 })
 

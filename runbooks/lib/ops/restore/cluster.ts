@@ -86,19 +86,33 @@ export async function verifyTables(conn: Conn, write = false): Promise<void> {
 }
 
 /**
- * Every table of the platform is there, and users reads: in the schemas the session searches
- * (public on the local site; the application user's own schema on a PGO cluster, which the
- * runbooks' role searches first).
+ * Every table of the platform is there, and users reads: in one schema, the first the session
+ * searches that holds them all (public on the local site; on a PGO cluster the application
+ * user's own schema, which the runbooks' role searches first), else any schema that does (a
+ * restored cluster read as postgres).
  */
 export async function requireTables(conn: Conn): Promise<void> {
-  const rows = await query<{ t: string }>(
+  const rows = await query<{ s: string; t: string; searched: number | null }>(
     conn,
-    `SELECT tablename AS t FROM pg_tables WHERE schemaname = ANY (current_schemas(false))`,
+    `SELECT schemaname AS s, tablename AS t, array_position(current_schemas(false), schemaname::text) AS searched
+       FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,
   )
-  const tables = rows.map((r) => r.t)
-  const missing = LABDOJO_TABLES.filter((t) => !tables.includes(t))
-  if (missing.length) throw new Error(`the restored cluster lacks tables ${missing.join(', ')}`)
-  await query(conn, 'SELECT count(*) FROM users')
+  const bySchema = new Map<string, { tables: Set<string>; searched: number | null }>()
+  for (const r of rows) {
+    const e = bySchema.get(r.s) ?? { tables: new Set<string>(), searched: r.searched }
+    e.tables.add(r.t)
+    bySchema.set(r.s, e)
+  }
+  const complete = [...bySchema]
+    .filter(([, e]) => LABDOJO_TABLES.every((t) => e.tables.has(t)))
+    .sort(([, a], [, b]) => (a.searched ?? Infinity) - (b.searched ?? Infinity))
+  if (!complete.length) {
+    const best = [...bySchema.values()].sort((a, b) => b.tables.size - a.tables.size)[0]
+    const missing = LABDOJO_TABLES.filter((t) => !best?.tables.has(t))
+    throw new Error(`the restored cluster lacks tables ${missing.join(', ')}`)
+  }
+  const schema = complete[0]![0].replace(/"/g, '""')
+  await query(conn, `SELECT count(*) FROM "${schema}".users`)
 }
 
 /** Is a cluster's replay paused (at its recovery target, or by pg_wal_replay_pause)? */

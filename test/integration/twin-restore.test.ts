@@ -1,0 +1,208 @@
+/**
+ * Restores against the cloud twin of prod (its own twin: an in-place restore starts a new
+ * timeline the hot standby cannot follow, so twin.test.ts's failover could not run after it).
+ * restore.ts --in-place asks PGO for its documented in-place restore (the twin runs PGO's flow:
+ * the instances stop, the restore job, the restored instance bootstraps, the others re-created)
+ * behind a pg_hba gate applied through Patroni; the cold site restores the replicated vault into
+ * a new cluster on the workstation. The application's tables live in its own schema (PGO's
+ * AutoCreateUserSchema). This replaces the kubectl stand-in and test/helpers/patroni-hba.mjs.
+ * Addresses 10.178.0.0/16 (base port 27800).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
+import { loadTwin, twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { countsFor, generatorSql, HELPER_SQL, SCHEMA_SQL } from '../../runbooks/lib/sites/local/dataset.ts'
+import { nodeConn, parseInventory, type Inventory } from '../../core/inventory.ts'
+import { portsOf } from '../helpers/ports.ts'
+import { runbook } from '../helpers/site.ts'
+
+const BASE = portsOf('twin-restore')
+let dir = ''
+let twin: Twin
+let inv: Inventory
+let invFile = ''
+let env: Record<string, string> = {}
+
+const as = (site: string, over: Partial<Conn> = {}): Conn => ({
+  ...nodeConn(inv.nodes.find((n) => n.site === site)!),
+  passfile: twin.layout.passFile,
+  ...over,
+})
+const app = () => as('primary', { user: 'labdojo' })
+const stored = () =>
+  JSON.parse(
+    readFileSync(join(twin.layout.sites.find((s) => s.site === 'primary')!.dir, 'k8s', 'postgrescluster.json'), 'utf8'),
+  )
+/** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
+async function until(cond: () => Promise<boolean>, pauseMs = 500): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync('/var/tmp/labdojo-test-twin-restore-')
+  chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
+  invFile = join(dir, 'twin-prod.json')
+  const r = await runbook('twin', ['up', '--stack', 'prod', '--base-port', String(BASE)], {
+    LABDOJO_TWIN_DIR: join(dir, 'state'),
+    LABDOJO_TWIN_OUT: invFile,
+    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+  })
+  if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)
+  twin = loadTwin(join(dir, 'state'))!
+  inv = parseInventory(JSON.parse(readFileSync(invFile, 'utf8')).inventory, invFile)
+  env = { ...twinEnv(twin), LABDOJO_AUDIT_LOG: join(dir, 'audit.log') }
+  // the application creates its schema as its own user (into its own schema: PGO's AutoCreateUserSchema)
+  await query(app(), HELPER_SQL + SCHEMA_SQL)
+  for (const p of generatorSql(countsFor(0.001))) await query(app(), p.sql)
+})
+
+afterAll(async () => {
+  if (!dir) return
+  const r = await runbook('twin', ['down', '--purge', '--yes', '--base-port', String(BASE)], {
+    LABDOJO_TWIN_DIR: join(dir, 'state'),
+    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+  })
+  if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** A marker row through the application; its commit time. */
+async function mark(name: string): Promise<string> {
+  const [r] = await query<{ at: string }>(
+    app(),
+    `INSERT INTO courses (slug, title, description, level) VALUES ($1, $1, 'marker', 'beginner') RETURNING now()::text AS at`,
+    [name],
+  )
+  return r!.at
+}
+const markers = async (c: Conn) =>
+  (
+    await query<{ title: string }>(c, `SELECT title FROM labdojo.courses WHERE description = 'marker' ORDER BY title`)
+  ).map((x) => x.title)
+
+/** Switch WAL on the primary and wait until the segment is archived (a time target needs a commit after it in the archive). */
+async function archiveNow(): Promise<void> {
+  const [w] = await query<{ f: string }>(as('primary'), 'SELECT pg_walfile_name(pg_switch_wal()) AS f')
+  await until(async () => {
+    const [a] = await query<{ w: string | null }>(as('primary'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver')
+    return (a!.w ?? '') >= w!.f
+  })
+}
+
+describe('restore.ts --in-place --stack prod against the twin: PGO restores the primary cluster where it is', () => {
+  it('--dry-run plans against the vault and prints the exact patch; the cluster object is untouched', async () => {
+    const before = stored().metadata.resourceVersion
+    const r = await runbook(
+      'restore',
+      ['--stack', 'prod', '--inventory', invFile, '--in-place', '--target', 'latest', '--dry-run'],
+      env,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/"restore":\{"enabled":true,"repoName":"repo1","options":\["--set=\d{8}-\d{6}F/)
+    expect(stored().metadata.resourceVersion).toBe(before)
+  })
+
+  it.each([
+    [['--target', '2001-01-01T00:00:00Z', '--yes'], /--target/],
+    [['--target', 'latest', '--repo', '2', '--yes'], /--repo/],
+    [['--target', 'latest', '--into', '/var/tmp/x', '--yes'], /--in-place.*--into/],
+    [['--target', 'latest'], /--yes/],
+  ])('refuses %j before asking PGO anything (exit 2)', async (args, why) => {
+    const before = stored().metadata.resourceVersion
+    const r = await runbook('restore', ['--stack', 'prod', '--inventory', invFile, '--in-place', ...args], env)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(why)
+    expect(stored().metadata.resourceVersion).toBe(before)
+  })
+
+  it('--yes to a point in time: clients are refused by the gate while PGO restores (through Patroni), the data is the target, the timeline new, then the gate is lifted and the application logs in', async () => {
+    await mark('in-place-before')
+    await new Promise((r) => setTimeout(r, 1100))
+    const target = new Date().toISOString()
+    await new Promise((r) => setTimeout(r, 1100))
+    await mark('in-place-after')
+    await archiveNow()
+    // an application logging in all along: what the gate told it
+    const seen: string[] = []
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        seen.push(
+          await query(app(), 'SELECT 1').then(
+            () => 'in',
+            (e: Error) => e.message,
+          ),
+        )
+        await new Promise((r) => setTimeout(r, 300))
+      }
+    })()
+    const r = await runbook(
+      'restore',
+      ['--stack', 'prod', '--inventory', invFile, '--in-place', '--target', target, '--yes', '--json'],
+      env,
+    )
+    watching = false
+    await watcher
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'in-place', job: { finished: true, succeeded: 1 } })
+    expect(seen.some((x) => /pg_hba\.conf rejects connection .*"labdojo"/.test(x))).toBe(true)
+    expect(await markers(as('primary'))).toEqual(['in-place-before'])
+    const [tl] = await query<{ t: number }>(as('primary'), 'SELECT timeline_id AS t FROM pg_control_checkpoint()')
+    expect(tl!.t).toBeGreaterThan(1)
+    const o = stored()
+    expect(o.status.pgbackrest.restore).toMatchObject({ finished: true, succeeded: 1 })
+    expect(o.spec.backups.pgbackrest.restore.enabled).toBe(false)
+    expect(o.spec.patroni.dynamicConfiguration.postgresql.pg_hba).toBeUndefined()
+    await until(
+      async () =>
+        await query(app(), 'SELECT 1').then(
+          () => true,
+          () => false,
+        ),
+    )
+    expect(r.stderr).toMatch(/the standby clusters \(hot\) replayed the old history/)
+  })
+})
+
+describe('restore.ts --stack prod --into: the cold site restores the replicated vault into a new cluster here', () => {
+  it("reads repo 2 (the replica vault, by the program's S3 replication), restores into a new directory as postgres, finds the platform in the application's schema", async () => {
+    const into = join(dir, 'cold')
+    const port = BASE + 60
+    const r = await runbook(
+      'restore',
+      [
+        '--stack',
+        'prod',
+        '--inventory',
+        invFile,
+        '--repo',
+        '2',
+        '--target',
+        'latest',
+        '--into',
+        into,
+        '--port',
+        String(port),
+        '--json',
+      ],
+      env,
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect([report.mode, report.repo, report.dataDir]).toEqual(['new-cluster', 2, into])
+    const cold = { host: `/tmp/labdojo-cold-restore-${port}`, port, database: 'labdojo' }
+    expect((await markers(cold)).length).toBeGreaterThanOrEqual(1)
+    for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!])
+      expect(r.stdout + r.stderr + readFileSync(env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(secret)
+    await run(
+      'runuser',
+      ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', 'stop', '-D', into, '-m', 'fast'],
+      {
+        nothrow: true,
+      },
+    )
+  })
+})
