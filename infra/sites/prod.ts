@@ -19,7 +19,7 @@ import { CLOUDWATCH_NAMESPACE } from '../../core/alerts.ts'
 import { StandbyAccess } from '../components/standby-access.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import * as random from '@pulumi/random'
-import { DR_USER, PGO_USERS, type PgoUserName } from '../components/pgo-manifests.ts'
+import { DR_USER, PGO_USERS, type PgoUserName, type RepoSpec } from '../components/pgo-manifests.ts'
 
 export const STANZA = 'db' // PGO's stanza name
 export const REPO_PATH = '/pgbackrest/labdojo/repo1'
@@ -212,32 +212,28 @@ function prodClusters(
     ...common,
     site: 'hot',
     config: c.hot,
-    repos: [
-      {
-        name: 'repo1',
-        path: HOT_REPO_PATH,
-        s3: { bucket: replica.name, region: c.hot.region, roleArn: standby.role.arn },
-        scheduled: false,
-        retentionFull: fullsRetained(p),
-        retentionFullType: 'count',
-      },
-      // N4: the primary's repo as S3 replicates it into this region, read-only: when streaming breaks
-      // for longer than the primary keeps its WAL (PGO runs Patroni without slots), the hot cluster
-      // replays from here and catches up; failover drops it at promotion (replayOnly)
-      {
-        name: 'repo2',
-        path: REPO_PATH,
-        s3: { bucket: replica.name, region: c.hot.region, roleArn: standby.role.arn },
-        scheduled: false,
-        retentionFull: fullsRetained(p),
-        retentionFullType: 'count',
-      },
-    ],
+    repos: hotRepos(c, replica, standby),
     standby: { host: c.primary.endpoint, repoName: 'repo2', replayOnly: ['repo2'] },
     cipherPass: primary.cipherPass,
     tls: tls.forCluster('hot', names(c.hot)),
   })
   return { primary, hot }
+}
+
+/**
+ * The hot cluster's repos: its own in the replica vault (where it archives and backs up once
+ * promoted), and (N4) the primary's repo as S3 replicates it into this region, read-only: when
+ * streaming breaks for longer than the primary keeps its WAL (PGO runs Patroni without slots), the
+ * hot cluster replays from there and catches up; failover drops it at promotion (replayOnly).
+ */
+function hotRepos(c: ProdConfig, replica: BackupVault, standby: StandbyAccess): RepoSpec[] {
+  const p = c.policy
+  const s3 = { bucket: replica.name, region: c.hot.region, roleArn: standby.role.arn }
+  const retention = { retentionFull: fullsRetained(p), retentionFullType: 'count' as const }
+  return [
+    { name: 'repo1', path: HOT_REPO_PATH, s3, scheduled: false, ...retention },
+    { name: 'repo2', path: REPO_PATH, s3, scheduled: false, ...retention },
+  ]
 }
 
 /** The prod stack's inventory (the runbooks' contract), from the names the providers assigned. */

@@ -6,16 +6,7 @@
  * real PgBouncer. Only PGO's API is simulated: a `kubectl` on PATH answers with a PostgresCluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { testSite, runbook, json, type TestSite } from '../helpers/site.ts'
 import { layout, BUCKET, STANZA } from '../../runbooks/lib/sites/local/layout.ts'

@@ -32,10 +32,18 @@ const as = (site: string, over: Partial<Conn> = {}): Conn => ({
   ...over,
 })
 const app = () => as('primary', { user: 'labdojo' })
-const stored = () =>
-  JSON.parse(
-    readFileSync(join(twin.layout.sites.find((s) => s.site === 'primary')!.dir, 'k8s', 'postgrescluster.json'), 'utf8'),
+/** The primary's PostgresCluster as the API serves it (kubectl, with the twin's kubeconfig). */
+const stored = async () => {
+  const ctx = inv.nodes.find((n) => n.site === 'primary')!.kubeContext!
+  const r = await run(
+    'kubectl',
+    ['--context', ctx, '-n', 'labdojo', 'get', 'postgrescluster', 'labdojo', '-o', 'json'],
+    {
+      env: { KUBECONFIG: env.KUBECONFIG },
+    },
   )
+  return JSON.parse(r.stdout)
+}
 /** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
 async function until(cond: () => Promise<boolean>, pauseMs = 500): Promise<void> {
   while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
@@ -94,7 +102,7 @@ async function archiveNow(): Promise<void> {
 
 describe('restore.ts --in-place --stack prod against the twin: PGO restores the primary cluster where it is', () => {
   it('--dry-run plans against the vault and prints the exact patch; the cluster object is untouched', async () => {
-    const before = stored().metadata.resourceVersion
+    const before = (await stored()).metadata.resourceVersion
     const r = await runbook(
       'restore',
       ['--stack', 'prod', '--inventory', invFile, '--in-place', '--target', 'latest', '--dry-run'],
@@ -102,7 +110,7 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     )
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/"restore":\{"enabled":true,"repoName":"repo1","options":\["--set=\d{8}-\d{6}F/)
-    expect(stored().metadata.resourceVersion).toBe(before)
+    expect((await stored()).metadata.resourceVersion).toBe(before)
   })
 
   it.each([
@@ -111,11 +119,11 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     [['--target', 'latest', '--into', '/var/tmp/x', '--yes'], /--in-place.*--into/],
     [['--target', 'latest'], /--yes/],
   ])('refuses %j before asking PGO anything (exit 2)', async (args, why) => {
-    const before = stored().metadata.resourceVersion
+    const before = (await stored()).metadata.resourceVersion
     const r = await runbook('restore', ['--stack', 'prod', '--inventory', invFile, '--in-place', ...args], env)
     expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toMatch(why)
-    expect(stored().metadata.resourceVersion).toBe(before)
+    expect((await stored()).metadata.resourceVersion).toBe(before)
   })
 
   it('--yes to a point in time: clients are refused by the gate while PGO restores (through Patroni), the data is the target, the timeline new, then the gate is lifted and the application logs in', async () => {
@@ -152,7 +160,7 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     expect(await markers(as('primary'))).toEqual(['in-place-before'])
     const [tl] = await query<{ t: number }>(as('primary'), 'SELECT timeline_id AS t FROM pg_control_checkpoint()')
     expect(tl!.t).toBeGreaterThan(1)
-    const o = stored()
+    const o = await stored()
     expect(o.status.pgbackrest.restore).toMatchObject({ finished: true, succeeded: 1 })
     expect(o.spec.backups.pgbackrest.restore.enabled).toBe(false)
     expect(o.spec.patroni.dynamicConfiguration.postgresql.pg_hba).toBeUndefined()

@@ -16,15 +16,8 @@ import { run } from '../../adapters/exec.ts'
 import { mergePatch, postgresClusterValidator } from './crd.ts'
 import { awsKey, loadTwin } from './twin.ts'
 import { writeInstanceBackrest } from './backrest.ts'
-import {
-  applyDynamicConfiguration,
-  manualBackup,
-  promoteCluster,
-  restoreInPlace,
-  startCluster,
-  stopInstances,
-  type TwinCluster,
-} from './pgo.ts'
+import { manualBackup, promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
+import { applyDynamicConfiguration, restoreInPlace } from './pgo-spec.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
 
 const [stateDir, siteName, listenIp, port] = process.argv.slice(2)

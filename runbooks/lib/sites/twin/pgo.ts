@@ -36,7 +36,7 @@ import { backrest, backrestEnv } from './backrest.ts'
 export const PG_BIN = '/usr/lib/postgresql/15/bin'
 const PROXY = fileURLToPath(new URL('./service-proxy.mjs', import.meta.url))
 /** internal/naming/names.go PatroniScope: <cluster>-ha */
-const SCOPE = 'labdojo-ha'
+export const SCOPE = 'labdojo-ha'
 
 export interface TwinCluster {
   layout: TwinSiteLayout
@@ -371,89 +371,4 @@ export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90
   }
   await reconcileUsers(run, c)
   await reconcileBackrest(run, c)
-}
-
-/**
- * PGO's reconcile of spec.patroni.dynamicConfiguration (internal/patroni/api.go; here through
- * Patroni's REST API): the pg_hba rules PGO computes from the spec (its mandatory rules, then the
- * spec's, or its defaults when the spec has none). Patroni rewrites pg_hba.conf and reloads.
- */
-export async function applyDynamicConfiguration(c: TwinCluster): Promise<void> {
-  const leader = leaderOf(await members(c.layout))
-  const at = c.layout.instances.find((i) => i.name === leader?.name)
-  if (at) await patchConfig(patroniApi(at), { postgresql: { pg_hba: pgoHba(c.spec) } })
-}
-
-const RESTORE_JOB = fileURLToPath(new URL('./restore-job.sh', import.meta.url))
-
-/**
- * PGO's in-place restore (controller/postgrescluster/pgbackrest.go reconcileRestoreJob, the job's
- * script from internal/pgbackrest/config.go RestoreCommand): every instance stops, Patroni's
- * cluster state leaves the DCS, the job restores the first instance's data (restore-job.sh), then
- * the cluster starts again: the first instance bootstraps a new Patroni cluster from that data
- * ("existing"), the others are re-created from it (their data is another history). The job's
- * exit decides succeeded or failed.
- */
-export async function restoreInPlace(
-  run: Runner,
-  c: TwinCluster,
-  repoName: string,
-  options: string[],
-): Promise<{ ok: boolean; output: string }> {
-  const s = c.layout
-  await stopInstances(s)
-  // Patroni's keys: etcd3's default namespace /service/, then the scope
-  await run(
-    'ip',
-    [
-      'netns',
-      'exec',
-      s.ns,
-      'etcdctl',
-      '--endpoints',
-      `http://${s.hostIp}:${ETCD_PORT}`,
-      'del',
-      '--prefix',
-      `/service/${SCOPE}`,
-    ],
-    { env: { ETCDCTL_API: '3' } },
-  )
-  const first = s.instances[0]!
-  const opts = [
-    `--stanza=${PGO_STANZA}`,
-    `--pg1-path=${first.data}`,
-    `--repo=${repoName.replace(/^repo/, '')}`,
-    '--delta',
-    ...options,
-  ]
-  const r = await run(
-    'ip',
-    [
-      'netns',
-      'exec',
-      s.ns,
-      'setpriv',
-      '--reuid=postgres',
-      '--regid=postgres',
-      '--init-groups',
-      RESTORE_JOB,
-      first.data,
-      opts.join(' '),
-      join(first.dir, 'restore-tmp'),
-      PG_BIN,
-    ],
-    {
-      env: { ...backrestEnv(first), HOME: '/var/lib/postgresql', USER: 'postgres' },
-      nothrow: true,
-      timeoutMs: 4 * 3600_000,
-    },
-  )
-  const output = `${r.stdout}\n${r.stderr}`.trim()
-  if (r.code !== 0) return { ok: false, output }
-  for (const i of s.instances.slice(1)) await run('rm', ['-rf', '--', i.data])
-  await startCluster(c, { existing: first })
-  await waitReady(s, { all: false, timeoutMs: 600_000 })
-  // then the others, re-created from it
-  await startCluster(c)
-  return { ok: true, output }
 }
