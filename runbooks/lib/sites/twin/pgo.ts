@@ -27,28 +27,17 @@ import {
   userSchemaStatements,
   userSecret,
   writeUsersStatements,
-  type PgoSpec,
 } from '../../../../core/pgo.ts'
 import { ETCD_PORT, PATRONI_PORT, PG_PORT, type TwinInstance, type TwinSiteLayout } from './layout.ts'
-import type { TlsFiles } from './pki.ts'
 import { backrest, backrestEnv } from './backrest.ts'
+import type { TwinCluster } from './rendered.ts'
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin'
 const PROXY = fileURLToPath(new URL('./service-proxy.mjs', import.meta.url))
 /** internal/naming/names.go PatroniScope: <cluster>-ha */
 export const SCOPE = 'labdojo-ha'
 
-export interface TwinCluster {
-  layout: TwinSiteLayout
-  spec: PgoSpec
-  /** the Secrets the program wrote beside the cluster, by user: what PGO finds and keeps */
-  givenSecrets: Record<string, { password?: string; verifier?: string }>
-  initSql?: string
-  /** PGO's AutoCreateUserSchema gate on and the cluster annotated (users.go) */
-  autoCreateUserSchema: boolean
-  tls: TlsFiles
-  replication: TlsFiles
-}
+export type { TwinCluster } from './rendered.ts'
 
 export const patroniApi = (i: TwinInstance) => `http://${i.ip}:${PATRONI_PORT}`
 

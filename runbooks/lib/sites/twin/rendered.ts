@@ -4,7 +4,9 @@
  */
 import type { Inventory } from '../../../../core/inventory.ts'
 import type { TwinLayout } from './layout.ts'
-import type { TwinCluster } from './pgo.ts'
+import type { PgoSpec } from '../../../../core/pgo.ts'
+import type { TwinSiteLayout } from './layout.ts'
+import type { TlsFiles } from './pki.ts'
 
 /** The fields of a rendered Kubernetes object the twin reads. */
 export interface K8sObject {
@@ -24,4 +26,17 @@ export interface Twin {
   layout: TwinLayout
   rendered: Rendered
   clusters: TwinCluster[]
+}
+
+/** One PostgresCluster as the twin runs it (pgo.ts). */
+export interface TwinCluster {
+  layout: TwinSiteLayout
+  spec: PgoSpec
+  /** the Secrets the program wrote beside the cluster, by user: what PGO finds and keeps */
+  givenSecrets: Record<string, { password?: string; verifier?: string }>
+  initSql?: string
+  /** PGO's AutoCreateUserSchema gate on and the cluster annotated (users.go) */
+  autoCreateUserSchema: boolean
+  tls: TlsFiles
+  replication: TlsFiles
 }
