@@ -9,13 +9,14 @@
  * Addresses 10.178.0.0/16 (base port 27800).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
-import { loadTwin, twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { twinDown, twinUp } from '../helpers/twin.ts'
 import { countsFor, generatorSql, HELPER_SQL, SCHEMA_SQL } from '../../runbooks/lib/sites/local/dataset.ts'
-import { nodeConn, parseInventory, type Inventory } from '../../core/inventory.ts'
+import { nodeConn, type Inventory } from '../../core/inventory.ts'
 import { portsOf } from '../helpers/ports.ts'
 import { runbook } from '../helpers/site.ts'
 
@@ -50,32 +51,14 @@ async function until(cond: () => Promise<boolean>, pauseMs = 500): Promise<void>
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync('/var/tmp/labdojo-test-twin-restore-')
-  chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
-  invFile = join(dir, 'twin-prod.json')
-  const r = await runbook('twin', ['up', '--stack', 'prod', '--base-port', String(BASE)], {
-    LABDOJO_TWIN_DIR: join(dir, 'state'),
-    LABDOJO_TWIN_OUT: invFile,
-    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
-  })
-  if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)
-  twin = loadTwin(join(dir, 'state'))!
-  inv = parseInventory(JSON.parse(readFileSync(invFile, 'utf8')).inventory, invFile)
+  ;({ dir, twin, inv, invFile } = await twinUp('labdojo-test-twin-restore-', BASE))
   env = { ...twinEnv(twin), LABDOJO_AUDIT_LOG: join(dir, 'audit.log') }
   // the application creates its schema as its own user (into its own schema: PGO's AutoCreateUserSchema)
   await query(app(), HELPER_SQL + SCHEMA_SQL)
   for (const p of generatorSql(countsFor(0.001))) await query(app(), p.sql)
 })
 
-afterAll(async () => {
-  if (!dir) return
-  const r = await runbook('twin', ['down', '--purge', '--yes', '--base-port', String(BASE)], {
-    LABDOJO_TWIN_DIR: join(dir, 'state'),
-    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
-  })
-  if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
-  rmSync(dir, { recursive: true, force: true })
-})
+afterAll(() => twinDown(dir, BASE))
 
 /** A marker row through the application; its commit time. */
 async function mark(name: string): Promise<string> {

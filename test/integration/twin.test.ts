@@ -12,16 +12,17 @@
  * credentials. Addresses 10.177.0.0/16 (base port 27700).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { probe, query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
-import { loadTwin, twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { twinDown, twinUp } from '../helpers/twin.ts'
 import { leaderOf, members, readStatus } from '../../runbooks/lib/sites/twin/pgo.ts'
 import { setRegionLink } from '../../runbooks/lib/sites/twin/network.ts'
 import { alarmState } from '../../runbooks/lib/adapters/cloudwatch.ts'
 import { pidAlive, readPid } from '../../runbooks/lib/adapters/process.ts'
-import { endpointConn, parseInventory, nodeConn, type Inventory } from '../../core/inventory.ts'
+import { endpointConn, nodeConn, type Inventory } from '../../core/inventory.ts'
 import { portsOf } from '../helpers/ports.ts'
 import { runbook } from '../helpers/site.ts'
 
@@ -47,29 +48,10 @@ const secretOf = (site: string, user: string) =>
   readStatus(twin.layout.sites.find((s) => s.site === site)!).secrets[user]!
 
 beforeAll(async () => {
-  dir = mkdtempSync('/var/tmp/labdojo-test-twin-')
-  chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
-  invFile = join(dir, 'twin-prod.json')
-  const r = await zx(['runbooks/twin.ts', 'up', '--stack', 'prod', '--base-port', String(BASE)], {
-    LABDOJO_TWIN_DIR: join(dir, 'state'),
-    LABDOJO_TWIN_OUT: invFile,
-    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
-  })
-  if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)
-  twin = loadTwin(join(dir, 'state'))!
-  inv = parseInventory(JSON.parse(readFileSync(invFile, 'utf8')).inventory, invFile)
+  ;({ dir, twin, inv, invFile } = await twinUp('labdojo-test-twin-', BASE))
 })
 
-afterAll(async () => {
-  if (dir) {
-    const r = await zx(['runbooks/twin.ts', 'down', '--purge', '--yes', '--base-port', String(BASE)], {
-      LABDOJO_TWIN_DIR: join(dir, 'state'),
-      LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
-    })
-    if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+afterAll(() => twinDown(dir, BASE))
 
 /** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
 async function until(cond: () => Promise<boolean>, pauseMs = 1000): Promise<void> {

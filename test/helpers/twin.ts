@@ -1,0 +1,41 @@
+/**
+ * A twin of the prod stack for one test file: `twin.ts up` in a fresh directory under /var/tmp
+ * (its parents searchable by postgres) on the file's own base port, and `down --purge` after.
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadTwin, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
+import { parseInventory, type Inventory } from '../../core/inventory.ts'
+import { runbook } from './site.ts'
+
+export interface TestTwin {
+  dir: string
+  twin: Twin
+  inv: Inventory
+  invFile: string
+}
+
+export async function twinUp(prefix: string, base: number): Promise<TestTwin> {
+  const dir = mkdtempSync(`/var/tmp/${prefix}`)
+  chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
+  const invFile = join(dir, 'twin-prod.json')
+  const r = await runbook('twin', ['up', '--stack', 'prod', '--base-port', String(base)], {
+    LABDOJO_TWIN_DIR: join(dir, 'state'),
+    LABDOJO_TWIN_OUT: invFile,
+    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+  })
+  if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)
+  const twin = loadTwin(join(dir, 'state'))!
+  const inv = parseInventory(JSON.parse(readFileSync(invFile, 'utf8')).inventory, invFile)
+  return { dir, twin, inv, invFile }
+}
+
+export async function twinDown(dir: string, base: number): Promise<void> {
+  if (!dir) return
+  const r = await runbook('twin', ['down', '--purge', '--yes', '--base-port', String(base)], {
+    LABDOJO_TWIN_DIR: join(dir, 'state'),
+    LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+  })
+  if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
+  rmSync(dir, { recursive: true, force: true })
+}
