@@ -73,6 +73,15 @@ export function startExporters(t: Twin, aws: Record<string, string>): void {
   }
 }
 
+/**
+ * Stop them as Kubernetes stops a pod: SIGTERM, then a grace period (30 s, Kubernetes' default)
+ * in which the exporter ends its round at a safe point and removes its temporary pgBackRest
+ * configuration; a kill after 5 s left two directories under /var/tmp per twin.
+ */
 export async function stopExporters(t: Twin): Promise<void> {
-  for (const s of t.layout.sites) await stopOnce(join(s.dir, 'exporter'), 'exporter', { match: 'runbooks/monitor.ts' })
+  await Promise.all(
+    t.layout.sites.map((s) =>
+      stopOnce(join(s.dir, 'exporter'), 'exporter', { match: 'runbooks/monitor.ts', graceMs: 30_000 }),
+    ),
+  )
 }
