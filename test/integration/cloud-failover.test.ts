@@ -60,7 +60,7 @@ beforeAll(async () => {
   // the primary's region is gone: its cluster API does not answer (PGO's shutdown cannot reach it)
   writeFileSync(
     join(dir, 'kubectl'),
-    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\ncase "$*" in *ctx-primary*) echo 'Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout' >&2; exit 1;; esac\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
+    `#!/bin/sh\necho "$@" >> "${dir}/kubectl.calls"\ncase "$*" in *ctx-primary*) echo 'Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout' >&2; exit 1;; esac\ncase "$*" in *" get "*) echo '{"metadata":{"name":"labdojo","namespace":"labdojo"},"spec":{"standby":{"enabled":true}}}'; exit 0;; esac\nif [ -e "${dir}/kubectl.fail" ]; then echo 'error: the server is currently unable to handle the request' >&2; exit 1; fi\nexec runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "${site.layout.node('node2').data}" -w promote >/dev/null\n`,
   )
   chmodSync(join(dir, 'kubectl'), 0o755)
   writeFileSync(
@@ -191,6 +191,8 @@ describe('failover of a cloud stack (prod) from its inventory', () => {
     )
     expect(readFileSync(join(dir, 'kubectl.calls'), 'utf8').trim().split('\n')).toEqual([
       `--context ctx-primary -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"shutdown":true}}`,
+      // the promotion reads the cluster first (its replay-only repos leave in the same patch: none here)
+      `--context ctx-hot -n labdojo get postgrescluster labdojo -o json`,
       `--context ctx-hot -n labdojo patch postgrescluster labdojo --type merge -p {"spec":{"standby":{"enabled":false}}}`,
     ])
     const [w] = await query<{ p: number }>(
