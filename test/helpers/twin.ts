@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { loadTwin, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
 import { parseInventory, type Inventory } from '../../core/inventory.ts'
 import { runbook } from './site.ts'
+import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 
 export interface TestTwin {
   dir: string
@@ -38,4 +39,18 @@ export async function twinDown(dir: string, base: number): Promise<void> {
   })
   if (r.code !== 0) process.stderr.write(`twin down: ${r.stderr}\n`)
   rmSync(dir, { recursive: true, force: true })
+}
+
+/** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
+export async function until(cond: () => Promise<boolean>, pauseMs = 500): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
+}
+
+/** Switch WAL on a primary and wait until that segment is archived. */
+export async function archiveNow(c: Conn): Promise<void> {
+  const [w] = await query<{ f: string }>(c, 'SELECT pg_walfile_name(pg_switch_wal()) AS f')
+  await until(async () => {
+    const [a] = await query<{ w: string | null }>(c, 'SELECT last_archived_wal AS w FROM pg_stat_archiver')
+    return (a!.w ?? '') >= w!.f
+  })
 }

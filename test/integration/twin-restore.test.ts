@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
-import { twinDown, twinUp } from '../helpers/twin.ts'
+import { archiveNow, twinDown, twinUp, until } from '../helpers/twin.ts'
 import { countsFor, generatorSql, HELPER_SQL, SCHEMA_SQL } from '../../runbooks/lib/sites/local/dataset.ts'
 import { nodeConn, type Inventory } from '../../core/inventory.ts'
 import { portsOf } from '../helpers/ports.ts'
@@ -45,10 +45,6 @@ const stored = async () => {
   )
   return JSON.parse(r.stdout)
 }
-/** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
-async function until(cond: () => Promise<boolean>, pauseMs = 500): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
-}
 
 beforeAll(async () => {
   ;({ dir, twin, inv, invFile } = await twinUp('labdojo-test-twin-restore-', BASE))
@@ -73,15 +69,6 @@ const markers = async (c: Conn) =>
   (
     await query<{ title: string }>(c, `SELECT title FROM labdojo.courses WHERE description = 'marker' ORDER BY title`)
   ).map((x) => x.title)
-
-/** Switch WAL on the primary and wait until the segment is archived (a time target needs a commit after it in the archive). */
-async function archiveNow(): Promise<void> {
-  const [w] = await query<{ f: string }>(as('primary'), 'SELECT pg_walfile_name(pg_switch_wal()) AS f')
-  await until(async () => {
-    const [a] = await query<{ w: string | null }>(as('primary'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver')
-    return (a!.w ?? '') >= w!.f
-  })
-}
 
 describe('restore.ts --in-place --stack prod against the twin: PGO restores the primary cluster where it is', () => {
   it('--dry-run plans against the vault and prints the exact patch; the cluster object is untouched', async () => {
@@ -115,7 +102,7 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     const target = new Date().toISOString()
     await new Promise((r) => setTimeout(r, 1100))
     await mark('in-place-after')
-    await archiveNow()
+    await archiveNow(as('primary'))
     // an application logging in all along: what the gate told it
     const seen: string[] = []
     let watching = true

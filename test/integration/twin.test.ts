@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { probe, query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
-import { twinDown, twinUp } from '../helpers/twin.ts'
+import { archiveNow, twinDown, twinUp, until } from '../helpers/twin.ts'
 import { leaderOf, members, readStatus } from '../../runbooks/lib/sites/twin/pgo.ts'
 import { setRegionLink } from '../../runbooks/lib/sites/twin/network.ts'
 import { alarmState } from '../../runbooks/lib/adapters/cloudwatch.ts'
@@ -52,11 +52,6 @@ beforeAll(async () => {
 })
 
 afterAll(() => twinDown(dir, BASE))
-
-/** Poll until the condition holds (no wall-clock limit of ours: the file's timeout bounds it). */
-async function until(cond: () => Promise<boolean>, pauseMs = 1000): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, pauseMs))
-}
 
 const route53Answer = async () =>
   ((await (await fetch(`${twin.layout.awsApi}/twin/answer?name=db.labdojo.com`)).json()) as { answer: string }).answer
@@ -314,10 +309,6 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     const spec = JSON.parse(readFileSync(join(hot.dir, 'k8s', 'postgrescluster.json'), 'utf8')).spec
     expect(spec.backups.pgbackrest.repos.map((x: { name: string }) => x.name)).toEqual(['repo1'])
     expect(Object.keys(spec.backups.pgbackrest.global).filter((k) => k.startsWith('repo2-'))).toEqual([])
-    const [w] = await query<{ f: string }>(as('hot'), 'SELECT pg_walfile_name(pg_switch_wal()) AS f')
-    await until(async () => {
-      const [a] = await query<{ w: string | null }>(as('hot'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver')
-      return (a!.w ?? '') >= w!.f
-    })
+    await archiveNow(as('hot'))
   })
 })

@@ -26,6 +26,7 @@ import {
 } from '../../../../core/pgo.ts'
 import type { TwinInstance, TwinSiteLayout } from './layout.ts'
 import type { Twin } from './rendered.ts'
+import { inNamespace } from './processes.ts'
 
 /** A cluster as far as its pgBackRest files go. */
 interface ClusterSpec {
@@ -154,20 +155,6 @@ export function writeInstanceBackrest(
 
 /** pgBackRest as postgres inside the instance's region, with its configuration (PGO execs it in the pod). */
 export function backrest(run: Runner, s: TwinSiteLayout, i: TwinInstance, args: string[], timeoutMs = 3_600_000) {
-  return run(
-    'ip',
-    [
-      'netns',
-      'exec',
-      s.ns,
-      'setpriv',
-      '--reuid=postgres',
-      '--regid=postgres',
-      '--init-groups',
-      'pgbackrest',
-      `--stanza=${PGO_STANZA}`,
-      ...args,
-    ],
-    { env: { ...backrestEnv(i), HOME: '/var/lib/postgresql', USER: 'postgres' }, timeoutMs, nothrow: true },
-  )
+  const inside = inNamespace(s.ns, 'postgres', ['pgbackrest', `--stanza=${PGO_STANZA}`, ...args])
+  return run('ip', inside.argv, { env: { ...backrestEnv(i), ...inside.env }, timeoutMs, nothrow: true })
 }

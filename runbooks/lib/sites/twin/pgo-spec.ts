@@ -9,6 +9,7 @@ import type { Runner } from '../../adapters/exec.ts'
 import { patchConfig } from '../../adapters/patroni.ts'
 import { pgoHba, PGO_STANZA } from '../../../../core/pgo.ts'
 import { backrestEnv } from './backrest.ts'
+import { inNamespace } from './processes.ts'
 import { ETCD_PORT } from './layout.ts'
 import {
   leaderOf,
@@ -34,7 +35,6 @@ export async function applyDynamicConfiguration(c: TwinCluster): Promise<void> {
 }
 
 const RESTORE_JOB = fileURLToPath(new URL('./restore-job.sh', import.meta.url))
-const AS_POSTGRES = ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups']
 
 /**
  * PGO's in-place restore (controller/postgrescluster/pgbackrest.go reconcileRestoreJob, the job's
@@ -61,8 +61,9 @@ export async function restoreInPlace(
   const repo = `--repo=${repoName.replace(/^repo/, '')}`
   const opts = [`--stanza=${PGO_STANZA}`, `--pg1-path=${first.data}`, repo, '--delta', ...options].join(' ')
   const job = [RESTORE_JOB, first.data, opts, join(first.dir, 'restore-tmp'), PG_BIN]
-  const r = await run('ip', ['netns', 'exec', s.ns, ...AS_POSTGRES, ...job], {
-    env: { ...backrestEnv(first), HOME: '/var/lib/postgresql', USER: 'postgres' },
+  const inside = inNamespace(s.ns, 'postgres', job)
+  const r = await run('ip', inside.argv, {
+    env: { ...backrestEnv(first), ...inside.env },
     nothrow: true,
     timeoutMs: 4 * 3600_000,
   })

@@ -36,19 +36,25 @@ export interface TwinProcess {
   typescript?: boolean
 }
 
+/** A command's argv and environment inside a namespace as a user (ip netns exec, then setpriv). */
+export function inNamespace(ns: string, as: RunAs, argv: string[]): { argv: string[]; env: Record<string, string> } {
+  const user = as === 'root' ? [] : ['setpriv', ...identity[as]]
+  return { argv: ['netns', 'exec', ns, ...user, ...argv], env: as === 'postgres' ? POSTGRES_ENV : {} }
+}
+
 export function startOnce(p: TwinProcess): void {
   // a postgres process writes beside its pid file (etcd's data, Patroni's instance)
   if (p.as === 'postgres') mkdirForSiteUser(p.dir, 0o700)
   else mkdirSync(p.dir, { recursive: true })
   const pidFile = join(p.dir, `${p.name}.pid`)
   if (pidAlive(readPid(pidFile), p.match ?? p.name)) return
-  const user = p.as === 'root' ? [] : ['setpriv', ...identity[p.as]]
   const program = p.typescript ? [process.execPath, '--import', 'tsx', p.cmd] : [p.cmd]
-  startDetached('ip', ['netns', 'exec', p.ns, ...user, ...program, ...p.args], {
+  const inside = inNamespace(p.ns, p.as, [...program, ...p.args])
+  startDetached('ip', inside.argv, {
     log: join(p.dir, `${p.name}.log`),
     pidFile,
     cwd: REPO,
-    env: { NODE_OPTIONS: '', ...(p.as === 'postgres' ? POSTGRES_ENV : {}), ...p.env },
+    env: { NODE_OPTIONS: '', ...inside.env, ...p.env },
   })
 }
 
