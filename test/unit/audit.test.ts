@@ -1,11 +1,18 @@
-import { describe, expect, it } from 'vitest'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AuditLog, verifyAuditChain } from '../../runbooks/lib/output/audit.ts'
 
+const made: string[] = []
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })))
+const logFile = () => {
+  made.push(mkdtempSync(join(tmpdir(), 'labdojo-audit-')))
+  return join(made.at(-1)!, 'audit.log')
+}
+
 function logWith(n: number): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'labdojo-audit-')), 'audit.log')
+  const file = logFile()
   const a = new AuditLog(file, 'test.ts', 'local')
   for (let i = 0; i < n; i++) a.record(`step ${i}`, i % 3 === 0 ? 'failed' : 'ok')
   return file
@@ -38,7 +45,7 @@ describe('the audit log is hash-chained', () => {
   })
 
   it('entries written before the chain existed are counted apart, and the chain continues from them', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'labdojo-audit-')), 'audit.log')
+    const file = logFile()
     writeFileSync(file, JSON.stringify({ ts: 'x', action: 'legacy', result: 'ok' }) + '\n')
     new AuditLog(file, 'test.ts', 'local').record('new', 'ok')
     expect(verifyAuditChain(file)).toMatchObject({ ok: true, entries: 2, unchained: 1 })

@@ -4,7 +4,7 @@
  * segment and read its last COMMIT with pg_waldump, stepping back while a segment has none.
  */
 import { newerWriterProblem } from '../../../../core/pgbackrest-version.ts'
-import { mkdtempSync, rmSync, existsSync, readFileSync, appendFileSync, chmodSync } from 'node:fs'
+import { rmSync, existsSync, readFileSync, appendFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { Runner } from '../../adapters/exec.ts'
@@ -13,6 +13,7 @@ import { pgBin } from '../../adapters/postgres.ts'
 import { commitsIn } from '../../adapters/cluster-files.ts'
 import { archiveGaps, lsnToBigInt, previousSegment, segmentEnd, segmentStart } from '../../../../core/wal.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
+import { removeScratch, scratchDir } from '../../adapters/scratch.ts'
 import {
   earliestPoint,
   newestBackupEnd,
@@ -52,7 +53,7 @@ export async function latestRecoverable(
     for (const id of [...archiveIds].reverse()) if (await br.segmentGet(seg, dest, repo, id)) return true
     return false
   }
-  const dir = mkdtempSync(join(tmpdir(), 'labdojo-wal-'))
+  const dir = scratchDir(join(tmpdir(), 'labdojo-wal-'))
   chmodSync(dir, 0o700)
   giveToSiteUser(dir)
   try {
@@ -73,7 +74,7 @@ export async function latestRecoverable(
     }
     return undefined
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    removeScratch(dir)
   }
 }
 

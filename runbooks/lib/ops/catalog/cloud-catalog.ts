@@ -1,8 +1,8 @@
 /** The recovery catalog of a cloud stack, read straight from its vaults (sites/cloud/repos.ts) with the same repoCatalog as the local site. */
-import { rmSync } from 'node:fs'
 import type { Inventory } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import type { Runner } from '../../adapters/exec.ts'
+import { removeScratch } from '../../adapters/scratch.ts'
 import { cloudRepoConfig, cloudRepos } from '../../sites/cloud/repos.ts'
 import { repoCatalog } from './catalog.ts'
 import { assembleCatalog, type CatalogReport } from './report.ts'
@@ -16,6 +16,6 @@ export async function cloudCatalog(run: Runner, inv: Inventory, policy: DrPolicy
     // the primary's archiver cannot be asked from here: only what the vault holds counts
     return assembleCatalog(policy, inv.stack, catalogs, now, { archiveCurrent: false, restorePoints: [], files: [] })
   } finally {
-    rmSync(c.dir, { recursive: true, force: true })
+    removeScratch(c.dir)
   }
 }

@@ -8,7 +8,7 @@
  * the site user (trust: only that user and root reach it), fetches WAL with the vault's
  * credentials from a 0600 file removed after promotion, and must accept a write before it counts.
  */
-import { rmSync } from 'node:fs'
+import { removeScratch } from '../../adapters/scratch.ts'
 import { inputError } from '../../../../core/errors.ts'
 import type { Inventory } from '../../../../core/inventory.ts'
 import { planRestore, type RestorePlan } from '../../../../core/recovery.ts'
@@ -60,7 +60,7 @@ export async function cloudRestore(
     log.info(planText(plan, dest.into, dest.port))
     return { plan, dest, report: await cloudRestoreNew(run, plan, dest, repos, audit) }
   } finally {
-    rmSync(repos.dir, { recursive: true, force: true })
+    removeScratch(repos.dir)
   }
 }
 

@@ -30,7 +30,7 @@ import { stamp, waitFor } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { progress } from '../../output/interrupt.ts'
 import { awaitPgoJob, primaryCluster } from '../pgo-job.ts'
-import { rmSync } from 'node:fs'
+import { removeScratch } from '../../adapters/scratch.ts'
 import { describeTarget } from '../../../../core/recovery-target.ts'
 import { log } from '../../output/log.ts'
 import { cloudRepoConfig, cloudRepos } from '../../sites/cloud/repos.ts'
@@ -165,6 +165,6 @@ export async function cloudRestoreInPlace(
       )
     return { plan, text, result }
   } finally {
-    rmSync(repos.dir, { recursive: true, force: true })
+    removeScratch(repos.dir)
   }
 }

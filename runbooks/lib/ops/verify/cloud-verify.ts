@@ -17,6 +17,7 @@ import type { DrPolicy } from '../../../../core/policy.ts'
 import { planRestore } from '../../../../core/recovery.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { postmasterPid } from '../../adapters/postgres.ts'
+import { removeScratch } from '../../adapters/scratch.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { log } from '../../output/log.ts'
 import { cloudRepoAccess, cloudRepoConfig, cloudRepos, type CloudRepoConfig } from '../../sites/cloud/repos.ts'
@@ -68,7 +69,7 @@ export async function verifyCloudRepos(
     for (const r of repos) out.push(await proveRepo(run, inv, r.index, c, audit, { ...o, ref, tier1: policy.tiers[1] }))
     return out
   } finally {
-    rmSync(c.dir, { recursive: true, force: true })
+    removeScratch(c.dir)
   }
 }
 

@@ -10,13 +10,14 @@
  *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE.
  * pgBackRest reads its secrets from PGBACKREST_REPOn_* variables set for its process alone.
  */
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Inventory, Repo } from '../../../../core/inventory.ts'
 import { inputError } from '../../../../core/errors.ts'
 import type { Runner } from '../../adapters/exec.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import { PgBackRest } from '../../adapters/pgbackrest.ts'
+import { scratchDir } from '../../adapters/scratch.ts'
 import { registerSecret } from '../../output/redact.ts'
 import type { RepoAccess } from '../ports.ts'
 
@@ -101,7 +102,7 @@ export interface CloudRepoConfig {
 
 /**
  * pgBackRest's configuration for a stack's cloud repos in a fresh 0700 directory of the site
- * user (the caller removes it). The secrets stay in pgBackRest's environment, unless
+ * user (the caller removes it with removeScratch; an exit hook does, should the process end first). The secrets stay in pgBackRest's environment, unless
  * `secretsOnDisk` (a restored cluster's restore_command runs without that environment): then
  * they go to conf.d/secrets.conf, 0600, in the same directory, which the caller removes.
  */
@@ -113,7 +114,7 @@ export function cloudRepoConfig(
 ): CloudRepoConfig {
   const settings = repos.flatMap((r) => repoSettings(r, o.env))
   const secrets = repoSecrets(repos, o.env)
-  const dir = mkdtempSync('/var/tmp/labdojo-cloud-repos-')
+  const dir = scratchDir('/var/tmp/labdojo-cloud-repos-')
   const pg = join(dir, 'pg')
   mkdirSync(pg, { mode: 0o700 })
   const include = join(dir, 'conf.d')
