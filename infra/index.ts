@@ -41,6 +41,8 @@ export const replicaBucket = 'replicaBucket' in outputs ? outputs.replicaBucket 
 export const replicaRegion = 'replicaRegion' in outputs ? outputs.replicaRegion : undefined
 export const transferReaderRoleArn = 'transferReaderRoleArn' in outputs ? outputs.transferReaderRoleArn : undefined
 export const repoCipherPass = 'repoCipherPass' in outputs ? outputs.repoCipherPass : undefined
+/** prod: the users' passwords the dr stack's warm cluster takes (its StackReference requires this output) */
+export const userPasswords = 'userPasswords' in outputs ? outputs.userPasswords : undefined
 export const alertTopicArn = 'alertTopicArn' in outputs ? outputs.alertTopicArn : undefined
 export const warmBucket = 'warmBucket' in outputs ? outputs.warmBucket : undefined
 export const coldBucket = 'coldBucket' in outputs ? outputs.coldBucket : undefined

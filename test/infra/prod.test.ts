@@ -7,6 +7,8 @@ import { loadPolicy } from '../../config/project-files.ts'
 import { pgbackrestActionsMissing } from '../../infra/policy/rules.ts'
 import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
 import { HOT_REPO_PATH, REPO_PATH } from '../../infra/sites/prod.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'prod')
@@ -14,6 +16,20 @@ let r: Awaited<ReturnType<typeof runProgram>>
 
 beforeAll(async () => {
   r = await runProgram('prod')
+})
+
+describe('prod: the outputs the dr stack reads', () => {
+  it("exports every output dr's StackReference requires (a missing one fails dr's `pulumi up`: userPasswords was not exported)", async () => {
+    const { valueOf } = await import('../../infra/mocks.ts')
+    const dr = readFileSync(join(ROOT, 'infra/sites/dr.ts'), 'utf8')
+    const required = [...dr.matchAll(/requireOutput\('(\w+)'\)/g)].map((m) => m[1]!)
+    expect(required).toEqual(expect.arrayContaining(['replicaBucket', 'repoCipherPass', 'userPasswords']))
+    for (const name of required) {
+      const out = (r.program as Record<string, unknown>)[name]
+      expect(out, `prod exports ${name}`).toBeDefined()
+      expect(await valueOf(out as pulumi.Output<unknown>), `prod's ${name} has a value`).toBeTruthy()
+    }
+  })
 })
 
 describe('prod: backup storage', () => {

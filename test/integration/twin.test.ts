@@ -275,6 +275,51 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     expect(await route53Answer()).toBe('db-primary.use1.labdojo.internal')
   })
 
+  it("the exporter Deployment, running in the primary region with no rewritten configuration: it reads both vaults at AWS's own names (virtual-hosted, 443, the pod's trust store) and PGO's status through the in-cluster API as its service account, which the program's RBAC lets get the cluster and nothing more", async () => {
+    const site = twin.layout.sites.find((s) => s.site === 'primary')!
+    const scrape = async () =>
+      fetch(`http://${site.hostIp}:9187/metrics`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.text(),
+        () => '',
+      )
+    let m = ''
+    await until(async () => /^labdojo_catalog_age_seconds [0-9.]+$/m.test((m = await scrape())))
+    expect(m).toMatch(/^labdojo_repo_reachable\{repo="1"\} 1$/m)
+    expect(m).toMatch(/^labdojo_repo_reachable\{repo="2"\} 1$/m)
+    expect(m).toMatch(/^labdojo_backup_last_success_timestamp_seconds\{repo="2",type="full"\} \d+$/m)
+    // PGO's backup jobs came from the API: no failed read of the cluster in the pod's log
+    const log = readFileSync(join(site.dir, 'exporter', 'exporter.log'), 'utf8')
+    expect(log).not.toMatch(/backup runs:/)
+    // the pod's token: get is bound to it, patch is not; no token, no answer
+    const sa = join(site.dir, 'exporter', 'serviceaccount')
+    const api = (method: string, token?: string) =>
+      run(
+        'curl',
+        [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--cacert',
+          join(sa, 'ca.crt'),
+          '-X',
+          method,
+          '-H',
+          'content-type: application/merge-patch+json',
+          ...(token ? ['-H', `@${token}`] : []),
+          ...(method === 'PATCH' ? ['-d', '{"spec":{"shutdown":true}}'] : []),
+          `https://${site.apiIp}/apis/postgres-operator.crunchydata.com/v1beta1/namespaces/labdojo/postgresclusters/labdojo`,
+        ],
+        { nothrow: true },
+      )
+    const header = join(dir, 'sa-header')
+    writeFileSync(header, `Authorization: Bearer ${readFileSync(join(sa, 'token'), 'utf8')}\n`, { mode: 0o600 })
+    expect((await api('GET', header)).stdout).toBe('200')
+    expect((await api('PATCH', header)).stdout).toBe('403')
+    expect((await api('GET')).stdout).toBe('401')
+  })
+
   it('failover.ts --watch with the primary region cut off: holds while the alarm (fed by the exporters inside the regions) still sees the primary, promotes once it says down; Route53 moves, PGO promotes the hot cluster, and the application logs in through the endpoint with the credentials it had (defect N2)', async () => {
     const primary = twin.layout.sites.find((s) => s.site === 'primary')!
     await setRegionLink(run, twin.layout, primary, false)

@@ -81,7 +81,7 @@ export async function gatedS3(g: GatedS3): Promise<Server> {
           res.end(errorXml(v.code, v.message))
           return
         }
-        const stored = g.onStored && storedObject(req.method ?? 'GET', req.url ?? '/')
+        const stored = g.onStored && storedObject(req.method ?? 'GET', req.url ?? '/', req.headers.host)
         if (stored) res.on('finish', () => res.statusCode === 200 && g.onStored!(stored.bucket, stored.key))
         handle(req, res)
       },
@@ -93,11 +93,16 @@ export async function gatedS3(g: GatedS3): Promise<Server> {
   })
 }
 
-/** The object a request stores, path-style: a PUT that is not a part upload, or a multipart completion (POST ?uploadId). */
-function storedObject(method: string, url: string): { bucket: string; key: string } | null {
+/**
+ * The object a request stores: a PUT that is not a part upload, or a multipart completion (POST
+ * ?uploadId). Path-style (/bucket/key), or virtual-hosted (bucket.s3.<region>.amazonaws.com/key,
+ * pgBackRest's default uri style; s3rver's lib/middleware/vhost.js serves it).
+ */
+export function storedObject(method: string, url: string, host?: string): { bucket: string; key: string } | null {
   const u = new URL(url, 'https://s3')
-  const [, bucket, ...rest] = u.pathname.split('/')
-  if (!bucket || !rest.length) return null
+  const vhost = /^(.+)\.s3[.-][^:]*amazonaws\.com(?::\d+)?$/.exec(host ?? '')?.[1]
+  const [, bucket, ...rest] = vhost ? ['', vhost, ...u.pathname.split('/').slice(1)] : u.pathname.split('/')
+  if (!bucket || !rest.length || !rest.join('')) return null
   const key = rest.map(decodeURIComponent).join('/')
   if (method === 'PUT' && !u.searchParams.has('uploadId') && !u.searchParams.has('partNumber')) return { bucket, key }
   if (method === 'POST' && u.searchParams.has('uploadId')) return { bucket, key }

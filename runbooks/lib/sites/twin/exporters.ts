@@ -4,18 +4,24 @@
  * the site endpoints, resolved in the region), its environment with every secretKeyRef read
  * from the twin's Secrets (PGO's user Secrets, the cipher Secret), as the postgres OS user (the
  * pod is not root). Where the pod has IRSA, the twin gives the AWS stand-ins' endpoint and key.
+ * The pod's service account reaches its cluster's API at the in-cluster address (in-cluster.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import { startOnce, stopOnce } from './processes.ts'
 import { readStatus } from './pgo.ts'
+import { IN_CLUSTER_PORT, mountServiceAccount } from './in-cluster.ts'
 import type { Twin } from './rendered.ts'
 
 interface EnvVar {
   name: string
   value?: string
   valueFrom?: { secretKeyRef?: { name: string; key: string } }
+}
+interface PodSpec {
+  serviceAccountName?: string
+  containers: Container[]
 }
 interface Container {
   args: string[]
@@ -40,17 +46,23 @@ export function startExporters(t: Twin, aws: Record<string, string>): void {
     const d = t.rendered.objects.find((o) => o.name === `${s.site}-monitoring-exporter`)
     const inv = t.rendered.objects.find((o) => o.name === `${s.site}-inventory`)
     if (!d || !inv) continue
-    const container = (d.object.spec as { template: { spec: { containers: Container[] } } }).template.spec
-      .containers[0]!
+    const pod = (d.object.spec as { template: { spec: PodSpec } }).template.spec
+    const container = pod.containers[0]!
     const dir = join(s.dir, 'exporter')
     mkdirSync(dir, { recursive: true })
     giveToSiteUser(dir)
+    // the pod's service account, token and CA, and the in-cluster address of its cluster's API
+    const namespace = (d.object.metadata as { namespace?: string }).namespace ?? 'labdojo'
+    const sa = mountServiceAccount(s, namespace, pod.serviceAccountName ?? 'default', dir)
     const invFile = join(dir, 'inventory.json')
     writeFileSync(invFile, inv.object.data!['inventory.json']!)
     const env: Record<string, string> = {
       NODE_OPTIONS: '',
       HOME: dir,
       LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
+      KUBERNETES_SERVICE_HOST: s.apiIp,
+      KUBERNETES_SERVICE_PORT: String(IN_CLUSTER_PORT),
+      LABDOJO_KUBE_SA_DIR: sa,
       ...aws,
     }
     for (const e of container.env) {

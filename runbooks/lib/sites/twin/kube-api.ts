@@ -4,12 +4,15 @@
  * status file): discovery, GET, and merge PATCH validated against PGO 5.7.4's CRD, then
  * reconciled as PGO reconciles it (pgo.ts): `standby.enabled: false` promotes the standby
  * cluster through Patroni, `shutdown: true` stops its instances, `shutdown: false` starts them.
- * It runs inside its region's namespace (a region cut off loses its API too), plain HTTP.
+ * It runs inside its region's namespace (a region cut off loses its API too): plain HTTP for the
+ * workstation's kubectl, and the in-cluster port (443, TLS, service-account tokens, the program's
+ * RBAC: in-cluster.ts) for the pods.
  * It is the one writer of the stored object (<site>/k8s/postgrescluster.json).
- * usage: tsx kube-api.ts STATE_DIR SITE LISTEN_IP PORT
+ * usage: tsx kube-api.ts STATE_DIR SITE LISTEN_IP PORT IN_CLUSTER_IP
  */
 import { readBody } from './processes.ts'
-import { createServer, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run } from '../../adapters/exec.ts'
@@ -19,8 +22,9 @@ import { writeInstanceBackrest } from './backrest.ts'
 import { manualBackup, promoteCluster, startCluster, stopInstances, type TwinCluster } from './pgo.ts'
 import { applyDynamicConfiguration, restoreInPlace } from './pgo-spec.ts'
 import type { PgoSpec } from '../../../../core/pgo.ts'
+import { allowed, apiTlsDir, IN_CLUSTER_PORT, readTokens } from './in-cluster.ts'
 
-const [stateDir, siteName, listenIp, port] = process.argv.slice(2)
+const [stateDir, siteName, listenIp, port, inClusterIp] = process.argv.slice(2)
 const twin = loadTwin(stateDir!)
 const cluster = twin?.clusters.find((c) => c.layout.site === siteName)
 if (!twin || !cluster) {
@@ -199,11 +203,26 @@ function startManualBackup(c: TwinCluster, id: string, spec: Stored['spec']): vo
 
 let reconciling: Promise<void> = Promise.resolve()
 
-createServer(async (req, res) => {
+/**
+ * One request. `user` is the authenticated account of an in-cluster request (the pods' port),
+ * authorized by the program's RBAC; the workstation's port (kubectl, the operator) is unchecked.
+ */
+async function handle(req: IncomingMessage, res: ServerResponse, user?: string): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://x').pathname
   if (req.method === 'GET' && path in DISCOVERY) return send(res, 200, DISCOVERY[path])
   const m = OBJECT.exec(path)
   if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${path})`)
+  const verb = req.method === 'GET' ? 'get' : req.method === 'PATCH' ? 'patch' : (req.method ?? '').toLowerCase()
+  if (
+    user &&
+    !allowed(twin!.rendered, siteName!, { user, namespace: m[1]!, group: GROUP, resource: 'postgresclusters', verb })
+  )
+    return status(
+      res,
+      403,
+      'Forbidden',
+      `postgresclusters.${GROUP} "${m[2]}" is forbidden: User "${user}" cannot ${verb} resource "postgresclusters" in API group "${GROUP}" in the namespace "${m[1]}"`,
+    )
   const current = load()
   if (m[1] !== current.metadata.namespace || m[2] !== current.metadata.name)
     return status(res, 404, 'NotFound', `postgresclusters.${GROUP} "${m[2]}" not found`)
@@ -231,8 +250,19 @@ createServer(async (req, res) => {
   send(res, 200, next)
   // PGO reconciles after the API server answered: kubectl patch returns before the promotion ends
   reconciling = reconciling
-    .then(() => reconcile(current, next, cluster))
+    .then(() => reconcile(current, next, cluster!))
     .catch((e) => {
       process.stderr.write(`reconcile failed: ${(e as Error).message}\n`)
     })
-}).listen(Number(port), listenIp)
+}
+
+createServer((req, res) => void handle(req, res)).listen(Number(port), listenIp)
+
+// the in-cluster address (KUBERNETES_SERVICE_HOST:443): TLS, a bearer token, RBAC
+const tls = apiTlsDir(cluster.layout)
+createHttpsServer({ cert: readFileSync(join(tls, 'tls.crt')), key: readFileSync(join(tls, 'tls.key')) }, (req, res) => {
+  const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+  const user = token ? readTokens(cluster.layout)[token] : undefined
+  if (!user) return status(res, 401, 'Unauthorized', 'Unauthorized')
+  void handle(req, res, user)
+}).listen(IN_CLUSTER_PORT, inClusterIp)

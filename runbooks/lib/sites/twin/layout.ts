@@ -27,6 +27,8 @@ export interface TwinSiteLayout {
   hostIp: string
   /** the cluster's primary Service (a LoadBalancer in the cloud: the site endpoint) */
   serviceIp: string
+  /** the in-cluster address of the cluster's API server (the `kubernetes` Service; in-cluster.ts) */
+  apiIp: string
   dir: string
   instances: TwinInstance[]
 }
@@ -94,6 +96,7 @@ export function twinLayout(
         gatewayIp: `${subnet}.${index}.1`,
         hostIp: `${subnet}.${index}.2`,
         serviceIp: `${subnet}.${index}.5`,
+        apiIp: `${subnet}.${index}.4`,
         dir,
         instances: Array.from({ length: s.replicas }, (_, k) => {
           const idir = join(dir, `${s.site}-${k}`)

@@ -47,7 +47,8 @@ async function regionUp(run: Runner, l: TwinLayout, s: TwinSiteLayout): Promise<
     b: { ns: s.ns, ifname: `${l.prefix}r${s.index}x`, cidr: `${s.hostIp}/24` },
   })
   const inside = `${l.prefix}r${s.index}x`
-  for (const ip of [s.serviceIp, ...s.instances.map((i) => i.ip)]) await addAddress(run, s.ns, inside, `${ip}/24`)
+  for (const ip of [s.serviceIp, s.apiIp, ...s.instances.map((i) => i.ip)])
+    await addAddress(run, s.ns, inside, `${ip}/24`)
   await addRoute(run, s.ns, 'default', s.gatewayIp)
 }
 

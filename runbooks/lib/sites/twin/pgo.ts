@@ -161,7 +161,7 @@ function etcdArgs(s: TwinSiteLayout): string[] {
 export const KUBE_API_PORT = 6443
 const KUBE_API = fileURLToPath(new URL('./kube-api.ts', import.meta.url))
 export function startKubeApi(s: TwinSiteLayout, stateDir: string): void {
-  const args = [stateDir, s.site, s.hostIp, String(KUBE_API_PORT)]
+  const args = [stateDir, s.site, s.hostIp, String(KUBE_API_PORT), s.apiIp]
   startOnce({ dir: join(s.dir, 'k8s'), name: 'kube-api', ns: s.ns, as: 'root', cmd: KUBE_API, args, typescript: true })
 }
 
@@ -312,7 +312,8 @@ export async function reconcileBackrest(run: Runner, c: TwinCluster): Promise<Cl
   const at = s.instances.find((i) => i.name === leader?.name)
   if (!repo || leader?.role !== 'leader' || !at) return st
   if (!st.stanzaCreated) {
-    const r = await backrest(run, s, at, ['stanza-create'], 300_000)
+    // the archiver's async process may hold the archive lock a moment (ERROR [050]): PGO requeues
+    const r = await requeued(() => backrest(run, s, at, ['stanza-create'], 300_000))
     if (r.code !== 0) throw new Error(`PGO's stanza-create in ${s.site} failed: ${r.stderr.trim() || r.stdout.trim()}`)
     st.stanzaCreated = true
     writeStatus(s, st)
@@ -325,6 +326,19 @@ export async function reconcileBackrest(run: Runner, c: TwinCluster): Promise<Cl
     writeStatus(s, st)
   }
   return st
+}
+
+/**
+ * A reconcile that fails is requeued with a growing delay (controller-runtime's rate limiter);
+ * here up to 5 more tries, 1 s to 16 s apart, before the twin gives up and says why.
+ */
+async function requeued<T extends { code: number }>(attempt: () => Promise<T>): Promise<T> {
+  let r = await attempt()
+  for (let k = 0; r.code !== 0 && k < 5; k++) {
+    await new Promise((done) => setTimeout(done, 1000 * 2 ** k))
+    r = await attempt()
+  }
+  return r
 }
 
 /** PGO's manual backup job: pgBackRest backup in the primary's pod, to the repo and with the options spec.backups.pgbackrest.manual names. */

@@ -6,10 +6,12 @@
  * source bucket is copied, asynchronously, to the destination bucket in the other region; a
  * delete is never replicated (deleteMarkerReplication Disabled). A copy that fails (the other
  * region cut off) is retried until it lands, as S3 retries replication; a restart of this process
- * forgets the copies still queued (S3 would not), which the twin's tests never rely on.
+ * forgets the copies still queued (S3 would not), which the twin's tests never rely on. It also
+ * answers on 443 under AWS's names (the regions' hosts files map them here).
  * usage: tsx s3-region.ts CONFIG.json (as root inside the region's namespace; no secret in argv)
  */
 import { readFileSync } from 'node:fs'
+import { connect, createServer as createNetServer } from 'node:net'
 import { gatedS3 } from '../../adapters/s3rver-gate.ts'
 import { ObjectStore } from '../../adapters/object-store.ts'
 import type { SiteKey } from '../../adapters/sigv4-verify.ts'
@@ -26,6 +28,20 @@ export interface S3RegionConfig {
   /** the twin's AWS key ({accessKeyId, secretAccessKey}, 0600) */
   credentials: string
   replication: { source: string; destination: string; destinationRegion: string; destinationEndpoint: string }[]
+}
+
+/**
+ * AWS's own names and port (s3.<region>.amazonaws.com:443, bucket.s3...): what a pod with no
+ * rewritten configuration reaches (the exporter); the same server, behind a TCP forward.
+ */
+function awsPort(c: S3RegionConfig) {
+  const https = createNetServer((sock) => {
+    const to = connect(c.port, c.host)
+    sock.pipe(to).pipe(sock)
+    sock.on('error', () => to.destroy())
+    to.on('error', () => sock.destroy())
+  })
+  return https.listen(443, c.host)
 }
 
 async function main(configFile: string): Promise<void> {
@@ -79,7 +95,11 @@ async function main(configFile: string): Promise<void> {
     },
   })
   server.listen(c.port, c.host)
-  const stop = () => server.close(() => process.exit(0))
+  const https = awsPort(c)
+  const stop = () => {
+    https.close()
+    server.close(() => process.exit(0))
+  }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 }

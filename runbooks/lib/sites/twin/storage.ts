@@ -80,7 +80,10 @@ export async function startS3Regions(
     if (!buckets.length) continue
     const dir = join(s.dir, 's3')
     // pgBackRest 2.45 matches the host against the certificate's names only: the address is a DNS name too
-    const tls = await issue(run, ca, join(dir, 'tls'), `s3.${s.region}.twin`, { dns: [s.hostIp], ip: [s.hostIp] })
+    const tls = await issue(run, ca, join(dir, 'tls'), `s3.${s.region}.twin`, {
+      dns: [s.hostIp, ...awsS3Names(s.region, buckets)],
+      ip: [s.hostIp],
+    })
     const config: S3RegionConfig = {
       region: s.region,
       host: s.hostIp,
@@ -107,6 +110,23 @@ export async function startS3Regions(
       env: { NODE_OPTIONS: '--openssl-legacy-provider' },
     })
   }
+}
+
+/** AWS's names for a region's S3 and its buckets (virtual-hosted style, pgBackRest's default). */
+export const awsS3Names = (region: string, buckets: string[]) => [
+  `s3.${region}.amazonaws.com`,
+  ...buckets.map((b) => `${b}.s3.${region}.amazonaws.com`),
+]
+
+/** Where a pod resolves AWS's S3 names: the server of the bucket's region (the hosts files, network.ts). */
+export function awsS3Hosts(t: Twin): Record<string, string> {
+  const out: Record<string, string> = {}
+  const regions = bucketRegions(t)
+  for (const s of regionSites(t)) {
+    const buckets = [...regions].filter(([, r]) => r === s.region).map(([b]) => b)
+    if (buckets.length) for (const n of awsS3Names(s.region, buckets)) out[n] = s.hostIp
+  }
+  return out
 }
 
 export async function stopS3Regions(t: Twin): Promise<void> {

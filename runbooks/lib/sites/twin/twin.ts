@@ -22,8 +22,9 @@ import { latencyDown, latencyUp } from './latency.ts'
 import { startExporters, stopExporters } from './exporters.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
 import { S3_PORT, siteOfRegion, writeInstanceBackrest } from './backrest.ts'
-import { s3Answering, startS3Regions, stopS3Regions } from './storage.ts'
+import { awsS3Hosts, s3Answering, startS3Regions, stopS3Regions } from './storage.ts'
 import { waitFor } from '../../adapters/process.ts'
+import { apiTlsDir } from './in-cluster.ts'
 import {
   KUBE_API_PORT,
   reconcileBackrest,
@@ -142,7 +143,7 @@ export async function twinUp(
     writeFileSync(stateFile(o.stateDir), JSON.stringify({ stack: o.stack, basePort: o.basePort }) + '\n')
     t = twinOf(o.stateDir, o.basePort, rendered)
   }
-  await networkUp(run, t.layout, endpointNames(t))
+  await networkUp(run, t.layout, { ...endpointNames(t), ...awsS3Hosts(t) })
   await latencyUp(run, t.layout)
   startAwsApi(t)
   const ca = await certificates(run, t)
@@ -164,11 +165,24 @@ export async function twinUp(
   const env = twinEnv(t)
   // the pods' web identity, here the stand-ins' endpoint and key
   startExporters(t, {
+    SSL_CERT_FILE: podTrustStore(t),
     LABDOJO_CLOUDWATCH_ENDPOINT: env.LABDOJO_CLOUDWATCH_ENDPOINT!,
     AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID!,
     AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY!,
   })
   return t
+}
+
+/**
+ * A pod's trust store: the image's public CAs, which in the twin include the CA that signs the
+ * stand-ins for AWS's endpoints (OpenSSL's default verify paths honour SSL_CERT_FILE).
+ */
+function podTrustStore(t: Twin): string {
+  const file = join(t.layout.pki, 'pod-trust.crt')
+  const system = '/etc/ssl/certs/ca-certificates.crt'
+  const publicCas = existsSync(system) ? readFileSync(system, 'utf8') : ''
+  writeFileSync(file, publicCas + readFileSync(join(t.layout.pki, 'ca.crt'), 'utf8'), { mode: 0o644 })
+  return file
 }
 
 /** The DNS names the program's server certificate request for a site carries. */
@@ -205,6 +219,11 @@ async function certificates(run: Runner, t: Twin): Promise<{ cert: string; key: 
       ip: [s.serviceIp, t.layout.endpointIp, ...s.instances.map((i) => i.ip)],
     })
     await replicationClient(run, ca, dirname(c.replication.cert))
+    // the region's API server at the in-cluster address (in-cluster.ts)
+    await issue(run, ca, apiTlsDir(s), 'kube-apiserver', {
+      dns: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+      ip: [s.apiIp],
+    })
   }
   return ca
 }
