@@ -26,6 +26,8 @@ export interface PgoSpec {
   shutdown?: boolean
   backups?: { pgbackrest?: PgoBackrestSpec }
   databaseInitSQL?: { name: string; key: string }
+  /** labels and annotations PGO puts on every object it creates, its service accounts among them */
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }
 }
 
 /** spec.backups.pgbackrest, as far as the instance's pgBackRest configuration reads it. */

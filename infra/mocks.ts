@@ -54,15 +54,6 @@ function computed(
     }
     case 'aws:route53/healthCheck:HealthCheck':
       return { id: `hc-${name}`, state: { arn: `arn:aws:route53:::healthcheck/hc-${name}` } }
-    case 'gcp:kms/keyRing:KeyRing':
-      return { id: `projects/labdojo-dr/locations/${inputs.location}/keyRings/${inputs.name}`, state: {} }
-    case 'gcp:kms/cryptoKey:CryptoKey':
-      return { id: `${inputs.keyRing}/cryptoKeys/${inputs.name}`, state: {} }
-    case 'gcp:storage/bucket:Bucket':
-      return {
-        id: inputs.name,
-        state: { url: `gs://${inputs.name}`, selfLink: `https://www.googleapis.com/storage/v1/b/${inputs.name}` },
-      }
     case 'tls:index/privateKey:PrivateKey':
       return { id: name, state: { privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${name}\n-----END PRIVATE KEY-----\n` } }
     case 'tls:index/selfSignedCert:SelfSignedCert':
@@ -78,7 +69,33 @@ function computed(
     case 'pulumi:pulumi:StackReference':
       return { id: inputs.name, state: { outputs: stackOutputs } }
     default:
-      return { id: `${name}-id`, state: {} }
+      return gcpComputed(type, inputs) ?? { id: `${name}-id`, state: {} }
+  }
+}
+
+/** The GCP resources' computed attributes, as the provider documents them. */
+function gcpComputed(
+  type: string,
+  inputs: Record<string, any>,
+): { id: string; state: Record<string, any> } | undefined {
+  switch (type) {
+    case 'gcp:kms/keyRing:KeyRing':
+      return { id: `projects/labdojo-dr/locations/${inputs.location}/keyRings/${inputs.name}`, state: {} }
+    case 'gcp:kms/cryptoKey:CryptoKey':
+      return { id: `${inputs.keyRing}/cryptoKeys/${inputs.name}`, state: {} }
+    case 'gcp:serviceaccount/account:Account': {
+      // the provider's documented attributes (serviceaccount/account: email, name, member)
+      const email = `${inputs.accountId}@${inputs.project}.iam.gserviceaccount.com`
+      const id = `projects/${inputs.project}/serviceAccounts/${email}`
+      return { id, state: { email, name: id, member: `serviceAccount:${email}` } }
+    }
+    case 'gcp:storage/bucket:Bucket':
+      return {
+        id: inputs.name,
+        state: { url: `gs://${inputs.name}`, selfLink: `https://www.googleapis.com/storage/v1/b/${inputs.name}` },
+      }
+    default:
+      return undefined
   }
 }
 

@@ -5,6 +5,8 @@
  * values here (the twin logs in with them); the output is a secret: the caller writes it 0600.
  */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import * as pulumi from '@pulumi/pulumi'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { installMocks, PROD_OUTPUTS_FOR_DR, valueOf, type Recorded } from './mocks.ts'
@@ -18,6 +20,12 @@ const TWIN_AWS = [
   'tls:index/certRequest:CertRequest',
   // the vaults' cross-region replication (s3-region.ts copies as S3 would)
   'aws:s3/bucketReplicationConfig:BucketReplicationConfig',
+  // GCS (gcs-api.ts): its buckets, who may do what in them, Workload Identity, Storage Transfer
+  'gcp:storage/bucket:Bucket',
+  'gcp:storage/bucketIAMMember:BucketIAMMember',
+  'gcp:serviceaccount/account:Account',
+  'gcp:serviceaccount/iAMMember:IAMMember',
+  'gcp:storage/transferJob:TransferJob',
 ]
 const SECRET_SIG = '4dabf18193072939515e22adb298388d'
 
@@ -35,7 +43,10 @@ function unsecret(v: unknown): unknown {
 const alnum = (n: number) =>
   [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[b % 62]).join('')
 
-const { values } = parseArgs({ options: { stack: { type: 'string' } }, strict: true })
+const { values } = parseArgs({
+  options: { stack: { type: 'string' }, 'prod-outputs': { type: 'string' } },
+  strict: true,
+})
 const stack = values.stack
 if (stack !== 'prod' && stack !== 'dr') {
   process.stderr.write(`error: --stack ${JSON.stringify(stack ?? null)}: must be prod or dr\n`)
@@ -44,13 +55,25 @@ if (stack !== 'prod' && stack !== 'dr') {
 const recorded: Recorded[] = installMocks({
   stack,
   root: ROOT,
-  stackOutputs: stack === 'dr' ? PROD_OUTPUTS_FOR_DR : {},
+  // dr reads prod through a StackReference: prod's own rendered outputs when given (the twin of both stacks)
+  stackOutputs:
+    stack === 'dr'
+      ? values['prod-outputs']
+        ? (JSON.parse(readFileSync(values['prod-outputs'], 'utf8')) as Record<string, unknown>)
+        : PROD_OUTPUTS_FOR_DR
+      : {},
   randomPassword: alnum,
 })
 const program = await import('./index.ts')
 const inventory = await valueOf(program.inventory)
+// the stack's outputs, as `pulumi stack output --json --show-secrets` gives them
+const outputs: Record<string, unknown> = {}
+for (const [k, v] of Object.entries(program)) {
+  if (k === 'inventory' || v === undefined || typeof v === 'function') continue
+  outputs[k] = unsecret(pulumi.Output.isInstance(v) ? await valueOf(v as pulumi.Output<unknown>) : v)
+}
 await new Promise((r) => setTimeout(r, 100))
 const objects = recorded
   .filter((r) => r.type.startsWith('kubernetes:') || TWIN_AWS.includes(r.type))
   .map((r) => ({ type: r.type, name: r.name, id: r.id, object: unsecret({ ...r.inputs, ...r.state }) }))
-process.stdout.write(JSON.stringify({ stack, inventory, objects }) + '\n')
+process.stdout.write(JSON.stringify({ stack, inventory, outputs, objects }) + '\n')

@@ -8,18 +8,21 @@ import { inputError } from '../core/errors.ts'
 import { auditFor } from './lib/cli/stack.ts'
 import { parseBasePort } from './lib/cli/flags.ts'
 import { isRoot, run } from './lib/adapters/exec.ts'
-import { loadTwin, twinDown, twinStatus, twinUp, type SiteReport } from './lib/sites/twin/twin.ts'
+import { inventoryFiles, loadTwin, twinDown, twinStatus, twinUp, type SiteReport } from './lib/sites/twin/twin.ts'
 
 const spec = {
   name: 'twin.ts',
   summary:
     "run a stack's PostgreSQL clusters as PGO would, on real Patroni, etcd and PostgreSQL, each site a network host",
-  usage: 'npx zx runbooks/twin.ts up|status|down [--stack prod] [--base-port P] [--json] [--purge --yes]',
+  usage: 'npx zx runbooks/twin.ts up|status|down [--stack prod|all] [--base-port P] [--json] [--purge --yes]',
   resume: 're-run the same command: up starts only what is missing, down stops only what runs',
   positionals: ['up', 'status', 'down'],
   flags: {
     ...HELP_FLAG,
-    stack: { type: 'string', help: "the stack to twin: prod (dr needs the twin's pgBackRest repos, not built yet)" },
+    stack: {
+      type: 'string',
+      help: 'prod, or all: prod and dr together (dr reads prod: its warm cluster replays the replica vault Storage Transfer copies into GCS)',
+    },
     'base-port': {
       type: 'string',
       help: "picks the twin's private addresses, 10.(100 + P/100 mod 100).0.0/16 (default 27700)",
@@ -48,12 +51,14 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
       'e.g. npx zx runbooks/twin.ts up --stack prod',
     )
   const stack = flags.stack ?? 'prod'
-  if (stack !== 'prod')
+  if (stack !== 'prod' && stack !== 'all')
     throw inputError(
       '--stack',
       stack,
-      "the twin runs prod (dr's warm cluster replays from a pgBackRest repo the twin has not built yet)",
-      'use --stack prod',
+      stack === 'dr'
+        ? "dr cannot run alone: it reads prod's outputs and its warm cluster replays prod's replica vault"
+        : 'must be prod or all',
+      stack === 'dr' ? 'use --stack all (prod and dr together)' : 'use --stack prod or --stack all',
     )
   if (!isRoot())
     throw inputError('user', process.getuid?.(), 'the twin needs root (network namespaces)', 'run it as root')
@@ -65,8 +70,9 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   if (cmd === 'up') {
     const t0 = Date.now()
     const twin = await audit.step('up', () => twinUp(run, { stack, stateDir, basePort, out }), { basePort })
+    const files = Object.values(inventoryFiles(twin, out)).join(', ')
     log.info(
-      `twin of ${stack} up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${out}; passwords: ${twin.layout.passFile} (PGPASSFILE)`,
+      `twin of ${stack} up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${files}; passwords: ${twin.layout.passFile} (PGPASSFILE)`,
     )
     const status = await twinStatus(twin)
     print(status, !!flags.json)
@@ -85,6 +91,6 @@ await runbook(spec, import.meta.url, async ({ flags, positionals }) => {
   if (flags.purge)
     await confirm(`This deletes the twin in ${stateDir}: its data, certificates and passwords.`, !!flags.yes)
   await audit.step('down', () => twinDown(run, twin, { purge: !!flags.purge }), { purge: !!flags.purge })
-  log.info(`twin of ${stack} down${flags.purge ? ', state deleted' : ''}`)
+  log.info(`twin of ${twin.rendered.stack} down${flags.purge ? ', state deleted' : ''}`)
   return 0
 })

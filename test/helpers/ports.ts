@@ -28,6 +28,7 @@ export const TEST_PORTS = {
   twin: 27700,
   'twin-restore': 27800,
   structure: 27950,
+  'twin-dr': 28100,
 } as const
 
 export type TestFile = keyof typeof TEST_PORTS

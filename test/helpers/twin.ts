@@ -16,13 +16,15 @@ export interface TestTwin {
   invFile: string
 }
 
-export async function twinUp(prefix: string, base: number): Promise<TestTwin> {
+/** `stack` all: prod and dr; the inventory returned is prod's, dr's is twin-dr.json beside it. */
+export async function twinUp(prefix: string, base: number, stack: 'prod' | 'all' = 'prod'): Promise<TestTwin> {
   const dir = mkdtempSync(`/var/tmp/${prefix}`)
   chmodSync(dir, 0o755) // Patroni and PostgreSQL run as postgres
   const invFile = join(dir, 'twin-prod.json')
-  const r = await runbook('twin', ['up', '--stack', 'prod', '--base-port', String(base)], {
+  const out = stack === 'all' ? join(dir, 'twin-all.json') : invFile
+  const r = await runbook('twin', ['up', '--stack', stack, '--base-port', String(base)], {
     LABDOJO_TWIN_DIR: join(dir, 'state'),
-    LABDOJO_TWIN_OUT: invFile,
+    LABDOJO_TWIN_OUT: out,
     LABDOJO_AUDIT_LOG: join(dir, 'audit.log'),
   })
   if (r.code !== 0) throw new Error(`twin up failed (${r.code}): ${r.stderr}\n${r.stdout}`)

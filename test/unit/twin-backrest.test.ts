@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { twinCompatibility, twinPodPaths, twinStorage } from '../../runbooks/lib/sites/twin/backrest.ts'
 
 describe("the twin's rewrites of PGO's pgBackRest configuration", () => {
-  it("each S3 repo at its region's server, path-style, the twin's CA and key in place of IRSA's web identity", () => {
+  it("each S3 repo at its region's server, path-style, the twin's CA and key in place of IRSA's web identity; a GCS repo gets the CA only", () => {
     const g: Record<string, string> = {
       'repo1-s3-endpoint': 's3.us-east-1.amazonaws.com',
       'repo1-s3-key-type': 'web-id',
@@ -23,6 +23,8 @@ describe("the twin's rewrites of PGO's pgBackRest configuration", () => {
       'repo1-s3-uri-style': 'path',
       'repo1-storage-ca-file': '/pki/ca.crt',
       'repo1-s3-key-type': 'shared',
+      // GCS keeps Google's endpoint (the hosts files) and Workload Identity; only the CA is the twin's
+      'repo2-storage-ca-file': '/pki/ca.crt',
     })
     expect(() =>
       twinStorage(

@@ -7,7 +7,7 @@
  *   GCS: Workload Identity inside a GKE pod (gcs-key-type auto), or a service-account key file
  *       named by LABDOJO_GCS_KEY_FILE (a path; the file is the secret, never read here);
  *   the repo cipher pass: LABDOJO_REPO_CIPHER_PASS (the stack's repoCipherPass secret output);
- *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE.
+ *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE (S3), LABDOJO_GCS_CA_FILE (GCS).
  * pgBackRest reads its secrets from PGBACKREST_REPOn_* variables set for its process alone.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -30,6 +30,8 @@ export function repoSettings(r: Repo, env = process.env): string[] {
       `${k}-type=gcs`,
       `${k}-path=${r.path}`,
       `${k}-gcs-bucket=${r.bucket}`,
+      ...(r.endpoint ? [`${k}-gcs-endpoint=${r.endpoint.replace(/^https?:\/\//, '')}`] : []),
+      ...(env.LABDOJO_GCS_CA_FILE ? [`${k}-storage-ca-file=${env.LABDOJO_GCS_CA_FILE}`] : []),
       ...(env.LABDOJO_GCS_KEY_FILE
         ? [`${k}-gcs-key-type=service`, `${k}-gcs-key=${env.LABDOJO_GCS_KEY_FILE}`]
         : [`${k}-gcs-key-type=auto`]),

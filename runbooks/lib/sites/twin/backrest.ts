@@ -48,7 +48,10 @@ export const backrestDir = (i: TwinInstance) => join(i.dir, 'pgbackrest')
 /** The environment an instance's processes run pgBackRest with (Patroni passes it on to PostgreSQL). */
 export const backrestEnv = (i: TwinInstance) => ({ PGBACKREST_CONFIG_PATH: backrestDir(i) })
 
-/** The twin's storage for PGO's S3 repos: its region's server, path-style, its CA, its key (in place of IRSA's web identity). */
+/**
+ * The twin's storage for PGO's repos. S3: its region's server, path-style, its CA, its key (in
+ * place of IRSA's web identity). GCS: the twin's CA (Workload Identity is served as GKE serves it).
+ */
 export function twinStorage(
   global: Record<string, string>,
   repos: PgoRepo[],
@@ -56,6 +59,8 @@ export function twinStorage(
   ca: string,
 ): void {
   for (const r of repos) {
+    // GCS at Google's own name (the hosts files), its certificate from the twin's CA
+    if (r.gcs) global[`${r.name}-storage-ca-file`] = ca
     if (!r.s3) continue
     const endpoint = where(r.s3.region)
     if (!endpoint) throw new Error(`the twin has no region ${r.s3.region} for ${r.name} (bucket ${r.s3.bucket})`)

@@ -12,6 +12,7 @@ import { giveToSiteUser } from '../../adapters/process.ts'
 import { startOnce, stopOnce } from './processes.ts'
 import { readStatus } from './pgo.ts'
 import { IN_CLUSTER_PORT, mountServiceAccount } from './in-cluster.ts'
+import { gkeClusters } from './gcp.ts'
 import type { Twin } from './rendered.ts'
 
 interface EnvVar {
@@ -43,6 +44,8 @@ function secretValue(t: Twin, site: string, ref: { name: string; key: string }):
 
 export function startExporters(t: Twin, aws: Record<string, string>): void {
   for (const s of t.layout.sites) {
+    // a GKE pod's Google identity comes from the metadata server by pod: the twin's pods share their region (gcp.ts)
+    if (gkeClusters(t).some((c) => c.layout.site === s.site)) continue
     const d = t.rendered.objects.find((o) => o.name === `${s.site}-monitoring-exporter`)
     const inv = t.rendered.objects.find((o) => o.name === `${s.site}-inventory`)
     if (!d || !inv) continue

@@ -58,6 +58,8 @@ export interface TwinLayout {
   awsApi: string
   /** the traffic endpoint: the failover record's name, as Route53 answers it */
   endpointIp: string
+  /** Google's storage API stand-in (gcs-api.ts), in the WAN: GCS is a global endpoint */
+  gcsIp: string
   inventoryFile: string
   secretsFile: string
   passFile: string
@@ -82,6 +84,7 @@ export function twinLayout(
     pki: join(stateDir, 'pki'),
     awsApi: `http://${subnet}.0.2:${AWS_API_PORT}`,
     endpointIp: `${subnet}.0.5`,
+    gcsIp: `${subnet}.0.6`,
     inventoryFile: join(stateDir, 'inventory.json'),
     secretsFile: join(stateDir, 'rendered.json'),
     passFile: join(stateDir, 'pgpass'),

@@ -35,6 +35,7 @@ export async function networkUp(run: Runner, l: TwinLayout, names: Record<string
     await addRoute(run, null, `${l.subnet}.0.0/16`, l.wanIp)
     // the traffic endpoint (Route53's answer) lives in the WAN: every region and the workstation reach it
     await addAddress(run, l.wanNs, 'lo', `${l.endpointIp}/32`)
+    await addAddress(run, l.wanNs, 'lo', `${l.gcsIp}/32`)
   }
   for (const s of l.sites) if (!existing.includes(s.ns)) await regionUp(run, l, s)
   writeHosts(l, names)

@@ -18,9 +18,17 @@ export interface K8sObject {
 
 export interface Rendered {
   stack: string
+  /** the first stack's inventory (prod's, when the twin runs both) */
   inventory: Inventory
+  /** every stack's inventory, when the twin runs more than one (`--stack all`: prod, dr) */
+  inventories?: Inventory[]
+  /** the stacks' outputs (`pulumi stack output --json --show-secrets`) */
+  outputs?: Record<string, unknown>
   objects: { type: string; name: string; object: K8sObject }[]
 }
+
+/** Every stack's inventory the twin runs. */
+export const inventoriesOf = (r: Rendered): Inventory[] => r.inventories ?? [r.inventory]
 
 export interface Twin {
   layout: TwinLayout

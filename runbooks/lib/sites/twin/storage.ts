@@ -11,7 +11,7 @@ import type { Runner } from '../../adapters/exec.ts'
 import { startOnce, stopOnce } from './processes.ts'
 import { issue } from './pki.ts'
 import { S3_PORT, s3Endpoint, siteOfRegion } from './backrest.ts'
-import type { Twin } from './rendered.ts'
+import { inventoriesOf, type Twin } from './rendered.ts'
 import type { TwinSiteLayout } from './layout.ts'
 import type { S3RegionConfig } from './s3-region.ts'
 
@@ -20,9 +20,10 @@ const S3_REGION = fileURLToPath(new URL('./s3-region.ts', import.meta.url))
 /** Every AWS bucket the program names (inventory buckets and repos, the clusters' S3 repos), by region. */
 export function bucketRegions(t: Twin): Map<string, string> {
   const out = new Map<string, string>()
-  const inv = t.rendered.inventory
-  for (const b of inv.buckets ?? []) if (b.provider === 'aws' && b.region) out.set(b.name, b.region)
-  for (const r of inv.pgbackrest.repos) if (r.type === 's3' && r.bucket && r.region) out.set(r.bucket, r.region)
+  for (const inv of inventoriesOf(t.rendered)) {
+    for (const b of inv.buckets ?? []) if (b.provider === 'aws' && b.region) out.set(b.name, b.region)
+    for (const r of inv.pgbackrest.repos) if (r.type === 's3' && r.bucket && r.region) out.set(r.bucket, r.region)
+  }
   for (const c of t.clusters)
     for (const r of c.spec.backups?.pgbackrest?.repos ?? []) if (r.s3) out.set(r.s3.bucket, r.s3.region)
   return out

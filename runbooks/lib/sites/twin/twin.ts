@@ -6,13 +6,13 @@
  * the runbooks read (the program's own, its addresses bound to the twin's), with a password
  * file for the runbooks' user. Re-running `up` starts only what is missing.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { startOnce, stopOnce } from './processes.ts'
 import type { Runner } from '../../adapters/exec.ts'
-import type { Rendered, Twin } from './rendered.ts'
+import { inventoriesOf, type Rendered, type Twin } from './rendered.ts'
 export type { Twin } from './rendered.ts'
 import { inputError } from '../../../../core/errors.ts'
 import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, type PgoSpec } from '../../../../core/pgo.ts'
@@ -21,15 +21,17 @@ import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
 import { startExporters, stopExporters } from './exporters.ts'
 import { ensureCa, issue, replicationClient } from './pki.ts'
-import { S3_PORT, siteOfRegion, writeInstanceBackrest } from './backrest.ts'
+import { writeInstanceBackrest } from './backrest.ts'
 import { awsS3Hosts, s3Answering, startS3Regions, stopS3Regions } from './storage.ts'
 import { waitFor } from '../../adapters/process.ts'
 import { apiTlsDir } from './in-cluster.ts'
+import { awaitTransferred, gkeClusters, googleHosts, startGcp, stopGcp } from './gcp.ts'
+import { awsCredentialsFile, awsKey, twinEnv, writeInventory, writeKubeconfig } from './outputs.ts'
+export { awsKey, inventoryFiles, kubeconfigOf, twinEnv } from './outputs.ts'
 import {
   KUBE_API_PORT,
   reconcileBackrest,
   members,
-  readStatus,
   reconcileUsers,
   startCluster,
   startKubeApi,
@@ -41,19 +43,42 @@ import {
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 
 /** Run the program under the mock runtime in its own process (one stack per process). */
-async function render(run: Runner, stack: string): Promise<Rendered> {
-  const r = await run(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'infra/render-k8s.ts'), '--stack', stack], {
-    cwd: ROOT,
-    timeoutMs: 120_000,
-  })
+async function renderStack(run: Runner, stack: string, prodOutputs?: string): Promise<Rendered> {
+  const args = [
+    join(ROOT, 'infra/render-k8s.ts'),
+    '--stack',
+    stack,
+    ...(prodOutputs ? ['--prod-outputs', prodOutputs] : []),
+  ]
+  const r = await run(join(ROOT, 'node_modules/.bin/tsx'), args, { cwd: ROOT, timeoutMs: 120_000 })
   return JSON.parse(r.stdout) as Rendered
+}
+
+/**
+ * A stack, or both (`all`): dr reads prod through its StackReference, so dr is rendered with the
+ * outputs prod's render exported (its users' passwords, its cipher pass, its replica bucket).
+ */
+async function render(run: Runner, stack: string, stateDir: string): Promise<Rendered> {
+  if (stack !== 'all') return renderStack(run, stack)
+  const prod = await renderStack(run, 'prod')
+  const outputs = join(stateDir, 'prod-outputs.json')
+  writeFileSync(outputs, JSON.stringify(prod.outputs ?? {}), { mode: 0o600 })
+  const dr = await renderStack(run, 'dr', outputs)
+  return {
+    stack: 'all',
+    inventory: prod.inventory,
+    inventories: [prod.inventory, dr.inventory],
+    outputs: { prod: prod.outputs, dr: dr.outputs },
+    objects: [...prod.objects, ...dr.objects],
+  }
 }
 
 const PGO_KIND = 'kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster'
 
 /** The program's PostgresClusters in start order (primary clusters before their standbys), with their sites and regions. */
 function clusterSpecs(r: Rendered) {
-  const regionOf = (site: string) => r.inventory.sites.find((s) => s.name === site)?.region ?? site
+  const sites = inventoriesOf(r).flatMap((i) => i.sites)
+  const regionOf = (site: string) => sites.find((s) => s.name === site)?.region ?? site
   return r.objects
     .filter((o) => o.type === PGO_KIND)
     .map((o) => {
@@ -114,7 +139,7 @@ function autoCreateUserSchema(r: Rendered, site: string): boolean {
 /** The names the program gives each site's endpoint, bound to the site's Service (the private DNS stand-in). */
 function endpointNames(t: Twin): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const n of t.rendered.inventory.nodes) {
+  for (const n of inventoriesOf(t.rendered).flatMap((i) => i.nodes)) {
     const s = t.layout.sites.find((x) => x.site === n.site)
     if (s) out[n.host] = s.serviceIp
   }
@@ -138,20 +163,23 @@ export async function twinUp(
   await reachableBySiteUser(run, o.stateDir)
   let t = loadTwin(o.stateDir)
   if (!t) {
-    const rendered = await render(run, o.stack)
+    const rendered = await render(run, o.stack, o.stateDir)
     writeFileSync(join(o.stateDir, 'rendered.json'), JSON.stringify(rendered), { mode: 0o600 })
     writeFileSync(stateFile(o.stateDir), JSON.stringify({ stack: o.stack, basePort: o.basePort }) + '\n')
     t = twinOf(o.stateDir, o.basePort, rendered)
   }
-  await networkUp(run, t.layout, { ...endpointNames(t), ...awsS3Hosts(t) })
+  await networkUp(run, t.layout, { ...endpointNames(t), ...awsS3Hosts(t), ...googleHosts(t) })
   await latencyUp(run, t.layout)
   startAwsApi(t)
   const ca = await certificates(run, t)
   await startS3Regions(run, t, ca, awsCredentialsFile(t))
   await waitFor("the twin's S3 servers", () => s3Answering(t, join(t.layout.pki, 'ca.crt')), 30_000)
+  await startGcp(run, t, ca, awsCredentialsFile(t))
   const key = awsKey(t)
   for (const c of t.clusters) {
     for (const i of c.layout.instances) writeInstanceBackrest(t, c, i, key)
+    // a repo-fed standby cluster restores its first instance from the repo: the transfer must have landed
+    if (gkeClusters(t).includes(c) && c.spec.standby?.enabled) await awaitTransferred(t, c)
     await startCluster(c)
     // a standby cluster's replicas follow its leader; the next cluster needs only a leader to stream from
     await waitReady(c.layout, { all: true, timeoutMs: 180_000 })
@@ -228,44 +256,6 @@ async function certificates(run: Runner, t: Twin): Promise<{ cert: string; key: 
   return ca
 }
 
-/**
- * The inventory the runbooks read, in `pulumi stack output --json`'s shape: the program's, with
- * each node at its site's Service address (the workstation does not resolve the private names),
- * TLS verified against the twin's CA. And a password file (0600) for the users PGO keeps.
- */
-function writeInventory(t: Twin, out: string): void {
-  const inv = structuredClone(t.rendered.inventory)
-  const siteOf = (name: string) => t.layout.sites.find((s) => s.site === name)
-  for (const n of inv.nodes) {
-    const s = siteOf(n.site)
-    if (!s) continue
-    n.host = s.serviceIp
-    n.port = PG_PORT
-    n.sslmode = 'verify-full'
-    n.sslRootCert = join(t.layout.pki, 'ca.crt')
-  }
-  // each S3 repo at its region's server (the program names AWS's endpoint)
-  for (const r of inv.pgbackrest.repos) {
-    const s = r.type === 's3' && r.region ? siteOfRegion(t, r.region) : undefined
-    if (s) r.endpoint = `${s.hostIp}:${S3_PORT}`
-  }
-  // the failover record's name, where Route53's stand-in answers (aws-api.ts)
-  inv.endpoint = { ...inv.endpoint, host: t.layout.endpointIp, port: PG_PORT }
-  mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, JSON.stringify({ inventory: inv }, null, 2) + '\n')
-  const lines: string[] = []
-  const line = (host: string, sec: { user: string; password: string }) =>
-    `${host}:${PG_PORT}:*:${sec.user}:${sec.password.replace(/([:\\])/g, '\\$1')}`
-  for (const c of t.clusters)
-    for (const sec of Object.values(readStatus(c.layout).secrets)) lines.push(line(c.layout.serviceIp, sec))
-  // the endpoint leads to whichever cluster Route53 names: one password per user for the chain (N2)
-  const first = t.clusters[0]
-  if (first)
-    for (const sec of Object.values(readStatus(first.layout).secrets)) lines.push(line(t.layout.endpointIp, sec))
-  writeFileSync(t.layout.passFile, lines.join('\n') + '\n', { mode: 0o600 })
-  chmodSync(t.layout.passFile, 0o600)
-}
-
 const AWS_API = fileURLToPath(new URL('./aws-api.ts', import.meta.url))
 
 /** The AWS stand-ins (aws-api.ts) in the WAN namespace, with a key of the twin's own (0600). */
@@ -285,38 +275,6 @@ function startAwsApi(t: Twin): void {
   const api = new URL(t.layout.awsApi)
   const args = [t.layout.stateDir, api.hostname, api.port, t.layout.endpointIp, String(PG_PORT)]
   startOnce({ dir, name: 'aws-api', ns: t.layout.wanNs, as: 'root', cmd: AWS_API, args, typescript: true })
-}
-
-/**
- * What a runbook needs to use the twin as a stack (the file is 0600: it holds the twin's AWS key):
- * the password file, kubectl's configuration, the AWS stand-ins' endpoints and key.
- */
-const awsCredentialsFile = (t: Twin) => join(t.layout.stateDir, 'aws', 'credentials.json')
-export const awsKey = (t: Twin) =>
-  JSON.parse(readFileSync(awsCredentialsFile(t), 'utf8')) as { accessKeyId: string; secretAccessKey: string }
-
-/** The repo cipher pass the program gives the primary's pgBackRest (its configuration Secret, cipher.conf). */
-function repoCipherPass(t: Twin): string | undefined {
-  for (const o of t.rendered.objects) {
-    const m = /^repo\d+-cipher-pass=(.+)$/m.exec(o.object.stringData?.['cipher.conf'] ?? '')
-    if (o.type === 'kubernetes:core/v1:Secret' && m) return m[1]
-  }
-  return undefined
-}
-
-export function twinEnv(t: Twin): Record<string, string> {
-  const key = awsKey(t)
-  const cipher = repoCipherPass(t)
-  return {
-    LABDOJO_S3_CA_FILE: join(t.layout.pki, 'ca.crt'),
-    ...(cipher ? { LABDOJO_REPO_CIPHER_PASS: cipher } : {}),
-    PGPASSFILE: t.layout.passFile,
-    KUBECONFIG: kubeconfigOf(t),
-    LABDOJO_ROUTE53_ENDPOINT: t.layout.awsApi,
-    LABDOJO_CLOUDWATCH_ENDPOINT: t.layout.awsApi,
-    AWS_ACCESS_KEY_ID: key.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
-  }
 }
 
 /** Wait until the stand-ins answer (the processes take a moment to load). */
@@ -342,28 +300,6 @@ async function waitAnswering(t: Twin): Promise<void> {
   writeFileSync(join(t.layout.stateDir, 'env'), env + '\n', { mode: 0o600 })
 }
 
-/** kubectl's configuration: each node's kube context -> its region's API stand-in (KUBECONFIG). */
-function writeKubeconfig(t: Twin): void {
-  const contexts = new Map<string, TwinSiteLayout>()
-  for (const n of t.rendered.inventory.nodes) {
-    const s = t.layout.sites.find((x) => x.site === n.site)
-    if (s && n.kubeContext) contexts.set(n.kubeContext, s)
-  }
-  const cfg = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [...contexts].map(([name, s]) => ({ name, cluster: { server: `http://${s.hostIp}:${KUBE_API_PORT}` } })),
-    users: [{ name: 'twin', user: {} }],
-    contexts: [...contexts.keys()].map((name) => ({
-      name,
-      context: { cluster: name, user: 'twin', namespace: 'labdojo' },
-    })),
-    'current-context': [...contexts.keys()][0],
-  }
-  writeFileSync(kubeconfigOf(t), JSON.stringify(cfg, null, 2), { mode: 0o600 })
-}
-export const kubeconfigOf = (t: Twin) => join(t.layout.stateDir, 'kubeconfig')
-
 export interface SiteReport {
   site: string
   region: string
@@ -387,6 +323,7 @@ export async function twinStatus(t: Twin): Promise<SiteReport[]> {
 export async function twinDown(run: Runner, t: Twin, o: { purge: boolean }): Promise<void> {
   await stopExporters(t)
   for (const c of [...t.clusters].reverse()) await stopCluster(c.layout)
+  await stopGcp(t)
   await stopS3Regions(t)
   await stopOnce(join(t.layout.stateDir, 'aws'), 'aws-api')
   await latencyDown(t.layout)
