@@ -15,6 +15,14 @@ import { ClusterMonitoring } from '../components/cluster-monitoring.ts'
 import { MONITOR_NAME } from '../components/monitoring-manifests.ts'
 import type { Inventory } from '../../core/inventory.ts'
 import { REPO_PATH, STANZA } from './prod.ts'
+
+/**
+ * Where the warm cluster archives and backs up once promoted, in the warm vault: a path of its
+ * own, which Storage Transfer never writes (it copies prod's repo, REPO_PATH, into the same vault
+ * every hour; a promoted cluster archiving there would have its backup.info and archive.info
+ * overwritten by prod's copies: issue 25, defect 3).
+ */
+export const WARM_REPO_PATH = '/pgbackrest/labdojo/warm'
 import { DR_USER, type PgoUserName } from '../components/pgo-manifests.ts'
 
 /** GCS soft delete, at its maximum: a deleted object or version stays recoverable 90 days (see GcsVault). */
@@ -37,6 +45,8 @@ function transfer(
         roleArn: prod.requireOutput('transferReaderRoleArn') as pulumi.Output<string>,
       },
       gcsDataSink: { bucketName: sink },
+      // prod's repo only: never the path a promoted warm cluster archives into (WARM_REPO_PATH)
+      objectConditions: { includePrefixes: [`${REPO_PATH.slice(1)}/`] },
       transferOptions: {
         deleteObjectsFromSourceAfterTransfer: false,
         deleteObjectsUniqueInSink: false,
@@ -179,6 +189,7 @@ function prodUserPasswords(prod: pulumi.StackReference): Record<PgoUserName, pul
 function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVault): PostgresCluster {
   const p = c.policy
   const capacity = p.sites.warm.capacity
+  const serviceAccount = warmRepoAccount(c, warmVault)
   return new PostgresCluster('warm', {
     site: 'warm',
     config: { ...c.warm, cpu: scaleQuantity(c.warm.cpu, capacity), memory: scaleQuantity(c.warm.memory, capacity) },
@@ -187,17 +198,17 @@ function warmCluster(c: DrConfig, prod: pulumi.StackReference, warmVault: GcsVau
     pgoVersion: c.pgoVersion,
     runbookImage: c.runbookImage,
     stack: 'dr',
-    repos: [
-      {
-        name: 'repo1',
-        path: REPO_PATH,
-        gcs: { bucket: warmVault.name, serviceAccount: warmRepoAccount(c, warmVault) },
-        scheduled: false,
-        retentionFull: fullsRetained(p),
-        retentionFullType: 'count',
-      },
-    ],
-    standby: { repoName: 'repo1' },
+    // repo1: its own (where it archives once promoted); repo2: prod's repo as Storage Transfer
+    // copies it into the warm vault, replayed while a standby and dropped at promotion (replayOnly)
+    repos: (['repo1', 'repo2'] as const).map((name) => ({
+      name,
+      path: name === 'repo1' ? WARM_REPO_PATH : REPO_PATH,
+      gcs: { bucket: warmVault.name, serviceAccount },
+      scheduled: false,
+      retentionFull: fullsRetained(p),
+      retentionFullType: 'count' as const,
+    })),
+    standby: { repoName: 'repo2', replayOnly: ['repo2'] },
     cipherPass: prod.requireOutput('repoCipherPass') as pulumi.Output<string>,
     // prod's users and passwords: once the warm site is promoted, clients log in as before
     userPasswords: prodUserPasswords(prod),

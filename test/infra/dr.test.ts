@@ -3,6 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { runProgram, asPolicyResources, violations } from '../helpers/infra.ts'
 import { parseInventory } from '../../core/inventory.ts'
 import { loadPolicy } from '../../config/project-files.ts'
+import { WARM_REPO_PATH } from '../../infra/sites/dr.ts'
+import { REPO_PATH } from '../../infra/sites/prod.ts'
+import { promotionPatch, REPLAY_ONLY_ANNOTATION } from '../../core/pgo.ts'
 
 const policy = loadPolicy(new URL('../../', import.meta.url).pathname, 'dr')
 let r: Awaited<ReturnType<typeof runProgram>>
@@ -54,10 +57,27 @@ describe('dr stack', () => {
 
   it("runs the warm site as a repo-fed standby at 75% of the primary's capacity", () => {
     const w = r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')[0]!.inputs.spec
-    expect(w.standby).toEqual({ enabled: true, repoName: 'repo1' })
+    expect(w.standby).toEqual({ enabled: true, repoName: 'repo2' })
     expect(w.instances[0].resources.requests).toEqual({ cpu: '3000m', memory: '12Gi' })
     expect(w.backups.pgbackrest.repos[0].gcs.bucket).toMatch(/warm/)
     expect(r.of('kubernetes:batch/v1:CronJob')).toEqual([]) // exports run at the primary only
+  })
+
+  it("gives the promoted warm cluster a repo path of its own, which Storage Transfer never writes: prod's copy is replayed, then dropped at promotion (issue 25, defect 3)", () => {
+    const o = r.of('kubernetes:postgres-operator.crunchydata.com/v1beta1:PostgresCluster')[0]!.inputs
+    const g = o.spec.backups.pgbackrest.global
+    expect([g['repo1-path'], g['repo2-path']]).toEqual([WARM_REPO_PATH, REPO_PATH])
+    expect(o.spec.standby.repoName).toBe('repo2')
+    expect(o.metadata.annotations[REPLAY_ONLY_ANNOTATION]).toBe('repo2')
+    // what the promotion patch leaves: the warm's own repo only
+    const after = promotionPatch(o) as any
+    expect(after.spec.backups.pgbackrest.repos.map((x: any) => x.name)).toEqual(['repo1'])
+    // every transfer into the warm vault copies prod's repo only, never the warm's own path
+    for (const j of r.of('gcp:storage/transferJob:TransferJob')) {
+      const prefixes: string[] = j.inputs.transferSpec.objectConditions.includePrefixes
+      expect(prefixes).toEqual([`${REPO_PATH.slice(1)}/`])
+      expect(prefixes.some((p) => `${WARM_REPO_PATH.slice(1)}/`.startsWith(p))).toBe(false)
+    }
   })
 
   it("gives the warm cluster prod's users and passwords: once promoted, clients log in as before (defect N2)", () => {

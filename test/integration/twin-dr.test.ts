@@ -7,16 +7,20 @@
  * workstation. Addresses 10.181.0.0/16 (base port 28100).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
 import { transferNow } from '../../runbooks/lib/sites/twin/gcp.ts'
-import { members } from '../../runbooks/lib/sites/twin/pgo.ts'
+import { members, readStatus } from '../../runbooks/lib/sites/twin/pgo.ts'
+import { backrest } from '../../runbooks/lib/sites/twin/backrest.ts'
+import { promotionPatch } from '../../core/pgo.ts'
+import { WARM_REPO_PATH } from '../../infra/sites/dr.ts'
+import { REPO_PATH } from '../../infra/sites/prod.ts'
 import { nodeConn, parseInventory, type Inventory } from '../../core/inventory.ts'
-import { twinDown, twinUp, until } from '../helpers/twin.ts'
+import { archiveNow, twinDown, twinUp, until } from '../helpers/twin.ts'
 import { portsOf } from '../helpers/ports.ts'
 import { runbook } from '../helpers/site.ts'
 
@@ -150,5 +154,72 @@ describe('the twin of prod and dr: the warm site on GCS, fed by Storage Transfer
     expect(b.repos.map((r) => r.reachable)).toEqual([false, false])
     expect(bad.stdout).toMatch(/invalid_grant/)
     expect(bad.stdout + bad.stderr).not.toContain(real.private_key!.slice(40, 80))
+  })
+
+  it("promoted, the warm cluster archives into a path of its own that Storage Transfer never writes, and prod's copy stays prod's (issue 25, defect 3)", async () => {
+    // PGO's promotion as failover.ts asks it (kube.ts promoteStandbyCluster): standby off, replay-only repos out
+    const warmSite = site('warm')
+    const cfg = twinEnv(twin).KUBECONFIG!
+    const ctx = dr.nodes[0]!.kubeContext!
+    const o = JSON.parse(
+      (
+        await run('kubectl', [
+          '--kubeconfig',
+          cfg,
+          '--context',
+          ctx,
+          '-n',
+          'labdojo',
+          'get',
+          'postgrescluster',
+          'labdojo',
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    )
+    await run('kubectl', [
+      '--kubeconfig',
+      cfg,
+      '--context',
+      ctx,
+      '-n',
+      'labdojo',
+      'patch',
+      'postgrescluster',
+      'labdojo',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify(promotionPatch(o)),
+    ])
+    const warm = as(dr, 'warm')
+    await until(async () => {
+      const [r] = await query<{ ro: boolean }>(warm, 'SELECT pg_is_in_recovery() AS ro').catch(() => [{ ro: true }])
+      return r!.ro === false
+    })
+    // PGO's stanza and replica-create backup in the warm's own repo, then a write archived there
+    await until(async () => readStatus(warmSite).replicaCreateBackupComplete === true, 1000)
+    await query(warm, `INSERT INTO labdojo.dr_marker VALUES ('after promotion')`)
+    await archiveNow(warm)
+    // the hourly transfers go on (nobody paused them): twice, for good measure
+    await transferNow(twin)
+    await transferNow(twin)
+    const vault = join(twin.layout.stateDir, 'gcp', 'data', dr.pgbackrest.repos[0]!.bucket!)
+    const own = join(vault, WARM_REPO_PATH.slice(1))
+    const prodCopy = join(vault, REPO_PATH.slice(1))
+    // the new timeline is in the warm's own repo, never in prod's copy
+    expect(readdirSync(join(own, 'archive', 'db', '15-1'))).toContain('00000002.history')
+    expect(readdirSync(join(prodCopy, 'archive', 'db', '15-1'))).not.toContain('00000002.history')
+    // and the warm's own repo still says what the warm wrote: its backup, its timeline, checked by pgBackRest
+    const inst = warmSite.instances[0]!
+    const info = await backrest(run, warmSite, inst, ['info', '--repo=1', '--output=json'])
+    const stanza = (
+      JSON.parse(info.stdout) as { status: { code: number }; backup: unknown[]; archive: { max: string }[] }[]
+    )[0]!
+    expect(stanza.status.code).toBe(0)
+    expect(stanza.backup.length).toBeGreaterThan(0)
+    expect(stanza.archive[0]!.max.startsWith('00000002')).toBe(true)
+    expect((await backrest(run, warmSite, inst, ['check'])).code).toBe(0)
   })
 })

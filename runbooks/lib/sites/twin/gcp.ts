@@ -104,11 +104,13 @@ export async function startGcp(run: Runner, t: Twin, ca: { cert: string; key: st
       const spec = j.transferSpec as {
         awsS3DataSource: { bucketName: string }
         gcsDataSink: { bucketName: string }
+        objectConditions?: { includePrefixes?: string[] }
       }
       const every = String((j.schedule as { repeatInterval?: string } | undefined)?.repeatInterval ?? '3600s')
       return {
         name: String(j.description ?? spec.gcsDataSink.bucketName),
         source: { bucket: spec.awsS3DataSource.bucketName, region: regions.get(spec.awsS3DataSource.bucketName) ?? '' },
+        prefixes: spec.objectConditions?.includePrefixes ?? [],
         sink: spec.gcsDataSink.bucketName,
         everySeconds: Number(every.replace(/s$/, '')),
       }
@@ -183,7 +185,8 @@ export async function transferNow(t: Twin): Promise<void> {
  * lists, and a transfer copies whatever the source lists).
  */
 export async function awaitTransferred(t: Twin, c: TwinCluster): Promise<void> {
-  const repo = c.spec.backups!.pgbackrest!.repos![0]!
+  const repos = c.spec.backups?.pgbackrest?.repos ?? []
+  const repo = repos.find((r) => r.name === c.spec.standby?.repoName) ?? repos[0]!
   const info = join(
     t.layout.stateDir,
     'gcp',

@@ -9,7 +9,7 @@
  * token endpoint takes a service-account key's signed JWT (the workstation's key file).
  * And Storage Transfer Service as the program's TransferJobs declare it: from the AWS bucket
  * (read over S3 at AWS's own name, as the transfer agent reads it) into the GCS bucket, objects
- * new or different only, nothing deleted on either side, on the job's schedule scaled down by
+ * under the job's includePrefixes only, new or different only, nothing deleted on either side, on the job's schedule scaled down by
  * the twin's time scale; POST /twin/transfers runs every job now.
  * GCS is global: one server, in the WAN namespace (storage.googleapis.com in every hosts file).
  * usage: tsx gcs-api.ts CONFIG.json (as root; no secret in argv)
@@ -50,6 +50,8 @@ export interface GcsApiConfig {
   transfers: {
     name: string
     source: { bucket: string; region: string }
+    /** objectConditions.includePrefixes: only these (none: everything) */
+    prefixes: string[]
     sink: string
     everySeconds: number
   }[]
@@ -274,7 +276,8 @@ async function transfer(job: GcsApiConfig['transfers'][number]): Promise<void> {
   })
   try {
     let copied = 0
-    for (const o of await s3.list('')) {
+    const listed = await Promise.all((job.prefixes.length ? job.prefixes : ['']).map((p) => s3.list(p)))
+    for (const o of listed.flat()) {
       const f = objectFile(job.sink, o.key)
       if (!f || (existsSync(f) && statSync(f).size === o.size)) continue
       const res = await s3.get(o.key)

@@ -90,13 +90,16 @@ export function patroniConfig(
 }
 
 /**
- * config.go instanceYAML: with repos, a replica is restored from the first repo before it is
- * copied from the leader (pgBackRest's delta restore, into a data directory it creates).
+ * config.go instanceYAML: with a repo, a replica is restored from it before it is copied from
+ * the leader (pgBackRest's delta restore, into a data directory it creates). Which repo is
+ * internal/pgbackrest/config.go ReplicaCreateCommand's: a standby cluster's `standby.repoName`
+ * (it also bootstraps the standby leader), else the repo holding the replica-create backup (the
+ * first: reconcileBackrest's).
  */
 function replicaMethods(c: TwinCluster, i: TwinInstance): Record<string, unknown> {
-  const repo = c.spec.backups?.pgbackrest?.repos?.[0]
-  if (!repo) return { create_replica_methods: ['basebackup'] }
-  const restore = `install --directory --mode=0700 '${i.data}' && exec pgbackrest restore --delta --stanza=${PGO_STANZA} --repo=${repo.name.replace(/^repo/, '')}`
+  const name = c.spec.standby?.enabled ? c.spec.standby.repoName : c.spec.backups?.pgbackrest?.repos?.[0]?.name
+  if (!name) return { create_replica_methods: ['basebackup'] }
+  const restore = `install --directory --mode=0700 '${i.data}' && exec pgbackrest restore --delta --stanza=${PGO_STANZA} --repo=${name.replace(/^repo/, '')}`
   return {
     create_replica_methods: ['pgbackrest', 'basebackup'],
     pgbackrest: { command: `bash -ceu -- "${restore}"`, keep_data: true, no_master: true, no_params: true },
