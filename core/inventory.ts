@@ -3,7 +3,7 @@
  * The Pulumi program exports it as the `inventory` stack output; the local site writes the
  * same shape into its state directory. `parseInventory` validates it and reports every problem.
  */
-import { InputError, type Problem } from './errors.ts'
+import { InputError, inputError, type Problem } from './errors.ts'
 import { SITE_NAMES, type SiteName } from './policy.ts'
 
 export type Provider = 'local' | 'aws' | 'gcp' | 'kubernetes'
@@ -328,4 +328,21 @@ function checkStrictRepos(raw: Raw, c: Check, bad: Bad): void {
     c.shape(`${k}.bucket`, r.bucket, 'bucket')
     c.shape(`${k}.region`, r.region, 'region')
   })
+}
+
+/**
+ * A stack whose inventory names no primary (dr), with the primary of the stack that has one
+ * (prod's) added: what a failover to the warm site probes and fences before it promotes.
+ */
+export function withPrimaryOf(inv: Inventory, other: Inventory): Inventory {
+  if (inv.nodes.some((n) => n.role === 'primary')) return inv
+  const primary = other.nodes.find((n) => n.role === 'primary')
+  if (!primary)
+    throw inputError(
+      '--fence-inventory',
+      other.stack,
+      'names no primary either',
+      "pass the inventory of the stack that holds the primary (prod's)",
+    )
+  return { ...inv, nodes: [primary, ...inv.nodes] }
 }

@@ -3,7 +3,8 @@
 import { HELP_FLAG, runbook, confirm } from './lib/cli/frame.ts'
 import { log, printJson } from './lib/output/log.ts'
 import { interruption, progress } from './lib/output/interrupt.ts'
-import { STACK_FLAGS, loadStack } from './lib/cli/stack.ts'
+import { STACK_FLAGS, loadStack, readCloudInventory } from './lib/cli/stack.ts'
+import { withPrimaryOf } from '../core/inventory.ts'
 import { cloudFailoverRun } from './lib/ops/failover/cloud-watch.ts'
 import { failover, watch, type LocalFailoverReport } from './lib/ops/failover/failover.ts'
 import { renderFailover } from './lib/ops/failover/outcome.ts'
@@ -46,6 +47,10 @@ const spec = {
       type: 'boolean',
       help: 'planned switchover from a healthy primary, zero data loss; the old primary rejoins as a standby',
     },
+    'fence-inventory': {
+      type: 'string',
+      help: "a cloud stack whose inventory names no primary (dr): the inventory of the stack that has it (prod's), so the failover can probe it and shut it down through PGO before it promotes",
+    },
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
 } as const
@@ -64,9 +69,14 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
   }
   const confirmStep = (q: string) => confirm(q, !!flags.yes)
   const ctx = await loadStack('failover.ts', flags, { lock: !flags['dry-run'] && !flags.watch })
+  if (flags['fence-inventory'] !== undefined && ctx.site)
+    throw inputError('--fence-inventory', flags['fence-inventory'], 'is for cloud stacks', 'drop --fence-inventory')
   if (!ctx.site) {
     const ledger = ctx.evidence!
-    const r = await cloudFailoverRun(ctx.inventory, ctx.policy, o, ctx.audit, confirmStep, {
+    const inv = flags['fence-inventory']
+      ? withPrimaryOf(ctx.inventory, readCloudInventory('prod', flags['fence-inventory'], '--fence-inventory'))
+      : ctx.inventory
+    const r = await cloudFailoverRun(inv, ctx.policy, o, ctx.audit, confirmStep, {
       watch: !!flags.watch,
       maxSeconds,
     }).catch(async (error) => {

@@ -122,6 +122,75 @@ describe('the exported inventories load in the runbooks', () => {
     expect([bad.code, /--inventory.*no such file/.test(bad.stderr)]).toEqual([2, true])
     rmSync(dir, { recursive: true, force: true })
   })
+
+  it("failover.ts --stack dr --to warm: fence before promote, so it refuses without the stack that holds the primary (exit 2, nothing asked of any API), and plans to shut prod's primary down with it", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+    const { runbook } = await import('../helpers/site.ts')
+    const { cloudInventory } = await import('../helpers/cloud-inventory.ts')
+    const dir = mkdtempSync('/tmp/labdojo-inv-')
+    writeFileSync(`${dir}/dr.json`, JSON.stringify({ inventory: r.inventory }))
+    const prod = cloudInventory({
+      nodes: [{ name: 'primary', site: 'primary', role: 'primary', port: 5432, kubeContext: 'labdojo-prod-use1' }],
+      repos: [
+        {
+          index: 1,
+          type: 's3',
+          path: '/pgbackrest/labdojo/repo1',
+          bucket: 'labdojo-backups-primary',
+          region: 'us-east-1',
+        },
+      ],
+      endpointPort: 5432,
+    })
+    prod.inventory.nodes[0]!.host = 'db-primary.use1.labdojo.internal'
+    writeFileSync(`${dir}/prod.json`, JSON.stringify(prod))
+    const env = { LABDOJO_AUDIT_LOG: `${dir}/audit.log`, PATH: `${dir}:/usr/bin:/bin` } // no kubectl here
+    const refused = await runbook(
+      'failover',
+      ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--yes'],
+      env,
+    )
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(
+      /--fence-inventory.*names no primary.*could neither tell that it is down nor shut it down/s,
+    )
+    const plan = await runbook(
+      'failover',
+      [
+        '--stack',
+        'dr',
+        '--inventory',
+        `${dir}/dr.json`,
+        '--fence-inventory',
+        `${dir}/prod.json`,
+        '--to',
+        'warm',
+        '--dry-run',
+      ],
+      env,
+    )
+    expect(plan.code, plan.stderr).toBe(0)
+    expect(plan.stdout).toMatch(
+      /fence \+ switch traffic: .*then shut db-primary\.use1\.labdojo\.internal:5432's cluster down through PGO/,
+    )
+    const missing = await runbook(
+      'failover',
+      [
+        '--stack',
+        'dr',
+        '--inventory',
+        `${dir}/dr.json`,
+        '--fence-inventory',
+        `${dir}/nope.json`,
+        '--to',
+        'warm',
+        '--dry-run',
+      ],
+      env,
+    )
+    expect([missing.code, /--fence-inventory.*no such file/.test(missing.stderr)]).toEqual([2, true])
+    rmSync(dir, { recursive: true, force: true })
+  })
 })
 
 describe('dr: the Storage Transfer agent', () => {

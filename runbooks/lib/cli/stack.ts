@@ -136,9 +136,9 @@ export async function loadStack(
   return { stack, policy, audit, inventory: site.inventory(), site }
 }
 
-/** A cloud stack's inventory: --inventory FILE, else the Pulumi CLI's stack output. */
-function readCloudInventory(stack: string, file: string | undefined): Inventory {
-  const { raw, source } = file ? readInventoryFile(file) : readStackOutput(stack)
+/** A cloud stack's inventory: --inventory FILE (or the flag named), else the Pulumi CLI's stack output. */
+export function readCloudInventory(stack: string, file: string | undefined, flag = '--inventory'): Inventory {
+  const { raw, source } = file ? readInventoryFile(file, flag) : readStackOutput(stack)
   const inv =
     typeof raw === 'object' && raw !== null && !Array.isArray(raw)
       ? ((raw as { inventory?: unknown }).inventory ?? raw)
@@ -146,10 +146,10 @@ function readCloudInventory(stack: string, file: string | undefined): Inventory 
   return parseInventory(inv, source)
 }
 
-function readInventoryFile(file: string): { raw: unknown; source: string } {
+function readInventoryFile(file: string, flag: string): { raw: unknown; source: string } {
   if (!existsSync(file))
     throw inputError(
-      '--inventory',
+      flag,
       file,
       'no such file',
       'pass the JSON written by `npm run plan -- --stack NAME` or `pulumi stack output inventory --json`',
@@ -157,12 +157,7 @@ function readInventoryFile(file: string): { raw: unknown; source: string } {
   try {
     return { raw: JSON.parse(readFileSync(file, 'utf8')), source: file }
   } catch (e) {
-    throw inputError(
-      '--inventory',
-      file,
-      `is not JSON: ${(e as Error).message}`,
-      'pass the stack output file unchanged',
-    )
+    throw inputError(flag, file, `is not JSON: ${(e as Error).message}`, 'pass the stack output file unchanged')
   }
 }
 

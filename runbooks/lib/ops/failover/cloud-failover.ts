@@ -44,7 +44,7 @@ export function cloudFailoverPlan(inv: Inventory, to: 'hot' | 'warm'): string[] 
   const ep = inv.endpoint
   const old = primary
     ? `${primary.host}:${primary.port}`
-    : 'the primary (it belongs to the prod stack: check it with failover.ts --stack prod --dry-run)'
+    : "the primary (it belongs to the prod stack: pass prod's inventory with --fence-inventory FILE, or the failover refuses)"
   const dns =
     ep.kind === 'route53'
       ? `UPSERT the PRIMARY failover record ${ep.recordName} in zone ${ep.zoneId} -> ${candidate.host} (no health check), so no resolver can return the old primary again`

@@ -10,7 +10,7 @@ import type { DrPolicy } from '../../../../core/policy.ts'
 import { alarmState } from '../../adapters/cloudwatch.ts'
 import { run, type Runner } from '../../adapters/exec.ts'
 import { loadWebhooks, type Webhook } from '../../adapters/notify.ts'
-import { InputError, Refusal, firstLine } from '../../../../core/errors.ts'
+import { InputError, Refusal, firstLine, inputError } from '../../../../core/errors.ts'
 import { alertNow } from '../alert-now.ts'
 import { sleep } from '../../adapters/process.ts'
 import type { AuditLog } from '../../output/audit.ts'
@@ -44,6 +44,14 @@ export async function cloudFailoverRun(
   confirmFn: (q: string) => Promise<void>,
   w: { watch: boolean; maxSeconds?: number },
 ): Promise<FailoverReport | undefined> {
+  // fence before promote: a stack that names no primary (dr) cannot shut it down, nor tell it is dead
+  if (!o.dryRun && !inv.nodes.some((n) => n.role === 'primary'))
+    throw inputError(
+      '--fence-inventory',
+      undefined,
+      `stack ${inv.stack} names no primary: the failover could neither tell that it is down nor shut it down before promoting ${o.to}`,
+      "pass the inventory of the stack that holds it (prod's): --fence-inventory FILE; if its region is gone, the failover says so and DNS is the fence",
+    )
   const hooks = loadWebhooks(policy, process.env.LABDOJO_WEBHOOKS_FILE)
   if (w.watch)
     log.info(
