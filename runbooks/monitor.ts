@@ -78,4 +78,8 @@ await runbook(spec, import.meta.url, async ({ flags }) => {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+  // a stopped exporter ends now: a catalog still in flight (a cut-off vault is retried for
+  // minutes) must not outlive the pod's grace period, or its scratch directory outlives the
+  // process (adapters/scratch.ts removes it on exit); it only ever read
+  setTimeout(() => process.exit(), 0).unref()
 })
