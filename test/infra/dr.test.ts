@@ -145,49 +145,19 @@ describe('the exported inventories load in the runbooks', () => {
     prod.inventory.nodes[0]!.host = 'db-primary.use1.labdojo.internal'
     writeFileSync(`${dir}/prod.json`, JSON.stringify(prod))
     const env = { LABDOJO_AUDIT_LOG: `${dir}/audit.log`, PATH: `${dir}:/usr/bin:/bin` } // no kubectl here
-    const refused = await runbook(
-      'failover',
-      ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', '--yes'],
-      env,
-    )
+    const warmFailover = (...more: string[]) =>
+      runbook('failover', ['--stack', 'dr', '--inventory', `${dir}/dr.json`, '--to', 'warm', ...more], env)
+    const refused = await warmFailover('--yes')
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(
       /--fence-inventory.*names no primary.*could neither tell that it is down nor shut it down/s,
     )
-    const plan = await runbook(
-      'failover',
-      [
-        '--stack',
-        'dr',
-        '--inventory',
-        `${dir}/dr.json`,
-        '--fence-inventory',
-        `${dir}/prod.json`,
-        '--to',
-        'warm',
-        '--dry-run',
-      ],
-      env,
-    )
+    const plan = await warmFailover('--fence-inventory', `${dir}/prod.json`, '--dry-run')
     expect(plan.code, plan.stderr).toBe(0)
     expect(plan.stdout).toMatch(
       /fence \+ switch traffic: .*then shut db-primary\.use1\.labdojo\.internal:5432's cluster down through PGO/,
     )
-    const missing = await runbook(
-      'failover',
-      [
-        '--stack',
-        'dr',
-        '--inventory',
-        `${dir}/dr.json`,
-        '--fence-inventory',
-        `${dir}/nope.json`,
-        '--to',
-        'warm',
-        '--dry-run',
-      ],
-      env,
-    )
+    const missing = await warmFailover('--fence-inventory', `${dir}/nope.json`, '--dry-run')
     expect([missing.code, /--fence-inventory.*no such file/.test(missing.stderr)]).toEqual([2, true])
     rmSync(dir, { recursive: true, force: true })
   })

@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
-import { run } from '../../runbooks/lib/adapters/exec.ts'
+import { run, type Runner } from '../../runbooks/lib/adapters/exec.ts'
+import { clusterOf, promoteStandbyCluster } from '../../runbooks/lib/adapters/kube.ts'
 import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
 import { twinEnv, type Twin } from '../../runbooks/lib/sites/twin/twin.ts'
 import { transferNow } from '../../runbooks/lib/sites/twin/gcp.ts'
 import { members, readStatus } from '../../runbooks/lib/sites/twin/pgo.ts'
 import { backrest } from '../../runbooks/lib/sites/twin/backrest.ts'
-import { promotionPatch } from '../../core/pgo.ts'
 import { WARM_REPO_PATH } from '../../infra/sites/dr.ts'
 import { REPO_PATH } from '../../infra/sites/prod.ts'
 import { nodeConn, parseInventory, type Inventory } from '../../core/inventory.ts'
@@ -157,42 +157,11 @@ describe('the twin of prod and dr: the warm site on GCS, fed by Storage Transfer
   })
 
   it("promoted, the warm cluster archives into a path of its own that Storage Transfer never writes, and prod's copy stays prod's (issue 25, defect 3)", async () => {
-    // PGO's promotion as failover.ts asks it (kube.ts promoteStandbyCluster): standby off, replay-only repos out
+    // PGO's promotion exactly as failover.ts asks it (kube.ts: GET, then standby off and replay-only repos out)
     const warmSite = site('warm')
-    const cfg = twinEnv(twin).KUBECONFIG!
-    const ctx = dr.nodes[0]!.kubeContext!
-    const o = JSON.parse(
-      (
-        await run('kubectl', [
-          '--kubeconfig',
-          cfg,
-          '--context',
-          ctx,
-          '-n',
-          'labdojo',
-          'get',
-          'postgrescluster',
-          'labdojo',
-          '-o',
-          'json',
-        ])
-      ).stdout,
-    )
-    await run('kubectl', [
-      '--kubeconfig',
-      cfg,
-      '--context',
-      ctx,
-      '-n',
-      'labdojo',
-      'patch',
-      'postgrescluster',
-      'labdojo',
-      '--type',
-      'merge',
-      '-p',
-      JSON.stringify(promotionPatch(o)),
-    ])
+    const kubeconfig = twinEnv(twin).KUBECONFIG!
+    const withKube: Runner = (cmd, args, o = {}) => run(cmd, args, { ...o, env: { ...o.env, KUBECONFIG: kubeconfig } })
+    await promoteStandbyCluster(withKube, clusterOf(dr.nodes[0]!))
     const warm = as(dr, 'warm')
     await until(async () => {
       const [r] = await query<{ ro: boolean }>(warm, 'SELECT pg_is_in_recovery() AS ro').catch(() => [{ ro: true }])

@@ -6,12 +6,13 @@
  * repo-gcs-key-type=auto. The workstation reads the vaults with a service-account key file of the
  * twin's own (the operator: the project's owner), whose token_uri is the stand-in's.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { request } from 'node:https'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Runner } from '../../adapters/exec.ts'
-import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
+import { giveToSiteUser, mkdirForSiteUser, waitFor } from '../../adapters/process.ts'
 import { issue } from './pki.ts'
 import { startOnce, stopOnce } from './processes.ts'
 import { bucketRegions } from './storage.ts'
@@ -20,7 +21,6 @@ import type { GcsApiConfig } from './gcs-api.ts'
 import type { GkeMetadataConfig } from './gke-metadata.ts'
 import type { BucketBinding, WorkloadBinding } from './gcp-iam.ts'
 import type { TwinSiteLayout } from './layout.ts'
-import { waitFor } from '../../adapters/process.ts'
 import { PGO_STANZA } from '../../../../core/pgo.ts'
 
 const GCS_API = fileURLToPath(new URL('./gcs-api.ts', import.meta.url))
@@ -158,8 +158,6 @@ export async function stopGcp(t: Twin): Promise<void> {
 
 /** Run every Storage Transfer job now (what the schedule would do at its next tick). */
 export async function transferNow(t: Twin): Promise<void> {
-  const { request } = await import('node:https')
-  const { readFileSync } = await import('node:fs')
   await new Promise<void>((resolve, reject) => {
     const req = request(
       {

@@ -130,11 +130,11 @@ function list(bucket: string, q: URLSearchParams) {
   }
 }
 
-function store(bucket: string, name: string, data: Buffer | string, append = false): { md5Hash: string; size: string } {
+/** An object lands whole: bytes written beside it and renamed in, or a finished upload's file renamed in. */
+function store(bucket: string, name: string, data: Buffer | string): { md5Hash: string; size: string } {
   const f = objectFile(bucket, name)!
   mkdirSync(dirname(f), { recursive: true })
   if (typeof data === 'string') renameSync(data, f)
-  else if (append) appendFileSync(f, data)
   else {
     const tmp = `${f}.upload-${randomBytes(4).toString('hex')}`
     writeFileSync(tmp, data)

@@ -77,7 +77,7 @@ export async function startS3Regions(
   const regions = bucketRegions(t)
   const rules = replicationRules(t, regions)
   for (const s of regionSites(t)) {
-    const buckets = [...regions].filter(([, r]) => r === s.region).map(([b]) => b)
+    const buckets = bucketsIn(regions, s.region)
     if (!buckets.length) continue
     const dir = join(s.dir, 's3')
     // pgBackRest 2.45 matches the host against the certificate's names only: the address is a DNS name too
@@ -113,6 +113,10 @@ export async function startS3Regions(
   }
 }
 
+/** The buckets of one region. */
+const bucketsIn = (regions: Map<string, string>, region: string) =>
+  [...regions].filter(([, r]) => r === region).map(([b]) => b)
+
 /** AWS's names for a region's S3 and its buckets (virtual-hosted style, pgBackRest's default). */
 export const awsS3Names = (region: string, buckets: string[]) => [
   `s3.${region}.amazonaws.com`,
@@ -124,7 +128,7 @@ export function awsS3Hosts(t: Twin): Record<string, string> {
   const out: Record<string, string> = {}
   const regions = bucketRegions(t)
   for (const s of regionSites(t)) {
-    const buckets = [...regions].filter(([, r]) => r === s.region).map(([b]) => b)
+    const buckets = bucketsIn(regions, s.region)
     if (buckets.length) for (const n of awsS3Names(s.region, buckets)) out[n] = s.hostIp
   }
   return out
