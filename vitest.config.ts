@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import { LongestFirst } from './test/sequencer.ts'
 
 export default defineConfig({
   test: {
@@ -14,5 +15,6 @@ export default defineConfig({
     testTimeout: 3_600_000,
     hookTimeout: 3_600_000,
     setupFiles: [],
+    sequence: { sequencer: LongestFirst },
   },
 })

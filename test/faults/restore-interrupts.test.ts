@@ -16,6 +16,7 @@ import {
   auditEntries,
   type TestSite,
   startFaultSite,
+  statusJson,
   stopFaultSite,
 } from '../helpers/site.ts'
 import { acked, lostCommits } from '../../runbooks/lib/sites/local/workload.ts'
@@ -28,8 +29,8 @@ let t: TestSite
 let site: LocalSite
 let writer = ''
 const endpoint = { host: '127.0.0.1', port: BASE, database: 'labdojo' }
-// status exits 1 on an unhealthy site: its JSON is what counts here
-const status = async () => JSON.parse((await runbook('local', ['status', '--json'], t.env)).stdout)
+// what status reports (local.ts status --json, computed in this process)
+const status = () => statusJson(t)
 
 beforeAll(async () => void ({ t, site, writer } = await startFaultSite(BASE, '0.01')))
 afterAll(() => stopFaultSite(t))

@@ -127,6 +127,16 @@ export function alive(pid: number | undefined): boolean {
   return !!pid && processAlive(pid)
 }
 
+/**
+ * What `local.ts status --json` prints, computed in the test's process: the same siteStatus the
+ * runbook calls, JSON round-tripped as printed. A runbook process costs about 3 s of CPU on this
+ * machine (tsx loading ~100 modules, then pgBackRest); the fault files ask for status ~100 times.
+ */
+export async function statusJson(tt: TestSite): Promise<any> {
+  useEnv({ LABDOJO_SCHEDULER: tt.env.LABDOJO_SCHEDULER! }) // every test site runs without the scheduler
+  return JSON.parse(JSON.stringify(await localSiteOf(tt).status(tt.env.LABDOJO_AUDIT_LOG)))
+}
+
 /** The server's own clock (the same one that stamps committed_at). */
 export async function serverNow(port: number): Promise<number> {
   const { query } = await import('../../runbooks/lib/adapters/postgres.ts')
@@ -169,7 +179,9 @@ export async function startFaultSite(
   const t = testSite(basePort)
   const up = await runbook('local', ['up', '--scale', scale], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
-  const writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer as string
+  // 25 commits/s: a commit every 40 ms inside every fence-to-promote window, at a quarter of the CPU
+  // of 100/s (measured: 100/s costs a third of a core for the file's whole run, 20/s a tenth)
+  const writer = json(await runbook('workload', ['start', '--rate', '25', '--json'], t.env)).writer as string
   return { t, site: localSiteOf(t), writer }
 }
 

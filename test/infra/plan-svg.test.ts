@@ -4,7 +4,7 @@
  * page — and the SVG is well-formed XML that a browser opens as an image with the sites on it.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -27,15 +27,9 @@ describe('the topology as SVG', () => {
   it.each(['prod', 'dr'])(
     'npm run plan -- --stack %s writes <stack>-topology.svg that Chromium opens as an image',
     async (stack) => {
-      const r = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'infra/plan.ts'), '--stack', stack, '--out', out],
-        {
-          cwd: ROOT,
-          encoding: 'utf8',
-        },
-      )
-      expect(r.status, r.stderr).toBe(0)
+      const plan = [join(ROOT, 'infra/plan.ts'), '--stack', stack, '--out', out]
+      const r = await run(process.execPath, ['--import', 'tsx', ...plan], { cwd: ROOT, nothrow: true })
+      expect(r.code, r.stderr).toBe(0)
       const file = join(out, `${stack}-topology.svg`)
       expect(r.stdout).toContain(`topology SVG: ${file}`)
       const svg = readFileSync(file, 'utf8')

@@ -8,7 +8,17 @@ import { readFileSync, writeFileSync, chmodSync, mkdtempSync, copyFileSync, rmSy
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { testSite, runbook, json, pidsOf, alive, localSiteOf, ROOT, type TestSite } from '../helpers/site.ts'
+import {
+  testSite,
+  runbook,
+  json,
+  pidsOf,
+  alive,
+  localSiteOf,
+  ROOT,
+  statusJson,
+  type TestSite,
+} from '../helpers/site.ts'
 import { passwordFor, query, Postgres } from '../../runbooks/lib/adapters/postgres.ts'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { controlData, walCommitsAfter } from '../../runbooks/lib/adapters/cluster-files.ts'
@@ -31,7 +41,12 @@ let receiver: Server
 const HOOK_SECRET = 'T000/B000/supersecretwebhooktoken'
 let hookFile = ''
 
-const status = async (tt: TestSite) => json(await runbook('local', ['status', '--json'], tt.env))
+// local.ts status --json, computed in this process; an unhealthy site fails the test as its exit 1 would
+async function status(tt: TestSite) {
+  const s = await statusJson(tt)
+  if (!s.healthy) throw new Error(`site unhealthy: ${s.problems.join('; ')}`)
+  return s
+}
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -56,7 +71,7 @@ beforeAll(async () => {
   const up = await runbook('local', ['up', '--scale', '0.002'], t.env)
   if (up.code !== 0) throw new Error(up.stderr)
   site = localSiteOf(t)
-  writer = json(await runbook('workload', ['start', '--rate', '100', '--json'], t.env)).writer
+  writer = json(await runbook('workload', ['start', '--rate', '25', '--json'], t.env)).writer // as startFaultSite's
 })
 afterAll(async () => {
   await runbook('workload', ['stop'], t?.env ?? {})
