@@ -140,7 +140,7 @@ async function cloudRestoreRun(
       )
     if (!p.result) return void process.stdout.write(`${p.text}\n(dry run: nothing was changed)\n`)
     return void process.stdout.write(
-      `restored in place by PGO (${p.result.id}, ${formatDuration(p.result.seconds)}); the primary answers and took a write\n`,
+      `restored in place by PGO (${p.result.id}, ${formatDuration(p.result.seconds)}); ${p.result.erasures}; the primary answers and took a write\n`,
     )
   }
   const r = await cloudRestore(run, ctx.inventory, o, ctx.audit)

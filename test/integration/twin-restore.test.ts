@@ -10,6 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import { run } from '../../runbooks/lib/adapters/exec.ts'
 import { query, type Conn } from '../../runbooks/lib/adapters/postgres.ts'
@@ -19,8 +21,11 @@ import { countsFor, generatorSql, HELPER_SQL, SCHEMA_SQL } from '../../runbooks/
 import { nodeConn, type Inventory } from '../../core/inventory.ts'
 import { portsOf } from '../helpers/ports.ts'
 import { runbook } from '../helpers/site.ts'
+import { waitFor } from '../../runbooks/lib/adapters/process.ts'
+import { CLOUD_ERASURES, closeVaults, ledgerVaults } from '../../runbooks/lib/ops/erasure/cloud-ledger.ts'
 
 const BASE = portsOf('twin-restore')
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64')
 let dir = ''
 let twin: Twin
 let inv: Inventory
@@ -65,6 +70,27 @@ async function mark(name: string): Promise<string> {
   )
   return r!.at
 }
+/** A person's rows (the users row and their progress) in a database of the platform. */
+async function personRows(c: Conn, id: number): Promise<number> {
+  const [r] = await query<{ n: number }>(
+    c,
+    `SELECT ((SELECT count(*) FROM labdojo.users WHERE id = $1) + (SELECT count(*) FROM labdojo.user_progress WHERE user_id = $1))::int AS n`,
+    [id],
+  )
+  return r!.n
+}
+/** erasure.ts erase on the twin's prod stack; its JSON. */
+async function erase(id: number) {
+  expect(await personRows(app(), id)).toBeGreaterThan(0)
+  const r = await runbook(
+    'erasure',
+    ['erase', '--stack', 'prod', '--inventory', invFile, '--user', String(id), '--yes', '--json'],
+    env,
+  )
+  expect(r.code, r.stderr).toBe(0)
+  expect(await personRows(app(), id)).toBe(0)
+  return JSON.parse(r.stdout)
+}
 const markers = async (c: Conn) =>
   (
     await query<{ title: string }>(c, `SELECT title FROM labdojo.courses WHERE description = 'marker' ORDER BY title`)
@@ -101,6 +127,10 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     await new Promise((r) => setTimeout(r, 1100))
     const target = new Date().toISOString()
     await new Promise((r) => setTimeout(r, 1100))
+    // a person erased after the target: the restored data holds them again, the ledger purges them
+    const erased = await erase(7)
+    expect(erased.rows.users).toBe(1)
+    expect(erased.offsite).toMatch(/recorded in repo1 \(s3:\/\/.*\) and repo2 \(s3:\/\//)
     await mark('in-place-after')
     await archiveNow(as('primary'))
     // an application logging in all along: what the gate told it
@@ -126,6 +156,10 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
     await watcher
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'in-place', job: { finished: true, succeeded: 1 } })
+    expect(JSON.parse(r.stdout).erasures).toMatch(
+      /re-applied the cloud erasure ledger before serving: [1-9]\d* row\(s\) of 1 erased person/,
+    )
+    expect(await personRows(as('primary'), 7)).toBe(0)
     expect(seen.some((x) => /pg_hba\.conf rejects connection .*"labdojo"/.test(x))).toBe(true)
     expect(await markers(as('primary'))).toEqual(['in-place-before'])
     const [tl] = await query<{ t: number }>(as('primary'), 'SELECT timeline_id AS t FROM pg_control_checkpoint()')
@@ -145,10 +179,72 @@ describe('restore.ts --in-place --stack prod against the twin: PGO restores the 
   })
 })
 
+describe('the cloud erasure ledger (one object per record in each S3 vault)', () => {
+  it('a record altered in one vault: every restore refuses before asking PGO anything, naming the vault; put back, it plans again', async () => {
+    const vaults = await ledgerVaults(inv, env)
+    try {
+      const repo2 = vaults.find((v) => v.name.startsWith('repo2'))!
+      const [first] = await repo2.store.list(CLOUD_ERASURES.prefix)
+      const chunks: Buffer[] = []
+      for await (const c of await repo2.store.get(first!.key)) chunks.push(c as Buffer)
+      const put = (b: Buffer) => repo2.store.put(first!.key, Readable.from([b]), b.length, md5(b))
+      const original = Buffer.concat(chunks)
+      const before = (await stored()).metadata.resourceVersion
+      const dryRun = ['--stack', 'prod', '--inventory', invFile, '--in-place', '--target', 'latest', '--dry-run']
+      await put(Buffer.from(original.toString('utf8').replace('"user":7', '"user":9')))
+      try {
+        const r = await runbook('restore', dryRun, env)
+        expect(r.code, r.stderr).toBe(1)
+        expect(r.stderr).toMatch(/erasure ledger cannot be trusted: repo2 .*does not match/)
+        const cold = await runbook(
+          'restore',
+          [
+            '--stack',
+            'prod',
+            '--inventory',
+            invFile,
+            '--target',
+            'latest',
+            '--into',
+            join(dir, 'never'),
+            '--port',
+            String(BASE + 61),
+          ],
+          env,
+        )
+        expect(cold.code, cold.stderr).toBe(1)
+        expect(cold.stderr).toMatch(/erasure ledger cannot be trusted/)
+      } finally {
+        await put(original)
+      }
+      expect((await runbook('restore', dryRun, env)).code).toBe(0)
+      expect((await stored()).metadata.resourceVersion).toBe(before)
+    } finally {
+      closeVaults(vaults)
+    }
+  })
+})
+
 describe('restore.ts --stack prod --into: the cold site restores the replicated vault into a new cluster here', () => {
-  it("reads repo 2 (the replica vault, by the program's S3 replication), restores into a new directory as postgres, finds the platform in the application's schema", async () => {
+  it("reads repo 2 (the replica vault, by the program's S3 replication), restores to a time into a new directory as postgres, finds the platform in the application's schema, and purges the people erased after that time", async () => {
     const into = join(dir, 'cold')
     const port = BASE + 60
+    await new Promise((r) => setTimeout(r, 1100))
+    const target = new Date().toISOString()
+    await new Promise((r) => setTimeout(r, 1100))
+    await erase(8)
+    await archiveNow(as('primary'))
+    // the replica vault must hold WAL past the target before a restore to it can end there
+    await waitFor(
+      'repo 2 to hold WAL past the target',
+      async () => {
+        const c = await runbook('catalog', ['--stack', 'prod', '--inventory', invFile, '--json'], env)
+        const repo2 = JSON.parse(c.stdout || '{"repos":[]}').repos.find((x: { repo: number }) => x.repo === 2)
+        return (repo2?.latestTime ?? '') > target
+      },
+      300_000,
+      2000,
+    )
     const r = await runbook(
       'restore',
       [
@@ -159,7 +255,7 @@ describe('restore.ts --stack prod --into: the cold site restores the replicated 
         '--repo',
         '2',
         '--target',
-        'latest',
+        target,
         '--into',
         into,
         '--port',
@@ -173,6 +269,10 @@ describe('restore.ts --stack prod --into: the cold site restores the replicated 
     expect([report.mode, report.repo, report.dataDir]).toEqual(['new-cluster', 2, into])
     const cold = { host: `/tmp/labdojo-cold-restore-${port}`, port, database: 'labdojo' }
     expect((await markers(cold)).length).toBeGreaterThanOrEqual(1)
+    expect([await personRows(cold, 7), await personRows(cold, 8)]).toEqual([0, 0])
+    expect(report.notes.join(' ')).toMatch(
+      /re-applied the cloud erasure ledger before serving: [1-9]\d* row\(s\) of 2 erased person/,
+    )
     for (const secret of [env.LABDOJO_REPO_CIPHER_PASS!, env.AWS_SECRET_ACCESS_KEY!])
       expect(r.stdout + r.stderr + readFileSync(env.LABDOJO_AUDIT_LOG!, 'utf8')).not.toContain(secret)
     await run(

@@ -44,14 +44,28 @@ function lastLine(file: string): string {
 
 /** Append one JSON line carrying the SHA-256 of the line before it (the audit log's and the evidence ledger's chain). */
 export function appendChained(file: string, record: object, mode: number): void {
-  const previous = lastLine(file)
-  appendFileSync(file, JSON.stringify({ ...record, prev: previous ? sha256(previous) : '' }) + '\n', { mode })
+  appendFileSync(file, chainedLine(lastLine(file), record) + '\n', { mode })
 }
 
+/** The line that follows `previous` ('' for the first) in a hash chain. */
+export const chainedLine = (previous: string, record: object): string =>
+  JSON.stringify({ ...record, prev: previous ? sha256(previous) : '' })
+
 /** Where the chain breaks, if anywhere. Lines written before the chain existed (no `prev`) are counted apart. */
-export function verifyAuditChain(file: string): { ok: boolean; entries: number; unchained: number; problem?: string } {
+export function verifyAuditChain(file: string): ChainCheck {
   if (!existsSync(file)) return { ok: true, entries: 0, unchained: 0 }
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  return verifyChainLines(readFileSync(file, 'utf8').split('\n').filter(Boolean))
+}
+
+export interface ChainCheck {
+  ok: boolean
+  entries: number
+  unchained: number
+  problem?: string
+}
+
+/** The same check over lines held in memory (a ledger kept as objects). */
+export function verifyChainLines(lines: string[]): ChainCheck {
   let unchained = 0
   let chained = false
   for (const [i, line] of lines.entries()) {

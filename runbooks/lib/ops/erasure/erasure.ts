@@ -38,29 +38,59 @@ export interface ErasureRecord {
 export const ERASURES_PREFIX = 'erasures/'
 export const erasureLedger = (site: LocalSitePort) => site.layout.erasureLedger
 
-/** Every place a person's rows live: tables referencing users (foreign keys), the declared columns, users itself. */
-export async function personalColumns(conn: Conn): Promise<{ table: string; column: string }[]> {
-  const fk = await query<{ table: string; column: string }>(
+/**
+ * The application's users table, schema-qualified: public on the local site, the application
+ * user's own schema on a PGO cluster (AutoCreateUserSchema), whatever search_path this login has.
+ */
+async function usersTable(conn: Conn): Promise<{ schema: string; table: string }> {
+  const rows = await query<{ schema: string }>(
     conn,
-    `SELECT c.conrelid::regclass::text AS table, a.attname AS column
-       FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-      WHERE c.contype = 'f' AND c.confrelid = 'users'::regclass AND array_length(c.conkey, 1) = 1
-      ORDER BY 1`,
+    `SELECT quote_ident(n.nspname) AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = 'users' AND c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
   )
-  const all = [...fk, ...PERSONAL_DATA_COLUMNS.filter((p) => !fk.some((f) => f.table === p.table))]
-  return [...all, { table: 'users', column: 'id' }]
+  if (rows.length !== 1)
+    throw new Error(
+      rows.length
+        ? `more than one users table (schemas ${rows.map((r) => r.schema).join(', ')}): cannot tell which holds the platform's people`
+        : `no users table in database ${conn.database ?? 'postgres'}: not the platform's database`,
+    )
+  return { schema: rows[0]!.schema, table: `${rows[0]!.schema}.users` }
+}
+
+/** Where a person's rows live: `table` schema-qualified, `name` the table's own name (the ledger's key). */
+export interface PersonalColumn {
+  table: string
+  name: string
+  column: string
+}
+
+/** Every place a person's rows live: tables referencing users (foreign keys), the declared columns, users itself. */
+export async function personalColumns(conn: Conn): Promise<PersonalColumn[]> {
+  const users = await usersTable(conn)
+  const fk = await query<PersonalColumn>(
+    conn,
+    `SELECT format('%I.%I', n.nspname, t.relname) AS table, t.relname AS name, a.attname AS column
+       FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+      WHERE c.contype = 'f' AND c.confrelid = $1::regclass AND array_length(c.conkey, 1) = 1
+      ORDER BY 1`,
+    [users.table],
+  )
+  const declared = PERSONAL_DATA_COLUMNS.map((p) => ({ ...p, table: `${users.schema}.${p.table}`, name: p.table }))
+  const own = { table: users.table, name: 'users', column: 'id' }
+  return [...fk, ...declared.filter((p) => !fk.some((f) => f.table === p.table)), own]
 }
 
 /** Delete every row of these people, children first, inside the caller's transaction; rows deleted per table. */
 async function deleteRows(
   c: { query(sql: string, params?: unknown[]): Promise<{ rowCount: number | null }> },
-  columns: { table: string; column: string }[],
+  columns: PersonalColumn[],
   users: number[],
 ): Promise<Record<string, number>> {
   const rows: Record<string, number> = {}
-  for (const { table, column } of columns) {
+  for (const { table, name, column } of columns) {
     const r = await c.query(`DELETE FROM ${table} WHERE ${column} = ANY($1::bigint[])`, [users])
-    rows[table] = (rows[table] ?? 0) + (r.rowCount ?? 0)
+    rows[name] = (rows[name] ?? 0) + (r.rowCount ?? 0)
   }
   return rows
 }
@@ -150,44 +180,63 @@ function writeLedger(file: string, lines: string[]): void {
   renameSync(tmp, file)
 }
 
+/** The ledger an erasure is recorded in before its deletion commits. */
+export interface ErasureLedgerPort {
+  /** the person's erasure already on record, if any */
+  already: ErasureRecord | undefined
+  /** record it; throws when it cannot (and then nothing is deleted) */
+  record(r: ErasureRecord): Promise<void>
+}
+
 /**
  * Erase a person: the rows are deleted in a transaction that commits only once the erasure is in
  * the ledger, so a ledger that cannot be written leaves the person untouched (and the error names
  * it), and a recorded erasure whose commit did not happen is finished by running it again.
  */
-export async function erase(
-  site: LocalSitePort,
+export async function eraseIn(
+  conn: Conn,
   user: number,
-): Promise<ErasureRecord & { offsite: string; finished: boolean }> {
-  const conn = site.endpointConn()
-  const already = (await readErasures(site)).find((r) => r.user === user)
+  ledger: ErasureLedgerPort,
+): Promise<{ record: ErasureRecord; finished: boolean }> {
   const columns = await personalColumns(conn)
-  const file = erasureLedger(site)
-  const outcome = await withClient(conn, async (c) => {
+  return withClient(conn, async (c) => {
     await c.query('BEGIN')
     try {
       const rows = await deleteRows(c, columns, [user])
       const live = Object.values(rows).reduce((a, b) => a + b, 0)
-      if (!live && !already)
+      if (!live && !ledger.already)
         throw inputError('--user', user, 'no such user, and no erasure of it on record', 'check the id')
-      const record: ErasureRecord = already ?? { kind: 'erasure', at: new Date().toISOString(), user, rows }
-      if (!already) {
-        mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-        try {
-          appendChained(file, record, 0o600)
-        } catch (e) {
-          throw new Error(
-            `the erasure of user ${user} could not be recorded in ${file} (${firstLine(e)}): nothing was deleted. Fix the ledger file, then re-run`,
-            { cause: e },
-          )
-        }
-      }
+      const record: ErasureRecord = ledger.already ?? { kind: 'erasure', at: new Date().toISOString(), user, rows }
+      if (!ledger.already) await ledger.record(record)
       await c.query('COMMIT')
-      return { record: { ...record, rows: already ? rows : record.rows }, finished: !!already && live > 0 }
+      return { record: { ...record, rows: ledger.already ? rows : record.rows }, finished: !!ledger.already && live > 0 }
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {})
       throw e
     }
+  })
+}
+
+/** The local site's erasure: its ledger beside repo 1, then sealed offsite. */
+export async function erase(
+  site: LocalSitePort,
+  user: number,
+): Promise<ErasureRecord & { offsite: string; finished: boolean }> {
+  const already = (await readErasures(site)).find((r) => r.user === user)
+  const file = erasureLedger(site)
+  const outcome = await eraseIn(site.endpointConn(), user, {
+    already,
+    record: async (record) => {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+      try {
+        appendChained(file, record, 0o600)
+      } catch (e) {
+        throw new Error(
+          `the erasure of user ${user} could not be recorded in ${file} (${firstLine(e)}): nothing was deleted. Fix the ledger file, then re-run`,
+          { cause: e },
+        )
+      }
+    },
   })
   return { ...outcome.record, finished: outcome.finished, offsite: await copyOffsite(site) }
 }
@@ -224,15 +273,20 @@ const sealedOffsite = (sealer: Sealer): OffsiteLedger => ({
   },
 })
 
+/** Purge every person on record from a restored database before it serves. */
+export async function purgeErased(records: ErasureRecord[], conn: Conn): Promise<{ people: number; rows: number }> {
+  const users = [...new Set(records.map((r) => r.user))]
+  if (!users.length) return { people: 0, rows: 0 }
+  const rows = await purge(conn, users)
+  return { people: users.length, rows: Object.values(rows).reduce((a, b) => a + b, 0) }
+}
+
 /**
  * Re-apply the ledger to a restored database before it serves: every erased person's rows go
  * again. Throws (the caller must not serve) when the ledger cannot be read.
  */
 export async function reapplyErasures(site: LocalSitePort, conn: Conn): Promise<{ people: number; rows: number }> {
-  const users = [...new Set((await readErasures(site)).map((r) => r.user))]
-  if (!users.length) return { people: 0, rows: 0 }
-  const rows = await purge(conn, users)
-  return { people: users.length, rows: Object.values(rows).reduce((a, b) => a + b, 0) }
+  return purgeErased(await readErasures(site), conn)
 }
 
 export interface ErasureReportRow {
@@ -245,11 +299,19 @@ export interface ErasureReportRow {
 
 /** For each erased person: rows still live (must be 0) and until when backups still hold them. */
 export async function erasureReport(site: LocalSitePort): Promise<ErasureReportRow[]> {
-  const conn = site.endpointConn()
+  return erasureReportOn(site.endpointConn(), await readErasures(site), site.policy)
+}
+
+/** The same over any database and ledger (a cloud stack's primary and its cloud ledger). */
+export async function erasureReportOn(
+  conn: Conn,
+  records: ErasureRecord[],
+  policy: LocalSitePort['policy'],
+): Promise<ErasureReportRow[]> {
   const columns = await personalColumns(conn)
-  const keep = offsiteRetentionDays(site.policy) * 86400_000
+  const keep = offsiteRetentionDays(policy) * 86400_000
   const out: ErasureReportRow[] = []
-  for (const r of await readErasures(site)) {
+  for (const r of records) {
     let live = 0
     for (const { table, column } of columns)
       live += (

@@ -23,6 +23,13 @@ export const EVIDENCE_OFFSITE: OffsiteLedger = { prefix: 'evidence/', ext: '.jso
 const keyFor = (l: OffsiteLedger, index: number, line: string) =>
   `${l.prefix}${String(index + 1).padStart(6, '0')}-${createHash('sha256').update(line).digest('hex').slice(0, 16)}${l.ext}`
 
+/** The ledger's keys, in order: its prefix and its extension (another ledger may share the prefix). */
+const ledgerKeys = async (store: ObjectStore, l: OffsiteLedger) =>
+  (await store.list(l.prefix))
+    .map((o) => o.key)
+    .filter((k) => k.endsWith(l.ext))
+    .sort()
+
 /** The record number (from 1) a key names. */
 const numberOf = (l: OffsiteLedger, key: string) => Number(key.slice(l.prefix.length, l.prefix.length + 6))
 
@@ -31,7 +38,7 @@ const numberOf = (l: OffsiteLedger, key: string) => Number(key.slice(l.prefix.le
  * one is missing between others or does not match its key (the copy itself was tampered with).
  */
 export async function readOffsiteLedger(store: ObjectStore, l: OffsiteLedger = EVIDENCE_OFFSITE): Promise<string[]> {
-  const keys = (await store.list(l.prefix)).map((o) => o.key).sort()
+  const keys = await ledgerKeys(store, l)
   const lines: string[] = []
   for (const [i, key] of keys.entries()) {
     if (numberOf(l, key) !== i + 1) throw new Error(`the offsite copy lacks record ${i + 1} (next: ${key})`)
@@ -51,7 +58,7 @@ export async function syncLedgerOffsite(
   lines: string[],
   l: OffsiteLedger = EVIDENCE_OFFSITE,
 ): Promise<number> {
-  const have = new Set((await store.list(l.prefix)).map((o) => o.key))
+  const have = new Set(await ledgerKeys(store, l))
   let put = 0
   for (const [i, line] of lines.entries()) {
     const key = keyFor(l, i, line)
@@ -91,7 +98,7 @@ export async function compareWithOffsite(
   l: OffsiteLedger = EVIDENCE_OFFSITE,
   now = Date.now(),
 ): Promise<{ offsite: number; departs?: string }> {
-  const offsite = (await store.list(l.prefix)).map((o) => o.key).sort()
+  const offsite = await ledgerKeys(store, l)
   const held = new Set<number>()
   for (const key of offsite) {
     const index = numberOf(l, key) - 1

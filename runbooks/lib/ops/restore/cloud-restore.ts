@@ -7,6 +7,8 @@
  * listens on 127.0.0.1 (scram, the restored roles' passwords) and on a 0700 socket directory of
  * the site user (trust: only that user and root reach it), fetches WAL with the vault's
  * credentials from a 0600 file removed after promotion, and must accept a write before it counts.
+ * The stack's cloud erasure ledger is read before anything is restored and re-applied before the
+ * write check: nobody erased comes back with the restored data.
  */
 import { removeScratch } from '../../adapters/scratch.ts'
 import { inputError } from '../../../../core/errors.ts'
@@ -26,6 +28,8 @@ import { planText, requireNewDirectory, type RestoreReport } from './plan.ts'
 import { insideDataDirectory } from '../../adapters/cluster-files.ts'
 import { newClusterReport } from './new-cluster.ts'
 import { restorePromoted } from './scratch-restore.ts'
+import { purgeErased } from '../erasure/erasure.ts'
+import { purgedNote, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
 
 export interface CloudRestoreOptions {
   target: RecoveryTarget
@@ -47,6 +51,7 @@ export async function cloudRestore(
   audit: AuditLog,
 ): Promise<{ plan: RestorePlan; dest: { into: string; port: number }; report?: RestoreReport }> {
   const dest = await validateCloudRestore(o) // every input, before anything is written
+  const erasures = await audit.step('read the erasure ledger', () => stackErasures(inv))
   const repos = cloudRepoConfig(run, inv, cloudRepos(inv), { secretsOnDisk: !o.dryRun })
   try {
     const plan = await audit.step('plan restore', () => planCloudRestore(run, inv, o, repos), {
@@ -58,7 +63,7 @@ export async function cloudRestore(
       return { plan, dest }
     }
     log.info(planText(plan, dest.into, dest.port))
-    return { plan, dest, report: await cloudRestoreNew(run, plan, dest, repos, audit) }
+    return { plan, dest, report: await cloudRestoreNew(run, plan, dest, repos, audit, erasures) }
   } finally {
     removeScratch(repos.dir)
   }
@@ -105,28 +110,29 @@ export async function cloudRestoreNew(
   dest: { into: string; port: number },
   c: CloudRepoConfig,
   audit: AuditLog,
+  erasures: StackErasures,
 ): Promise<RestoreReport> {
   const t0 = Date.now()
   const cluster = cloudScratch(dest.into, dest.port)
-  const check = (conn: Conn & { database: string }) =>
-    audit.step('verify the restored cluster takes a write', () => verifyRestored(conn))
+  let erased = ''
+  const check = async (conn: Conn & { database: string }) => {
+    const app = { ...conn, database: await userDatabase(conn) }
+    if (erasures.ledger)
+      erased = purgedNote(
+        await audit.step('re-apply the erasure ledger', () => purgeErased(erasures.ledger!.records, app)),
+      )
+    await audit.step('verify the restored cluster takes a write', () => verifyRestored(app))
+  }
   const what = 'pgbackrest restore (cloud repo)'
   const t = await restorePromoted(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, { audit, what, check })
   const timings = { ...t, untilFirstWriteSeconds: (Date.now() - t0) / 1000 }
-  return cloudReport(plan, cluster, timings)
+  return cloudReport(plan, cluster, timings, erased || erasures.missing!)
 }
 
-function cloudReport(plan: RestorePlan, d: ScratchCluster, timings: Record<string, number>): RestoreReport {
+function cloudReport(plan: RestorePlan, d: ScratchCluster, timings: Record<string, number>, erasures: string) {
   const connect = `sudo -u postgres psql -h ${coldSocketDir(d.port)} -p ${d.port} (or -h 127.0.0.1 with a restored role's password)`
   const r = newClusterReport(plan, d.dir, d.port, d.logFile, timings, connect)
-  return {
-    ...r,
-    notes: [
-      ...r.notes,
-      `server log: ${d.logFile}`,
-      'the erasure ledger is not re-applied on a cloud restore (no ledger is kept for cloud stacks yet): purge erased people before this cluster serves anyone',
-    ],
-  }
+  return { ...r, notes: [...r.notes, `server log: ${d.logFile}`, erasures] }
 }
 
 /** The application's database in a restored cluster: the first that is neither a template nor postgres. */

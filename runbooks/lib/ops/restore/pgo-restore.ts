@@ -7,8 +7,9 @@
  * is closed to clients (a pg_hba gate, outside the data, seen loaded) so that nobody reaches the
  * restored data before it is verified. After PGO's job: the restore is switched off again (no
  * later annotation repeats it); the primary must answer as a primary, still gated, with every
- * table of the platform readable, and take a write; only then is the gate lifted. A failure
- * leaves the gate closed and says how to lift it.
+ * table of the platform readable, the cloud erasure ledger (read before anything changed)
+ * re-applied, and take a write; only then is the gate lifted. A failure leaves the gate closed
+ * and says how to lift it.
  */
 import { inputError } from '../../../../core/errors.ts'
 import { nodeConn, type Inventory } from '../../../../core/inventory.ts'
@@ -36,6 +37,8 @@ import { log } from '../../output/log.ts'
 import { cloudRepoConfig, cloudRepos } from '../../sites/cloud/repos.ts'
 import { planCloudRestore, type CloudRestoreOptions } from './cloud-restore.ts'
 import { planText } from './plan.ts'
+import { purgeErased } from '../erasure/erasure.ts'
+import { purgedNote, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
 
 /** PGO's restore options from the plan: the set pinned, a time target quoted as PGO's docs show. */
 export function pgoRestoreOptions(plan: RestorePlan): string[] {
@@ -53,7 +56,7 @@ export function pgoRestoreText(inv: Inventory, plan: RestorePlan): string {
     `in-place restore of stack ${inv.stack} by PGO (cluster ${ref.name} in ${ref.context}/${ref.namespace}):`,
     `  kubectl patch postgrescluster ${ref.name} --type merge -p '${patch}'`,
     `  kubectl annotate postgrescluster ${ref.name} --overwrite postgres-operator.crunchydata.com/pgbackrest-restore=<new id>`,
-    `  then: wait for PGO's restore job, switch the restore off, verify the primary answers and takes a write`,
+    `  then: wait for PGO's restore job, switch the restore off, verify the primary answers, purge everyone in the cloud erasure ledger again, and take a write`,
     `before the restore, clients are refused (only the inventory's user ${node.user} gets in):`,
     `  kubectl patch postgrescluster ${ref.name} --type merge -p '${JSON.stringify(hbaPatch(['<the gate>']))}'`,
     `  the gate: ${gateRules(node.user, false).join(' | ')} (hostssl for the user when this run connects over TLS)`,
@@ -66,8 +69,9 @@ export async function pgoRestoreInPlace(
   inv: Inventory,
   plan: RestorePlan,
   audit: AuditLog,
+  erasures: StackErasures,
   o: { pollMs?: number } = {},
-): Promise<{ id: string; job: ManualBackupStatus; seconds: number }> {
+): Promise<{ id: string; job: ManualBackupStatus; seconds: number; erasures: string }> {
   const { node, ref } = primaryCluster(inv)
   const conn = nodeConn(node)
   const id = `labdojo-restore-${stamp()}`
@@ -86,14 +90,35 @@ export async function pgoRestoreInPlace(
     throw new Error(
       `PGO's restore job ${id} failed (${job.failed ?? 0} failed pod(s)): kubectl --context ${ref.context} -n ${ref.namespace} logs -l postgres-operator.crunchydata.com/pgbackrest-restore`,
     )
-  await audit.step('verify the restored primary before clients return', () => verifyRestored(node.name, conn, id))
+  const erased = await verifyRestored(node.name, conn, id, erasures, audit)
   await audit.step(`reopen ${ref.name} to clients`, () => reopenGate(run, gate, conn))
   progress.resume = undefined
-  return { id, job, seconds: (Date.now() - t0) / 1000 }
+  return { id, job, seconds: (Date.now() - t0) / 1000, erasures: erased }
 }
 
-/** The restored primary answers as a primary, is still closed to clients, reads every platform table and takes a write. */
-async function verifyRestored(name: string, conn: Conn, id: string): Promise<void> {
+/**
+ * The restored primary answers as a primary, is still closed to clients, reads every platform
+ * table, has the erased purged again and takes a write; what was purged, in words.
+ */
+async function verifyRestored(
+  name: string,
+  conn: Conn,
+  id: string,
+  erasures: StackErasures,
+  audit: AuditLog,
+): Promise<string> {
+  await audit.step('verify the restored primary before clients return', () => verifyPrimary(name, conn))
+  const erased = erasures.ledger
+    ? purgedNote(await audit.step('re-apply the erasure ledger', () => purgeErased(erasures.ledger!.records, conn)))
+    : erasures.missing!
+  await audit.step('verify the restored primary takes a write', () =>
+    proveWritable(conn, { note: `in-place restore ${id}` }),
+  )
+  return erased
+}
+
+/** The restored primary answers as a primary, is still closed to clients and reads every platform table. */
+async function verifyPrimary(name: string, conn: Conn): Promise<void> {
   await waitFor(
     `${name} to answer as a primary`,
     async () => (await probe(name, conn)).inRecovery === false,
@@ -105,7 +130,6 @@ async function verifyRestored(name: string, conn: Conn, id: string): Promise<voi
       `${name} came back without the client gate (PGO's restore did not keep the cluster's pg_hba): clients may have reached the restored data before this verification`,
     )
   await requireTables(conn)
-  await proveWritable(conn, { note: `in-place restore ${id}` })
 }
 
 /**
@@ -137,6 +161,7 @@ export async function cloudRestoreInPlace(
   const repo1 = cloudRepos(inv).filter((r) => r.index === 1)
   if (!repo1.length)
     throw inputError('inventory', inv.stack, 'has no cloud repo 1 (the vault PGO restores from)', 'fix the inventory')
+  const erasures = await audit.step('read the erasure ledger', () => stackErasures(inv))
   const repos = cloudRepoConfig(run, inv, repo1)
   try {
     const plan = await audit.step('plan restore', () => planCloudRestore(run, inv, { ...o, repo: 1 }, repos), {
@@ -157,7 +182,7 @@ export async function cloudRestoreInPlace(
     await confirmFn(
       `In-place restore of stack ${inv.stack}: PGO stops the primary cluster and replaces its data with ${describeTarget(o.target)}; commits after it will no longer be served.`,
     )
-    const result = await pgoRestoreInPlace(run, inv, plan, audit)
+    const result = await pgoRestoreInPlace(run, inv, plan, audit, erasures)
     const standbys = inv.nodes.filter((n) => n.role === 'standby').map((n) => n.name)
     if (standbys.length)
       log.warn(
