@@ -92,7 +92,9 @@ export async function readCloudLedger(vaults: LedgerVault[]): Promise<CloudLedge
     const at = c.lines.findIndex((l, i) => l !== longest.lines[i])
     if (at >= 0) throw distrust(`record ${at + 1} differs between ${c.v.name} and ${longest.v.name}`)
     if (c.lines.length < longest.lines.length)
-      notes.push(`${c.v.name} lacks the newest ${longest.lines.length - c.lines.length} record(s): the next erasure copies them`)
+      notes.push(
+        `${c.v.name} lacks the newest ${longest.lines.length - c.lines.length} record(s): the next erasure copies them`,
+      )
   }
   const chain = verifyChainLines(longest.lines)
   if (!chain.ok) throw distrust(chain.problem ?? 'its hash chain is broken')
@@ -103,7 +105,11 @@ export async function readCloudLedger(vaults: LedgerVault[]): Promise<CloudLedge
  * Append a record, chained to the last one, to every vault reachable (and the records a vault
  * lacks with it). Throws when no vault took it: the caller has not committed the deletion yet.
  */
-export async function appendCloudErasure(vaults: LedgerVault[], ledger: CloudLedger, record: ErasureRecord): Promise<string> {
+export async function appendCloudErasure(
+  vaults: LedgerVault[],
+  ledger: CloudLedger,
+  record: ErasureRecord,
+): Promise<string> {
   const lines = [...ledger.lines, chainedLine(ledger.lines.at(-1) ?? '', record)]
   const took: string[] = []
   const missed: string[] = []

@@ -209,7 +209,10 @@ export async function eraseIn(
       const record: ErasureRecord = ledger.already ?? { kind: 'erasure', at: new Date().toISOString(), user, rows }
       if (!ledger.already) await ledger.record(record)
       await c.query('COMMIT')
-      return { record: { ...record, rows: ledger.already ? rows : record.rows }, finished: !!ledger.already && live > 0 }
+      return {
+        record: { ...record, rows: ledger.already ? rows : record.rows },
+        finished: !!ledger.already && live > 0,
+      }
     } catch (e) {
       await c.query('ROLLBACK').catch(() => {})
       throw e
