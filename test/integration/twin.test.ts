@@ -113,6 +113,33 @@ describe('the twin of prod: PGO clusters on real Patroni, etcd and TLS-only Post
     expect(tls!.ssl).toBe(true)
   })
 
+  it("Patroni's REST API as PGO serves it: TLS only, verified against the cluster's CA; an unsafe call needs a client certificate the CA signed", async () => {
+    const c = twin.clusters.find((x) => x.layout.site === 'primary')!
+    const api = `${c.layout.instances[0]!.ip}:8008`
+    const curl = async (...args: string[]) =>
+      (
+        await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', ...args], {
+          nothrow: true,
+        })
+      ).stdout
+    expect(await curl(`http://${api}/cluster`)).not.toBe('200')
+    expect(await curl('--cacert', c.tls.ca, `https://${api}/cluster`)).toBe('200')
+    // a patch that changes nothing (the value it has): what counts is whether Patroni lets it through
+    const now = JSON.parse((await run('curl', ['-s', '--cacert', c.tls.ca, `https://${api}/config`])).stdout)
+    const patch = [
+      '-X',
+      'PATCH',
+      '-H',
+      'content-type: application/json',
+      '-d',
+      JSON.stringify({ loop_wait: now.loop_wait }),
+    ]
+    expect(await curl('--cacert', c.tls.ca, ...patch, `https://${api}/config`)).toBe('403')
+    expect(
+      await curl('--cacert', c.tls.ca, '--cert', c.tls.cert, '--key', c.tls.key, ...patch, `https://${api}/config`),
+    ).toBe('200')
+  })
+
   it('monitor.ts from the workstation, with the inventory the twin wrote: both sites up, the primary answering as primary', async () => {
     const r = await zx(['runbooks/monitor.ts', '--stack', 'prod', '--inventory', invFile, '--once'], {
       PGPASSFILE: twin.layout.passFile,

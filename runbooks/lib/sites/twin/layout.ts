@@ -34,6 +34,13 @@ export interface TwinSiteLayout {
 }
 
 export const PG_PORT = 5432
+
+/** A cluster's server certificate (PGO's customTLSSecret: ca.crt, tls.crt, tls.key), its instances' addresses among its names. */
+export const clusterTls = (s: { dir: string }) => ({
+  ca: join(s.dir, 'tls', 'ca.crt'),
+  cert: join(s.dir, 'tls', 'tls.crt'),
+  key: join(s.dir, 'tls', 'tls.key'),
+})
 export const PATRONI_PORT = 8008
 export const ETCD_PORT = 2379
 export const AWS_API_PORT = 8080

@@ -31,7 +31,7 @@ import {
 export async function applyDynamicConfiguration(c: TwinCluster): Promise<void> {
   const leader = leaderOf(await members(c.layout))
   const at = c.layout.instances.find((i) => i.name === leader?.name)
-  if (at) await patchConfig(patroniApi(at), { postgresql: { pg_hba: pgoHba(c.spec) } })
+  if (at) await patchConfig(patroniApi(c.layout, at), { postgresql: { pg_hba: pgoHba(c.spec) } })
 }
 
 const RESTORE_JOB = fileURLToPath(new URL('./restore-job.sh', import.meta.url))

@@ -14,7 +14,7 @@ import type { Runner } from '../../adapters/exec.ts'
 import { giveToSiteUser, mkdirForSiteUser } from '../../adapters/process.ts'
 import { startOnce, stopOnce } from './processes.ts'
 import { scramVerifier } from '../../adapters/postgres.ts'
-import { clusterMembers, patchConfig, type PatroniMember } from '../../adapters/patroni.ts'
+import { clusterMembers, patchConfig, type PatroniApi, type PatroniMember } from '../../adapters/patroni.ts'
 import {
   PGO_DEFAULTS,
   PGO_STANZA,
@@ -28,7 +28,7 @@ import {
   userSecret,
   writeUsersStatements,
 } from '../../../../core/pgo.ts'
-import { ETCD_PORT, PATRONI_PORT, PG_PORT, type TwinInstance, type TwinSiteLayout } from './layout.ts'
+import { clusterTls, ETCD_PORT, PATRONI_PORT, PG_PORT, type TwinInstance, type TwinSiteLayout } from './layout.ts'
 import { backrest, backrestEnv } from './backrest.ts'
 import type { TwinCluster } from './rendered.ts'
 
@@ -39,7 +39,11 @@ export const SCOPE = 'labdojo-ha'
 
 export type { TwinCluster } from './rendered.ts'
 
-export const patroniApi = (i: TwinInstance) => `http://${i.ip}:${PATRONI_PORT}`
+/** An instance's REST API over TLS; PGO's own calls present the instance's certificate (config.go `ctl`). */
+export const patroniApi = (s: TwinSiteLayout, i: TwinInstance): PatroniApi => ({
+  url: `https://${i.ip}:${PATRONI_PORT}`,
+  ...clusterTls(s),
+})
 
 /** The configuration PGO writes for an instance (config.go clusterYAML + instanceYAML), with the twin's paths. */
 export function patroniConfig(
@@ -63,7 +67,19 @@ export function patroniConfig(
     scope: SCOPE,
     name: i.name,
     etcd3: { hosts: [`${s.hostIp}:${ETCD_PORT}`] },
-    restapi: { listen: `${i.ip}:${PATRONI_PORT}`, connect_address: `${i.ip}:${PATRONI_PORT}` },
+    // config.go clusterYAML: the REST API over TLS, clients verified against the CA, a client
+    // certificate required on the unsafe endpoints only ("optional": Kubernetes' HTTPS probes
+    // present none); patronictl and the members' own calls verify the server and present one.
+    // PGO bundles the key into certfile; here the secret's two files
+    restapi: {
+      listen: `${i.ip}:${PATRONI_PORT}`,
+      connect_address: `${i.ip}:${PATRONI_PORT}`,
+      cafile: c.tls.ca,
+      certfile: c.tls.cert,
+      keyfile: c.tls.key,
+      verify_client: 'optional',
+    },
+    ctl: { cacert: c.tls.ca, certfile: c.tls.cert, keyfile: c.tls.key, insecure: false },
     bootstrap: {
       dcs: patroniDynamic(c.spec, parameters, pgoHba(c.spec)),
       // config.go instanceYAML: after an in-place restore the restored data is the new cluster
@@ -128,7 +144,7 @@ export async function startCluster(c: TwinCluster, o: { existing?: TwinInstance 
     })
   }
   const ips = s.instances.map((i) => i.ip)
-  const args = [PROXY, `${s.serviceIp}:${PG_PORT}`, String(PG_PORT), String(PATRONI_PORT), ...ips]
+  const args = [PROXY, `${s.serviceIp}:${PG_PORT}`, String(PG_PORT), String(PATRONI_PORT), clusterTls(s).ca, ...ips]
   startOnce({
     dir: join(s.dir, 'service'),
     name: 'service-proxy',
@@ -184,7 +200,7 @@ export async function stopCluster(s: TwinSiteLayout): Promise<void> {
 /** The members as Patroni sees them (from the first instance that answers). */
 export async function members(s: TwinSiteLayout): Promise<PatroniMember[] | null> {
   for (const i of s.instances) {
-    const m = await clusterMembers(patroniApi(i))
+    const m = await clusterMembers(patroniApi(s, i))
     if (m) return m
   }
   return null
@@ -358,7 +374,7 @@ export async function promoteCluster(run: Runner, c: TwinCluster, timeoutMs = 90
   const s = c.layout
   const leader = leaderOf(await members(s))
   const at = s.instances.find((i) => i.name === leader?.name) ?? s.instances[0]!
-  await patchConfig(patroniApi(at), { standby_cluster: null })
+  await patchConfig(patroniApi(s, at), { standby_cluster: null })
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
     if (leaderOf(await members(s))?.role === 'leader') break

@@ -2,18 +2,20 @@
 // site endpoint names): PGO points it at the pod Patroni labels as the leader. Here each new
 // connection goes to the instance whose Patroni REST API answers GET /leader with 200 (the
 // primary, or a standby cluster's standby leader); none: the connection is closed, as a Service
-// without endpoints refuses.
-// usage: node service-proxy.mjs LISTEN_IP:PORT PG_PORT PATRONI_PORT INSTANCE_IP...
+// without endpoints refuses. The REST API is PGO's: TLS only, verified against the cluster's CA.
+// usage: node service-proxy.mjs LISTEN_IP:PORT PG_PORT PATRONI_PORT CA_FILE INSTANCE_IP...
 import { createServer, connect } from 'node:net'
-import { request } from 'node:http'
+import { request } from 'node:https'
+import { readFileSync } from 'node:fs'
 
-const [listen, pgPort, patroniPort, ...instances] = process.argv.slice(2)
+const [listen, pgPort, patroniPort, caFile, ...instances] = process.argv.slice(2)
+const ca = readFileSync(caFile)
 const [listenIp, listenPort] = listen.split(':')
 
 function isLeader(ip) {
   return new Promise((resolve) => {
     const req = request(
-      { host: ip, port: Number(patroniPort), path: '/leader', method: 'GET', timeout: 1000 },
+      { host: ip, port: Number(patroniPort), path: '/leader', method: 'GET', timeout: 1000, ca },
       (res) => {
         res.resume()
         resolve(res.statusCode === 200)

@@ -16,7 +16,7 @@ import { inventoriesOf, type Rendered, type Twin } from './rendered.ts'
 export type { Twin } from './rendered.ts'
 import { inputError } from '../../../../core/errors.ts'
 import { AUTO_CREATE_USER_SCHEMA_ANNOTATION, type PgoSpec } from '../../../../core/pgo.ts'
-import { twinLayout, PG_PORT, type TwinSiteLayout } from './layout.ts'
+import { clusterTls, twinLayout, PG_PORT, type TwinSiteLayout } from './layout.ts'
 import { networkDown, networkUp } from './network.ts'
 import { latencyDown, latencyUp } from './latency.ts'
 import { startExporters, stopExporters } from './exporters.ts'
@@ -108,11 +108,7 @@ export function twinOf(stateDir: string, basePort: number, rendered: Rendered): 
       ),
       initSql: key ? init?.object.data?.[key] : undefined,
       autoCreateUserSchema: autoCreateUserSchema(rendered, s.site),
-      tls: {
-        ca: join(site.dir, 'tls', 'ca.crt'),
-        cert: join(site.dir, 'tls', 'tls.crt'),
-        key: join(site.dir, 'tls', 'tls.key'),
-      },
+      tls: clusterTls(site),
       replication: {
         ca: join(site.dir, 'replication', 'ca.crt'),
         cert: join(site.dir, 'replication', 'tls.crt'),
