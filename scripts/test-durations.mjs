@@ -1,5 +1,5 @@
 // Print test/durations.json from a vitest JSON report (seconds per file, longest first).
-// Usage: node scripts/test-durations.mjs .ci/results.json > test/durations.json
+// Usage: node scripts/test-durations.mjs .ci/results.json > test/harness/durations.json
 import { readFileSync } from 'node:fs'
 
 const report = JSON.parse(readFileSync(process.argv[2] ?? '.ci/results.json', 'utf8'))

@@ -322,11 +322,13 @@ describe('"no data loss" rests on what was observed, not on the settings', () =>
   })
 })
 
-describe('20 failover/failback cycles in a row (synchronous mode)', () => {
+// ten cycles: twenty took 262 s of a loaded CI run for no path ten do not take (the hundred-cycle
+// run is bench/failover.ts --runs 100, README)
+describe('10 failover/failback cycles in a row (synchronous mode)', () => {
   it('[fault] loses no acknowledged write', async () => {
     const audit = new AuditLog(t.env.LABDOJO_AUDIT_LOG!, 'test', 'local')
     const rtos: number[] = []
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const from = site.state().primary
       const killed = await killPrimary(site, from)
       const r = await failover(
@@ -350,13 +352,13 @@ describe('20 failover/failback cycles in a row (synchronous mode)', () => {
     expect(await lostCommits(endpoint, acks)).toEqual([])
     expect((await status(t)).healthy).toBe(true)
     console.log(
-      `20 cycles: writer-seen RTO median ${rtos.sort((a, b) => a - b)[10]!.toFixed(2)} s, max ${rtos.at(-1)!.toFixed(2)} s`,
+      `10 cycles: writer-seen RTO median ${rtos.sort((a, b) => a - b)[5]!.toFixed(2)} s, max ${rtos.at(-1)!.toFixed(2)} s`,
     )
   })
 })
 
 describe('the warm site: manual activation', () => {
-  // a site of its own: the warm standby here has seen one history, not the 25 timelines above
+  // a site of its own: the warm standby here has seen one history, not the fifteen-odd timelines above
   let w: TestSite
   afterAll(async () => {
     await runbook('workload', ['stop'], w?.env ?? {})
