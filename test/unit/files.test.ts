@@ -12,7 +12,7 @@ import {
   snapshotAt,
   treeDifferences,
 } from '../../core/files.ts'
-import { cronMaxGapSeconds } from '../../core/cron.ts'
+import { cronMaxGapByRuns, cronMaxGapSeconds } from '../../core/cron.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const policy = loadPolicy(ROOT, 'local')
@@ -56,6 +56,17 @@ describe('policy.files: the data classes of the application tree', () => {
     expect(cronMaxGapSeconds('*/15 * * * *')).toBe(900)
     expect(cronMaxGapSeconds('5 * * * *')).toBe(3600)
     expect(cronMaxGapSeconds('0 2 * * 0')).toBe(7 * 86400)
+    // from the fields, as croner's runs say
+    for (const cron of [
+      '*/15 * * * *',
+      '5 * * * *',
+      '0 2 * * 0',
+      '0 3 * * 1-6',
+      '30 1 * * *',
+      '0 */6 * * 1,3,5',
+      '0 0,23 * * 2',
+    ])
+      expect([cron, cronMaxGapSeconds(cron)]).toEqual([cron, cronMaxGapByRuns(cron)])
   })
 })
 
