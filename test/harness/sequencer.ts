@@ -2,7 +2,8 @@
  * Longest file first (the order that best fills three workers when one file runs for a quarter of
  * the suite). vitest's own order on a fresh clone is by file size, which started the 108-line
  * failover fault suite (~10 min) near the end and left it running alone. The seconds are what a
- * CI run measured; refresh them with `node scripts/test-durations.mjs .ci/results.json`. A file
+ * CI run measured; refresh them with `node scripts/test-durations.mjs .ci/results.json`
+ * (2026-12-08's were read from the run's log: its report was gone). A file
  * not in the table runs first, as vitest runs unknown files first.
  */
 import { readFileSync } from 'node:fs'
