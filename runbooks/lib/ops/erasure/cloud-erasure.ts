@@ -9,7 +9,8 @@ import { nodeConn, type Inventory } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import type { Conn } from '../../adapters/postgres.ts'
 import { appendCloudErasure, closeVaults, ledgerVaults, readCloudLedger, type CloudLedger } from './cloud-ledger.ts'
-import { eraseIn, erasureReportOn, type ErasureRecord, type ErasureReportRow } from './erasure.ts'
+import { eraseIn, erasureReportOn, purgeErased, type ErasureRecord, type ErasureReportRow } from './erasure.ts'
+import type { AuditLog } from '../../output/audit.ts'
 import { primaryCluster } from '../pgo-job.ts'
 import { log } from '../../output/log.ts'
 
@@ -29,10 +30,7 @@ export async function cloudErasures(inv: Inventory, env = process.env): Promise<
 }
 
 /** A stack's erasures for a restore: its ledger, or (a stack without S3 vaults: dr's are GCS) why there is none. */
-export interface StackErasures {
-  ledger?: CloudLedger
-  missing?: string
-}
+export type StackErasures = { ledger: CloudLedger } | { missing: string }
 
 export async function stackErasures(inv: Inventory, env = process.env): Promise<StackErasures> {
   if (!inv.pgbackrest.repos.some((r) => r.type === 's3')) {
@@ -41,6 +39,13 @@ export async function stackErasures(inv: Inventory, env = process.env): Promise<
     return { missing }
   }
   return { ledger: await cloudErasures(inv, env) }
+}
+
+/** Purge everyone on the stack's ledger from a restored database before it serves; what was done, in words. */
+export async function reapplyStackErasures(e: StackErasures, conn: Conn, audit: AuditLog): Promise<string> {
+  if (!('ledger' in e)) return e.missing
+  const r = await audit.step('re-apply the erasure ledger', () => purgeErased(e.ledger.records, conn))
+  return `re-applied the cloud erasure ledger before serving: ${r.rows} row(s) of ${r.people} erased person(s) purged`
 }
 
 export async function eraseCloud(
@@ -74,7 +79,3 @@ export async function eraseCloud(
 export async function cloudErasureReport(inv: Inventory, policy: DrPolicy): Promise<ErasureReportRow[]> {
   return erasureReportOn(primaryConn(inv), (await cloudErasures(inv)).records, policy)
 }
-
-/** What a cloud restore says once the ledger is re-applied. */
-export const purgedNote = (r: { people: number; rows: number }) =>
-  `re-applied the cloud erasure ledger before serving: ${r.rows} row(s) of ${r.people} erased person(s) purged`

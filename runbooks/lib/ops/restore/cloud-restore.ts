@@ -28,8 +28,7 @@ import { planText, requireNewDirectory, type RestoreReport } from './plan.ts'
 import { insideDataDirectory } from '../../adapters/cluster-files.ts'
 import { newClusterReport } from './new-cluster.ts'
 import { restorePromoted } from './scratch-restore.ts'
-import { purgeErased } from '../erasure/erasure.ts'
-import { purgedNote, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
+import { reapplyStackErasures, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
 
 export interface CloudRestoreOptions {
   target: RecoveryTarget
@@ -117,16 +116,13 @@ export async function cloudRestoreNew(
   let erased = ''
   const check = async (conn: Conn & { database: string }) => {
     const app = { ...conn, database: await userDatabase(conn) }
-    if (erasures.ledger)
-      erased = purgedNote(
-        await audit.step('re-apply the erasure ledger', () => purgeErased(erasures.ledger!.records, app)),
-      )
+    erased = await reapplyStackErasures(erasures, app, audit)
     await audit.step('verify the restored cluster takes a write', () => verifyRestored(app))
   }
   const what = 'pgbackrest restore (cloud repo)'
   const t = await restorePromoted(cloudScratchHost(run), cloudRepoAccess(c), plan, cluster, { audit, what, check })
   const timings = { ...t, untilFirstWriteSeconds: (Date.now() - t0) / 1000 }
-  return cloudReport(plan, cluster, timings, erased || erasures.missing!)
+  return cloudReport(plan, cluster, timings, erased)
 }
 
 function cloudReport(plan: RestorePlan, d: ScratchCluster, timings: Record<string, number>, erasures: string) {

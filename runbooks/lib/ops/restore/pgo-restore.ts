@@ -37,8 +37,7 @@ import { log } from '../../output/log.ts'
 import { cloudRepoConfig, cloudRepos } from '../../sites/cloud/repos.ts'
 import { planCloudRestore, type CloudRestoreOptions } from './cloud-restore.ts'
 import { planText } from './plan.ts'
-import { purgeErased } from '../erasure/erasure.ts'
-import { purgedNote, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
+import { reapplyStackErasures, stackErasures, type StackErasures } from '../erasure/cloud-erasure.ts'
 
 /** PGO's restore options from the plan: the set pinned, a time target quoted as PGO's docs show. */
 export function pgoRestoreOptions(plan: RestorePlan): string[] {
@@ -108,9 +107,7 @@ async function verifyRestored(
   audit: AuditLog,
 ): Promise<string> {
   await audit.step('verify the restored primary before clients return', () => verifyPrimary(name, conn))
-  const erased = erasures.ledger
-    ? purgedNote(await audit.step('re-apply the erasure ledger', () => purgeErased(erasures.ledger!.records, conn)))
-    : erasures.missing!
+  const erased = await reapplyStackErasures(erasures, conn, audit)
   await audit.step('verify the restored primary takes a write', () =>
     proveWritable(conn, { note: `in-place restore ${id}` }),
   )
