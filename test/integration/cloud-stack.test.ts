@@ -238,7 +238,17 @@ describe('monitor.ts --stack prod --inventory FILE (the exporter of a cloud stac
 })
 
 describe('restore.ts --stack prod --inventory FILE --target T --into DIR (the cold site path)', () => {
-  const before = () => readdirSync('/var/tmp').filter((f) => f.startsWith('labdojo-cloud-repos-'))
+  // this stack's repo configurations only: the twin's exporters, in other files running beside
+  // this one, write and remove their own in the same place
+  const ours = (f: string) => {
+    try {
+      const port = layout(t.stateDir, BASE, '/var/lib/postgresql').ports.s3
+      return readFileSync(join('/var/tmp', f, 'pgbackrest.conf'), 'utf8').includes(`storage-port=${port}\n`)
+    } catch {
+      return false
+    }
+  }
+  const before = () => readdirSync('/var/tmp').filter((f) => f.startsWith('labdojo-cloud-repos-') && ours(f))
 
   it.each([
     [['--target', 'latest'], /--into.*required/],
