@@ -8,8 +8,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // integration files run real PostgreSQL sites, each on its own port range and state directory.
-    // Three files at a time on a 2-core machine, the CPU bounds it (2026-12-08: 689 tests, 8,346 s of
-    // file time in 2,875 s); two workers took 60 min
+    // Three files at a time on a 2-core machine, the CPU bounds it (2026-12-08: 694 tests, 6,264 s of
+    // file time in 2,190 s); two workers took 60 min before the policy's cron checks got cheap
     fileParallelism: true,
     maxWorkers: 3,
     minWorkers: 1,
