@@ -8,7 +8,7 @@ import { firstLine } from '../../../../core/errors.ts'
 import { nodeConn, type Inventory } from '../../../../core/inventory.ts'
 import type { DrPolicy } from '../../../../core/policy.ts'
 import type { Conn } from '../../adapters/postgres.ts'
-import { appendCloudErasure, closeVaults, ledgerVaults, readCloudLedger, type CloudLedger } from './cloud-ledger.ts'
+import { appendCloudErasure, readCloudLedger, s3Vaults, withVaults, type CloudLedger } from './cloud-ledger.ts'
 import { eraseIn, erasureReportOn, purgeErased, type ErasureRecord, type ErasureReportRow } from './erasure.ts'
 import type { AuditLog } from '../../output/audit.ts'
 import { primaryCluster } from '../pgo-job.ts'
@@ -19,21 +19,16 @@ const primaryConn = (inv: Inventory): Conn => nodeConn(primaryCluster(inv).node)
 
 /** The cloud ledger, read (and its notes said) with the vaults closed after. */
 export async function cloudErasures(inv: Inventory, env = process.env): Promise<CloudLedger> {
-  const vaults = await ledgerVaults(inv, env)
-  try {
-    const ledger = await readCloudLedger(vaults)
-    for (const n of ledger.notes) log.warn(`erasure ledger: ${n}`)
-    return ledger
-  } finally {
-    closeVaults(vaults)
-  }
+  const ledger = await withVaults(inv, env, readCloudLedger)
+  for (const n of ledger.notes) log.warn(`erasure ledger: ${n}`)
+  return ledger
 }
 
 /** A stack's erasures for a restore: its ledger, or (a stack without S3 vaults: dr's are GCS) why there is none. */
 export type StackErasures = { ledger: CloudLedger } | { missing: string }
 
 export async function stackErasures(inv: Inventory, env = process.env): Promise<StackErasures> {
-  if (!inv.pgbackrest.repos.some((r) => r.type === 's3')) {
+  if (!s3Vaults(inv).length) {
     const missing = `stack ${inv.stack} keeps no erasure ledger (it has no S3 vault; the ledger lives in prod's): erased people are NOT purged from this restore. Purge them (erasure.ts report --stack prod lists them) before it serves anyone`
     log.warn(missing)
     return { missing }
@@ -53,8 +48,7 @@ export async function eraseCloud(
   user: number,
   env = process.env,
 ): Promise<ErasureRecord & { offsite: string; finished: boolean }> {
-  const vaults = await ledgerVaults(inv, env)
-  try {
+  return withVaults(inv, env, async (vaults) => {
     const ledger = await readCloudLedger(vaults)
     let where = 'already on record in the cloud ledger'
     const outcome = await eraseIn(primaryConn(inv), user, {
@@ -71,9 +65,7 @@ export async function eraseCloud(
       },
     })
     return { ...outcome.record, finished: outcome.finished, offsite: where }
-  } finally {
-    closeVaults(vaults)
-  }
+  })
 }
 
 export async function cloudErasureReport(inv: Inventory, policy: DrPolicy): Promise<ErasureReportRow[]> {

@@ -8,16 +8,16 @@
  * all, and nothing restored serves. One writer at a time: two erasures racing would both write
  * record N, and every later read refuses the fork rather than guess.
  */
-import { readFileSync } from 'node:fs'
 import { firstLine, inputError } from '../../../../core/errors.ts'
-import type { Inventory, Repo } from '../../../../core/inventory.ts'
+import type { Inventory } from '../../../../core/inventory.ts'
 import { awsCredentials } from '../../adapters/aws-credentials.ts'
-import { ObjectStore } from '../../adapters/object-store.ts'
+import type { ObjectStore } from '../../adapters/object-store.ts'
+import { repoObjectStore } from '../../sites/cloud/repos.ts'
 import { chainedLine, verifyChainLines } from '../../output/audit.ts'
 import { readOffsiteLedger, syncLedgerOffsite, type OffsiteLedger } from '../evidence/offsite-ledger.ts'
-import type { ErasureRecord } from './erasure.ts'
+import { ERASURES_PREFIX, type ErasureRecord } from './erasure.ts'
 
-export const CLOUD_ERASURES: OffsiteLedger = { prefix: 'erasures/', ext: '.json' }
+export const CLOUD_ERASURES: OffsiteLedger = { prefix: ERASURES_PREFIX, ext: '.json' }
 
 export interface LedgerVault {
   name: string
@@ -31,23 +31,12 @@ export interface CloudLedger {
   notes: string[]
 }
 
-/** The object store of an S3 vault: AWS's own host (virtual-hosted), or the endpoint the inventory names. */
-function vaultStore(r: Repo, env: NodeJS.ProcessEnv, creds: Awaited<ReturnType<typeof awsCredentials>>) {
-  const host = r.endpoint?.replace(/^https?:\/\//, '')
-  const aws = !host || /\.amazonaws\.com(:443)?$/.test(host)
-  return new ObjectStore({
-    endpoint: aws ? undefined : `https://${host}`,
-    bucket: r.bucket!,
-    region: r.region ?? 'us-east-1',
-    ...creds,
-    ca: env.LABDOJO_S3_CA_FILE ? readFileSync(env.LABDOJO_S3_CA_FILE, 'utf8') : undefined,
-    timeoutMs: 15_000,
-  })
-}
+/** The stack's S3 vaults: where its erasure ledger lives (none: a stack that keeps none). */
+export const s3Vaults = (inv: Inventory) => inv.pgbackrest.repos.filter((r) => r.type === 's3' && r.bucket)
 
 /** Every S3 vault of the stack, with the credentials the repos are read with. */
 export async function ledgerVaults(inv: Inventory, env = process.env): Promise<LedgerVault[]> {
-  const repos = inv.pgbackrest.repos.filter((r) => r.type === 's3' && r.bucket)
+  const repos = s3Vaults(inv)
   if (!repos.length)
     throw inputError(
       'inventory',
@@ -58,12 +47,22 @@ export async function ledgerVaults(inv: Inventory, env = process.env): Promise<L
   return Promise.all(
     repos.map(async (r) => ({
       name: `repo${r.index} (s3://${r.bucket}/${CLOUD_ERASURES.prefix})`,
-      store: vaultStore(r, env, await awsCredentials(r.region ?? 'us-east-1', env)),
+      store: repoObjectStore(r, await awsCredentials(r.region ?? 'us-east-1', env), env),
     })),
   )
 }
 
 export const closeVaults = (vaults: LedgerVault[]) => vaults.forEach((v) => v.store.close())
+
+/** Work on the stack's vaults, closed after. */
+export async function withVaults<T>(inv: Inventory, env: NodeJS.ProcessEnv, fn: (v: LedgerVault[]) => Promise<T>) {
+  const vaults = await ledgerVaults(inv, env)
+  try {
+    return await fn(vaults)
+  } finally {
+    closeVaults(vaults)
+  }
+}
 
 const distrust = (why: string) =>
   new Error(

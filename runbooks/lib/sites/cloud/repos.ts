@@ -10,7 +10,7 @@
  *   a private CA for a non-AWS endpoint: LABDOJO_S3_CA_FILE (S3), LABDOJO_GCS_CA_FILE (GCS).
  * pgBackRest reads its secrets from PGBACKREST_REPOn_* variables set for its process alone.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Inventory, Repo } from '../../../../core/inventory.ts'
 import { inputError } from '../../../../core/errors.ts'
@@ -18,6 +18,8 @@ import type { Runner } from '../../adapters/exec.ts'
 import { giveToSiteUser } from '../../adapters/process.ts'
 import { PgBackRest } from '../../adapters/pgbackrest.ts'
 import { scratchDir } from '../../adapters/scratch.ts'
+import { ObjectStore } from '../../adapters/object-store.ts'
+import type { AwsCredentials } from '../../adapters/aws-credentials.ts'
 import { registerSecret } from '../../output/redact.ts'
 import type { RepoAccess } from '../ports.ts'
 
@@ -39,9 +41,7 @@ export function repoSettings(r: Repo, env = process.env): string[] {
     ]
   if (r.type !== 's3')
     throw inputError(`inventory repo ${r.index}`, r.type, 'is not a cloud repo (s3 or gcs)', 'fix the inventory')
-  const endpoint = r.endpoint ?? `s3.${r.region}.amazonaws.com`
-  const [host, port] = endpoint.replace(/^https?:\/\//, '').split(':')
-  const custom = !host!.endsWith('.amazonaws.com')
+  const { host, port, custom } = s3Endpoint(r)
   return [
     `${k}-type=s3`,
     `${k}-path=${r.path}`,
@@ -54,6 +54,25 @@ export function repoSettings(r: Repo, env = process.env): string[] {
     ...(env.AWS_WEB_IDENTITY_TOKEN_FILE ? [`${k}-s3-key-type=web-id`] : []),
     ...cipher,
   ]
+}
+
+/** Where an S3 repo is: AWS's own endpoint for its region, or the one the inventory names (custom: path-style). */
+export function s3Endpoint(r: Repo): { host: string; port?: string; custom: boolean } {
+  const [host, port] = (r.endpoint ?? `s3.${r.region}.amazonaws.com`).replace(/^https?:\/\//, '').split(':')
+  return { host: host!, port, custom: !host!.endsWith('.amazonaws.com') }
+}
+
+/** An S3 repo's bucket as an object store (our own objects beside pgBackRest's), at the endpoint pgBackRest uses. */
+export function repoObjectStore(r: Repo, credentials: AwsCredentials, env = process.env): ObjectStore {
+  const { host, port, custom } = s3Endpoint(r)
+  return new ObjectStore({
+    endpoint: custom ? `https://${host}${port ? `:${port}` : ''}` : undefined,
+    bucket: r.bucket!,
+    region: r.region ?? 'us-east-1',
+    ...credentials,
+    ca: env.LABDOJO_S3_CA_FILE ? readFileSync(env.LABDOJO_S3_CA_FILE, 'utf8') : undefined,
+    timeoutMs: 15_000,
+  })
 }
 
 /** The secrets for pgBackRest's process, from the environment; every one missing is named. */
